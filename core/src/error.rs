@@ -1,0 +1,146 @@
+//! The one error type of `fieldcase-core`.
+//!
+//! Every variant is something a caller can act on: show the user a message, fix an input, or
+//! retry. Variants never carry personal data of the public (names, identity or phone numbers):
+//! the ids they name are record ids, and free text in them comes from our own code.
+
+use std::path::PathBuf;
+
+/// Result alias used across the crate.
+pub type Result<T, E = CoreError> = std::result::Result<T, E>;
+
+/// Every failure of the core library.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CoreError {
+    /// The violation code is not in the catalogue the device holds.
+    #[error("unknown violation code {code}")]
+    UnknownViolationCode {
+        /// The code as given.
+        code: String,
+    },
+    /// The circumstance tier does not exist for this violation and party type.
+    #[error("violation {code} has no tier {tier} for a {party_type}")]
+    UnknownTier {
+        /// Violation code.
+        code: String,
+        /// Tier as given.
+        tier: String,
+        /// `person` or `unit`.
+        party_type: String,
+    },
+    /// Coordinates outside the valid range (or not finite).
+    #[error("invalid coordinates: latitude {lat}, longitude {lon}")]
+    InvalidCoordinates {
+        /// Latitude as given.
+        lat: f64,
+        /// Longitude as given.
+        lon: f64,
+    },
+    /// A field failed validation; `field` names it, `reason` says why.
+    #[error("invalid {field}: {reason}")]
+    InvalidInput {
+        /// The offending field.
+        field: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A penalty amount outside the tier's discretion range was given without a written reason.
+    #[error("amount {amount_yuan} yuan is outside the range {min_yuan}..={max_yuan} of tier {tier}; a written reason is required")]
+    AmountOutsideRange {
+        /// Amount asked for.
+        amount_yuan: i64,
+        /// Lower bound of the tier.
+        min_yuan: i64,
+        /// Upper bound of the tier.
+        max_yuan: i64,
+        /// The tier.
+        tier: String,
+    },
+    /// The case is closed: reopen it (with a reason) before editing.
+    #[error("case {case_id} is closed")]
+    CaseClosed {
+        /// The case.
+        case_id: String,
+    },
+    /// The operation is not allowed in the record's current state.
+    #[error("not allowed: {reason}")]
+    NotAllowed {
+        /// Why, in words a UI can show.
+        reason: String,
+    },
+    /// The party is not eligible for the exemption asked for; `reasons` lists every failed
+    /// condition.
+    #[error("not eligible for exemption: {}", reasons.join("; "))]
+    NotEligible {
+        /// Failed conditions, one per entry.
+        reasons: Vec<String>,
+    },
+    /// No record with this id (of this kind) in the store.
+    #[error("{kind} {id} not found")]
+    NotFound {
+        /// Record kind.
+        kind: String,
+        /// Record id.
+        id: String,
+    },
+    /// A document's bytes or content are not a valid fieldcase record.
+    #[error("malformed document {doc_id}: {reason}")]
+    MalformedDocument {
+        /// The document.
+        doc_id: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The catalogue data is invalid.
+    #[error("invalid catalogue: {reason}")]
+    Catalogue {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The local database failed.
+    #[error("storage error: {0}")]
+    Storage(#[from] rusqlite::Error),
+    /// The CRDT library refused an operation or bytes.
+    #[error("document error: {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+    /// A file-system operation failed.
+    #[error("i/o error on {path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database was written by a newer version of fieldcase.
+    #[error("store schema version {found} is newer than this build supports ({supported})")]
+    SchemaTooNew {
+        /// Version found in the file.
+        found: i64,
+        /// Highest version this build knows.
+        supported: i64,
+    },
+}
+
+impl CoreError {
+    /// Shorthand for [`CoreError::InvalidInput`].
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        CoreError::InvalidInput { field: field.into(), reason: reason.into() }
+    }
+
+    /// Shorthand for [`CoreError::NotFound`].
+    pub fn not_found(kind: impl Into<String>, id: impl Into<String>) -> Self {
+        CoreError::NotFound { kind: kind.into(), id: id.into() }
+    }
+
+    /// Shorthand for [`CoreError::NotAllowed`].
+    pub fn not_allowed(reason: impl Into<String>) -> Self {
+        CoreError::NotAllowed { reason: reason.into() }
+    }
+
+    /// Wraps an I/O error with the path it happened on.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        CoreError::Io { path: path.into(), source }
+    }
+}

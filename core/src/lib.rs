@@ -1,0 +1,20 @@
+//! fieldcase core: the library inside the phone apps.
+//!
+//! Officers record street encounters, the soft-enforcement methods used, exemption pledges,
+//! follow-ups and evidence with no network at all. Every record is an Automerge document kept
+//! in SQLite ([`store::FieldStore`]), so offline edits from many phones merge without loss; the
+//! rules of the notice run on the phone from catalogue data ([`catalogue`], [`rules`]).
+//!
+//! Layering: this crate has no UI, no platform code and no knowledge of the FFI or the server;
+//! `fieldcase-ffi` and `fieldcase-server` depend on it, never the reverse.
+
+pub mod catalogue;
+pub mod doc;
+mod error;
+pub mod ids;
+pub mod model;
+pub mod rules;
+pub mod store;
+
+pub use error::{CoreError, Result};
+pub use store::{FieldStore, StoreConfig};

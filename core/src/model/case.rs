@@ -1,0 +1,414 @@
+//! The case record: one street encounter and everything done about it.
+
+use super::Place;
+use crate::catalogue::{ExemptionKind, MeasureCategory, Method, PartyType};
+use serde::{Deserialize, Serialize};
+
+/// A case document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseRecord {
+    /// Always `case`.
+    pub kind: String,
+    /// Layout version.
+    pub schema_version: i64,
+    /// UUIDv7.
+    pub id: String,
+    /// Unit path, e.g. `luan/jinan/squad-3`; sub-units extend the path.
+    pub unit: String,
+    /// When the record was made (device clock).
+    pub created_at_ms: i64,
+    /// Officer number of the author.
+    pub created_by: String,
+    /// Device that made the record.
+    pub created_on_device: String,
+    /// When the encounter happened.
+    pub occurred_at_ms: i64,
+    /// Where.
+    pub place: Place,
+    /// Officer numbers present (at least one).
+    pub officers: Vec<String>,
+    /// The party, if known.
+    #[serde(default)]
+    pub party: Option<PartyRef>,
+    /// What was found.
+    pub violation: Violation,
+    /// Every action taken, in order of recording.
+    #[serde(default)]
+    pub actions: Vec<Action>,
+    /// Exemption from penalty, if granted.
+    #[serde(default)]
+    pub exemption: Option<Exemption>,
+    /// Scheduled follow-ups and their results.
+    #[serde(default)]
+    pub follow_ups: Vec<FollowUp>,
+    /// Penalty decision, if any.
+    #[serde(default)]
+    pub decision: Option<Decision>,
+    /// Free notes.
+    #[serde(default)]
+    pub notes: Vec<Note>,
+    /// Evidence entries (photos, audio, signatures); their shape belongs to `evidence`.
+    #[serde(default)]
+    pub evidence: Vec<serde_json::Value>,
+    /// Close and reopen events; the last one decides whether the case is closed.
+    #[serde(default)]
+    pub lifecycle: Vec<LifecycleEvent>,
+    /// Flags set after merges (by the server or a phone's own check).
+    #[serde(default)]
+    pub flags: Flags,
+    /// The case involves a minor: never disclosed.
+    #[serde(default)]
+    pub involves_minor: bool,
+    /// Personal privacy, state or trade secrets: never disclosed.
+    #[serde(default)]
+    pub privacy_protected: bool,
+}
+
+/// Link from a case to its party.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartyRef {
+    /// The party document.
+    pub party_id: String,
+    /// Person or unit.
+    pub party_type: PartyType,
+    /// Keyed hash of the normalised identity number: matches the same party across phones
+    /// without the number itself.
+    pub match_hash: String,
+}
+
+/// The violation found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    /// Catalogue code.
+    pub code: String,
+    /// Circumstance tier.
+    pub tier: String,
+    /// Catalogue version the code was taken from.
+    pub catalogue_version: String,
+    /// What the officer saw.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// One action of a method.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    /// UUIDv7.
+    pub id: String,
+    /// Method.
+    pub method: Method,
+    /// 721 class, from the catalogue at the time of recording.
+    pub measure_category: MeasureCategory,
+    /// When.
+    pub at_ms: i64,
+    /// Officer or volunteer number.
+    pub by: String,
+    /// Free text.
+    #[serde(default)]
+    pub note: Option<String>,
+    /// The method's own fields (see the catalogue's method specs).
+    #[serde(default)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+/// An exemption from penalty and its pledge (免罚不免责).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Exemption {
+    /// Which exemption.
+    pub kind: ExemptionKind,
+    /// When granted.
+    pub decided_at_ms: i64,
+    /// By whom.
+    pub decided_by: String,
+    /// The officer judged the violation minor.
+    pub minor: bool,
+    /// The officer judged there was no harmful consequence.
+    pub no_harm: bool,
+    /// What "first offence" was based on.
+    #[serde(default)]
+    pub first_offence: Option<FirstOffenceCheck>,
+    /// The signed pledge to correct.
+    #[serde(default)]
+    pub pledge: Option<Pledge>,
+    /// Catalogue version applied.
+    pub catalogue_version: String,
+}
+
+/// The evidence behind a "first offence" finding, as known on the device at the time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirstOffenceCheck {
+    /// Look-back window applied.
+    pub lookback_days: i64,
+    /// Prior cases of the same party and violation found in the window (empty when first).
+    pub prior_case_ids: Vec<String>,
+    /// Number of cases of this party the device held.
+    pub cases_checked: i64,
+    /// The sync point the device's replica reflected.
+    pub as_of: SyncPoint,
+}
+
+/// How current a device's replica was.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncPoint {
+    /// Server change cursor at the last successful sync, if any.
+    #[serde(default)]
+    pub server_cursor: Option<i64>,
+    /// When that sync finished (device clock), if any.
+    #[serde(default)]
+    pub synced_at_ms: Option<i64>,
+}
+
+/// A pledge to correct.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pledge {
+    /// The pledge text the party signed.
+    pub text: String,
+    /// Evidence entry of the signature image.
+    #[serde(default)]
+    pub signature_evidence_id: Option<String>,
+    /// Deadline to correct.
+    pub deadline_ms: i64,
+    /// When signed.
+    pub signed_at_ms: i64,
+}
+
+/// A scheduled follow-up visit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FollowUp {
+    /// UUIDv7.
+    pub id: String,
+    /// When it is due.
+    pub due_ms: i64,
+    /// Who scheduled it.
+    pub scheduled_by: String,
+    /// When.
+    pub scheduled_at_ms: i64,
+    /// Why.
+    #[serde(default)]
+    pub purpose: Option<String>,
+    /// The visit, once made.
+    #[serde(default)]
+    pub result: Option<FollowUpResult>,
+}
+
+/// What a follow-up visit found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowUpResult {
+    /// When visited.
+    pub at_ms: i64,
+    /// By whom.
+    pub by: String,
+    /// Whether the party corrected.
+    pub corrected: bool,
+    /// The party's opinion.
+    #[serde(default)]
+    pub opinion: Option<String>,
+    /// The party's satisfaction: satisfied, neutral or dissatisfied.
+    #[serde(default)]
+    pub satisfaction: Option<String>,
+    /// The follow_up action recorded with it.
+    pub action_id: String,
+}
+
+/// A penalty decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// UUIDv7.
+    pub id: String,
+    /// When decided.
+    pub decided_at_ms: i64,
+    /// By whom.
+    pub decided_by: String,
+    /// Discretion tier applied.
+    pub tier: String,
+    /// Party type the tier row was taken for.
+    pub party_type: PartyType,
+    /// Fine in whole yuan.
+    pub amount_yuan: i64,
+    /// Written reason (required outside the tier's range).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Whether the amount lay inside the tier's range.
+    pub within_range: bool,
+    /// Whether legal review must approve before it takes effect.
+    pub review_required: bool,
+    /// Why review is required: `major_amount`, `outside_discretion_range`.
+    #[serde(default)]
+    pub review_reasons: Vec<String>,
+    /// Catalogue version applied.
+    pub catalogue_version: String,
+    /// The penalty action recorded with it.
+    pub action_id: String,
+    /// Legal review outcome, written by a reviewer.
+    #[serde(default)]
+    pub review: Option<Review>,
+}
+
+impl Decision {
+    /// A decision takes effect without review, or once approved.
+    pub fn is_effective(&self) -> bool {
+        !self.review_required
+            || self.review.as_ref().is_some_and(|r| r.outcome == ReviewOutcome::Approved)
+    }
+}
+
+/// Outcome of a legal review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewOutcome {
+    /// The decision may take effect.
+    Approved,
+    /// Sent back to its officer with the opinion.
+    Returned,
+}
+
+/// A reviewer's opinion on a decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Review {
+    /// Approved or returned.
+    pub outcome: ReviewOutcome,
+    /// Reviewer's user id.
+    pub reviewer: String,
+    /// The opinion text.
+    pub opinion: String,
+    /// When.
+    pub at_ms: i64,
+    /// Signature over the decision and opinion (hex), if signed.
+    #[serde(default)]
+    pub signature: Option<String>,
+}
+
+/// A free note.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    /// UUIDv7.
+    pub id: String,
+    /// When.
+    pub at_ms: i64,
+    /// By whom.
+    pub by: String,
+    /// Text.
+    pub text: String,
+}
+
+/// Close or reopen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LifecycleKind {
+    /// Closed (结案).
+    Closed,
+    /// Reopened.
+    Reopened,
+}
+
+/// A close or reopen event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleEvent {
+    /// Which.
+    pub event: LifecycleKind,
+    /// When.
+    pub at_ms: i64,
+    /// By whom.
+    pub by: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Flags raised by cross-record checks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flags {
+    /// Another first-offence exemption of the same party and violation exists in the window.
+    #[serde(default)]
+    pub exemption_conflict: bool,
+    /// The cases it conflicts with.
+    #[serde(default)]
+    pub conflict_with: Vec<String>,
+}
+
+/// Where a case stands, derived from its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseStatus {
+    /// Recorded, being handled.
+    Open,
+    /// Exempted on a pledge; correction pending.
+    Pledged,
+    /// Ordered to correct; correction pending.
+    Ordered,
+    /// A follow-up found it corrected.
+    Corrected,
+    /// A penalty decision awaits legal review.
+    PendingReview,
+    /// A penalty decision was returned by legal review.
+    Returned,
+    /// A penalty decision is in effect.
+    Decided,
+    /// Closed.
+    Closed,
+}
+
+impl CaseStatus {
+    /// The identifier stored in projections.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseStatus::Open => "open",
+            CaseStatus::Pledged => "pledged",
+            CaseStatus::Ordered => "ordered",
+            CaseStatus::Corrected => "corrected",
+            CaseStatus::PendingReview => "pending_review",
+            CaseStatus::Returned => "returned",
+            CaseStatus::Decided => "decided",
+            CaseStatus::Closed => "closed",
+        }
+    }
+}
+
+impl CaseRecord {
+    /// Whether the last lifecycle event is a close.
+    pub fn is_closed(&self) -> bool {
+        self.lifecycle.last().is_some_and(|e| e.event == LifecycleKind::Closed)
+    }
+
+    /// Whether a follow-up found the violation corrected.
+    pub fn is_corrected(&self) -> bool {
+        self.follow_ups.iter().any(|f| f.result.as_ref().is_some_and(|r| r.corrected))
+    }
+
+    /// The status, derived from content.
+    pub fn status(&self) -> CaseStatus {
+        if self.is_closed() {
+            return CaseStatus::Closed;
+        }
+        if let Some(d) = &self.decision {
+            if d.is_effective() {
+                return CaseStatus::Decided;
+            }
+            return match d.review.as_ref().map(|r| r.outcome) {
+                Some(ReviewOutcome::Returned) => CaseStatus::Returned,
+                _ => CaseStatus::PendingReview,
+            };
+        }
+        if self.is_corrected() {
+            return CaseStatus::Corrected;
+        }
+        if self.exemption.is_some() {
+            return CaseStatus::Pledged;
+        }
+        if self.actions.iter().any(|a| a.method == Method::CorrectionOrder) {
+            return CaseStatus::Ordered;
+        }
+        CaseStatus::Open
+    }
+
+    /// The deadline the party must correct by, if one is running.
+    pub fn correction_deadline_ms(&self) -> Option<i64> {
+        let pledge = self.exemption.as_ref().and_then(|e| e.pledge.as_ref()).map(|p| p.deadline_ms);
+        let order = self
+            .actions
+            .iter()
+            .filter(|a| matches!(a.method, Method::CorrectionOrder | Method::Warning))
+            .filter_map(|a| a.fields.get("deadline").and_then(|v| v.as_i64()))
+            .max();
+        pledge.into_iter().chain(order).max()
+    }
+}

@@ -1,0 +1,130 @@
+//! The party record: a person or business an officer dealt with (行政相对人).
+//!
+//! Identity and phone numbers and names are personal data. The document holds them under
+//! `pii`; everything a list or a rule needs (the masked forms and the keyed match hash) sits
+//! beside it so that projections, logs and exports never touch `pii`.
+
+use crate::catalogue::PartyType;
+use serde::{Deserialize, Serialize};
+
+/// A party document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartyRecord {
+    /// Always `party`.
+    pub kind: String,
+    /// Layout version.
+    pub schema_version: i64,
+    /// UUIDv7.
+    pub id: String,
+    /// Person or unit.
+    pub party_type: PartyType,
+    /// Unit that registered the party.
+    pub unit: String,
+    /// When registered.
+    pub created_at_ms: i64,
+    /// By whom.
+    pub created_by: String,
+    /// Keyed hash of the normalised identity number (or unified social credit code).
+    pub match_hash: String,
+    /// Masked forms, safe to show.
+    pub masked: MaskedParty,
+    /// Personal data; never projected, logged or exported unmasked.
+    pub pii: PartyPii,
+}
+
+/// The masked forms of a party's personal data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaskedParty {
+    /// e.g. 张**
+    pub name: String,
+    /// e.g. 3401**********1234
+    pub id_number: String,
+    /// e.g. 138****5678
+    #[serde(default)]
+    pub phone: Option<String>,
+}
+
+/// Personal data of a party.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartyPii {
+    /// Full name or business name.
+    pub name: String,
+    /// Identity number or unified social credit code.
+    pub id_number: String,
+    /// Phone number.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Address.
+    #[serde(default)]
+    pub address: Option<String>,
+}
+
+impl std::fmt::Debug for PartyPii {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PartyPii { <redacted> }")
+    }
+}
+
+/// Masks a name: keeps the first character (the family name), stars the rest (张三丰 → 张**).
+pub fn mask_name(name: &str) -> String {
+    let mut chars = name.trim().chars();
+    match chars.next() {
+        None => String::new(),
+        Some(first) => {
+            let rest = chars.count().max(1);
+            format!("{first}{}", "*".repeat(rest))
+        }
+    }
+}
+
+/// Masks an identity number: first 4 and last 4 characters kept.
+pub fn mask_id_number(id: &str) -> String {
+    mask_middle(id, 4, 4)
+}
+
+/// Masks a phone number: first 3 and last 4 digits kept.
+pub fn mask_phone(phone: &str) -> String {
+    mask_middle(phone, 3, 4)
+}
+
+fn mask_middle(s: &str, head: usize, tail: usize) -> String {
+    let chars: Vec<char> = s.trim().chars().collect();
+    if chars.len() <= head + tail {
+        return "*".repeat(chars.len());
+    }
+    let mut out: String = chars[..head].iter().collect();
+    out.push_str(&"*".repeat(chars.len() - head - tail));
+    out.extend(&chars[chars.len() - tail..]);
+    out
+}
+
+/// Normalises an identity number before hashing: trims, drops inner spaces, upper-cases the
+/// check character (身份证 numbers may end in x or X).
+pub fn normalise_id_number(id: &str) -> String {
+    id.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_uppercase).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_keep_only_what_is_safe() {
+        assert_eq!(mask_name("张三丰"), "张**");
+        assert_eq!(mask_name("李四"), "李*");
+        assert_eq!(mask_id_number("34010219900101123X"), "3401**********123X");
+        assert_eq!(mask_phone("13812345678"), "138****5678");
+        assert_eq!(normalise_id_number(" 340102 19900101123x "), "34010219900101123X");
+    }
+
+    #[test]
+    fn pii_debug_is_redacted() {
+        let p = PartyPii {
+            name: "张三丰".into(),
+            id_number: "34010219900101123X".into(),
+            phone: None,
+            address: None,
+        };
+        assert!(!format!("{p:?}").contains("张三丰"));
+    }
+}

@@ -1,0 +1,267 @@
+//! Document persistence: loading a record's Automerge document from its chunks, and the one
+//! write path every edit and merge goes through.
+
+use super::{FieldStore, Writer, lock, projection};
+use crate::model::RecordKind;
+use crate::{CoreError, Result};
+use automerge::{AutoCommit, ChangeHash, transaction::CommitOptions};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use std::collections::HashMap;
+
+/// Past this many incremental chunks a document is compacted into one snapshot.
+const COMPACT_AFTER_CHUNKS: i64 = 16;
+/// Loaded documents kept in memory by the writer.
+const CACHE_DOCS: usize = 256;
+
+/// Recently used documents, so a burst of edits to one case does not reload it each time.
+#[derive(Default)]
+pub(super) struct DocCache {
+    docs: HashMap<String, AutoCommit>,
+}
+
+impl DocCache {
+    fn take(&mut self, id: &str) -> Option<AutoCommit> {
+        self.docs.remove(id)
+    }
+
+    fn put(&mut self, id: String, doc: AutoCommit) {
+        if self.docs.len() >= CACHE_DOCS {
+            // Dropping everything is crude but keeps memory bounded without bookkeeping;
+            // reloading a small document costs well under a millisecond.
+            self.docs.clear();
+        }
+        self.docs.insert(id, doc);
+    }
+}
+
+/// Encodes heads as concatenated 32-byte hashes.
+pub(crate) fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+    heads.iter().flat_map(|h| h.0).collect()
+}
+
+/// Decodes [`encode_heads`] output; malformed input yields an error.
+pub(crate) fn decode_heads(bytes: &[u8]) -> Result<Vec<ChangeHash>> {
+    if bytes.len() % 32 != 0 {
+        return Err(CoreError::invalid("heads", "length is not a multiple of 32"));
+    }
+    Ok(bytes
+        .chunks_exact(32)
+        .map(|c| {
+            let mut h = [0u8; 32];
+            h.copy_from_slice(c);
+            ChangeHash(h)
+        })
+        .collect())
+}
+
+/// The kind of a stored document, if it exists.
+pub(crate) fn doc_kind(conn: &Connection, id: &str) -> Result<Option<RecordKind>> {
+    let kind: Option<String> =
+        conn.query_row("SELECT kind FROM docs WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+    Ok(kind.and_then(|k| RecordKind::parse(&k)))
+}
+
+/// Loads a document from its chunks.
+pub(crate) fn load_doc(conn: &Connection, id: &str) -> Result<Option<AutoCommit>> {
+    let mut stmt = conn.prepare_cached("SELECT bytes FROM chunks WHERE doc_id = ?1 ORDER BY seq")?;
+    let mut rows = stmt.query([id])?;
+    let mut bytes = Vec::new();
+    let mut any = false;
+    while let Some(row) = rows.next()? {
+        let b: Vec<u8> = row.get(0)?;
+        bytes.extend_from_slice(&b);
+        any = true;
+    }
+    if !any {
+        return Ok(None);
+    }
+    let doc = AutoCommit::load(&bytes).map_err(|e| CoreError::MalformedDocument {
+        doc_id: id.to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(Some(doc))
+}
+
+/// What a write did to the document.
+pub(crate) enum Change {
+    /// A new document.
+    Created(RecordKind),
+    /// Local edits to an existing document.
+    Edited,
+}
+
+impl FieldStore {
+    /// The single write path: edits (or creates) document `id` with `edit`, validates and
+    /// projects the result, and commits the new chunk durably. On any error nothing is
+    /// written and the cached document is dropped, so the next call starts from disk.
+    pub(crate) fn write_doc<R>(
+        &self,
+        id: &str,
+        change: Change,
+        message: &str,
+        edit: impl FnOnce(&mut AutoCommit) -> Result<R>,
+    ) -> Result<R> {
+        let mut guard = lock(&self.writer);
+        let w: &mut Writer = &mut guard;
+        let (mut doc, kind, is_new) = match change {
+            Change::Created(kind) => {
+                if doc_kind(&w.conn, id)?.is_some() {
+                    return Err(CoreError::not_allowed(format!("record {id} already exists")));
+                }
+                (AutoCommit::new().with_actor(w.actor.clone()), kind, true)
+            }
+            Change::Edited => {
+                let kind = doc_kind(&w.conn, id)?
+                    .ok_or_else(|| CoreError::not_found("record", id))?;
+                let doc = match w.cache.take(id) {
+                    Some(d) => d,
+                    None => load_doc(&w.conn, id)?
+                        .ok_or_else(|| CoreError::not_found("record", id))?,
+                };
+                (doc.with_actor(w.actor.clone()), kind, false)
+            }
+        };
+        let before = doc.get_heads();
+        let out = match edit(&mut doc) {
+            Ok(out) => out,
+            Err(e) => return Err(e), // doc dropped: uncommitted ops vanish with it
+        };
+        let time = crate::ids::now_ms() / 1000;
+        doc.commit_with(CommitOptions::default().with_message(message).with_time(time));
+        let json = crate::doc::read_json(&doc)?;
+        let tx = w.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        projection::project(&tx, id, kind, &json)?;
+        let bytes = if is_new { doc.save() } else { doc.save_after(&before) };
+        persist_chunk(&tx, id, kind, &mut doc, &bytes, is_new, true)?;
+        tx.commit()?;
+        w.cache.put(id.to_string(), doc);
+        Ok(out)
+    }
+
+    /// Merges change bytes from another replica into document `id` (created if new), then
+    /// re-projects it. Returns whether the document changed. Used by import and sync.
+    pub(crate) fn merge_doc(
+        &self,
+        id: &str,
+        kind: RecordKind,
+        bytes: &[u8],
+        mark_dirty: bool,
+    ) -> Result<bool> {
+        let mut guard = lock(&self.writer);
+        let w: &mut Writer = &mut guard;
+        let existing = doc_kind(&w.conn, id)?;
+        if let Some(k) = existing {
+            if k != kind {
+                return Err(CoreError::MalformedDocument {
+                    doc_id: id.to_string(),
+                    reason: format!("kind {} does not match stored {}", kind.as_str(), k.as_str()),
+                });
+            }
+        }
+        let is_new = existing.is_none();
+        let mut doc = match (is_new, w.cache.take(id)) {
+            (true, _) => AutoCommit::new(),
+            (false, Some(d)) => d,
+            (false, None) => {
+                load_doc(&w.conn, id)?.ok_or_else(|| CoreError::not_found("record", id))?
+            }
+        }
+        .with_actor(w.actor.clone());
+        let before = doc.get_heads();
+        doc.load_incremental(bytes).map_err(|e| CoreError::MalformedDocument {
+            doc_id: id.to_string(),
+            reason: e.to_string(),
+        })?;
+        let after = doc.get_heads();
+        if after == before {
+            w.cache.put(id.to_string(), doc);
+            return Ok(false);
+        }
+        let json = crate::doc::read_json(&doc)?;
+        let found_kind = json.get("kind").and_then(|k| k.as_str()).and_then(RecordKind::parse);
+        if found_kind != Some(kind) || json.get("id").and_then(|v| v.as_str()) != Some(id) {
+            return Err(CoreError::MalformedDocument {
+                doc_id: id.to_string(),
+                reason: "merged content is not a record of the declared kind and id".into(),
+            });
+        }
+        let tx = w.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        projection::project(&tx, id, kind, &json)?;
+        let chunk = if is_new { doc.save() } else { doc.save_after(&before) };
+        persist_chunk(&tx, id, kind, &mut doc, &chunk, is_new, mark_dirty)?;
+        tx.commit()?;
+        w.cache.put(id.to_string(), doc);
+        Ok(true)
+    }
+
+    /// Loads a document read-only (through the reader connection).
+    pub(crate) fn load(&self, id: &str) -> Result<AutoCommit> {
+        self.read(|c| load_doc(c, id)?.ok_or_else(|| CoreError::not_found("record", id)))
+    }
+}
+
+/// Appends `bytes` as the document's next chunk (or its first snapshot), updates the docs row,
+/// and compacts when the chunk list grows long.
+fn persist_chunk(
+    tx: &Transaction<'_>,
+    id: &str,
+    kind: RecordKind,
+    doc: &mut AutoCommit,
+    bytes: &[u8],
+    is_new: bool,
+    mark_dirty: bool,
+) -> Result<()> {
+    let now = crate::ids::now_ms();
+    let heads = encode_heads(&doc.get_heads());
+    if is_new {
+        tx.execute(
+            "INSERT INTO chunks(doc_id, seq, kind, bytes) VALUES (?1, 0, 0, ?2)",
+            params![id, bytes],
+        )?;
+        tx.execute(
+            "INSERT INTO docs(id, kind, heads, chunk_count, next_seq, updated_at_ms,
+                              local_change, synced_change)
+             VALUES (?1, ?2, ?3, 1, 1, ?4, 1, ?5)",
+            params![id, kind.as_str(), heads, now, if mark_dirty { 0 } else { 1 }],
+        )?;
+        return Ok(());
+    }
+    let (count, next_seq): (i64, i64) = tx.query_row(
+        "SELECT chunk_count, next_seq FROM docs WHERE id = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let dirty_sql = if mark_dirty {
+        "local_change = local_change + 1"
+    } else {
+        "local_change = local_change + 1, synced_change = synced_change + 1"
+    };
+    if count + 1 > COMPACT_AFTER_CHUNKS {
+        let snapshot = doc.save();
+        tx.execute("DELETE FROM chunks WHERE doc_id = ?1", [id])?;
+        tx.execute(
+            "INSERT INTO chunks(doc_id, seq, kind, bytes) VALUES (?1, ?2, 0, ?3)",
+            params![id, next_seq, snapshot],
+        )?;
+        tx.execute(
+            &format!(
+                "UPDATE docs SET heads = ?2, chunk_count = 1, next_seq = ?3, updated_at_ms = ?4,
+                 {dirty_sql} WHERE id = ?1"
+            ),
+            params![id, heads, next_seq + 1, now],
+        )?;
+    } else {
+        tx.execute(
+            "INSERT INTO chunks(doc_id, seq, kind, bytes) VALUES (?1, ?2, 1, ?3)",
+            params![id, next_seq, bytes],
+        )?;
+        tx.execute(
+            &format!(
+                "UPDATE docs SET heads = ?2, chunk_count = chunk_count + 1, next_seq = ?3,
+                 updated_at_ms = ?4, {dirty_sql} WHERE id = ?1"
+            ),
+            params![id, heads, next_seq + 1, now],
+        )?;
+    }
+    Ok(())
+}

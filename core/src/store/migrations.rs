@@ -1,0 +1,156 @@
+//! Numbered schema migrations of the phone store.
+//!
+//! A migration, once shipped, is never edited: add a new one. `PRAGMA user_version` holds the
+//! number of the last one applied; each runs in the transaction that bumps it.
+
+use crate::{CoreError, Result};
+use rusqlite::Connection;
+
+/// The migrations, in order; index + 1 is the version each brings the store to.
+const MIGRATIONS: &[&str] = &[
+    // 1: documents, chunks, sync bookkeeping, projections.
+    r#"
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value BLOB NOT NULL
+    ) WITHOUT ROWID;
+
+    -- One row per record document. local_change counts local writes and merges; sync marks
+    -- the value it uploaded in synced_change, so a write during a sync is never lost.
+    CREATE TABLE docs (
+        id            TEXT PRIMARY KEY,
+        kind          TEXT NOT NULL,
+        heads         BLOB NOT NULL,
+        chunk_count   INTEGER NOT NULL,
+        next_seq      INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL,
+        local_change  INTEGER NOT NULL DEFAULT 1,
+        synced_change INTEGER NOT NULL DEFAULT 0,
+        server_heads  BLOB,
+        rejected      TEXT
+    ) WITHOUT ROWID;
+    CREATE INDEX docs_dirty ON docs(local_change, synced_change);
+
+    -- Automerge bytes: a snapshot (kind 0) followed by incremental change chunks (kind 1).
+    CREATE TABLE chunks (
+        doc_id TEXT NOT NULL,
+        seq    INTEGER NOT NULL,
+        kind   INTEGER NOT NULL,
+        bytes  BLOB NOT NULL,
+        PRIMARY KEY (doc_id, seq)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE cases (
+        id                     TEXT PRIMARY KEY,
+        unit                   TEXT NOT NULL,
+        status                 TEXT NOT NULL,
+        violation_code         TEXT NOT NULL,
+        tier                   TEXT NOT NULL,
+        party_id               TEXT,
+        party_match_hash       TEXT,
+        occurred_at_ms         INTEGER NOT NULL,
+        day                    TEXT NOT NULL,
+        lat                    REAL NOT NULL,
+        lon                    REAL NOT NULL,
+        exemption_kind         TEXT,
+        exemption_at_ms        INTEGER,
+        correction_deadline_ms INTEGER,
+        corrected              INTEGER NOT NULL,
+        decision_amount_yuan   INTEGER,
+        review_required        INTEGER NOT NULL,
+        review_outcome         TEXT,
+        exemption_conflict     INTEGER NOT NULL,
+        closed                 INTEGER NOT NULL,
+        action_count           INTEGER NOT NULL,
+        evidence_count         INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX cases_open ON cases(closed, unit, occurred_at_ms);
+    CREATE INDEX cases_unit_day ON cases(unit, day);
+    CREATE INDEX cases_party ON cases(party_match_hash, violation_code, occurred_at_ms);
+    CREATE INDEX cases_party_id ON cases(party_id, occurred_at_ms);
+
+    CREATE TABLE case_actions (
+        case_id          TEXT NOT NULL,
+        action_id        TEXT NOT NULL,
+        method           TEXT NOT NULL,
+        measure_category TEXT NOT NULL,
+        at_ms            INTEGER NOT NULL,
+        by_user          TEXT NOT NULL,
+        PRIMARY KEY (case_id, action_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX case_actions_at ON case_actions(at_ms);
+
+    CREATE TABLE follow_ups (
+        case_id     TEXT NOT NULL,
+        follow_up_id TEXT NOT NULL,
+        due_ms      INTEGER NOT NULL,
+        done_at_ms  INTEGER,
+        corrected   INTEGER,
+        PRIMARY KEY (case_id, follow_up_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX follow_ups_due ON follow_ups(done_at_ms, due_ms);
+
+    CREATE TABLE parties (
+        id               TEXT PRIMARY KEY,
+        party_type       TEXT NOT NULL,
+        unit             TEXT NOT NULL,
+        match_hash       TEXT NOT NULL,
+        masked_name      TEXT NOT NULL,
+        masked_id_number TEXT NOT NULL,
+        masked_phone     TEXT
+    ) WITHOUT ROWID;
+    CREATE INDEX parties_match ON parties(match_hash);
+
+    CREATE TABLE demonstrations (
+        id               TEXT PRIMARY KEY,
+        unit             TEXT NOT NULL,
+        team             TEXT NOT NULL,
+        day              TEXT NOT NULL,
+        started_at_ms    INTEGER NOT NULL,
+        ended_at_ms      INTEGER NOT NULL,
+        people_persuaded INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX demonstrations_unit_day ON demonstrations(unit, day);
+    "#,
+];
+
+/// The schema version this build writes.
+pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database up to [`CURRENT_VERSION`]; refuses a newer one.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > CURRENT_VERSION {
+        return Err(CoreError::SchemaTooNew { found, supported: CURRENT_VERSION });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_database_reaches_current_version_and_reruns_are_no_ops() -> Result<()> {
+        let mut conn = Connection::open_in_memory()?;
+        migrate(&mut conn)?;
+        migrate(&mut conn)?;
+        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        assert_eq!(v, CURRENT_VERSION);
+        Ok(())
+    }
+
+    #[test]
+    fn newer_database_is_refused() -> Result<()> {
+        let mut conn = Connection::open_in_memory()?;
+        conn.pragma_update(None, "user_version", CURRENT_VERSION + 1)?;
+        assert!(matches!(migrate(&mut conn), Err(CoreError::SchemaTooNew { .. })));
+        Ok(())
+    }
+}

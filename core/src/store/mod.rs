@@ -1,0 +1,284 @@
+//! `FieldStore`: the phone's local store of record documents.
+//!
+//! One SQLite file in WAL mode with `synchronous=FULL`, one writer connection and one reader.
+//! Every write loads the record's Automerge document, applies the edit, checks the result,
+//! and then in one transaction appends the new change chunk and rewrites the record's SQL
+//! projection. When a call returns `Ok` the transaction has committed and been synced to disk,
+//! so a crash at any later instant keeps it; a crash before leaves the previous state.
+
+mod docs;
+mod exchange;
+mod migrations;
+mod ops;
+mod projection;
+mod queries;
+
+pub use exchange::{ChangeBundle, DocChanges, ImportReport};
+pub use migrations::CURRENT_VERSION as SCHEMA_VERSION;
+pub use ops::*;
+pub use queries::*;
+
+use crate::catalogue::Catalogue;
+use crate::{CoreError, Result};
+use automerge::ActorId;
+use docs::DocCache;
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+/// How a store is opened.
+#[derive(Clone)]
+pub struct StoreConfig {
+    /// This device's id (given at enrolment; any stable string before that).
+    pub device_id: String,
+    /// The bureau's key for matching parties by identity number across phones. Before
+    /// enrolment a random per-store key is generated, so matching works within the device.
+    pub party_match_key: Option<[u8; 32]>,
+    /// The catalogue to apply; the built-in one when `None`.
+    pub catalogue: Option<Catalogue>,
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("device_id", &self.device_id)
+            .field("party_match_key", &self.party_match_key.map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl StoreConfig {
+    /// A config with the built-in catalogue and no bureau key yet.
+    pub fn new(device_id: impl Into<String>) -> Self {
+        StoreConfig { device_id: device_id.into(), party_match_key: None, catalogue: None }
+    }
+}
+
+/// The writer half: the one connection allowed to write, and the loaded documents.
+struct Writer {
+    conn: Connection,
+    actor: ActorId,
+    cache: DocCache,
+}
+
+/// The local store. Cheap to share: wrap in `Arc`; every method takes `&self`.
+pub struct FieldStore {
+    path: PathBuf,
+    device_id: String,
+    party_key: [u8; 32],
+    catalogue: RwLock<Arc<Catalogue>>,
+    writer: Mutex<Writer>,
+    reader: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for FieldStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FieldStore")
+            .field("path", &self.path)
+            .field("device_id", &self.device_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    Ok(())
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll
+    // back on drop), so a poisoned lock is safe to keep using.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl FieldStore {
+    /// Opens (creating if needed) the store at `path`.
+    ///
+    /// The device's Automerge actor id is kept in the database and reused, except when the
+    /// file is not the one this install created (restored from a backup or copied from another
+    /// phone): then a fresh actor is taken, because two writers sharing an actor corrupt the
+    /// history (`DuplicateSeqNumber` on merge). The marker is a sidecar file `<db>.install`.
+    pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> Result<FieldStore> {
+        let path = path.as_ref().to_path_buf();
+        let mut conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        configure(&conn)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(CoreError::invalid("store", format!("journal mode {mode}, expected wal")));
+        }
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        migrations::migrate(&mut conn)?;
+
+        let actor = Self::actor_for_install(&conn, &path)?;
+        let party_key = match config.party_match_key {
+            Some(k) => {
+                set_meta(&conn, "party_match_key", &k)?;
+                k
+            }
+            None => match get_meta(&conn, "party_match_key")? {
+                Some(v) if v.len() == 32 => {
+                    let mut k = [0u8; 32];
+                    k.copy_from_slice(&v);
+                    k
+                }
+                _ => {
+                    let mut k = [0u8; 32];
+                    crate::ids::random_bytes(&mut k)?;
+                    set_meta(&conn, "party_match_key", &k)?;
+                    k
+                }
+            },
+        };
+        let catalogue = match config.catalogue {
+            Some(c) => c,
+            None => Catalogue::builtin()?,
+        };
+
+        let reader = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        configure(&reader)?;
+
+        Ok(FieldStore {
+            path,
+            device_id: config.device_id,
+            party_key,
+            catalogue: RwLock::new(Arc::new(catalogue)),
+            writer: Mutex::new(Writer { conn, actor, cache: DocCache::default() }),
+            reader: Mutex::new(reader),
+        })
+    }
+
+    fn actor_for_install(conn: &Connection, path: &Path) -> Result<ActorId> {
+        let marker_path = install_marker_path(path);
+        let marker = std::fs::read(&marker_path).ok();
+        let stored_token = get_meta(conn, "install_token")?;
+        let stored_actor = get_meta(conn, "actor_id")?;
+        if let (Some(m), Some(t), Some(a)) = (&marker, &stored_token, &stored_actor) {
+            if m == t {
+                return Ok(ActorId::from(a.as_slice()));
+            }
+        }
+        // New store, or a restored/copied one: a new actor and a new install token.
+        let mut token = [0u8; 16];
+        crate::ids::random_bytes(&mut token)?;
+        let mut actor = [0u8; 16];
+        crate::ids::random_bytes(&mut actor)?;
+        if stored_actor.is_some() {
+            tracing::warn!("store file does not match this install; rotating the actor id");
+            let n = get_meta(conn, "actor_rotations")?
+                .and_then(|v| String::from_utf8(v).ok())
+                .and_then(|s| s.parse::<i64>().ok())
+                .unwrap_or(0);
+            set_meta(conn, "actor_rotations", (n + 1).to_string().as_bytes())?;
+        }
+        set_meta(conn, "actor_id", &actor)?;
+        set_meta(conn, "install_token", &token)?;
+        write_durably(&marker_path, &token)?;
+        Ok(ActorId::from(actor.as_slice()))
+    }
+
+    /// The file this store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// This device's id.
+    pub fn device_id(&self) -> &str {
+        &self.device_id
+    }
+
+    /// The Automerge actor id this install writes with (hex).
+    pub fn actor_id(&self) -> String {
+        lock(&self.writer).actor.to_hex_string()
+    }
+
+    /// How many times the actor was rotated because the file came from a backup or copy.
+    pub fn actor_rotations(&self) -> Result<i64> {
+        let conn = lock(&self.reader);
+        Ok(get_meta(&conn, "actor_rotations")?
+            .and_then(|v| String::from_utf8(v).ok())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// The catalogue in force.
+    pub fn catalogue(&self) -> Arc<Catalogue> {
+        self.catalogue.read().map(|c| c.clone()).unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Replaces the catalogue (a newer version pushed by the server).
+    pub fn set_catalogue(&self, catalogue: Catalogue) {
+        match self.catalogue.write() {
+            Ok(mut c) => *c = Arc::new(catalogue),
+            Err(p) => *p.into_inner() = Arc::new(catalogue),
+        }
+    }
+
+    /// Runs `PRAGMA integrity_check` and returns its verdict (`ok` when sound).
+    pub fn integrity_check(&self) -> Result<String> {
+        let conn = lock(&self.reader);
+        Ok(conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+
+    /// Runs `f` with the reader connection.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = lock(&self.reader);
+        f(&conn)
+    }
+
+    /// A meta value (sync bookkeeping and the like).
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.read(|c| get_meta(c, key))
+    }
+
+    /// Sets a meta value durably.
+    pub fn set_meta(&self, key: &str, value: &[u8]) -> Result<()> {
+        let w = lock(&self.writer);
+        set_meta(&w.conn, key, value)
+    }
+}
+
+fn install_marker_path(db: &Path) -> PathBuf {
+    let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".install");
+    db.with_file_name(name)
+}
+
+/// Writes a small file via temp file, fsync and rename, so it is either old or new.
+pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(|e| CoreError::io(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| CoreError::io(&tmp, e))?;
+    f.sync_all().map_err(|e| CoreError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| CoreError::io(path, e))?;
+    if let Some(dir) = path.parent() {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn get_meta(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
+}
+
+pub(crate) fn set_meta(conn: &Connection, key: &str, value: &[u8]) -> Result<()> {
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        rusqlite::params![key, value],
+    )?;
+    Ok(())
+}

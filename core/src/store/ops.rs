@@ -1,0 +1,920 @@
+//! The offline operations an officer or volunteer performs, each one durable write.
+//!
+//! Every operation checks its input and the record's current state first (typed errors, nothing
+//! written), then makes the smallest edit to the document that expresses it, so concurrent
+//! edits from other phones merge without overwriting each other.
+
+use super::FieldStore;
+use super::docs::Change;
+use crate::catalogue::{Method, PartyType};
+use crate::doc::{self, append, put, put_root};
+use crate::model::*;
+use crate::rules::{self, Eligibility, ExemptionFacts};
+use crate::{CoreError, Result, ids};
+use automerge::AutoCommit;
+use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+/// A case to record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewCase {
+    /// Unit path of the recording officer.
+    pub unit: String,
+    /// When it happened.
+    pub occurred_at_ms: i64,
+    /// Where.
+    pub place: Place,
+    /// Officers present (at least one).
+    pub officers: Vec<String>,
+    /// Officer recording it.
+    pub recorded_by: String,
+    /// The party, if identified (see [`FieldStore::register_party`]).
+    pub party_id: Option<String>,
+    /// Catalogue code.
+    pub violation_code: String,
+    /// Circumstance tier.
+    pub tier: String,
+    /// What the officer saw.
+    pub description: Option<String>,
+    /// Actions taken on the spot, recorded with the case in one write.
+    pub actions: Vec<NewAction>,
+    /// A minor is involved (never disclosed).
+    pub involves_minor: bool,
+    /// Privacy or secrets are involved (never disclosed).
+    pub privacy_protected: bool,
+}
+
+/// An action to append.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewAction {
+    /// Method (penalty and follow-up have their own operations).
+    pub method: Method,
+    /// When.
+    pub at_ms: i64,
+    /// Officer or volunteer number.
+    pub by: String,
+    /// Free text.
+    pub note: Option<String>,
+    /// The method's fields.
+    pub fields: Map<String, Value>,
+}
+
+/// A party to register.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct NewParty {
+    /// Person or unit.
+    pub party_type: PartyType,
+    /// Registering unit.
+    pub unit: String,
+    /// Officer registering.
+    pub by: String,
+    /// Full name or business name.
+    pub name: String,
+    /// Identity number or unified social credit code.
+    pub id_number: String,
+    /// Phone.
+    pub phone: Option<String>,
+    /// Address.
+    pub address: Option<String>,
+}
+
+impl std::fmt::Debug for NewParty {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewParty")
+            .field("party_type", &self.party_type)
+            .field("unit", &self.unit)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A pledge the party signs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PledgeInput {
+    /// The text signed.
+    pub text: String,
+    /// Evidence entry of the signature image.
+    pub signature_evidence_id: Option<String>,
+    /// Deadline; the item's default correction time after `signed_at_ms` when `None`.
+    pub deadline_ms: Option<i64>,
+    /// When signed.
+    pub signed_at_ms: i64,
+}
+
+/// An exemption to grant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExemptionRequest {
+    /// Officer deciding.
+    pub by: String,
+    /// When.
+    pub at_ms: i64,
+    /// The violation is minor.
+    pub minor: bool,
+    /// No harmful consequence.
+    pub no_harm: bool,
+    /// The pledge.
+    pub pledge: Option<PledgeInput>,
+}
+
+/// A penalty decision to make.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PenaltyRequest {
+    /// Officer deciding.
+    pub by: String,
+    /// When.
+    pub at_ms: i64,
+    /// Tier; the case's tier when `None`.
+    pub tier: Option<String>,
+    /// Fine in whole yuan.
+    pub amount_yuan: i64,
+    /// Written reason (required outside the tier's range).
+    pub reason: Option<String>,
+}
+
+/// A follow-up visit's result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FollowUpInput {
+    /// When visited.
+    pub at_ms: i64,
+    /// By whom.
+    pub by: String,
+    /// Whether corrected.
+    pub corrected: bool,
+    /// The party's opinion.
+    pub opinion: Option<String>,
+    /// satisfied, neutral or dissatisfied.
+    pub satisfaction: Option<String>,
+}
+
+/// A demonstration to record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewDemonstration {
+    /// Unit path.
+    pub unit: String,
+    /// Team.
+    pub team: String,
+    /// Participants.
+    pub participants: Vec<String>,
+    /// Where.
+    pub place: Place,
+    /// Start.
+    pub started_at_ms: i64,
+    /// End.
+    pub ended_at_ms: i64,
+    /// Topic.
+    pub topic: String,
+    /// People persuaded.
+    pub people_persuaded: i64,
+    /// Free text.
+    pub note: Option<String>,
+    /// Who records it.
+    pub by: String,
+}
+
+fn check_unit(unit: &str) -> Result<()> {
+    let ok = !unit.is_empty()
+        && unit.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        });
+    if ok { Ok(()) } else { Err(CoreError::invalid("unit", "expected a path like city/county/squad")) }
+}
+
+fn check_person(field: &str, v: &str) -> Result<()> {
+    if v.trim().is_empty() || v.len() > 64 {
+        return Err(CoreError::invalid(field, "must be 1 to 64 characters"));
+    }
+    Ok(())
+}
+
+fn check_text(field: &str, v: &str, max: usize) -> Result<()> {
+    if v.trim().is_empty() {
+        return Err(CoreError::invalid(field, "must not be empty"));
+    }
+    if v.chars().count() > max {
+        return Err(CoreError::invalid(field, format!("longer than {max} characters")));
+    }
+    Ok(())
+}
+
+fn check_time(field: &str, ms: i64) -> Result<()> {
+    // 2000-01-01 .. 2200-01-01: anything else is a clock or input fault.
+    if !(946_684_800_000..7_258_118_400_000).contains(&ms) {
+        return Err(CoreError::invalid(field, "time out of range"));
+    }
+    Ok(())
+}
+
+fn open_case(doc: &AutoCommit, id: &str) -> Result<CaseRecord> {
+    let case: CaseRecord = doc::read(doc, id)?;
+    if case.is_closed() {
+        return Err(CoreError::CaseClosed { case_id: id.to_string() });
+    }
+    Ok(case)
+}
+
+/// Whether an action of `method` counts as educating the party (art. 33).
+fn educates(method: Method) -> bool {
+    matches!(
+        method,
+        Method::Guidance | Method::Persuasion | Method::Warning | Method::Interview | Method::Mediation
+    )
+}
+
+impl FieldStore {
+    fn build_action(&self, a: &NewAction) -> Result<Action> {
+        check_person("action.by", &a.by)?;
+        check_time("action.at_ms", a.at_ms)?;
+        if let Some(n) = &a.note {
+            check_text("action.note", n, 4000)?;
+        }
+        let catalogue = self.catalogue();
+        let spec = catalogue
+            .method(a.method)
+            .ok_or_else(|| CoreError::invalid("method", "not in the catalogue"))?;
+        rules::check_fields(spec, &a.fields)?;
+        Ok(Action {
+            id: ids::new_id(),
+            method: a.method,
+            measure_category: spec.measure_category,
+            at_ms: a.at_ms,
+            by: a.by.clone(),
+            note: a.note.clone(),
+            fields: a.fields.clone(),
+        })
+    }
+
+    fn party_ref(&self, party_id: &str) -> Result<PartyRef> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT party_type, match_hash FROM parties WHERE id = ?1",
+                [party_id],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+            )
+            .map_err(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => CoreError::not_found("party", party_id),
+                e => e.into(),
+            })
+        })
+        .map(|(t, h)| PartyRef {
+            party_id: party_id.to_string(),
+            party_type: if t == "unit" { PartyType::Unit } else { PartyType::Person },
+            match_hash: h,
+        })
+    }
+
+    /// Records a new case (with any on-the-spot actions) and returns it.
+    pub fn create_case(&self, input: NewCase) -> Result<CaseRecord> {
+        check_unit(&input.unit)?;
+        input.place.check()?;
+        check_time("occurred_at_ms", input.occurred_at_ms)?;
+        check_person("recorded_by", &input.recorded_by)?;
+        if input.officers.is_empty() {
+            return Err(CoreError::invalid("officers", "at least one officer"));
+        }
+        for o in &input.officers {
+            check_person("officers", o)?;
+        }
+        if let Some(d) = &input.description {
+            check_text("description", d, 4000)?;
+        }
+        let catalogue = self.catalogue();
+        let item = catalogue.item(&input.violation_code)?;
+        let party = match &input.party_id {
+            Some(p) => Some(self.party_ref(p)?),
+            None => None,
+        };
+        match &party {
+            Some(p) => {
+                catalogue.tier(&item.code, &input.tier, p.party_type)?;
+            }
+            None => {
+                if !item.tiers.iter().any(|t| t.tier == input.tier) {
+                    return Err(CoreError::UnknownTier {
+                        code: item.code.clone(),
+                        tier: input.tier.clone(),
+                        party_type: "any".into(),
+                    });
+                }
+            }
+        }
+        let mut actions = Vec::with_capacity(input.actions.len());
+        for a in &input.actions {
+            if matches!(a.method, Method::Penalty | Method::FollowUp) {
+                return Err(CoreError::invalid(
+                    "actions",
+                    "penalties and follow-ups are recorded with their own operations",
+                ));
+            }
+            actions.push(self.build_action(a)?);
+        }
+        let id = ids::new_id();
+        let record = CaseRecord {
+            kind: "case".into(),
+            schema_version: RECORD_SCHEMA_VERSION,
+            id: id.clone(),
+            unit: input.unit,
+            created_at_ms: ids::now_ms(),
+            created_by: input.recorded_by,
+            created_on_device: self.device_id().to_string(),
+            occurred_at_ms: input.occurred_at_ms,
+            place: input.place,
+            officers: input.officers,
+            party,
+            violation: Violation {
+                code: item.code.clone(),
+                tier: input.tier,
+                catalogue_version: catalogue.version().to_string(),
+                description: input.description,
+            },
+            actions,
+            exemption: None,
+            follow_ups: vec![],
+            decision: None,
+            notes: vec![],
+            evidence: vec![],
+            lifecycle: vec![],
+            flags: Flags::default(),
+            involves_minor: input.involves_minor,
+            privacy_protected: input.privacy_protected,
+        };
+        self.write_doc(&id, Change::Created(RecordKind::Case), "create case", |doc| {
+            doc::create(doc, &record)
+        })?;
+        Ok(record)
+    }
+
+    /// Appends an action of any method but penalty and follow-up; returns its id.
+    pub fn append_action(&self, case_id: &str, input: NewAction) -> Result<String> {
+        if matches!(input.method, Method::Penalty | Method::FollowUp) {
+            return Err(CoreError::invalid(
+                "method",
+                "penalties and follow-ups are recorded with their own operations",
+            ));
+        }
+        let action = self.build_action(&input)?;
+        let id = action.id.clone();
+        self.write_doc(case_id, Change::Edited, "append action", |doc| {
+            open_case(doc, case_id)?;
+            append(doc, "actions", &action)
+        })?;
+        Ok(id)
+    }
+
+    /// Adds a note; returns its id.
+    pub fn add_note(&self, case_id: &str, by: &str, at_ms: i64, text: &str) -> Result<String> {
+        check_person("by", by)?;
+        check_text("text", text, 4000)?;
+        let note = Note { id: ids::new_id(), at_ms, by: by.into(), text: text.into() };
+        let id = note.id.clone();
+        self.write_doc(case_id, Change::Edited, "add note", |doc| {
+            open_case(doc, case_id)?;
+            append(doc, "notes", &note)
+        })?;
+        Ok(id)
+    }
+
+    /// The prior cases of the case's party and violation within the item's look-back window,
+    /// and how many cases of that party the device holds.
+    fn prior_cases(&self, case: &CaseRecord, lookback_days: i64) -> Result<(Vec<String>, i64)> {
+        let Some(party) = &case.party else { return Ok((vec![], 0)) };
+        let since = case.occurred_at_ms - lookback_days.saturating_mul(86_400_000);
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id FROM cases WHERE party_match_hash = ?1 AND violation_code = ?2
+                 AND occurred_at_ms >= ?3 AND occurred_at_ms <= ?4 AND id <> ?5
+                 ORDER BY occurred_at_ms",
+            )?;
+            let ids = stmt
+                .query_map(
+                    rusqlite::params![
+                        party.match_hash,
+                        case.violation.code,
+                        since,
+                        case.occurred_at_ms,
+                        case.id
+                    ],
+                    |r| r.get::<_, String>(0),
+                )?
+                .collect::<Result<Vec<_>, _>>()?;
+            let checked: i64 = c.query_row(
+                "SELECT count(*) FROM cases WHERE party_match_hash = ?1",
+                [&party.match_hash],
+                |r| r.get(0),
+            )?;
+            Ok((ids, checked))
+        })
+    }
+
+    /// The sync point the replica reflects (from the sync client's bookkeeping).
+    pub fn sync_point(&self) -> Result<SyncPoint> {
+        let num = |k: &str| -> Result<Option<i64>> {
+            Ok(self.meta(k)?.and_then(|v| String::from_utf8(v).ok()).and_then(|s| s.parse().ok()))
+        };
+        Ok(SyncPoint { server_cursor: num("sync_cursor")?, synced_at_ms: num("synced_at_ms")? })
+    }
+
+    /// Whether the case's party may be exempted, with every condition and the first-offence
+    /// evidence. `pledge_offered` says whether the party will sign a pledge.
+    pub fn check_exemption(
+        &self,
+        case_id: &str,
+        minor: bool,
+        no_harm: bool,
+        pledge_offered: bool,
+    ) -> Result<Eligibility> {
+        let case: CaseRecord = doc::read(&self.load(case_id)?, case_id)?;
+        self.eligibility(&case, minor, no_harm, pledge_offered)
+    }
+
+    fn eligibility(
+        &self,
+        case: &CaseRecord,
+        minor: bool,
+        no_harm: bool,
+        pledge_offered: bool,
+    ) -> Result<Eligibility> {
+        let catalogue = self.catalogue();
+        let item = catalogue.item(&case.violation.code)?;
+        let (prior, checked) = self.prior_cases(case, item.exemption.first_offence_lookback_days)?;
+        let educated = case.actions.iter().any(|a| educates(a.method));
+        let mut e = rules::assess_exemption(
+            item,
+            &case.violation.tier,
+            ExemptionFacts { minor, no_harm, pledge_offered, educated },
+            prior,
+            checked,
+            self.sync_point()?,
+        );
+        if case.party.is_none() {
+            e.eligible = false;
+            e.kind = None;
+            e.conditions.push(rules::Condition {
+                code: "party_identified".into(),
+                met: false,
+                detail: "the party must be identified to check for a first offence".into(),
+            });
+        }
+        Ok(e)
+    }
+
+    /// Grants an exemption with its pledge, after checking eligibility.
+    pub fn grant_exemption(&self, case_id: &str, req: ExemptionRequest) -> Result<Exemption> {
+        check_person("by", &req.by)?;
+        check_time("at_ms", req.at_ms)?;
+        let current: CaseRecord = doc::read(&self.load(case_id)?, case_id)?;
+        if current.is_closed() {
+            return Err(CoreError::CaseClosed { case_id: case_id.into() });
+        }
+        if current.exemption.is_some() {
+            return Err(CoreError::not_allowed("an exemption was already granted"));
+        }
+        if current.decision.is_some() {
+            return Err(CoreError::not_allowed("a penalty decision exists"));
+        }
+        let catalogue = self.catalogue();
+        let item = catalogue.item(&current.violation.code)?;
+        let pledge = match &req.pledge {
+            Some(p) => {
+                check_text("pledge.text", &p.text, 4000)?;
+                check_time("pledge.signed_at_ms", p.signed_at_ms)?;
+                if let Some(s) = &p.signature_evidence_id {
+                    if !ids::is_valid_id(s) {
+                        return Err(CoreError::invalid("pledge.signature_evidence_id", "not an id"));
+                    }
+                }
+                let deadline = p
+                    .deadline_ms
+                    .unwrap_or(p.signed_at_ms + item.default_correction_hours * 3_600_000);
+                if deadline < p.signed_at_ms {
+                    return Err(CoreError::invalid("pledge.deadline_ms", "before the signature"));
+                }
+                Some(Pledge {
+                    text: p.text.clone(),
+                    signature_evidence_id: p.signature_evidence_id.clone(),
+                    deadline_ms: deadline,
+                    signed_at_ms: p.signed_at_ms,
+                })
+            }
+            None => None,
+        };
+        let e = self.eligibility(&current, req.minor, req.no_harm, pledge.is_some())?;
+        let Some(kind) = e.kind.filter(|_| e.eligible) else {
+            return Err(CoreError::NotEligible { reasons: e.unmet() });
+        };
+        let exemption = Exemption {
+            kind,
+            decided_at_ms: req.at_ms,
+            decided_by: req.by.clone(),
+            minor: req.minor,
+            no_harm: req.no_harm,
+            first_offence: Some(e.first_offence),
+            pledge,
+            catalogue_version: catalogue.version().to_string(),
+        };
+        self.write_doc(case_id, Change::Edited, "grant exemption", |doc| {
+            let case = open_case(doc, case_id)?;
+            if case.exemption.is_some() || case.decision.is_some() {
+                return Err(CoreError::not_allowed("the case changed; check again"));
+            }
+            put_root(doc, "exemption", &exemption)
+        })?;
+        Ok(exemption)
+    }
+
+    /// Schedules a follow-up visit; returns its id.
+    pub fn schedule_follow_up(
+        &self,
+        case_id: &str,
+        by: &str,
+        due_ms: i64,
+        purpose: Option<&str>,
+    ) -> Result<String> {
+        check_person("by", by)?;
+        check_time("due_ms", due_ms)?;
+        let f = FollowUp {
+            id: ids::new_id(),
+            due_ms,
+            scheduled_by: by.into(),
+            scheduled_at_ms: ids::now_ms(),
+            purpose: purpose.map(str::to_string),
+            result: None,
+        };
+        let id = f.id.clone();
+        self.write_doc(case_id, Change::Edited, "schedule follow-up", |doc| {
+            open_case(doc, case_id)?;
+            append(doc, "follow_ups", &f)
+        })?;
+        Ok(id)
+    }
+
+    /// Records a follow-up visit's result (and its follow_up action).
+    pub fn record_follow_up(
+        &self,
+        case_id: &str,
+        follow_up_id: &str,
+        input: FollowUpInput,
+    ) -> Result<()> {
+        let mut fields = Map::new();
+        fields.insert("corrected".into(), json!(input.corrected));
+        if let Some(o) = &input.opinion {
+            fields.insert("opinion".into(), json!(o));
+        }
+        if let Some(s) = &input.satisfaction {
+            fields.insert("satisfaction".into(), json!(s));
+        }
+        let action = self.build_action(&NewAction {
+            method: Method::FollowUp,
+            at_ms: input.at_ms,
+            by: input.by.clone(),
+            note: None,
+            fields,
+        })?;
+        let result = FollowUpResult {
+            at_ms: input.at_ms,
+            by: input.by,
+            corrected: input.corrected,
+            opinion: input.opinion,
+            satisfaction: input.satisfaction,
+            action_id: action.id.clone(),
+        };
+        self.write_doc(case_id, Change::Edited, "record follow-up", |doc| {
+            let case = open_case(doc, case_id)?;
+            let f = case
+                .follow_ups
+                .iter()
+                .find(|f| f.id == follow_up_id)
+                .ok_or_else(|| CoreError::not_found("follow-up", follow_up_id))?;
+            if f.result.is_some() {
+                return Err(CoreError::not_allowed("this follow-up was already recorded"));
+            }
+            let obj = doc::find_in_list(doc, "follow_ups", follow_up_id)?
+                .ok_or_else(|| CoreError::not_found("follow-up", follow_up_id))?;
+            put(doc, &obj, "result", &doc::to_json(&result)?)?;
+            append(doc, "actions", &action)
+        })
+    }
+
+    /// Orders the party to correct by a deadline (management); returns the action id.
+    pub fn order_correction(
+        &self,
+        case_id: &str,
+        by: &str,
+        at_ms: i64,
+        deadline_ms: i64,
+        items: Vec<String>,
+    ) -> Result<String> {
+        if deadline_ms < at_ms {
+            return Err(CoreError::invalid("deadline", "before the order"));
+        }
+        let mut fields = Map::new();
+        fields.insert("deadline".into(), json!(deadline_ms));
+        if !items.is_empty() {
+            fields.insert("items".into(), json!(items));
+        }
+        self.append_action(
+            case_id,
+            NewAction { method: Method::CorrectionOrder, at_ms, by: by.into(), note: None, fields },
+        )
+    }
+
+    /// Decides a penalty after the discretion check; a major or out-of-range decision is
+    /// recorded as awaiting legal review and takes no effect until approved.
+    pub fn decide_penalty(&self, case_id: &str, req: PenaltyRequest) -> Result<Decision> {
+        check_person("by", &req.by)?;
+        check_time("at_ms", req.at_ms)?;
+        if let Some(r) = &req.reason {
+            check_text("reason", r, 4000)?;
+        }
+        let current: CaseRecord = doc::read(&self.load(case_id)?, case_id)?;
+        if current.is_closed() {
+            return Err(CoreError::CaseClosed { case_id: case_id.into() });
+        }
+        let party = current
+            .party
+            .clone()
+            .ok_or_else(|| CoreError::not_allowed("identify the party before a penalty"))?;
+        if let Some(d) = &current.decision {
+            if d.review.as_ref().map(|r| r.outcome) != Some(ReviewOutcome::Returned) {
+                return Err(CoreError::not_allowed("a decision exists; only a returned one may be revised"));
+            }
+        }
+        if let Some(e) = &current.exemption {
+            let deadline = e.pledge.as_ref().map(|p| p.deadline_ms).unwrap_or(e.decided_at_ms);
+            if current.is_corrected() || req.at_ms <= deadline {
+                return Err(CoreError::not_allowed(
+                    "exempted on a pledge: a penalty only after the deadline passes uncorrected",
+                ));
+            }
+        }
+        let tier = req.tier.clone().unwrap_or_else(|| current.violation.tier.clone());
+        let catalogue = self.catalogue();
+        let a = rules::assess_penalty(
+            &catalogue,
+            &current.violation.code,
+            &tier,
+            party.party_type,
+            req.amount_yuan,
+            req.reason.as_deref(),
+        )?;
+        let mut fields = Map::new();
+        fields.insert("tier".into(), json!(tier));
+        fields.insert("amount_yuan".into(), json!(req.amount_yuan));
+        fields.insert(
+            "reason".into(),
+            json!(req.reason.clone().unwrap_or_else(|| "within the discretion benchmark".into())),
+        );
+        let action = self.build_action(&NewAction {
+            method: Method::Penalty,
+            at_ms: req.at_ms,
+            by: req.by.clone(),
+            note: None,
+            fields,
+        })?;
+        let decision = Decision {
+            id: ids::new_id(),
+            decided_at_ms: req.at_ms,
+            decided_by: req.by,
+            tier,
+            party_type: party.party_type,
+            amount_yuan: req.amount_yuan,
+            reason: req.reason,
+            within_range: a.within_range,
+            review_required: a.review_required,
+            review_reasons: a.review_reasons,
+            catalogue_version: catalogue.version().to_string(),
+            action_id: action.id.clone(),
+            review: None,
+        };
+        self.write_doc(case_id, Change::Edited, "decide penalty", |doc| {
+            open_case(doc, case_id)?;
+            put_root(doc, "decision", &decision)?;
+            append(doc, "actions", &action)
+        })?;
+        Ok(decision)
+    }
+
+    /// Closes a case. Refused while a decision awaits review or was returned, and while a
+    /// pledge or order awaits a verified correction (免罚不免责).
+    pub fn close_case(&self, case_id: &str, by: &str, at_ms: i64, reason: &str) -> Result<()> {
+        check_person("by", by)?;
+        check_text("reason", reason, 1000)?;
+        let ev = LifecycleEvent {
+            event: LifecycleKind::Closed,
+            at_ms,
+            by: by.into(),
+            reason: reason.into(),
+        };
+        self.write_doc(case_id, Change::Edited, "close case", |doc| {
+            let case = open_case(doc, case_id)?;
+            match case.status() {
+                CaseStatus::PendingReview => {
+                    return Err(CoreError::not_allowed("the decision awaits legal review"));
+                }
+                CaseStatus::Returned => {
+                    return Err(CoreError::not_allowed("the decision was returned by legal review"));
+                }
+                CaseStatus::Pledged | CaseStatus::Ordered => {
+                    return Err(CoreError::not_allowed(
+                        "the correction has not been verified by a follow-up",
+                    ));
+                }
+                _ => {}
+            }
+            append(doc, "lifecycle", &ev)
+        })
+    }
+
+    /// Reopens a closed case with a reason.
+    pub fn reopen_case(&self, case_id: &str, by: &str, at_ms: i64, reason: &str) -> Result<()> {
+        check_person("by", by)?;
+        check_text("reason", reason, 1000)?;
+        let ev = LifecycleEvent {
+            event: LifecycleKind::Reopened,
+            at_ms,
+            by: by.into(),
+            reason: reason.into(),
+        };
+        self.write_doc(case_id, Change::Edited, "reopen case", |doc| {
+            let case: CaseRecord = doc::read(doc, case_id)?;
+            if !case.is_closed() {
+                return Err(CoreError::not_allowed("the case is not closed"));
+            }
+            append(doc, "lifecycle", &ev)
+        })
+    }
+
+    /// The keyed match hash of an identity number (HMAC-SHA-256 with the bureau key).
+    pub fn party_match_hash(&self, id_number: &str) -> String {
+        match_hash(&self.party_key, id_number)
+    }
+
+    /// Registers a party, or returns the existing one with the same identity number.
+    pub fn register_party(&self, input: NewParty) -> Result<PartyRecord> {
+        check_unit(&input.unit)?;
+        check_person("by", &input.by)?;
+        check_text("name", &input.name, 200)?;
+        let id_number = normalise_id_number(&input.id_number);
+        let valid_id = (6..=32).contains(&id_number.len())
+            && id_number.chars().all(|c| c.is_ascii_alphanumeric());
+        if !valid_id {
+            return Err(CoreError::invalid("id_number", "6 to 32 letters or digits"));
+        }
+        if let Some(p) = &input.phone {
+            if !(5..=20).contains(&p.len()) || !p.chars().all(|c| c.is_ascii_digit() || c == '+' || c == '-') {
+                return Err(CoreError::invalid("phone", "5 to 20 digits"));
+            }
+        }
+        let hash = self.party_match_hash(&id_number);
+        if let Some(existing) = self.find_party(&hash)? {
+            return Ok(existing);
+        }
+        let record = PartyRecord {
+            kind: "party".into(),
+            schema_version: RECORD_SCHEMA_VERSION,
+            id: ids::new_id(),
+            party_type: input.party_type,
+            unit: input.unit,
+            created_at_ms: ids::now_ms(),
+            created_by: input.by,
+            match_hash: hash,
+            masked: MaskedParty {
+                name: mask_name(&input.name),
+                id_number: mask_id_number(&id_number),
+                phone: input.phone.as_deref().map(mask_phone),
+            },
+            pii: PartyPii {
+                name: input.name.trim().to_string(),
+                id_number,
+                phone: input.phone,
+                address: input.address,
+            },
+        };
+        self.write_doc(&record.id, Change::Created(RecordKind::Party), "register party", |doc| {
+            doc::create(doc, &record)
+        })?;
+        Ok(record)
+    }
+
+    fn find_party(&self, hash: &str) -> Result<Option<PartyRecord>> {
+        let id: Option<String> = self.read(|c| {
+            use rusqlite::OptionalExtension;
+            Ok(c.query_row(
+                "SELECT id FROM parties WHERE match_hash = ?1 ORDER BY id LIMIT 1",
+                [hash],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })?;
+        match id {
+            Some(id) => Ok(Some(self.party(&id)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The party whose identity number is `id_number`, if registered on this device.
+    pub fn find_party_by_id_number(&self, id_number: &str) -> Result<Option<PartyRecord>> {
+        self.find_party(&self.party_match_hash(&normalise_id_number(id_number)))
+    }
+
+    /// Records a persuasion demonstration.
+    pub fn record_demonstration(&self, input: NewDemonstration) -> Result<DemonstrationRecord> {
+        check_unit(&input.unit)?;
+        input.place.check()?;
+        check_person("by", &input.by)?;
+        check_text("team", &input.team, 200)?;
+        check_text("topic", &input.topic, 500)?;
+        check_time("started_at_ms", input.started_at_ms)?;
+        if input.ended_at_ms < input.started_at_ms {
+            return Err(CoreError::invalid("ended_at_ms", "before the start"));
+        }
+        if input.people_persuaded < 0 {
+            return Err(CoreError::invalid("people_persuaded", "must not be negative"));
+        }
+        for p in &input.participants {
+            check_person("participants", p)?;
+        }
+        let record = DemonstrationRecord {
+            kind: "demonstration".into(),
+            schema_version: RECORD_SCHEMA_VERSION,
+            id: ids::new_id(),
+            unit: input.unit,
+            team: input.team,
+            participants: input.participants,
+            place: input.place,
+            started_at_ms: input.started_at_ms,
+            ended_at_ms: input.ended_at_ms,
+            topic: input.topic,
+            people_persuaded: input.people_persuaded,
+            note: input.note,
+            created_by: input.by,
+            created_at_ms: ids::now_ms(),
+            evidence: vec![],
+        };
+        self.write_doc(
+            &record.id,
+            Change::Created(RecordKind::Demonstration),
+            "record demonstration",
+            |doc| doc::create(doc, &record),
+        )?;
+        Ok(record)
+    }
+
+    /// Flags every local case that conflicts with an earlier first-offence exemption of the
+    /// same party (after a merge brought in cases from other phones). Returns the flagged ids.
+    pub fn flag_exemption_conflicts(&self) -> Result<Vec<String>> {
+        let catalogue = self.catalogue();
+        let rows: Vec<(String, String, String, i64, bool)> = self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id, party_match_hash, violation_code, occurred_at_ms, exemption_conflict
+                 FROM cases WHERE exemption_kind = 'first_offence' AND party_match_hash IS NOT NULL",
+            )?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })?;
+        let summaries: Vec<rules::ExemptionSummary> = rows
+            .iter()
+            .map(|(id, h, code, at, _)| rules::ExemptionSummary {
+                case_id: id.clone(),
+                match_hash: h.clone(),
+                code: code.clone(),
+                occurred_at_ms: *at,
+                lookback_days: catalogue
+                    .item(code)
+                    .map(|i| i.exemption.first_offence_lookback_days)
+                    .unwrap_or(365),
+            })
+            .collect();
+        let conflicts = rules::exemption_conflicts(&summaries);
+        let mut flagged = Vec::new();
+        for (case_id, with) in conflicts {
+            let already = rows.iter().any(|r| r.0 == case_id && r.4);
+            if already {
+                continue;
+            }
+            self.write_doc(&case_id, Change::Edited, "flag exemption conflict", |doc| {
+                set_conflict_flag(doc, &with)
+            })?;
+            flagged.push(case_id);
+        }
+        Ok(flagged)
+    }
+}
+
+/// Sets the exemption-conflict flag on a case document (used by phones and the server).
+pub fn set_conflict_flag(doc: &mut AutoCommit, with: &[String]) -> Result<()> {
+    let flags = json!({"exemption_conflict": true, "conflict_with": with});
+    put(doc, &automerge::ROOT, "flags", &flags)
+}
+
+/// HMAC-SHA-256 of the normalised identity number under `key`, hex.
+pub fn match_hash(key: &[u8; 32], id_number: &str) -> String {
+    let normalised = normalise_id_number(id_number);
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    mac.update(b"fieldcase-party-v1\0");
+    mac.update(normalised.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}

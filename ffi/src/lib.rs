@@ -1,0 +1,1 @@
+//! UniFFI layer over fieldcase-core.

@@ -1,0 +1,1 @@
+//! fieldcase sync server.
