@@ -14,7 +14,10 @@ fn main() {
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
         let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        out.push_str(&format!("({name:?}, include_str!({:?})),\n", f.display().to_string()));
+        out.push_str(&format!(
+            "({name:?}, include_str!({:?})),\n",
+            f.display().to_string()
+        ));
     }
     out.push(']');
     let dest = PathBuf::from(env::var("OUT_DIR").unwrap_or_else(|_| ".".into()));

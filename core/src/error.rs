@@ -46,7 +46,9 @@ pub enum CoreError {
         reason: String,
     },
     /// A penalty amount outside the tier's discretion range was given without a written reason.
-    #[error("amount {amount_yuan} yuan is outside the range {min_yuan}..={max_yuan} of tier {tier}; a written reason is required")]
+    #[error(
+        "amount {amount_yuan} yuan is outside the range {min_yuan}..={max_yuan} of tier {tier}; a written reason is required"
+    )]
     AmountOutsideRange {
         /// Amount asked for.
         amount_yuan: i64,
@@ -126,21 +128,32 @@ pub enum CoreError {
 impl CoreError {
     /// Shorthand for [`CoreError::InvalidInput`].
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        CoreError::InvalidInput { field: field.into(), reason: reason.into() }
+        CoreError::InvalidInput {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 
     /// Shorthand for [`CoreError::NotFound`].
     pub fn not_found(kind: impl Into<String>, id: impl Into<String>) -> Self {
-        CoreError::NotFound { kind: kind.into(), id: id.into() }
+        CoreError::NotFound {
+            kind: kind.into(),
+            id: id.into(),
+        }
     }
 
     /// Shorthand for [`CoreError::NotAllowed`].
     pub fn not_allowed(reason: impl Into<String>) -> Self {
-        CoreError::NotAllowed { reason: reason.into() }
+        CoreError::NotAllowed {
+            reason: reason.into(),
+        }
     }
 
     /// Wraps an I/O error with the path it happened on.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        CoreError::Io { path: path.into(), source }
+        CoreError::Io {
+            path: path.into(),
+            source,
+        }
     }
 }

@@ -40,7 +40,9 @@ impl Catalogue {
 
     /// Parses one catalogue file (as pushed by a server or read from disk).
     pub fn parse_part(json: &str) -> Result<CataloguePart> {
-        serde_json::from_str(json).map_err(|e| CoreError::Catalogue { reason: e.to_string() })
+        serde_json::from_str(json).map_err(|e| CoreError::Catalogue {
+            reason: e.to_string(),
+        })
     }
 
     /// Merges catalogue parts, checking what the JSON Schema cannot: one version, unique codes,
@@ -79,7 +81,11 @@ impl Catalogue {
                 return Err(bad(format!("method {} missing", m.as_str())));
             }
         }
-        Ok(Catalogue { version: version.unwrap_or_default(), methods, items })
+        Ok(Catalogue {
+            version: version.unwrap_or_default(),
+            methods,
+            items,
+        })
     }
 
     /// The catalogue version string, recorded on every decision made with it.
@@ -91,7 +97,9 @@ impl Catalogue {
     pub fn item(&self, code: &str) -> Result<&Item> {
         self.items
             .get(code)
-            .ok_or_else(|| CoreError::UnknownViolationCode { code: code.to_string() })
+            .ok_or_else(|| CoreError::UnknownViolationCode {
+                code: code.to_string(),
+            })
     }
 
     /// Every item, ordered by code.
@@ -106,19 +114,23 @@ impl Catalogue {
 
     /// The 721 class of a method.
     pub fn measure_category(&self, method: Method) -> MeasureCategory {
-        self.methods.get(&method).map(|m| m.measure_category).unwrap_or(method.default_category())
+        self.methods
+            .get(&method)
+            .map(|m| m.measure_category)
+            .unwrap_or(method.default_category())
     }
 
     /// The tier row for (code, tier, party type).
     pub fn tier(&self, code: &str, tier: &str, party_type: PartyType) -> Result<&TierSpec> {
         let item = self.item(code)?;
-        item.tiers.iter().find(|t| t.tier == tier && t.party_type == party_type).ok_or_else(|| {
-            CoreError::UnknownTier {
+        item.tiers
+            .iter()
+            .find(|t| t.tier == tier && t.party_type == party_type)
+            .ok_or_else(|| CoreError::UnknownTier {
                 code: code.to_string(),
                 tier: tier.to_string(),
                 party_type: party_type.as_str().to_string(),
-            }
-        })
+            })
     }
 }
 
@@ -133,14 +145,20 @@ mod tests {
         for m in Method::ALL {
             assert!(c.method(m).is_some());
         }
-        assert_eq!(c.measure_category(Method::Penalty), MeasureCategory::Enforcement);
+        assert_eq!(
+            c.measure_category(Method::Penalty),
+            MeasureCategory::Enforcement
+        );
         Ok(())
     }
 
     #[test]
     fn unknown_code_is_a_typed_error() -> Result<()> {
         let c = Catalogue::builtin()?;
-        assert!(matches!(c.item("CG-XX-999"), Err(CoreError::UnknownViolationCode { .. })));
+        assert!(matches!(
+            c.item("CG-XX-999"),
+            Err(CoreError::UnknownViolationCode { .. })
+        ));
         Ok(())
     }
 
@@ -150,13 +168,17 @@ mod tests {
             .iter()
             .find(|(n, _)| n.starts_with("items"))
             .map(|(_, t)| *t)
-            .ok_or_else(|| CoreError::Catalogue { reason: "no items file".into() })?;
+            .ok_or_else(|| CoreError::Catalogue {
+                reason: "no items file".into(),
+            })?;
         let a = Catalogue::parse_part(text)?;
         let methods = BUILTIN
             .iter()
             .find(|(n, _)| n.starts_with("methods"))
             .map(|(_, t)| Catalogue::parse_part(t))
-            .ok_or_else(|| CoreError::Catalogue { reason: "no methods file".into() })??;
+            .ok_or_else(|| CoreError::Catalogue {
+                reason: "no methods file".into(),
+            })??;
         let err = Catalogue::from_parts(vec![methods, a.clone(), a]);
         assert!(matches!(err, Err(CoreError::Catalogue { .. })));
         Ok(())

@@ -50,7 +50,11 @@ pub fn put(doc: &mut AutoCommit, obj: &ObjId, key: &str, v: &Json) -> Result<()>
     match scalar(v) {
         Some(s) => doc.put(obj, key, s)?,
         None => {
-            let t = if v.is_array() { ObjType::List } else { ObjType::Map };
+            let t = if v.is_array() {
+                ObjType::List
+            } else {
+                ObjType::Map
+            };
             let child = doc.put_object(obj, key, t)?;
             fill(doc, &child, v)?;
         }
@@ -63,7 +67,11 @@ pub fn insert(doc: &mut AutoCommit, obj: &ObjId, index: usize, v: &Json) -> Resu
     match scalar(v) {
         Some(s) => doc.insert(obj, index, s)?,
         None => {
-            let t = if v.is_array() { ObjType::List } else { ObjType::Map };
+            let t = if v.is_array() {
+                ObjType::List
+            } else {
+                ObjType::Map
+            };
             let child = doc.insert_object(obj, index, t)?;
             fill(doc, &child, v)?;
         }

@@ -248,7 +248,10 @@ impl Decision {
     /// A decision takes effect without review, or once approved.
     pub fn is_effective(&self) -> bool {
         !self.review_required
-            || self.review.as_ref().is_some_and(|r| r.outcome == ReviewOutcome::Approved)
+            || self
+                .review
+                .as_ref()
+                .is_some_and(|r| r.outcome == ReviewOutcome::Approved)
     }
 }
 
@@ -366,12 +369,16 @@ impl CaseStatus {
 impl CaseRecord {
     /// Whether the last lifecycle event is a close.
     pub fn is_closed(&self) -> bool {
-        self.lifecycle.last().is_some_and(|e| e.event == LifecycleKind::Closed)
+        self.lifecycle
+            .last()
+            .is_some_and(|e| e.event == LifecycleKind::Closed)
     }
 
     /// Whether a follow-up found the violation corrected.
     pub fn is_corrected(&self) -> bool {
-        self.follow_ups.iter().any(|f| f.result.as_ref().is_some_and(|r| r.corrected))
+        self.follow_ups
+            .iter()
+            .any(|f| f.result.as_ref().is_some_and(|r| r.corrected))
     }
 
     /// The status, derived from content.
@@ -394,7 +401,11 @@ impl CaseRecord {
         if self.exemption.is_some() {
             return CaseStatus::Pledged;
         }
-        if self.actions.iter().any(|a| a.method == Method::CorrectionOrder) {
+        if self
+            .actions
+            .iter()
+            .any(|a| a.method == Method::CorrectionOrder)
+        {
             return CaseStatus::Ordered;
         }
         CaseStatus::Open
@@ -402,7 +413,11 @@ impl CaseRecord {
 
     /// The deadline the party must correct by, if one is running.
     pub fn correction_deadline_ms(&self) -> Option<i64> {
-        let pledge = self.exemption.as_ref().and_then(|e| e.pledge.as_ref()).map(|p| p.deadline_ms);
+        let pledge = self
+            .exemption
+            .as_ref()
+            .and_then(|e| e.pledge.as_ref())
+            .map(|p| p.deadline_ms);
         let order = self
             .actions
             .iter()

@@ -74,11 +74,17 @@ impl Place {
             && (-90.0..=90.0).contains(&self.lat)
             && (-180.0..=180.0).contains(&self.lon);
         if !ok {
-            return Err(crate::CoreError::InvalidCoordinates { lat: self.lat, lon: self.lon });
+            return Err(crate::CoreError::InvalidCoordinates {
+                lat: self.lat,
+                lon: self.lon,
+            });
         }
         if let Some(a) = self.accuracy_m {
             if !a.is_finite() || a < 0.0 {
-                return Err(crate::CoreError::invalid("place.accuracy_m", "must be >= 0"));
+                return Err(crate::CoreError::invalid(
+                    "place.accuracy_m",
+                    "must be >= 0",
+                ));
             }
         }
         Ok(())

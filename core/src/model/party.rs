@@ -101,7 +101,10 @@ fn mask_middle(s: &str, head: usize, tail: usize) -> String {
 /// Normalises an identity number before hashing: trims, drops inner spaces, upper-cases the
 /// check character (身份证 numbers may end in x or X).
 pub fn normalise_id_number(id: &str) -> String {
-    id.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_uppercase).collect()
+    id.chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_uppercase)
+        .collect()
 }
 
 #[cfg(test)]
@@ -114,7 +117,10 @@ mod tests {
         assert_eq!(mask_name("李四"), "李*");
         assert_eq!(mask_id_number("34010219900101123X"), "3401**********123X");
         assert_eq!(mask_phone("13812345678"), "138****5678");
-        assert_eq!(normalise_id_number(" 340102 19900101123x "), "34010219900101123X");
+        assert_eq!(
+            normalise_id_number(" 340102 19900101123x "),
+            "34010219900101123X"
+        );
     }
 
     #[test]

@@ -25,7 +25,10 @@ pub struct ExemptionSummary {
 pub fn exemption_conflicts(cases: &[ExemptionSummary]) -> BTreeMap<String, Vec<String>> {
     let mut groups: BTreeMap<(&str, &str), Vec<&ExemptionSummary>> = BTreeMap::new();
     for c in cases {
-        groups.entry((c.match_hash.as_str(), c.code.as_str())).or_default().push(c);
+        groups
+            .entry((c.match_hash.as_str(), c.code.as_str()))
+            .or_default()
+            .push(c);
     }
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (_, mut group) in groups {
@@ -34,7 +37,9 @@ pub fn exemption_conflicts(cases: &[ExemptionSummary]) -> BTreeMap<String, Vec<S
             let window = later.lookback_days.saturating_mul(86_400_000);
             for earlier in &group[..i] {
                 if later.occurred_at_ms - earlier.occurred_at_ms <= window {
-                    out.entry(later.case_id.clone()).or_default().push(earlier.case_id.clone());
+                    out.entry(later.case_id.clone())
+                        .or_default()
+                        .push(earlier.case_id.clone());
                 }
             }
         }

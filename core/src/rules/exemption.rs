@@ -46,12 +46,20 @@ pub struct Eligibility {
 impl Eligibility {
     /// The details of the conditions not met.
     pub fn unmet(&self) -> Vec<String> {
-        self.conditions.iter().filter(|c| !c.met).map(|c| c.detail.clone()).collect()
+        self.conditions
+            .iter()
+            .filter(|c| !c.met)
+            .map(|c| c.detail.clone())
+            .collect()
     }
 }
 
 fn cond(code: &str, met: bool, detail: String) -> Condition {
-    Condition { code: code.to_string(), met, detail }
+    Condition {
+        code: code.to_string(),
+        met,
+        detail,
+    }
 }
 
 /// Assesses an exemption for a case of `item` in `tier`, given the prior cases of the same
@@ -69,21 +77,35 @@ pub fn assess_exemption(
         cond(
             "item_exemptable",
             !rule.kinds.is_empty(),
-            format!("{} is {}on the exemption list", item.code, if rule.kinds.is_empty() { "not " } else { "" }),
+            format!(
+                "{} is {}on the exemption list",
+                item.code,
+                if rule.kinds.is_empty() { "not " } else { "" }
+            ),
         ),
         cond(
             "tier_exemptable",
             rule.exempt_tiers.iter().any(|t| t == tier),
-            format!("tier {tier} {} exemptable (exemptable: {})",
-                if rule.exempt_tiers.iter().any(|t| t == tier) { "is" } else { "is not" },
-                rule.exempt_tiers.join(", ")),
+            format!(
+                "tier {tier} {} exemptable (exemptable: {})",
+                if rule.exempt_tiers.iter().any(|t| t == tier) {
+                    "is"
+                } else {
+                    "is not"
+                },
+                rule.exempt_tiers.join(", ")
+            ),
         ),
     ];
     if rule.requires_minor {
         conditions.push(cond(
             "minor",
             facts.minor,
-            if facts.minor { "the violation is minor".into() } else { "the violation is not minor".into() },
+            if facts.minor {
+                "the violation is minor".into()
+            } else {
+                "the violation is not minor".into()
+            },
         ));
     }
     if rule.requires_no_harm {
@@ -112,7 +134,10 @@ pub fn assess_exemption(
             "first_offence",
             first,
             if first {
-                format!("no prior case in the last {} days", rule.first_offence_lookback_days)
+                format!(
+                    "no prior case in the last {} days",
+                    rule.first_offence_lookback_days
+                )
             } else {
                 format!(
                     "{} prior case(s) in the last {} days",

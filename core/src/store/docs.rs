@@ -42,7 +42,10 @@ pub(crate) fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
 /// Decodes [`encode_heads`] output; malformed input yields an error.
 pub(crate) fn decode_heads(bytes: &[u8]) -> Result<Vec<ChangeHash>> {
     if bytes.len() % 32 != 0 {
-        return Err(CoreError::invalid("heads", "length is not a multiple of 32"));
+        return Err(CoreError::invalid(
+            "heads",
+            "length is not a multiple of 32",
+        ));
     }
     Ok(bytes
         .chunks_exact(32)
@@ -56,14 +59,16 @@ pub(crate) fn decode_heads(bytes: &[u8]) -> Result<Vec<ChangeHash>> {
 
 /// The kind of a stored document, if it exists.
 pub(crate) fn doc_kind(conn: &Connection, id: &str) -> Result<Option<RecordKind>> {
-    let kind: Option<String> =
-        conn.query_row("SELECT kind FROM docs WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+    let kind: Option<String> = conn
+        .query_row("SELECT kind FROM docs WHERE id = ?1", [id], |r| r.get(0))
+        .optional()?;
     Ok(kind.and_then(|k| RecordKind::parse(&k)))
 }
 
 /// Loads a document from its chunks.
 pub(crate) fn load_doc(conn: &Connection, id: &str) -> Result<Option<AutoCommit>> {
-    let mut stmt = conn.prepare_cached("SELECT bytes FROM chunks WHERE doc_id = ?1 ORDER BY seq")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT bytes FROM chunks WHERE doc_id = ?1 ORDER BY seq")?;
     let mut rows = stmt.query([id])?;
     let mut bytes = Vec::new();
     let mut any = false;
@@ -106,17 +111,20 @@ impl FieldStore {
         let (mut doc, kind, is_new) = match change {
             Change::Created(kind) => {
                 if doc_kind(&w.conn, id)?.is_some() {
-                    return Err(CoreError::not_allowed(format!("record {id} already exists")));
+                    return Err(CoreError::not_allowed(format!(
+                        "record {id} already exists"
+                    )));
                 }
                 (AutoCommit::new().with_actor(w.actor.clone()), kind, true)
             }
             Change::Edited => {
-                let kind = doc_kind(&w.conn, id)?
-                    .ok_or_else(|| CoreError::not_found("record", id))?;
+                let kind =
+                    doc_kind(&w.conn, id)?.ok_or_else(|| CoreError::not_found("record", id))?;
                 let doc = match w.cache.take(id) {
                     Some(d) => d,
-                    None => load_doc(&w.conn, id)?
-                        .ok_or_else(|| CoreError::not_found("record", id))?,
+                    None => {
+                        load_doc(&w.conn, id)?.ok_or_else(|| CoreError::not_found("record", id))?
+                    }
                 };
                 (doc.with_actor(w.actor.clone()), kind, false)
             }
@@ -127,11 +135,21 @@ impl FieldStore {
             Err(e) => return Err(e), // doc dropped: uncommitted ops vanish with it
         };
         let time = crate::ids::now_ms() / 1000;
-        doc.commit_with(CommitOptions::default().with_message(message).with_time(time));
+        doc.commit_with(
+            CommitOptions::default()
+                .with_message(message)
+                .with_time(time),
+        );
         let json = crate::doc::read_json(&doc)?;
-        let tx = w.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = w
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         projection::project(&tx, id, kind, &json)?;
-        let bytes = if is_new { doc.save() } else { doc.save_after(&before) };
+        let bytes = if is_new {
+            doc.save()
+        } else {
+            doc.save_after(&before)
+        };
         persist_chunk(&tx, id, kind, &mut doc, &bytes, is_new, true)?;
         tx.commit()?;
         w.cache.put(id.to_string(), doc);
@@ -154,7 +172,11 @@ impl FieldStore {
             if k != kind {
                 return Err(CoreError::MalformedDocument {
                     doc_id: id.to_string(),
-                    reason: format!("kind {} does not match stored {}", kind.as_str(), k.as_str()),
+                    reason: format!(
+                        "kind {} does not match stored {}",
+                        kind.as_str(),
+                        k.as_str()
+                    ),
                 });
             }
         }
@@ -168,26 +190,36 @@ impl FieldStore {
         }
         .with_actor(w.actor.clone());
         let before = doc.get_heads();
-        doc.load_incremental(bytes).map_err(|e| CoreError::MalformedDocument {
-            doc_id: id.to_string(),
-            reason: e.to_string(),
-        })?;
+        doc.load_incremental(bytes)
+            .map_err(|e| CoreError::MalformedDocument {
+                doc_id: id.to_string(),
+                reason: e.to_string(),
+            })?;
         let after = doc.get_heads();
         if after == before {
             w.cache.put(id.to_string(), doc);
             return Ok(false);
         }
         let json = crate::doc::read_json(&doc)?;
-        let found_kind = json.get("kind").and_then(|k| k.as_str()).and_then(RecordKind::parse);
+        let found_kind = json
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .and_then(RecordKind::parse);
         if found_kind != Some(kind) || json.get("id").and_then(|v| v.as_str()) != Some(id) {
             return Err(CoreError::MalformedDocument {
                 doc_id: id.to_string(),
                 reason: "merged content is not a record of the declared kind and id".into(),
             });
         }
-        let tx = w.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = w
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         projection::project(&tx, id, kind, &json)?;
-        let chunk = if is_new { doc.save() } else { doc.save_after(&before) };
+        let chunk = if is_new {
+            doc.save()
+        } else {
+            doc.save_after(&before)
+        };
         persist_chunk(&tx, id, kind, &mut doc, &chunk, is_new, mark_dirty)?;
         tx.commit()?;
         w.cache.put(id.to_string(), doc);
@@ -222,7 +254,13 @@ fn persist_chunk(
             "INSERT INTO docs(id, kind, heads, chunk_count, next_seq, updated_at_ms,
                               local_change, synced_change)
              VALUES (?1, ?2, ?3, 1, 1, ?4, 1, ?5)",
-            params![id, kind.as_str(), heads, now, if mark_dirty { 0 } else { 1 }],
+            params![
+                id,
+                kind.as_str(),
+                heads,
+                now,
+                if mark_dirty { 0 } else { 1 }
+            ],
         )?;
         return Ok(());
     }

@@ -32,7 +32,9 @@ mod b64 {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let s = String::deserialize(d)?;
-        base64::engine::general_purpose::STANDARD.decode(s).map_err(serde::de::Error::custom)
+        base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -74,7 +76,13 @@ impl FieldStore {
             while let Some(r) = rows.next()? {
                 let id: String = r.get(0)?;
                 let heads: Vec<u8> = r.get(1)?;
-                out.insert(id, decode_heads(&heads)?.iter().map(|h| h.to_string()).collect());
+                out.insert(
+                    id,
+                    decode_heads(&heads)?
+                        .iter()
+                        .map(|h| h.to_string())
+                        .collect(),
+                );
             }
             Ok(out)
         })
@@ -101,7 +109,11 @@ impl FieldStore {
                 _ => doc.save(),
             };
             if !bytes.is_empty() {
-                bundle.docs.push(DocChanges { doc_id: id.clone(), kind, bytes });
+                bundle.docs.push(DocChanges {
+                    doc_id: id.clone(),
+                    kind,
+                    bytes,
+                });
             }
         }
         Ok(bundle)
@@ -135,10 +147,11 @@ impl FieldStore {
         let mut doc = self
             .read(|c| load_doc(c, &d.doc_id))?
             .unwrap_or_else(AutoCommit::new);
-        doc.load_incremental(&d.bytes).map_err(|e| CoreError::MalformedDocument {
-            doc_id: d.doc_id.clone(),
-            reason: e.to_string(),
-        })?;
+        doc.load_incremental(&d.bytes)
+            .map_err(|e| CoreError::MalformedDocument {
+                doc_id: d.doc_id.clone(),
+                reason: e.to_string(),
+            })?;
         let json = crate::doc::read_json(&doc)?;
         let kind_ok = json.get("kind").and_then(|k| k.as_str()) == Some(d.kind.as_str());
         let id_ok = json.get("id").and_then(|k| k.as_str()) == Some(d.doc_id.as_str());
@@ -149,8 +162,12 @@ impl FieldStore {
             });
         }
         match d.kind {
-            RecordKind::Case => drop(super::projection::parse::<crate::model::CaseRecord>(&d.doc_id, &json)?),
-            RecordKind::Party => drop(super::projection::parse::<crate::model::PartyRecord>(&d.doc_id, &json)?),
+            RecordKind::Case => drop(super::projection::parse::<crate::model::CaseRecord>(
+                &d.doc_id, &json,
+            )?),
+            RecordKind::Party => drop(super::projection::parse::<crate::model::PartyRecord>(
+                &d.doc_id, &json,
+            )?),
             RecordKind::Demonstration => drop(super::projection::parse::<
                 crate::model::DemonstrationRecord,
             >(&d.doc_id, &json)?),
@@ -161,11 +178,13 @@ impl FieldStore {
 
 fn parse_heads(hex: &[String]) -> Result<Vec<ChangeHash>> {
     hex.iter()
-        .map(|h| h.parse::<ChangeHash>().map_err(|e| CoreError::invalid("heads", e.to_string())))
+        .map(|h| {
+            h.parse::<ChangeHash>()
+                .map_err(|e| CoreError::invalid("heads", e.to_string()))
+        })
         .collect()
 }
 
 fn has_all(doc: &mut AutoCommit, heads: &[ChangeHash]) -> bool {
     heads.iter().all(|h| doc.get_change_by_hash(h).is_some())
 }
-

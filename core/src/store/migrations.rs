@@ -121,7 +121,10 @@ pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if found > CURRENT_VERSION {
-        return Err(CoreError::SchemaTooNew { found, supported: CURRENT_VERSION });
+        return Err(CoreError::SchemaTooNew {
+            found,
+            supported: CURRENT_VERSION,
+        });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
         let tx = conn.transaction()?;
@@ -150,7 +153,10 @@ mod tests {
     fn newer_database_is_refused() -> Result<()> {
         let mut conn = Connection::open_in_memory()?;
         conn.pragma_update(None, "user_version", CURRENT_VERSION + 1)?;
-        assert!(matches!(migrate(&mut conn), Err(CoreError::SchemaTooNew { .. })));
+        assert!(matches!(
+            migrate(&mut conn),
+            Err(CoreError::SchemaTooNew { .. })
+        ));
         Ok(())
     }
 }

@@ -7,6 +7,7 @@
 //! so a crash at any later instant keeps it; a crash before leaves the previous state.
 
 mod docs;
+pub(crate) use docs::Change;
 mod exchange;
 mod migrations;
 mod ops;
@@ -42,7 +43,10 @@ impl std::fmt::Debug for StoreConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoreConfig")
             .field("device_id", &self.device_id)
-            .field("party_match_key", &self.party_match_key.map(|_| "<redacted>"))
+            .field(
+                "party_match_key",
+                &self.party_match_key.map(|_| "<redacted>"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -50,7 +54,11 @@ impl std::fmt::Debug for StoreConfig {
 impl StoreConfig {
     /// A config with the built-in catalogue and no bureau key yet.
     pub fn new(device_id: impl Into<String>) -> Self {
-        StoreConfig { device_id: device_id.into(), party_match_key: None, catalogue: None }
+        StoreConfig {
+            device_id: device_id.into(),
+            party_match_key: None,
+            catalogue: None,
+        }
     }
 }
 
@@ -110,7 +118,10 @@ impl FieldStore {
         configure(&conn)?;
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(CoreError::invalid("store", format!("journal mode {mode}, expected wal")));
+            return Err(CoreError::invalid(
+                "store",
+                format!("journal mode {mode}, expected wal"),
+            ));
         }
         conn.pragma_update(None, "synchronous", "FULL")?;
         migrations::migrate(&mut conn)?;
@@ -151,7 +162,11 @@ impl FieldStore {
             device_id: config.device_id,
             party_key,
             catalogue: RwLock::new(Arc::new(catalogue)),
-            writer: Mutex::new(Writer { conn, actor, cache: DocCache::default() }),
+            writer: Mutex::new(Writer {
+                conn,
+                actor,
+                cache: DocCache::default(),
+            }),
             reader: Mutex::new(reader),
         })
     }
@@ -211,7 +226,10 @@ impl FieldStore {
 
     /// The catalogue in force.
     pub fn catalogue(&self) -> Arc<Catalogue> {
-        self.catalogue.read().map(|c| c.clone()).unwrap_or_else(|p| p.into_inner().clone())
+        self.catalogue
+            .read()
+            .map(|c| c.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
     }
 
     /// Replaces the catalogue (a newer version pushed by the server).

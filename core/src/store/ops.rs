@@ -4,8 +4,8 @@
 //! written), then makes the smallest edit to the document that expresses it, so concurrent
 //! edits from other phones merge without overwriting each other.
 
+use super::Change;
 use super::FieldStore;
-use super::docs::Change;
 use crate::catalogue::{Method, PartyType};
 use crate::doc::{self, append, put, put_root};
 use crate::model::*;
@@ -175,9 +175,18 @@ fn check_unit(unit: &str) -> Result<()> {
     let ok = !unit.is_empty()
         && unit.split('/').all(|seg| {
             !seg.is_empty()
-                && seg.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && seg
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         });
-    if ok { Ok(()) } else { Err(CoreError::invalid("unit", "expected a path like city/county/squad")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(CoreError::invalid(
+            "unit",
+            "expected a path like city/county/squad",
+        ))
+    }
 }
 
 fn check_person(field: &str, v: &str) -> Result<()> {
@@ -192,7 +201,10 @@ fn check_text(field: &str, v: &str, max: usize) -> Result<()> {
         return Err(CoreError::invalid(field, "must not be empty"));
     }
     if v.chars().count() > max {
-        return Err(CoreError::invalid(field, format!("longer than {max} characters")));
+        return Err(CoreError::invalid(
+            field,
+            format!("longer than {max} characters"),
+        ));
     }
     Ok(())
 }
@@ -208,7 +220,9 @@ fn check_time(field: &str, ms: i64) -> Result<()> {
 fn open_case(doc: &AutoCommit, id: &str) -> Result<CaseRecord> {
     let case: CaseRecord = doc::read(doc, id)?;
     if case.is_closed() {
-        return Err(CoreError::CaseClosed { case_id: id.to_string() });
+        return Err(CoreError::CaseClosed {
+            case_id: id.to_string(),
+        });
     }
     Ok(case)
 }
@@ -217,7 +231,11 @@ fn open_case(doc: &AutoCommit, id: &str) -> Result<CaseRecord> {
 fn educates(method: Method) -> bool {
     matches!(
         method,
-        Method::Guidance | Method::Persuasion | Method::Warning | Method::Interview | Method::Mediation
+        Method::Guidance
+            | Method::Persuasion
+            | Method::Warning
+            | Method::Interview
+            | Method::Mediation
     )
 }
 
@@ -258,7 +276,11 @@ impl FieldStore {
         })
         .map(|(t, h)| PartyRef {
             party_id: party_id.to_string(),
-            party_type: if t == "unit" { PartyType::Unit } else { PartyType::Person },
+            party_type: if t == "unit" {
+                PartyType::Unit
+            } else {
+                PartyType::Person
+            },
             match_hash: h,
         })
     }
@@ -338,9 +360,12 @@ impl FieldStore {
             involves_minor: input.involves_minor,
             privacy_protected: input.privacy_protected,
         };
-        self.write_doc(&id, Change::Created(RecordKind::Case), "create case", |doc| {
-            doc::create(doc, &record)
-        })?;
+        self.write_doc(
+            &id,
+            Change::Created(RecordKind::Case),
+            "create case",
+            |doc| doc::create(doc, &record),
+        )?;
         Ok(record)
     }
 
@@ -365,7 +390,12 @@ impl FieldStore {
     pub fn add_note(&self, case_id: &str, by: &str, at_ms: i64, text: &str) -> Result<String> {
         check_person("by", by)?;
         check_text("text", text, 4000)?;
-        let note = Note { id: ids::new_id(), at_ms, by: by.into(), text: text.into() };
+        let note = Note {
+            id: ids::new_id(),
+            at_ms,
+            by: by.into(),
+            text: text.into(),
+        };
         let id = note.id.clone();
         self.write_doc(case_id, Change::Edited, "add note", |doc| {
             open_case(doc, case_id)?;
@@ -377,7 +407,9 @@ impl FieldStore {
     /// The prior cases of the case's party and violation within the item's look-back window,
     /// and how many cases of that party the device holds.
     fn prior_cases(&self, case: &CaseRecord, lookback_days: i64) -> Result<(Vec<String>, i64)> {
-        let Some(party) = &case.party else { return Ok((vec![], 0)) };
+        let Some(party) = &case.party else {
+            return Ok((vec![], 0));
+        };
         let since = case.occurred_at_ms - lookback_days.saturating_mul(86_400_000);
         self.read(|c| {
             let mut stmt = c.prepare_cached(
@@ -409,9 +441,15 @@ impl FieldStore {
     /// The sync point the replica reflects (from the sync client's bookkeeping).
     pub fn sync_point(&self) -> Result<SyncPoint> {
         let num = |k: &str| -> Result<Option<i64>> {
-            Ok(self.meta(k)?.and_then(|v| String::from_utf8(v).ok()).and_then(|s| s.parse().ok()))
+            Ok(self
+                .meta(k)?
+                .and_then(|v| String::from_utf8(v).ok())
+                .and_then(|s| s.parse().ok()))
         };
-        Ok(SyncPoint { server_cursor: num("sync_cursor")?, synced_at_ms: num("synced_at_ms")? })
+        Ok(SyncPoint {
+            server_cursor: num("sync_cursor")?,
+            synced_at_ms: num("synced_at_ms")?,
+        })
     }
 
     /// Whether the case's party may be exempted, with every condition and the first-offence
@@ -436,12 +474,18 @@ impl FieldStore {
     ) -> Result<Eligibility> {
         let catalogue = self.catalogue();
         let item = catalogue.item(&case.violation.code)?;
-        let (prior, checked) = self.prior_cases(case, item.exemption.first_offence_lookback_days)?;
+        let (prior, checked) =
+            self.prior_cases(case, item.exemption.first_offence_lookback_days)?;
         let educated = case.actions.iter().any(|a| educates(a.method));
         let mut e = rules::assess_exemption(
             item,
             &case.violation.tier,
-            ExemptionFacts { minor, no_harm, pledge_offered, educated },
+            ExemptionFacts {
+                minor,
+                no_harm,
+                pledge_offered,
+                educated,
+            },
             prior,
             checked,
             self.sync_point()?,
@@ -464,7 +508,9 @@ impl FieldStore {
         check_time("at_ms", req.at_ms)?;
         let current: CaseRecord = doc::read(&self.load(case_id)?, case_id)?;
         if current.is_closed() {
-            return Err(CoreError::CaseClosed { case_id: case_id.into() });
+            return Err(CoreError::CaseClosed {
+                case_id: case_id.into(),
+            });
         }
         if current.exemption.is_some() {
             return Err(CoreError::not_allowed("an exemption was already granted"));
@@ -480,14 +526,20 @@ impl FieldStore {
                 check_time("pledge.signed_at_ms", p.signed_at_ms)?;
                 if let Some(s) = &p.signature_evidence_id {
                     if !ids::is_valid_id(s) {
-                        return Err(CoreError::invalid("pledge.signature_evidence_id", "not an id"));
+                        return Err(CoreError::invalid(
+                            "pledge.signature_evidence_id",
+                            "not an id",
+                        ));
                     }
                 }
                 let deadline = p
                     .deadline_ms
                     .unwrap_or(p.signed_at_ms + item.default_correction_hours * 3_600_000);
                 if deadline < p.signed_at_ms {
-                    return Err(CoreError::invalid("pledge.deadline_ms", "before the signature"));
+                    return Err(CoreError::invalid(
+                        "pledge.deadline_ms",
+                        "before the signature",
+                    ));
                 }
                 Some(Pledge {
                     text: p.text.clone(),
@@ -586,7 +638,9 @@ impl FieldStore {
                 .find(|f| f.id == follow_up_id)
                 .ok_or_else(|| CoreError::not_found("follow-up", follow_up_id))?;
             if f.result.is_some() {
-                return Err(CoreError::not_allowed("this follow-up was already recorded"));
+                return Err(CoreError::not_allowed(
+                    "this follow-up was already recorded",
+                ));
             }
             let obj = doc::find_in_list(doc, "follow_ups", follow_up_id)?
                 .ok_or_else(|| CoreError::not_found("follow-up", follow_up_id))?;
@@ -614,7 +668,13 @@ impl FieldStore {
         }
         self.append_action(
             case_id,
-            NewAction { method: Method::CorrectionOrder, at_ms, by: by.into(), note: None, fields },
+            NewAction {
+                method: Method::CorrectionOrder,
+                at_ms,
+                by: by.into(),
+                note: None,
+                fields,
+            },
         )
     }
 
@@ -628,7 +688,9 @@ impl FieldStore {
         }
         let current: CaseRecord = doc::read(&self.load(case_id)?, case_id)?;
         if current.is_closed() {
-            return Err(CoreError::CaseClosed { case_id: case_id.into() });
+            return Err(CoreError::CaseClosed {
+                case_id: case_id.into(),
+            });
         }
         let party = current
             .party
@@ -636,18 +698,27 @@ impl FieldStore {
             .ok_or_else(|| CoreError::not_allowed("identify the party before a penalty"))?;
         if let Some(d) = &current.decision {
             if d.review.as_ref().map(|r| r.outcome) != Some(ReviewOutcome::Returned) {
-                return Err(CoreError::not_allowed("a decision exists; only a returned one may be revised"));
+                return Err(CoreError::not_allowed(
+                    "a decision exists; only a returned one may be revised",
+                ));
             }
         }
         if let Some(e) = &current.exemption {
-            let deadline = e.pledge.as_ref().map(|p| p.deadline_ms).unwrap_or(e.decided_at_ms);
+            let deadline = e
+                .pledge
+                .as_ref()
+                .map(|p| p.deadline_ms)
+                .unwrap_or(e.decided_at_ms);
             if current.is_corrected() || req.at_ms <= deadline {
                 return Err(CoreError::not_allowed(
                     "exempted on a pledge: a penalty only after the deadline passes uncorrected",
                 ));
             }
         }
-        let tier = req.tier.clone().unwrap_or_else(|| current.violation.tier.clone());
+        let tier = req
+            .tier
+            .clone()
+            .unwrap_or_else(|| current.violation.tier.clone());
         let catalogue = self.catalogue();
         let a = rules::assess_penalty(
             &catalogue,
@@ -662,7 +733,11 @@ impl FieldStore {
         fields.insert("amount_yuan".into(), json!(req.amount_yuan));
         fields.insert(
             "reason".into(),
-            json!(req.reason.clone().unwrap_or_else(|| "within the discretion benchmark".into())),
+            json!(
+                req.reason
+                    .clone()
+                    .unwrap_or_else(|| "within the discretion benchmark".into())
+            ),
         );
         let action = self.build_action(&NewAction {
             method: Method::Penalty,
@@ -712,7 +787,9 @@ impl FieldStore {
                     return Err(CoreError::not_allowed("the decision awaits legal review"));
                 }
                 CaseStatus::Returned => {
-                    return Err(CoreError::not_allowed("the decision was returned by legal review"));
+                    return Err(CoreError::not_allowed(
+                        "the decision was returned by legal review",
+                    ));
                 }
                 CaseStatus::Pledged | CaseStatus::Ordered => {
                     return Err(CoreError::not_allowed(
@@ -761,7 +838,11 @@ impl FieldStore {
             return Err(CoreError::invalid("id_number", "6 to 32 letters or digits"));
         }
         if let Some(p) = &input.phone {
-            if !(5..=20).contains(&p.len()) || !p.chars().all(|c| c.is_ascii_digit() || c == '+' || c == '-') {
+            if !(5..=20).contains(&p.len())
+                || !p
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c == '+' || c == '-')
+            {
                 return Err(CoreError::invalid("phone", "5 to 20 digits"));
             }
         }
@@ -790,9 +871,12 @@ impl FieldStore {
                 address: input.address,
             },
         };
-        self.write_doc(&record.id, Change::Created(RecordKind::Party), "register party", |doc| {
-            doc::create(doc, &record)
-        })?;
+        self.write_doc(
+            &record.id,
+            Change::Created(RecordKind::Party),
+            "register party",
+            |doc| doc::create(doc, &record),
+        )?;
         Ok(record)
     }
 
@@ -829,7 +913,10 @@ impl FieldStore {
             return Err(CoreError::invalid("ended_at_ms", "before the start"));
         }
         if input.people_persuaded < 0 {
-            return Err(CoreError::invalid("people_persuaded", "must not be negative"));
+            return Err(CoreError::invalid(
+                "people_persuaded",
+                "must not be negative",
+            ));
         }
         for p in &input.participants {
             check_person("participants", p)?;

@@ -78,10 +78,12 @@ fn project_case(tx: &Transaction<'_>, c: &CaseRecord) -> Result<()> {
             c.is_corrected(),
             decision.map(|d| d.amount_yuan),
             decision.is_some_and(|d| d.review_required),
-            decision.and_then(|d| d.review.as_ref()).map(|r| match r.outcome {
-                crate::model::ReviewOutcome::Approved => "approved",
-                crate::model::ReviewOutcome::Returned => "returned",
-            }),
+            decision
+                .and_then(|d| d.review.as_ref())
+                .map(|r| match r.outcome {
+                    crate::model::ReviewOutcome::Approved => "approved",
+                    crate::model::ReviewOutcome::Returned => "returned",
+                }),
             c.flags.exemption_conflict,
             c.is_closed(),
             c.actions.len() as i64,

@@ -156,7 +156,11 @@ impl FieldStore {
 
     /// Overdue follow-ups only.
     pub fn overdue_follow_ups(&self, unit: Option<&str>, now_ms: i64) -> Result<Vec<DueFollowUp>> {
-        Ok(self.due_follow_ups(unit, now_ms, -1)?.into_iter().filter(|f| f.overdue).collect())
+        Ok(self
+            .due_follow_ups(unit, now_ms, -1)?
+            .into_iter()
+            .filter(|f| f.overdue)
+            .collect())
     }
 
     /// Every case of a party, matched by identity hash so cases recorded on other phones under
@@ -201,7 +205,8 @@ impl FieldStore {
     /// Number of record documents of each kind.
     pub fn record_counts(&self) -> Result<Vec<(String, i64)>> {
         self.read(|c| {
-            let mut stmt = c.prepare("SELECT kind, count(*) FROM docs GROUP BY kind ORDER BY kind")?;
+            let mut stmt =
+                c.prepare("SELECT kind, count(*) FROM docs GROUP BY kind ORDER BY kind")?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
