@@ -321,6 +321,24 @@ impl Item {
                 return Err(format!("{}: tier {} has min > max", self.code, t.tier));
             }
         }
+        for (i, t) in self.tiers.iter().enumerate() {
+            if self.tiers[..i]
+                .iter()
+                .any(|u| u.tier == t.tier && u.party_type == t.party_type)
+            {
+                return Err(format!(
+                    "{}: two rows for tier {} and {}",
+                    self.code,
+                    t.tier,
+                    t.party_type.as_str()
+                ));
+            }
+        }
+        for p in &self.applies_to {
+            if !self.tiers.iter().any(|t| t.party_type == *p) {
+                return Err(format!("{}: no tier for a {}", self.code, p.as_str()));
+            }
+        }
         for t in &self.exemption.exempt_tiers {
             if !self.tiers.iter().any(|x| &x.tier == t) {
                 return Err(format!("{}: exempt tier {t} has no tier row", self.code));

@@ -13,6 +13,25 @@ use automerge::{
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value as Json;
 
+/// Checks that `bytes` parse completely as Automerge document or change chunks.
+///
+/// `load_incremental` silently drops a trailing part it cannot parse (a partial load); bytes
+/// from another replica must be all good or refused, so they are parsed strictly first.
+pub fn check_chunks(doc_id: &str, bytes: &[u8]) -> Result<()> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    let opts = automerge::LoadOptions::new()
+        .on_partial_load(automerge::OnPartialLoad::Error)
+        .verification_mode(automerge::VerificationMode::DontCheck);
+    automerge::Automerge::load_with_options(bytes, opts)
+        .map(drop)
+        .map_err(|e| CoreError::MalformedDocument {
+            doc_id: doc_id.to_string(),
+            reason: e.to_string(),
+        })
+}
+
 /// Converts a JSON scalar to an Automerge scalar; `None` for maps and lists.
 fn scalar(v: &Json) -> Option<ScalarValue> {
     Some(match v {
@@ -106,12 +125,11 @@ pub fn find_in_list(doc: &AutoCommit, list: &str, id: &str) -> Result<Option<Obj
         return Ok(None);
     };
     for i in 0..doc.length(&list_obj) {
-        if let Some((Value::Object(ObjType::Map), item)) = doc.get(&list_obj, i)? {
-            if let Some((Value::Scalar(s), _)) = doc.get(&item, "id")? {
-                if s.as_str() == Some(id) {
-                    return Ok(Some(item));
-                }
-            }
+        if let Some((Value::Object(ObjType::Map), item)) = doc.get(&list_obj, i)?
+            && let Some((Value::Scalar(s), _)) = doc.get(&item, "id")?
+            && s.as_str() == Some(id)
+        {
+            return Ok(Some(item));
         }
     }
     Ok(None)

@@ -221,3 +221,11 @@ impl FieldStore {
         })
     }
 }
+
+impl FieldStore {
+    /// A record document as JSON, exactly as stored (for export, validation and debugging;
+    /// party documents include `pii`, so callers must not log the result).
+    pub fn record_json(&self, id: &str) -> Result<serde_json::Value> {
+        doc::read_json(&self.load(id)?)
+    }
+}
