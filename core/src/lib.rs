@@ -14,6 +14,7 @@ mod error;
 pub mod ids;
 pub mod model;
 pub mod rules;
+pub mod stats;
 pub mod store;
 
 pub use error::{CoreError, Result};
