@@ -115,6 +115,13 @@ pub enum CoreError {
         #[source]
         source: std::io::Error,
     },
+    /// This device holds no key for the party's personal data (a volunteer device, or a key
+    /// not yet received): only masked forms are available.
+    #[error("personal data of party {party_id} is not available on this device")]
+    PiiUnavailable {
+        /// The party.
+        party_id: String,
+    },
     /// The database was written by a newer version of fieldcase.
     #[error("store schema version {found} is newer than this build supports ({supported})")]
     SchemaTooNew {

@@ -13,6 +13,7 @@ pub mod doc;
 mod error;
 pub mod ids;
 pub mod model;
+pub mod pii;
 pub mod rules;
 pub mod stats;
 pub mod store;

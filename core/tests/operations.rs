@@ -14,6 +14,15 @@ fn officer_flow_warning_pledge_follow_up_close() {
     let case = store
         .create_case(new_case(&store, Some(party_id.clone()), T0))
         .expect("case");
+    let pii = store
+        .party_pii(&party_id)
+        .expect("pii readable with the key");
+    assert_eq!(pii.id_number, "34010219900101123X");
+    let json = store.record_json(&party_id).expect("json").to_string();
+    assert!(
+        !json.contains("34010219900101123X") && !json.contains("张三丰"),
+        "sealed"
+    );
     assert_eq!(
         store
             .open_cases(Some("luan/jinan"), 10)

@@ -1,8 +1,9 @@
 //! The party record: a person or business an officer dealt with (行政相对人).
 //!
-//! Identity and phone numbers and names are personal data. The document holds them under
-//! `pii`; everything a list or a rule needs (the masked forms and the keyed match hash) sits
-//! beside it so that projections, logs and exports never touch `pii`.
+//! Identity and phone numbers and names are personal data. The document holds them only
+//! sealed (`pii_sealed`, see [`crate::pii`]); everything a list or a rule needs (the masked
+//! forms and the keyed match hash) sits beside it, so projections, logs and exports never need
+//! the plain values and a device without the key still works with the masked forms.
 
 use crate::catalogue::PartyType;
 use serde::{Deserialize, Serialize};
@@ -28,8 +29,8 @@ pub struct PartyRecord {
     pub match_hash: String,
     /// Masked forms, safe to show.
     pub masked: MaskedParty,
-    /// Personal data; never projected, logged or exported unmasked.
-    pub pii: PartyPii,
+    /// Personal data, sealed under the bureau's PII key (see [`crate::pii`]).
+    pub pii_sealed: crate::pii::SealedPii,
 }
 
 /// The masked forms of a party's personal data.

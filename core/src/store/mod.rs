@@ -20,6 +20,7 @@ pub use ops::*;
 pub use queries::*;
 
 use crate::catalogue::Catalogue;
+use crate::pii::PiiKey;
 use crate::{CoreError, Result};
 use automerge::ActorId;
 use docs::DocCache;
@@ -35,6 +36,10 @@ pub struct StoreConfig {
     /// The bureau's key for matching parties by identity number across phones. Before
     /// enrolment a random per-store key is generated, so matching works within the device.
     pub party_match_key: Option<[u8; 32]>,
+    /// The bureau's key for personal data of the public, given at enrolment to roles entitled
+    /// to it. Before enrolment a local key is generated; every key ever held is kept so
+    /// parties sealed earlier stay readable.
+    pub pii_key: Option<[u8; 32]>,
     /// The catalogue to apply; the built-in one when `None`.
     pub catalogue: Option<Catalogue>,
 }
@@ -47,6 +52,7 @@ impl std::fmt::Debug for StoreConfig {
                 "party_match_key",
                 &self.party_match_key.map(|_| "<redacted>"),
             )
+            .field("pii_key", &self.pii_key.map(|_| "<redacted>"))
             .finish_non_exhaustive()
     }
 }
@@ -57,6 +63,7 @@ impl StoreConfig {
         StoreConfig {
             device_id: device_id.into(),
             party_match_key: None,
+            pii_key: None,
             catalogue: None,
         }
     }
@@ -74,6 +81,7 @@ pub struct FieldStore {
     path: PathBuf,
     device_id: String,
     party_key: [u8; 32],
+    pii_keys: RwLock<Vec<PiiKey>>,
     catalogue: RwLock<Arc<Catalogue>>,
     writer: Mutex<Writer>,
     reader: Mutex<Connection>,
@@ -146,6 +154,7 @@ impl FieldStore {
                 }
             },
         };
+        let pii_keys = load_pii_keys(&conn, config.pii_key)?;
         let catalogue = match config.catalogue {
             Some(c) => c,
             None => Catalogue::builtin()?,
@@ -161,6 +170,7 @@ impl FieldStore {
             path,
             device_id: config.device_id,
             party_key,
+            pii_keys: RwLock::new(pii_keys),
             catalogue: RwLock::new(Arc::new(catalogue)),
             writer: Mutex::new(Writer {
                 conn,
@@ -198,6 +208,33 @@ impl FieldStore {
         set_meta(conn, "install_token", &token)?;
         write_durably(&marker_path, &token)?;
         Ok(ActorId::from(actor.as_slice()))
+    }
+
+    /// Every PII key this store holds; the last one seals new parties.
+    pub(crate) fn pii_keys(&self) -> Vec<PiiKey> {
+        self.pii_keys
+            .read()
+            .map(|k| k.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    pub(crate) fn sealing_key(&self) -> PiiKey {
+        let keys = self.pii_keys();
+        // load_pii_keys guarantees at least one key.
+        keys.last()
+            .cloned()
+            .unwrap_or_else(|| PiiKey::from_bytes([0; 32]))
+    }
+
+    /// Adds the bureau's PII key (received at enrolment); it seals parties from now on.
+    pub fn add_pii_key(&self, key: [u8; 32]) -> Result<()> {
+        let w = lock(&self.writer);
+        let keys = load_pii_keys(&w.conn, Some(key))?;
+        match self.pii_keys.write() {
+            Ok(mut k) => *k = keys,
+            Err(p) => *p.into_inner() = keys,
+        }
+        Ok(())
     }
 
     /// The file this store lives in.
@@ -262,6 +299,34 @@ impl FieldStore {
         let w = lock(&self.writer);
         set_meta(&w.conn, key, value)
     }
+}
+
+/// Reads the keyring from meta, appending `new` (or a fresh local key if the ring is empty).
+fn load_pii_keys(conn: &Connection, new: Option<[u8; 32]>) -> Result<Vec<PiiKey>> {
+    let raw = get_meta(conn, "pii_keys")?.unwrap_or_default();
+    let mut keys: Vec<[u8; 32]> = raw
+        .chunks_exact(32)
+        .map(|c| {
+            let mut k = [0u8; 32];
+            k.copy_from_slice(c);
+            k
+        })
+        .collect();
+    let add = match new {
+        Some(k) => Some(k),
+        None if keys.is_empty() => {
+            let mut k = [0u8; 32];
+            crate::ids::random_bytes(&mut k)?;
+            Some(k)
+        }
+        None => None,
+    };
+    if let Some(k) = add {
+        keys.retain(|x| *x != k);
+        keys.push(k);
+        set_meta(conn, "pii_keys", &keys.concat())?;
+    }
+    Ok(keys.into_iter().map(PiiKey::from_bytes).collect())
 }
 
 fn install_marker_path(db: &Path) -> PathBuf {

@@ -826,6 +826,12 @@ impl FieldStore {
         match_hash(&self.party_key, id_number)
     }
 
+    /// The plain personal data of a party, if this device holds the key that sealed it.
+    pub fn party_pii(&self, party_id: &str) -> Result<PartyPii> {
+        let p = self.party(party_id)?;
+        crate::pii::open(&self.pii_keys(), party_id, &p.pii_sealed)
+    }
+
     /// Registers a party, or returns the existing one with the same identity number.
     pub fn register_party(&self, input: NewParty) -> Result<PartyRecord> {
         check_unit(&input.unit)?;
@@ -849,10 +855,17 @@ impl FieldStore {
         if let Some(existing) = self.find_party(&hash)? {
             return Ok(existing);
         }
+        let id = ids::new_id();
+        let pii = PartyPii {
+            name: input.name.trim().to_string(),
+            id_number: id_number.clone(),
+            phone: input.phone.clone(),
+            address: input.address,
+        };
         let record = PartyRecord {
             kind: "party".into(),
             schema_version: RECORD_SCHEMA_VERSION,
-            id: ids::new_id(),
+            id: id.clone(),
             party_type: input.party_type,
             unit: input.unit,
             created_at_ms: ids::now_ms(),
@@ -863,12 +876,7 @@ impl FieldStore {
                 id_number: mask_id_number(&id_number),
                 phone: input.phone.as_deref().map(mask_phone),
             },
-            pii: PartyPii {
-                name: input.name.trim().to_string(),
-                id_number,
-                phone: input.phone,
-                address: input.address,
-            },
+            pii_sealed: crate::pii::seal(&self.sealing_key(), &id, &pii)?,
         };
         self.write_doc(
             &record.id,
