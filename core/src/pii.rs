@@ -141,7 +141,7 @@ mod tests {
             Err(CoreError::PiiUnavailable { .. })
         ));
         assert!(
-            open(&[k.clone()], "party-2", &s).is_err(),
+            open(std::slice::from_ref(&k), "party-2", &s).is_err(),
             "bound to the party id"
         );
         assert!(!format!("{k:?}").contains("1, 1"));
