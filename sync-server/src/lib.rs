@@ -1,1 +1,3 @@
 //! fieldcase sync server.
+
+pub mod supervision;

@@ -1,0 +1,139 @@
+//! The public disclosure feed never carries personal data and publishes only effective
+//! decisions of cases that may be published.
+
+use fieldcase_core::catalogue::{Method, PartyType};
+use fieldcase_core::model::Place;
+use fieldcase_core::store::{NewAction, NewCase, NewParty, PenaltyRequest};
+use fieldcase_core::{FieldStore, StoreConfig};
+use fieldcase_server::supervision::disclosure::{disclose, render_html};
+use serde_json::json;
+
+const T0: i64 = 1_790_000_000_000;
+const CANARY_NAME: &str = "欧阳金花";
+const CANARY_ID: &str = "340102198803037777";
+const CANARY_PHONE: &str = "13955550123";
+
+fn store(dir: &std::path::Path) -> FieldStore {
+    FieldStore::open(dir.join("s.db"), StoreConfig::new("d1")).expect("open")
+}
+
+fn case_with_fine(store: &FieldStore, minor: bool, fine_above_threshold: bool) -> String {
+    let party = store
+        .register_party(NewParty {
+            party_type: PartyType::Person,
+            unit: "luan/jinan".into(),
+            by: "OF-1".into(),
+            name: CANARY_NAME.into(),
+            id_number: CANARY_ID.into(),
+            phone: Some(CANARY_PHONE.into()),
+            address: Some("六安市金安区梅山中路18号3单元".into()),
+        })
+        .expect("party");
+    let c = store.catalogue();
+    let item = c
+        .items()
+        .find(|i| {
+            i.tiers.iter().any(|t| {
+                t.party_type == PartyType::Person
+                    && t.max_yuan > 0
+                    && t.max_yuan < i.review_threshold.person_yuan
+            })
+        })
+        .expect("item with a small fine");
+    let tier = item
+        .tiers
+        .iter()
+        .find(|t| {
+            t.party_type == PartyType::Person
+                && t.max_yuan > 0
+                && t.max_yuan < item.review_threshold.person_yuan
+        })
+        .expect("tier")
+        .clone();
+    let case = store
+        .create_case(NewCase {
+            unit: "luan/jinan/squad-1".into(),
+            occurred_at_ms: T0,
+            place: Place {
+                lat: 31.73,
+                lon: 116.5,
+                accuracy_m: None,
+                address: Some("六安市金安区梅山中路18号".into()),
+            },
+            officers: vec!["OF-1".into()],
+            recorded_by: "OF-1".into(),
+            party_id: Some(party.id),
+            violation_code: item.code.clone(),
+            tier: tier.tier.clone(),
+            description: None,
+            actions: vec![NewAction {
+                method: Method::Persuasion,
+                at_ms: T0,
+                by: "OF-1".into(),
+                note: None,
+                fields: json!({"explained": "x", "outcome": "refused"})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            }],
+            involves_minor: minor,
+            privacy_protected: false,
+        })
+        .expect("case");
+    let (amount, reason) = if fine_above_threshold {
+        (
+            item.review_threshold.person_yuan,
+            Some("情节严重".to_string()),
+        )
+    } else {
+        (tier.min_yuan.max(1).min(tier.max_yuan), None)
+    };
+    store
+        .decide_penalty(
+            &case.id,
+            PenaltyRequest {
+                by: "OF-1".into(),
+                at_ms: T0 + 1,
+                tier: None,
+                amount_yuan: amount,
+                reason,
+            },
+        )
+        .expect("penalty");
+    case.id
+}
+
+#[test]
+fn feed_publishes_effective_decisions_without_personal_data() {
+    let dir = tempfile::tempdir().expect("dir");
+    let s = store(dir.path());
+    let published = case_with_fine(&s, false, false);
+    let minor = case_with_fine(&s, true, false);
+    let pending = case_with_fine(&s, false, true);
+    let c = s.catalogue();
+    let mut entries = Vec::new();
+    for id in [&published, &minor, &pending] {
+        let case = s.case(id).expect("case");
+        let party = s
+            .party(&case.party.as_ref().expect("party").party_id)
+            .expect("party");
+        if let Some(e) = disclose(&case, Some(&party.masked.name), &c) {
+            entries.push(e);
+        }
+    }
+    assert_eq!(
+        entries.len(),
+        1,
+        "minor and pending-review cases are not published"
+    );
+    assert_eq!(entries[0].party, "欧**");
+    assert_eq!(entries[0].place, "六安市金安区");
+    let json = serde_json::to_string(&entries).expect("json");
+    let html = render_html(&entries, |ms| ms.to_string());
+    for out in [&json, &html] {
+        for canary in [CANARY_NAME, CANARY_ID, CANARY_PHONE, "梅山中路", "金花"] {
+            assert!(!out.contains(canary), "{canary} leaked");
+        }
+    }
+    assert!(html.contains("行政执法决定公示"));
+}
