@@ -1,3 +1,4 @@
 //! fieldcase sync server.
 
+pub mod audit;
 pub mod supervision;
