@@ -17,6 +17,7 @@ mod queries;
 pub use exchange::{ChangeBundle, DocChanges, ImportReport};
 pub use migrations::CURRENT_VERSION as SCHEMA_VERSION;
 pub use ops::*;
+pub use projection::china_day;
 pub use queries::*;
 
 use crate::catalogue::Catalogue;

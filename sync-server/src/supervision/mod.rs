@@ -2,5 +2,6 @@
 //! bureau reports and the public disclosure feed. Pure functions over records and statistics;
 //! the HTTP routes and the CLI are thin shells around them.
 
+pub mod dashboard;
 pub mod disclosure;
 pub mod report;
