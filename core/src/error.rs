@@ -122,6 +122,12 @@ pub enum CoreError {
         /// The party.
         party_id: String,
     },
+    /// The phone has not reached the server within its lease: sync to unlock.
+    #[error("store locked since {since_ms}: connect to the server to unlock")]
+    Locked {
+        /// When the lease ran out (unix ms).
+        since_ms: i64,
+    },
     /// The database was written by a newer version of fieldcase.
     #[error("store schema version {found} is newer than this build supports ({supported})")]
     SchemaTooNew {

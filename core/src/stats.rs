@@ -302,6 +302,7 @@ pub fn units(cases: &[CaseRecord], demonstrations: &[DemonstrationRecord]) -> BT
 impl crate::FieldStore {
     /// Statistics of the records this store holds, for a unit and period.
     pub fn stats(&self, scope: &StatsScope) -> crate::Result<Stats> {
+        self.guard()?;
         let (cases, demos) = self.records_in_scope(scope)?;
         Ok(compute(scope, &cases, &demos))
     }
@@ -311,6 +312,7 @@ impl crate::FieldStore {
         &self,
         scope: &StatsScope,
     ) -> crate::Result<(Vec<CaseRecord>, Vec<DemonstrationRecord>)> {
+        self.guard()?;
         let ids: Vec<(String, String)> = self.read(|c| {
             let mut stmt = c.prepare(
                 "SELECT id, kind FROM docs WHERE kind IN ('case', 'demonstration') ORDER BY id",

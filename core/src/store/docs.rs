@@ -106,6 +106,7 @@ impl FieldStore {
         message: &str,
         edit: impl FnOnce(&mut AutoCommit) -> Result<R>,
     ) -> Result<R> {
+        self.guard()?;
         let mut guard = lock(&self.writer);
         let w: &mut Writer = &mut guard;
         let (mut doc, kind, is_new) = match change {

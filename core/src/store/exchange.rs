@@ -90,6 +90,7 @@ impl FieldStore {
 
     /// The changes another store lacks, given its heads (empty map: everything).
     pub fn export_changes(&self, theirs: &BTreeMap<String, Vec<String>>) -> Result<ChangeBundle> {
+        self.guard()?;
         let ours = self.heads()?;
         let mut bundle = ChangeBundle::default();
         for (id, heads) in &ours {

@@ -9,12 +9,14 @@
 mod docs;
 pub(crate) use docs::Change;
 mod exchange;
+mod lease;
 mod migrations;
 mod ops;
 mod projection;
 mod queries;
 
 pub use exchange::{ChangeBundle, DocChanges, ImportReport};
+pub use lease::{LockState, WipeMode, WipeReport};
 pub use migrations::CURRENT_VERSION as SCHEMA_VERSION;
 pub use ops::*;
 pub use projection::china_day;
@@ -27,6 +29,7 @@ use automerge::ActorId;
 use docs::DocCache;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 /// How a store is opened.
@@ -83,6 +86,8 @@ pub struct FieldStore {
     device_id: String,
     party_key: [u8; 32],
     pii_keys: RwLock<Vec<PiiKey>>,
+    lease_ms: AtomicI64,
+    last_contact_ms: AtomicI64,
     catalogue: RwLock<Arc<Catalogue>>,
     writer: Mutex<Writer>,
     reader: Mutex<Connection>,
@@ -156,6 +161,16 @@ impl FieldStore {
             },
         };
         let pii_keys = load_pii_keys(&conn, config.pii_key)?;
+        let lease_ms = lease::meta_i64(&conn, "lease_ms")?.unwrap_or(0);
+        let last_contact_ms = match lease::meta_i64(&conn, "last_server_contact_ms")? {
+            Some(v) => v,
+            None => {
+                // A new store counts as just contacted, so a lease set later runs from now.
+                let now = crate::ids::now_ms();
+                set_meta(&conn, "last_server_contact_ms", now.to_string().as_bytes())?;
+                now
+            }
+        };
         let catalogue = match config.catalogue {
             Some(c) => c,
             None => Catalogue::builtin()?,
@@ -172,6 +187,8 @@ impl FieldStore {
             device_id: config.device_id,
             party_key,
             pii_keys: RwLock::new(pii_keys),
+            lease_ms: AtomicI64::new(lease_ms),
+            last_contact_ms: AtomicI64::new(last_contact_ms),
             catalogue: RwLock::new(Arc::new(catalogue)),
             writer: Mutex::new(Writer {
                 conn,

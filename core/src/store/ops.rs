@@ -461,6 +461,7 @@ impl FieldStore {
         no_harm: bool,
         pledge_offered: bool,
     ) -> Result<Eligibility> {
+        self.guard()?;
         let case: CaseRecord = doc::read(&self.load(case_id)?, case_id)?;
         self.eligibility(&case, minor, no_harm, pledge_offered)
     }
@@ -828,6 +829,7 @@ impl FieldStore {
 
     /// The plain personal data of a party, if this device holds the key that sealed it.
     pub fn party_pii(&self, party_id: &str) -> Result<PartyPii> {
+        self.guard()?;
         let p = self.party(party_id)?;
         crate::pii::open(&self.pii_keys(), party_id, &p.pii_sealed)
     }
@@ -905,6 +907,7 @@ impl FieldStore {
 
     /// The party whose identity number is `id_number`, if registered on this device.
     pub fn find_party_by_id_number(&self, id_number: &str) -> Result<Option<PartyRecord>> {
+        self.guard()?;
         self.find_party(&self.party_match_hash(&normalise_id_number(id_number)))
     }
 

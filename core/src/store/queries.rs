@@ -88,16 +88,19 @@ fn unit_clause(col: &str) -> String {
 impl FieldStore {
     /// A case record.
     pub fn case(&self, id: &str) -> Result<CaseRecord> {
+        self.guard()?;
         self.typed(id, "case")
     }
 
     /// A party record.
     pub fn party(&self, id: &str) -> Result<PartyRecord> {
+        self.guard()?;
         self.typed(id, "party")
     }
 
     /// A demonstration record.
     pub fn demonstration(&self, id: &str) -> Result<DemonstrationRecord> {
+        self.guard()?;
         self.typed(id, "demonstration")
     }
 
@@ -111,6 +114,7 @@ impl FieldStore {
 
     /// Open cases (not closed) of a unit and its sub-units, newest first.
     pub fn open_cases(&self, unit: Option<&str>, limit: u32) -> Result<Vec<CaseSummary>> {
+        self.guard()?;
         self.read(|c| {
             let sql = format!(
                 "SELECT {SUMMARY_COLS} FROM cases WHERE closed = 0 AND {}
@@ -131,6 +135,7 @@ impl FieldStore {
         now_ms: i64,
         horizon_ms: i64,
     ) -> Result<Vec<DueFollowUp>> {
+        self.guard()?;
         self.read(|c| {
             let sql = format!(
                 "SELECT f.case_id, f.follow_up_id, f.due_ms, c.unit FROM follow_ups f
@@ -180,6 +185,7 @@ impl FieldStore {
 
     /// Cases of a unit (and sub-units) on a local day `YYYY-MM-DD`.
     pub fn cases_by_unit_day(&self, unit: &str, day: &str) -> Result<Vec<CaseSummary>> {
+        self.guard()?;
         self.read(|c| {
             let sql = format!(
                 "SELECT {SUMMARY_COLS} FROM cases WHERE day = ?2 AND {}
@@ -194,6 +200,7 @@ impl FieldStore {
 
     /// Cases flagged as exemption conflicts.
     pub fn flagged_cases(&self) -> Result<Vec<CaseSummary>> {
+        self.guard()?;
         self.read(|c| {
             let sql = format!("SELECT {SUMMARY_COLS} FROM cases WHERE exemption_conflict = 1");
             let mut stmt = c.prepare_cached(&sql)?;
@@ -226,6 +233,7 @@ impl FieldStore {
     /// A record document as JSON, exactly as stored (for export, validation and debugging;
     /// party documents include `pii`, so callers must not log the result).
     pub fn record_json(&self, id: &str) -> Result<serde_json::Value> {
+        self.guard()?;
         doc::read_json(&self.load(id)?)
     }
 }

@@ -1,0 +1,201 @@
+//! The store-key lease and the wipe: what protects a lost or stolen phone.
+//!
+//! A lease is a duration set by the server (at enrolment or sync). If the phone has not reached
+//! the server for longer than that, every read and local write through the public API fails with
+//! [`CoreError::Locked`] until a sync reaches the server again, so an offline stolen phone stops
+//! showing data. Sync itself is not blocked: it is how the phone unlocks.
+//!
+//! A wipe (ordered by the server for a revoked device) removes the database, its sidecar files
+//! and the blob folder; the handover variant keeps the records not yet synced.
+
+use super::{FieldStore, get_meta, lock, set_meta};
+use crate::{CoreError, Result};
+use std::sync::atomic::Ordering;
+
+/// Whether the store is usable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum LockState {
+    /// Usable.
+    Unlocked,
+    /// Locked since the lease ran out at `since_ms`.
+    Locked {
+        /// When the lease ran out.
+        since_ms: i64,
+    },
+}
+
+/// What a wipe keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum WipeMode {
+    /// Everything goes.
+    All,
+    /// Records with changes the server has not acknowledged stay, for a handover; everything
+    /// already synced goes.
+    KeepUnsynced,
+}
+
+/// What a wipe removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WipeReport {
+    /// Records removed.
+    pub records_removed: i64,
+    /// Records kept (handover mode).
+    pub records_kept: i64,
+    /// Whether the database file itself was deleted.
+    pub database_deleted: bool,
+}
+
+pub(super) fn meta_i64(conn: &rusqlite::Connection, key: &str) -> Result<Option<i64>> {
+    Ok(get_meta(conn, key)?
+        .and_then(|v| String::from_utf8(v).ok())
+        .and_then(|s| s.parse().ok()))
+}
+
+impl FieldStore {
+    /// Sets (or clears) the lease duration.
+    pub fn set_lease(&self, lease_ms: Option<i64>) -> Result<()> {
+        let w = lock(&self.writer);
+        let v = lease_ms.unwrap_or(0).max(0);
+        set_meta(&w.conn, "lease_ms", v.to_string().as_bytes())?;
+        self.lease_ms.store(v, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Records that the server was reached (by a sync) at `at_ms`; this renews the lease.
+    pub fn record_server_contact(&self, at_ms: i64) -> Result<()> {
+        let w = lock(&self.writer);
+        set_meta(
+            &w.conn,
+            "last_server_contact_ms",
+            at_ms.to_string().as_bytes(),
+        )?;
+        self.last_contact_ms.store(at_ms, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The lock state at `now_ms`.
+    pub fn lock_state_at(&self, now_ms: i64) -> LockState {
+        let lease = self.lease_ms.load(Ordering::SeqCst);
+        if lease <= 0 {
+            return LockState::Unlocked;
+        }
+        let since = self
+            .last_contact_ms
+            .load(Ordering::SeqCst)
+            .saturating_add(lease);
+        if now_ms > since {
+            LockState::Locked { since_ms: since }
+        } else {
+            LockState::Unlocked
+        }
+    }
+
+    /// The lock state now.
+    pub fn lock_state(&self) -> LockState {
+        self.lock_state_at(crate::ids::now_ms())
+    }
+
+    /// Fails with [`CoreError::Locked`] when the lease has run out.
+    pub(crate) fn guard(&self) -> Result<()> {
+        match self.lock_state() {
+            LockState::Unlocked => Ok(()),
+            LockState::Locked { since_ms } => Err(CoreError::Locked { since_ms }),
+        }
+    }
+
+    /// Wipes the store. With [`WipeMode::All`] the database, its WAL and marker files and the
+    /// blob folder are deleted and the store is consumed; with [`WipeMode::KeepUnsynced`] only
+    /// records whose every change the server acknowledged are removed.
+    pub fn wipe(self, mode: WipeMode) -> Result<WipeReport> {
+        match mode {
+            WipeMode::All => {
+                let total: i64 =
+                    self.read(|c| Ok(c.query_row("SELECT count(*) FROM docs", [], |r| r.get(0))?))?;
+                let path = self.path.clone();
+                let blob_dir = self.blob_dir();
+                drop(self);
+                let mut files = vec![path.clone()];
+                for suffix in ["-wal", "-shm", ".install"] {
+                    let mut name = path
+                        .file_name()
+                        .map(|n| n.to_os_string())
+                        .unwrap_or_default();
+                    name.push(suffix);
+                    files.push(path.with_file_name(name));
+                }
+                for f in files {
+                    match std::fs::remove_file(&f) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(CoreError::io(&f, e)),
+                    }
+                }
+                if let Some(dir) = blob_dir {
+                    match std::fs::remove_dir_all(&dir) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(CoreError::io(&dir, e)),
+                    }
+                }
+                Ok(WipeReport {
+                    records_removed: total,
+                    records_kept: 0,
+                    database_deleted: true,
+                })
+            }
+            WipeMode::KeepUnsynced => {
+                let mut w = lock(&self.writer);
+                let tx = w.conn.transaction()?;
+                let removed: i64 = tx.query_row(
+                    "SELECT count(*) FROM docs WHERE local_change <= synced_change",
+                    [],
+                    |r| r.get(0),
+                )?;
+                for table in ["chunks"] {
+                    tx.execute(
+                        &format!(
+                            "DELETE FROM {table} WHERE doc_id IN
+                             (SELECT id FROM docs WHERE local_change <= synced_change)"
+                        ),
+                        [],
+                    )?;
+                }
+                for (table, col) in [
+                    ("case_actions", "case_id"),
+                    ("follow_ups", "case_id"),
+                    ("cases", "id"),
+                    ("parties", "id"),
+                    ("demonstrations", "id"),
+                ] {
+                    tx.execute(
+                        &format!(
+                            "DELETE FROM {table} WHERE {col} IN
+                             (SELECT id FROM docs WHERE local_change <= synced_change)"
+                        ),
+                        [],
+                    )?;
+                }
+                tx.execute("DELETE FROM docs WHERE local_change <= synced_change", [])?;
+                let kept: i64 = tx.query_row("SELECT count(*) FROM docs", [], |r| r.get(0))?;
+                tx.commit()?;
+                w.cache = super::docs::DocCache::default();
+                // Rewrite the file and empty the WAL so no page of a removed record remains.
+                w.conn.execute_batch("VACUUM")?;
+                w.conn
+                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+                Ok(WipeReport {
+                    records_removed: removed,
+                    records_kept: kept,
+                    database_deleted: false,
+                })
+            }
+        }
+    }
+
+    /// The blob folder, if this store has one (evidence).
+    fn blob_dir(&self) -> Option<std::path::PathBuf> {
+        let mut name = self.path.file_name().map(|n| n.to_os_string())?;
+        name.push(".blobs");
+        Some(self.path.with_file_name(name))
+    }
+}
