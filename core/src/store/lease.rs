@@ -151,15 +151,11 @@ impl FieldStore {
                     [],
                     |r| r.get(0),
                 )?;
-                for table in ["chunks"] {
-                    tx.execute(
-                        &format!(
-                            "DELETE FROM {table} WHERE doc_id IN
-                             (SELECT id FROM docs WHERE local_change <= synced_change)"
-                        ),
-                        [],
-                    )?;
-                }
+                tx.execute(
+                    "DELETE FROM chunks WHERE doc_id IN
+                     (SELECT id FROM docs WHERE local_change <= synced_change)",
+                    [],
+                )?;
                 for (table, col) in [
                     ("case_actions", "case_id"),
                     ("follow_ups", "case_id"),
