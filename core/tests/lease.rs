@@ -77,7 +77,6 @@ fn handover_wipe_keeps_only_unsynced_records() {
     }
     let report = store.wipe(WipeMode::KeepUnsynced).expect("wipe");
     assert_eq!((report.records_removed, report.records_kept), (1, 1));
-    drop(report);
     let store = open(dir.path(), "phone-a");
     assert!(matches!(
         store.case(&synced.id),
