@@ -37,7 +37,7 @@ fn run(seed: u64) {
     eprintln!("convergence seed {seed}: {total:?}");
     // The generator must actually exercise merging, not just refusals.
     assert!(total.ops_ok > u64::from(CASES) * 3, "{total:?}");
-    assert!(total.delivered > u64::from(CASES), "{total:?}");
+    assert!(total.delivered > u64::from(CASES) / 2, "{total:?}");
     assert!(total.restarts > 0, "{total:?}");
 }
 

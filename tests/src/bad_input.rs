@@ -63,6 +63,13 @@ pub struct BadInputStats {
     pub benign_mutations: u64,
     /// Operations refused with the expected typed error.
     pub refused_ops: u64,
+    /// Mutated bundles that imported and changed the store into something the original would
+    /// not have: undetected corruption.
+    pub altered_imports: u64,
+    /// Of those, imports after which some record reads differently (not only history).
+    pub altered_records: u64,
+    /// Seed and unit kind of the first altered import.
+    pub first_altered: Option<(u64, u64)>,
 }
 
 /// The stores and the bundle the units work on.
@@ -74,6 +81,8 @@ pub struct BadInput {
     bundle_bytes: Vec<u8>,
     /// Target heads after importing the original bundle.
     expected_after: Heads,
+    /// Target records (as JSON) after importing the original bundle.
+    expected_records: BTreeMap<String, serde_json::Value>,
     open_case: String,
     closed_case: String,
     tier_max: i64,
@@ -144,9 +153,37 @@ fn register(s: &FieldStore, person: u32) -> Result<String, CoreError> {
     .id)
 }
 
-fn target_files(dir: &Path) -> [(PathBuf, PathBuf); 2] {
+/// The target's files and their pristine copies. The WAL is among them: the store's last
+/// connection to close is its read-only reader, which may leave the WAL in place.
+fn target_files(dir: &Path) -> [(PathBuf, PathBuf); 3] {
     let f = |n: &str| (dir.join(n), dir.join(format!("pristine-{n}")));
-    [f("target.db"), f("target.db.install")]
+    [f("target.db"), f("target.db-wal"), f("target.db.install")]
+}
+
+/// Copies `from` to `to`, or removes `to` when `from` does not exist.
+fn copy_or_remove(from: &Path, to: &Path) -> std::io::Result<()> {
+    if from.exists() {
+        std::fs::copy(from, to).map(|_| ())
+    } else {
+        match std::fs::remove_file(to) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Every case and party of a store as JSON.
+fn records(s: &FieldStore) -> Result<BTreeMap<String, serde_json::Value>, BadInputError> {
+    let mut out = BTreeMap::new();
+    for id in s.doc_ids()? {
+        let v = match s.case(&id) {
+            Ok(c) => serde_json::to_value(c),
+            Err(_) => serde_json::to_value(s.party(&id)?),
+        }
+        .map_err(|e| BadInputError(e.to_string()))?;
+        out.insert(id, v);
+    }
+    Ok(out)
 }
 
 impl BadInput {
@@ -190,7 +227,7 @@ impl BadInput {
         let bundle_bytes = bundle.to_bytes()?;
         drop(target); // the last connection checkpoints the WAL into the file
         for (live, pristine) in target_files(dir) {
-            std::fs::copy(&live, &pristine)?;
+            copy_or_remove(&live, &pristine)?;
         }
         // What the original bundle does, measured on a scratch copy.
         let expected_after = {
@@ -198,19 +235,21 @@ impl BadInput {
             std::fs::create_dir_all(&scratch)?;
             for (live, _) in target_files(dir) {
                 if let Some(name) = live.file_name() {
-                    std::fs::copy(&live, scratch.join(name))?;
+                    copy_or_remove(&live, &scratch.join(name))?;
                 }
             }
             let s = store(&scratch, "target")?;
             s.import_changes(&bundle)?;
-            s.heads()?
+            (s.heads()?, records(&s)?)
         };
+        let (expected_after, expected_records) = expected_after;
         Ok(BadInput {
             dir: dir.to_path_buf(),
             target: Some(store(dir, "target")?),
             bundle,
             bundle_bytes,
             expected_after,
+            expected_records,
             open_case,
             closed_case,
             tier_max,
@@ -229,10 +268,9 @@ impl BadInput {
     /// Puts the target back to its state before any unit.
     fn restore(&mut self) -> Result<(), BadInputError> {
         self.target = None;
-        let _ = std::fs::remove_file(self.dir.join("target.db-wal"));
         let _ = std::fs::remove_file(self.dir.join("target.db-shm"));
         for (live, pristine) in target_files(&self.dir) {
-            std::fs::copy(&pristine, &live)?;
+            copy_or_remove(&pristine, &live)?;
         }
         self.target = Some(store(&self.dir, "target")?);
         Ok(())
@@ -262,10 +300,17 @@ impl BadInput {
                 Ok(())
             }
             Ok(Verdict::Imported) => {
-                if self.target()?.heads()? != self.expected_after {
-                    return fail(format!(
-                        "unit kind {kind}: a mutated bundle imported something else"
-                    ));
+                let now = self.target()?.heads()?;
+                if now != self.expected_after {
+                    // Accepted, but not what was sent: the corruption went undetected. Counted
+                    // (with the first seed) so one run shows how often; the family fails.
+                    self.stats.altered_imports += 1;
+                    if records(self.target()?)? != self.expected_records {
+                        self.stats.altered_records += 1;
+                    }
+                    self.stats.first_altered.get_or_insert((seed, kind));
+                    self.stats.units += 1;
+                    return self.restore();
                 }
                 self.stats.benign_mutations += 1;
                 self.stats.units += 1;
@@ -304,6 +349,15 @@ impl BadInput {
                 for _ in 0..=rng.below(3) {
                     let i = rng.below(b.len() as u64) as usize;
                     b[i] ^= 1 + rng.below(255) as u8;
+                    if std::env::var_os("FIELDCASE_DEBUG_BAD_INPUT").is_some() {
+                        let lo = i.saturating_sub(30);
+                        let hi = (i + 30).min(b.len());
+                        eprintln!(
+                            "flip at {i}: {:?} -> {:?}",
+                            String::from_utf8_lossy(&self.bundle_bytes[lo..hi]),
+                            String::from_utf8_lossy(&b[lo..hi])
+                        );
+                    }
                 }
                 self.import_bytes(&b)
             }

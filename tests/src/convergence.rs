@@ -141,7 +141,7 @@ fn step_strategy() -> impl Strategy<Value = Step> {
         1 => (s(), c()).prop_map(|(store, case)| Step::Exempt { store, case }),
         1 => (s(), c(), 0u8..4)
             .prop_map(|(store, case, amount)| Step::Penalty { store, case, amount }),
-        6 => (s(), s(), proptest::option::weighted(0.3, 1u8..=255), proptest::bool::weighted(0.25))
+        6 => (s(), s(), proptest::option::weighted(0.3, 1u8..=255), proptest::bool::weighted(0.5))
             .prop_map(|(from, to, subset, optimistic)| Step::Send { from, to, subset, optimistic }),
         7 => (c(), proptest::bool::weighted(0.2))
             .prop_map(|(pick, duplicate)| Step::Deliver { pick, duplicate }),

@@ -162,6 +162,20 @@ fn bad_input_family(seed: u64, count: u64) -> FamilyResult {
         b.run_unit(unit).map_err(|e| fail(unit, e.0))?;
     }
     let st = b.stats;
+    if let Some((unit, kind)) = st.first_altered {
+        return Err(Failure {
+            seed: unit,
+            count: 1,
+            message: format!(
+                "{} of {} mutated bundles were accepted altered ({} changed a record as read, \
+                 first: unit kind {kind}); the bundle carries no integrity check the import \
+                 verifies",
+                st.altered_imports,
+                st.refused_bundles + st.benign_mutations + st.altered_imports,
+                st.altered_records
+            ),
+        });
+    }
     Ok(format!(
         "{} units: {} mutated bundles refused, {} benign mutations imported as the original, \
          {} operations refused; nothing changed",
