@@ -1,1 +1,7 @@
-//! Shared helpers of the end-to-end tests and harnesses.
+//! Shared machinery of the end-to-end tests and harnesses: the convergence schedules, the
+//! kill -9 loop, and the malformed-input checks. The `battery` and `bench` binaries and the
+//! integration tests under `tests/tests/` drive them.
+
+pub mod bad_input;
+pub mod convergence;
+pub mod crash;

@@ -1,0 +1,334 @@
+//! The reliability battery: families of seeded checks, short form for CI and a larger nightly
+//! form.
+//!
+//! `cargo run --release -p fieldcase-tests --bin battery -- [--nightly] [--seed N] [--only NAME]`
+//!
+//! Prints one summary line per family and `N passed, N failed` alone on the last line; exits
+//! non-zero if any failed. A failure prints its family and seed and is appended to
+//! `tests/regressions.txt`, whose entries are replayed first on every run. Families are listed
+//! in one place, [`FAMILIES`]: a new one (sync, evidence, authorisation) is one entry there.
+
+use fieldcase_tests::bad_input::BadInput;
+use fieldcase_tests::convergence;
+use fieldcase_tests::crash::{CrashConfig, crash_loop, writer_main};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const DEFAULT_SEED: u64 = 20_261_126;
+
+/// A failed unit: the seed and count that reproduce it.
+#[derive(Debug)]
+struct Failure {
+    seed: u64,
+    count: u64,
+    message: String,
+}
+
+type FamilyResult = Result<String, Failure>;
+
+/// A family of checks. `run(seed, count)` runs `count` units starting at `seed` and returns a
+/// one-line summary, or the first failure with the seed and count that reproduce it.
+struct Family {
+    name: &'static str,
+    short: u64,
+    nightly: u64,
+    run: fn(u64, u64) -> FamilyResult,
+}
+
+/// Every family, in the order they run.
+const FAMILIES: &[Family] = &[
+    Family {
+        name: "crash_loop_store",
+        short: 300,
+        nightly: 3_000,
+        run: crash_family,
+    },
+    Family {
+        name: "convergence",
+        short: 2_000,
+        nightly: 20_000,
+        run: convergence_family,
+    },
+    Family {
+        name: "bad_input",
+        short: 3_000,
+        nightly: 100_000,
+        run: bad_input_family,
+    },
+];
+
+/// Kills in one loop: the whole loop is the unit a seed reproduces.
+fn crash_family(seed: u64, kills: u64) -> FamilyResult {
+    let fail = |message: String| Failure {
+        seed,
+        count: kills,
+        message,
+    };
+    let exe = std::env::current_exe().map_err(|e| fail(e.to_string()))?;
+    let dir = tempfile::Builder::new()
+        .prefix("fieldcase-crash-")
+        .tempdir_in(scratch_disk())
+        .map_err(|e| fail(e.to_string()))?;
+    let report = crash_loop(
+        &exe,
+        &["--crash-writer"],
+        dir.path(),
+        CrashConfig {
+            kills: u32::try_from(kills).unwrap_or(u32::MAX),
+            seed,
+            max_delay: Duration::from_millis(60),
+        },
+    )
+    .map_err(|e| fail(e.0))?;
+    Ok(format!(
+        "{} kills ({} before the first ack), {} acked cases and {} acked actions all present, \
+         integrity ok every time",
+        report.kills, report.kills_before_first_ack, report.acked_cases, report.acked_actions
+    ))
+}
+
+/// The crash loop's store lives on the real disk (durability is the point), under `target/`.
+fn scratch_disk() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/battery");
+    let _ = std::fs::create_dir_all(&p);
+    p
+}
+
+/// One schedule per seed, on two threads.
+fn convergence_family(seed: u64, count: u64) -> FamilyResult {
+    let next = AtomicU64::new(0);
+    let totals = std::sync::Mutex::new(convergence::Stats::default());
+    let failure: std::sync::Mutex<Option<Failure>> = std::sync::Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= count || failure.lock().map(|f| f.is_some()).unwrap_or(true) {
+                        break;
+                    }
+                    let unit = seed.wrapping_add(i);
+                    match convergence::check_seed(unit, 40) {
+                        Ok(st) => {
+                            if let Ok(mut t) = totals.lock() {
+                                *t += st;
+                            }
+                        }
+                        Err(e) => {
+                            if let Ok(mut f) = failure.lock() {
+                                f.get_or_insert(Failure {
+                                    seed: unit,
+                                    count: 1,
+                                    message: e.0,
+                                });
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(f) = failure.into_inner().ok().flatten() {
+        return Err(f);
+    }
+    let t = totals.into_inner().unwrap_or_default();
+    Ok(format!(
+        "{count} schedules converged: {} ops ({} refused by the rules), {} deliveries, \
+         {} optimistic bundles refused unchanged, {} restarts",
+        t.ops_ok + t.ops_refused,
+        t.ops_refused,
+        t.delivered,
+        t.refused_imports,
+        t.restarts
+    ))
+}
+
+fn bad_input_family(seed: u64, count: u64) -> FamilyResult {
+    let fail = |s: u64, message: String| Failure {
+        seed: s,
+        count: 1,
+        message,
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("fieldcase-bad-")
+        .tempdir_in(convergence::scratch_root())
+        .map_err(|e| fail(seed, e.to_string()))?;
+    let mut b = BadInput::setup(dir.path()).map_err(|e| fail(seed, e.0))?;
+    for i in 0..count {
+        let unit = seed.wrapping_add(i);
+        b.run_unit(unit).map_err(|e| fail(unit, e.0))?;
+    }
+    let st = b.stats;
+    if let Some((unit, kind)) = st.first_altered {
+        return Err(Failure {
+            seed: unit,
+            count: 1,
+            message: format!(
+                "{} of {} mutated bundles were accepted altered ({} changed a record as read, \
+                 first: unit kind {kind}); the bundle carries no integrity check the import \
+                 verifies",
+                st.altered_imports,
+                st.refused_bundles + st.benign_mutations + st.altered_imports,
+                st.altered_records
+            ),
+        });
+    }
+    Ok(format!(
+        "{} units: {} mutated bundles refused, {} benign mutations imported as the original, \
+         {} operations refused; nothing changed",
+        st.units, st.refused_bundles, st.benign_mutations, st.refused_ops
+    ))
+}
+
+fn regressions_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("regressions.txt")
+}
+
+/// `family seed count` lines; `#` starts a comment.
+fn regressions() -> Vec<(String, u64, u64)> {
+    let text = std::fs::read_to_string(regressions_path()).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let l = l.split('#').next()?.trim();
+            let mut p = l.split_whitespace();
+            let name = p.next()?.to_string();
+            let seed = p.next()?.parse().ok()?;
+            let count = p.next().and_then(|c| c.parse().ok()).unwrap_or(1);
+            Some((name, seed, count))
+        })
+        .collect()
+}
+
+fn record_regression(family: &str, f: &Failure) {
+    let line = format!("{family} {} {}\n", f.seed, f.count);
+    if regressions()
+        .iter()
+        .any(|(n, s, c)| n == family && *s == f.seed && *c == f.count)
+    {
+        return;
+    }
+    let added = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(regressions_path())
+        .and_then(|mut file| file.write_all(line.as_bytes()));
+    if let Err(e) = added {
+        eprintln!("could not record the regression: {e}");
+    }
+}
+
+struct Args {
+    nightly: bool,
+    seed: u64,
+    only: Option<String>,
+}
+
+fn parse_args(args: &[String]) -> Result<Args, String> {
+    let mut a = Args {
+        nightly: false,
+        seed: DEFAULT_SEED,
+        only: None,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--nightly" => a.nightly = true,
+            "--seed" => {
+                a.seed = it
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or("--seed needs a number")?;
+            }
+            "--only" => a.only = Some(it.next().ok_or("--only needs a family name")?.clone()),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(a)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--crash-writer") {
+        return match writer_main(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("crash writer: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let args = match parse_args(&args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}\nusage: battery [--nightly] [--seed N] [--only NAME]");
+            return ExitCode::from(2);
+        }
+    };
+    let selected = |name: &str| args.only.as_deref().is_none_or(|o| o == name);
+    let (mut passed, mut failed) = (0u32, 0u32);
+
+    for (name, seed, count) in regressions() {
+        let Some(f) = FAMILIES.iter().find(|f| f.name == name) else {
+            println!("regression {name} {seed}: no such family, skipped");
+            continue;
+        };
+        if !selected(f.name) {
+            continue;
+        }
+        let start = Instant::now();
+        match (f.run)(seed, count) {
+            Ok(summary) => {
+                passed += 1;
+                println!(
+                    "PASS regression {name} seed {seed} ({:.1} s): {summary}",
+                    start.elapsed().as_secs_f64()
+                );
+            }
+            Err(e) => {
+                failed += 1;
+                println!(
+                    "FAIL regression {name} seed {} count {}: {}",
+                    e.seed, e.count, e.message
+                );
+            }
+        }
+    }
+
+    for f in FAMILIES.iter().filter(|f| selected(f.name)) {
+        let count = if args.nightly { f.nightly } else { f.short };
+        let start = Instant::now();
+        let _ = std::io::stdout().flush();
+        match (f.run)(args.seed, count) {
+            Ok(summary) => {
+                passed += 1;
+                println!(
+                    "PASS {} seed {} ({:.1} s): {summary}",
+                    f.name,
+                    args.seed,
+                    start.elapsed().as_secs_f64()
+                );
+            }
+            Err(e) => {
+                failed += 1;
+                println!(
+                    "FAIL {} seed {} count {} ({:.1} s): {}",
+                    f.name,
+                    e.seed,
+                    e.count,
+                    start.elapsed().as_secs_f64(),
+                    e.message
+                );
+                record_regression(f.name, &e);
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
