@@ -19,9 +19,10 @@ macro_rules! mirror {
     };
 }
 
-/// The soft-enforcement methods of the notice (五、方式方法).
+/// The soft-enforcement methods of the notice (五、方式方法). Named `ActionMethod` rather than
+/// `Method`, which Swift apps already see from the Objective-C runtime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
-pub enum Method {
+pub enum ActionMethod {
     /// 行政指导 administrative guidance.
     Guidance,
     /// 行政调解 administrative mediation.
@@ -44,7 +45,7 @@ pub enum Method {
     Penalty,
 }
 mirror!(
-    Method,
+    ActionMethod,
     cat::Method,
     [
         Guidance,

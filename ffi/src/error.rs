@@ -10,7 +10,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Every failure a binding call can report.
 ///
-/// Kotlin sees `FieldcaseException.InvalidInput` and so on, Swift `FieldcaseError.invalidInput`,
+/// Kotlin sees `FieldcaseException.InvalidInput` and so on, Swift `FieldcaseError.InvalidInput`,
 /// Python `FieldcaseError.InvalidInput`; each variant's fields are readable properties.
 #[derive(Debug, Clone, PartialEq, thiserror::Error, uniffi::Error)]
 pub enum FieldcaseError {

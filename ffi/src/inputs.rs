@@ -5,7 +5,7 @@
 //! to absent, so apps name only what they have.
 
 use crate::FieldcaseError;
-use crate::enums::{Method, PartyType};
+use crate::enums::{ActionMethod, PartyType};
 use crate::fields::{self, ActionField};
 use fieldcase_core::{model, store};
 
@@ -50,7 +50,7 @@ impl From<model::Place> for Place {
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct NewAction {
     /// The method (penalty and follow-up have their own operations).
-    pub method: Method,
+    pub method: ActionMethod,
     /// When.
     pub at_ms: i64,
     /// Officer or volunteer number.

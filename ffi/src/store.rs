@@ -174,8 +174,8 @@ impl FieldcaseStore {
     // ---- cases ----
 
     /// Records a new case with its on-the-spot actions.
-    pub fn create_case(&self, case: NewCase) -> Result<CaseView, FieldcaseError> {
-        self.with(|s| Ok(s.create_case(case.try_into()?)?.into()))
+    pub fn create_case(&self, new_case: NewCase) -> Result<CaseView, FieldcaseError> {
+        self.with(|s| Ok(s.create_case(new_case.try_into()?)?.into()))
     }
 
     /// A case with everything on it.

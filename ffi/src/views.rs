@@ -3,7 +3,7 @@
 
 use crate::FieldcaseError;
 use crate::enums::{
-    CaseStatus, ExemptionKind, FieldType, LifecycleKind, MeasureCategory, Method, PartyType,
+    ActionMethod, CaseStatus, ExemptionKind, FieldType, LifecycleKind, MeasureCategory, PartyType,
     ReviewOutcome,
 };
 use crate::fields::{self, ActionField};
@@ -108,8 +108,8 @@ impl From<model::CaseRecord> for CaseView {
 pub struct ActionView {
     /// Action id.
     pub id: String,
-    /// Method.
-    pub method: Method,
+    /// The method.
+    pub method: ActionMethod,
     /// 721 class at the time of recording.
     pub measure_category: MeasureCategory,
     /// When.
@@ -730,7 +730,7 @@ impl From<&cat::Item> for ViolationItem {
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct MethodSpec {
     /// The method.
-    pub method: Method,
+    pub method: ActionMethod,
     /// Its name.
     pub name: Label,
     /// Its 721 class.

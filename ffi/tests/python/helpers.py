@@ -26,7 +26,7 @@ def integer(name, value):
 
 def persuasion(at):
     return fc.NewAction(
-        method=fc.Method.PERSUASION,
+        method=fc.ActionMethod.PERSUASION,
         at_ms=at,
         by=OFFICER,
         fields=[text("explained", "占道经营影响通行"), text("outcome", "accepted")],
@@ -35,7 +35,7 @@ def persuasion(at):
 
 def warning(at, deadline):
     return fc.NewAction(
-        method=fc.Method.WARNING,
+        method=fc.ActionMethod.WARNING,
         at_ms=at,
         by=OFFICER,
         fields=[text("warning_text", "限期整改, 逾期依法处理"), integer("deadline", deadline)],

@@ -19,7 +19,7 @@ def test_unknown_violation_code_is_invalid_input_on_that_field(store):
 def test_field_problems_name_the_field(store):
     party = register(store)
     bad_outcome = fc.NewAction(
-        method=fc.Method.PERSUASION, at_ms=T0, by=OFFICER,
+        method=fc.ActionMethod.PERSUASION, at_ms=T0, by=OFFICER,
         fields=[text("explained", "x"), text("outcome", "maybe")],
     )
     with pytest.raises(fc.FieldcaseError.InvalidInput) as err:
@@ -28,7 +28,7 @@ def test_field_problems_name_the_field(store):
     assert "accepted" in err.value.reason
 
     twice = fc.NewAction(
-        method=fc.Method.PERSUASION, at_ms=T0, by=OFFICER,
+        method=fc.ActionMethod.PERSUASION, at_ms=T0, by=OFFICER,
         fields=[text("explained", "x"), text("explained", "y")],
     )
     with pytest.raises(fc.FieldcaseError.InvalidInput) as err:

@@ -32,7 +32,7 @@ def test_case_with_persuasion_warning_exemption_follow_up_and_close(store):
     )
     assert case.status == fc.CaseStatus.OPEN
     assert case.party_id == party.id and case.party_type == fc.PartyType.PERSON
-    assert [a.method for a in case.actions] == [fc.Method.PERSUASION, fc.Method.WARNING]
+    assert [a.method for a in case.actions] == [fc.ActionMethod.PERSUASION, fc.ActionMethod.WARNING]
     assert case.actions[0].measure_category == fc.MeasureCategory.SERVICE
     assert case.actions[1].measure_category == fc.MeasureCategory.MANAGEMENT
     fields = {f.name: f.value for f in case.actions[1].fields}
@@ -79,7 +79,7 @@ def test_case_with_persuasion_warning_exemption_follow_up_and_close(store):
     corrected = store.get_case(case.id)
     assert corrected.status == fc.CaseStatus.CORRECTED
     assert corrected.follow_ups[0].result.corrected
-    assert corrected.actions[-1].method == fc.Method.FOLLOW_UP
+    assert corrected.actions[-1].method == fc.ActionMethod.FOLLOW_UP
     assert store.due_follow_ups(None, T0, 10 * DAY) == []
 
     store.close_case(case.id, OFFICER, T0 + DAY, "已整改结案")
@@ -131,11 +131,11 @@ def test_second_case_is_not_a_first_offence_and_a_penalty_needs_its_range(store)
 def test_catalogue_is_readable_for_forms(store):
     specs = {s.method: s for s in store.method_specs()}
     assert len(specs) == 10
-    persuasion_spec = specs[fc.Method.PERSUASION]
+    persuasion_spec = specs[fc.ActionMethod.PERSUASION]
     outcome = next(f for f in persuasion_spec.fields if f.name == "outcome")
     assert outcome.field_type == fc.FieldType.ENUM and outcome.required
     assert "accepted" in outcome.values
-    assert specs[fc.Method.PENALTY].measure_category == fc.MeasureCategory.ENFORCEMENT
+    assert specs[fc.ActionMethod.PENALTY].measure_category == fc.MeasureCategory.ENFORCEMENT
     items = store.violation_items()
     assert len(items) >= 15 and items[0].name.zh and items[0].name.en
     assert store.catalogue_version()
