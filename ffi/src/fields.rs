@@ -75,8 +75,11 @@ fn value_of(v: &Value) -> FieldValue {
     match v {
         Value::String(s) => FieldValue::Text { value: s.clone() },
         Value::Bool(b) => FieldValue::Boolean { value: *b },
-        Value::Number(n) if n.as_i64().is_some() => FieldValue::Integer {
-            value: n.as_i64().unwrap_or_default(),
+        Value::Number(n) => match n.as_i64() {
+            Some(value) => FieldValue::Integer { value },
+            None => FieldValue::Text {
+                value: n.to_string(),
+            },
         },
         Value::Array(a) if a.iter().all(Value::is_string) => FieldValue::TextList {
             values: a

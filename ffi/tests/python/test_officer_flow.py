@@ -141,3 +141,19 @@ def test_catalogue_is_readable_for_forms(store):
     assert store.catalogue_version()
     assert store.device_id() == "phone-a"
     assert store.integrity_check() == "ok"
+
+
+def test_order_to_correct_sets_status_and_deadline(store):
+    party = register(store)
+    case = store.create_case(new_case(store, party.id))
+    action_id = store.order_correction(case.id, OFFICER, T0 + 1000, T0 + 3 * DAY, ["清理占道货架", "恢复通行"])
+    view = store.get_case(case.id)
+    assert view.status == fc.CaseStatus.ORDERED
+    assert view.correction_deadline_ms == T0 + 3 * DAY
+    order = view.actions[-1]
+    assert order.id == action_id and order.method == fc.ActionMethod.CORRECTION_ORDER
+    items = next(f.value for f in order.fields if f.name == "items")
+    assert items == fc.FieldValue.TEXT_LIST(values=["清理占道货架", "恢复通行"])
+    with pytest.raises(fc.FieldcaseError.InvalidInput) as err:
+        store.order_correction(case.id, OFFICER, T0 + 1000, T0, [])
+    assert err.value.field == "deadline"
