@@ -162,6 +162,7 @@ fn invalid_inputs_are_typed_errors_and_change_nothing() {
             doc_id: case.id.clone(),
             kind: RecordKind::Case,
             bytes: vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3],
+            heads: vec![],
         }],
     };
     assert!(matches!(
@@ -176,11 +177,13 @@ fn invalid_inputs_are_typed_errors_and_change_nothing() {
         .expect("case")
         .bytes
         .clone();
+    let case_heads = store.heads().expect("heads")[&case.id].clone();
     let wrong_kind = ChangeBundle {
         docs: vec![DocChanges {
             doc_id: case.id.clone(),
             kind: RecordKind::Party,
             bytes: case_bytes.clone(),
+            heads: case_heads.clone(),
         }],
     };
     assert!(store.import_changes(&wrong_kind).is_err());
@@ -190,6 +193,7 @@ fn invalid_inputs_are_typed_errors_and_change_nothing() {
             doc_id: other_id.clone(),
             kind: RecordKind::Case,
             bytes: case_bytes,
+            heads: case_heads,
         }],
     };
     assert!(matches!(

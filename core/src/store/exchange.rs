@@ -20,6 +20,9 @@ pub struct DocChanges {
     /// Automerge bytes (a document or change chunks), base64 in JSON.
     #[serde(with = "b64")]
     pub bytes: Vec<u8>,
+    /// The sender's heads of the document (hex): after a merge every one must be present, so a
+    /// corrupted or cut change is refused instead of merged as something else.
+    pub heads: Vec<String>,
 }
 
 mod b64 {
@@ -114,6 +117,7 @@ impl FieldStore {
                     doc_id: id.clone(),
                     kind,
                     bytes,
+                    heads: heads.clone(),
                 });
             }
         }
@@ -154,6 +158,20 @@ impl FieldStore {
                 doc_id: d.doc_id.clone(),
                 reason: e.to_string(),
             })?;
+        let expected = parse_heads(&d.heads).map_err(|_| CoreError::MalformedDocument {
+            doc_id: d.doc_id.clone(),
+            reason: "heads are not change hashes".into(),
+        })?;
+        if expected.is_empty()
+            || !has_all(&mut doc, &expected)
+            || !doc.get_missing_deps(&[]).is_empty()
+        {
+            return Err(CoreError::MalformedDocument {
+                doc_id: d.doc_id.clone(),
+                reason: "the changes do not produce the sender's heads (corrupted or incomplete)"
+                    .into(),
+            });
+        }
         let json = crate::doc::read_json(&doc)?;
         let kind_ok = json.get("kind").and_then(|k| k.as_str()) == Some(d.kind.as_str());
         let id_ok = json.get("id").and_then(|k| k.as_str()) == Some(d.doc_id.as_str());

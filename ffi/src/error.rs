@@ -1,0 +1,215 @@
+//! The one error type across the FFI, and the one place core errors are converted into it.
+//!
+//! Each variant is something an app can act on: highlight a field, show the unmet conditions,
+//! ask for a written reason, reopen a case, or report a fault. Messages carry record ids, field
+//! names and our own words only, never personal data of the public (names, identity or phone
+//! numbers), so an app may log them.
+
+use fieldcase_core::CoreError;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// Every failure a binding call can report.
+///
+/// Kotlin sees `FieldcaseException.InvalidInput` and so on, Swift `FieldcaseError.InvalidInput`,
+/// Python `FieldcaseError.InvalidInput`; each variant's fields are readable properties.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, uniffi::Error)]
+pub enum FieldcaseError {
+    /// An input failed validation: `field` names it (dotted for nested fields, e.g.
+    /// `persuasion.outcome`, `violation_code`, `place`), `reason` says why.
+    #[error("invalid {field}: {reason}")]
+    InvalidInput {
+        /// The offending field.
+        field: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// No record of this kind with this id on the device.
+    #[error("{kind} {id} not found")]
+    NotFound {
+        /// Record kind: case, party, demonstration, follow-up.
+        kind: String,
+        /// The id asked for.
+        id: String,
+    },
+    /// The case is closed: reopen it (with a reason) before editing.
+    #[error("case {case_id} is closed")]
+    CaseClosed {
+        /// The case.
+        case_id: String,
+    },
+    /// The party may not be exempted; `reasons` lists every unmet condition in words a UI can
+    /// show.
+    #[error("not eligible: {}", reasons.join("; "))]
+    NotEligible {
+        /// One entry per unmet condition.
+        reasons: Vec<String>,
+    },
+    /// A fine outside the tier's discretion range needs a written reason (and goes to legal
+    /// review); ask for one, or choose an amount inside the range.
+    #[error("amount {amount_yuan} outside {min_yuan}..={max_yuan} of tier {tier}")]
+    AmountOutsideRange {
+        /// Amount asked for, whole yuan.
+        amount_yuan: i64,
+        /// Lowest fine of the tier.
+        min_yuan: i64,
+        /// Highest fine of the tier.
+        max_yuan: i64,
+        /// The tier.
+        tier: String,
+    },
+    /// The operation is not allowed in the record's current state (e.g. closing a case whose
+    /// correction has not been verified).
+    #[error("not allowed: {reason}")]
+    NotAllowed {
+        /// Why, in words a UI can show.
+        reason: String,
+    },
+    /// A record's bytes are not a valid fieldcase record: a damaged bundle from another phone,
+    /// or a damaged store. Nothing was written.
+    #[error("malformed record {record_id}: {reason}")]
+    Malformed {
+        /// The record (may be truncated if the id itself was bad).
+        record_id: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The local database or file system failed (disk full, file locked, store from a newer
+    /// app version). `reason` is a short category, never a path or a value.
+    #[error("storage: {reason}")]
+    Storage {
+        /// Category of the failure.
+        reason: String,
+    },
+    /// The store was closed with `close()`; open a new one.
+    #[error("the store is closed")]
+    StoreClosed,
+    /// A bug: the library failed unexpectedly (a panic was caught). Nothing is known to have
+    /// been written; report it.
+    #[error("internal error: {reason}")]
+    Internal {
+        /// What failed, without data.
+        reason: String,
+    },
+}
+
+impl From<CoreError> for FieldcaseError {
+    fn from(e: CoreError) -> Self {
+        use FieldcaseError as F;
+        match e {
+            CoreError::UnknownViolationCode { .. } => F::InvalidInput {
+                field: "violation_code".into(),
+                reason: "not in the catalogue on this device".into(),
+            },
+            CoreError::UnknownTier {
+                tier, party_type, ..
+            } => F::InvalidInput {
+                field: "tier".into(),
+                reason: format!("no tier {tier} for a {party_type} under this violation"),
+            },
+            CoreError::InvalidCoordinates { .. } => F::InvalidInput {
+                field: "place".into(),
+                reason: "coordinates out of range".into(),
+            },
+            CoreError::InvalidInput { field, reason } => F::InvalidInput { field, reason },
+            CoreError::AmountOutsideRange {
+                amount_yuan,
+                min_yuan,
+                max_yuan,
+                tier,
+            } => F::AmountOutsideRange {
+                amount_yuan,
+                min_yuan,
+                max_yuan,
+                tier,
+            },
+            CoreError::CaseClosed { case_id } => F::CaseClosed { case_id },
+            CoreError::NotAllowed { reason } => F::NotAllowed { reason },
+            CoreError::NotEligible { reasons } => F::NotEligible { reasons },
+            CoreError::NotFound { kind, id } => F::NotFound { kind, id },
+            CoreError::MalformedDocument { doc_id, reason } => F::Malformed {
+                record_id: doc_id,
+                reason,
+            },
+            CoreError::Catalogue { reason } => F::InvalidInput {
+                field: "catalogue".into(),
+                reason,
+            },
+            // Only the SQLite result code: its message may quote SQL.
+            CoreError::Storage(e) => F::Storage {
+                reason: match e.sqlite_error_code() {
+                    Some(code) => format!("database: {code:?}"),
+                    None => "database: unexpected result".into(),
+                },
+            },
+            CoreError::Io { source, .. } => F::Storage {
+                reason: format!("file system: {:?}", source.kind()),
+            },
+            CoreError::SchemaTooNew { .. } => F::Storage {
+                reason: "the store was written by a newer app version".into(),
+            },
+            CoreError::Automerge(e) => F::Internal {
+                reason: format!("document engine: {e}"),
+            },
+            // CoreError is non-exhaustive: a variant added later lands here until mapped.
+            other => F::Internal {
+                reason: format!("unmapped core error: {}", variant_name(&other)),
+            },
+        }
+    }
+}
+
+/// The variant name of a core error, from its `Debug` form (which holds no personal data).
+fn variant_name(e: &CoreError) -> String {
+    format!("{e:?}")
+        .split([' ', '(', '{'])
+        .next()
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+/// Runs one core call, converting its error and turning a panic into
+/// [`FieldcaseError::Internal`] so that no panic unwinds into the app.
+pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T, FieldcaseError>) -> Result<T, FieldcaseError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(_) => Err(FieldcaseError::Internal {
+            reason: "the operation failed unexpectedly and was not completed".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_internal() {
+        let r: Result<(), _> = guard(|| panic!("boom with data"));
+        match r {
+            Err(FieldcaseError::Internal { reason }) => assert!(!reason.contains("data")),
+            other => panic!("expected Internal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn core_errors_map_to_actionable_variants() {
+        let e: FieldcaseError = CoreError::UnknownViolationCode { code: "X-1".into() }.into();
+        assert!(
+            matches!(e, FieldcaseError::InvalidInput { ref field, .. } if field == "violation_code")
+        );
+        let e: FieldcaseError = CoreError::not_found("case", "abc").into();
+        assert_eq!(
+            e,
+            FieldcaseError::NotFound {
+                kind: "case".into(),
+                id: "abc".into()
+            }
+        );
+        let e: FieldcaseError =
+            CoreError::io("/data/user/x.db", std::io::ErrorKind::StorageFull.into()).into();
+        match e {
+            FieldcaseError::Storage { reason } => assert!(!reason.contains("/data")),
+            other => panic!("expected Storage, got {other:?}"),
+        }
+    }
+}

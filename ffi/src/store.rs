@@ -1,0 +1,403 @@
+//! `FieldcaseStore`: the phone's local store, as the app sees it.
+//!
+//! A newtype over core's `FieldStore` whose methods each delegate in one line: convert the
+//! input, call core, convert the result. Every call runs inside [`guard`], so a panic comes
+//! back as `FieldcaseError::Internal` instead of unwinding into the app.
+//!
+//! All methods block on local SQLite (a few milliseconds; an fsync per write): apps call them
+//! off the main thread. Calls from many threads at once are safe; core serialises writes on
+//! its one writer connection.
+
+use crate::FieldcaseError;
+use crate::error::guard;
+use crate::inputs::{
+    ExemptionRequest, FollowUpInput, NewAction, NewCase, NewDemonstration, NewParty, PenaltyRequest,
+};
+use crate::views::{
+    self, CaseSummary, CaseView, DecisionView, DemonstrationView, DueFollowUp, Eligibility,
+    ExemptionView, ImportReport, MethodSpec, PartyView, ViolationItem,
+};
+use fieldcase_core::catalogue as cat;
+use fieldcase_core::store::ChangeBundle;
+use fieldcase_core::{FieldStore, StoreConfig};
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+/// The local store of one phone: cases, parties and demonstrations as mergeable records in
+/// one SQLite file.
+#[derive(Debug, uniffi::Object)]
+pub struct FieldcaseStore {
+    /// `None` once [`FieldcaseStore::close_store`] was called. A call in flight keeps its own
+    /// `Arc`, so closing never pulls the store from under it; the file closes when the last
+    /// call returns.
+    inner: RwLock<Option<Arc<FieldStore>>>,
+}
+
+impl FieldcaseStore {
+    /// Runs `f` on the open store, inside the panic guard.
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&FieldStore) -> Result<T, FieldcaseError>,
+    ) -> Result<T, FieldcaseError> {
+        guard(|| {
+            let store = self
+                .inner
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+                .ok_or(FieldcaseError::StoreClosed)?;
+            f(&store)
+        })
+    }
+}
+
+/// Decodes the 32-byte party match key.
+fn match_key(key: Option<Vec<u8>>) -> Result<Option<[u8; 32]>, FieldcaseError> {
+    key.map(|k| {
+        <[u8; 32]>::try_from(k.as_slice()).map_err(|_| FieldcaseError::InvalidInput {
+            field: "party_match_key".into(),
+            reason: "must be 32 bytes".into(),
+        })
+    })
+    .transpose()
+}
+
+/// Encodes a store's heads (what it holds) for another store to export against.
+fn encode_heads(heads: &BTreeMap<String, Vec<String>>) -> Result<Vec<u8>, FieldcaseError> {
+    serde_json::to_vec(heads).map_err(|e| FieldcaseError::Internal {
+        reason: format!("encoding heads: {e}"),
+    })
+}
+
+fn decode_heads(bytes: &[u8]) -> Result<BTreeMap<String, Vec<String>>, FieldcaseError> {
+    serde_json::from_slice(bytes).map_err(|_| FieldcaseError::InvalidInput {
+        field: "their_heads".into(),
+        reason: "not a heads summary from heads()".into(),
+    })
+}
+
+#[uniffi::export]
+impl FieldcaseStore {
+    /// Opens (creating if needed) the store at `path`.
+    ///
+    /// `device_id` is the id given at enrolment (any stable string before that).
+    /// `party_match_key` is the bureau's 32-byte key for matching parties across phones by
+    /// identity number; before enrolment pass `None` and a per-store key is made (and kept).
+    #[uniffi::constructor]
+    pub fn open(
+        path: String,
+        device_id: String,
+        party_match_key: Option<Vec<u8>>,
+    ) -> Result<Arc<Self>, FieldcaseError> {
+        guard(|| {
+            let config = StoreConfig {
+                party_match_key: match_key(party_match_key)?,
+                ..StoreConfig::new(device_id)
+            };
+            let store = FieldStore::open(path, config)?;
+            Ok(Arc::new(FieldcaseStore {
+                inner: RwLock::new(Some(Arc::new(store))),
+            }))
+        })
+    }
+
+    /// Closes the store. Every later call fails with `StoreClosed`; calls already running
+    /// finish first. Calling it twice is harmless. (In Kotlin, `close()` of `AutoCloseable`
+    /// also frees the object itself.)
+    pub fn close_store(&self) {
+        let taken = match self.inner.write() {
+            Ok(mut g) => g.take(),
+            Err(p) => p.into_inner().take(),
+        };
+        drop(taken);
+    }
+
+    /// This device's id.
+    pub fn device_id(&self) -> Result<String, FieldcaseError> {
+        self.with(|s| Ok(s.device_id().to_string()))
+    }
+
+    /// `ok` when SQLite finds the file sound, else its findings.
+    pub fn integrity_check(&self) -> Result<String, FieldcaseError> {
+        self.with(|s| Ok(s.integrity_check()?))
+    }
+
+    // ---- catalogue ----
+
+    /// The version of the catalogue in force.
+    pub fn catalogue_version(&self) -> Result<String, FieldcaseError> {
+        self.with(|s| Ok(s.catalogue().version().to_string()))
+    }
+
+    /// Every violation item of the catalogue, ordered by code.
+    pub fn violation_items(&self) -> Result<Vec<ViolationItem>, FieldcaseError> {
+        self.with(|s| Ok(s.catalogue().items().map(Into::into).collect()))
+    }
+
+    /// Every method with its 721 class and fields, in the order of the notice.
+    pub fn method_specs(&self) -> Result<Vec<MethodSpec>, FieldcaseError> {
+        self.with(|s| {
+            let c = s.catalogue();
+            Ok(cat::Method::ALL
+                .iter()
+                .filter_map(|m| c.method(*m).map(Into::into))
+                .collect())
+        })
+    }
+
+    // ---- parties ----
+
+    /// Registers a party, or returns the one already registered with the same identity
+    /// number. The view holds masked data only.
+    pub fn register_party(&self, party: NewParty) -> Result<PartyView, FieldcaseError> {
+        self.with(|s| Ok(s.register_party(party.into())?.into()))
+    }
+
+    /// The party with this identity number, if registered on this device.
+    pub fn find_party_by_id_number(
+        &self,
+        id_number: String,
+    ) -> Result<Option<PartyView>, FieldcaseError> {
+        self.with(|s| Ok(s.find_party_by_id_number(&id_number)?.map(Into::into)))
+    }
+
+    /// A party (masked).
+    pub fn get_party(&self, party_id: String) -> Result<PartyView, FieldcaseError> {
+        self.with(|s| Ok(s.party(&party_id)?.into()))
+    }
+
+    /// Every case of the party (matched by identity across phones), oldest first.
+    pub fn party_history(&self, party_id: String) -> Result<Vec<CaseSummary>, FieldcaseError> {
+        self.with(|s| views::summaries(s.party_history(&party_id)?))
+    }
+
+    // ---- cases ----
+
+    /// Records a new case with its on-the-spot actions.
+    pub fn create_case(&self, new_case: NewCase) -> Result<CaseView, FieldcaseError> {
+        self.with(|s| Ok(s.create_case(new_case.try_into()?)?.into()))
+    }
+
+    /// A case with everything on it.
+    pub fn get_case(&self, case_id: String) -> Result<CaseView, FieldcaseError> {
+        self.with(|s| Ok(s.case(&case_id)?.into()))
+    }
+
+    /// Appends an action (any method but penalty and follow-up); returns its id.
+    pub fn append_action(
+        &self,
+        case_id: String,
+        action: NewAction,
+    ) -> Result<String, FieldcaseError> {
+        self.with(|s| Ok(s.append_action(&case_id, action.try_into()?)?))
+    }
+
+    /// Adds a note; returns its id.
+    pub fn add_note(
+        &self,
+        case_id: String,
+        by: String,
+        at_ms: i64,
+        text: String,
+    ) -> Result<String, FieldcaseError> {
+        self.with(|s| Ok(s.add_note(&case_id, &by, at_ms, &text)?))
+    }
+
+    /// Whether the case's party may be exempted: every condition, met or not, and what
+    /// "first offence" rested on. Writes nothing.
+    pub fn check_exemption(
+        &self,
+        case_id: String,
+        minor: bool,
+        no_harm: bool,
+        pledge_offered: bool,
+    ) -> Result<Eligibility, FieldcaseError> {
+        self.with(|s| {
+            Ok(s.check_exemption(&case_id, minor, no_harm, pledge_offered)?
+                .into())
+        })
+    }
+
+    /// Grants an exemption with its pledge; `NotEligible` lists the unmet conditions.
+    pub fn grant_exemption(
+        &self,
+        case_id: String,
+        request: ExemptionRequest,
+    ) -> Result<ExemptionView, FieldcaseError> {
+        self.with(|s| Ok(s.grant_exemption(&case_id, request.into())?.into()))
+    }
+
+    /// Orders the party to correct by a deadline; returns the action id.
+    pub fn order_correction(
+        &self,
+        case_id: String,
+        by: String,
+        at_ms: i64,
+        deadline_ms: i64,
+        items: Vec<String>,
+    ) -> Result<String, FieldcaseError> {
+        self.with(|s| Ok(s.order_correction(&case_id, &by, at_ms, deadline_ms, items)?))
+    }
+
+    /// Schedules a follow-up visit; returns its id.
+    pub fn schedule_follow_up(
+        &self,
+        case_id: String,
+        by: String,
+        due_ms: i64,
+        purpose: Option<String>,
+    ) -> Result<String, FieldcaseError> {
+        self.with(|s| Ok(s.schedule_follow_up(&case_id, &by, due_ms, purpose.as_deref())?))
+    }
+
+    /// Records what a follow-up visit found.
+    pub fn record_follow_up(
+        &self,
+        case_id: String,
+        follow_up_id: String,
+        result: FollowUpInput,
+    ) -> Result<(), FieldcaseError> {
+        self.with(|s| Ok(s.record_follow_up(&case_id, &follow_up_id, result.into())?))
+    }
+
+    /// Decides a penalty against the discretion benchmark; a major or out-of-range one
+    /// awaits legal review (`review_required`).
+    pub fn decide_penalty(
+        &self,
+        case_id: String,
+        request: PenaltyRequest,
+    ) -> Result<DecisionView, FieldcaseError> {
+        self.with(|s| Ok(s.decide_penalty(&case_id, request.into())?.into()))
+    }
+
+    /// Closes a case (结案); refused while a correction or a review is pending.
+    pub fn close_case(
+        &self,
+        case_id: String,
+        by: String,
+        at_ms: i64,
+        reason: String,
+    ) -> Result<(), FieldcaseError> {
+        self.with(|s| Ok(s.close_case(&case_id, &by, at_ms, &reason)?))
+    }
+
+    /// Reopens a closed case with a reason.
+    pub fn reopen_case(
+        &self,
+        case_id: String,
+        by: String,
+        at_ms: i64,
+        reason: String,
+    ) -> Result<(), FieldcaseError> {
+        self.with(|s| Ok(s.reopen_case(&case_id, &by, at_ms, &reason)?))
+    }
+
+    // ---- lists ----
+
+    /// Open cases of a unit and its sub-units (every unit when `None`), newest first.
+    pub fn open_cases(
+        &self,
+        unit: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<CaseSummary>, FieldcaseError> {
+        self.with(|s| views::summaries(s.open_cases(unit.as_deref(), limit)?))
+    }
+
+    /// Follow-ups not yet made that fall due before `now_ms + horizon_ms`, oldest first;
+    /// `overdue` marks those already past due.
+    pub fn due_follow_ups(
+        &self,
+        unit: Option<String>,
+        now_ms: i64,
+        horizon_ms: i64,
+    ) -> Result<Vec<DueFollowUp>, FieldcaseError> {
+        self.with(|s| {
+            Ok(s.due_follow_ups(unit.as_deref(), now_ms, horizon_ms)?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        })
+    }
+
+    /// Follow-ups past due at `now_ms`.
+    pub fn overdue_follow_ups(
+        &self,
+        unit: Option<String>,
+        now_ms: i64,
+    ) -> Result<Vec<DueFollowUp>, FieldcaseError> {
+        self.with(|s| {
+            Ok(s.overdue_follow_ups(unit.as_deref(), now_ms)?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        })
+    }
+
+    /// Cases of a unit (and sub-units) on a local day `YYYY-MM-DD` (UTC+8).
+    pub fn cases_by_unit_day(
+        &self,
+        unit: String,
+        day: String,
+    ) -> Result<Vec<CaseSummary>, FieldcaseError> {
+        self.with(|s| views::summaries(s.cases_by_unit_day(&unit, &day)?))
+    }
+
+    /// Cases flagged as exemption conflicts.
+    pub fn flagged_cases(&self) -> Result<Vec<CaseSummary>, FieldcaseError> {
+        self.with(|s| views::summaries(s.flagged_cases()?))
+    }
+
+    // ---- demonstrations ----
+
+    /// Records a persuasion demonstration.
+    pub fn record_demonstration(
+        &self,
+        demonstration: NewDemonstration,
+    ) -> Result<DemonstrationView, FieldcaseError> {
+        self.with(|s| Ok(s.record_demonstration(demonstration.into())?.into()))
+    }
+
+    /// A demonstration.
+    pub fn get_demonstration(
+        &self,
+        demonstration_id: String,
+    ) -> Result<DemonstrationView, FieldcaseError> {
+        self.with(|s| Ok(s.demonstration(&demonstration_id)?.into()))
+    }
+
+    // ---- phone-to-phone exchange ----
+    //
+    // Server sync goes here once core's sync client lands: an async method on this object
+    // (`#[uniffi::export(async_runtime = "tokio")]`) taking a `SyncProgressListener`, with its
+    // own cancel handle. It is left out until it can do real work.
+
+    /// A summary of what this store holds, for another store's `export_changes`.
+    pub fn heads(&self) -> Result<Vec<u8>, FieldcaseError> {
+        self.with(|s| encode_heads(&s.heads()?))
+    }
+
+    /// The changes a store lacks, given its `heads()` (`None`: everything), as bytes to carry
+    /// to it (file, QR sequence, Bluetooth) and pass to its `import_changes`.
+    pub fn export_changes(&self, their_heads: Option<Vec<u8>>) -> Result<Vec<u8>, FieldcaseError> {
+        self.with(|s| {
+            let theirs = their_heads.as_deref().map(decode_heads).transpose()?;
+            Ok(s.export_changes(&theirs.unwrap_or_default())?.to_bytes()?)
+        })
+    }
+
+    /// Merges a bundle from another store. Every record is checked before anything is
+    /// written; a bad one fails the whole import with `Malformed` or `InvalidInput`.
+    pub fn import_changes(&self, bundle: Vec<u8>) -> Result<ImportReport, FieldcaseError> {
+        self.with(|s| {
+            Ok(s.import_changes(&ChangeBundle::from_bytes(&bundle)?)?
+                .into())
+        })
+    }
+
+    /// After a merge: flags every case whose first-offence exemption conflicts with an
+    /// earlier one of the same party (granted offline on another phone). Returns the flagged
+    /// case ids; it never changes an exemption.
+    pub fn flag_exemption_conflicts(&self) -> Result<Vec<String>, FieldcaseError> {
+        self.with(|s| Ok(s.flag_exemption_conflicts()?))
+    }
+}

@@ -1,0 +1,278 @@
+// Kotlin binding tests: conversions, exceptions and object lifetimes of the generated API on
+// the JVM (JNA), through the officer's flow. Run with ffi/tests/kotlin/run.sh.
+//
+// Callbacks are not exercised: no Rust code calls the exported Signer or
+// SyncProgressListener interfaces yet (they land with evidence signing and sync).
+
+import org.fieldcase.ffi.*
+import java.io.File
+import java.util.concurrent.ConcurrentLinkedQueue
+import kotlin.concurrent.thread
+import kotlin.system.exitProcess
+
+const val T0 = 1_790_000_000_000L
+const val DAY = 86_400_000L
+const val UNIT = "luan/jinan/squad-1"
+const val OFFICER = "OF-1001"
+const val ID_NUMBER = "34010219900101123X"
+const val NAME = "张三丰"
+val BUREAU_KEY = ByteArray(32) { it.toByte() }
+
+var passed = 0
+var failed = 0
+lateinit var workDir: File
+
+fun test(name: String, body: () -> Unit) {
+    try {
+        body()
+        passed++
+        println("PASS $name")
+    } catch (t: Throwable) {
+        failed++
+        println("FAIL $name: $t")
+        t.printStackTrace(System.out)
+    }
+}
+
+fun check(cond: Boolean, what: () -> String = { "check failed" }) {
+    if (!cond) throw AssertionError(what())
+}
+
+fun <T> eq(actual: T, expected: T) = check(actual == expected) { "expected <$expected>, got <$actual>" }
+
+inline fun <reified E : Throwable> raises(body: () -> Unit): E {
+    try {
+        body()
+    } catch (e: Throwable) {
+        if (e is E) return e
+        throw AssertionError("expected ${E::class.simpleName}, got $e")
+    }
+    throw AssertionError("expected ${E::class.simpleName}, nothing thrown")
+}
+
+fun openStore(name: String, key: ByteArray? = BUREAU_KEY): FieldcaseStore =
+    FieldcaseStore.open(File(workDir, "$name-${System.nanoTime()}.db").path, name, key)
+
+fun place() = Place(lat = 31.7349, lon = 116.5079, accuracyM = 8.0, address = "六安市金安区梅山中路")
+
+fun text(name: String, value: String) = ActionField(name, FieldValue.Text(value))
+
+fun persuasion(at: Long) = NewAction(
+    method = ActionMethod.PERSUASION,
+    atMs = at,
+    by = OFFICER,
+    fields = listOf(text("explained", "占道经营影响通行"), text("outcome", "accepted")),
+)
+
+fun warning(at: Long, deadline: Long) = NewAction(
+    method = ActionMethod.WARNING,
+    atMs = at,
+    by = OFFICER,
+    fields = listOf(text("warning_text", "限期整改"), ActionField("deadline", FieldValue.Integer(deadline))),
+)
+
+fun register(store: FieldcaseStore): PartyView = store.registerParty(
+    NewParty(
+        partyType = PartyType.PERSON,
+        unit = UNIT,
+        by = OFFICER,
+        name = NAME,
+        idNumber = ID_NUMBER,
+        phone = "13812345678",
+    )
+)
+
+fun exemptable(store: FieldcaseStore): Pair<String, String> {
+    val item = store.violationItems().first {
+        ExemptionKind.FIRST_OFFENCE in it.exemptionKinds &&
+            PartyType.PERSON in it.appliesTo && it.exemptTiers.isNotEmpty()
+    }
+    return item.code to item.exemptTiers.first()
+}
+
+fun newCase(
+    store: FieldcaseStore,
+    partyId: String?,
+    at: Long = T0,
+    actions: List<NewAction> = listOf(persuasion(at)),
+    code: String? = null,
+): NewCase {
+    val (itemCode, tier) = exemptable(store)
+    return NewCase(
+        unit = UNIT,
+        occurredAtMs = at,
+        place = place(),
+        officers = listOf(OFFICER, "OF-1002"),
+        recordedBy = OFFICER,
+        violationCode = code ?: itemCode,
+        tier = tier,
+        partyId = partyId,
+        actions = actions,
+    )
+}
+
+fun pledgedExemption(at: Long, deadline: Long) = ExemptionRequest(
+    by = OFFICER,
+    atMs = at,
+    minor = true,
+    noHarm = true,
+    pledge = PledgeInput(text = "本人承诺当日内整改", signedAtMs = at, deadlineMs = deadline),
+)
+
+fun main(args: Array<String>) {
+    workDir = File(args.getOrElse(0) { System.getProperty("java.io.tmpdir") })
+
+    test("officer flow: party, persuasion and warning, exemption, follow-up, close") {
+        openStore("phone-a").use { store ->
+            val party = register(store)
+            eq(party.maskedName, "张**")
+            check(!party.toString().contains(ID_NUMBER)) { "party view leaks the identity number" }
+
+            val case = store.createCase(newCase(store, party.id, actions = listOf(persuasion(T0), warning(T0 + 1000, T0 + DAY))))
+            eq(case.status, CaseStatus.OPEN)
+            eq(case.actions.map { it.method }, listOf(ActionMethod.PERSUASION, ActionMethod.WARNING))
+            eq(case.actions[1].measureCategory, MeasureCategory.MANAGEMENT)
+            val deadline = case.actions[1].fields.first { it.name == "deadline" }.value
+            eq((deadline as FieldValue.Integer).value, T0 + DAY)
+            eq(store.openCases("luan/jinan", 10u).map { it.id }, listOf(case.id))
+
+            val e = store.checkExemption(case.id, true, true, true)
+            check(e.eligible) { "expected eligible: ${e.conditions}" }
+            eq(e.kind, ExemptionKind.FIRST_OFFENCE)
+            check(e.conditions.all { it.met })
+
+            val ex = store.grantExemption(case.id, pledgedExemption(T0 + 60_000, T0 + DAY))
+            eq(ex.pledge?.deadlineMs, T0 + DAY)
+            eq(store.getCase(case.id).status, CaseStatus.PLEDGED)
+            raises<FieldcaseException.NotAllowed> { store.closeCase(case.id, OFFICER, T0 + 70_000, "done") }
+
+            val fu = store.scheduleFollowUp(case.id, OFFICER, T0 + DAY, "复查")
+            val overdue = store.overdueFollowUps(null, T0 + 2 * DAY)
+            eq(overdue.map { it.followUpId }, listOf(fu))
+            check(overdue[0].overdue)
+            store.recordFollowUp(case.id, fu, FollowUpInput(atMs = T0 + DAY - 1, by = "OF-1002", corrected = true, satisfaction = "satisfied"))
+            eq(store.getCase(case.id).status, CaseStatus.CORRECTED)
+
+            store.closeCase(case.id, OFFICER, T0 + DAY, "已整改结案")
+            eq(store.getCase(case.id).status, CaseStatus.CLOSED)
+            eq(store.openCases(null, 10u), emptyList())
+            val closed = raises<FieldcaseException.CaseClosed> { store.addNote(case.id, OFFICER, T0, "late") }
+            eq(closed.caseId, case.id)
+        }
+    }
+
+    test("typed exceptions carry usable fields") {
+        openStore("phone-a").use { store ->
+            val party = register(store)
+            val unknown = raises<FieldcaseException.InvalidInput> { store.createCase(newCase(store, party.id, code = "CG-XX-999")) }
+            eq(unknown.field, "violation_code")
+            check(unknown.message?.contains("violation_code") == true)
+
+            val missing = "01900000-0000-7000-8000-000000000000"
+            val nf = raises<FieldcaseException.NotFound> { store.getCase(missing) }
+            eq(nf.kind to nf.id, "case" to missing)
+
+            val noEducation = store.createCase(newCase(store, party.id, actions = emptyList()))
+            val ne = raises<FieldcaseException.NotEligible> { store.grantExemption(noEducation.id, pledgedExemption(T0, T0 + DAY)) }
+            eq(ne.reasons.size, 1)
+
+            val second = store.createCase(newCase(store, party.id, at = T0 + 5 * DAY))
+            val range = raises<FieldcaseException.AmountOutsideRange> {
+                store.decidePenalty(second.id, PenaltyRequest(by = OFFICER, atMs = T0 + 5 * DAY, amountYuan = 1_000_000))
+            }
+            check(range.maxYuan < 1_000_000 && range.amountYuan == 1_000_000L)
+            eq(range.tier, second.tier)
+
+            // All of them are one sealed hierarchy an app can `when` over.
+            val e: FieldcaseException = unknown
+            val label = when (e) {
+                is FieldcaseException.InvalidInput -> "field ${e.field}"
+                is FieldcaseException.NotFound, is FieldcaseException.CaseClosed,
+                is FieldcaseException.NotEligible, is FieldcaseException.AmountOutsideRange,
+                is FieldcaseException.NotAllowed, is FieldcaseException.Malformed,
+                is FieldcaseException.Storage, is FieldcaseException.StoreClosed,
+                is FieldcaseException.Internal -> "other"
+            }
+            eq(label, "field violation_code")
+            raises<FieldcaseException.InvalidInput> { FieldcaseStore.open(File(workDir, "bad.db").path, "x", ByteArray(3)) }
+        }
+    }
+
+    test("volunteer demonstration") {
+        openStore("vol-a").use { store ->
+            val d = store.recordDemonstration(
+                NewDemonstration(
+                    unit = "luan/jinan/volunteers",
+                    team = "梅山路志愿服务队",
+                    participants = listOf("VOL-0007", "VOL-0008"),
+                    place = place(),
+                    startedAtMs = T0,
+                    endedAtMs = T0 + 3_600_000,
+                    topic = "门前三包",
+                    peoplePersuaded = 23,
+                    by = "VOL-0007",
+                )
+            )
+            eq(store.getDemonstration(d.id), d)
+        }
+    }
+
+    test("phone-to-phone merge through bundles") {
+        val a = openStore("phone-a")
+        val b = openStore("phone-b")
+        try {
+            val party = register(a)
+            val case = a.createCase(newCase(a, party.id))
+            val report = b.importChanges(a.exportChanges(b.heads()))
+            eq(report.changed.toSet(), setOf(party.id, case.id))
+            a.addNote(case.id, OFFICER, T0 + 1, "A")
+            b.appendAction(case.id, persuasion(T0 + 2))
+            a.importChanges(b.exportChanges(a.heads()))
+            b.importChanges(a.exportChanges(b.heads()))
+            eq(a.getCase(case.id), b.getCase(case.id))
+            eq(a.getCase(case.id).actions.size, 2)
+            eq(b.importChanges(a.exportChanges(null)).unchanged, 2uL)
+        } finally {
+            a.close()
+            b.close()
+        }
+    }
+
+    test("lifetimes: closeStore, then AutoCloseable.close") {
+        val store = openStore("phone-a", key = null)
+        store.closeStore()
+        raises<FieldcaseException.StoreClosed> { store.openCases(null, 1u) }
+        store.closeStore()
+        store.close()
+        raises<IllegalStateException> { store.deviceId() }
+        store.close() // twice is harmless
+    }
+
+    test("threads hammering one store") {
+        openStore("phone-a").use { store ->
+            val party = register(store)
+            val errors = ConcurrentLinkedQueue<Throwable>()
+            val threads = (0 until 8).map { n ->
+                thread {
+                    try {
+                        repeat(10) { i ->
+                            val c = store.createCase(newCase(store, party.id, at = T0 + n * 1000 + i))
+                            store.addNote(c.id, OFFICER, T0, "note $n-$i")
+                            store.openCases(null, 100u)
+                            check(store.getCase(c.id).notes.size == 1)
+                        }
+                    } catch (t: Throwable) {
+                        errors.add(t)
+                    }
+                }
+            }
+            threads.forEach { it.join() }
+            check(errors.isEmpty()) { "errors: $errors" }
+            eq(store.openCases(null, 1000u).size, 80)
+            eq(store.integrityCheck(), "ok")
+        }
+    }
+
+    println("$passed passed, $failed failed")
+    exitProcess(if (failed == 0 && passed > 0) 0 else 1)
+}
