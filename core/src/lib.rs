@@ -15,6 +15,7 @@ pub mod ids;
 pub mod model;
 pub mod rules;
 pub mod store;
+pub mod sync;
 
 pub use error::{CoreError, Result};
 pub use store::{FieldStore, StoreConfig};

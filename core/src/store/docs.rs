@@ -41,7 +41,7 @@ pub(crate) fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
 
 /// Decodes [`encode_heads`] output; malformed input yields an error.
 pub(crate) fn decode_heads(bytes: &[u8]) -> Result<Vec<ChangeHash>> {
-    if bytes.len() % 32 != 0 {
+    if !bytes.len().is_multiple_of(32) {
         return Err(CoreError::invalid(
             "heads",
             "length is not a multiple of 32",
@@ -130,10 +130,7 @@ impl FieldStore {
             }
         };
         let before = doc.get_heads();
-        let out = match edit(&mut doc) {
-            Ok(out) => out,
-            Err(e) => return Err(e), // doc dropped: uncommitted ops vanish with it
-        };
+        let out = edit(&mut doc)?;
         let time = crate::ids::now_ms() / 1000;
         doc.commit_with(
             CommitOptions::default()
@@ -165,22 +162,39 @@ impl FieldStore {
         bytes: &[u8],
         mark_dirty: bool,
     ) -> Result<bool> {
+        self.merge_doc_with(id, kind, bytes, mark_dirty, |_, _| Ok(()))
+    }
+
+    /// [`FieldStore::merge_doc`], running `bookkeeping(tx, merged)` in the same transaction as
+    /// the merge (or in a transaction of its own when nothing was new), so sync state and
+    /// document content can never disagree after a crash.
+    pub(crate) fn merge_doc_with(
+        &self,
+        id: &str,
+        kind: RecordKind,
+        bytes: &[u8],
+        mark_dirty: bool,
+        bookkeeping: impl FnOnce(&Transaction<'_>, bool) -> Result<()>,
+    ) -> Result<bool> {
         let mut guard = lock(&self.writer);
         let w: &mut Writer = &mut guard;
         let existing = doc_kind(&w.conn, id)?;
-        if let Some(k) = existing {
-            if k != kind {
-                return Err(CoreError::MalformedDocument {
-                    doc_id: id.to_string(),
-                    reason: format!(
-                        "kind {} does not match stored {}",
-                        kind.as_str(),
-                        k.as_str()
-                    ),
-                });
-            }
+        if let Some(k) = existing
+            && k != kind
+        {
+            return Err(CoreError::MalformedDocument {
+                doc_id: id.to_string(),
+                reason: format!(
+                    "kind {} does not match stored {}",
+                    kind.as_str(),
+                    k.as_str()
+                ),
+            });
         }
         let is_new = existing.is_none();
+        if is_new && bytes.is_empty() {
+            return Ok(false);
+        }
         let mut doc = match (is_new, w.cache.take(id)) {
             (true, _) => AutoCommit::new(),
             (false, Some(d)) => d,
@@ -198,6 +212,13 @@ impl FieldStore {
         let after = doc.get_heads();
         if after == before {
             w.cache.put(id.to_string(), doc);
+            if !is_new {
+                let tx = w
+                    .conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)?;
+                bookkeeping(&tx, false)?;
+                tx.commit()?;
+            }
             return Ok(false);
         }
         let json = crate::doc::read_json(&doc)?;
@@ -221,6 +242,7 @@ impl FieldStore {
             doc.save_after(&before)
         };
         persist_chunk(&tx, id, kind, &mut doc, &chunk, is_new, mark_dirty)?;
+        bookkeeping(&tx, true)?;
         tx.commit()?;
         w.cache.put(id.to_string(), doc);
         Ok(true)

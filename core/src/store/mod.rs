@@ -13,11 +13,13 @@ mod migrations;
 mod ops;
 mod projection;
 mod queries;
+mod sync_state;
 
 pub use exchange::{ChangeBundle, DocChanges, ImportReport};
 pub use migrations::CURRENT_VERSION as SCHEMA_VERSION;
 pub use ops::*;
 pub use queries::*;
+pub use sync_state::{DirtyDoc, RejectedDoc};
 
 use crate::catalogue::Catalogue;
 use crate::{CoreError, Result};
@@ -176,10 +178,10 @@ impl FieldStore {
         let marker = std::fs::read(&marker_path).ok();
         let stored_token = get_meta(conn, "install_token")?;
         let stored_actor = get_meta(conn, "actor_id")?;
-        if let (Some(m), Some(t), Some(a)) = (&marker, &stored_token, &stored_actor) {
-            if m == t {
-                return Ok(ActorId::from(a.as_slice()));
-            }
+        if let (Some(m), Some(t), Some(a)) = (&marker, &stored_token, &stored_actor)
+            && m == t
+        {
+            return Ok(ActorId::from(a.as_slice()));
         }
         // New store, or a restored/copied one: a new actor and a new install token.
         let mut token = [0u8; 16];
@@ -262,6 +264,30 @@ impl FieldStore {
         let w = lock(&self.writer);
         set_meta(&w.conn, key, value)
     }
+
+    /// Sets several meta values in one transaction: all or none.
+    pub fn set_metas(&self, values: &[(&str, &[u8])]) -> Result<()> {
+        self.write_tx(|tx| {
+            for (k, v) in values {
+                set_meta(tx, k, v)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Runs `f` in an immediate transaction on the writer connection.
+    pub(crate) fn write_tx<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let mut w = lock(&self.writer);
+        let tx = w
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
 }
 
 fn install_marker_path(db: &Path) -> PathBuf {
@@ -278,10 +304,10 @@ pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
     f.write_all(bytes).map_err(|e| CoreError::io(&tmp, e))?;
     f.sync_all().map_err(|e| CoreError::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| CoreError::io(path, e))?;
-    if let Some(dir) = path.parent() {
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
+    if let Some(dir) = path.parent()
+        && let Ok(d) = std::fs::File::open(dir)
+    {
+        let _ = d.sync_all();
     }
     Ok(())
 }
