@@ -285,5 +285,11 @@ pub fn exemptable(store: &FieldStore) -> TestResult<(String, String)> {
     Ok((item.code.clone(), item.exemption.exempt_tiers[0].clone()))
 }
 
+/// A plain reqwest client for raw requests in tests (ring as the TLS provider).
+pub fn raw_http() -> TestResult<reqwest::Client> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Ok(reqwest::Client::builder().no_proxy().build()?)
+}
+
 /// Shared handle for tests that need the server in an `Arc`.
 pub type Shared<T> = Arc<T>;

@@ -70,7 +70,7 @@ async fn upload_is_chunked_resumable_verified_and_scoped() -> TestResult {
 
     // Send the first 100 KiB by hand, as an interrupted upload would have.
     let cred = String::from_utf8(a.store.meta("sync_credential")?.ok_or("cred")?)?;
-    let http = reqwest::Client::builder().no_proxy().build()?;
+    let http = fieldcase_tests::harness::raw_http()?;
     let part = http
         .put(format!(
             "{}/v1/blobs/{sha}?offset=0&total={}",

@@ -178,7 +178,7 @@ async fn the_same_request_twice_is_harmless() -> TestResult {
     let mut session = fieldcase_core::sync::SyncSession::new(&a.store, a.device_id.clone())?;
     let req = session.next_request(&a.store)?.ok_or("request")?;
     let body = serde_json::to_vec(&req)?;
-    let http = reqwest::Client::builder().no_proxy().build()?;
+    let http = fieldcase_tests::harness::raw_http()?;
     let send = || {
         http.post(format!("{}/v1/sync", s.url()))
             .bearer_auth(&cred)

@@ -25,7 +25,7 @@ fn check(name: &str, v: &Value) -> TestResult {
 async fn real_messages_match_the_schemas() -> TestResult {
     let dir = tempfile::tempdir()?;
     let s = TestServer::start(&dir.path().join("server")).await?;
-    let http = reqwest::Client::builder().no_proxy().build()?;
+    let http = fieldcase_tests::harness::raw_http()?;
 
     // Enrolment, by hand so the raw bodies are seen.
     let code = s
