@@ -305,3 +305,45 @@ async fn a_revoked_device_is_told_to_wipe() -> TestResult {
     ));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrol_and_sync_over_tls_with_a_bureau_ca() -> TestResult {
+    let fixtures = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let dir = tempfile::tempdir()?;
+    let plain = TestServer::start(&dir.path().join("server")).await?;
+    let code = plain.user_code("OF-T", Role::Officer, SQUAD).await?;
+    let tls = fieldcase_server::start(
+        plain.state.clone(),
+        fieldcase_server::Listen {
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls: Some((
+                fixtures.join("test-cert.pem"),
+                fixtures.join("test-key.pem"),
+            )),
+            allow_insecure_http: false,
+        },
+    )
+    .await?;
+    let url = format!("https://localhost:{}", tls.addr.port());
+    let mut cfg = fieldcase_core::sync::ClientConfig::new(&url);
+    cfg.extra_roots_pem = Some(std::fs::read(fixtures.join("test-cert.pem"))?);
+    let client = fieldcase_core::sync::SyncClient::new(cfg)?;
+    let store = fieldcase_core::FieldStore::open(
+        dir.path().join("tls-phone.db"),
+        fieldcase_core::StoreConfig::new("tls-phone"),
+    )?;
+    client
+        .enrol(&store, &code, &"ef".repeat(32), "tls phone")
+        .await?;
+    let r = client.sync(&store).await?;
+    assert!(r.complete);
+    // Without the bureau CA the same server is refused.
+    let untrusting =
+        fieldcase_core::sync::SyncClient::new(fieldcase_core::sync::ClientConfig::new(&url))?;
+    assert!(matches!(
+        untrusting.sync(&store).await,
+        Err(CoreError::Network { .. })
+    ));
+    tls.shutdown(Duration::from_secs(2)).await?;
+    Ok(())
+}
