@@ -128,6 +128,38 @@ pub enum CoreError {
         /// When the lease ran out (unix ms).
         since_ms: i64,
     },
+    /// The sync server could not be reached or the connection broke; retry later.
+    #[error("network error: {reason}")]
+    Network {
+        /// What failed (no credentials, no personal data).
+        reason: String,
+    },
+    /// The server refused the device's credential. With `wipe`, the device was revoked and
+    /// must erase its local data.
+    #[error("the server refused this device's credential")]
+    Unauthorized {
+        /// The server asked the device to erase its data.
+        wipe: bool,
+    },
+    /// The server answered with an error.
+    #[error("server error {status} ({code}): {message}")]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// Stable error code from the body.
+        code: String,
+        /// The server's words.
+        message: String,
+    },
+    /// The server's reply broke the sync protocol.
+    #[error("sync protocol error: {reason}")]
+    Protocol {
+        /// What was wrong.
+        reason: String,
+    },
+    /// The device is not enrolled with a sync server yet.
+    #[error("this device is not enrolled")]
+    NotEnrolled,
     /// The database was written by a newer version of fieldcase.
     #[error("store schema version {found} is newer than this build supports ({supported})")]
     SchemaTooNew {

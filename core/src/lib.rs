@@ -17,6 +17,7 @@ pub mod pii;
 pub mod rules;
 pub mod stats;
 pub mod store;
+pub mod sync;
 
 pub use error::{CoreError, Result};
 pub use store::{FieldStore, StoreConfig};

@@ -1,4 +1,32 @@
-//! fieldcase sync server.
+//! fieldcase sync server: the hub phones sync their record documents with.
+//!
+//! - [`app`]: state, router, starting a server (plain HTTP on loopback, or TLS).
+//! - [`sync`]: `POST /v1/sync`, merge then validate then persist, and the change feed.
+//! - [`validate`]: the rules a merged record must pass; [`access`]: roles and unit scope.
+//! - [`enrol`], [`auth`]: one-time codes, device credentials, the bearer extractor.
+//! - [`blobs`]: resumable, verified, content-addressed evidence upload.
+//! - [`storage`]: the storage trait, its SQLite backend and the backend conformance suite.
+//! - [`ops`]: health, metrics, OpenAPI; [`admin`]: the operator commands.
+//! - [`error`]: the one error type and its HTTP mapping.
+//! - [`audit`]: the signed access audit trail; [`supervision`]: dashboards and reports.
+//!
+//! The server depends on `fieldcase-core` for the record model, the wire types and the rules;
+//! core knows nothing of the server.
 
+pub mod access;
+pub mod admin;
+pub mod app;
 pub mod audit;
+pub mod auth;
+pub mod blobs;
+pub mod enrol;
+pub mod error;
+pub mod maintenance;
+pub mod ops;
+pub mod storage;
 pub mod supervision;
+pub mod sync;
+pub mod validate;
+
+pub use app::{AppState, Listen, RunningServer, router, start};
+pub use error::{Result, ServerError};

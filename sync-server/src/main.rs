@@ -1,1 +1,262 @@
-fn main() {}
+//! `fieldcase-server`: serve, and the operator's admin commands.
+
+use clap::{Parser, Subcommand};
+use fieldcase_server::blobs::BlobDir;
+use fieldcase_server::storage::{Role, Storage, open_storage};
+use fieldcase_server::{AppState, Listen, ServerError, admin, maintenance};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Debug, Parser)]
+#[command(name = "fieldcase-server", version, about = "fieldcase sync server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the sync API.
+    Serve {
+        /// Data folder (SQLite file and blobs), created on first start.
+        #[arg(long)]
+        data: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+        /// PostgreSQL URL instead of the embedded SQLite database.
+        #[arg(long, env = "FIELDCASE_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+        /// PEM certificate chain for TLS.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key for TLS.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Allow plain HTTP on a non-loopback address (only behind a TLS proxy).
+        #[arg(long)]
+        allow_insecure_http: bool,
+    },
+    /// Operator commands.
+    Admin {
+        /// Data folder.
+        #[arg(long)]
+        data: PathBuf,
+        /// PostgreSQL URL instead of the embedded SQLite database.
+        #[arg(long, env = "FIELDCASE_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+        /// Print JSON.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create a unit.
+    CreateUnit {
+        /// Path, e.g. luan/jinan/squad-1.
+        #[arg(long)]
+        path: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Create a user.
+    CreateUser {
+        /// Id (officer or volunteer number).
+        #[arg(long)]
+        id: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// officer, volunteer, reviewer, supervisor or operator.
+        #[arg(long)]
+        role: String,
+        /// Unit path.
+        #[arg(long)]
+        unit: String,
+    },
+    /// Create a one-time enrolment code for a user.
+    CreateCode {
+        /// The user.
+        #[arg(long)]
+        user: String,
+        /// Hours the code stays valid.
+        #[arg(long, default_value_t = 72)]
+        ttl_hours: i64,
+        /// Server URL to put into the QR code.
+        #[arg(long)]
+        server_url: Option<String>,
+        /// Write a QR code PNG here.
+        #[arg(long)]
+        qr: Option<PathBuf>,
+    },
+    /// List devices with their last sync and unfinished uploads.
+    #[command(visible_alias = "devices")]
+    ListDevices,
+    /// Revoke a device.
+    #[command(visible_alias = "revoke")]
+    RevokeDevice {
+        /// Device id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Copy the embedded database (online) and the blobs into a new folder.
+    Backup {
+        /// The new backup folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Copy only the blobs (the database is PostgreSQL: use pg_dump for it).
+        #[arg(long)]
+        blobs_only: bool,
+    },
+    /// Restore a backup folder into an empty data folder (--data).
+    Restore {
+        /// The backup folder.
+        #[arg(long)]
+        from: PathBuf,
+    },
+    /// Check every document and blob; exits non-zero if anything is wrong.
+    Verify,
+}
+
+fn print<T: serde::Serialize + std::fmt::Debug>(json: bool, v: &T) -> Result<(), ServerError> {
+    if json {
+        let s = serde_json::to_string_pretty(v).map_err(|e| ServerError::Config(e.to_string()))?;
+        println!("{s}");
+    } else {
+        println!("{v:#?}");
+    }
+    Ok(())
+}
+
+async fn run(cli: Cli) -> Result<(), ServerError> {
+    match cli.command {
+        Command::Serve {
+            data,
+            listen,
+            database_url,
+            tls_cert,
+            tls_key,
+            allow_insecure_http,
+        } => {
+            let storage = open_storage(&data, database_url.as_deref()).await?;
+            let state = AppState::new(
+                storage,
+                data.join("blobs"),
+                fieldcase_server::app::DEFAULT_MAX_BLOB,
+            )
+            .await?;
+            let server = fieldcase_server::start(
+                state,
+                Listen {
+                    addr: listen,
+                    tls: tls_cert.zip(tls_key),
+                    allow_insecure_http,
+                },
+            )
+            .await?;
+            println!("listening on {}", server.addr);
+            tokio::signal::ctrl_c().await?;
+            server.shutdown(std::time::Duration::from_secs(10)).await
+        }
+        Command::Admin {
+            data,
+            database_url,
+            json,
+            command,
+        } => {
+            match &command {
+                AdminCommand::Backup { out, blobs_only } => {
+                    if database_url.is_some() && !blobs_only {
+                        return Err(ServerError::Config(
+                            "back up a PostgreSQL database with pg_dump, and its blobs with \
+                             `admin backup --blobs-only`"
+                                .into(),
+                        ));
+                    }
+                    let m = maintenance::backup(&data, out, *blobs_only, !json).await?;
+                    return print(json, &m);
+                }
+                AdminCommand::Restore { from } => {
+                    if database_url.is_some() {
+                        return Err(ServerError::Config(
+                            "restore a PostgreSQL database with pg_restore or psql".into(),
+                        ));
+                    }
+                    let m = maintenance::restore(from, &data, !json).await?;
+                    return print(json, &m);
+                }
+                _ => {}
+            }
+            let s: Arc<dyn Storage> = open_storage(&data, database_url.as_deref()).await?;
+            let s = s.as_ref();
+            match command {
+                AdminCommand::CreateUnit { path, name } => {
+                    print(json, &admin::create_unit(s, &path, &name).await?)
+                }
+                AdminCommand::CreateUser {
+                    id,
+                    name,
+                    role,
+                    unit,
+                } => {
+                    let role = Role::parse(&role)
+                        .ok_or_else(|| ServerError::BadRequest(format!("unknown role {role}")))?;
+                    print(json, &admin::create_user(s, &id, &name, role, &unit).await?)
+                }
+                AdminCommand::CreateCode {
+                    user,
+                    ttl_hours,
+                    server_url,
+                    qr,
+                } => print(
+                    json,
+                    &admin::create_code(s, &user, ttl_hours, server_url.as_deref(), qr.as_deref())
+                        .await?,
+                ),
+                AdminCommand::ListDevices => print(json, &maintenance::devices(s).await?),
+                AdminCommand::Verify => {
+                    let blobs = BlobDir::open(data.join("blobs"), u64::MAX)?;
+                    let report = maintenance::verify(s, &blobs, !json).await?;
+                    print(json, &report)?;
+                    if report.ok() {
+                        Ok(())
+                    } else {
+                        Err(ServerError::Config(format!(
+                            "{} problem(s) found",
+                            report.problems.len()
+                        )))
+                    }
+                }
+                AdminCommand::Backup { .. } | AdminCommand::Restore { .. } => Ok(()),
+                AdminCommand::RevokeDevice { id } => {
+                    print(json, &admin::revoke_device(s, &id).await?)
+                }
+            }
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -163,6 +163,20 @@ impl FieldStore {
         bytes: &[u8],
         mark_dirty: bool,
     ) -> Result<bool> {
+        self.merge_doc_with(id, kind, bytes, mark_dirty, |_, _| Ok(()))
+    }
+
+    /// [`FieldStore::merge_doc`], running `bookkeeping(tx, merged)` in the same transaction as
+    /// the merge (or in a transaction of its own when nothing was new), so sync state and
+    /// document content can never disagree after a crash.
+    pub(crate) fn merge_doc_with(
+        &self,
+        id: &str,
+        kind: RecordKind,
+        bytes: &[u8],
+        mark_dirty: bool,
+        bookkeeping: impl FnOnce(&Transaction<'_>, bool) -> Result<()>,
+    ) -> Result<bool> {
         let mut guard = lock(&self.writer);
         let w: &mut Writer = &mut guard;
         let existing = doc_kind(&w.conn, id)?;
@@ -179,6 +193,9 @@ impl FieldStore {
             });
         }
         let is_new = existing.is_none();
+        if is_new && bytes.is_empty() {
+            return Ok(false);
+        }
         let mut doc = match (is_new, w.cache.take(id)) {
             (true, _) => AutoCommit::new(),
             (false, Some(d)) => d,
@@ -197,6 +214,13 @@ impl FieldStore {
         let after = doc.get_heads();
         if after == before {
             w.cache.put(id.to_string(), doc);
+            if !is_new {
+                let tx = w
+                    .conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)?;
+                bookkeeping(&tx, false)?;
+                tx.commit()?;
+            }
             return Ok(false);
         }
         let json = crate::doc::read_json(&doc)?;
@@ -220,6 +244,7 @@ impl FieldStore {
             doc.save_after(&before)
         };
         persist_chunk(&tx, id, kind, &mut doc, &chunk, is_new, mark_dirty)?;
+        bookkeeping(&tx, true)?;
         tx.commit()?;
         w.cache.put(id.to_string(), doc);
         Ok(true)

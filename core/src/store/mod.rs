@@ -14,6 +14,7 @@ mod migrations;
 mod ops;
 mod projection;
 mod queries;
+mod sync_state;
 
 pub use exchange::{ChangeBundle, DocChanges, ImportReport};
 pub use lease::{LockState, WipeMode, WipeReport};
@@ -21,6 +22,7 @@ pub use migrations::CURRENT_VERSION as SCHEMA_VERSION;
 pub use ops::*;
 pub use projection::china_day;
 pub use queries::*;
+pub use sync_state::{DirtyDoc, RejectedDoc};
 
 use crate::catalogue::Catalogue;
 use crate::pii::PiiKey;
@@ -316,6 +318,30 @@ impl FieldStore {
     pub fn set_meta(&self, key: &str, value: &[u8]) -> Result<()> {
         let w = lock(&self.writer);
         set_meta(&w.conn, key, value)
+    }
+
+    /// Sets several meta values in one transaction: all or none.
+    pub fn set_metas(&self, values: &[(&str, &[u8])]) -> Result<()> {
+        self.write_tx(|tx| {
+            for (k, v) in values {
+                set_meta(tx, k, v)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Runs `f` in an immediate transaction on the writer connection.
+    pub(crate) fn write_tx<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let mut w = lock(&self.writer);
+        let tx = w
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
     }
 }
 

@@ -1,0 +1,228 @@
+//! Sync bookkeeping of the phone store: which documents are dirty, what the server is known to
+//! hold, and applying the server's answer in the same transaction as the merge.
+//!
+//! A document is dirty while `local_change > synced_change`. The sync client reads
+//! `local_change` when it builds a request and, once the server accepted the document and the
+//! reply was applied, raises `synced_change` to that value, so an edit made while a request was
+//! in flight stays dirty and goes out with the next one.
+
+use super::FieldStore;
+use super::docs::{decode_heads, doc_kind, encode_heads, load_doc};
+use crate::model::RecordKind;
+use crate::{CoreError, Result};
+use automerge::ChangeHash;
+use rusqlite::{OptionalExtension, params};
+
+/// A document with local changes the server has not acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirtyDoc {
+    /// Record id.
+    pub doc_id: String,
+    /// Record kind.
+    pub kind: RecordKind,
+    /// The `local_change` counter when read; acknowledged up to this value.
+    pub local_change: i64,
+    /// Current heads, hex.
+    pub heads: Vec<String>,
+    /// Last heads the server was known to hold, hex (empty if none).
+    pub server_heads: Vec<String>,
+}
+
+/// A document the server refused, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedDoc {
+    /// Record id.
+    pub doc_id: String,
+    /// The server's reason.
+    pub reason: String,
+}
+
+fn hex_heads(bytes: &[u8]) -> Result<Vec<String>> {
+    Ok(decode_heads(bytes)?.iter().map(|h| h.to_string()).collect())
+}
+
+/// Parses hex change hashes.
+pub(crate) fn parse_heads(hex: &[String]) -> Result<Vec<ChangeHash>> {
+    hex.iter()
+        .map(|h| {
+            h.parse::<ChangeHash>()
+                .map_err(|e| CoreError::invalid("heads", e.to_string()))
+        })
+        .collect()
+}
+
+impl FieldStore {
+    /// Up to `limit` dirty documents, oldest id first, skipping `exclude`.
+    pub fn dirty_docs(
+        &self,
+        limit: usize,
+        exclude: &std::collections::HashSet<String>,
+    ) -> Result<Vec<DirtyDoc>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, kind, local_change, heads, server_heads FROM docs
+                 WHERE local_change > synced_change ORDER BY id",
+            )?;
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                if out.len() >= limit {
+                    break;
+                }
+                let id: String = r.get(0)?;
+                if exclude.contains(&id) {
+                    continue;
+                }
+                let kind: String = r.get(1)?;
+                let Some(kind) = RecordKind::parse(&kind) else {
+                    continue;
+                };
+                let heads: Vec<u8> = r.get(3)?;
+                let server: Option<Vec<u8>> = r.get(4)?;
+                out.push(DirtyDoc {
+                    doc_id: id,
+                    kind,
+                    local_change: r.get(2)?,
+                    heads: hex_heads(&heads)?,
+                    server_heads: match server {
+                        Some(b) => hex_heads(&b)?,
+                        None => vec![],
+                    },
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// How many documents are dirty.
+    pub fn dirty_count(&self) -> Result<i64> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM docs WHERE local_change > synced_change",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+    }
+
+    /// The document's changes not covered by `heads` (all of it when `heads` is empty or names
+    /// a change this store does not have).
+    pub fn changes_after(&self, doc_id: &str, heads: &[String]) -> Result<Vec<u8>> {
+        let mut doc = self.load(doc_id)?;
+        let heads = parse_heads(heads)?;
+        if heads.iter().all(|h| doc.get_change_by_hash(h).is_some()) {
+            Ok(doc.save_after(&heads))
+        } else {
+            Ok(doc.save())
+        }
+    }
+
+    /// The document's heads (hex), if this store has it.
+    pub fn doc_heads(&self, doc_id: &str) -> Result<Option<Vec<String>>> {
+        self.read(|c| {
+            let heads: Option<Vec<u8>> = c
+                .query_row("SELECT heads FROM docs WHERE id = ?1", [doc_id], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            heads.map(|h| hex_heads(&h)).transpose()
+        })
+    }
+
+    /// Whether this store holds every change named by `heads`.
+    pub fn has_heads(&self, doc_id: &str, heads: &[String]) -> Result<bool> {
+        let Some(ours) = self.doc_heads(doc_id)? else {
+            return Ok(heads.is_empty());
+        };
+        if heads.iter().all(|h| ours.contains(h)) {
+            return Ok(true);
+        }
+        let mut doc = self.load(doc_id)?;
+        let heads = parse_heads(heads)?;
+        Ok(heads.iter().all(|h| doc.get_change_by_hash(h).is_some()))
+    }
+
+    /// Merges what the server sent for a document and records, in the same transaction, the
+    /// server's heads and (when `acked_change` is given) that local changes up to that counter
+    /// are on the server. Server heads this store cannot verify (changes still missing) are
+    /// not recorded. Returns whether the document changed.
+    pub fn apply_sync_result(
+        &self,
+        doc_id: &str,
+        kind: RecordKind,
+        changes: &[u8],
+        server_heads: &[String],
+        acked_change: Option<i64>,
+    ) -> Result<bool> {
+        let server = parse_heads(server_heads)?;
+        let id = doc_id.to_string();
+        self.merge_doc_with(doc_id, kind, changes, false, move |tx, merged| {
+            // Record only server heads whose changes are here: the document was just written,
+            // so look the hashes up in a fresh load of it when the heads are not ours.
+            let ours: Vec<u8> =
+                tx.query_row("SELECT heads FROM docs WHERE id = ?1", [&id], |r| r.get(0))?;
+            let ours = decode_heads(&ours)?;
+            let known: Vec<ChangeHash> = if server.iter().all(|h| ours.contains(h)) {
+                server.clone()
+            } else {
+                match load_doc(tx, &id)? {
+                    Some(mut d) => server
+                        .iter()
+                        .filter(|h| d.get_change_by_hash(h).is_some())
+                        .copied()
+                        .collect(),
+                    None => vec![],
+                }
+            };
+            let bump = i64::from(merged);
+            match acked_change {
+                Some(acked) => tx.execute(
+                    "UPDATE docs SET server_heads = ?2, rejected = NULL,
+                     synced_change = max(synced_change, ?3 + ?4) WHERE id = ?1",
+                    params![id, encode_heads(&known), acked, bump],
+                )?,
+                None => tx.execute(
+                    "UPDATE docs SET server_heads = ?2 WHERE id = ?1",
+                    params![id, encode_heads(&known)],
+                )?,
+            };
+            Ok(())
+        })
+    }
+
+    /// Marks a document as refused by the server: its local changes stay (nothing recorded is
+    /// ever dropped), it is not pushed again until it is edited again, and `reason` is kept for
+    /// the user to see.
+    pub fn mark_sync_rejected(&self, doc_id: &str, acked_change: i64, reason: &str) -> Result<()> {
+        self.write_tx(|tx| {
+            tx.execute(
+                "UPDATE docs SET rejected = ?2, synced_change = max(synced_change, ?3)
+                 WHERE id = ?1",
+                params![doc_id, reason, acked_change],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Documents the server refused, with the reasons.
+    pub fn rejected_docs(&self) -> Result<Vec<RejectedDoc>> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare("SELECT id, rejected FROM docs WHERE rejected IS NOT NULL ORDER BY id")?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(RejectedDoc {
+                        doc_id: r.get(0)?,
+                        reason: r.get(1)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// The record kind of a stored document.
+    pub fn doc_kind(&self, doc_id: &str) -> Result<Option<RecordKind>> {
+        self.read(|c| doc_kind(c, doc_id))
+    }
+}

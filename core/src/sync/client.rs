@@ -1,0 +1,383 @@
+//! The HTTP shell around [`super::session::SyncSession`]: enrolment, sync rounds and
+//! resumable blob upload over reqwest with rustls (ring provider, webpki roots plus an
+//! optional bureau CA), driven by tokio.
+//!
+//! Plain `http://` is accepted only for loopback addresses (tests, a server on the same
+//! machine); everything else must be `https://`. Transport failures are retried a bounded
+//! number of times with backoff; every request is idempotent, so a retry is always safe.
+
+use super::session::{SyncReport, SyncSession};
+use super::wire::{BlobStatus, EnrolRequest, EnrolResponse, ErrorBody, SyncResponse};
+use crate::store::FieldStore;
+use crate::{CoreError, Result};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Meta key of the enrolled device id.
+pub const META_DEVICE_ID: &str = "sync_device_id";
+/// Meta key of the device credential.
+pub const META_CREDENTIAL: &str = "sync_credential";
+/// Meta key of the server URL the device enrolled with.
+pub const META_SERVER_URL: &str = "sync_server_url";
+
+/// Bytes per blob upload request.
+pub const BLOB_CHUNK: usize = 1024 * 1024;
+
+/// How to reach the server.
+#[derive(Clone)]
+pub struct ClientConfig {
+    /// Base URL, e.g. `https://sync.example.org` (no trailing path).
+    pub server_url: String,
+    /// A PEM bundle of extra trusted roots (a bureau's own CA), if any.
+    pub extra_roots_pem: Option<Vec<u8>>,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Attempts per request on transport errors and 5xx replies (at least 1).
+    pub attempts: u32,
+    /// Automerge bytes per sync request.
+    pub batch_bytes: usize,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("server_url", &self.server_url)
+            .field("timeout", &self.timeout)
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientConfig {
+    /// Defaults: 30 s timeout, 4 attempts, 512 KiB batches.
+    pub fn new(server_url: impl Into<String>) -> Self {
+        ClientConfig {
+            server_url: server_url.into(),
+            extra_roots_pem: None,
+            timeout: Duration::from_secs(30),
+            attempts: 4,
+            batch_bytes: super::wire::DEFAULT_BATCH_BYTES,
+        }
+    }
+}
+
+/// The sync client. Cheap to clone.
+#[derive(Clone)]
+pub struct SyncClient {
+    http: reqwest::Client,
+    base: String,
+    config: ClientConfig,
+}
+
+impl std::fmt::Debug for SyncClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncClient")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+fn net(e: impl std::fmt::Display) -> CoreError {
+    CoreError::Network {
+        reason: e.to_string(),
+    }
+}
+
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.trim_start_matches("http://");
+    let host = rest.split(['/', '?']).next().unwrap_or("");
+    let host = match host.rsplit_once(':') {
+        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => host,
+    };
+    host == "localhost" || host == "[::1]" || host.starts_with("127.")
+}
+
+fn tls_config(extra_pem: Option<&[u8]>) -> Result<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(pem) = extra_pem {
+        let mut reader = std::io::BufReader::new(pem);
+        for cert in rustls_pemfile::certs(&mut reader) {
+            let cert = cert.map_err(|e| CoreError::invalid("extra_roots_pem", e.to_string()))?;
+            roots
+                .add(cert)
+                .map_err(|e| CoreError::invalid("extra_roots_pem", e.to_string()))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| CoreError::invalid("tls", e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(config)
+}
+
+impl SyncClient {
+    /// A client for `config.server_url`.
+    pub fn new(config: ClientConfig) -> Result<Self> {
+        let base = config.server_url.trim_end_matches('/').to_string();
+        if base.starts_with("http://") {
+            if !is_loopback_url(&base) {
+                return Err(CoreError::invalid(
+                    "server_url",
+                    "plain http is allowed only for loopback addresses; use https",
+                ));
+            }
+        } else if !base.starts_with("https://") {
+            return Err(CoreError::invalid("server_url", "must start with https://"));
+        }
+        let tls = tls_config(config.extra_roots_pem.as_deref())?;
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .timeout(config.timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .no_proxy()
+            .build()
+            .map_err(net)?;
+        Ok(SyncClient { http, base, config })
+    }
+
+    fn credential(store: &FieldStore) -> Result<(String, String)> {
+        let id = store
+            .meta(META_DEVICE_ID)?
+            .and_then(|v| String::from_utf8(v).ok());
+        let cred = store
+            .meta(META_CREDENTIAL)?
+            .and_then(|v| String::from_utf8(v).ok());
+        match (id, cred) {
+            (Some(i), Some(c)) => Ok((i, c)),
+            _ => Err(CoreError::NotEnrolled),
+        }
+    }
+
+    /// Sends one request with bounded retries; returns the status and body of a reply that
+    /// is not a transport failure or 5xx.
+    async fn send(
+        &self,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<(reqwest::StatusCode, Vec<u8>)> {
+        let attempts = self.config.attempts.max(1);
+        let mut last = CoreError::Network {
+            reason: "no attempt made".into(),
+        };
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                let ms = 200u64.saturating_mul(1 << attempt.min(6));
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            match build().send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    match resp.bytes().await {
+                        Ok(body) if !status.is_server_error() => {
+                            return Ok((status, body.to_vec()));
+                        }
+                        Ok(body) => last = error_from(status, &body),
+                        Err(e) => last = net(e),
+                    }
+                }
+                Err(e) => last = net(e),
+            }
+        }
+        Err(last)
+    }
+
+    /// Enrols this device with a one-time code. Stores the device id, credential, server URL,
+    /// bureau party-match key (used from the next open of the store) and clock offset.
+    pub async fn enrol(
+        &self,
+        store: &FieldStore,
+        code: &str,
+        device_public_key_hex: &str,
+        device_label: &str,
+    ) -> Result<EnrolResponse> {
+        let body = serde_json::to_vec(&EnrolRequest {
+            code: code.to_string(),
+            device_public_key: device_public_key_hex.to_string(),
+            device_label: device_label.to_string(),
+        })
+        .map_err(|e| CoreError::invalid("enrol", e.to_string()))?;
+        let url = format!("{}/v1/enrol", self.base);
+        let (status, bytes) = self
+            .send(|| {
+                self.http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+            })
+            .await?;
+        if !status.is_success() {
+            return Err(error_from(status, &bytes));
+        }
+        let resp: EnrolResponse =
+            serde_json::from_slice(&bytes).map_err(|e| CoreError::Protocol {
+                reason: e.to_string(),
+            })?;
+        let key = hex::decode(&resp.party_match_key)
+            .ok()
+            .filter(|k| k.len() == 32)
+            .ok_or_else(|| CoreError::Protocol {
+                reason: "party match key is not 32 bytes of hex".into(),
+            })?;
+        let offset = resp.server_time_ms - crate::ids::now_ms();
+        store.set_metas(&[
+            (META_DEVICE_ID, resp.device_id.as_bytes()),
+            (META_CREDENTIAL, resp.credential.as_bytes()),
+            (META_SERVER_URL, self.base.as_bytes()),
+            ("party_match_key", &key),
+            (
+                super::session::META_CLOCK_OFFSET,
+                offset.to_string().as_bytes(),
+            ),
+        ])?;
+        Ok(resp)
+    }
+
+    /// Runs one sync session to completion: pushes every dirty document, fetches everything
+    /// new the device may read, and persists the cursor.
+    pub async fn sync(&self, store: &FieldStore) -> Result<SyncReport> {
+        let (device_id, credential) = Self::credential(store)?;
+        let mut session =
+            SyncSession::new(store, device_id)?.with_batch_bytes(self.config.batch_bytes);
+        let url = format!("{}/v1/sync", self.base);
+        while let Some(req) = session.next_request(store)? {
+            let body = serde_json::to_vec(&req).map_err(|e| CoreError::Protocol {
+                reason: e.to_string(),
+            })?;
+            let (status, bytes) = self
+                .send(|| {
+                    self.http
+                        .post(&url)
+                        .bearer_auth(&credential)
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                })
+                .await?;
+            session.report_mut().bytes_sent += body.len() as u64;
+            session.report_mut().bytes_received += bytes.len() as u64;
+            if !status.is_success() {
+                return Err(error_from(status, &bytes));
+            }
+            let resp: SyncResponse =
+                serde_json::from_slice(&bytes).map_err(|e| CoreError::Protocol {
+                    reason: e.to_string(),
+                })?;
+            session.apply_response(store, resp)?;
+        }
+        Ok(session.report().clone())
+    }
+
+    /// Asks how much of a blob the server holds.
+    pub async fn blob_status(&self, store: &FieldStore, sha256: &str) -> Result<BlobStatus> {
+        let (_, credential) = Self::credential(store)?;
+        let url = format!("{}/v1/blobs/{sha256}/status", self.base);
+        let (status, bytes) = self
+            .send(|| self.http.get(&url).bearer_auth(&credential))
+            .await?;
+        if !status.is_success() {
+            return Err(error_from(status, &bytes));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| CoreError::Protocol {
+            reason: e.to_string(),
+        })
+    }
+
+    /// Uploads the file at `path` as blob `sha256` (hex), resuming where the server stopped.
+    /// Returns once the server has verified and stored it. The server accepts only blobs that
+    /// a document this device may write refers to, so sync the document first.
+    pub async fn upload_blob(&self, store: &FieldStore, path: &Path, sha256: &str) -> Result<()> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let (_, credential) = Self::credential(store)?;
+        let sha = sha256.to_ascii_lowercase();
+        if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(CoreError::invalid("sha256", "expected 64 hex characters"));
+        }
+        let mut file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| CoreError::io(path, e))?;
+        let len = file
+            .metadata()
+            .await
+            .map_err(|e| CoreError::io(path, e))?
+            .len();
+        // Bounded: each pass either advances the offset or re-reads it after a mismatch.
+        let max_passes = (len / BLOB_CHUNK as u64) * 2 + 8;
+        let mut st = self.blob_status(store, &sha).await?;
+        for _ in 0..max_passes {
+            if st.complete {
+                return Ok(());
+            }
+            let offset = st.offset.min(len);
+            file.seek(std::io::SeekFrom::Start(offset))
+                .await
+                .map_err(|e| CoreError::io(path, e))?;
+            let want = usize::try_from((len - offset).min(BLOB_CHUNK as u64)).unwrap_or(BLOB_CHUNK);
+            let mut buf = vec![0u8; want];
+            file.read_exact(&mut buf)
+                .await
+                .map_err(|e| CoreError::io(path, e))?;
+            let url = format!("{}/v1/blobs/{sha}?offset={offset}&total={len}", self.base);
+            let (status, bytes) = self
+                .send(|| {
+                    self.http
+                        .put(&url)
+                        .bearer_auth(&credential)
+                        .header("content-type", "application/octet-stream")
+                        .body(buf.clone())
+                })
+                .await?;
+            if status.is_success() {
+                st = serde_json::from_slice(&bytes).map_err(|e| CoreError::Protocol {
+                    reason: e.to_string(),
+                })?;
+            } else if status == reqwest::StatusCode::CONFLICT {
+                st = self.blob_status(store, &sha).await?;
+            } else {
+                return Err(error_from(status, &bytes));
+            }
+        }
+        Err(CoreError::Protocol {
+            reason: "blob upload did not finish".into(),
+        })
+    }
+}
+
+/// Turns an error reply into the core error.
+fn error_from(status: reqwest::StatusCode, body: &[u8]) -> CoreError {
+    let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        return CoreError::Unauthorized {
+            wipe: parsed.as_ref().is_some_and(|b| b.wipe),
+        };
+    }
+    let (code, message) = match parsed {
+        Some(b) => (b.error, b.message),
+        None => ("unknown".into(), String::new()),
+    };
+    CoreError::Server {
+        status: status.as_u16(),
+        code,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_on_loopback() {
+        assert!(is_loopback_url("http://127.0.0.1:8080"));
+        assert!(is_loopback_url("http://localhost:1/x"));
+        assert!(is_loopback_url("http://[::1]:9"));
+        assert!(!is_loopback_url("http://10.0.0.1:80"));
+        assert!(!is_loopback_url("http://example.org"));
+        assert!(SyncClient::new(ClientConfig::new("http://192.0.2.1")).is_err());
+        assert!(SyncClient::new(ClientConfig::new("ftp://x")).is_err());
+        assert!(SyncClient::new(ClientConfig::new("http://127.0.0.1:1")).is_ok());
+        assert!(SyncClient::new(ClientConfig::new("https://example.org")).is_ok());
+    }
+}

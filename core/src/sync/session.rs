@@ -1,0 +1,323 @@
+//! The sync state machine, without I/O: it reads the store, builds the next request, and
+//! applies a response; the HTTP shell in [`super::client`] only moves the bytes.
+//!
+//! One session runs rounds until nothing is left to push, nothing the feed announced is
+//! missing, and the server has no more feed pages:
+//!
+//! 1. The request carries the dirty documents (each as `save_after(server_heads)`, capped by
+//!    bytes) and "wants" (empty changes) for documents the previous feed announced with heads
+//!    this store does not hold.
+//! 2. The response's per-document results are merged with the sync bookkeeping in one
+//!    transaction each; feed entries whose heads are already here only update `server_heads`.
+//! 3. The cursor is persisted only when every document announced up to it is held, so a crash
+//!    or a lost response at any point repeats work but never skips a document.
+
+use super::wire::{
+    DEFAULT_BATCH_BYTES, DocPush, DocStatus, PROTOCOL_VERSION, SyncRequest, SyncResponse,
+};
+use crate::model::RecordKind;
+use crate::store::FieldStore;
+use crate::{CoreError, Result};
+use std::collections::{HashMap, HashSet, VecDeque};
+
+/// Meta key of the persisted feed cursor.
+pub const META_CURSOR: &str = "sync_cursor";
+/// Meta key of the time (device clock, ms) the last complete sync finished.
+pub const META_SYNCED_AT: &str = "synced_at_ms";
+/// Meta key of the server clock minus the device clock, in ms.
+pub const META_CLOCK_OFFSET: &str = "clock_offset_ms";
+
+/// Wants carried by one request at most.
+const WANTS_PER_REQUEST: usize = 250;
+/// Rounds one session runs at most (a guard against a misbehaving server).
+const MAX_ROUNDS: u32 = 10_000;
+
+/// What one session did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Requests sent (round trips).
+    pub round_trips: u32,
+    /// Documents pushed with changes.
+    pub pushed: u32,
+    /// Pushed documents the server accepted.
+    pub accepted: u32,
+    /// Pushed documents the server rejected (kept locally, marked rejected).
+    pub rejected: u32,
+    /// Documents that gained changes from the server.
+    pub received: u32,
+    /// Feed entries seen.
+    pub feed_entries: u32,
+    /// Request body bytes (filled by the shell).
+    pub bytes_sent: u64,
+    /// Response body bytes (filled by the shell).
+    pub bytes_received: u64,
+    /// The cursor persisted at the end.
+    pub cursor: i64,
+    /// Whether the session ended with everything exchanged.
+    pub complete: bool,
+}
+
+/// What was in flight for one document.
+#[derive(Debug, Clone)]
+struct Sent {
+    /// `Some(local_change)` for a push, `None` for a want.
+    acked: Option<i64>,
+}
+
+/// One sync session (see the module docs).
+#[derive(Debug)]
+pub struct SyncSession {
+    device_id: String,
+    batch_bytes: usize,
+    /// The newest cursor a response gave.
+    cursor: i64,
+    /// Whether the last response said more feed pages follow.
+    more: bool,
+    /// Announced documents not yet held, in feed order.
+    wants: VecDeque<(String, RecordKind)>,
+    want_set: HashSet<String>,
+    /// Documents pushed in this session (not pushed again unless the server asks).
+    pushed: HashSet<String>,
+    /// Documents the server asked to receive whole.
+    need_full: HashSet<String>,
+    /// The request in flight.
+    in_flight: Option<(String, HashMap<String, Sent>)>,
+    report: SyncReport,
+    finished: bool,
+}
+
+fn read_i64(store: &FieldStore, key: &str) -> Result<Option<i64>> {
+    Ok(store
+        .meta(key)?
+        .and_then(|v| String::from_utf8(v).ok())
+        .and_then(|s| s.parse().ok()))
+}
+
+impl SyncSession {
+    /// A session for `device_id`, starting at the store's persisted cursor.
+    pub fn new(store: &FieldStore, device_id: impl Into<String>) -> Result<Self> {
+        let cursor = read_i64(store, META_CURSOR)?.unwrap_or(0);
+        Ok(SyncSession {
+            device_id: device_id.into(),
+            batch_bytes: DEFAULT_BATCH_BYTES,
+            cursor,
+            more: false,
+            wants: VecDeque::new(),
+            want_set: HashSet::new(),
+            pushed: HashSet::new(),
+            need_full: HashSet::new(),
+            in_flight: None,
+            report: SyncReport {
+                cursor,
+                ..SyncReport::default()
+            },
+            finished: false,
+        })
+    }
+
+    /// Caps the Automerge bytes per request (at least one document is always sent).
+    pub fn with_batch_bytes(mut self, bytes: usize) -> Self {
+        self.batch_bytes = bytes.max(1);
+        self
+    }
+
+    /// What the session did so far.
+    pub fn report(&self) -> &SyncReport {
+        &self.report
+    }
+
+    /// Mutable access for the shell's byte counters.
+    pub fn report_mut(&mut self) -> &mut SyncReport {
+        &mut self.report
+    }
+
+    /// The next request, or `None` when the session is complete. Calling it again before
+    /// [`SyncSession::apply_response`] rebuilds the same request (a retry after a lost reply).
+    pub fn next_request(&mut self, store: &FieldStore) -> Result<Option<SyncRequest>> {
+        if self.finished {
+            return Ok(None);
+        }
+        if self.report.round_trips >= MAX_ROUNDS {
+            return Err(CoreError::Protocol {
+                reason: format!("sync did not settle after {MAX_ROUNDS} rounds"),
+            });
+        }
+        let mut docs = Vec::new();
+        let mut sent = HashMap::new();
+        for (id, kind) in self.wants.iter().take(WANTS_PER_REQUEST) {
+            docs.push(DocPush {
+                doc_id: id.clone(),
+                kind: *kind,
+                have_heads: store.doc_heads(id)?.unwrap_or_default(),
+                server_heads: vec![],
+                changes: vec![],
+            });
+            sent.insert(id.clone(), Sent { acked: None });
+        }
+        let mut bytes = 0usize;
+        let mut exclude: HashSet<String> =
+            self.pushed.difference(&self.need_full).cloned().collect();
+        exclude.extend(sent.keys().cloned());
+        'fill: loop {
+            let batch = store.dirty_docs(64, &exclude)?;
+            if batch.is_empty() {
+                break;
+            }
+            for d in batch {
+                exclude.insert(d.doc_id.clone());
+                let full = self.need_full.contains(&d.doc_id);
+                let server_heads = if full { vec![] } else { d.server_heads };
+                let changes = store.changes_after(&d.doc_id, &server_heads)?;
+                if bytes > 0 && bytes + changes.len() > self.batch_bytes {
+                    break 'fill;
+                }
+                bytes += changes.len();
+                sent.insert(
+                    d.doc_id.clone(),
+                    Sent {
+                        acked: Some(d.local_change),
+                    },
+                );
+                docs.push(DocPush {
+                    doc_id: d.doc_id,
+                    kind: d.kind,
+                    have_heads: d.heads,
+                    server_heads,
+                    changes,
+                });
+                if bytes >= self.batch_bytes {
+                    break 'fill;
+                }
+            }
+        }
+        if docs.is_empty() && self.report.round_trips > 0 && !self.more {
+            self.finish(store)?;
+            return Ok(None);
+        }
+        let request_id = match &self.in_flight {
+            Some((id, _)) => id.clone(),
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        self.in_flight = Some((request_id.clone(), sent));
+        Ok(Some(SyncRequest {
+            protocol: PROTOCOL_VERSION,
+            device_id: self.device_id.clone(),
+            request_id,
+            cursor: self.cursor,
+            docs,
+        }))
+    }
+
+    /// Applies the server's reply to the request last built.
+    pub fn apply_response(&mut self, store: &FieldStore, resp: SyncResponse) -> Result<()> {
+        if resp.protocol != PROTOCOL_VERSION {
+            return Err(CoreError::Protocol {
+                reason: format!("server speaks protocol {}", resp.protocol),
+            });
+        }
+        let Some((_, sent)) = self.in_flight.take() else {
+            return Err(CoreError::Protocol {
+                reason: "a response arrived with no request in flight".into(),
+            });
+        };
+        self.report.round_trips += 1;
+        let offset = resp.server_time_ms - crate::ids::now_ms();
+        store.set_meta(META_CLOCK_OFFSET, offset.to_string().as_bytes())?;
+
+        for r in &resp.docs {
+            let Some(s) = sent.get(&r.doc_id) else {
+                continue;
+            };
+            let is_push = s.acked.is_some();
+            if is_push {
+                self.pushed.insert(r.doc_id.clone());
+            } else {
+                self.wants.retain(|(id, _)| id != &r.doc_id);
+                self.want_set.remove(&r.doc_id);
+            }
+            match r.status {
+                DocStatus::Accepted => {
+                    if is_push {
+                        self.report.accepted += 1;
+                        self.need_full.remove(&r.doc_id);
+                    }
+                    if store.apply_sync_result(
+                        &r.doc_id,
+                        r.kind,
+                        &r.changes,
+                        &r.server_heads,
+                        s.acked,
+                    )? {
+                        self.report.received += 1;
+                    }
+                }
+                DocStatus::Rejected => {
+                    let reason = r.reason.clone().unwrap_or_else(|| "rejected".into());
+                    if let Some(acked) = s.acked {
+                        self.report.rejected += 1;
+                        self.need_full.remove(&r.doc_id);
+                        store.mark_sync_rejected(&r.doc_id, acked, &reason)?;
+                    } else {
+                        tracing::warn!(doc = %r.doc_id, "server refused a requested document");
+                    }
+                }
+                DocStatus::NeedFull => {
+                    if is_push && !self.need_full.contains(&r.doc_id) {
+                        // Send the whole document in the next round.
+                        self.need_full.insert(r.doc_id.clone());
+                    } else {
+                        self.need_full.remove(&r.doc_id);
+                        tracing::warn!(doc = %r.doc_id, "server still lacks dependencies");
+                    }
+                }
+            }
+        }
+        // Wants the server did not answer at all stay queued; pushes it did not answer are
+        // retried in a later session (they stay dirty).
+        for (id, s) in &sent {
+            if s.acked.is_some() && !resp.docs.iter().any(|r| &r.doc_id == id) {
+                self.pushed.insert(id.clone());
+            }
+        }
+        let pushes = sent.values().filter(|s| s.acked.is_some()).count();
+        self.report.pushed = self
+            .report
+            .pushed
+            .saturating_add(u32::try_from(pushes).unwrap_or(u32::MAX));
+
+        for f in &resp.feed {
+            self.report.feed_entries += 1;
+            if self.want_set.contains(&f.doc_id) {
+                continue;
+            }
+            if store.has_heads(&f.doc_id, &f.heads)? {
+                if store.doc_kind(&f.doc_id)?.is_some() {
+                    store.apply_sync_result(&f.doc_id, f.kind, &[], &f.heads, None)?;
+                }
+            } else {
+                self.want_set.insert(f.doc_id.clone());
+                self.wants.push_back((f.doc_id.clone(), f.kind));
+            }
+        }
+        self.cursor = resp.cursor;
+        self.more = resp.more;
+        if self.wants.is_empty() {
+            store.set_meta(META_CURSOR, self.cursor.to_string().as_bytes())?;
+            self.report.cursor = self.cursor;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, store: &FieldStore) -> Result<()> {
+        self.finished = true;
+        if self.wants.is_empty() {
+            store.set_metas(&[
+                (META_CURSOR, self.cursor.to_string().as_bytes()),
+                (META_SYNCED_AT, crate::ids::now_ms().to_string().as_bytes()),
+            ])?;
+            self.report.cursor = self.cursor;
+            self.report.complete = true;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,201 @@
+//! The wire format of sync protocol v1: the request and response bodies of `POST /v1/sync`,
+//! `POST /v1/enrol` and the blob status route, shared by the phone client and the server.
+//!
+//! One definition serves both sides, and `schemas/wire/*.schema.json` describe the same JSON;
+//! a test checks real messages against those schemas. Changes are additive only: a new field
+//! gets `#[serde(default)]`, an incompatible change gets a new route version.
+
+use crate::model::RecordKind;
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Upper bound of the Automerge bytes a client puts into one request.
+pub const DEFAULT_BATCH_BYTES: usize = 512 * 1024;
+
+/// Upper bound of feed entries a server puts into one response.
+pub const FEED_PAGE: usize = 1000;
+
+/// `POST /v1/sync`: the documents a device changed, and what it wants to hear about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    /// Always [`PROTOCOL_VERSION`].
+    pub protocol: u32,
+    /// The device's id (from enrolment); must match the credential.
+    pub device_id: String,
+    /// A fresh id per request (UUID). Only for logs and tracing: requests are idempotent by
+    /// construction, so a retried request is simply processed again.
+    pub request_id: String,
+    /// The last feed position whose documents the device has applied (0 at first).
+    pub cursor: i64,
+    /// Documents pushed (with changes) or asked for (empty changes).
+    #[serde(default)]
+    pub docs: Vec<DocPush>,
+}
+
+/// One document in a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocPush {
+    /// Record id (UUID).
+    pub doc_id: String,
+    /// Record kind.
+    pub kind: RecordKind,
+    /// The heads the device holds now (hex change hashes).
+    pub have_heads: Vec<String>,
+    /// The server heads the device last saw for this document (empty if none).
+    #[serde(default)]
+    pub server_heads: Vec<String>,
+    /// Automerge bytes: `save_after(server_heads)` of the device's document, or empty when the
+    /// device only asks for what it lacks.
+    #[serde(default, with = "b64")]
+    pub changes: Vec<u8>,
+}
+
+/// `POST /v1/sync` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncResponse {
+    /// Always [`PROTOCOL_VERSION`].
+    pub protocol: u32,
+    /// The feed position this reply brings the device to, once it has fetched every document
+    /// the feed names.
+    pub cursor: i64,
+    /// One result per document of the request, in the same order.
+    #[serde(default)]
+    pub docs: Vec<DocResult>,
+    /// Documents the device may read that changed after the request's cursor (heads only).
+    #[serde(default)]
+    pub feed: Vec<FeedEntry>,
+    /// More feed entries follow: sync again from `cursor`.
+    #[serde(default)]
+    pub more: bool,
+    /// The server clock, unix milliseconds.
+    pub server_time_ms: i64,
+}
+
+/// What the server did with one pushed document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocStatus {
+    /// Merged and stored (or nothing to merge).
+    Accepted,
+    /// Refused by validation; nothing stored; `reason` says why.
+    Rejected,
+    /// The server lacks changes the pushed bytes depend on: send the whole document.
+    NeedFull,
+}
+
+/// The server's answer for one document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocResult {
+    /// Record id.
+    pub doc_id: String,
+    /// Record kind.
+    pub kind: RecordKind,
+    /// Outcome.
+    pub status: DocStatus,
+    /// Why it was rejected (no personal data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The server's heads after the merge (empty if it has no such document).
+    #[serde(default)]
+    pub server_heads: Vec<String>,
+    /// What the device lacks: `save_after(have_heads)` of the server's document.
+    #[serde(default, with = "b64")]
+    pub changes: Vec<u8>,
+}
+
+/// One document named by the change feed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedEntry {
+    /// Record id.
+    pub doc_id: String,
+    /// Record kind.
+    pub kind: RecordKind,
+    /// The server's heads of the document.
+    pub heads: Vec<String>,
+}
+
+/// `POST /v1/enrol`: trade a one-time code for a device credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolRequest {
+    /// The code an operator printed.
+    pub code: String,
+    /// The device's ed25519 public key, hex (64 characters).
+    pub device_public_key: String,
+    /// A label for operators ("squad 3 phone 2").
+    pub device_label: String,
+}
+
+/// `POST /v1/enrol` reply.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolResponse {
+    /// The new device id.
+    pub device_id: String,
+    /// Bearer credential (base64url, 32 random bytes); shown once, kept on the device.
+    pub credential: String,
+    /// The user the device acts for.
+    pub user_id: String,
+    /// The user's role.
+    pub role: String,
+    /// The user's unit path.
+    pub unit: String,
+    /// The bureau key for matching parties across phones, hex (64 characters).
+    pub party_match_key: String,
+    /// The server clock, unix milliseconds.
+    pub server_time_ms: i64,
+}
+
+impl std::fmt::Debug for EnrolResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrolResponse")
+            .field("device_id", &self.device_id)
+            .field("user_id", &self.user_id)
+            .field("role", &self.role)
+            .field("unit", &self.unit)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `GET /v1/blobs/{sha256}/status` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobStatus {
+    /// The blob's SHA-256, hex.
+    pub sha256: String,
+    /// Bytes the server holds of an unfinished upload (the offset to resume at).
+    pub offset: u64,
+    /// The blob is stored and verified.
+    pub complete: bool,
+}
+
+/// The body of every error reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A stable code: `unauthorized`, `forbidden`, `bad_request`, `not_found`, `conflict`,
+    /// `too_large`, `unavailable`, `internal`.
+    pub error: String,
+    /// Words for a person (never internals or personal data).
+    pub message: String,
+    /// Set on 401 for a revoked device: erase local data.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wipe: bool,
+}
+
+/// Base64 (standard alphabet, padded) for byte fields.
+pub mod b64 {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Encodes.
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(v))
+    }
+
+    /// Decodes.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map_err(serde::de::Error::custom)
+    }
+}

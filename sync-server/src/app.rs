@@ -1,0 +1,161 @@
+//! Server state, the router, and starting a server (plain HTTP on loopback, or TLS).
+
+use crate::blobs::BlobDir;
+use crate::error::{Result, ServerError};
+use crate::ops::Metrics;
+use crate::storage::Storage;
+use crate::storage::sqlite::SqliteStorage;
+use crate::{blobs, enrol, ops, sync};
+use automerge::ActorId;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use fieldcase_core::catalogue::Catalogue;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Largest request body (a sync batch or a blob chunk).
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
+/// Default largest blob.
+pub const DEFAULT_MAX_BLOB: u64 = 1024 * 1024 * 1024;
+
+/// Everything a request handler needs. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The storage backend.
+    pub storage: Arc<dyn Storage>,
+    /// Blob files.
+    pub blobs: Arc<BlobDir>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// The catalogue validation checks codes against.
+    pub catalogue: Arc<Catalogue>,
+    /// The actor the server writes its own changes (conflict flags) with.
+    pub server_actor: ActorId,
+    /// The bureau's party-match key, given to enrolled devices.
+    pub party_key: [u8; 32],
+}
+
+impl AppState {
+    /// State over `storage` with blobs under `blob_dir`; creates the server actor and party
+    /// key on first start.
+    pub async fn new(storage: Arc<dyn Storage>, blob_dir: PathBuf, max_blob: u64) -> Result<Self> {
+        let actor = storage
+            .setting_or_insert("server_actor", crate::auth::random::<16>()?.to_vec())
+            .await?;
+        let key = storage
+            .setting_or_insert("party_match_key", crate::auth::random::<32>()?.to_vec())
+            .await?;
+        let party_key: [u8; 32] = key
+            .try_into()
+            .map_err(|_| ServerError::Config("stored party key is not 32 bytes".into()))?;
+        Ok(AppState {
+            storage,
+            blobs: Arc::new(BlobDir::open(blob_dir, max_blob)?),
+            metrics: Arc::new(Metrics::default()),
+            catalogue: Arc::new(Catalogue::builtin()?),
+            server_actor: ActorId::from(actor.as_slice()),
+            party_key,
+        })
+    }
+
+    /// The embedded default: `DIR/server.db` and `DIR/blobs`, created on first start.
+    pub async fn open_dir(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let storage = SqliteStorage::open(dir.join("server.db"))?;
+        AppState::new(Arc::new(storage), dir.join("blobs"), DEFAULT_MAX_BLOB).await
+    }
+}
+
+/// The router with every route of [`ops::ROUTES`].
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi_route))
+        .route("/v1/enrol", post(enrol::enrol))
+        .route("/v1/sync", post(sync::sync))
+        .route("/v1/blobs/{sha256}/status", get(blobs::status))
+        .route(
+            "/v1/blobs/{sha256}",
+            axum::routing::head(blobs::head).put(blobs::put),
+        )
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// How to listen.
+#[derive(Debug, Clone)]
+pub struct Listen {
+    /// Address (port 0 picks a free port).
+    pub addr: SocketAddr,
+    /// PEM certificate chain and key for TLS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy).
+    pub allow_insecure_http: bool,
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct RunningServer {
+    /// The bound address.
+    pub addr: SocketAddr,
+    handle: axum_server::Handle<SocketAddr>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets requests in flight finish (up to `grace`), and waits.
+    pub async fn shutdown(self, grace: std::time::Duration) -> Result<()> {
+        self.handle.graceful_shutdown(Some(grace));
+        self.join().await
+    }
+
+    /// Stops at once, dropping connections (a crash, as far as clients can tell).
+    pub async fn kill(self) -> Result<()> {
+        self.handle.shutdown();
+        self.join().await
+    }
+
+    /// Waits until the server stops.
+    pub async fn join(self) -> Result<()> {
+        self.task
+            .await
+            .map_err(|e| ServerError::Task(e.to_string()))?
+            .map_err(ServerError::Io)
+    }
+}
+
+/// Starts serving `state` as `listen` says. Refuses plain HTTP off loopback unless allowed.
+pub async fn start(state: AppState, listen: Listen) -> Result<RunningServer> {
+    if listen.tls.is_none() && !listen.addr.ip().is_loopback() && !listen.allow_insecure_http {
+        return Err(ServerError::Config(
+            "plain HTTP is allowed only on loopback; give --tls-cert/--tls-key or --allow-insecure-http".into(),
+        ));
+    }
+    let app = router(state);
+    let handle = axum_server::Handle::new();
+    let task = match listen.tls {
+        Some((cert, key)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .map_err(|e| ServerError::Config(format!("TLS certificate or key: {e}")))?;
+            let server = axum_server::bind_rustls(listen.addr, config).handle(handle.clone());
+            tokio::spawn(async move { server.serve(app.into_make_service()).await })
+        }
+        None => {
+            let server = axum_server::bind(listen.addr).handle(handle.clone());
+            tokio::spawn(async move { server.serve(app.into_make_service()).await })
+        }
+    };
+    let addr = tokio::time::timeout(std::time::Duration::from_secs(10), handle.listening())
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| ServerError::Config(format!("could not listen on {}", listen.addr)))?;
+    tracing::info!(%addr, "listening");
+    Ok(RunningServer { addr, handle, task })
+}

@@ -1,0 +1,112 @@
+//! The one error type of the server, and its mapping to HTTP replies.
+//!
+//! Replies carry a stable code and a short message; storage, I/O and CRDT details are logged
+//! (without personal data) and never sent to the client.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use fieldcase_core::sync::wire::ErrorBody;
+
+/// Result alias used across the server.
+pub type Result<T, E = ServerError> = std::result::Result<T, E>;
+
+/// Every failure of the server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// No valid credential, or the device was revoked (`wipe`).
+    #[error("unauthorized")]
+    Unauthorized {
+        /// Tell the device to erase its data.
+        wipe: bool,
+    },
+    /// The caller may not do this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The request is malformed; the text says how.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// No such thing.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A concurrent write changed the row first, or the request conflicts with state
+    /// (e.g. a blob offset that does not match).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The body or blob exceeds a limit.
+    #[error("too large: {0}")]
+    TooLarge(String),
+    /// The enrolment code is unknown, used or expired.
+    #[error("enrolment code is invalid, used or expired")]
+    InvalidCode,
+    /// The SQLite backend failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// Another backend failed (its message, for logs only).
+    #[error("database error: {0}")]
+    Database(String),
+    /// A file operation failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The core library refused something.
+    #[error("core error: {0}")]
+    Core(#[from] fieldcase_core::CoreError),
+    /// A background task died.
+    #[error("task failed: {0}")]
+    Task(String),
+    /// Startup configuration is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+impl ServerError {
+    fn parts(&self) -> (StatusCode, &'static str, String) {
+        match self {
+            ServerError::Unauthorized { .. } => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "missing, unknown or revoked credential".into(),
+            ),
+            ServerError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
+            ServerError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m.clone()),
+            ServerError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone()),
+            ServerError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone()),
+            ServerError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", m.clone()),
+            ServerError::InvalidCode => (
+                StatusCode::FORBIDDEN,
+                "invalid_code",
+                "enrolment code is invalid, used or expired".into(),
+            ),
+            ServerError::Core(fieldcase_core::CoreError::MalformedDocument { .. }) => (
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "malformed document".into(),
+            ),
+            ServerError::Sqlite(_)
+            | ServerError::Database(_)
+            | ServerError::Io(_)
+            | ServerError::Core(_)
+            | ServerError::Task(_)
+            | ServerError::Config(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error; try again later".into(),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ServerError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = self.parts();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let body = ErrorBody {
+            error: code.into(),
+            message,
+            wipe: matches!(self, ServerError::Unauthorized { wipe: true }),
+        };
+        (status, axum::Json(body)).into_response()
+    }
+}

@@ -1,0 +1,194 @@
+//! Operations routes: health, Prometheus metrics, the OpenAPI description.
+//! Metrics count events only; they carry no personal data and no record ids.
+
+use crate::AppState;
+use crate::error::Result;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Event counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Sync requests.
+    pub sync_requests: AtomicU64,
+    /// Documents accepted.
+    pub docs_accepted: AtomicU64,
+    /// Documents rejected by validation or access rules.
+    pub docs_rejected: AtomicU64,
+    /// Documents answered with need_full.
+    pub docs_need_full: AtomicU64,
+    /// Feed entries sent.
+    pub feed_entries: AtomicU64,
+    /// Exemption conflicts flagged by the server.
+    pub conflicts_flagged: AtomicU64,
+    /// Enrolments.
+    pub enrolments: AtomicU64,
+    /// Requests by revoked devices.
+    pub revoked_requests: AtomicU64,
+    /// Blob bytes received.
+    pub blob_bytes: AtomicU64,
+    /// Blobs stored.
+    pub blobs_stored: AtomicU64,
+}
+
+impl Metrics {
+    /// Adds one.
+    pub fn inc(&self, c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds `n`.
+    pub fn add(&self, c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn render(&self, docs: i64, seq: i64) -> String {
+        let counters: [(&str, &str, &AtomicU64); 10] = [
+            (
+                "fieldcase_sync_requests_total",
+                "Sync requests.",
+                &self.sync_requests,
+            ),
+            (
+                "fieldcase_docs_accepted_total",
+                "Pushed documents accepted.",
+                &self.docs_accepted,
+            ),
+            (
+                "fieldcase_docs_rejected_total",
+                "Pushed documents rejected.",
+                &self.docs_rejected,
+            ),
+            (
+                "fieldcase_docs_need_full_total",
+                "Pushed documents answered with need_full.",
+                &self.docs_need_full,
+            ),
+            (
+                "fieldcase_feed_entries_total",
+                "Feed entries sent.",
+                &self.feed_entries,
+            ),
+            (
+                "fieldcase_conflicts_flagged_total",
+                "Exemption conflicts flagged.",
+                &self.conflicts_flagged,
+            ),
+            (
+                "fieldcase_enrolments_total",
+                "Devices enrolled.",
+                &self.enrolments,
+            ),
+            (
+                "fieldcase_revoked_requests_total",
+                "Requests by revoked devices.",
+                &self.revoked_requests,
+            ),
+            (
+                "fieldcase_blob_bytes_total",
+                "Blob bytes received.",
+                &self.blob_bytes,
+            ),
+            (
+                "fieldcase_blobs_stored_total",
+                "Blobs stored and verified.",
+                &self.blobs_stored,
+            ),
+        ];
+        let mut out = String::new();
+        for (name, help, c) in counters {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
+                c.load(Ordering::Relaxed)
+            ));
+        }
+        out.push_str(&format!(
+            "# HELP fieldcase_documents Documents stored.\n# TYPE fieldcase_documents gauge\nfieldcase_documents {docs}\n"
+        ));
+        out.push_str(&format!(
+            "# HELP fieldcase_feed_seq Latest change feed position.\n# TYPE fieldcase_feed_seq gauge\nfieldcase_feed_seq {seq}\n"
+        ));
+        out
+    }
+}
+
+/// `GET /healthz`: 200 "ok" when the database answers.
+pub async fn healthz(State(state): State<AppState>) -> Result<&'static str> {
+    state.storage.latest_seq().await?;
+    Ok("ok")
+}
+
+/// `GET /metrics`.
+pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse> {
+    let docs = state.storage.doc_count().await?;
+    let seq = state.storage.latest_seq().await?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(docs, seq),
+    ))
+}
+
+/// Every route: method, path, summary. The router and the OpenAPI document are both checked
+/// against this list by tests.
+pub const ROUTES: &[(&str, &str, &str)] = &[
+    ("get", "/healthz", "Health check"),
+    ("get", "/metrics", "Prometheus metrics"),
+    ("get", "/openapi.json", "This description"),
+    (
+        "post",
+        "/v1/enrol",
+        "Trade a one-time enrolment code for a device credential",
+    ),
+    (
+        "post",
+        "/v1/sync",
+        "Push changed documents, fetch what the device lacks, page the change feed",
+    ),
+    (
+        "get",
+        "/v1/blobs/{sha256}/status",
+        "How much of a blob the server holds",
+    ),
+    ("head", "/v1/blobs/{sha256}", "Blob status in headers"),
+    (
+        "put",
+        "/v1/blobs/{sha256}",
+        "Append a chunk of a blob at an offset",
+    ),
+];
+
+/// The OpenAPI 3.1 document.
+pub fn openapi() -> serde_json::Value {
+    let mut paths = serde_json::Map::new();
+    for (method, path, summary) in ROUTES {
+        let entry = paths
+            .entry(path.to_string())
+            .or_insert_with(|| serde_json::json!({}));
+        let mut op = serde_json::json!({
+            "summary": summary,
+            "responses": {"200": {"description": "OK"}, "default": {"description": "Error (ErrorBody)"}}
+        });
+        if path.starts_with("/v1/") && *path != "/v1/enrol" {
+            op["security"] = serde_json::json!([{"bearer": []}]);
+        }
+        if path.contains("{sha256}") {
+            op["parameters"] = serde_json::json!([{"name": "sha256", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}]);
+        }
+        if let Some(m) = entry.as_object_mut() {
+            m.insert(method.to_string(), op);
+        }
+    }
+    serde_json::json!({
+        "openapi": "3.1.0",
+        "info": {"title": "fieldcase sync server", "version": env!("CARGO_PKG_VERSION")},
+        "paths": paths,
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}}
+    })
+}
+
+/// `GET /openapi.json`.
+pub async fn openapi_route() -> axum::Json<serde_json::Value> {
+    axum::Json(openapi())
+}

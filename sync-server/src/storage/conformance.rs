@@ -1,0 +1,344 @@
+//! The conformance suite every [`Storage`] backend must pass.
+//!
+//! Each check is an async function over `&dyn Storage` on an empty store. A backend's tests
+//! run them all with [`storage_conformance_tests!`](crate::storage_conformance_tests):
+//!
+//! ```ignore
+//! fieldcase_server::storage_conformance_tests!(async { my_backend_on_a_fresh_db().await });
+//! ```
+
+use super::*;
+use crate::error::ServerError;
+use std::sync::Arc;
+
+fn doc_write(id: &str, unit: &str, expected: Option<Vec<u8>>, heads: u8) -> DocWrite {
+    DocWrite {
+        doc_id: id.into(),
+        kind: RecordKind::Case,
+        unit: unit.into(),
+        party_hash: Some("p1".into()),
+        expected_heads: expected,
+        new_heads: vec![heads; 32],
+        chunk: vec![heads; 4],
+        replace: false,
+        blob_refs: vec![format!("{:064x}", heads)],
+    }
+}
+
+/// Units, users and settings round-trip; duplicates are conflicts.
+pub async fn directory(s: &dyn Storage) -> Result<()> {
+    s.create_unit(Unit {
+        path: "luan".into(),
+        name: "Lu'an".into(),
+    })
+    .await?;
+    assert!(matches!(
+        s.create_unit(Unit {
+            path: "luan".into(),
+            name: "x".into()
+        })
+        .await,
+        Err(ServerError::Conflict(_))
+    ));
+    let u = User {
+        id: "o1".into(),
+        name: "Officer One".into(),
+        role: Role::Officer,
+        unit: "luan".into(),
+        created_at_ms: 1,
+    };
+    s.create_user(u.clone()).await?;
+    assert_eq!(s.user("o1").await?, Some(u));
+    assert!(s.create_user(s.users().await?[0].clone()).await.is_err());
+    assert_eq!(s.units().await?.len(), 1);
+    assert_eq!(s.setting("k").await?, None);
+    assert_eq!(s.setting_or_insert("k", vec![1]).await?, vec![1]);
+    assert_eq!(s.setting_or_insert("k", vec![2]).await?, vec![1]);
+    Ok(())
+}
+
+/// A code enrols one device once; expired and reused codes fail; revocation sticks.
+pub async fn enrolment(s: &dyn Storage) -> Result<()> {
+    s.create_user(User {
+        id: "v1".into(),
+        name: "V".into(),
+        role: Role::Volunteer,
+        unit: "luan/a".into(),
+        created_at_ms: 1,
+    })
+    .await?;
+    let code = EnrolmentCode {
+        code_hash: [7; 32],
+        user_id: "v1".into(),
+        created_at_ms: 1,
+        expires_at_ms: 100,
+    };
+    s.create_enrolment_code(code).await?;
+    let dev = |id: &str, h: u8| NewDevice {
+        id: id.into(),
+        label: "phone".into(),
+        public_key: "00".into(),
+        credential_hash: [h; 32],
+        enrolled_at_ms: 5,
+    };
+    assert!(matches!(
+        s.redeem_enrolment_code([7; 32], 100, dev("d0", 1)).await,
+        Err(ServerError::InvalidCode)
+    ));
+    let d = s.redeem_enrolment_code([7; 32], 50, dev("d1", 2)).await?;
+    assert_eq!(d.user_id, "v1");
+    assert!(matches!(
+        s.redeem_enrolment_code([7; 32], 51, dev("d2", 3)).await,
+        Err(ServerError::InvalidCode)
+    ));
+    let auth = s.device_by_credential([2; 32]).await?;
+    assert_eq!(auth.as_ref().map(|a| a.user.role), Some(Role::Volunteer));
+    assert_eq!(s.device_by_credential([3; 32]).await?, None);
+    s.touch_device("d1", 60).await?;
+    assert!(s.revoke_device("d1", 70).await?);
+    assert!(!s.revoke_device("nope", 70).await?);
+    let devices = s.devices().await?;
+    assert_eq!(devices.len(), 1);
+    assert_eq!(devices[0].revoked_at_ms, Some(70));
+    assert_eq!(devices[0].last_seen_ms, Some(60));
+    Ok(())
+}
+
+/// Document writes: optimistic concurrency, chunks concatenate, replace compacts, the feed is
+/// ordered and scoped.
+pub async fn documents_and_feed(s: &dyn Storage) -> Result<()> {
+    assert_eq!(s.latest_seq().await?, 0);
+    let a = s.write_doc(doc_write("a", "luan/x", None, 1)).await?;
+    let b = s.write_doc(doc_write("b", "luan/y", None, 2)).await?;
+    assert!(b > a);
+    assert!(matches!(
+        s.write_doc(doc_write("a", "luan/x", None, 3)).await,
+        Err(ServerError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.write_doc(doc_write("a", "luan/x", Some(vec![9; 32]), 3))
+            .await,
+        Err(ServerError::Conflict(_))
+    ));
+    let a2 = s
+        .write_doc(doc_write("a", "luan/x", Some(vec![1; 32]), 3))
+        .await?;
+    assert!(a2 > b);
+    let doc = s.load_doc("a").await?;
+    let doc = doc.ok_or_else(|| ServerError::NotFound("a".into()))?;
+    assert_eq!(doc.bytes, [vec![1u8; 4], vec![3u8; 4]].concat());
+    assert_eq!(doc.chunk_count, 2);
+    assert_eq!(doc.heads, vec![3; 32]);
+    let mut w = doc_write("a", "luan/x", Some(vec![3; 32]), 4);
+    w.replace = true;
+    s.write_doc(w).await?;
+    let doc = s.load_doc("a").await?;
+    assert_eq!(doc.map(|d| (d.bytes, d.chunk_count)), Some((vec![4; 4], 1)));
+    assert_eq!(s.doc_count().await?, 2);
+    assert_eq!(
+        s.docs_by_party("p1").await?,
+        vec!["a".to_string(), "b".to_string()]
+    );
+
+    let latest = s.latest_seq().await?;
+    let q = |scopes: Vec<&str>, kinds: Vec<RecordKind>, after: i64| FeedQuery {
+        after,
+        upto: latest,
+        scopes: scopes.into_iter().map(String::from).collect(),
+        kinds,
+        limit: 10,
+    };
+    let all = s.feed(q(vec!["luan"], vec![RecordKind::Case], 0)).await?;
+    assert_eq!(
+        all.iter().map(|i| i.doc_id.as_str()).collect::<Vec<_>>(),
+        vec!["b", "a"]
+    );
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+    let x = s.feed(q(vec!["luan/x"], vec![RecordKind::Case], 0)).await?;
+    assert_eq!(x.len(), 1);
+    // "luan/x" must not match "luan/xy".
+    s.write_doc(doc_write("c", "luan/xy", None, 5)).await?;
+    let x = s.feed(q(vec!["luan/x"], vec![RecordKind::Case], 0)).await?;
+    assert_eq!(x.len(), 1);
+    let none = s
+        .feed(q(vec!["luan"], vec![RecordKind::Demonstration], 0))
+        .await?;
+    assert!(none.is_empty());
+    let after = s
+        .feed(q(vec!["luan"], vec![RecordKind::Case], latest))
+        .await?;
+    assert!(after.is_empty());
+    Ok(())
+}
+
+/// Concurrent writers: every write gets a distinct feed position, and the positions are dense.
+pub async fn concurrent_feed_order(s: Arc<dyn Storage>) -> Result<()> {
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.write_doc(doc_write(&format!("d{i:02}"), "u", None, 1))
+                .await
+        }));
+    }
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.map_err(|e| ServerError::Task(e.to_string()))??);
+    }
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), 16);
+    assert_eq!(s.latest_seq().await?, seqs[15]);
+    Ok(())
+}
+
+/// Blobs, upload sessions and blob references by scope and kind.
+pub async fn blobs(s: &dyn Storage) -> Result<()> {
+    let sha = format!("{:064x}", 1);
+    assert_eq!(s.blob(&sha).await?, None);
+    s.put_upload_session(UploadSession {
+        sha256: sha.clone(),
+        device_id: "d".into(),
+        received: 10,
+        total: 20,
+        updated_at_ms: 1,
+    })
+    .await?;
+    assert_eq!(s.upload_session(&sha).await?.map(|u| u.received), Some(10));
+    let rec = BlobRecord {
+        sha256: sha.clone(),
+        size: 20,
+        stored_at_ms: 2,
+        device_id: "d".into(),
+    };
+    s.insert_blob(rec.clone()).await?;
+    s.insert_blob(rec.clone()).await?;
+    assert_eq!(s.blob(&sha).await?, Some(rec));
+    assert_eq!(s.upload_session(&sha).await?, None);
+    s.write_doc(doc_write("a", "luan/x", None, 1)).await?;
+    let scopes = |v: &str| vec![v.to_string()];
+    assert!(
+        s.blob_referenced(&sha, &scopes("luan"), &[RecordKind::Case])
+            .await?
+    );
+    assert!(
+        !s.blob_referenced(&sha, &scopes("luan/y"), &[RecordKind::Case])
+            .await?
+    );
+    assert!(
+        !s.blob_referenced(&sha, &scopes("luan"), &[RecordKind::Demonstration])
+            .await?
+    );
+    Ok(())
+}
+
+/// Listings for operators: document ids, blobs and unfinished uploads.
+pub async fn listings(s: &dyn Storage) -> Result<()> {
+    assert!(s.doc_ids().await?.is_empty());
+    s.write_doc(doc_write("b", "luan/x", None, 1)).await?;
+    s.write_doc(doc_write("a", "luan/y", None, 2)).await?;
+    assert_eq!(s.doc_ids().await?, vec!["a".to_string(), "b".to_string()]);
+    let session = |sha: &str| UploadSession {
+        sha256: sha.into(),
+        device_id: "d1".into(),
+        received: 1,
+        total: 9,
+        updated_at_ms: 3,
+    };
+    s.put_upload_session(session(&"b".repeat(64))).await?;
+    s.put_upload_session(session(&"a".repeat(64))).await?;
+    let sessions = s.upload_sessions().await?;
+    assert_eq!(sessions.len(), 2);
+    assert_eq!(sessions[0].sha256, "a".repeat(64));
+    let rec = BlobRecord {
+        sha256: "a".repeat(64),
+        size: 9,
+        stored_at_ms: 4,
+        device_id: "d1".into(),
+    };
+    s.insert_blob(rec.clone()).await?;
+    assert_eq!(s.all_blobs().await?, vec![rec]);
+    assert_eq!(s.upload_sessions().await?.len(), 1);
+    Ok(())
+}
+
+/// Concurrent writers of one document: exactly one of the writers that read the same heads
+/// wins, the others get a conflict, and the stored document has one chunk per win.
+pub async fn concurrent_same_doc(s: Arc<dyn Storage>) -> Result<()> {
+    s.write_doc(doc_write("x", "u", None, 1)).await?;
+    let mut tasks = Vec::new();
+    for i in 0..8u8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.write_doc(doc_write("x", "u", Some(vec![1; 32]), 10 + i))
+                .await
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        match t.await.map_err(|e| ServerError::Task(e.to_string()))? {
+            Ok(_) => wins += 1,
+            Err(ServerError::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    assert_eq!(wins, 1);
+    let doc = s.load_doc("x").await?;
+    assert_eq!(doc.map(|d| d.chunk_count), Some(2));
+    // Two creators of one new id: one wins.
+    let a = s.clone();
+    let b = s.clone();
+    let (ra, rb) = tokio::join!(
+        tokio::spawn(async move { a.write_doc(doc_write("y", "u", None, 1)).await }),
+        tokio::spawn(async move { b.write_doc(doc_write("y", "u", None, 2)).await }),
+    );
+    let ok = [ra, rb]
+        .into_iter()
+        .filter(|r| matches!(r, Ok(Ok(_))))
+        .count();
+    assert_eq!(ok, 1);
+    Ok(())
+}
+
+/// Runs the whole suite as `#[tokio::test]`s; `$make` is an expression (usually an `async`
+/// block) giving a fresh, empty `Arc<dyn Storage>`-compatible backend each time.
+#[macro_export]
+macro_rules! storage_conformance_tests {
+    ($make:expr) => {
+        #[tokio::test]
+        async fn conformance_directory() -> $crate::error::Result<()> {
+            let s = $make.await;
+            $crate::storage::conformance::directory(&s).await
+        }
+        #[tokio::test]
+        async fn conformance_enrolment() -> $crate::error::Result<()> {
+            let s = $make.await;
+            $crate::storage::conformance::enrolment(&s).await
+        }
+        #[tokio::test]
+        async fn conformance_documents_and_feed() -> $crate::error::Result<()> {
+            let s = $make.await;
+            $crate::storage::conformance::documents_and_feed(&s).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn conformance_concurrent_feed_order() -> $crate::error::Result<()> {
+            let s = $make.await;
+            $crate::storage::conformance::concurrent_feed_order(std::sync::Arc::new(s)).await
+        }
+        #[tokio::test]
+        async fn conformance_listings() -> $crate::error::Result<()> {
+            let s = $make.await;
+            $crate::storage::conformance::listings(&s).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn conformance_concurrent_same_doc() -> $crate::error::Result<()> {
+            let s = $make.await;
+            $crate::storage::conformance::concurrent_same_doc(std::sync::Arc::new(s)).await
+        }
+        #[tokio::test]
+        async fn conformance_blobs() -> $crate::error::Result<()> {
+            let s = $make.await;
+            $crate::storage::conformance::blobs(&s).await
+        }
+    };
+}

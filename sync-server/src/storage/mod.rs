@@ -1,0 +1,350 @@
+//! The server's storage: one trait, [`Storage`], that every backend implements, and the shared
+//! conformance suite in [`conformance`] that every backend must pass.
+//!
+//! The embedded default is [`sqlite::SqliteStorage`] (one file under the data folder). A
+//! PostgreSQL backend plugs in behind the same trait. Blob *contents* live in files (see
+//! `blobs`); the trait holds their metadata, upload sessions and which documents refer to
+//! which blobs.
+//!
+//! The change feed: every document write takes the next value of one counter **inside the write
+//! transaction** and stores it as the document's `seq`. Because the counter row is locked until
+//! commit, feed order equals commit order, so a device that has seen every `seq <= c` never
+//! misses a later commit with a smaller number. `latest_seq` read before a feed query is
+//! therefore a safe cursor to hand out when the page is not full.
+
+pub mod conformance;
+pub mod postgres;
+pub mod sqlite;
+
+use crate::error::Result;
+use async_trait::async_trait;
+use fieldcase_core::model::RecordKind;
+use serde::{Deserialize, Serialize};
+
+/// The roles of users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Patrol officer: records cases, parties, demonstrations of the unit subtree.
+    Officer,
+    /// Volunteer: demonstrations only; never receives personal data.
+    Volunteer,
+    /// Legal reviewer: reads the subtree, writes reviews of decisions.
+    Reviewer,
+    /// Supervisor: reads the subtree.
+    Supervisor,
+    /// Server operator: no document access.
+    Operator,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 5] = [
+        Role::Officer,
+        Role::Volunteer,
+        Role::Reviewer,
+        Role::Supervisor,
+        Role::Operator,
+    ];
+
+    /// The identifier stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Officer => "officer",
+            Role::Volunteer => "volunteer",
+            Role::Reviewer => "reviewer",
+            Role::Supervisor => "supervisor",
+            Role::Operator => "operator",
+        }
+    }
+
+    /// Parses the identifier.
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// An organisational unit; its path's prefixes are its parents (`luan/jinan/squad-1`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unit {
+    /// Path.
+    pub path: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// A user (officer, volunteer, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Id (officer or volunteer number, or a UUID).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Unit path; the user acts on this unit and its sub-units.
+    pub unit: String,
+    /// When created.
+    pub created_at_ms: i64,
+}
+
+/// A one-time enrolment code, stored hashed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrolmentCode {
+    /// SHA-256 of the normalised code.
+    pub code_hash: [u8; 32],
+    /// The user the enrolled device will act for.
+    pub user_id: String,
+    /// When created.
+    pub created_at_ms: i64,
+    /// Unusable after this.
+    pub expires_at_ms: i64,
+}
+
+/// An enrolled device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    /// Id (UUID).
+    pub id: String,
+    /// Its user.
+    pub user_id: String,
+    /// Label for operators.
+    pub label: String,
+    /// ed25519 public key, hex.
+    pub public_key: String,
+    /// When enrolled.
+    pub enrolled_at_ms: i64,
+    /// When revoked, if it was.
+    pub revoked_at_ms: Option<i64>,
+    /// Last authenticated request.
+    pub last_seen_ms: Option<i64>,
+}
+
+/// A device to create when a code is redeemed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDevice {
+    /// Id (UUID).
+    pub id: String,
+    /// Label.
+    pub label: String,
+    /// Public key, hex.
+    pub public_key: String,
+    /// SHA-256 of the bearer credential.
+    pub credential_hash: [u8; 32],
+    /// Now.
+    pub enrolled_at_ms: i64,
+}
+
+/// A device with its user and stored credential hash, for authentication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceAuth {
+    /// The device.
+    pub device: Device,
+    /// Its user.
+    pub user: User,
+    /// The stored SHA-256 of its credential.
+    pub credential_hash: [u8; 32],
+}
+
+/// A stored document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDoc {
+    /// Record id.
+    pub doc_id: String,
+    /// Kind.
+    pub kind: RecordKind,
+    /// Unit path of the record.
+    pub unit: String,
+    /// Heads, concatenated 32-byte hashes.
+    pub heads: Vec<u8>,
+    /// Automerge bytes: the chunks concatenated in order (loadable with `AutoCommit::load`).
+    pub bytes: Vec<u8>,
+    /// Number of chunks stored.
+    pub chunk_count: i64,
+    /// Feed position of the last write.
+    pub seq: i64,
+}
+
+/// A document write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocWrite {
+    /// Record id.
+    pub doc_id: String,
+    /// Kind.
+    pub kind: RecordKind,
+    /// Unit path after the write.
+    pub unit: String,
+    /// Party match hash (cases with a party), for the exemption-conflict rule.
+    pub party_hash: Option<String>,
+    /// Heads the writer read: `None` for a new document. The write fails with
+    /// [`crate::error::ServerError::Conflict`] if the stored heads differ (a concurrent write).
+    pub expected_heads: Option<Vec<u8>>,
+    /// Heads after the write.
+    pub new_heads: Vec<u8>,
+    /// The new chunk (incremental changes), or with `replace` the whole document.
+    pub chunk: Vec<u8>,
+    /// Replace every stored chunk by `chunk` (compaction, or a new document).
+    pub replace: bool,
+    /// Blob SHA-256s (hex) the document refers to after the write.
+    pub blob_refs: Vec<String>,
+}
+
+/// A feed query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedQuery {
+    /// Entries with `seq > after`.
+    pub after: i64,
+    /// ...and `seq <= upto`.
+    pub upto: i64,
+    /// Unit subtrees the reader may read.
+    pub scopes: Vec<String>,
+    /// Kinds the reader may read.
+    pub kinds: Vec<RecordKind>,
+    /// Page size.
+    pub limit: usize,
+}
+
+/// One feed entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedItem {
+    /// Feed position.
+    pub seq: i64,
+    /// Record id.
+    pub doc_id: String,
+    /// Kind.
+    pub kind: RecordKind,
+    /// Heads, concatenated.
+    pub heads: Vec<u8>,
+}
+
+/// A stored, verified blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobRecord {
+    /// SHA-256, hex.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// When stored.
+    pub stored_at_ms: i64,
+    /// Device that uploaded it.
+    pub device_id: String,
+}
+
+/// An unfinished upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadSession {
+    /// SHA-256, hex.
+    pub sha256: String,
+    /// Uploading device.
+    pub device_id: String,
+    /// Bytes received and synced to disk.
+    pub received: u64,
+    /// Declared total size.
+    pub total: u64,
+    /// Last activity.
+    pub updated_at_ms: i64,
+}
+
+/// Whether `unit` is `scope` or lies under it.
+pub fn unit_in_scope(unit: &str, scope: &str) -> bool {
+    unit == scope
+        || (unit.len() > scope.len()
+            && unit.starts_with(scope)
+            && unit.as_bytes().get(scope.len()) == Some(&b'/'))
+}
+
+/// The server's storage (see the module docs). All methods are safe to call concurrently.
+#[async_trait]
+pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
+    /// A setting (server actor id, bureau party key, ...).
+    async fn setting(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Stores `value` under `key` unless a value exists; returns the value in force.
+    async fn setting_or_insert(&self, key: &str, value: Vec<u8>) -> Result<Vec<u8>>;
+
+    /// Creates a unit (its parent need not exist). Conflict if the path exists.
+    async fn create_unit(&self, unit: Unit) -> Result<()>;
+    /// Every unit, by path.
+    async fn units(&self) -> Result<Vec<Unit>>;
+
+    /// Creates a user. Conflict if the id exists.
+    async fn create_user(&self, user: User) -> Result<()>;
+    /// A user by id.
+    async fn user(&self, id: &str) -> Result<Option<User>>;
+    /// Every user, by id.
+    async fn users(&self) -> Result<Vec<User>>;
+
+    /// Stores an enrolment code.
+    async fn create_enrolment_code(&self, code: EnrolmentCode) -> Result<()>;
+    /// Consumes the code and creates the device in one transaction. `InvalidCode` if the code
+    /// is unknown, used or expired at `now_ms`.
+    async fn redeem_enrolment_code(
+        &self,
+        code_hash: [u8; 32],
+        now_ms: i64,
+        device: NewDevice,
+    ) -> Result<Device>;
+
+    /// The device whose credential hashes to `credential_hash`, with its user.
+    async fn device_by_credential(&self, credential_hash: [u8; 32]) -> Result<Option<DeviceAuth>>;
+    /// Every device, by enrolment time.
+    async fn devices(&self) -> Result<Vec<Device>>;
+    /// Revokes a device; false if no such device.
+    async fn revoke_device(&self, id: &str, at_ms: i64) -> Result<bool>;
+    /// Records the last authenticated request of a device.
+    async fn touch_device(&self, id: &str, at_ms: i64) -> Result<()>;
+
+    /// A document.
+    async fn load_doc(&self, doc_id: &str) -> Result<Option<StoredDoc>>;
+    /// Writes a document and returns its new feed position (see [`DocWrite`]).
+    async fn write_doc(&self, write: DocWrite) -> Result<i64>;
+    /// Ids of case documents whose party has this match hash.
+    async fn docs_by_party(&self, party_hash: &str) -> Result<Vec<String>>;
+    /// The highest feed position committed.
+    async fn latest_seq(&self) -> Result<i64>;
+    /// A page of the feed, by position.
+    async fn feed(&self, query: FeedQuery) -> Result<Vec<FeedItem>>;
+    /// Number of documents.
+    async fn doc_count(&self) -> Result<i64>;
+
+    /// A stored blob.
+    async fn blob(&self, sha256: &str) -> Result<Option<BlobRecord>>;
+    /// Records a verified blob (idempotent) and ends its upload session.
+    async fn insert_blob(&self, blob: BlobRecord) -> Result<()>;
+    /// The unfinished upload of a blob.
+    async fn upload_session(&self, sha256: &str) -> Result<Option<UploadSession>>;
+    /// Creates or updates an upload session.
+    async fn put_upload_session(&self, session: UploadSession) -> Result<()>;
+    /// Whether a document of one of `kinds` in one of `scopes` refers to the blob.
+    async fn blob_referenced(
+        &self,
+        sha256: &str,
+        scopes: &[String],
+        kinds: &[RecordKind],
+    ) -> Result<bool>;
+
+    /// Every document id, sorted (for `admin verify` and backups).
+    async fn doc_ids(&self) -> Result<Vec<String>>;
+    /// Every stored blob, by hash.
+    async fn all_blobs(&self) -> Result<Vec<BlobRecord>>;
+    /// Every unfinished upload, by hash.
+    async fn upload_sessions(&self) -> Result<Vec<UploadSession>>;
+}
+
+/// Opens the storage an operator chose: PostgreSQL when `database_url` is given, else the
+/// embedded SQLite file `DATA/server.db` (the folder is created).
+pub async fn open_storage(
+    data: &std::path::Path,
+    database_url: Option<&str>,
+) -> Result<std::sync::Arc<dyn Storage>> {
+    match database_url {
+        Some(url) => Ok(std::sync::Arc::new(
+            postgres::PostgresStorage::connect(url).await?,
+        )),
+        None => {
+            std::fs::create_dir_all(data)?;
+            Ok(std::sync::Arc::new(sqlite::SqliteStorage::open(
+                data.join("server.db"),
+            )?))
+        }
+    }
+}

@@ -1,0 +1,814 @@
+//! The embedded storage backend: one SQLite file (WAL), one writer connection behind a mutex
+//! and a small pool of readers, every call run on tokio's blocking pool.
+
+use super::*;
+use crate::error::ServerError;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Numbered migrations; index + 1 is the version each brings the file to. Never edit one that
+/// shipped: add another.
+const MIGRATIONS: &[&str] = &[r#"
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+    CREATE TABLE units (path TEXT PRIMARY KEY, name TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, unit TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE enrolment_codes (
+        code_hash BLOB PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id),
+        created_at_ms INTEGER NOT NULL, expires_at_ms INTEGER NOT NULL, used_at_ms INTEGER
+    ) WITHOUT ROWID;
+    CREATE TABLE devices (
+        id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id), label TEXT NOT NULL,
+        public_key TEXT NOT NULL, credential_hash BLOB NOT NULL UNIQUE,
+        enrolled_at_ms INTEGER NOT NULL, revoked_at_ms INTEGER, last_seen_ms INTEGER
+    ) WITHOUT ROWID;
+    CREATE TABLE feed_counter (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);
+    INSERT INTO feed_counter(id, seq) VALUES (1, 0);
+    CREATE TABLE docs (
+        id TEXT PRIMARY KEY, kind TEXT NOT NULL, unit TEXT NOT NULL, party_hash TEXT,
+        heads BLOB NOT NULL, chunk_count INTEGER NOT NULL, next_chunk INTEGER NOT NULL,
+        seq INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX docs_seq ON docs(seq);
+    CREATE INDEX docs_party ON docs(party_hash) WHERE party_hash IS NOT NULL;
+    CREATE TABLE chunks (
+        doc_id TEXT NOT NULL, n INTEGER NOT NULL, bytes BLOB NOT NULL, PRIMARY KEY (doc_id, n)
+    ) WITHOUT ROWID;
+    CREATE TABLE doc_blobs (
+        sha256 TEXT NOT NULL, doc_id TEXT NOT NULL, PRIMARY KEY (sha256, doc_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX doc_blobs_doc ON doc_blobs(doc_id);
+    CREATE TABLE blobs (
+        sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, stored_at_ms INTEGER NOT NULL,
+        device_id TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE upload_sessions (
+        sha256 TEXT PRIMARY KEY, device_id TEXT NOT NULL, received INTEGER NOT NULL,
+        total INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+"#];
+
+/// Readers kept open.
+const READERS: usize = 4;
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: std::sync::atomic::AtomicUsize,
+}
+
+/// SQLite storage (see the module docs).
+#[derive(Debug, Clone)]
+pub struct SqliteStorage {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic inside a call cannot leave SQLite half-written (transactions roll back on drop).
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if found > known {
+        return Err(ServerError::Config(format!(
+            "database schema {found} is newer than this build ({known})"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn kind_of(s: &str) -> rusqlite::Result<RecordKind> {
+    RecordKind::parse(s).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("unknown kind {s}").into(),
+        )
+    })
+}
+
+fn role_of(s: &str) -> rusqlite::Result<Role> {
+    Role::parse(s).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("unknown role {s}").into(),
+        )
+    })
+}
+
+fn hash32(v: Vec<u8>) -> rusqlite::Result<[u8; 32]> {
+    v.try_into().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Blob,
+            "hash is not 32 bytes".into(),
+        )
+    })
+}
+
+fn user_row(r: &rusqlite::Row<'_>, base: usize) -> rusqlite::Result<User> {
+    Ok(User {
+        id: r.get(base)?,
+        name: r.get(base + 1)?,
+        role: role_of(&r.get::<_, String>(base + 2)?)?,
+        unit: r.get(base + 3)?,
+        created_at_ms: r.get(base + 4)?,
+    })
+}
+
+fn device_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Device> {
+    Ok(Device {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        label: r.get(2)?,
+        public_key: r.get(3)?,
+        enrolled_at_ms: r.get(4)?,
+        revoked_at_ms: r.get(5)?,
+        last_seen_ms: r.get(6)?,
+    })
+}
+
+const DEVICE_COLS: &str =
+    "d.id, d.user_id, d.label, d.public_key, d.enrolled_at_ms, d.revoked_at_ms, d.last_seen_ms";
+
+fn is_constraint(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation
+    )
+}
+
+/// `unit = ?scope OR unit LIKE scope || '/%'`, written with substr so `_` and `%` in paths
+/// are not patterns.
+fn scope_sql(scopes: &[String], first_param: usize) -> String {
+    if scopes.is_empty() {
+        return "0".into();
+    }
+    let parts: Vec<String> = (0..scopes.len())
+        .map(|i| {
+            let p = first_param + i;
+            format!("(unit = ?{p} OR substr(unit, 1, length(?{p}) + 1) = ?{p} || '/')")
+        })
+        .collect();
+    format!("({})", parts.join(" OR "))
+}
+
+fn kinds_sql(kinds: &[RecordKind]) -> String {
+    if kinds.is_empty() {
+        return "0".into();
+    }
+    let list: Vec<String> = kinds.iter().map(|k| format!("'{}'", k.as_str())).collect();
+    format!("kind IN ({})", list.join(","))
+}
+
+impl SqliteStorage {
+    /// Opens (creating and migrating) the database file.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let mut writer = Connection::open(&path)?;
+        writer.busy_timeout(std::time::Duration::from_secs(30))?;
+        let mode: String = writer.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(ServerError::Config(format!(
+                "journal mode {mode}, expected wal"
+            )));
+        }
+        writer.pragma_update(None, "synchronous", "FULL")?;
+        writer.pragma_update(None, "foreign_keys", true)?;
+        migrate(&mut writer)?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let r = Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            r.busy_timeout(std::time::Duration::from_secs(30))?;
+            readers.push(Mutex::new(r));
+        }
+        Ok(SqliteStorage {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(writer),
+                readers,
+                next_reader: std::sync::atomic::AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let i = inner
+                .next_reader
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                % inner.readers.len();
+            let conn = lock(&inner.readers[i]);
+            f(&conn)
+        })
+        .await
+        .map_err(|e| ServerError::Task(e.to_string()))?
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = lock(&inner.writer);
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| ServerError::Task(e.to_string()))?
+    }
+}
+
+#[async_trait]
+impl Storage for SqliteStorage {
+    async fn setting(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let key = key.to_string();
+        self.read(move |c| {
+            Ok(
+                c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                    r.get(0)
+                })
+                .optional()?,
+            )
+        })
+        .await
+    }
+
+    async fn setting_or_insert(&self, key: &str, value: Vec<u8>) -> Result<Vec<u8>> {
+        let key = key.to_string();
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO settings(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
+                params![key, value],
+            )?;
+            Ok(
+                tx.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .await
+    }
+
+    async fn create_unit(&self, unit: Unit) -> Result<()> {
+        self.write(move |tx| {
+            match tx.execute(
+                "INSERT INTO units(path, name) VALUES (?1, ?2)",
+                params![unit.path, unit.name],
+            ) {
+                Ok(_) => Ok(()),
+                Err(e) if is_constraint(&e) => {
+                    Err(ServerError::Conflict(format!("unit {} exists", unit.path)))
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    async fn units(&self) -> Result<Vec<Unit>> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT path, name FROM units ORDER BY path")?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(Unit {
+                        path: r.get(0)?,
+                        name: r.get(1)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn create_user(&self, user: User) -> Result<()> {
+        self.write(move |tx| {
+            match tx.execute(
+                "INSERT INTO users(id, name, role, unit, created_at_ms) VALUES (?1,?2,?3,?4,?5)",
+                params![
+                    user.id,
+                    user.name,
+                    user.role.as_str(),
+                    user.unit,
+                    user.created_at_ms
+                ],
+            ) {
+                Ok(_) => Ok(()),
+                Err(e) if is_constraint(&e) => {
+                    Err(ServerError::Conflict(format!("user {} exists", user.id)))
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    async fn user(&self, id: &str) -> Result<Option<User>> {
+        let id = id.to_string();
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT id, name, role, unit, created_at_ms FROM users WHERE id = ?1",
+                [id],
+                |r| user_row(r, 0),
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn users(&self) -> Result<Vec<User>> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare("SELECT id, name, role, unit, created_at_ms FROM users ORDER BY id")?;
+            let rows = stmt
+                .query_map([], |r| user_row(r, 0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn create_enrolment_code(&self, code: EnrolmentCode) -> Result<()> {
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO enrolment_codes(code_hash, user_id, created_at_ms, expires_at_ms)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    code.code_hash.to_vec(),
+                    code.user_id,
+                    code.created_at_ms,
+                    code.expires_at_ms
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn redeem_enrolment_code(
+        &self,
+        code_hash: [u8; 32],
+        now_ms: i64,
+        device: NewDevice,
+    ) -> Result<Device> {
+        self.write(move |tx| {
+            let user_id: Option<String> = tx
+                .query_row(
+                    "UPDATE enrolment_codes SET used_at_ms = ?2
+                     WHERE code_hash = ?1 AND used_at_ms IS NULL AND expires_at_ms > ?2
+                     RETURNING user_id",
+                    params![code_hash.to_vec(), now_ms],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(user_id) = user_id else {
+                return Err(ServerError::InvalidCode);
+            };
+            tx.execute(
+                "INSERT INTO devices(id, user_id, label, public_key, credential_hash,
+                                     enrolled_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    device.id,
+                    user_id,
+                    device.label,
+                    device.public_key,
+                    device.credential_hash.to_vec(),
+                    device.enrolled_at_ms
+                ],
+            )?;
+            Ok(Device {
+                id: device.id,
+                user_id,
+                label: device.label,
+                public_key: device.public_key,
+                enrolled_at_ms: device.enrolled_at_ms,
+                revoked_at_ms: None,
+                last_seen_ms: None,
+            })
+        })
+        .await
+    }
+
+    async fn device_by_credential(&self, credential_hash: [u8; 32]) -> Result<Option<DeviceAuth>> {
+        self.read(move |c| {
+            Ok(c.query_row(
+                &format!(
+                    "SELECT {DEVICE_COLS}, u.id, u.name, u.role, u.unit, u.created_at_ms,
+                            d.credential_hash
+                     FROM devices d JOIN users u ON u.id = d.user_id
+                     WHERE d.credential_hash = ?1"
+                ),
+                [credential_hash.to_vec()],
+                |r| {
+                    Ok(DeviceAuth {
+                        device: device_row(r)?,
+                        user: user_row(r, 7)?,
+                        credential_hash: hash32(r.get(12)?)?,
+                    })
+                },
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn devices(&self) -> Result<Vec<Device>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {DEVICE_COLS} FROM devices d ORDER BY d.enrolled_at_ms, d.id"
+            ))?;
+            let rows = stmt
+                .query_map([], device_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn revoke_device(&self, id: &str, at_ms: i64) -> Result<bool> {
+        let id = id.to_string();
+        self.write(move |tx| {
+            let n = tx.execute(
+                "UPDATE devices SET revoked_at_ms = coalesce(revoked_at_ms, ?2) WHERE id = ?1",
+                params![id, at_ms],
+            )?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn touch_device(&self, id: &str, at_ms: i64) -> Result<()> {
+        let id = id.to_string();
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE devices SET last_seen_ms = ?2 WHERE id = ?1",
+                params![id, at_ms],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn load_doc(&self, doc_id: &str) -> Result<Option<StoredDoc>> {
+        let id = doc_id.to_string();
+        self.read(move |c| {
+            let row = c
+                .query_row(
+                    "SELECT kind, unit, heads, chunk_count, seq FROM docs WHERE id = ?1",
+                    [&id],
+                    |r| {
+                        Ok((
+                            kind_of(&r.get::<_, String>(0)?)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, Vec<u8>>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, i64>(4)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            let Some((kind, unit, heads, chunk_count, seq)) = row else {
+                return Ok(None);
+            };
+            let mut stmt =
+                c.prepare_cached("SELECT bytes FROM chunks WHERE doc_id = ?1 ORDER BY n")?;
+            let mut rows = stmt.query([&id])?;
+            let mut bytes = Vec::new();
+            while let Some(r) = rows.next()? {
+                let b: Vec<u8> = r.get(0)?;
+                bytes.extend_from_slice(&b);
+            }
+            Ok(Some(StoredDoc {
+                doc_id: id,
+                kind,
+                unit,
+                heads,
+                bytes,
+                chunk_count,
+                seq,
+            }))
+        })
+        .await
+    }
+
+    async fn write_doc(&self, w: DocWrite) -> Result<i64> {
+        self.write(move |tx| {
+            let current: Option<(Vec<u8>, i64)> = tx
+                .query_row(
+                    "SELECT heads, next_chunk FROM docs WHERE id = ?1",
+                    [&w.doc_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            match (&current, &w.expected_heads) {
+                (None, None) => {}
+                (Some((h, _)), Some(e)) if h == e => {}
+                _ => {
+                    return Err(ServerError::Conflict(
+                        "document changed concurrently".into(),
+                    ));
+                }
+            }
+            let seq: i64 = tx.query_row(
+                "UPDATE feed_counter SET seq = seq + 1 WHERE id = 1 RETURNING seq",
+                [],
+                |r| r.get(0),
+            )?;
+            let now = fieldcase_core::ids::now_ms();
+            let next_chunk = current.as_ref().map(|c| c.1).unwrap_or(0);
+            if w.replace {
+                tx.execute("DELETE FROM chunks WHERE doc_id = ?1", [&w.doc_id])?;
+            }
+            tx.execute(
+                "INSERT INTO chunks(doc_id, n, bytes) VALUES (?1, ?2, ?3)",
+                params![w.doc_id, next_chunk, w.chunk],
+            )?;
+            let count_sql = if w.replace {
+                "1"
+            } else {
+                "(SELECT count(*) FROM chunks WHERE doc_id = ?1)"
+            };
+            tx.execute(
+                &format!(
+                    "INSERT INTO docs(id, kind, unit, party_hash, heads, chunk_count, next_chunk,
+                                      seq, updated_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, {count_sql}, ?6, ?7, ?8)
+                     ON CONFLICT(id) DO UPDATE SET unit = excluded.unit,
+                        party_hash = excluded.party_hash, heads = excluded.heads,
+                        chunk_count = excluded.chunk_count, next_chunk = excluded.next_chunk,
+                        seq = excluded.seq, updated_at_ms = excluded.updated_at_ms"
+                ),
+                params![
+                    w.doc_id,
+                    w.kind.as_str(),
+                    w.unit,
+                    w.party_hash,
+                    w.new_heads,
+                    next_chunk + 1,
+                    seq,
+                    now
+                ],
+            )?;
+            tx.execute("DELETE FROM doc_blobs WHERE doc_id = ?1", [&w.doc_id])?;
+            for sha in &w.blob_refs {
+                tx.execute(
+                    "INSERT OR IGNORE INTO doc_blobs(sha256, doc_id) VALUES (?1, ?2)",
+                    params![sha, w.doc_id],
+                )?;
+            }
+            Ok(seq)
+        })
+        .await
+    }
+
+    async fn docs_by_party(&self, party_hash: &str) -> Result<Vec<String>> {
+        let h = party_hash.to_string();
+        self.read(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT id FROM docs WHERE party_hash = ?1 AND kind = 'case' ORDER BY id",
+            )?;
+            let rows = stmt
+                .query_map([h], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn latest_seq(&self) -> Result<i64> {
+        self.read(|c| {
+            Ok(
+                c.query_row("SELECT seq FROM feed_counter WHERE id = 1", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .await
+    }
+
+    async fn feed(&self, q: FeedQuery) -> Result<Vec<FeedItem>> {
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT seq, id, kind, heads FROM docs
+                 WHERE seq > ?1 AND seq <= ?2 AND {} AND {}
+                 ORDER BY seq LIMIT ?3",
+                kinds_sql(&q.kinds),
+                scope_sql(&q.scopes, 4)
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let mut params: Vec<&dyn rusqlite::ToSql> = vec![&q.after, &q.upto];
+            let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
+            params.push(&limit);
+            for s in &q.scopes {
+                params.push(s);
+            }
+            let rows = stmt
+                .query_map(params.as_slice(), |r| {
+                    Ok(FeedItem {
+                        seq: r.get(0)?,
+                        doc_id: r.get(1)?,
+                        kind: kind_of(&r.get::<_, String>(2)?)?,
+                        heads: r.get(3)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn doc_count(&self) -> Result<i64> {
+        self.read(|c| Ok(c.query_row("SELECT count(*) FROM docs", [], |r| r.get(0))?))
+            .await
+    }
+
+    async fn blob(&self, sha256: &str) -> Result<Option<BlobRecord>> {
+        let sha = sha256.to_string();
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT sha256, size, stored_at_ms, device_id FROM blobs WHERE sha256 = ?1",
+                [sha],
+                |r| {
+                    Ok(BlobRecord {
+                        sha256: r.get(0)?,
+                        size: r.get::<_, i64>(1)?.max(0) as u64,
+                        stored_at_ms: r.get(2)?,
+                        device_id: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn insert_blob(&self, b: BlobRecord) -> Result<()> {
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO blobs(sha256, size, stored_at_ms, device_id)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    b.sha256,
+                    i64::try_from(b.size).unwrap_or(i64::MAX),
+                    b.stored_at_ms,
+                    b.device_id
+                ],
+            )?;
+            tx.execute("DELETE FROM upload_sessions WHERE sha256 = ?1", [&b.sha256])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn upload_session(&self, sha256: &str) -> Result<Option<UploadSession>> {
+        let sha = sha256.to_string();
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT sha256, device_id, received, total, updated_at_ms FROM upload_sessions
+                 WHERE sha256 = ?1",
+                [sha],
+                |r| {
+                    Ok(UploadSession {
+                        sha256: r.get(0)?,
+                        device_id: r.get(1)?,
+                        received: r.get::<_, i64>(2)?.max(0) as u64,
+                        total: r.get::<_, i64>(3)?.max(0) as u64,
+                        updated_at_ms: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn put_upload_session(&self, s: UploadSession) -> Result<()> {
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO upload_sessions(sha256, device_id, received, total, updated_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(sha256) DO UPDATE SET device_id = excluded.device_id,
+                    received = excluded.received, total = excluded.total,
+                    updated_at_ms = excluded.updated_at_ms",
+                params![
+                    s.sha256,
+                    s.device_id,
+                    i64::try_from(s.received).unwrap_or(i64::MAX),
+                    i64::try_from(s.total).unwrap_or(i64::MAX),
+                    s.updated_at_ms
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn blob_referenced(
+        &self,
+        sha256: &str,
+        scopes: &[String],
+        kinds: &[RecordKind],
+    ) -> Result<bool> {
+        let sha = sha256.to_string();
+        let scopes = scopes.to_vec();
+        let kinds = kinds.to_vec();
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT EXISTS(SELECT 1 FROM doc_blobs b JOIN docs d ON d.id = b.doc_id
+                 WHERE b.sha256 = ?1 AND {} AND {})",
+                kinds_sql(&kinds).replace("kind", "d.kind"),
+                scope_sql(&scopes, 2).replace("unit", "d.unit")
+            );
+            let mut params: Vec<&dyn rusqlite::ToSql> = vec![&sha];
+            for s in &scopes {
+                params.push(s);
+            }
+            Ok(c.query_row(&sql, params.as_slice(), |r| r.get(0))?)
+        })
+        .await
+    }
+
+    async fn doc_ids(&self) -> Result<Vec<String>> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT id FROM docs ORDER BY id")?;
+            let rows = stmt
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn all_blobs(&self) -> Result<Vec<BlobRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT sha256, size, stored_at_ms, device_id FROM blobs ORDER BY sha256",
+            )?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(BlobRecord {
+                        sha256: r.get(0)?,
+                        size: r.get::<_, i64>(1)?.max(0) as u64,
+                        stored_at_ms: r.get(2)?,
+                        device_id: r.get(3)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn upload_sessions(&self) -> Result<Vec<UploadSession>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT sha256, device_id, received, total, updated_at_ms FROM upload_sessions
+                 ORDER BY sha256",
+            )?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(UploadSession {
+                        sha256: r.get(0)?,
+                        device_id: r.get(1)?,
+                        received: r.get::<_, i64>(2)?.max(0) as u64,
+                        total: r.get::<_, i64>(3)?.max(0) as u64,
+                        updated_at_ms: r.get(4)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+}

@@ -1,0 +1,388 @@
+//! `POST /v1/sync`: merge what the device pushed, validate, persist, answer with what the device
+//! lacks, and page the change feed from the device's cursor.
+
+use crate::access;
+use crate::auth::Authed;
+use crate::error::{Result, ServerError};
+use crate::storage::{DocWrite, FeedQuery, StoredDoc, User};
+use crate::{AppState, validate};
+use automerge::{AutoCommit, ChangeHash, transaction::CommitOptions};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use fieldcase_core::model::{CaseRecord, RecordKind};
+use fieldcase_core::sync::wire::{
+    DocPush, DocResult, DocStatus, FEED_PAGE, FeedEntry, PROTOCOL_VERSION, SyncRequest,
+    SyncResponse,
+};
+use std::collections::BTreeSet;
+
+/// Documents per request at most.
+const MAX_DOCS: usize = 2000;
+/// Chunks a stored document may grow to before it is rewritten as one snapshot.
+const COMPACT_AFTER: i64 = 16;
+/// Attempts of a write that lost a race with a concurrent writer.
+const WRITE_ATTEMPTS: usize = 5;
+
+pub(crate) fn heads_hex(bytes: &[u8]) -> Vec<String> {
+    bytes
+        .chunks_exact(32)
+        .map(|c| {
+            let mut h = [0u8; 32];
+            h.copy_from_slice(c);
+            ChangeHash(h).to_string()
+        })
+        .collect()
+}
+
+fn encode(heads: &[ChangeHash]) -> Vec<u8> {
+    heads.iter().flat_map(|h| h.0).collect()
+}
+
+fn load(stored: Option<&StoredDoc>) -> Result<AutoCommit> {
+    match stored {
+        Some(s) => AutoCommit::load(&s.bytes).map_err(|e| {
+            tracing::error!(doc = %s.doc_id, error = %e, "stored document does not load");
+            ServerError::Database("stored document does not load".into())
+        }),
+        None => Ok(AutoCommit::new()),
+    }
+}
+
+/// What the device lacks: everything after the heads it named that we know.
+fn missing_for(doc: &mut AutoCommit, have: &[String]) -> Vec<u8> {
+    let known: Vec<ChangeHash> = have
+        .iter()
+        .filter_map(|h| h.parse::<ChangeHash>().ok())
+        .filter(|h| doc.get_change_by_hash(h).is_some())
+        .collect();
+    let have_all = known.len() == have.len();
+    let ours = doc.get_heads();
+    if have_all && !ours.is_empty() && ours.iter().all(|h| known.contains(h)) {
+        return vec![];
+    }
+    doc.save_after(&known)
+}
+
+fn result(push: &DocPush, status: DocStatus, reason: Option<String>) -> DocResult {
+    DocResult {
+        doc_id: push.doc_id.clone(),
+        kind: push.kind,
+        status,
+        reason,
+        server_heads: vec![],
+        changes: vec![],
+    }
+}
+
+/// Handles one document of a request.
+async fn handle_doc(
+    state: &AppState,
+    user: &User,
+    push: &DocPush,
+    party_checks: &mut BTreeSet<String>,
+) -> Result<DocResult> {
+    if !fieldcase_core::ids::is_valid_id(&push.doc_id) {
+        return Ok(result(
+            push,
+            DocStatus::Rejected,
+            Some("not a record id".into()),
+        ));
+    }
+    let unavailable = || {
+        result(
+            push,
+            DocStatus::Rejected,
+            Some("no such document for this device".into()),
+        )
+    };
+    for _ in 0..WRITE_ATTEMPTS {
+        let stored = state.storage.load_doc(&push.doc_id).await?;
+        if let Some(s) = &stored
+            && (s.kind != push.kind || !access::can_read(user, s.kind, &s.unit))
+        {
+            return Ok(unavailable());
+        }
+        if push.changes.is_empty() {
+            // A want: answer with what the device lacks.
+            let Some(s) = &stored else {
+                return Ok(unavailable());
+            };
+            let mut doc = load(Some(s))?;
+            let mut r = result(push, DocStatus::Accepted, None);
+            r.server_heads = heads_hex(&s.heads);
+            r.changes = missing_for(&mut doc, &push.have_heads);
+            return Ok(r);
+        }
+        if !access::writable_kinds(user.role).contains(&push.kind) {
+            state.metrics.inc(&state.metrics.docs_rejected);
+            return Ok(result(
+                push,
+                DocStatus::Rejected,
+                Some(format!(
+                    "a {} may not write {} records",
+                    user.role.as_str(),
+                    push.kind.as_str()
+                )),
+            ));
+        }
+        let mut doc = load(stored.as_ref())?;
+        let old_json = match &stored {
+            Some(_) => Some(fieldcase_core::doc::read_json(&doc)?),
+            None => None,
+        };
+        let before = doc.get_heads();
+        if doc.load_incremental(&push.changes).is_err() {
+            state.metrics.inc(&state.metrics.docs_rejected);
+            return Ok(result(
+                push,
+                DocStatus::Rejected,
+                Some("changes are not valid Automerge data".into()),
+            ));
+        }
+        if !doc.get_missing_deps(&[]).is_empty() {
+            state.metrics.inc(&state.metrics.docs_need_full);
+            let mut r = result(push, DocStatus::NeedFull, None);
+            r.server_heads = stored
+                .as_ref()
+                .map(|s| heads_hex(&s.heads))
+                .unwrap_or_default();
+            return Ok(r);
+        }
+        let after = doc.get_heads();
+        if after == before {
+            let mut r = result(push, DocStatus::Accepted, None);
+            r.server_heads = after.iter().map(|h| h.to_string()).collect();
+            r.changes = missing_for(&mut doc, &push.have_heads);
+            state.metrics.inc(&state.metrics.docs_accepted);
+            return Ok(r);
+        }
+        let new_json = fieldcase_core::doc::read_json(&doc)?;
+        let accepted = match validate::check(
+            user,
+            &state.catalogue,
+            &push.doc_id,
+            push.kind,
+            old_json.as_ref(),
+            &new_json,
+        ) {
+            Ok(a) => a,
+            Err(reason) => {
+                state.metrics.inc(&state.metrics.docs_rejected);
+                tracing::info!(doc = %push.doc_id, "change rejected");
+                return Ok(result(push, DocStatus::Rejected, Some(reason)));
+            }
+        };
+        let compact = stored
+            .as_ref()
+            .is_none_or(|s| s.chunk_count + 1 > COMPACT_AFTER);
+        let chunk = if compact {
+            doc.save()
+        } else {
+            doc.save_after(&before)
+        };
+        let write = DocWrite {
+            doc_id: push.doc_id.clone(),
+            kind: push.kind,
+            unit: accepted.unit.clone(),
+            party_hash: accepted.party_hash.clone(),
+            expected_heads: stored.as_ref().map(|s| s.heads.clone()),
+            new_heads: encode(&after),
+            chunk,
+            replace: compact,
+            blob_refs: accepted.blob_refs.clone(),
+        };
+        match state.storage.write_doc(write).await {
+            Ok(_) => {}
+            Err(ServerError::Conflict(_)) => continue,
+            Err(e) => return Err(e),
+        }
+        if accepted.first_offence
+            && let Some(h) = &accepted.party_hash
+        {
+            party_checks.insert(h.clone());
+        }
+        state.metrics.inc(&state.metrics.docs_accepted);
+        let mut r = result(push, DocStatus::Accepted, None);
+        r.server_heads = after.iter().map(|h| h.to_string()).collect();
+        r.changes = missing_for(&mut doc, &push.have_heads);
+        return Ok(r);
+    }
+    Err(ServerError::Conflict(
+        "document is being written concurrently; retry".into(),
+    ))
+}
+
+/// Runs the exemption-conflict rule over the cases of a party and writes the flag into every
+/// case it flags, as the server's own actor.
+pub(crate) async fn check_party_conflicts(state: &AppState, party_hash: &str) -> Result<()> {
+    let ids = state.storage.docs_by_party(party_hash).await?;
+    let mut summaries = Vec::new();
+    let mut flagged_already = BTreeSet::new();
+    for id in &ids {
+        let Some(stored) = state.storage.load_doc(id).await? else {
+            continue;
+        };
+        let doc = load(Some(&stored))?;
+        let Ok(case) = fieldcase_core::doc::read::<CaseRecord>(&doc, id) else {
+            continue;
+        };
+        let first = case
+            .exemption
+            .as_ref()
+            .is_some_and(|e| e.kind == fieldcase_core::catalogue::ExemptionKind::FirstOffence);
+        let Some(party) = case.party.as_ref().filter(|_| first) else {
+            continue;
+        };
+        if case.flags.exemption_conflict {
+            flagged_already.insert(id.clone());
+        }
+        summaries.push(fieldcase_core::rules::ExemptionSummary {
+            case_id: id.clone(),
+            match_hash: party.match_hash.clone(),
+            code: case.violation.code.clone(),
+            occurred_at_ms: case.occurred_at_ms,
+            lookback_days: state
+                .catalogue
+                .item(&case.violation.code)
+                .map(|i| i.exemption.first_offence_lookback_days)
+                .unwrap_or(365),
+        });
+    }
+    for (case_id, with) in fieldcase_core::rules::exemption_conflicts(&summaries) {
+        if flagged_already.contains(&case_id) {
+            continue;
+        }
+        for _ in 0..WRITE_ATTEMPTS {
+            let Some(stored) = state.storage.load_doc(&case_id).await? else {
+                break;
+            };
+            let mut doc = load(Some(&stored))?.with_actor(state.server_actor.clone());
+            let before = doc.get_heads();
+            fieldcase_core::store::set_conflict_flag(&mut doc, &with)?;
+            doc.commit_with(
+                CommitOptions::default()
+                    .with_message("server: flag exemption conflict")
+                    .with_time(fieldcase_core::ids::now_ms() / 1000),
+            );
+            let after = doc.get_heads();
+            let compact = stored.chunk_count + 1 > COMPACT_AFTER;
+            let write = DocWrite {
+                doc_id: case_id.clone(),
+                kind: RecordKind::Case,
+                unit: stored.unit.clone(),
+                party_hash: Some(party_hash.to_string()),
+                expected_heads: Some(stored.heads.clone()),
+                new_heads: encode(&after),
+                chunk: if compact {
+                    doc.save()
+                } else {
+                    doc.save_after(&before)
+                },
+                replace: compact,
+                blob_refs: validate_blob_refs(&doc)?,
+            };
+            match state.storage.write_doc(write).await {
+                Ok(_) => {
+                    state.metrics.inc(&state.metrics.conflicts_flagged);
+                    break;
+                }
+                Err(ServerError::Conflict(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate_blob_refs(doc: &AutoCommit) -> Result<Vec<String>> {
+    let json = fieldcase_core::doc::read_json(doc)?;
+    let mut refs: Vec<String> = json
+        .get("evidence")
+        .and_then(|e| e.as_array())
+        .map(|l| {
+            l.iter()
+                .filter_map(|e| e.get("blob_sha256").and_then(|s| s.as_str()))
+                .map(|s| s.to_ascii_lowercase())
+                .collect()
+        })
+        .unwrap_or_default();
+    refs.sort();
+    refs.dedup();
+    Ok(refs)
+}
+
+/// The route.
+pub async fn sync(
+    State(state): State<AppState>,
+    Authed(auth): Authed,
+    body: Bytes,
+) -> Result<Json<SyncResponse>> {
+    state.metrics.inc(&state.metrics.sync_requests);
+    let req: SyncRequest = serde_json::from_slice(&body)
+        .map_err(|e| ServerError::BadRequest(format!("sync request: {e}")))?;
+    if req.protocol != PROTOCOL_VERSION {
+        return Err(ServerError::BadRequest(format!(
+            "protocol {} is not supported; this server speaks {PROTOCOL_VERSION}",
+            req.protocol
+        )));
+    }
+    if req.device_id != auth.device.id {
+        return Err(ServerError::Forbidden(
+            "device_id does not match the credential".into(),
+        ));
+    }
+    if req.docs.len() > MAX_DOCS {
+        return Err(ServerError::TooLarge(format!(
+            "at most {MAX_DOCS} documents per request"
+        )));
+    }
+    let now = fieldcase_core::ids::now_ms();
+    state.storage.touch_device(&auth.device.id, now).await?;
+    let user = &auth.user;
+    let mut party_checks = BTreeSet::new();
+    let mut docs = Vec::with_capacity(req.docs.len());
+    for push in &req.docs {
+        docs.push(handle_doc(&state, user, push, &mut party_checks).await?);
+    }
+    for h in &party_checks {
+        check_party_conflicts(&state, h).await?;
+    }
+    let latest = state.storage.latest_seq().await?;
+    let after = req.cursor.clamp(0, latest);
+    let items = state
+        .storage
+        .feed(FeedQuery {
+            after,
+            upto: latest,
+            scopes: access::scopes(user),
+            kinds: access::readable_kinds(user.role).to_vec(),
+            limit: FEED_PAGE,
+        })
+        .await?;
+    let more = items.len() >= FEED_PAGE;
+    let cursor = if more {
+        items.last().map(|i| i.seq).unwrap_or(latest)
+    } else {
+        latest
+    };
+    state
+        .metrics
+        .add(&state.metrics.feed_entries, items.len() as u64);
+    let feed = items
+        .into_iter()
+        .map(|i| FeedEntry {
+            doc_id: i.doc_id,
+            kind: i.kind,
+            heads: heads_hex(&i.heads),
+        })
+        .collect();
+    Ok(Json(SyncResponse {
+        protocol: PROTOCOL_VERSION,
+        cursor,
+        docs,
+        feed,
+        more,
+        server_time_ms: now,
+    }))
+}

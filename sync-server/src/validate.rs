@@ -1,0 +1,180 @@
+//! Validation after merge: the server merges a device's changes into a fork of its copy, reads
+//! the resulting record and decides whether to keep it. A refusal names the rule broken (never
+//! personal data), and nothing is stored.
+
+use crate::access;
+use crate::storage::{Role, User, unit_in_scope};
+use fieldcase_core::catalogue::{Catalogue, ExemptionKind};
+use fieldcase_core::model::{CaseRecord, DemonstrationRecord, PartyRecord, RecordKind};
+use serde_json::Value;
+
+/// What the server needs to know of an accepted record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// Unit after the change.
+    pub unit: String,
+    /// Party match hash of a case with a party.
+    pub party_hash: Option<String>,
+    /// Blob hashes the evidence entries name.
+    pub blob_refs: Vec<String>,
+    /// A case with a first-offence exemption (run the conflict rule).
+    pub first_offence: bool,
+}
+
+/// Why a change was refused.
+pub type Refusal = String;
+
+fn unit_of(json: &Value) -> Option<&str> {
+    json.get("unit").and_then(|u| u.as_str())
+}
+
+fn blob_refs(json: &Value) -> Vec<String> {
+    let mut out: Vec<String> = json
+        .get("evidence")
+        .and_then(|e| e.as_array())
+        .map(|list| {
+            list.iter()
+                .filter_map(|e| e.get("blob_sha256").and_then(|s| s.as_str()))
+                .filter(|s| s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()))
+                .map(|s| s.to_ascii_lowercase())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Every evidence entry of `old` is still in `new`, unchanged (matched by `id`, or by
+/// position for entries without one).
+fn evidence_kept(old: &Value, new: &Value) -> bool {
+    let empty = vec![];
+    let old_list = old
+        .get("evidence")
+        .and_then(|e| e.as_array())
+        .unwrap_or(&empty);
+    let new_list = new
+        .get("evidence")
+        .and_then(|e| e.as_array())
+        .unwrap_or(&empty);
+    old_list.iter().enumerate().all(|(i, o)| match o.get("id") {
+        Some(id) => new_list.iter().any(|n| n.get("id") == Some(id) && n == o),
+        None => new_list.get(i) == Some(o),
+    })
+}
+
+fn without(v: &Value, keys: &[&str]) -> Value {
+    let mut v = v.clone();
+    if let Some(m) = v.as_object_mut() {
+        for k in keys {
+            m.remove(*k);
+        }
+    }
+    v
+}
+
+/// Checks the merged record `new` (and the stored `old`, if any) for `user`.
+pub fn check(
+    user: &User,
+    catalogue: &Catalogue,
+    doc_id: &str,
+    kind: RecordKind,
+    old: Option<&Value>,
+    new: &Value,
+) -> Result<Accepted, Refusal> {
+    if new.get("kind").and_then(|k| k.as_str()) != Some(kind.as_str()) {
+        return Err("record kind does not match the declared kind".into());
+    }
+    if new.get("id").and_then(|k| k.as_str()) != Some(doc_id) {
+        return Err("record id does not match the document id".into());
+    }
+    let unit = unit_of(new).ok_or("record has no unit")?.to_string();
+    if !access::can_write(user, kind, &unit) {
+        return Err(format!(
+            "a {} may not write a {} of this unit",
+            user.role.as_str(),
+            kind.as_str()
+        ));
+    }
+    if let Some(old) = old {
+        let old_unit = unit_of(old).unwrap_or("");
+        if !unit_in_scope(old_unit, &user.unit) {
+            return Err("the stored record is outside the device's unit".into());
+        }
+        if !evidence_kept(old, new) {
+            return Err("evidence entries may never be removed or altered".into());
+        }
+    }
+    let mut accepted = Accepted {
+        unit,
+        party_hash: None,
+        blob_refs: blob_refs(new),
+        first_offence: false,
+    };
+    match kind {
+        RecordKind::Case => {
+            let case: CaseRecord = serde_json::from_value(new.clone())
+                .map_err(|e| format!("not a valid case record: {e}"))?;
+            if catalogue.item(&case.violation.code).is_err() {
+                return Err("violation code is not in the catalogue".into());
+            }
+            if let Some(old) = old {
+                let old_case: CaseRecord = serde_json::from_value(old.clone())
+                    .map_err(|_| "the stored case is not readable".to_string())?;
+                check_case_change(user, &old_case, &case, old, new)?;
+            } else if user.role == Role::Reviewer {
+                return Err("a reviewer may not create cases".into());
+            }
+            accepted.party_hash = case.party.as_ref().map(|p| p.match_hash.clone());
+            accepted.first_offence = case
+                .exemption
+                .as_ref()
+                .is_some_and(|e| e.kind == ExemptionKind::FirstOffence);
+        }
+        RecordKind::Party => {
+            let _: PartyRecord = serde_json::from_value(new.clone())
+                .map_err(|e| format!("not a valid party record: {e}"))?;
+        }
+        RecordKind::Demonstration => {
+            let _: DemonstrationRecord = serde_json::from_value(new.clone())
+                .map_err(|e| format!("not a valid demonstration record: {e}"))?;
+        }
+    }
+    Ok(accepted)
+}
+
+fn check_case_change(
+    user: &User,
+    old: &CaseRecord,
+    new: &CaseRecord,
+    old_json: &Value,
+    new_json: &Value,
+) -> Result<(), Refusal> {
+    let old_review = old.decision.as_ref().and_then(|d| d.review.as_ref());
+    let new_review = new.decision.as_ref().and_then(|d| d.review.as_ref());
+    if old_review != new_review && user.role != Role::Reviewer {
+        return Err("only a legal reviewer may write the review of a decision".into());
+    }
+    if user.role == Role::Reviewer {
+        // A reviewer writes the review and nothing else of the case.
+        let strip = |v: &Value| {
+            let mut v = without(v, &["flags"]);
+            if let Some(d) = v.get_mut("decision").and_then(|d| d.as_object_mut()) {
+                d.remove("review");
+            }
+            v
+        };
+        if strip(old_json) != strip(new_json) {
+            return Err("a reviewer may change only the review of a decision".into());
+        }
+    }
+    if !new.lifecycle.starts_with(&old.lifecycle) {
+        return Err("lifecycle events may not be removed or altered".into());
+    }
+    if old.is_closed()
+        && without(old_json, &["lifecycle", "flags"]) != without(new_json, &["lifecycle", "flags"])
+    {
+        return Err("the case is closed: reopen it before editing".into());
+    }
+    Ok(())
+}

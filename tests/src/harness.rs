@@ -1,0 +1,289 @@
+//! A real server on a loopback port, phones with real stores and the real sync client, and the
+//! records officers and volunteers make.
+
+use fieldcase_core::catalogue::{ExemptionKind, Method, PartyType};
+use fieldcase_core::model::Place;
+use fieldcase_core::store::{
+    ExemptionRequest, NewAction, NewCase, NewDemonstration, NewParty, PledgeInput,
+};
+use fieldcase_core::sync::{ClientConfig, SyncClient};
+use fieldcase_core::{FieldStore, StoreConfig};
+use fieldcase_server::storage::{Role, Storage};
+use fieldcase_server::{AppState, Listen, RunningServer, admin};
+use serde_json::{Map, Value, json};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Boxed error for test helpers.
+pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// A fixed time inside the valid range: 2026-09-21.
+pub const T0: i64 = 1_790_000_000_000;
+
+/// The unit tree every scenario uses.
+pub const UNITS: &[&str] = &[
+    "luan",
+    "luan/jinan",
+    "luan/jinan/squad-1",
+    "luan/jinan/squad-2",
+    "luan/yuan",
+];
+
+/// A server on `127.0.0.1:0` over a data folder.
+#[derive(Debug)]
+pub struct TestServer {
+    /// The data folder.
+    pub data: PathBuf,
+    /// The state (for admin calls).
+    pub state: AppState,
+    /// The running server.
+    pub server: RunningServer,
+}
+
+impl TestServer {
+    /// Starts a server on `data`, creating the unit tree when new.
+    pub async fn start(data: &Path) -> TestResult<TestServer> {
+        let state = AppState::open_dir(data).await?;
+        if state.storage.units().await?.is_empty() {
+            for u in UNITS {
+                admin::create_unit(state.storage.as_ref(), u, u).await?;
+            }
+        }
+        let server = fieldcase_server::start(
+            state.clone(),
+            Listen {
+                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                tls: None,
+                allow_insecure_http: false,
+            },
+        )
+        .await?;
+        Ok(TestServer {
+            data: data.to_path_buf(),
+            state,
+            server,
+        })
+    }
+
+    /// The base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.server.addr)
+    }
+
+    /// The storage.
+    pub fn storage(&self) -> &dyn Storage {
+        self.state.storage.as_ref()
+    }
+
+    /// Creates a user and a one-time code for it.
+    pub async fn user_code(&self, id: &str, role: Role, unit: &str) -> TestResult<String> {
+        if self.storage().user(id).await?.is_none() {
+            admin::create_user(self.storage(), id, id, role, unit).await?;
+        }
+        Ok(admin::create_code(self.storage(), id, 1, None, None)
+            .await?
+            .code)
+    }
+
+    /// Kills the server abruptly and starts a new one on the same data folder.
+    pub async fn restart(self) -> TestResult<TestServer> {
+        let data = self.data.clone();
+        self.server.kill().await?;
+        drop(self.state);
+        TestServer::start(&data).await
+    }
+}
+
+/// A phone: its own store and the sync client.
+#[derive(Debug)]
+pub struct Phone {
+    /// The store.
+    pub store: FieldStore,
+    /// The client.
+    pub client: SyncClient,
+    /// The store file.
+    pub path: PathBuf,
+    /// The enrolled device id.
+    pub device_id: String,
+    /// The user.
+    pub user: String,
+    /// The user's unit.
+    pub unit: String,
+}
+
+/// A client for `url` with short timeouts, as tests want.
+pub fn client(url: &str) -> TestResult<SyncClient> {
+    let mut cfg = ClientConfig::new(url);
+    cfg.timeout = Duration::from_secs(10);
+    cfg.attempts = 3;
+    Ok(SyncClient::new(cfg)?)
+}
+
+impl Phone {
+    /// Enrols a new phone for a new user `user` of `role` in `unit`.
+    pub async fn enrol(
+        server: &TestServer,
+        url: &str,
+        dir: &Path,
+        user: &str,
+        role: Role,
+        unit: &str,
+    ) -> TestResult<Phone> {
+        let code = server.user_code(user, role, unit).await?;
+        let path = dir.join(format!("{user}-{}.db", fieldcase_core::ids::new_id()));
+        let client = client(url)?;
+        let device_id = {
+            let store = FieldStore::open(&path, StoreConfig::new("unenrolled"))?;
+            let resp = client
+                .enrol(&store, &code, &"ab".repeat(32), &format!("{user} phone"))
+                .await?;
+            resp.device_id
+        };
+        let store = FieldStore::open(&path, StoreConfig::new(device_id.clone()))?;
+        Ok(Phone {
+            store,
+            client,
+            path,
+            device_id,
+            user: user.into(),
+            unit: unit.into(),
+        })
+    }
+
+    /// Runs one sync session.
+    pub async fn sync(&self) -> fieldcase_core::Result<fieldcase_core::sync::SyncReport> {
+        self.client.sync(&self.store).await
+    }
+
+    /// Points the phone at another URL (a proxy or a restarted server).
+    pub fn use_url(&mut self, url: &str) -> TestResult {
+        self.client = client(url)?;
+        Ok(())
+    }
+
+    /// Registers a party with this identity number.
+    pub fn party(&self, id_number: &str) -> TestResult<String> {
+        Ok(self
+            .store
+            .register_party(NewParty {
+                party_type: PartyType::Person,
+                unit: self.unit.clone(),
+                by: self.user.clone(),
+                name: "张三丰".into(),
+                id_number: id_number.into(),
+                phone: Some("13812345678".into()),
+                address: None,
+            })?
+            .id)
+    }
+
+    /// Records a case (optionally of a party) and returns its id.
+    pub fn case(&self, party_id: Option<String>, at: i64) -> TestResult<String> {
+        let (code, tier) = exemptable(&self.store)?;
+        let case = self.store.create_case(NewCase {
+            unit: self.unit.clone(),
+            occurred_at_ms: at,
+            place: place(),
+            officers: vec![self.user.clone()],
+            recorded_by: self.user.clone(),
+            party_id,
+            violation_code: code,
+            tier,
+            description: Some("店外摆放货架".into()),
+            actions: vec![persuasion(&self.user, at)],
+            involves_minor: false,
+            privacy_protected: false,
+        })?;
+        Ok(case.id)
+    }
+
+    /// Grants a first-offence exemption with a pledge.
+    pub fn exempt(&self, case_id: &str, at: i64) -> TestResult {
+        let ex = self.store.grant_exemption(
+            case_id,
+            ExemptionRequest {
+                by: self.user.clone(),
+                at_ms: at,
+                minor: true,
+                no_harm: true,
+                pledge: Some(PledgeInput {
+                    text: "本人承诺当日内整改".into(),
+                    signature_evidence_id: None,
+                    deadline_ms: Some(at + 86_400_000),
+                    signed_at_ms: at,
+                }),
+            },
+        )?;
+        if ex.kind != ExemptionKind::FirstOffence {
+            return Err("expected a first-offence exemption".into());
+        }
+        Ok(())
+    }
+
+    /// Records a demonstration and returns its id.
+    pub fn demonstration(&self, at: i64) -> TestResult<String> {
+        Ok(self
+            .store
+            .record_demonstration(NewDemonstration {
+                unit: self.unit.clone(),
+                team: "梅山志愿队".into(),
+                participants: vec![self.user.clone()],
+                place: place(),
+                started_at_ms: at,
+                ended_at_ms: at + 3_600_000,
+                topic: "门前三包".into(),
+                people_persuaded: 12,
+                note: None,
+                by: self.user.clone(),
+            })?
+            .id)
+    }
+}
+
+/// A place in Lu'an.
+pub fn place() -> Place {
+    Place {
+        lat: 31.7349,
+        lon: 116.5079,
+        accuracy_m: Some(8.0),
+        address: Some("六安市金安区梅山中路".into()),
+    }
+}
+
+fn fields(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// A persuasion action.
+pub fn persuasion(by: &str, at: i64) -> NewAction {
+    NewAction {
+        method: Method::Persuasion,
+        at_ms: at,
+        by: by.into(),
+        note: None,
+        fields: fields(json!({"explained": "占道经营影响通行", "outcome": "accepted"})),
+    }
+}
+
+/// The first catalogue item allowing a first-offence exemption of a person, and its tier.
+pub fn exemptable(store: &FieldStore) -> TestResult<(String, String)> {
+    let c = store.catalogue();
+    let item = c
+        .items()
+        .find(|i| {
+            i.exemption.kinds.contains(&ExemptionKind::FirstOffence)
+                && i.exemption.pledge_required
+                && i.applies_to.contains(&PartyType::Person)
+                && !i.exemption.exempt_tiers.is_empty()
+        })
+        .ok_or("no exemptable item")?;
+    Ok((item.code.clone(), item.exemption.exempt_tiers[0].clone()))
+}
+
+/// Shared handle for tests that need the server in an `Arc`.
+pub type Shared<T> = Arc<T>;
