@@ -74,6 +74,8 @@ pub struct FleetReport {
     pub failed_syncs: u64,
     /// Server restarts.
     pub restarts: u32,
+    /// The last sync failure, if any (for diagnosis).
+    pub last_error: Option<String>,
     /// Records per second of the first (concurrent) upload of every phone.
     pub upload_records_per_sec: f64,
     /// p50 of that first sync, per phone, ms.
@@ -485,7 +487,14 @@ async fn sync_all_counting(phones: &[Arc<SimPhone>], report: &mut FleetReport) -
                 report.rejected_changes += u64::from(r.rejected);
                 moved += u64::from(r.pushed) + u64::from(r.received);
             }
-            _ => report.failed_syncs += 1,
+            Ok(Err(e)) => {
+                report.failed_syncs += 1;
+                report.last_error = Some(e.to_string());
+            }
+            Err(e) => {
+                report.failed_syncs += 1;
+                report.last_error = Some(e.to_string());
+            }
         }
     }
     moved
