@@ -94,7 +94,7 @@ impl Rng {
         Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
     }
     /// Next value.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -103,7 +103,7 @@ impl Rng {
     }
     /// Uniform below `n` (n > 0).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % (n.max(1) as u64)) as usize
+        (self.next_u64() % (n.max(1) as u64)) as usize
     }
 }
 
@@ -168,7 +168,7 @@ pub async fn run(cfg: FleetConfig) -> TestResult<FleetReport> {
     std::fs::create_dir_all(&data)?;
     std::fs::create_dir_all(&devices_dir)?;
     let mut rng = Rng::new(cfg.seed);
-    let schema = format!("fleet_{:016x}", rng.next());
+    let schema = format!("fleet_{:016x}", rng.next_u64());
     let n_servers = if cfg.database_url.is_some() { 2 } else { 1 };
 
     let mut servers = Vec::new();
