@@ -5,7 +5,8 @@ use std::{env, fs, path::PathBuf};
 fn main() {
     // Read at build-script run time (not through `env!`), and fail loudly: a build without
     // the catalogue would give a library whose every store refuses to open.
-    let manifest = env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| panic!("CARGO_MANIFEST_DIR unset"));
+    let manifest =
+        env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| panic!("CARGO_MANIFEST_DIR unset"));
     let dir = PathBuf::from(manifest).join("../schemas/catalogue");
     println!("cargo:rerun-if-changed={}", dir.display());
     let entries = fs::read_dir(&dir)
@@ -20,7 +21,10 @@ fn main() {
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
         let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        out.push_str(&format!("({name:?}, include_str!({:?})),\n", f.display().to_string()));
+        out.push_str(&format!(
+            "({name:?}, include_str!({:?})),\n",
+            f.display().to_string()
+        ));
     }
     out.push(']');
     let dest = PathBuf::from(env::var("OUT_DIR").unwrap_or_else(|_| panic!("OUT_DIR unset")));

@@ -14,13 +14,14 @@
 //! core knows nothing of the server.
 
 pub mod access;
-pub mod audit;
 pub mod admin;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod blobs;
 pub mod enrol;
 pub mod error;
+pub mod maintenance;
 pub mod ops;
 pub mod storage;
 pub mod supervision;

@@ -1,9 +1,9 @@
 //! `fieldcase-server`: serve, and the operator's admin commands.
 
 use clap::{Parser, Subcommand};
-use fieldcase_server::storage::sqlite::SqliteStorage;
-use fieldcase_server::storage::{Role, Storage};
-use fieldcase_server::{AppState, Listen, ServerError, admin};
+use fieldcase_server::blobs::BlobDir;
+use fieldcase_server::storage::{Role, Storage, open_storage};
+use fieldcase_server::{AppState, Listen, ServerError, admin, maintenance};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +44,9 @@ enum Command {
         /// Data folder.
         #[arg(long)]
         data: PathBuf,
+        /// PostgreSQL URL instead of the embedded SQLite database.
+        #[arg(long, env = "FIELDCASE_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
         /// Print JSON.
         #[arg(long, global = true)]
         json: bool,
@@ -93,14 +96,33 @@ enum AdminCommand {
         #[arg(long)]
         qr: Option<PathBuf>,
     },
-    /// List devices.
+    /// List devices with their last sync and unfinished uploads.
+    #[command(visible_alias = "devices")]
     ListDevices,
     /// Revoke a device.
+    #[command(visible_alias = "revoke")]
     RevokeDevice {
         /// Device id.
         #[arg(long)]
         id: String,
     },
+    /// Copy the embedded database (online) and the blobs into a new folder.
+    Backup {
+        /// The new backup folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Copy only the blobs (the database is PostgreSQL: use pg_dump for it).
+        #[arg(long)]
+        blobs_only: bool,
+    },
+    /// Restore a backup folder into an empty data folder (--data).
+    Restore {
+        /// The backup folder.
+        #[arg(long)]
+        from: PathBuf,
+    },
+    /// Check every document and blob; exits non-zero if anything is wrong.
+    Verify,
 }
 
 fn print<T: serde::Serialize + std::fmt::Debug>(json: bool, v: &T) -> Result<(), ServerError> {
@@ -123,12 +145,13 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
             tls_key,
             allow_insecure_http,
         } => {
-            if database_url.is_some() {
-                return Err(ServerError::Config(
-                    "this build has no PostgreSQL backend yet; omit --database-url".into(),
-                ));
-            }
-            let state = AppState::open_dir(&data).await?;
+            let storage = open_storage(&data, database_url.as_deref()).await?;
+            let state = AppState::new(
+                storage,
+                data.join("blobs"),
+                fieldcase_server::app::DEFAULT_MAX_BLOB,
+            )
+            .await?;
             let server = fieldcase_server::start(
                 state,
                 Listen {
@@ -144,11 +167,34 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
         }
         Command::Admin {
             data,
+            database_url,
             json,
             command,
         } => {
-            std::fs::create_dir_all(&data)?;
-            let s: Arc<dyn Storage> = Arc::new(SqliteStorage::open(data.join("server.db"))?);
+            match &command {
+                AdminCommand::Backup { out, blobs_only } => {
+                    if database_url.is_some() && !blobs_only {
+                        return Err(ServerError::Config(
+                            "back up a PostgreSQL database with pg_dump, and its blobs with \
+                             `admin backup --blobs-only`"
+                                .into(),
+                        ));
+                    }
+                    let m = maintenance::backup(&data, out, *blobs_only, !json).await?;
+                    return print(json, &m);
+                }
+                AdminCommand::Restore { from } => {
+                    if database_url.is_some() {
+                        return Err(ServerError::Config(
+                            "restore a PostgreSQL database with pg_restore or psql".into(),
+                        ));
+                    }
+                    let m = maintenance::restore(from, &data, !json).await?;
+                    return print(json, &m);
+                }
+                _ => {}
+            }
+            let s: Arc<dyn Storage> = open_storage(&data, database_url.as_deref()).await?;
             let s = s.as_ref();
             match command {
                 AdminCommand::CreateUnit { path, name } => {
@@ -174,7 +220,21 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                     &admin::create_code(s, &user, ttl_hours, server_url.as_deref(), qr.as_deref())
                         .await?,
                 ),
-                AdminCommand::ListDevices => print(json, &admin::list_devices(s).await?),
+                AdminCommand::ListDevices => print(json, &maintenance::devices(s).await?),
+                AdminCommand::Verify => {
+                    let blobs = BlobDir::open(data.join("blobs"), u64::MAX)?;
+                    let report = maintenance::verify(s, &blobs, !json).await?;
+                    print(json, &report)?;
+                    if report.ok() {
+                        Ok(())
+                    } else {
+                        Err(ServerError::Config(format!(
+                            "{} problem(s) found",
+                            report.problems.len()
+                        )))
+                    }
+                }
+                AdminCommand::Backup { .. } | AdminCommand::Restore { .. } => Ok(()),
                 AdminCommand::RevokeDevice { id } => {
                     print(json, &admin::revoke_device(s, &id).await?)
                 }

@@ -232,6 +232,74 @@ pub async fn blobs(s: &dyn Storage) -> Result<()> {
     Ok(())
 }
 
+/// Listings for operators: document ids, blobs and unfinished uploads.
+pub async fn listings(s: &dyn Storage) -> Result<()> {
+    assert!(s.doc_ids().await?.is_empty());
+    s.write_doc(doc_write("b", "luan/x", None, 1)).await?;
+    s.write_doc(doc_write("a", "luan/y", None, 2)).await?;
+    assert_eq!(s.doc_ids().await?, vec!["a".to_string(), "b".to_string()]);
+    let session = |sha: &str| UploadSession {
+        sha256: sha.into(),
+        device_id: "d1".into(),
+        received: 1,
+        total: 9,
+        updated_at_ms: 3,
+    };
+    s.put_upload_session(session(&"b".repeat(64))).await?;
+    s.put_upload_session(session(&"a".repeat(64))).await?;
+    let sessions = s.upload_sessions().await?;
+    assert_eq!(sessions.len(), 2);
+    assert_eq!(sessions[0].sha256, "a".repeat(64));
+    let rec = BlobRecord {
+        sha256: "a".repeat(64),
+        size: 9,
+        stored_at_ms: 4,
+        device_id: "d1".into(),
+    };
+    s.insert_blob(rec.clone()).await?;
+    assert_eq!(s.all_blobs().await?, vec![rec]);
+    assert_eq!(s.upload_sessions().await?.len(), 1);
+    Ok(())
+}
+
+/// Concurrent writers of one document: exactly one of the writers that read the same heads
+/// wins, the others get a conflict, and the stored document has one chunk per win.
+pub async fn concurrent_same_doc(s: Arc<dyn Storage>) -> Result<()> {
+    s.write_doc(doc_write("x", "u", None, 1)).await?;
+    let mut tasks = Vec::new();
+    for i in 0..8u8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.write_doc(doc_write("x", "u", Some(vec![1; 32]), 10 + i))
+                .await
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        match t.await.map_err(|e| ServerError::Task(e.to_string()))? {
+            Ok(_) => wins += 1,
+            Err(ServerError::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    assert_eq!(wins, 1);
+    let doc = s.load_doc("x").await?;
+    assert_eq!(doc.map(|d| d.chunk_count), Some(2));
+    // Two creators of one new id: one wins.
+    let a = s.clone();
+    let b = s.clone();
+    let (ra, rb) = tokio::join!(
+        tokio::spawn(async move { a.write_doc(doc_write("y", "u", None, 1)).await }),
+        tokio::spawn(async move { b.write_doc(doc_write("y", "u", None, 2)).await }),
+    );
+    let ok = [ra, rb]
+        .into_iter()
+        .filter(|r| matches!(r, Ok(Ok(_))))
+        .count();
+    assert_eq!(ok, 1);
+    Ok(())
+}
+
 /// Runs the whole suite as `#[tokio::test]`s; `$make` is an expression (usually an `async`
 /// block) giving a fresh, empty `Arc<dyn Storage>`-compatible backend each time.
 #[macro_export]
@@ -256,6 +324,16 @@ macro_rules! storage_conformance_tests {
         async fn conformance_concurrent_feed_order() -> $crate::error::Result<()> {
             let s = $make.await;
             $crate::storage::conformance::concurrent_feed_order(std::sync::Arc::new(s)).await
+        }
+        #[tokio::test]
+        async fn conformance_listings() -> $crate::error::Result<()> {
+            let s = $make.await;
+            $crate::storage::conformance::listings(&s).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn conformance_concurrent_same_doc() -> $crate::error::Result<()> {
+            let s = $make.await;
+            $crate::storage::conformance::concurrent_same_doc(std::sync::Arc::new(s)).await
         }
         #[tokio::test]
         async fn conformance_blobs() -> $crate::error::Result<()> {

@@ -13,6 +13,7 @@
 //! therefore a safe cursor to hand out when the page is not full.
 
 pub mod conformance;
+pub mod postgres;
 pub mod sqlite;
 
 use crate::error::Result;
@@ -320,4 +321,30 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
         scopes: &[String],
         kinds: &[RecordKind],
     ) -> Result<bool>;
+
+    /// Every document id, sorted (for `admin verify` and backups).
+    async fn doc_ids(&self) -> Result<Vec<String>>;
+    /// Every stored blob, by hash.
+    async fn all_blobs(&self) -> Result<Vec<BlobRecord>>;
+    /// Every unfinished upload, by hash.
+    async fn upload_sessions(&self) -> Result<Vec<UploadSession>>;
+}
+
+/// Opens the storage an operator chose: PostgreSQL when `database_url` is given, else the
+/// embedded SQLite file `DATA/server.db` (the folder is created).
+pub async fn open_storage(
+    data: &std::path::Path,
+    database_url: Option<&str>,
+) -> Result<std::sync::Arc<dyn Storage>> {
+    match database_url {
+        Some(url) => Ok(std::sync::Arc::new(
+            postgres::PostgresStorage::connect(url).await?,
+        )),
+        None => {
+            std::fs::create_dir_all(data)?;
+            Ok(std::sync::Arc::new(sqlite::SqliteStorage::open(
+                data.join("server.db"),
+            )?))
+        }
+    }
 }

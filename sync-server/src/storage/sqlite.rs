@@ -758,4 +758,57 @@ impl Storage for SqliteStorage {
         })
         .await
     }
+
+    async fn doc_ids(&self) -> Result<Vec<String>> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT id FROM docs ORDER BY id")?;
+            let rows = stmt
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn all_blobs(&self) -> Result<Vec<BlobRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT sha256, size, stored_at_ms, device_id FROM blobs ORDER BY sha256",
+            )?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(BlobRecord {
+                        sha256: r.get(0)?,
+                        size: r.get::<_, i64>(1)?.max(0) as u64,
+                        stored_at_ms: r.get(2)?,
+                        device_id: r.get(3)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn upload_sessions(&self) -> Result<Vec<UploadSession>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT sha256, device_id, received, total, updated_at_ms FROM upload_sessions
+                 ORDER BY sha256",
+            )?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(UploadSession {
+                        sha256: r.get(0)?,
+                        device_id: r.get(1)?,
+                        received: r.get::<_, i64>(2)?.max(0) as u64,
+                        total: r.get::<_, i64>(3)?.max(0) as u64,
+                        updated_at_ms: r.get(4)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
 }

@@ -1,0 +1,935 @@
+//! The PostgreSQL backend: several server processes may share one database and serve one
+//! fleet.
+//!
+//! - A connection pool (deadpool-postgres over tokio-postgres, no TLS: the database is
+//!   expected on the same host or a private network).
+//! - Numbered migrations in [`MIGRATIONS`], applied in order under a transaction-scoped
+//!   advisory lock and recorded in `schema_migrations`, so two servers starting together
+//!   migrate once.
+//! - The change feed: one `feed_counter` row, incremented **inside** each document write just
+//!   before commit. The row lock is held until commit, so feed order equals commit order across
+//!   every process (the same argument as for SQLite's single writer, see the module docs of
+//!   [`super`]); the lock is taken last so it is held only for the final statements.
+//! - Per-document serialisation: an existing document is locked with `SELECT ... FOR UPDATE`
+//!   before its heads are compared; a new document is claimed by inserting its row first
+//!   (`ON CONFLICT DO NOTHING`), so two servers creating the same id serialise on the primary
+//!   key and the loser gets [`ServerError::Conflict`].
+//!
+//! The schema lives in the connection's `search_path` (by default `public`). A URL can choose
+//! another with `?options=-c%20search_path%3Dname`; tests use [`PostgresStorage::connect_fresh`]
+//! to get a private schema that is dropped when the last handle goes.
+
+use super::*;
+use crate::error::ServerError;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use std::sync::Arc;
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+
+/// Numbered migrations; index + 1 is the version each brings the schema to. Never edit one
+/// that shipped: add another.
+pub const MIGRATIONS: &[&str] = &[r#"
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value BYTEA NOT NULL);
+    CREATE TABLE units (path TEXT PRIMARY KEY, name TEXT NOT NULL);
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, unit TEXT NOT NULL,
+        created_at_ms BIGINT NOT NULL
+    );
+    CREATE TABLE enrolment_codes (
+        code_hash BYTEA PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id),
+        created_at_ms BIGINT NOT NULL, expires_at_ms BIGINT NOT NULL, used_at_ms BIGINT
+    );
+    CREATE TABLE devices (
+        id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id), label TEXT NOT NULL,
+        public_key TEXT NOT NULL, credential_hash BYTEA NOT NULL UNIQUE,
+        enrolled_at_ms BIGINT NOT NULL, revoked_at_ms BIGINT, last_seen_ms BIGINT
+    );
+    CREATE TABLE feed_counter (id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL);
+    INSERT INTO feed_counter(id, seq) VALUES (1, 0);
+    CREATE TABLE docs (
+        id TEXT PRIMARY KEY, kind TEXT NOT NULL, unit TEXT NOT NULL, party_hash TEXT,
+        heads BYTEA NOT NULL, chunk_count BIGINT NOT NULL, next_chunk BIGINT NOT NULL,
+        seq BIGINT UNIQUE, updated_at_ms BIGINT NOT NULL
+    );
+    CREATE INDEX docs_party ON docs(party_hash) WHERE party_hash IS NOT NULL;
+    CREATE TABLE chunks (
+        doc_id TEXT NOT NULL, n BIGINT NOT NULL, bytes BYTEA NOT NULL, PRIMARY KEY (doc_id, n)
+    );
+    CREATE TABLE doc_blobs (
+        sha256 TEXT NOT NULL, doc_id TEXT NOT NULL, PRIMARY KEY (sha256, doc_id)
+    );
+    CREATE INDEX doc_blobs_doc ON doc_blobs(doc_id);
+    CREATE TABLE blobs (
+        sha256 TEXT PRIMARY KEY, size BIGINT NOT NULL, stored_at_ms BIGINT NOT NULL,
+        device_id TEXT NOT NULL
+    );
+    CREATE TABLE upload_sessions (
+        sha256 TEXT PRIMARY KEY, device_id TEXT NOT NULL, received BIGINT NOT NULL,
+        total BIGINT NOT NULL, updated_at_ms BIGINT NOT NULL
+    );
+"#];
+
+/// Default pool size.
+pub const DEFAULT_POOL_SIZE: usize = 16;
+
+/// Drops a test schema when the last storage handle using it is dropped.
+#[derive(Debug)]
+struct SchemaGuard {
+    url: String,
+    schema: String,
+}
+
+impl Drop for SchemaGuard {
+    fn drop(&mut self) {
+        let url = self.url.clone();
+        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema);
+        // Drop runs inside or outside a runtime; a thread of its own works in both.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async move {
+                let (client, conn) = tokio_postgres::connect(&url, NoTls).await.ok()?;
+                let task = tokio::spawn(conn);
+                let r = client.batch_execute(&sql).await.ok();
+                drop(client);
+                let _ = task.await;
+                r
+            })
+        })
+        .join();
+    }
+}
+
+/// PostgreSQL storage (see the module docs). Cheap to clone.
+#[derive(Clone)]
+pub struct PostgresStorage {
+    pool: Pool,
+    schema: Option<String>,
+    _guard: Option<Arc<SchemaGuard>>,
+}
+
+impl std::fmt::Debug for PostgresStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password: never print it.
+        f.debug_struct("PostgresStorage")
+            .field("schema", &self.schema)
+            .field("pool", &self.pool.status())
+            .finish()
+    }
+}
+
+/// A database failure as the one server error; unique violations are conflicts.
+fn db(e: tokio_postgres::Error) -> ServerError {
+    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+        return ServerError::Conflict("already exists".into());
+    }
+    ServerError::Database(e.to_string())
+}
+
+fn pool_err(e: impl std::fmt::Display) -> ServerError {
+    ServerError::Database(format!("connection pool: {e}"))
+}
+
+fn bad_row(what: &str) -> ServerError {
+    ServerError::Database(format!("stored {what} is invalid"))
+}
+
+fn kind_of(s: &str) -> Result<RecordKind> {
+    RecordKind::parse(s).ok_or_else(|| bad_row("kind"))
+}
+
+fn role_of(s: &str) -> Result<Role> {
+    Role::parse(s).ok_or_else(|| bad_row("role"))
+}
+
+fn hash32(v: Vec<u8>) -> Result<[u8; 32]> {
+    v.try_into().map_err(|_| bad_row("hash"))
+}
+
+fn user_row(r: &tokio_postgres::Row, base: usize) -> Result<User> {
+    Ok(User {
+        id: r.try_get(base).map_err(db)?,
+        name: r.try_get(base + 1).map_err(db)?,
+        role: role_of(r.try_get(base + 2).map_err(db)?)?,
+        unit: r.try_get(base + 3).map_err(db)?,
+        created_at_ms: r.try_get(base + 4).map_err(db)?,
+    })
+}
+
+fn device_row(r: &tokio_postgres::Row) -> Result<Device> {
+    Ok(Device {
+        id: r.try_get(0).map_err(db)?,
+        user_id: r.try_get(1).map_err(db)?,
+        label: r.try_get(2).map_err(db)?,
+        public_key: r.try_get(3).map_err(db)?,
+        enrolled_at_ms: r.try_get(4).map_err(db)?,
+        revoked_at_ms: r.try_get(5).map_err(db)?,
+        last_seen_ms: r.try_get(6).map_err(db)?,
+    })
+}
+
+const DEVICE_COLS: &str =
+    "d.id, d.user_id, d.label, d.public_key, d.enrolled_at_ms, d.revoked_at_ms, d.last_seen_ms";
+
+/// `unit` lies in one of the scopes of text-array parameter `$n` (no LIKE, so `_` and `%` in
+/// paths are not patterns).
+fn scope_sql(col: &str, n: usize) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM unnest(${n}::text[]) s
+                 WHERE {col} = s OR left({col}, length(s) + 1) = s || '/')"
+    )
+}
+
+fn kinds(kinds: &[RecordKind]) -> Vec<&'static str> {
+    kinds.iter().map(|k| k.as_str()).collect()
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// A random schema name for tests: `t_` and 16 hex digits.
+fn random_schema() -> Result<String> {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).map_err(|e| ServerError::Config(format!("random: {e}")))?;
+    Ok(format!("t_{}", hex::encode(b)))
+}
+
+impl PostgresStorage {
+    /// Connects to `url` (a `postgres://` URL or key=value string), creates the pool and
+    /// applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, None, DEFAULT_POOL_SIZE).await
+    }
+
+    /// Connects with every pooled connection's `search_path` set to `schema` (created if
+    /// missing), with at most `pool_size` connections.
+    pub async fn connect_with(url: &str, schema: Option<&str>, pool_size: usize) -> Result<Self> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| ServerError::Config(format!("database URL: {e}")))?;
+        if let Some(schema) = schema {
+            if !schema
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                || schema.is_empty()
+            {
+                return Err(ServerError::Config(
+                    "schema name must be lowercase letters, digits and '_'".into(),
+                ));
+            }
+            let (client, conn) = config
+                .connect(NoTls)
+                .await
+                .map_err(|e| ServerError::Config(format!("cannot reach PostgreSQL: {e}")))?;
+            let task = tokio::spawn(conn);
+            client
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .await
+                .or_else(|e| {
+                    // Two servers creating the same schema at once: one wins, both go on.
+                    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+                        Ok(())
+                    } else {
+                        Err(db(e))
+                    }
+                })?;
+            drop(client);
+            let _ = task.await;
+            config.options(format!("-c search_path={schema}"));
+        }
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .build()
+            .map_err(|e| ServerError::Config(format!("connection pool: {e}")))?;
+        let storage = PostgresStorage {
+            pool,
+            schema: schema.map(String::from),
+            _guard: None,
+        };
+        storage.migrate().await?;
+        Ok(storage)
+    }
+
+    /// A storage in a new, empty schema of its own, dropped when the last clone is dropped.
+    /// For tests and simulations.
+    pub async fn connect_fresh(url: &str) -> Result<Self> {
+        let schema = random_schema()?;
+        let mut s = Self::connect_with(url, Some(&schema), 8).await?;
+        s._guard = Some(Arc::new(SchemaGuard {
+            url: url.to_string(),
+            schema,
+        }));
+        Ok(s)
+    }
+
+    /// The schema every connection uses, when one was chosen.
+    pub fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+
+    /// The schema version applied (the number of migrations).
+    pub async fn schema_version(&self) -> Result<i64> {
+        let c = self.client().await?;
+        let row = c
+            .query_one(
+                "SELECT coalesce(max(version), 0)::bigint FROM schema_migrations",
+                &[],
+            )
+            .await
+            .map_err(db)?;
+        row.try_get(0).map_err(db)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(pool_err)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        // One migrator per schema at a time, across processes.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('fieldcase:' || current_schema()))",
+            &[],
+        )
+        .await
+        .map_err(db)?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )
+        .await
+        .map_err(db)?;
+        let found: i64 = tx
+            .query_one(
+                "SELECT coalesce(max(version), 0)::bigint FROM schema_migrations",
+                &[],
+            )
+            .await
+            .map_err(db)?
+            .try_get(0)
+            .map_err(db)?;
+        let known = MIGRATIONS.len() as i64;
+        if found > known {
+            return Err(ServerError::Config(format!(
+                "database schema {found} is newer than this build ({known})"
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
+            tx.batch_execute(sql).await.map_err(db)?;
+            tx.execute(
+                "INSERT INTO schema_migrations(version) VALUES ($1)",
+                &[&(i as i64 + 1)],
+            )
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)
+    }
+}
+
+#[async_trait]
+impl Storage for PostgresStorage {
+    async fn setting(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt("SELECT value FROM settings WHERE key = $1", &[&key])
+            .await
+            .map_err(db)?;
+        row.map(|r| r.try_get(0).map_err(db)).transpose()
+    }
+
+    async fn setting_or_insert(&self, key: &str, value: Vec<u8>) -> Result<Vec<u8>> {
+        let c = self.client().await?;
+        c.execute(
+            "INSERT INTO settings(key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            &[&key, &value],
+        )
+        .await
+        .map_err(db)?;
+        c.query_one("SELECT value FROM settings WHERE key = $1", &[&key])
+            .await
+            .map_err(db)?
+            .try_get(0)
+            .map_err(db)
+    }
+
+    async fn create_unit(&self, unit: Unit) -> Result<()> {
+        let c = self.client().await?;
+        c.execute(
+            "INSERT INTO units(path, name) VALUES ($1, $2)",
+            &[&unit.path, &unit.name],
+        )
+        .await
+        .map_err(|e| match db(e) {
+            ServerError::Conflict(_) => ServerError::Conflict(format!("unit {} exists", unit.path)),
+            e => e,
+        })?;
+        Ok(())
+    }
+
+    async fn units(&self) -> Result<Vec<Unit>> {
+        let c = self.client().await?;
+        let rows = c
+            .query("SELECT path, name FROM units ORDER BY path", &[])
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Unit {
+                    path: r.try_get(0).map_err(db)?,
+                    name: r.try_get(1).map_err(db)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_user(&self, user: User) -> Result<()> {
+        let c = self.client().await?;
+        c.execute(
+            "INSERT INTO users(id, name, role, unit, created_at_ms) VALUES ($1,$2,$3,$4,$5)",
+            &[
+                &user.id,
+                &user.name,
+                &user.role.as_str(),
+                &user.unit,
+                &user.created_at_ms,
+            ],
+        )
+        .await
+        .map_err(|e| match db(e) {
+            ServerError::Conflict(_) => ServerError::Conflict(format!("user {} exists", user.id)),
+            e => e,
+        })?;
+        Ok(())
+    }
+
+    async fn user(&self, id: &str) -> Result<Option<User>> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                "SELECT id, name, role, unit, created_at_ms FROM users WHERE id = $1",
+                &[&id],
+            )
+            .await
+            .map_err(db)?;
+        row.map(|r| user_row(&r, 0)).transpose()
+    }
+
+    async fn users(&self) -> Result<Vec<User>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT id, name, role, unit, created_at_ms FROM users ORDER BY id",
+                &[],
+            )
+            .await
+            .map_err(db)?;
+        rows.iter().map(|r| user_row(r, 0)).collect()
+    }
+
+    async fn create_enrolment_code(&self, code: EnrolmentCode) -> Result<()> {
+        let c = self.client().await?;
+        c.execute(
+            "INSERT INTO enrolment_codes(code_hash, user_id, created_at_ms, expires_at_ms)
+             VALUES ($1, $2, $3, $4)",
+            &[
+                &code.code_hash.as_slice(),
+                &code.user_id,
+                &code.created_at_ms,
+                &code.expires_at_ms,
+            ],
+        )
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn redeem_enrolment_code(
+        &self,
+        code_hash: [u8; 32],
+        now_ms: i64,
+        device: NewDevice,
+    ) -> Result<Device> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        let row = tx
+            .query_opt(
+                "UPDATE enrolment_codes SET used_at_ms = $2
+                 WHERE code_hash = $1 AND used_at_ms IS NULL AND expires_at_ms > $2
+                 RETURNING user_id",
+                &[&code_hash.as_slice(), &now_ms],
+            )
+            .await
+            .map_err(db)?;
+        let Some(row) = row else {
+            return Err(ServerError::InvalidCode);
+        };
+        let user_id: String = row.try_get(0).map_err(db)?;
+        tx.execute(
+            "INSERT INTO devices(id, user_id, label, public_key, credential_hash, enrolled_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &device.id,
+                &user_id,
+                &device.label,
+                &device.public_key,
+                &device.credential_hash.as_slice(),
+                &device.enrolled_at_ms,
+            ],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(Device {
+            id: device.id,
+            user_id,
+            label: device.label,
+            public_key: device.public_key,
+            enrolled_at_ms: device.enrolled_at_ms,
+            revoked_at_ms: None,
+            last_seen_ms: None,
+        })
+    }
+
+    async fn device_by_credential(&self, credential_hash: [u8; 32]) -> Result<Option<DeviceAuth>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&format!(
+                "SELECT {DEVICE_COLS}, u.id, u.name, u.role, u.unit, u.created_at_ms,
+                        d.credential_hash
+                 FROM devices d JOIN users u ON u.id = d.user_id
+                 WHERE d.credential_hash = $1"
+            ))
+            .await
+            .map_err(db)?;
+        let row = c
+            .query_opt(&stmt, &[&credential_hash.as_slice()])
+            .await
+            .map_err(db)?;
+        row.map(|r| {
+            Ok(DeviceAuth {
+                device: device_row(&r)?,
+                user: user_row(&r, 7)?,
+                credential_hash: hash32(r.try_get(12).map_err(db)?)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn devices(&self) -> Result<Vec<Device>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                &format!("SELECT {DEVICE_COLS} FROM devices d ORDER BY d.enrolled_at_ms, d.id"),
+                &[],
+            )
+            .await
+            .map_err(db)?;
+        rows.iter().map(device_row).collect()
+    }
+
+    async fn revoke_device(&self, id: &str, at_ms: i64) -> Result<bool> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "UPDATE devices SET revoked_at_ms = coalesce(revoked_at_ms, $2) WHERE id = $1",
+                &[&id, &at_ms],
+            )
+            .await
+            .map_err(db)?;
+        Ok(n > 0)
+    }
+
+    async fn touch_device(&self, id: &str, at_ms: i64) -> Result<()> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached("UPDATE devices SET last_seen_ms = $2 WHERE id = $1")
+            .await
+            .map_err(db)?;
+        c.execute(&stmt, &[&id, &at_ms]).await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn load_doc(&self, doc_id: &str) -> Result<Option<StoredDoc>> {
+        let mut c = self.client().await?;
+        // One snapshot for the row and its chunks.
+        let tx = c
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(db)?;
+        let head = tx
+            .prepare_cached("SELECT kind, unit, heads, chunk_count, seq FROM docs WHERE id = $1")
+            .await
+            .map_err(db)?;
+        let Some(row) = tx.query_opt(&head, &[&doc_id]).await.map_err(db)? else {
+            return Ok(None);
+        };
+        let seq: Option<i64> = row.try_get(4).map_err(db)?;
+        let Some(seq) = seq else {
+            // Claimed by a write that has not committed: invisible here, so unreachable.
+            return Ok(None);
+        };
+        let chunks = tx
+            .prepare_cached("SELECT bytes FROM chunks WHERE doc_id = $1 ORDER BY n")
+            .await
+            .map_err(db)?;
+        let mut bytes = Vec::new();
+        for r in tx.query(&chunks, &[&doc_id]).await.map_err(db)? {
+            let b: &[u8] = r.try_get(0).map_err(db)?;
+            bytes.extend_from_slice(b);
+        }
+        let doc = StoredDoc {
+            doc_id: doc_id.to_string(),
+            kind: kind_of(row.try_get(0).map_err(db)?)?,
+            unit: row.try_get(1).map_err(db)?,
+            heads: row.try_get(2).map_err(db)?,
+            bytes,
+            chunk_count: row.try_get(3).map_err(db)?,
+            seq,
+        };
+        tx.commit().await.map_err(db)?;
+        Ok(Some(doc))
+    }
+
+    async fn write_doc(&self, w: DocWrite) -> Result<i64> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        let now = fieldcase_core::ids::now_ms();
+        // 1. Lock the document (or claim its id) and check the heads the writer read.
+        let next_chunk: i64 = match &w.expected_heads {
+            None => {
+                let claimed = tx
+                    .execute(
+                        "INSERT INTO docs(id, kind, unit, party_hash, heads, chunk_count,
+                                          next_chunk, seq, updated_at_ms)
+                         VALUES ($1, $2, $3, $4, $5, 0, 0, NULL, $6)
+                         ON CONFLICT (id) DO NOTHING",
+                        &[
+                            &w.doc_id,
+                            &w.kind.as_str(),
+                            &w.unit,
+                            &w.party_hash,
+                            &w.new_heads,
+                            &now,
+                        ],
+                    )
+                    .await
+                    .map_err(db)?;
+                if claimed == 0 {
+                    return Err(ServerError::Conflict(
+                        "document changed concurrently".into(),
+                    ));
+                }
+                0
+            }
+            Some(expected) => {
+                let lock = tx
+                    .prepare_cached("SELECT heads, next_chunk FROM docs WHERE id = $1 FOR UPDATE")
+                    .await
+                    .map_err(db)?;
+                let row = tx.query_opt(&lock, &[&w.doc_id]).await.map_err(db)?;
+                let Some(row) = row else {
+                    return Err(ServerError::Conflict(
+                        "document changed concurrently".into(),
+                    ));
+                };
+                let heads: &[u8] = row.try_get(0).map_err(db)?;
+                if heads != expected.as_slice() {
+                    return Err(ServerError::Conflict(
+                        "document changed concurrently".into(),
+                    ));
+                }
+                row.try_get(1).map_err(db)?
+            }
+        };
+        // 2. Chunks and blob references.
+        if w.replace {
+            tx.execute("DELETE FROM chunks WHERE doc_id = $1", &[&w.doc_id])
+                .await
+                .map_err(db)?;
+        }
+        let ins = tx
+            .prepare_cached("INSERT INTO chunks(doc_id, n, bytes) VALUES ($1, $2, $3)")
+            .await
+            .map_err(db)?;
+        tx.execute(&ins, &[&w.doc_id, &next_chunk, &w.chunk])
+            .await
+            .map_err(db)?;
+        tx.execute("DELETE FROM doc_blobs WHERE doc_id = $1", &[&w.doc_id])
+            .await
+            .map_err(db)?;
+        if !w.blob_refs.is_empty() {
+            tx.execute(
+                "INSERT INTO doc_blobs(sha256, doc_id)
+                 SELECT DISTINCT s, $2 FROM unnest($1::text[]) s
+                 ON CONFLICT DO NOTHING",
+                &[&w.blob_refs, &w.doc_id],
+            )
+            .await
+            .map_err(db)?;
+        }
+        // 3. The feed position, last, so the counter row is locked only until commit.
+        let seq: i64 = tx
+            .query_one(
+                "UPDATE feed_counter SET seq = seq + 1 WHERE id = 1 RETURNING seq",
+                &[],
+            )
+            .await
+            .map_err(db)?
+            .try_get(0)
+            .map_err(db)?;
+        let upd = tx
+            .prepare_cached(
+                "UPDATE docs SET unit = $2, party_hash = $3, heads = $4,
+                    chunk_count = CASE WHEN $5 THEN 1
+                                  ELSE (SELECT count(*) FROM chunks WHERE doc_id = $1) END,
+                    next_chunk = $6, seq = $7, updated_at_ms = $8
+                 WHERE id = $1",
+            )
+            .await
+            .map_err(db)?;
+        tx.execute(
+            &upd,
+            &[
+                &w.doc_id,
+                &w.unit,
+                &w.party_hash,
+                &w.new_heads,
+                &w.replace,
+                &(next_chunk + 1),
+                &seq,
+                &now,
+            ],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(seq)
+    }
+
+    async fn docs_by_party(&self, party_hash: &str) -> Result<Vec<String>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT id FROM docs
+                 WHERE party_hash = $1 AND kind = 'case' AND seq IS NOT NULL ORDER BY id",
+                &[&party_hash],
+            )
+            .await
+            .map_err(db)?;
+        rows.iter().map(|r| r.try_get(0).map_err(db)).collect()
+    }
+
+    async fn latest_seq(&self) -> Result<i64> {
+        let c = self.client().await?;
+        c.query_one("SELECT seq FROM feed_counter WHERE id = 1", &[])
+            .await
+            .map_err(db)?
+            .try_get(0)
+            .map_err(db)
+    }
+
+    async fn feed(&self, q: FeedQuery) -> Result<Vec<FeedItem>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(&format!(
+                "SELECT seq, id, kind, heads FROM docs
+                 WHERE seq > $1 AND seq <= $2 AND kind = ANY($3::text[]) AND {}
+                 ORDER BY seq LIMIT $5",
+                scope_sql("unit", 4)
+            ))
+            .await
+            .map_err(db)?;
+        let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
+        let rows = c
+            .query(
+                &stmt,
+                &[&q.after, &q.upto, &kinds(&q.kinds), &q.scopes, &limit],
+            )
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                Ok(FeedItem {
+                    seq: r.try_get(0).map_err(db)?,
+                    doc_id: r.try_get(1).map_err(db)?,
+                    kind: kind_of(r.try_get(2).map_err(db)?)?,
+                    heads: r.try_get(3).map_err(db)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn doc_count(&self) -> Result<i64> {
+        let c = self.client().await?;
+        c.query_one("SELECT count(*) FROM docs WHERE seq IS NOT NULL", &[])
+            .await
+            .map_err(db)?
+            .try_get(0)
+            .map_err(db)
+    }
+
+    async fn blob(&self, sha256: &str) -> Result<Option<BlobRecord>> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                "SELECT sha256, size, stored_at_ms, device_id FROM blobs WHERE sha256 = $1",
+                &[&sha256],
+            )
+            .await
+            .map_err(db)?;
+        row.map(|r| {
+            Ok(BlobRecord {
+                sha256: r.try_get(0).map_err(db)?,
+                size: to_u64(r.try_get(1).map_err(db)?),
+                stored_at_ms: r.try_get(2).map_err(db)?,
+                device_id: r.try_get(3).map_err(db)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn insert_blob(&self, b: BlobRecord) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        tx.execute(
+            "INSERT INTO blobs(sha256, size, stored_at_ms, device_id) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (sha256) DO NOTHING",
+            &[&b.sha256, &to_i64(b.size), &b.stored_at_ms, &b.device_id],
+        )
+        .await
+        .map_err(db)?;
+        tx.execute(
+            "DELETE FROM upload_sessions WHERE sha256 = $1",
+            &[&b.sha256],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn upload_session(&self, sha256: &str) -> Result<Option<UploadSession>> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                "SELECT sha256, device_id, received, total, updated_at_ms FROM upload_sessions
+                 WHERE sha256 = $1",
+                &[&sha256],
+            )
+            .await
+            .map_err(db)?;
+        row.map(|r| session_row(&r)).transpose()
+    }
+
+    async fn put_upload_session(&self, s: UploadSession) -> Result<()> {
+        let c = self.client().await?;
+        c.execute(
+            "INSERT INTO upload_sessions(sha256, device_id, received, total, updated_at_ms)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (sha256) DO UPDATE SET device_id = excluded.device_id,
+                received = excluded.received, total = excluded.total,
+                updated_at_ms = excluded.updated_at_ms",
+            &[
+                &s.sha256,
+                &s.device_id,
+                &to_i64(s.received),
+                &to_i64(s.total),
+                &s.updated_at_ms,
+            ],
+        )
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn blob_referenced(
+        &self,
+        sha256: &str,
+        scopes: &[String],
+        kinds_in: &[RecordKind],
+    ) -> Result<bool> {
+        let c = self.client().await?;
+        let sql = format!(
+            "SELECT EXISTS(SELECT 1 FROM doc_blobs b JOIN docs d ON d.id = b.doc_id
+             WHERE b.sha256 = $1 AND d.seq IS NOT NULL AND d.kind = ANY($3::text[]) AND {})",
+            scope_sql("d.unit", 2)
+        );
+        let scopes = scopes.to_vec();
+        c.query_one(&sql, &[&sha256, &scopes, &kinds(kinds_in)])
+            .await
+            .map_err(db)?
+            .try_get(0)
+            .map_err(db)
+    }
+
+    async fn doc_ids(&self) -> Result<Vec<String>> {
+        let c = self.client().await?;
+        let rows = c
+            .query("SELECT id FROM docs WHERE seq IS NOT NULL ORDER BY id", &[])
+            .await
+            .map_err(db)?;
+        rows.iter().map(|r| r.try_get(0).map_err(db)).collect()
+    }
+
+    async fn all_blobs(&self) -> Result<Vec<BlobRecord>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT sha256, size, stored_at_ms, device_id FROM blobs ORDER BY sha256",
+                &[],
+            )
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                Ok(BlobRecord {
+                    sha256: r.try_get(0).map_err(db)?,
+                    size: to_u64(r.try_get(1).map_err(db)?),
+                    stored_at_ms: r.try_get(2).map_err(db)?,
+                    device_id: r.try_get(3).map_err(db)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn upload_sessions(&self) -> Result<Vec<UploadSession>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT sha256, device_id, received, total, updated_at_ms FROM upload_sessions
+                 ORDER BY sha256",
+                &[],
+            )
+            .await
+            .map_err(db)?;
+        rows.iter().map(session_row).collect()
+    }
+}
+
+fn session_row(r: &tokio_postgres::Row) -> Result<UploadSession> {
+    Ok(UploadSession {
+        sha256: r.try_get(0).map_err(db)?,
+        device_id: r.try_get(1).map_err(db)?,
+        received: to_u64(r.try_get(2).map_err(db)?),
+        total: to_u64(r.try_get(3).map_err(db)?),
+        updated_at_ms: r.try_get(4).map_err(db)?,
+    })
+}

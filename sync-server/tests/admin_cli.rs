@@ -1,0 +1,265 @@
+//! The operator commands through the real `fieldcase-server` binary: devices, revoke, online
+//! backup and restore, verify (and its failure on a tampered database), on SQLite and on
+//! PostgreSQL.
+
+use fieldcase_core::catalogue::{ExemptionKind, Method, PartyType};
+use fieldcase_core::model::Place;
+use fieldcase_core::store::{NewAction, NewCase};
+use fieldcase_core::sync::{ClientConfig, SyncClient};
+use fieldcase_core::{FieldStore, StoreConfig};
+use fieldcase_server::{AppState, Listen};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::Command;
+
+type R<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+const BIN: &str = env!("CARGO_BIN_EXE_fieldcase-server");
+
+fn pg_url() -> String {
+    std::env::var("FIELDCASE_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// Runs `fieldcase-server admin --data DATA [extra] --json ARGS`; returns (success, JSON).
+fn admin(data: &Path, extra: &[&str], args: &[&str]) -> R<(bool, Value)> {
+    let out = Command::new(BIN)
+        .arg("admin")
+        .arg("--data")
+        .arg(data)
+        .args(extra)
+        .arg("--json")
+        .args(args)
+        .env_remove("FIELDCASE_DATABASE_URL")
+        .output()?;
+    let text = String::from_utf8(out.stdout)?;
+    let v = if text.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text)?
+    };
+    Ok((out.status.success(), v))
+}
+
+fn ok(data: &Path, extra: &[&str], args: &[&str]) -> R<Value> {
+    let (success, v) = admin(data, extra, args)?;
+    if !success {
+        return Err(format!("admin {args:?} failed: {v}").into());
+    }
+    Ok(v)
+}
+
+/// Sets up a unit and a user, enrols one phone against a server over `state`, records a case
+/// and syncs it. Returns the device id.
+async fn one_synced_case(data: &Path, extra: &[&str], state: AppState, tmp: &Path) -> R<String> {
+    ok(
+        data,
+        extra,
+        &["create-unit", "--path", "luan", "--name", "Lu'an"],
+    )?;
+    ok(
+        data,
+        extra,
+        &[
+            "create-user",
+            "--id",
+            "OF-1",
+            "--name",
+            "One",
+            "--role",
+            "officer",
+            "--unit",
+            "luan",
+        ],
+    )?;
+    let code = ok(data, extra, &["create-code", "--user", "OF-1"])?;
+    let code = code["code"].as_str().ok_or("no code")?.to_string();
+    let server = fieldcase_server::start(
+        state,
+        Listen {
+            addr: ([127, 0, 0, 1], 0).into(),
+            tls: None,
+            allow_insecure_http: false,
+        },
+    )
+    .await?;
+    let client = SyncClient::new(ClientConfig::new(format!("http://{}", server.addr)))?;
+    let path = tmp.join("phone.db");
+    let device_id = {
+        let store = FieldStore::open(&path, StoreConfig::new("unenrolled"))?;
+        client
+            .enrol(&store, &code, &"ab".repeat(32), "phone")
+            .await?
+            .device_id
+    };
+    let store = FieldStore::open(&path, StoreConfig::new(device_id.clone()))?;
+    let cat = store.catalogue();
+    let item = cat
+        .items()
+        .find(|i| {
+            i.exemption.kinds.contains(&ExemptionKind::FirstOffence)
+                && i.applies_to.contains(&PartyType::Person)
+                && !i.exemption.exempt_tiers.is_empty()
+        })
+        .ok_or("no item")?;
+    let mut fields = serde_json::Map::new();
+    fields.insert("explained".into(), json!("占道经营影响通行"));
+    fields.insert("outcome".into(), json!("accepted"));
+    store.create_case(NewCase {
+        unit: "luan".into(),
+        occurred_at_ms: 1_790_000_000_000,
+        place: Place {
+            lat: 31.73,
+            lon: 116.5,
+            accuracy_m: Some(5.0),
+            address: None,
+        },
+        officers: vec!["OF-1".into()],
+        recorded_by: "OF-1".into(),
+        party_id: None,
+        violation_code: item.code.clone(),
+        tier: item.exemption.exempt_tiers[0].clone(),
+        description: None,
+        actions: vec![NewAction {
+            method: Method::Persuasion,
+            at_ms: 1_790_000_000_000,
+            by: "OF-1".into(),
+            note: None,
+            fields,
+        }],
+        involves_minor: false,
+        privacy_protected: false,
+    })?;
+    let report = client.sync(&store).await?;
+    assert_eq!(report.rejected, 0);
+    server.shutdown(std::time::Duration::from_secs(5)).await?;
+    Ok(device_id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_devices_backup_restore_verify_revoke() -> R {
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data)?;
+    let state = AppState::open_dir(&data).await?;
+    let device = one_synced_case(&data, &[], state.clone(), tmp.path()).await?;
+
+    let devices = ok(&data, &[], &["devices"])?;
+    assert_eq!(devices.as_array().map(Vec::len), Some(1));
+    assert_eq!(devices[0]["id"], json!(device));
+    assert!(devices[0]["last_sync_ms"].is_i64());
+    assert_eq!(devices[0]["pending_uploads"], json!(0));
+
+    let report = ok(&data, &[], &["verify"])?;
+    assert_eq!(report["documents"], json!(1));
+    assert_eq!(report["problems"], json!([]));
+
+    // Online: the server's storage is still open in this process.
+    let backup = tmp.path().join("backup");
+    let m = ok(
+        &data,
+        &[],
+        &["backup", "--out", backup.to_str().ok_or("path")?],
+    )?;
+    assert_eq!(m["documents"], json!(1));
+    assert!(backup.join("manifest.json").exists());
+    // A second backup into the same folder is refused.
+    assert!(
+        !admin(
+            &data,
+            &[],
+            &["backup", "--out", backup.to_str().ok_or("path")?]
+        )?
+        .0
+    );
+
+    let restored = tmp.path().join("restored");
+    let m = ok(
+        &restored,
+        &[],
+        &["restore", "--from", backup.to_str().ok_or("path")?],
+    )?;
+    assert_eq!(m["documents"], json!(1));
+    let report = ok(&restored, &[], &["verify"])?;
+    assert_eq!(
+        (report["documents"].clone(), report["problems"].clone()),
+        (json!(1), json!([]))
+    );
+    assert_eq!(ok(&restored, &[], &["devices"])?[0]["id"], json!(device));
+    // Restoring into a folder that is not empty is refused.
+    assert!(
+        !admin(
+            &restored,
+            &[],
+            &["restore", "--from", backup.to_str().ok_or("path")?]
+        )?
+        .0
+    );
+
+    // Tamper with the restored copy: verify reports it and fails.
+    {
+        let c = rusqlite::Connection::open(restored.join("server.db"))?;
+        let bytes: Vec<u8> = c.query_row("SELECT bytes FROM chunks LIMIT 1", [], |r| r.get(0))?;
+        let mut bad = bytes.clone();
+        let i = bad.len() / 2;
+        bad[i] ^= 0x55;
+        c.execute("UPDATE chunks SET bytes = ?1", [bad])?;
+    }
+    let (success, report) = admin(&restored, &[], &["verify"])?;
+    assert!(!success);
+    assert_eq!(report["problems"].as_array().map(Vec::len), Some(1));
+
+    let revoked = ok(&data, &[], &["revoke", "--id", &device])?;
+    assert!(revoked["revoked_at_ms"].is_i64());
+    assert!(!admin(&data, &[], &["revoke", "--id", "no-such-device"])?.0);
+    drop(state);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_devices_verify_revoke() -> R {
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    let storage = fieldcase_server::storage::postgres::PostgresStorage::connect_fresh(&pg_url())
+        .await
+        .map_err(|e| format!("PostgreSQL must be reachable at FIELDCASE_TEST_PG_URL: {e}"))?;
+    let schema = storage.schema().ok_or("no schema")?.to_string();
+    let url = format!("{}?options=-c%20search_path%3D{schema}", pg_url());
+    let extra = ["--database-url", url.as_str()];
+    let state = AppState::new(
+        std::sync::Arc::new(storage.clone()),
+        data.join("blobs"),
+        fieldcase_server::app::DEFAULT_MAX_BLOB,
+    )
+    .await?;
+    let device = one_synced_case(&data, &extra, state, tmp.path()).await?;
+    let devices = ok(&data, &extra, &["devices"])?;
+    assert_eq!(devices[0]["id"], json!(device));
+    let report = ok(&data, &extra, &["verify"])?;
+    assert_eq!(
+        (report["documents"].clone(), report["problems"].clone()),
+        (json!(1), json!([]))
+    );
+    // The database itself is dumped with pg_dump; the blobs are copied by the CLI.
+    assert!(
+        !admin(
+            &data,
+            &extra,
+            &["backup", "--out", tmp.path().join("b").to_str().ok_or("p")?]
+        )?
+        .0
+    );
+    ok(
+        &data,
+        &extra,
+        &[
+            "backup",
+            "--blobs-only",
+            "--out",
+            tmp.path().join("b2").to_str().ok_or("p")?,
+        ],
+    )?;
+    let revoked = ok(&data, &extra, &["revoke", "--id", &device])?;
+    assert!(revoked["revoked_at_ms"].is_i64());
+    Ok(())
+}

@@ -1,0 +1,501 @@
+//! The fleet simulator behind the `fleet-sim` binary: a real server (two on PostgreSQL, sharing
+//! one database), N phones with their own stores recording offline and editing shared cases
+//! concurrently, optional chaos (dropped, cut and duplicated requests through the fault proxy,
+//! server restarts), then sync until quiet and check that nothing was lost and every replica
+//! converged.
+
+use crate::harness::{T0, TestResult, client, persuasion};
+use crate::proxy::{Fault, FaultProxy};
+use fieldcase_core::{FieldStore, StoreConfig};
+use fieldcase_server::storage::postgres::PostgresStorage;
+use fieldcase_server::storage::{Role, Storage};
+use fieldcase_server::{AppState, Listen, RunningServer, admin};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Phones per unit: phones of one unit see and edit each other's cases.
+pub const GROUP: usize = 5;
+
+/// What to simulate.
+#[derive(Debug, Clone)]
+pub struct FleetConfig {
+    /// Phones.
+    pub devices: usize,
+    /// Cases each phone records.
+    pub records_per_device: usize,
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Inject faults and restarts.
+    pub chaos: bool,
+    /// PostgreSQL URL (two servers) instead of SQLite (one server).
+    pub database_url: Option<String>,
+    /// Keep the server data in `DIR/server` and phone stores in `DIR/devices`.
+    pub keep_data: Option<PathBuf>,
+    /// Phones in a unit of their own (no shared cases): the throughput benchmark.
+    pub isolated: bool,
+}
+
+/// The result, printed as the last line of `fleet-sim`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FleetReport {
+    /// Phones.
+    pub devices: usize,
+    /// Server processes (app instances).
+    pub servers: usize,
+    /// `sqlite` or `postgres`.
+    pub backend: String,
+    /// Records the phones created.
+    pub records_created: usize,
+    /// Documents on the server.
+    pub records_on_server: i64,
+    /// Created records the server does not have.
+    pub records_lost: usize,
+    /// Every phone holds, for every document of its unit, exactly the server's heads.
+    pub replicas_converged: bool,
+    /// Evidence items captured (photos are not simulated yet).
+    pub evidence_created: usize,
+    /// Evidence items whose blobs verified on the server.
+    pub evidence_verified: usize,
+    /// Changes the server rejected.
+    pub rejected_changes: u64,
+    /// Cases flagged as first-offence exemption conflicts.
+    pub exemption_conflicts_flagged: usize,
+    /// Wall time.
+    pub elapsed_ms: u128,
+    /// Bytes phones sent.
+    pub bytes_up: u64,
+    /// Bytes phones received.
+    pub bytes_down: u64,
+    /// Sync sessions that failed and were retried.
+    pub failed_syncs: u64,
+    /// Server restarts.
+    pub restarts: u32,
+    /// The last sync failure, if any (for diagnosis).
+    pub last_error: Option<String>,
+    /// Records per second of the first (concurrent) upload of every phone.
+    pub upload_records_per_sec: f64,
+    /// p50 of that first sync, per phone, ms.
+    pub sync_p50_ms: u128,
+    /// p99 of that first sync, per phone, ms.
+    pub sync_p99_ms: u128,
+}
+
+/// A tiny deterministic generator (splitmix64).
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
+    }
+    /// Next value.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    /// Uniform below `n` (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % (n.max(1) as u64)) as usize
+    }
+}
+
+struct Server {
+    state: AppState,
+    running: Option<RunningServer>,
+    proxy: FaultProxy,
+}
+
+struct SimPhone {
+    store: FieldStore,
+    client: fieldcase_core::sync::SyncClient,
+    user: String,
+    unit: String,
+    server: usize,
+}
+
+async fn storage_for(cfg: &FleetConfig, data: &Path, schema: &str) -> TestResult<Arc<dyn Storage>> {
+    Ok(match &cfg.database_url {
+        Some(url) => Arc::new(PostgresStorage::connect_with(url, Some(schema), 16).await?),
+        None => Arc::new(fieldcase_server::storage::sqlite::SqliteStorage::open(
+            data.join("server.db"),
+        )?),
+    })
+}
+
+async fn listen(state: &AppState) -> TestResult<RunningServer> {
+    Ok(fieldcase_server::start(
+        state.clone(),
+        Listen {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls: None,
+            allow_insecure_http: false,
+        },
+    )
+    .await?)
+}
+
+fn heads_hex(bytes: &[u8]) -> Vec<String> {
+    let mut v: Vec<String> = bytes
+        .chunks_exact(32)
+        .map(|c| {
+            let mut h = [0u8; 32];
+            h.copy_from_slice(c);
+            automerge::ChangeHash(h).to_string()
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Runs one simulation.
+pub async fn run(cfg: FleetConfig) -> TestResult<FleetReport> {
+    let started = Instant::now();
+    let tmp = tempfile::tempdir()?;
+    let root = cfg
+        .keep_data
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_path_buf());
+    let data = root.join("server");
+    let devices_dir = root.join("devices");
+    std::fs::create_dir_all(&data)?;
+    std::fs::create_dir_all(&devices_dir)?;
+    let mut rng = Rng::new(cfg.seed);
+    let schema = format!("fleet_{:016x}", rng.next_u64());
+    let n_servers = if cfg.database_url.is_some() { 2 } else { 1 };
+
+    let mut servers = Vec::new();
+    for _ in 0..n_servers {
+        let storage = storage_for(&cfg, &data, &schema).await?;
+        let state = AppState::new(
+            storage,
+            data.join("blobs"),
+            fieldcase_server::app::DEFAULT_MAX_BLOB,
+        )
+        .await?;
+        let running = listen(&state).await?;
+        let proxy = FaultProxy::start(running.addr).await?;
+        servers.push(Server {
+            state,
+            running: Some(running),
+            proxy,
+        });
+    }
+    let admin_store = servers[0].state.storage.clone();
+    let s = admin_store.as_ref();
+    for u in ["luan", "luan/sim"] {
+        admin::create_unit(s, u, u).await?;
+    }
+    let groups = if cfg.isolated {
+        cfg.devices
+    } else {
+        cfg.devices.div_ceil(GROUP)
+    };
+    for g in 0..groups {
+        admin::create_unit(s, &format!("luan/sim/g{g:04}"), "group").await?;
+    }
+
+    // Enrol every phone, each through one server's proxy.
+    let mut phones = Vec::new();
+    for i in 0..cfg.devices {
+        let group = if cfg.isolated { i } else { i / GROUP };
+        let user = format!("OF-{i:05}");
+        let unit = format!("luan/sim/g{group:04}");
+        admin::create_user(s, &user, &user, Role::Officer, &unit).await?;
+        let code = admin::create_code(s, &user, 1, None, None).await?.code;
+        let server = i % n_servers;
+        let url = format!("http://{}", servers[server].proxy.addr);
+        let path = devices_dir.join(format!("{user}.db"));
+        let c = client(&url)?;
+        let device_id = {
+            let store = FieldStore::open(&path, StoreConfig::new("unenrolled"))?;
+            c.enrol(&store, &code, &"ab".repeat(32), &format!("{user} phone"))
+                .await?
+                .device_id
+        };
+        let store = FieldStore::open(&path, StoreConfig::new(device_id))?;
+        phones.push(Arc::new(SimPhone {
+            store,
+            client: c,
+            user,
+            unit,
+            server,
+        }));
+    }
+
+    // Offline recording.
+    let mut created = Vec::new();
+    for p in &phones {
+        for r in 0..cfg.records_per_device {
+            created.push(record_case(p, T0 + r as i64)?);
+        }
+    }
+    let mut report = FleetReport {
+        devices: cfg.devices,
+        servers: n_servers,
+        backend: if cfg.database_url.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        }
+        .into(),
+        records_created: created.len(),
+        ..FleetReport::default()
+    };
+
+    // Every phone's first sync at once: the throughput measurement.
+    let t = Instant::now();
+    let latencies = sync_all(&phones, &mut report).await;
+    let secs = t.elapsed().as_secs_f64().max(1e-9);
+    report.upload_records_per_sec = created.len() as f64 / secs;
+    let mut ok: Vec<u128> = latencies.into_iter().flatten().collect();
+    ok.sort_unstable();
+    let pct = |p: f64| -> u128 {
+        if ok.is_empty() {
+            return 0;
+        }
+        let i = ((ok.len() as f64 * p).ceil() as usize).clamp(1, ok.len()) - 1;
+        ok[i]
+    };
+    report.sync_p50_ms = pct(0.50);
+    report.sync_p99_ms = pct(0.99);
+
+    // Concurrent edits of shared cases (after a pull, each phone edits cases of its unit).
+    if !cfg.isolated {
+        sync_all(&phones, &mut report).await;
+        for p in &phones {
+            let ids = p.store.doc_ids()?;
+            for _ in 0..3 {
+                if ids.is_empty() {
+                    break;
+                }
+                let id = &ids[rng.below(ids.len())];
+                let _ = p.store.append_action(id, persuasion(&p.user, T0 + 5_000));
+            }
+        }
+    }
+
+    // Chaos rounds.
+    if cfg.chaos {
+        for round in 0..6 {
+            for srv in &servers {
+                let fault = match rng.below(4) {
+                    0 => Fault::Drop,
+                    1 => Fault::CutResponse(100 + rng.below(2000)),
+                    2 => Fault::Duplicate,
+                    _ => Fault::Pass,
+                };
+                srv.proxy.set(fault);
+            }
+            if round % 2 == 1 {
+                let k = rng.below(servers.len());
+                restart(&mut servers[k], &mut report).await?;
+            }
+            // A partition: a random half of the phones stays offline this round.
+            let online: Vec<Arc<SimPhone>> = phones
+                .iter()
+                .filter(|_| rng.below(2) == 0)
+                .cloned()
+                .collect();
+            sync_all(&online, &mut report).await;
+            for p in online.iter().take(3) {
+                let ids = p.store.doc_ids()?;
+                if !ids.is_empty() {
+                    let id = &ids[rng.below(ids.len())];
+                    let _ = p.store.append_action(id, persuasion(&p.user, T0 + 9_000));
+                }
+            }
+        }
+        for srv in &servers {
+            srv.proxy.set(Fault::Pass);
+        }
+    }
+
+    // Sync until quiet: two clean rounds in which no phone pushed or received anything.
+    let mut quiet = 0;
+    for _ in 0..30 {
+        let before = (report.bytes_up, report.failed_syncs);
+        let moved = sync_all_counting(&phones, &mut report).await;
+        if moved == 0 && report.failed_syncs == before.1 {
+            quiet += 1;
+            if quiet >= 2 {
+                break;
+            }
+        } else {
+            quiet = 0;
+        }
+    }
+
+    // Check.
+    report.records_on_server = s.doc_count().await?;
+    let mut lost = 0;
+    for id in &created {
+        if s.load_doc(id).await?.is_none() {
+            lost += 1;
+        }
+    }
+    report.records_lost = lost;
+    let mut converged = true;
+    for p in &phones {
+        let local = p.store.heads()?;
+        let server_ids = server_docs_of_unit(s, &p.unit).await?;
+        let local_ids: BTreeSet<&String> = local.keys().collect();
+        if local_ids != server_ids.iter().map(|(id, _)| id).collect() {
+            converged = false;
+            break;
+        }
+        for (id, heads) in &server_ids {
+            let mut l = local.get(id).cloned().unwrap_or_default();
+            l.sort();
+            if &l != heads {
+                converged = false;
+            }
+        }
+    }
+    report.replicas_converged = converged;
+    report.exemption_conflicts_flagged = 0;
+    for srv in &mut servers {
+        if let Some(r) = srv.running.take() {
+            r.shutdown(Duration::from_secs(5)).await?;
+        }
+    }
+    if cfg.database_url.is_some() && cfg.keep_data.is_none() {
+        drop(servers);
+        if let Some(url) = &cfg.database_url {
+            let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+            let task = tokio::spawn(conn);
+            c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .await?;
+            drop(c);
+            let _ = task.await;
+        }
+    }
+    report.elapsed_ms = started.elapsed().as_millis();
+    Ok(report)
+}
+
+async fn server_docs_of_unit(
+    s: &dyn Storage,
+    unit: &str,
+) -> TestResult<Vec<(String, Vec<String>)>> {
+    let latest = s.latest_seq().await?;
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = s
+            .feed(fieldcase_server::storage::FeedQuery {
+                after,
+                upto: latest,
+                scopes: vec![unit.to_string()],
+                kinds: vec![
+                    fieldcase_core::model::RecordKind::Case,
+                    fieldcase_core::model::RecordKind::Party,
+                    fieldcase_core::model::RecordKind::Demonstration,
+                ],
+                limit: 1000,
+            })
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for item in page {
+            out.push((item.doc_id, heads_hex(&item.heads)));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn record_case(p: &SimPhone, at: i64) -> TestResult<String> {
+    let (code, tier) = crate::harness::exemptable(&p.store)?;
+    let case = p.store.create_case(fieldcase_core::store::NewCase {
+        unit: p.unit.clone(),
+        occurred_at_ms: at,
+        place: crate::harness::place(),
+        officers: vec![p.user.clone()],
+        recorded_by: p.user.clone(),
+        party_id: None,
+        violation_code: code,
+        tier,
+        description: Some("店外摆放货架".into()),
+        actions: vec![persuasion(&p.user, at)],
+        involves_minor: false,
+        privacy_protected: false,
+    })?;
+    Ok(case.id)
+}
+
+async fn restart(srv: &mut Server, report: &mut FleetReport) -> TestResult {
+    if let Some(r) = srv.running.take() {
+        r.kill().await?;
+    }
+    let running = listen(&srv.state).await?;
+    srv.proxy.retarget(running.addr);
+    srv.running = Some(running);
+    report.restarts += 1;
+    Ok(())
+}
+
+/// Syncs every phone at once; returns each phone's sync time (None when it failed).
+async fn sync_all(phones: &[Arc<SimPhone>], report: &mut FleetReport) -> Vec<Option<u128>> {
+    let mut tasks = Vec::new();
+    for p in phones {
+        let p = p.clone();
+        tasks.push(tokio::spawn(async move {
+            let t = Instant::now();
+            let r = p.client.sync(&p.store).await;
+            (r, t.elapsed().as_millis(), p.server)
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        match t.await {
+            Ok((Ok(r), ms, _)) => {
+                report.bytes_up += r.bytes_sent;
+                report.bytes_down += r.bytes_received;
+                report.rejected_changes += u64::from(r.rejected);
+                out.push(Some(ms));
+            }
+            _ => {
+                report.failed_syncs += 1;
+                out.push(None);
+            }
+        }
+    }
+    out
+}
+
+/// Syncs every phone; returns how many documents moved either way.
+async fn sync_all_counting(phones: &[Arc<SimPhone>], report: &mut FleetReport) -> u64 {
+    let mut tasks = Vec::new();
+    for p in phones {
+        let p = p.clone();
+        tasks.push(tokio::spawn(async move { p.client.sync(&p.store).await }));
+    }
+    let mut moved = 0u64;
+    for t in tasks {
+        match t.await {
+            Ok(Ok(r)) => {
+                report.bytes_up += r.bytes_sent;
+                report.bytes_down += r.bytes_received;
+                report.rejected_changes += u64::from(r.rejected);
+                moved += u64::from(r.pushed) + u64::from(r.received);
+            }
+            Ok(Err(e)) => {
+                report.failed_syncs += 1;
+                report.last_error = Some(e.to_string());
+            }
+            Err(e) => {
+                report.failed_syncs += 1;
+                report.last_error = Some(e.to_string());
+            }
+        }
+    }
+    moved
+}
