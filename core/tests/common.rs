@@ -14,6 +14,7 @@ pub fn open(dir: &std::path::Path, name: &str) -> FieldStore {
         device_id: name.to_string(),
         party_match_key: Some([7u8; 32]),
         catalogue: None,
+        blob_dir: None,
     };
     FieldStore::open(dir.join(format!("{name}.db")), cfg).expect("open store")
 }
