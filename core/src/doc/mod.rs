@@ -106,12 +106,11 @@ pub fn find_in_list(doc: &AutoCommit, list: &str, id: &str) -> Result<Option<Obj
         return Ok(None);
     };
     for i in 0..doc.length(&list_obj) {
-        if let Some((Value::Object(ObjType::Map), item)) = doc.get(&list_obj, i)? {
-            if let Some((Value::Scalar(s), _)) = doc.get(&item, "id")? {
-                if s.as_str() == Some(id) {
-                    return Ok(Some(item));
-                }
-            }
+        if let Some((Value::Object(ObjType::Map), item)) = doc.get(&list_obj, i)?
+            && let Some((Value::Scalar(s), _)) = doc.get(&item, "id")?
+            && s.as_str() == Some(id)
+        {
+            return Ok(Some(item));
         }
     }
     Ok(None)

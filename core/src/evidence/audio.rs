@@ -99,10 +99,10 @@ fn symphonia_duration(path: &Path) -> Result<Option<i64>> {
     let track = reader
         .default_track(TrackType::Audio)
         .ok_or_else(|| decode_err("no audio track"))?;
-    if let (Some(tb), Some(d)) = (track.time_base, track.duration) {
-        if let Some(t) = tb.calc_duration(d) {
-            return Ok(i64::try_from(t.as_millis()).ok());
-        }
+    if let (Some(tb), Some(d)) = (track.time_base, track.duration)
+        && let Some(t) = tb.calc_duration(d)
+    {
+        return Ok(i64::try_from(t.as_millis()).ok());
     }
     if let (Some(n), Some(rate)) = (
         track.num_frames,
@@ -111,10 +111,9 @@ fn symphonia_duration(path: &Path) -> Result<Option<i64>> {
             .as_ref()
             .and_then(|p| p.audio())
             .and_then(|a| a.sample_rate),
-    ) {
-        if rate > 0 {
-            return Ok(i64::try_from(n.saturating_mul(1000) / u64::from(rate)).ok());
-        }
+    ) && rate > 0
+    {
+        return Ok(i64::try_from(n.saturating_mul(1000) / u64::from(rate)).ok());
     }
     Ok(None)
 }

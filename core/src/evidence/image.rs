@@ -112,7 +112,9 @@ fn decode_jpeg_scaled(path: &Path) -> Result<(RgbImage, u32, u32)> {
     let mut dec = jpeg_decoder::Decoder::new(BufReader::with_capacity(64 * 1024, f));
     dec.set_max_decoding_buffer_size(usize::try_from(MAX_ALLOC).unwrap_or(usize::MAX));
     dec.read_info().map_err(|e| match e {
-        jpeg_decoder::Error::Io(io) => CoreError::io(path, io),
+        jpeg_decoder::Error::Io(io) if io.kind() != std::io::ErrorKind::UnexpectedEof => {
+            CoreError::io(path, io)
+        }
         e => decode_err(e),
     })?;
     let info = dec.info().ok_or_else(|| decode_err("no frame header"))?;

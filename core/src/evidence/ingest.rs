@@ -142,10 +142,10 @@ fn check_capture(c: &CaptureInfo) -> Result<()> {
     if let Some(p) = &c.place {
         p.check()?;
     }
-    if let Some(n) = &c.note {
-        if n.chars().count() > 4000 {
-            return Err(CoreError::invalid("note", "longer than 4000 characters"));
-        }
+    if let Some(n) = &c.note
+        && n.chars().count() > 4000
+    {
+        return Err(CoreError::invalid("note", "longer than 4000 characters"));
     }
     Ok(())
 }
@@ -754,7 +754,7 @@ mod tests {
     #[test]
     fn china_time_formats_utc_plus_8() {
         // 2026-09-21T06:03:05Z is 14:03:05 in Beijing.
-        assert_eq!(china_time(1_790_056_985_000), "2026-09-21 14:03:05");
+        assert_eq!(china_time(1_789_970_585_000), "2026-09-21 14:03:05");
         assert_eq!(china_time(0), "1970-01-01 08:00:00");
     }
 

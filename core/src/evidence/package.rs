@@ -440,14 +440,14 @@ fn verify_inner(path: &Path, trusted: Option<&HashSet<String>>) -> Result<Verifi
             "manifest.sig does not verify for the exporting device".into(),
         );
     }
-    if let Some(t) = trusted {
-        if !t.contains(&manifest.exported_by.public_key) {
-            pre.issue(
-                IssueKind::UnknownDeviceKey,
-                None,
-                "package exported by an untrusted key".into(),
-            );
-        }
+    if let Some(t) = trusted
+        && !t.contains(&manifest.exported_by.public_key)
+    {
+        pre.issue(
+            IssueKind::UnknownDeviceKey,
+            None,
+            "package exported by an untrusted key".into(),
+        );
     }
     // History.
     let history = read_member(&mut zip, &manifest.history.file);
@@ -462,14 +462,14 @@ fn verify_inner(path: &Path, trusted: Option<&HashSet<String>>) -> Result<Verifi
             return Ok(pre);
         }
     };
-    if let Some(h) = &history {
-        if hex::encode(Sha256::digest(h)) != manifest.history.sha256 {
-            pre.issue(
-                IssueKind::FileMismatch,
-                None,
-                "history.automerge does not match the manifest hash".into(),
-            );
-        }
+    if let Some(h) = &history
+        && hex::encode(Sha256::digest(h)) != manifest.history.sha256
+    {
+        pre.issue(
+            IssueKind::FileMismatch,
+            None,
+            "history.automerge does not match the manifest hash".into(),
+        );
     }
     let mut names = HashMap::new();
     for name in zip.file_names().flatten() {

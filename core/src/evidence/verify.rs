@@ -137,12 +137,11 @@ fn ids_at(doc: &AutoCommit, list: &str, heads: &[ChangeHash]) -> Vec<String> {
     };
     let mut out = Vec::new();
     for i in 0..doc.length_at(&obj, heads) {
-        if let Ok(Some((Value::Object(ObjType::Map), item))) = doc.get_at(&obj, i, heads) {
-            if let Ok(Some((Value::Scalar(s), _))) = doc.get_at(&item, "id", heads) {
-                if let Some(id) = s.as_str() {
-                    out.push(id.to_string());
-                }
-            }
+        if let Ok(Some((Value::Object(ObjType::Map), item))) = doc.get_at(&obj, i, heads)
+            && let Ok(Some((Value::Scalar(s), _))) = doc.get_at(&item, "id", heads)
+            && let Some(id) = s.as_str()
+        {
+            out.push(id.to_string());
         }
     }
     out
@@ -209,14 +208,14 @@ pub(crate) fn verify_document(
     let mut keys: BTreeSet<String> = BTreeSet::new();
     let mut check_key = |report: &mut VerificationReport, id: &str, key: &str| {
         keys.insert(key.to_string());
-        if let Some(t) = trusted {
-            if !t.contains(key) {
-                report.issue(
-                    IssueKind::UnknownDeviceKey,
-                    Some(id),
-                    format!("signed by untrusted key {key}"),
-                );
-            }
+        if let Some(t) = trusted
+            && !t.contains(key)
+        {
+            report.issue(
+                IssueKind::UnknownDeviceKey,
+                Some(id),
+                format!("signed by untrusted key {key}"),
+            );
         }
     };
 

@@ -79,13 +79,13 @@ impl Place {
                 lon: self.lon,
             });
         }
-        if let Some(a) = self.accuracy_m {
-            if !a.is_finite() || a < 0.0 {
-                return Err(crate::CoreError::invalid(
-                    "place.accuracy_m",
-                    "must be >= 0",
-                ));
-            }
+        if let Some(a) = self.accuracy_m
+            && (!a.is_finite() || a < 0.0)
+        {
+            return Err(crate::CoreError::invalid(
+                "place.accuracy_m",
+                "must be >= 0",
+            ));
         }
         Ok(())
     }

@@ -41,7 +41,7 @@ pub(crate) fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
 
 /// Decodes [`encode_heads`] output; malformed input yields an error.
 pub(crate) fn decode_heads(bytes: &[u8]) -> Result<Vec<ChangeHash>> {
-    if bytes.len() % 32 != 0 {
+    if !bytes.len().is_multiple_of(32) {
         return Err(CoreError::invalid(
             "heads",
             "length is not a multiple of 32",
@@ -144,10 +144,7 @@ impl FieldStore {
             }
         };
         let before = doc.get_heads();
-        let out = match edit(&mut doc) {
-            Ok(out) => out,
-            Err(e) => return Err(e), // doc dropped: uncommitted ops vanish with it
-        };
+        let out = edit(&mut doc)?;
         let time = crate::ids::now_ms() / 1000;
         doc.commit_with(
             CommitOptions::default()
@@ -183,17 +180,17 @@ impl FieldStore {
         let mut guard = lock(&self.writer);
         let w: &mut Writer = &mut guard;
         let existing = doc_kind(&w.conn, id)?;
-        if let Some(k) = existing {
-            if k != kind {
-                return Err(CoreError::MalformedDocument {
-                    doc_id: id.to_string(),
-                    reason: format!(
-                        "kind {} does not match stored {}",
-                        kind.as_str(),
-                        k.as_str()
-                    ),
-                });
-            }
+        if let Some(k) = existing
+            && k != kind
+        {
+            return Err(CoreError::MalformedDocument {
+                doc_id: id.to_string(),
+                reason: format!(
+                    "kind {} does not match stored {}",
+                    kind.as_str(),
+                    k.as_str()
+                ),
+            });
         }
         let is_new = existing.is_none();
         let mut doc = match (is_new, w.cache.take(id)) {

@@ -185,10 +185,10 @@ impl FieldStore {
         let marker = std::fs::read(&marker_path).ok();
         let stored_token = get_meta(conn, "install_token")?;
         let stored_actor = get_meta(conn, "actor_id")?;
-        if let (Some(m), Some(t), Some(a)) = (&marker, &stored_token, &stored_actor) {
-            if m == t {
-                return Ok(ActorId::from(a.as_slice()));
-            }
+        if let (Some(m), Some(t), Some(a)) = (&marker, &stored_token, &stored_actor)
+            && m == t
+        {
+            return Ok(ActorId::from(a.as_slice()));
         }
         // New store, or a restored/copied one: a new actor and a new install token.
         let mut token = [0u8; 16];
@@ -297,10 +297,10 @@ pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
     f.write_all(bytes).map_err(|e| CoreError::io(&tmp, e))?;
     f.sync_all().map_err(|e| CoreError::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| CoreError::io(path, e))?;
-    if let Some(dir) = path.parent() {
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
+    if let Some(dir) = path.parent()
+        && let Ok(d) = std::fs::File::open(dir)
+    {
+        let _ = d.sync_all();
     }
     Ok(())
 }

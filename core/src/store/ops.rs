@@ -525,13 +525,13 @@ impl FieldStore {
             Some(p) => {
                 check_text("pledge.text", &p.text, 4000)?;
                 check_time("pledge.signed_at_ms", p.signed_at_ms)?;
-                if let Some(s) = &p.signature_evidence_id {
-                    if !ids::is_valid_id(s) {
-                        return Err(CoreError::invalid(
-                            "pledge.signature_evidence_id",
-                            "not an id",
-                        ));
-                    }
+                if let Some(s) = &p.signature_evidence_id
+                    && !ids::is_valid_id(s)
+                {
+                    return Err(CoreError::invalid(
+                        "pledge.signature_evidence_id",
+                        "not an id",
+                    ));
                 }
                 let deadline = p
                     .deadline_ms
@@ -697,12 +697,12 @@ impl FieldStore {
             .party
             .clone()
             .ok_or_else(|| CoreError::not_allowed("identify the party before a penalty"))?;
-        if let Some(d) = &current.decision {
-            if d.review.as_ref().map(|r| r.outcome) != Some(ReviewOutcome::Returned) {
-                return Err(CoreError::not_allowed(
-                    "a decision exists; only a returned one may be revised",
-                ));
-            }
+        if let Some(d) = &current.decision
+            && d.review.as_ref().map(|r| r.outcome) != Some(ReviewOutcome::Returned)
+        {
+            return Err(CoreError::not_allowed(
+                "a decision exists; only a returned one may be revised",
+            ));
         }
         if let Some(e) = &current.exemption {
             let deadline = e
@@ -851,14 +851,13 @@ impl FieldStore {
         if !valid_id {
             return Err(CoreError::invalid("id_number", "6 to 32 letters or digits"));
         }
-        if let Some(p) = &input.phone {
-            if !(5..=20).contains(&p.len())
+        if let Some(p) = &input.phone
+            && (!(5..=20).contains(&p.len())
                 || !p
                     .chars()
-                    .all(|c| c.is_ascii_digit() || c == '+' || c == '-')
-            {
-                return Err(CoreError::invalid("phone", "5 to 20 digits"));
-            }
+                    .all(|c| c.is_ascii_digit() || c == '+' || c == '-'))
+        {
+            return Err(CoreError::invalid("phone", "5 to 20 digits"));
         }
         let hash = self.party_match_hash(&id_number);
         if let Some(existing) = self.find_party(&hash)? {
