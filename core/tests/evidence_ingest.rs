@@ -696,6 +696,32 @@ fn a_case_file_package_verifies_offline_and_with_the_python_script() {
                 String::from_utf8_lossy(&o.stderr)
             );
             assert!(text.contains("OK"), "{text}");
+            // The script must also fail a tampered package: flip one byte of an original.
+            let bad = dir.path().join("bad.zip");
+            let mut z = zip::ZipArchive::new(std::fs::File::open(&out).unwrap()).unwrap();
+            let mut w = zip::ZipWriter::new(std::fs::File::create(&bad).unwrap());
+            for i in 0..z.len() {
+                let mut f = z.by_index(i).unwrap();
+                let name = f.name().unwrap().to_string();
+                let mut b = Vec::new();
+                std::io::Read::read_to_end(&mut f, &mut b).unwrap();
+                if name.starts_with("originals/") && name.ends_with(".jpg") {
+                    let mid = b.len() / 2;
+                    b[mid] ^= 0x40;
+                }
+                w.start_file(name.as_str(), zip::write::SimpleFileOptions::default())
+                    .unwrap();
+                std::io::Write::write_all(&mut w, &b).unwrap();
+            }
+            w.finish().unwrap();
+            let o = std::process::Command::new("python3")
+                .arg(&script)
+                .arg(&bad)
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&o.stdout).to_string();
+            assert!(!o.status.success() && text.contains("PROBLEM"), "{text}");
+            assert!(!verify_package(&bad).unwrap().is_clean());
         }
         Err(_) => eprintln!("python3 not available: script check skipped"),
     }
