@@ -160,6 +160,57 @@ pub enum CoreError {
     /// The device is not enrolled with a sync server yet.
     #[error("this device is not enrolled")]
     NotEnrolled,
+    /// The disk (or a file-size limit) is full: nothing was recorded; free space and retry.
+    #[error("no space left to store {path}")]
+    DiskFull {
+        /// The file being written.
+        path: PathBuf,
+    },
+    /// The file is not of a format accepted for this kind of evidence.
+    #[error("unsupported {kind} format: {detail}")]
+    UnsupportedMedia {
+        /// `photo`, `audio` or `signature`.
+        kind: String,
+        /// What was found instead (a format name, never file content).
+        detail: String,
+    },
+    /// An image declares more pixels than the decoder may allocate (a decompression bomb or
+    /// a corrupt header); nothing was recorded.
+    #[error("image of {width}x{height} pixels exceeds the decode limit")]
+    ImageTooLarge {
+        /// Declared width.
+        width: u64,
+        /// Declared height.
+        height: u64,
+    },
+    /// A photo or audio file is corrupt or cannot be read by its decoder.
+    #[error("cannot decode {kind}: {reason}")]
+    MediaDecode {
+        /// `image` or `audio`.
+        kind: String,
+        /// The decoder's complaint.
+        reason: String,
+    },
+    /// The device key refused or failed to sign (e.g. a hardware keystore error).
+    #[error("signing failed: {reason}")]
+    Signing {
+        /// What the signer reported.
+        reason: String,
+    },
+    /// An audio segment does not continue its recording (a gap or a repeat).
+    #[error("segment {index} of recording {recording_id} does not follow the stored segments")]
+    SegmentOutOfOrder {
+        /// The recording.
+        recording_id: String,
+        /// The index given.
+        index: u32,
+    },
+    /// A case-file package is not a readable fieldcase package.
+    #[error("malformed package: {reason}")]
+    Package {
+        /// What is wrong.
+        reason: String,
+    },
     /// The database was written by a newer version of fieldcase.
     #[error("store schema version {found} is newer than this build supports ({supported})")]
     SchemaTooNew {
@@ -194,11 +245,18 @@ impl CoreError {
         }
     }
 
-    /// Wraps an I/O error with the path it happened on.
+    /// Wraps an I/O error with the path it happened on; a full disk or an exceeded file-size
+    /// limit becomes [`CoreError::DiskFull`].
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        CoreError::Io {
-            path: path.into(),
-            source,
+        use std::io::ErrorKind;
+        match source.kind() {
+            ErrorKind::StorageFull | ErrorKind::FileTooLarge | ErrorKind::QuotaExceeded => {
+                CoreError::DiskFull { path: path.into() }
+            }
+            _ => CoreError::Io {
+                path: path.into(),
+                source,
+            },
         }
     }
 }

@@ -11,6 +11,7 @@
 pub mod catalogue;
 pub mod doc;
 mod error;
+pub mod evidence;
 pub mod ids;
 pub mod model;
 pub mod pii;

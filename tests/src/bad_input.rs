@@ -97,6 +97,7 @@ fn store(dir: &Path, name: &str) -> Result<FieldStore, CoreError> {
         device_id: name.to_string(),
         party_match_key: Some([7u8; 32]),
         pii_key: Some([9u8; 32]),
+        blob_dir: None,
         catalogue: None,
     };
     FieldStore::open(dir.join(format!("{name}.db")), cfg)

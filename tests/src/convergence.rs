@@ -254,6 +254,7 @@ pub fn open_store(dir: &Path, name: &str) -> Result<FieldStore, ScheduleError> {
         device_id: name.to_string(),
         party_match_key: Some([7u8; 32]),
         pii_key: Some([9u8; 32]),
+        blob_dir: None,
         catalogue: Some(catalogue()?),
     };
     Ok(FieldStore::open(dir.join(format!("{name}.db")), cfg)?)

@@ -47,9 +47,12 @@ pub struct CaseRecord {
     /// Free notes.
     #[serde(default)]
     pub notes: Vec<Note>,
-    /// Evidence entries (photos, audio, signatures); their shape belongs to `evidence`.
+    /// Evidence entries (photos, audio, signatures): [`crate::evidence::EvidenceEntry`].
     #[serde(default)]
     pub evidence: Vec<serde_json::Value>,
+    /// Redactions of evidence (hidden, never removed): [`crate::evidence::Redaction`].
+    #[serde(default)]
+    pub redactions: Vec<serde_json::Value>,
     /// Close and reopen events; the last one decides whether the case is closed.
     #[serde(default)]
     pub lifecycle: Vec<LifecycleEvent>,
@@ -242,6 +245,13 @@ pub struct Decision {
     /// Legal review outcome, written by a reviewer.
     #[serde(default)]
     pub review: Option<Review>,
+    /// ed25519 signature (hex) of the deciding device over the decision (see
+    /// `evidence::records`); `None` on records made before signing existed.
+    #[serde(default)]
+    pub signature: Option<String>,
+    /// Public key (hex) of the device that signed.
+    #[serde(default)]
+    pub signed_by_device: Option<String>,
 }
 
 impl Decision {
@@ -315,6 +325,16 @@ pub struct LifecycleEvent {
     pub by: String,
     /// Why.
     pub reason: String,
+    /// The document heads (change hashes, hex, sorted) the event was made on: the signature
+    /// covers the whole history up to the close.
+    #[serde(default)]
+    pub signed_heads: Option<Vec<String>>,
+    /// ed25519 signature (hex) of the device over the event; `None` on older records.
+    #[serde(default)]
+    pub signature: Option<String>,
+    /// Public key (hex) of the device that signed.
+    #[serde(default)]
+    pub signed_by_device: Option<String>,
 }
 
 /// Flags raised by cross-record checks.

@@ -39,4 +39,7 @@ pub struct DemonstrationRecord {
     /// Photos (evidence entries, no faces of the public required).
     #[serde(default)]
     pub evidence: Vec<serde_json::Value>,
+    /// Redactions of evidence (hidden, never removed).
+    #[serde(default)]
+    pub redactions: Vec<serde_json::Value>,
 }

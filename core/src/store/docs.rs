@@ -106,6 +106,20 @@ impl FieldStore {
         message: &str,
         edit: impl FnOnce(&mut AutoCommit) -> Result<R>,
     ) -> Result<R> {
+        self.write_doc_with(id, change, message, edit, |_| Ok(()))
+    }
+
+    /// [`FieldStore::write_doc`] with `also`, run inside the same transaction after the chunk
+    /// and projection are written: rows that must commit (or roll back) with the edit, such as
+    /// the blob rows of new evidence.
+    pub(crate) fn write_doc_with<R>(
+        &self,
+        id: &str,
+        change: Change,
+        message: &str,
+        edit: impl FnOnce(&mut AutoCommit) -> Result<R>,
+        also: impl FnOnce(&Transaction<'_>) -> Result<()>,
+    ) -> Result<R> {
         self.guard()?;
         let mut guard = lock(&self.writer);
         let w: &mut Writer = &mut guard;
@@ -149,6 +163,7 @@ impl FieldStore {
             doc.save_after(&before)
         };
         persist_chunk(&tx, id, kind, &mut doc, &bytes, is_new, true)?;
+        also(&tx)?;
         tx.commit()?;
         w.cache.put(id.to_string(), doc);
         Ok(out)

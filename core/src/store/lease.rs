@@ -112,7 +112,7 @@ impl FieldStore {
                 let total: i64 =
                     self.read(|c| Ok(c.query_row("SELECT count(*) FROM docs", [], |r| r.get(0))?))?;
                 let path = self.path.clone();
-                let blob_dir = self.blob_dir();
+                let blob_dir = Some(self.blob_dir().to_path_buf());
                 drop(self);
                 let mut files = vec![path.clone()];
                 for suffix in ["-wal", "-shm", ".install"] {
@@ -186,12 +186,5 @@ impl FieldStore {
                 })
             }
         }
-    }
-
-    /// The blob folder, if this store has one (evidence).
-    fn blob_dir(&self) -> Option<std::path::PathBuf> {
-        let mut name = self.path.file_name().map(|n| n.to_os_string())?;
-        name.push(".blobs");
-        Some(self.path.with_file_name(name))
     }
 }

@@ -112,6 +112,30 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX demonstrations_unit_day ON demonstrations(unit, day);
     "#,
+    // 2: evidence blobs (content-addressed files beside the database) and device keys.
+    r#"
+    -- One row per stored file: originals and their derived thumbnails and display copies.
+    -- path is relative to the blob folder. server_confirmed_at_ms stays NULL until the server
+    -- has verified the hash of its copy; until then the phone keeps the file whatever happens.
+    CREATE TABLE blobs (
+        sha256                 TEXT PRIMARY KEY,
+        size                   INTEGER NOT NULL,
+        mime                   TEXT NOT NULL,
+        role                   TEXT NOT NULL,
+        path                   TEXT NOT NULL,
+        created_at_ms          INTEGER NOT NULL,
+        server_confirmed_at_ms INTEGER
+    ) WITHOUT ROWID;
+    CREATE INDEX blobs_unconfirmed ON blobs(server_confirmed_at_ms, created_at_ms);
+
+    -- Device public keys this store trusts: its own, and enrolled devices learned from sync.
+    CREATE TABLE device_keys (
+        public_key    TEXT PRIMARY KEY,
+        device_id     TEXT NOT NULL,
+        source        TEXT NOT NULL,
+        added_at_ms   INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -146,6 +170,24 @@ mod tests {
         migrate(&mut conn)?;
         let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         assert_eq!(v, CURRENT_VERSION);
+        Ok(())
+    }
+
+    #[test]
+    fn version_1_store_upgrades_to_2_keeping_its_rows() -> Result<()> {
+        let mut conn = Connection::open_in_memory()?;
+        let tx = conn.transaction()?;
+        tx.execute_batch(MIGRATIONS[0])?;
+        tx.pragma_update(None, "user_version", 1)?;
+        tx.execute("INSERT INTO meta(key, value) VALUES ('k', x'01')", [])?;
+        tx.commit()?;
+        migrate(&mut conn)?;
+        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        assert!(v >= 2);
+        let kept: i64 = conn.query_row("SELECT count(*) FROM meta", [], |r| r.get(0))?;
+        assert_eq!(kept, 1);
+        let blobs: i64 = conn.query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))?;
+        assert_eq!(blobs, 0);
         Ok(())
     }
 

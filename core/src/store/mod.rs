@@ -7,7 +7,7 @@
 //! so a crash at any later instant keeps it; a crash before leaves the previous state.
 
 mod docs;
-pub(crate) use docs::Change;
+pub(crate) use docs::{Change, doc_kind, load_doc};
 mod exchange;
 mod lease;
 mod migrations;
@@ -48,12 +48,15 @@ pub struct StoreConfig {
     pub pii_key: Option<[u8; 32]>,
     /// The catalogue to apply; the built-in one when `None`.
     pub catalogue: Option<Catalogue>,
+    /// Folder of evidence files; `<db file>.blobs/` beside the database when `None`.
+    pub blob_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for StoreConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoreConfig")
             .field("device_id", &self.device_id)
+            .field("blob_dir", &self.blob_dir)
             .field(
                 "party_match_key",
                 &self.party_match_key.map(|_| "<redacted>"),
@@ -71,6 +74,7 @@ impl StoreConfig {
             party_match_key: None,
             pii_key: None,
             catalogue: None,
+            blob_dir: None,
         }
     }
 }
@@ -93,6 +97,7 @@ pub struct FieldStore {
     catalogue: RwLock<Arc<Catalogue>>,
     writer: Mutex<Writer>,
     reader: Mutex<Connection>,
+    pub(crate) evidence: crate::evidence::EvidenceState,
 }
 
 impl std::fmt::Debug for FieldStore {
@@ -110,7 +115,7 @@ fn configure(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll
     // back on drop), so a poisoned lock is safe to keep using.
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -183,6 +188,9 @@ impl FieldStore {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         configure(&reader)?;
+        let blob_dir = config
+            .blob_dir
+            .unwrap_or_else(|| crate::evidence::default_blob_dir(&path));
 
         Ok(FieldStore {
             path,
@@ -198,6 +206,7 @@ impl FieldStore {
                 cache: DocCache::default(),
             }),
             reader: Mutex::new(reader),
+            evidence: crate::evidence::EvidenceState::new(blob_dir),
         })
     }
 
@@ -307,6 +316,16 @@ impl FieldStore {
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let conn = lock(&self.reader);
         f(&conn)
+    }
+
+    /// Runs `f` with the writer connection (short bookkeeping writes outside documents).
+    /// Never call it while inside a [`FieldStore::write_doc`] edit: the lock is not re-entrant.
+    pub(crate) fn with_writer_conn<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T>,
+    ) -> Result<T> {
+        let w = lock(&self.writer);
+        f(&w.conn)
     }
 
     /// A meta value (sync bookkeeping and the like).

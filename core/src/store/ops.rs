@@ -355,6 +355,7 @@ impl FieldStore {
             decision: None,
             notes: vec![],
             evidence: vec![],
+            redactions: vec![],
             lifecycle: vec![],
             flags: Flags::default(),
             involves_minor: input.involves_minor,
@@ -761,7 +762,10 @@ impl FieldStore {
             catalogue_version: catalogue.version().to_string(),
             action_id: action.id.clone(),
             review: None,
+            signature: None,
+            signed_by_device: None,
         };
+        let decision = self.sign_decision(case_id, decision)?;
         self.write_doc(case_id, Change::Edited, "decide penalty", |doc| {
             open_case(doc, case_id)?;
             put_root(doc, "decision", &decision)?;
@@ -780,7 +784,11 @@ impl FieldStore {
             at_ms,
             by: by.into(),
             reason: reason.into(),
+            signed_heads: None,
+            signature: None,
+            signed_by_device: None,
         };
+        let signer = self.signer()?;
         self.write_doc(case_id, Change::Edited, "close case", |doc| {
             let case = open_case(doc, case_id)?;
             match case.status() {
@@ -799,6 +807,7 @@ impl FieldStore {
                 }
                 _ => {}
             }
+            let ev = crate::evidence::sign_lifecycle(signer.as_ref(), case_id, doc, ev)?;
             append(doc, "lifecycle", &ev)
         })
     }
@@ -812,12 +821,17 @@ impl FieldStore {
             at_ms,
             by: by.into(),
             reason: reason.into(),
+            signed_heads: None,
+            signature: None,
+            signed_by_device: None,
         };
+        let signer = self.signer()?;
         self.write_doc(case_id, Change::Edited, "reopen case", |doc| {
             let case: CaseRecord = doc::read(doc, case_id)?;
             if !case.is_closed() {
                 return Err(CoreError::not_allowed("the case is not closed"));
             }
+            let ev = crate::evidence::sign_lifecycle(signer.as_ref(), case_id, doc, ev)?;
             append(doc, "lifecycle", &ev)
         })
     }
@@ -947,6 +961,7 @@ impl FieldStore {
             created_by: input.by,
             created_at_ms: ids::now_ms(),
             evidence: vec![],
+            redactions: vec![],
         };
         self.write_doc(
             &record.id,

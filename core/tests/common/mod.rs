@@ -15,6 +15,7 @@ pub fn open(dir: &std::path::Path, name: &str) -> FieldStore {
         party_match_key: Some([7u8; 32]),
         pii_key: Some([9u8; 32]),
         catalogue: None,
+        blob_dir: None,
     };
     FieldStore::open(dir.join(format!("{name}.db")), cfg).expect("open store")
 }
