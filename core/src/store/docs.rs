@@ -220,7 +220,6 @@ impl FieldStore {
         }
         .with_actor(w.actor.clone());
         let before = doc.get_heads();
-        crate::doc::check_chunks(id, bytes)?;
         doc.load_incremental(bytes)
             .map_err(|e| CoreError::MalformedDocument {
                 doc_id: id.to_string(),

@@ -152,7 +152,6 @@ impl FieldStore {
         let mut doc = self
             .read(|c| load_doc(c, &d.doc_id))?
             .unwrap_or_else(AutoCommit::new);
-        crate::doc::check_chunks(&d.doc_id, &d.bytes)?;
         doc.load_incremental(&d.bytes)
             .map_err(|e| CoreError::MalformedDocument {
                 doc_id: d.doc_id.clone(),
