@@ -11,7 +11,7 @@ step "PostgreSQL for the storage tests"
 bash scripts/ensure-postgres.sh
 
 step "Rust workspace tests"
-cargo test --workspace --all-targets
+cargo test --workspace --all-targets --no-fail-fast
 
 for extra in scripts/test-extra.d/*.sh; do
   [ -e "$extra" ] || continue
