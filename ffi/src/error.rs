@@ -147,6 +147,23 @@ impl From<CoreError> for FieldcaseError {
             CoreError::SchemaTooNew { .. } => F::Storage {
                 reason: "the store was written by a newer app version".into(),
             },
+            CoreError::DiskFull { .. } => F::Storage {
+                reason: "no space left on the device".into(),
+            },
+            CoreError::UnsupportedMedia { kind, detail } => F::InvalidInput {
+                field: kind,
+                reason: detail,
+            },
+            CoreError::ImageTooLarge { .. } | CoreError::MediaDecode { .. } => F::InvalidInput {
+                field: "file".into(),
+                reason: "the file cannot be decoded within limits".into(),
+            },
+            CoreError::Locked { .. } => F::NotAllowed {
+                reason: "the store is locked: connect to the server to unlock".into(),
+            },
+            CoreError::PiiUnavailable { .. } => F::NotAllowed {
+                reason: "personal data is not available on this device".into(),
+            },
             CoreError::Automerge(e) => F::Internal {
                 reason: format!("document engine: {e}"),
             },
