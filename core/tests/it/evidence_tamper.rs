@@ -10,18 +10,15 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-mod common;
-mod fixtures;
-
+use crate::common::*;
+use crate::fixtures::*;
 use automerge::transaction::Transactable;
 use automerge::{ActorId, AutoCommit, ObjType, ROOT, ReadDoc, ScalarValue, Value};
-use common::*;
 use fieldcase_core::evidence::{
     EvidenceEntry, IssueKind, SegmentInfo, Signer, SoftwareSigner, VerificationReport,
     verify_package,
 };
 use fieldcase_core::store::PenaltyRequest;
-use fixtures::*;
 use rusqlite::{Connection, params};
 use serde_json::Value as Json;
 use std::io::{Read, Write};

@@ -1,8 +1,6 @@
 //! Bad input gets a typed error and writes nothing.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use fieldcase_core::CoreError;
 use fieldcase_core::catalogue::Method;
 use fieldcase_core::model::RecordKind;

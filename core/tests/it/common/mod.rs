@@ -1,4 +1,4 @@
-//! Helpers shared by the core integration tests (included with `mod common;`).
+//! Helpers shared by the core integration tests (declared once in `main.rs`).
 #![allow(dead_code)]
 
 use fieldcase_core::catalogue::Method;

@@ -1,8 +1,6 @@
 //! The officer's offline operations end to end against a real SQLite file.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use fieldcase_core::CoreError;
 use fieldcase_core::store::{ExemptionRequest, FollowUpInput, PledgeInput};
 

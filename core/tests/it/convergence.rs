@@ -4,13 +4,11 @@
 //! The schedules are defined once, in `tests/src/convergence.rs`, and shared with the battery;
 //! here proptest runs them with fixed seeds. The issue's own scenario is spelled out below.
 
-mod common;
-
-#[path = "../../tests/src/convergence.rs"]
+#[path = "../../../tests/src/convergence.rs"]
 #[allow(dead_code)]
 mod schedules;
 
-use common::*;
+use crate::common::*;
 use fieldcase_core::store::ChangeBundle;
 use fieldcase_core::{CoreError, FieldStore};
 use proptest::test_runner::TestCaseError;

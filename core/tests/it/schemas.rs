@@ -1,8 +1,6 @@
 //! The JSON Schemas in `schemas/` against the data and the records the core writes.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use fieldcase_core::catalogue::{Catalogue, Method};
 use fieldcase_core::store::{
     ExemptionRequest, FollowUpInput, NewAction, NewDemonstration, PenaltyRequest, PledgeInput,

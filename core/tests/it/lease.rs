@@ -1,9 +1,7 @@
 //! Lost phone: the lease locks an out-of-contact store; wipes remove data (or keep unsynced
 //! work for a handover).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use fieldcase_core::CoreError;
 use fieldcase_core::ids::now_ms;
 use fieldcase_core::store::{LockState, WipeMode};

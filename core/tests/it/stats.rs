@@ -1,8 +1,6 @@
 //! Statistics recomputed by hand from a small, known set of records.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use fieldcase_core::catalogue::{MeasureCategory, PartyType};
 use fieldcase_core::stats::StatsScope;
 use fieldcase_core::store::{

@@ -4,17 +4,14 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-mod common;
-mod fixtures;
-
-use common::*;
+use crate::common::*;
+use crate::fixtures::*;
 use fieldcase_core::CoreError;
 use fieldcase_core::evidence::{
     EvidenceKind, FaultInjector, IoStep, IssueKind, MonotonicClock, SegmentInfo, verify_package,
     verify_package_with_keys,
 };
 use fieldcase_core::store::PenaltyRequest;
-use fixtures::*;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

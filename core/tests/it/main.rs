@@ -1,0 +1,12 @@
+//! Integration tests of fieldcase-core, one binary so that the workspace links one test executable per crate.
+
+mod bad_input;
+mod common;
+mod convergence;
+mod evidence_ingest;
+mod evidence_tamper;
+mod fixtures;
+mod lease;
+mod operations;
+mod schemas;
+mod stats;

@@ -1,0 +1,8 @@
+//! Integration tests of fieldcase-server, one binary so that the workspace links one test executable per crate.
+
+mod admin_cli;
+mod api;
+mod disclosure;
+mod storage_postgres;
+mod storage_sqlite;
+mod validation;

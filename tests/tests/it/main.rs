@@ -1,0 +1,9 @@
+//! End-to-end tests across phones and the server, one binary so that the workspace links one test executable per crate.
+
+mod authz_matrix;
+mod blobs;
+mod crash;
+mod e2e;
+mod fleet;
+mod measure;
+mod wire_schemas;
