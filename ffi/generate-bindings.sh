@@ -30,8 +30,10 @@ case "$(uname -s)" in
     *) lib_name=libfieldcase_ffi.so ;;
 esac
 
-cargo build -p fieldcase-ffi --lib "${cargo_flags[@]}"
-cargo build -p uniffi-bindgen "${cargo_flags[@]}"
+# The whole workspace with every target, so that dependencies are built with the same
+# features as `cargo test --workspace --all-targets` and the test run's build is reused
+# (building the two crates alone unifies features differently and rebuilds most dependencies).
+cargo build --workspace --all-targets "${cargo_flags[@]}"
 
 target_dir="$(cargo metadata --format-version 1 --no-deps \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"

@@ -103,6 +103,10 @@ pub enum CoreError {
     /// The local database failed.
     #[error("storage error: {0}")]
     Storage(#[from] rusqlite::Error),
+    /// The store file could not be opened with the key given: a wrong key, a key for a
+    /// plain (unencrypted) file, no key for an encrypted one, or a file that is not a store.
+    #[error("the store cannot be opened with this key (wrong key, or not a fieldcase store)")]
+    WrongKey,
     /// The CRDT library refused an operation or bytes.
     #[error("document error: {0}")]
     Automerge(#[from] automerge::AutomergeError),
@@ -151,6 +155,10 @@ pub enum CoreError {
         /// The server's words.
         message: String,
     },
+    /// The sync was cancelled by the caller; what was exchanged is kept and the next sync
+    /// continues from the last completed session.
+    #[error("sync cancelled")]
+    Cancelled,
     /// The server's reply broke the sync protocol.
     #[error("sync protocol error: {reason}")]
     Protocol {

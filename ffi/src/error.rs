@@ -83,6 +83,54 @@ pub enum FieldcaseError {
     /// The store was closed with `close()`; open a new one.
     #[error("the store is closed")]
     StoreClosed,
+    /// The store file does not open with the key given (wrong key, or not a store): ask the
+    /// keystore again; never create a new store over it.
+    #[error("the store cannot be opened with this key")]
+    WrongKey,
+    /// The phone has not reached the server within its lease and shows no data until it
+    /// syncs.
+    #[error("the store is locked since {since_ms}: connect to the server to unlock")]
+    Locked {
+        /// When the lease ran out (unix ms).
+        since_ms: i64,
+    },
+    /// The phone is not enrolled yet: call `enrol` with a code from the operator.
+    #[error("this phone is not enrolled")]
+    NotEnrolled,
+    /// The server could not be reached or the connection broke; nothing was lost, retry later.
+    #[error("network: {reason}")]
+    Network {
+        /// What failed, for a log.
+        reason: String,
+    },
+    /// The server does not accept this phone's credential. `wiped` tells whether this phone
+    /// was revoked and its data erased (the store is then closed; enrol again to continue).
+    #[error("not authorised by the server (wiped: {wiped})")]
+    Unauthorized {
+        /// The store was wiped on the server's order.
+        wiped: bool,
+    },
+    /// The server refused the request: `code` is stable (`forbidden`, `bad_request`,
+    /// `too_large`, ...), `message` is for a person.
+    #[error("server refused ({status} {code}): {message}")]
+    ServerRefused {
+        /// HTTP status.
+        status: u16,
+        /// Stable error code.
+        code: String,
+        /// Words for a person.
+        message: String,
+    },
+    /// The device key refused or failed to sign (e.g. the keystore key was invalidated by a
+    /// new screen lock); nothing was written.
+    #[error("signing failed: {reason}")]
+    SigningFailed {
+        /// What the signer reported.
+        reason: String,
+    },
+    /// The sync was cancelled; nothing was lost and the next sync continues.
+    #[error("cancelled")]
+    Cancelled,
     /// A bug: the library failed unexpectedly (a panic was caught). Nothing is known to have
     /// been written; report it.
     #[error("internal error: {reason}")]
@@ -158,8 +206,37 @@ impl From<CoreError> for FieldcaseError {
                 field: "file".into(),
                 reason: "the file cannot be decoded within limits".into(),
             },
-            CoreError::Locked { .. } => F::NotAllowed {
-                reason: "the store is locked: connect to the server to unlock".into(),
+            CoreError::Locked { since_ms } => F::Locked { since_ms },
+            CoreError::WrongKey => F::WrongKey,
+            CoreError::NotEnrolled => F::NotEnrolled,
+            CoreError::Network { reason } => F::Network { reason },
+            CoreError::Unauthorized { .. } => F::Unauthorized { wiped: false },
+            CoreError::Server {
+                status,
+                code,
+                message,
+            } => F::ServerRefused {
+                status,
+                code,
+                message,
+            },
+            CoreError::Cancelled => F::Cancelled,
+            CoreError::Signing { reason } => F::SigningFailed { reason },
+            CoreError::SegmentOutOfOrder {
+                recording_id,
+                index,
+            } => F::InvalidInput {
+                field: "segment".into(),
+                reason: format!(
+                    "segment {index} of recording {recording_id} does not follow the stored ones"
+                ),
+            },
+            CoreError::Package { reason } => F::InvalidInput {
+                field: "package".into(),
+                reason,
+            },
+            CoreError::Protocol { reason } => F::Network {
+                reason: format!("unexpected reply: {reason}"),
             },
             CoreError::PiiUnavailable { .. } => F::NotAllowed {
                 reason: "personal data is not available on this device".into(),

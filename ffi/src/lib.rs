@@ -10,12 +10,15 @@
 //! - `inputs.rs` / `views.rs`: what apps send and what they read (masked party data only).
 //! - `fields.rs`: action fields as typed values.
 //! - `enums.rs`: the domain's closed sets.
-//! - `seams.rs`: interfaces apps implement for evidence signing and sync, which land next.
+//! - `evidence.rs`: capture input, evidence views, verification, and the ingest methods.
+//! - `sync.rs`: enrolment and async sync with progress and cancellation.
+//! - `seams.rs`: interfaces apps implement (a platform signer, a progress listener).
 //!
 //! See `docs/ffi.md` for the Android and iOS integration.
 
 mod enums;
 mod error;
+mod evidence;
 mod fields;
 mod inputs;
 mod seams;
@@ -24,10 +27,11 @@ mod views;
 
 pub use enums::*;
 pub use error::FieldcaseError;
+pub use evidence::*;
 pub use fields::{ActionField, FieldValue};
 pub use inputs::*;
 pub use seams::{Signer, SyncProgressListener};
-pub use store::FieldcaseStore;
+pub use store::{FieldcaseStore, StoreOptions};
 pub use views::*;
 
 uniffi::setup_scaffolding!();

@@ -34,28 +34,83 @@ pub struct FieldcaseStore {
 }
 
 impl FieldcaseStore {
+    /// The open store, for a call that must hold it across awaits.
+    pub(crate) fn store(&self) -> Result<Arc<FieldStore>, FieldcaseError> {
+        self.inner
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or(FieldcaseError::StoreClosed)
+    }
+
+    /// Closes the store and erases it on the server's order (a revoked phone). Calls still
+    /// running are given a few seconds to finish; if one does not, the files are erased at
+    /// the next revocation notice instead (the server repeats it on every request).
+    #[allow(dead_code)] // called by the sync module
+    pub(crate) fn wipe_revoked(&self) -> FieldcaseError {
+        let taken = match self.inner.write() {
+            Ok(mut g) => g.take(),
+            Err(p) => p.into_inner().take(),
+        };
+        let Some(mut arc) = taken else {
+            return FieldcaseError::StoreClosed;
+        };
+        for _ in 0..50 {
+            match Arc::try_unwrap(arc) {
+                Ok(store) => {
+                    let wiped = store.wipe(fieldcase_core::store::WipeMode::All).is_ok();
+                    return FieldcaseError::Unauthorized { wiped };
+                }
+                Err(still_shared) => {
+                    arc = still_shared;
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+            }
+        }
+        FieldcaseError::Unauthorized { wiped: false }
+    }
+
     /// Runs `f` on the open store, inside the panic guard.
-    fn with<T>(
+    pub(crate) fn with<T>(
         &self,
         f: impl FnOnce(&FieldStore) -> Result<T, FieldcaseError>,
     ) -> Result<T, FieldcaseError> {
-        guard(|| {
-            let store = self
-                .inner
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone()
-                .ok_or(FieldcaseError::StoreClosed)?;
-            f(&store)
-        })
+        guard(|| f(self.store()?.as_ref()))
     }
 }
 
-/// Decodes the 32-byte party match key.
-fn match_key(key: Option<Vec<u8>>) -> Result<Option<[u8; 32]>, FieldcaseError> {
+/// How to open a store.
+#[derive(Clone, PartialEq, Eq, uniffi::Record)]
+pub struct StoreOptions {
+    /// The id given at enrolment (any stable string before that).
+    pub device_id: String,
+    /// The 32-byte database key from the platform keystore (Android Keystore-wrapped, iOS
+    /// Keychain). `None` stores in plain SQLite: for tests only.
+    #[uniffi(default = None)]
+    pub db_key: Option<Vec<u8>>,
+    /// The bureau's 32-byte key for matching parties across phones by identity number;
+    /// `None` keeps the one received at enrolment (or a per-store key before that).
+    #[uniffi(default = None)]
+    pub party_match_key: Option<Vec<u8>>,
+    /// Folder for evidence files; `<path>.blobs/` beside the database when `None`.
+    #[uniffi(default = None)]
+    pub blob_dir: Option<String>,
+}
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("device_id", &self.device_id)
+            .field("blob_dir", &self.blob_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Decodes a 32-byte key.
+fn key32(field: &str, key: Option<Vec<u8>>) -> Result<Option<[u8; 32]>, FieldcaseError> {
     key.map(|k| {
         <[u8; 32]>::try_from(k.as_slice()).map_err(|_| FieldcaseError::InvalidInput {
-            field: "party_match_key".into(),
+            field: field.into(),
             reason: "must be 32 bytes".into(),
         })
     })
@@ -78,26 +133,52 @@ fn decode_heads(bytes: &[u8]) -> Result<BTreeMap<String, Vec<String>>, Fieldcase
 
 #[uniffi::export]
 impl FieldcaseStore {
-    /// Opens (creating if needed) the store at `path`.
-    ///
-    /// `device_id` is the id given at enrolment (any stable string before that).
-    /// `party_match_key` is the bureau's 32-byte key for matching parties across phones by
-    /// identity number; before enrolment pass `None` and a per-store key is made (and kept).
+    /// Opens (creating if needed) the store at `path` (see [`StoreOptions`]). A wrong
+    /// `db_key` fails with `WrongKey` and changes nothing.
     #[uniffi::constructor]
-    pub fn open(
-        path: String,
-        device_id: String,
-        party_match_key: Option<Vec<u8>>,
-    ) -> Result<Arc<Self>, FieldcaseError> {
+    pub fn open(path: String, options: StoreOptions) -> Result<Arc<Self>, FieldcaseError> {
         guard(|| {
             let config = StoreConfig {
-                party_match_key: match_key(party_match_key)?,
-                ..StoreConfig::new(device_id)
+                party_match_key: key32("party_match_key", options.party_match_key)?,
+                db_key: key32("db_key", options.db_key)?,
+                blob_dir: options.blob_dir.map(Into::into),
+                ..StoreConfig::new(options.device_id)
             };
             let store = FieldStore::open(path, config)?;
             Ok(Arc::new(FieldcaseStore {
                 inner: RwLock::new(Some(Arc::new(store))),
             }))
+        })
+    }
+
+    /// Installs the platform's signing key (Android Keystore, iOS Secure Enclave) for
+    /// evidence, decisions and closures; without one a software key kept in the encrypted
+    /// store is used. Its public key must be the one given at enrolment.
+    pub fn set_signer(&self, signer: Arc<dyn crate::Signer>) -> Result<(), FieldcaseError> {
+        self.with(|s| {
+            let adapter = crate::seams::PlatformSigner::new(signer)?;
+            Ok(s.set_signer(Arc::new(adapter))?)
+        })
+    }
+
+    /// This device's public signing key (32 bytes).
+    pub fn device_public_key(&self) -> Result<Vec<u8>, FieldcaseError> {
+        self.with(|s| Ok(s.signer()?.public_key().to_vec()))
+    }
+
+    /// Sets how long the phone may go without reaching the server before it locks itself
+    /// (`None`: never). The bureau's policy, applied by the app at enrolment.
+    pub fn set_lease_ms(&self, lease_ms: Option<i64>) -> Result<(), FieldcaseError> {
+        self.with(|s| Ok(s.set_lease(lease_ms)?))
+    }
+
+    /// `None` when the store is usable, else since when it is locked (unix ms).
+    pub fn locked_since_ms(&self) -> Result<Option<i64>, FieldcaseError> {
+        self.with(|s| {
+            Ok(match s.lock_state() {
+                fieldcase_core::store::LockState::Locked { since_ms } => Some(since_ms),
+                _ => None,
+            })
         })
     }
 

@@ -94,11 +94,10 @@ pub struct BadInput {
 
 fn store(dir: &Path, name: &str) -> Result<FieldStore, CoreError> {
     let cfg = StoreConfig {
-        device_id: name.to_string(),
         party_match_key: Some([7u8; 32]),
         pii_key: Some([9u8; 32]),
         blob_dir: None,
-        catalogue: None,
+        ..StoreConfig::new(name)
     };
     FieldStore::open(dir.join(format!("{name}.db")), cfg)
 }

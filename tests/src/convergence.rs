@@ -251,11 +251,11 @@ fn catalogue() -> Result<Catalogue, ScheduleError> {
 /// Opens a store of the test bureau (all share the party matching key).
 pub fn open_store(dir: &Path, name: &str) -> Result<FieldStore, ScheduleError> {
     let cfg = StoreConfig {
-        device_id: name.to_string(),
         party_match_key: Some([7u8; 32]),
         pii_key: Some([9u8; 32]),
         blob_dir: None,
         catalogue: Some(catalogue()?),
+        ..StoreConfig::new(name)
     };
     Ok(FieldStore::open(dir.join(format!("{name}.db")), cfg)?)
 }

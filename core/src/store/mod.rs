@@ -50,6 +50,9 @@ pub struct StoreConfig {
     pub catalogue: Option<Catalogue>,
     /// Folder of evidence files; `<db file>.blobs/` beside the database when `None`.
     pub blob_dir: Option<PathBuf>,
+    /// The 32-byte key of the encrypted database (SQLCipher), which the app keeps in the
+    /// platform keystore. `None` opens a plain SQLite file (tests, tools).
+    pub db_key: Option<[u8; 32]>,
 }
 
 impl std::fmt::Debug for StoreConfig {
@@ -62,6 +65,7 @@ impl std::fmt::Debug for StoreConfig {
                 &self.party_match_key.map(|_| "<redacted>"),
             )
             .field("pii_key", &self.pii_key.map(|_| "<redacted>"))
+            .field("db_key", &self.db_key.map(|_| "<redacted>"))
             .finish_non_exhaustive()
     }
 }
@@ -75,6 +79,7 @@ impl StoreConfig {
             pii_key: None,
             catalogue: None,
             blob_dir: None,
+            db_key: None,
         }
     }
 }
@@ -109,6 +114,40 @@ impl std::fmt::Debug for FieldStore {
     }
 }
 
+/// Keys a new connection (when the store is encrypted) and checks that the key opens the file.
+///
+/// `PRAGMA key` must be the first statement on every connection. SQLCipher accepts any key
+/// without complaint and fails only on the first read of a page, so the check reads the
+/// schema; a wrong key, or a key for a plain file, shows there as "file is not a database".
+fn unlock(conn: &Connection, key: Option<&[u8; 32]>) -> Result<()> {
+    if let Some(key) = key {
+        // A failed page check is our typed error; SQLCipher need not also log it.
+        conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
+        // A raw 256-bit key (x'..'), so SQLCipher skips its passphrase derivation.
+        conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", hex::encode(key)))?;
+        let version: Option<String> = conn
+            .query_row("PRAGMA cipher_version", [], |r| r.get(0))
+            .ok();
+        if version.as_deref().unwrap_or("").is_empty() {
+            return Err(CoreError::invalid(
+                "db_key",
+                "this build has no database encryption (SQLCipher)",
+            ));
+        }
+    }
+    match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    }) {
+        Ok(_) => Ok(()),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::NotADatabase =>
+        {
+            Err(CoreError::WrongKey)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn configure(conn: &Connection) -> Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "foreign_keys", true)?;
@@ -136,6 +175,7 @@ impl FieldStore {
                 | OpenFlags::SQLITE_OPEN_CREATE
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
+        unlock(&conn, config.db_key.as_ref())?;
         configure(&conn)?;
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
@@ -187,6 +227,7 @@ impl FieldStore {
             &path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
+        unlock(&reader, config.db_key.as_ref())?;
         configure(&reader)?;
         let blob_dir = config
             .blob_dir

@@ -3,6 +3,7 @@
 mod bad_input;
 mod common;
 mod convergence;
+mod encryption;
 mod evidence_ingest;
 mod evidence_tamper;
 mod fixtures;

@@ -17,6 +17,8 @@ const val OFFICER = "OF-1001"
 const val ID_NUMBER = "34010219900101123X"
 const val NAME = "张三丰"
 val BUREAU_KEY = ByteArray(32) { it.toByte() }
+// The database key a phone would keep in its keystore.
+val DB_KEY = ByteArray(32) { 0x42 }
 
 var passed = 0
 var failed = 0
@@ -51,7 +53,10 @@ inline fun <reified E : Throwable> raises(body: () -> Unit): E {
 }
 
 fun openStore(name: String, key: ByteArray? = BUREAU_KEY): FieldcaseStore =
-    FieldcaseStore.open(File(workDir, "$name-${System.nanoTime()}.db").path, name, key)
+    FieldcaseStore.open(
+        File(workDir, "$name-${System.nanoTime()}.db").path,
+        StoreOptions(deviceId = name, dbKey = DB_KEY, partyMatchKey = key),
+    )
 
 fun place() = Place(lat = 31.7349, lon = 116.5079, accuracyM = 8.0, address = "六安市金安区梅山中路")
 
@@ -194,7 +199,7 @@ fun main(args: Array<String>) {
                 is FieldcaseException.Internal -> "other"
             }
             eq(label, "field violation_code")
-            raises<FieldcaseException.InvalidInput> { FieldcaseStore.open(File(workDir, "bad.db").path, "x", ByteArray(3)) }
+            raises<FieldcaseException.InvalidInput> { FieldcaseStore.open(File(workDir, "bad.db").path, StoreOptions(deviceId = "x", partyMatchKey = ByteArray(3))) }
         }
     }
 

@@ -21,6 +21,8 @@ import fieldcase_ffi as fc  # noqa: E402
 
 # Every store of one test run shares this bureau key, so parties match across "phones".
 BUREAU_KEY = bytes(range(32))
+# The database key a phone would keep in its keystore.
+DB_KEY = bytes([0x42] * 32)
 
 
 @pytest.fixture
@@ -29,7 +31,10 @@ def open_store(tmp_path):
     opened = []
 
     def _open(name="phone-a", key=BUREAU_KEY):
-        s = fc.FieldcaseStore.open(str(tmp_path / f"{name}.db"), name, key)
+        s = fc.FieldcaseStore.open(
+            str(tmp_path / f"{name}.db"),
+            fc.StoreOptions(device_id=name, db_key=DB_KEY, party_match_key=key),
+        )
         opened.append(s)
         return s
 

@@ -80,7 +80,10 @@ def test_not_eligible_lists_every_unmet_condition(store):
 
 def test_bad_key_bundle_and_heads_are_refused(tmp_path, store):
     with pytest.raises(fc.FieldcaseError.InvalidInput) as err:
-        fc.FieldcaseStore.open(str(tmp_path / "x.db"), "phone-x", b"short")
+        fc.FieldcaseStore.open(
+            str(tmp_path / "x.db"),
+            fc.StoreOptions(device_id="phone-x", party_match_key=b"short"),
+        )
     assert err.value.field == "party_match_key"
     with pytest.raises(fc.FieldcaseError.InvalidInput) as err:
         store.import_changes(b"not a bundle")

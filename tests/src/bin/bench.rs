@@ -176,6 +176,47 @@ fn record_case(quick: bool) -> Result<()> {
     Ok(())
 }
 
+/// The cost of encryption at rest: the same case written to an encrypted store (SQLCipher)
+/// and to a plain one, alternately, so both see the same machine load.
+fn record_case_encrypted(quick: bool) -> Result<()> {
+    let n = if quick { 200 } else { 1000 };
+    std::fs::create_dir_all(cache_root())?;
+    let dir = tempfile::Builder::new()
+        .prefix("record-case-enc-")
+        .tempdir_in(cache_root())?;
+    let enc = FieldStore::open(
+        dir.path().join("enc.db"),
+        StoreConfig {
+            db_key: Some([0x42; 32]),
+            ..StoreConfig::new("bench-enc")
+        },
+    )?;
+    let plain = FieldStore::open(dir.path().join("plain.db"), StoreConfig::new("bench-plain"))?;
+    let (mut ours, mut base) = (Vec::new(), Vec::new());
+    for k in 0..n + 50 {
+        let a = case_input(&enc, k)?;
+        let b = case_input(&plain, k)?;
+        let t = Instant::now();
+        enc.create_case(a)?;
+        let ours_us = t.elapsed().as_secs_f64() * 1e6;
+        let t = Instant::now();
+        plain.create_case(b)?;
+        let base_us = t.elapsed().as_secs_f64() * 1e6;
+        if k >= 50 {
+            ours.push(ours_us);
+            base.push(base_us);
+        }
+    }
+    print_line(
+        "record_case_encrypted",
+        median(&mut ours),
+        median(&mut base),
+        "floor",
+        "us",
+    );
+    Ok(())
+}
+
 /// Builds (once) a store of `n` cases through the real API, every tenth closed, and a floor
 /// database holding the same `cases` rows with the same table and indexes.
 fn build_open_cache(n: u64) -> Result<PathBuf> {
@@ -329,6 +370,7 @@ type Bench = (&'static str, fn(bool) -> Result<()>);
 /// Every benchmark implemented so far; `docs/benchmarks.md` lists the ones still to come.
 const BENCHES: &[Bench] = &[
     ("record_case", record_case),
+    ("record_case_encrypted", record_case_encrypted),
     ("open_100000_records", open_records),
 ];
 

@@ -11,11 +11,9 @@ pub const T0: i64 = 1_790_000_000_000; // 2026-09-21
 
 pub fn open(dir: &std::path::Path, name: &str) -> FieldStore {
     let cfg = StoreConfig {
-        device_id: name.to_string(),
         party_match_key: Some([7u8; 32]),
         pii_key: Some([9u8; 32]),
-        catalogue: None,
-        blob_dir: None,
+        ..StoreConfig::new(name)
     };
     FieldStore::open(dir.join(format!("{name}.db")), cfg).expect("open store")
 }

@@ -1,0 +1,240 @@
+//! Enrolment and sync across the FFI: async methods (Kotlin `suspend`, Swift `async`, Python
+//! coroutines) that run on a Rust tokio runtime, never on the caller's thread, with progress
+//! callbacks and cancellation.
+//!
+//! Cancelling works two ways: the app's own task cancellation (a cancelled coroutine drops
+//! the future, which stops at the next await) or a [`SyncCancel`] handle, which stops the
+//! sync at the next request boundary and returns `Cancelled`. Either way nothing recorded is
+//! lost: the sync cursor moves only after a completed session.
+
+use crate::{FieldcaseError, FieldcaseStore};
+use crate::seams::SyncProgressListener;
+use fieldcase_core::sync as cs;
+use fieldcase_core::{CoreError, FieldStore};
+use std::sync::Arc;
+
+/// A handle that cancels a running sync. One per sync; cancelling is permanent.
+#[derive(Debug, Default, uniffi::Object)]
+pub struct SyncCancel {
+    token: cs::CancelToken,
+}
+
+#[uniffi::export]
+impl SyncCancel {
+    /// A fresh, uncancelled handle.
+    #[uniffi::constructor]
+    pub fn new() -> Arc<Self> {
+        Arc::new(SyncCancel::default())
+    }
+
+    /// Asks the sync using this handle to stop at its next request boundary.
+    pub fn cancel(&self) {
+        self.token.cancel();
+    }
+
+    /// Whether `cancel` was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.token.is_cancelled()
+    }
+}
+
+/// What the sync is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum SyncPhase {
+    /// Exchanging records.
+    Records,
+    /// Learning other devices' keys, to verify their evidence.
+    DeviceKeys,
+    /// Uploading evidence files.
+    Blobs,
+    /// Finished.
+    Done,
+}
+
+impl From<&cs::SyncPhase> for SyncPhase {
+    fn from(p: &cs::SyncPhase) -> Self {
+        match p {
+            cs::SyncPhase::Records => SyncPhase::Records,
+            cs::SyncPhase::DeviceKeys => SyncPhase::DeviceKeys,
+            cs::SyncPhase::Blobs => SyncPhase::Blobs,
+            cs::SyncPhase::Done => SyncPhase::Done,
+        }
+    }
+}
+
+/// Progress so far, for a progress bar.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SyncProgress {
+    /// What the sync is doing.
+    pub phase: SyncPhase,
+    /// Records sent with changes.
+    pub docs_sent: u32,
+    /// Records that gained changes from the server.
+    pub docs_received: u32,
+    /// Bytes sent.
+    pub bytes_sent: u64,
+    /// Bytes received.
+    pub bytes_received: u64,
+    /// Evidence files uploaded (or found already on the server).
+    pub blobs_done: u32,
+    /// Evidence files to upload in this sync.
+    pub blobs_total: u32,
+}
+
+impl From<&cs::SyncProgress> for SyncProgress {
+    fn from(p: &cs::SyncProgress) -> Self {
+        SyncProgress {
+            phase: (&p.phase).into(),
+            docs_sent: p.docs_sent,
+            docs_received: p.docs_received,
+            bytes_sent: p.bytes_sent,
+            bytes_received: p.bytes_received,
+            blobs_done: p.blobs_done,
+            blobs_total: p.blobs_total,
+        }
+    }
+}
+
+/// A record the server refused, and why (the phone keeps it; show it as rejected).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SyncRejection {
+    /// The record.
+    pub record_id: String,
+    /// The server's reason, in words for the officer.
+    pub reason: String,
+}
+
+/// The outcome of a sync.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SyncReport {
+    /// Requests made.
+    pub round_trips: u32,
+    /// Records sent with changes.
+    pub pushed: u32,
+    /// Sent records the server accepted.
+    pub accepted: u32,
+    /// Records that gained changes from the server.
+    pub received: u32,
+    /// Records the server refused, with reasons.
+    pub rejections: Vec<SyncRejection>,
+    /// Evidence files uploaded.
+    pub blobs_uploaded: u32,
+    /// Evidence files still waiting for a later sync.
+    pub blobs_pending: u32,
+    /// Device keys learned.
+    pub device_keys_learned: u32,
+    /// Bytes sent.
+    pub bytes_sent: u64,
+    /// Bytes received.
+    pub bytes_received: u64,
+    /// Everything was exchanged.
+    pub complete: bool,
+}
+
+impl From<cs::SyncReport> for SyncReport {
+    fn from(r: cs::SyncReport) -> Self {
+        SyncReport {
+            round_trips: r.round_trips,
+            pushed: r.pushed,
+            accepted: r.accepted,
+            received: r.received,
+            rejections: r
+                .rejections
+                .into_iter()
+                .map(|x| SyncRejection {
+                    record_id: x.doc_id,
+                    reason: x.reason,
+                })
+                .collect(),
+            blobs_uploaded: r.blobs_uploaded,
+            blobs_pending: r.blobs_pending,
+            device_keys_learned: r.device_keys_learned,
+            bytes_sent: r.bytes_sent,
+            bytes_received: r.bytes_received,
+            complete: r.complete,
+        }
+    }
+}
+
+/// What the server said at enrolment.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Enrolment {
+    /// The device id the server gave; reopen the store with it.
+    pub device_id: String,
+    /// The user the device acts for.
+    pub user_id: String,
+    /// The user's role (`officer`, `volunteer`, `reviewer`, `supervisor`, `operator`).
+    pub role: String,
+    /// The user's unit path.
+    pub unit: String,
+}
+
+/// Forwards core's progress to the app's listener.
+struct Forward(Option<Arc<dyn SyncProgressListener>>);
+
+impl cs::SyncObserver for Forward {
+    fn progress(&self, p: &cs::SyncProgress) {
+        if let Some(l) = &self.0 {
+            l.on_progress(p.into());
+        }
+    }
+}
+
+/// A client for the server this store enrolled with.
+fn client_for(store: &FieldStore) -> Result<cs::SyncClient, FieldcaseError> {
+    let url = store
+        .meta(cs::META_SERVER_URL)?
+        .and_then(|v| String::from_utf8(v).ok())
+        .ok_or(FieldcaseError::NotEnrolled)?;
+    Ok(cs::SyncClient::new(cs::ClientConfig::new(url))?)
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl FieldcaseStore {
+    /// Enrols this phone with the bureau's server using a one-time code (typed or scanned
+    /// from the QR code). `server_url` is `https://...` (plain `http://` only for loopback).
+    /// The bureau keys it receives take effect when the store is next opened.
+    pub async fn enrol(
+        &self,
+        server_url: String,
+        code: String,
+        device_label: String,
+    ) -> Result<Enrolment, FieldcaseError> {
+        let store = self.store()?;
+        let client = cs::SyncClient::new(cs::ClientConfig::new(server_url))?;
+        let public_key = store.device_public_key()?;
+        let resp = client
+            .enrol(&store, &code, &public_key, &device_label)
+            .await?;
+        Ok(Enrolment {
+            device_id: resp.device_id,
+            user_id: resp.user_id,
+            role: resp.role,
+            unit: resp.unit,
+        })
+    }
+
+    /// Syncs with the server: records both ways, then other devices' keys, then evidence
+    /// files. Runs on a Rust worker; `listener` hears progress; `cancel` can stop it.
+    ///
+    /// When the server has revoked this phone the store is wiped (database and evidence
+    /// files) and closed, and the call fails with `Revoked`.
+    pub async fn sync(
+        &self,
+        listener: Option<Arc<dyn SyncProgressListener>>,
+        cancel: Option<Arc<SyncCancel>>,
+    ) -> Result<SyncReport, FieldcaseError> {
+        let store = self.store()?;
+        let client = client_for(&store)?;
+        let token = cancel.map(|c| c.token.clone()).unwrap_or_default();
+        let observer = Forward(listener);
+        match client.sync_with(&store, &observer, &token).await {
+            Ok(report) => Ok(report.into()),
+            Err(CoreError::Unauthorized { wipe: true }) => {
+                drop(store);
+                Err(self.wipe_revoked())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
