@@ -35,6 +35,10 @@ pub struct AppState {
     pub server_actor: ActorId,
     /// The bureau's party-match key, given to enrolled devices.
     pub party_key: [u8; 32],
+    /// Request budget per device (authenticated routes).
+    pub device_rate: Arc<crate::ratelimit::RateLimiter>,
+    /// Request budget per client address on enrolment.
+    pub enrol_rate: Arc<crate::ratelimit::RateLimiter>,
 }
 
 impl AppState {
@@ -57,6 +61,12 @@ impl AppState {
             catalogue: Arc::new(Catalogue::builtin()?),
             server_actor: ActorId::from(actor.as_slice()),
             party_key,
+            device_rate: Arc::new(crate::ratelimit::RateLimiter::new(
+                crate::ratelimit::Budget::DEVICE,
+            )),
+            enrol_rate: Arc::new(crate::ratelimit::RateLimiter::new(
+                crate::ratelimit::Budget::ENROL,
+            )),
         })
     }
 
@@ -144,11 +154,19 @@ pub async fn start(state: AppState, listen: Listen) -> Result<RunningServer> {
                 .await
                 .map_err(|e| ServerError::Config(format!("TLS certificate or key: {e}")))?;
             let server = axum_server::bind_rustls(listen.addr, config).handle(handle.clone());
-            tokio::spawn(async move { server.serve(app.into_make_service()).await })
+            tokio::spawn(async move {
+                server
+                    .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+                    .await
+            })
         }
         None => {
             let server = axum_server::bind(listen.addr).handle(handle.clone());
-            tokio::spawn(async move { server.serve(app.into_make_service()).await })
+            tokio::spawn(async move {
+                server
+                    .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+                    .await
+            })
         }
     };
     let addr = tokio::time::timeout(std::time::Duration::from_secs(10), handle.listening())

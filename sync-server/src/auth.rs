@@ -84,6 +84,7 @@ impl FromRequestParts<AppState> for Authed {
             state.metrics.inc(&state.metrics.revoked_requests);
             return Err(ServerError::Unauthorized { wipe: true });
         }
+        state.device_rate.check(&auth.device.id)?;
         Ok(Authed(auth))
     }
 }

@@ -39,6 +39,12 @@ pub enum ServerError {
     /// The enrolment code is unknown, used or expired.
     #[error("enrolment code is invalid, used or expired")]
     InvalidCode,
+    /// Too many requests from one device or address; retry after the given seconds.
+    #[error("rate limited; retry after {retry_after_s} s")]
+    RateLimited {
+        /// Seconds until a request will be accepted again.
+        retry_after_s: u64,
+    },
     /// The SQLite backend failed.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -77,6 +83,11 @@ impl ServerError {
                 "invalid_code",
                 "enrolment code is invalid, used or expired".into(),
             ),
+            ServerError::RateLimited { retry_after_s } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many requests; retry after {retry_after_s} s"),
+            ),
             ServerError::Core(fieldcase_core::CoreError::MalformedDocument { .. }) => (
                 StatusCode::BAD_REQUEST,
                 "bad_request",
@@ -107,6 +118,13 @@ impl IntoResponse for ServerError {
             message,
             wipe: matches!(self, ServerError::Unauthorized { wipe: true }),
         };
-        (status, axum::Json(body)).into_response()
+        let mut resp = (status, axum::Json(body)).into_response();
+        if let ServerError::RateLimited { retry_after_s } = self {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after_s),
+            );
+        }
+        resp
     }
 }

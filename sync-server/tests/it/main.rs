@@ -3,6 +3,7 @@
 mod admin_cli;
 mod api;
 mod disclosure;
+mod ratelimit;
 mod storage_postgres;
 mod storage_sqlite;
 mod validation;

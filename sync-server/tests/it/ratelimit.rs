@@ -1,0 +1,143 @@
+//! Request budgets over real HTTP on loopback: enrolment attempts per address, requests per
+//! device; a refused request is a 429 with `Retry-After`, and another device is unaffected.
+
+use fieldcase_core::CoreError;
+use fieldcase_core::sync::{ClientConfig, SyncClient};
+use fieldcase_core::{FieldStore, StoreConfig};
+use fieldcase_server::ratelimit::{Budget, RateLimiter};
+use fieldcase_server::storage::Role;
+use fieldcase_server::{AppState, Listen, admin};
+use std::sync::Arc;
+
+type R<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+fn client(addr: std::net::SocketAddr) -> R<SyncClient> {
+    let mut cfg = ClientConfig::new(format!("http://{addr}"));
+    cfg.attempts = 1;
+    Ok(SyncClient::new(cfg)?)
+}
+
+/// One HTTP/1.1 request over a plain socket; returns the whole reply as text.
+async fn raw_post(addr: std::net::SocketAddr, path: &str, body: &str) -> R<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sock = tokio::net::TcpStream::connect(addr).await?;
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    sock.write_all(req.as_bytes()).await?;
+    let mut out = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        sock.read_to_end(&mut out),
+    )
+    .await??;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrolment_guesses_and_chatty_devices_are_throttled() -> R {
+    let tmp = tempfile::tempdir()?;
+    let mut state = AppState::open_dir(&tmp.path().join("server")).await?;
+    state.enrol_rate = Arc::new(RateLimiter::new(Budget {
+        burst: 3.0,
+        per_second: 0.001,
+    }));
+    state.device_rate = Arc::new(RateLimiter::new(Budget {
+        burst: 4.0,
+        per_second: 0.001,
+    }));
+    let storage = state.storage.clone();
+    admin::create_unit(storage.as_ref(), "luan", "Lu'an").await?;
+    for id in ["OF-1", "OF-2"] {
+        admin::create_user(storage.as_ref(), id, id, Role::Officer, "luan").await?;
+    }
+    let server = fieldcase_server::start(
+        state,
+        Listen {
+            addr: ([127, 0, 0, 1], 0).into(),
+            tls: None,
+            allow_insecure_http: false,
+        },
+    )
+    .await?;
+    let c = client(server.addr)?;
+
+    // Wrong codes use up the address's budget; then even a right code waits.
+    let guesser = FieldStore::open(tmp.path().join("guess.db"), StoreConfig::new("g"))?;
+    for _ in 0..3 {
+        match c
+            .enrol(&guesser, "AAAA-BBBB-CCCC", &"ab".repeat(32), "x")
+            .await
+        {
+            Err(CoreError::Server { status: 403, .. }) => {}
+            other => return Err(format!("expected 403, got {other:?}").into()),
+        }
+    }
+    let code = admin::create_code(storage.as_ref(), "OF-1", 1, None, None).await?;
+    match c.enrol(&guesser, &code.code, &"ab".repeat(32), "x").await {
+        Err(CoreError::Server {
+            status: 429, code, ..
+        }) => assert_eq!(code, "rate_limited"),
+        other => return Err(format!("expected 429, got {other:?}").into()),
+    }
+    // The raw reply carries the status and Retry-After.
+    let raw = raw_post(server.addr, "/v1/enrol", "{}").await?;
+    assert!(raw.starts_with("HTTP/1.1 429"), "{raw}");
+    assert!(
+        raw.to_ascii_lowercase().contains("\r\nretry-after: "),
+        "{raw}"
+    );
+    server.kill().await?;
+
+    // A fresh server process (fresh budgets) on the same data: one device exhausts its own
+    // budget; the other device is served.
+    let mut state = AppState::open_dir(&tmp.path().join("server")).await?;
+    state.device_rate = Arc::new(RateLimiter::new(Budget {
+        burst: 4.0,
+        per_second: 0.001,
+    }));
+    let server = fieldcase_server::start(
+        state,
+        Listen {
+            addr: ([127, 0, 0, 1], 0).into(),
+            tls: None,
+            allow_insecure_http: false,
+        },
+    )
+    .await?;
+    let c = client(server.addr)?;
+    let mut stores = Vec::new();
+    for (i, user) in ["OF-1", "OF-2"].into_iter().enumerate() {
+        let code = admin::create_code(storage.as_ref(), user, 1, None, None).await?;
+        let path = tmp.path().join(format!("phone-{i}.db"));
+        let id = {
+            let s = FieldStore::open(&path, StoreConfig::new("new"))?;
+            c.enrol(&s, &code.code, &format!("{:02x}", i + 1).repeat(32), "p")
+                .await?
+                .device_id
+        };
+        stores.push(FieldStore::open(&path, StoreConfig::new(id))?);
+    }
+    let mut throttled = false;
+    for _ in 0..10 {
+        match c.blob_status(&stores[0], &"0".repeat(64)).await {
+            Ok(_) | Err(CoreError::Server { status: 404, .. }) => {}
+            Err(CoreError::Server { status: 429, .. }) => {
+                throttled = true;
+                break;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    assert!(throttled, "the first device was never throttled");
+    c.blob_status(&stores[1], &"0".repeat(64))
+        .await
+        .map(|_| ())
+        .or_else(|e| match e {
+            CoreError::Server { status: 404, .. } => Ok(()),
+            e => Err(e),
+        })?;
+    server.kill().await?;
+    Ok(())
+}
