@@ -165,6 +165,10 @@ pub enum CoreError {
         /// What was wrong.
         reason: String,
     },
+    /// The sync was cancelled through its `CancelToken`; what was merged stays merged and the
+    /// next sync resumes.
+    #[error("sync cancelled")]
+    Cancelled,
     /// The device is not enrolled with a sync server yet.
     #[error("this device is not enrolled")]
     NotEnrolled,

@@ -86,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(ops::openapi_route))
         .route("/v1/enrol", post(enrol::enrol))
         .route("/v1/sync", post(sync::sync))
+        .route("/v1/device-keys", get(enrol::device_keys))
         .route("/v1/blobs/{sha256}/status", get(blobs::status))
         .route(
             "/v1/blobs/{sha256}",

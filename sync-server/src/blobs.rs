@@ -5,6 +5,11 @@
 //! is checked; on a match it is renamed to `DIR/blobs/<aa>/<sha>` and the directory synced, so
 //! a stored blob is always complete and verified; on a mismatch the partial file is dropped.
 //! The server accepts only blobs that a document the device may write refers to.
+//!
+//! An upload abandoned half way (the phone was wiped, or the record was rejected) leaves a
+//! partial file. Partial files untouched for [`PARTIAL_MAX_AGE_MS`] are removed when the
+//! server starts and, at most once an hour, while uploads arrive; a phone that comes back
+//! later simply starts that upload again from offset 0.
 
 use crate::AppState;
 use crate::access;
@@ -24,6 +29,11 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// Age after which an untouched partial upload is removed (72 hours).
+pub const PARTIAL_MAX_AGE_MS: u64 = 72 * 3_600_000;
+/// How often uploads trigger a sweep of stale partial files.
+const PRUNE_EVERY_MS: i64 = 3_600_000;
+
 /// The blob folder and per-blob upload locks.
 #[derive(Debug)]
 pub struct BlobDir {
@@ -31,6 +41,8 @@ pub struct BlobDir {
     locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Largest blob accepted, bytes.
     pub max_bytes: u64,
+    /// When stale partial files were last swept (unix ms).
+    last_prune_ms: std::sync::atomic::AtomicI64,
 }
 
 fn check_sha(sha: &str) -> Result<String> {
@@ -53,11 +65,67 @@ impl BlobDir {
     /// Opens (creating) the folder.
     pub fn open(root: PathBuf, max_bytes: u64) -> Result<Self> {
         std::fs::create_dir_all(root.join("partial"))?;
-        Ok(BlobDir {
+        let dir = BlobDir {
             root,
             locks: std::sync::Mutex::new(HashMap::new()),
             max_bytes,
-        })
+            last_prune_ms: std::sync::atomic::AtomicI64::new(fieldcase_core::ids::now_ms()),
+        };
+        let removed = dir.prune_partials(std::time::Duration::from_millis(PARTIAL_MAX_AGE_MS));
+        if removed > 0 {
+            tracing::info!(removed, "removed abandoned partial uploads");
+        }
+        Ok(dir)
+    }
+
+    /// Removes partial uploads not written to for `max_age` (skipping any upload in
+    /// progress). Returns how many were removed.
+    pub fn prune_partials(&self, max_age: std::time::Duration) -> usize {
+        let Ok(rd) = std::fs::read_dir(self.root.join("partial")) else {
+            return 0;
+        };
+        let now = std::time::SystemTime::now();
+        let mut removed = 0;
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            let stale = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|age| age >= max_age);
+            if !stale {
+                continue;
+            }
+            let lock = self.lock_for(&name);
+            let Ok(_guard) = lock.try_lock() else {
+                continue;
+            };
+            if std::fs::remove_file(e.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    /// Runs [`BlobDir::prune_partials`] with the default age if the last sweep was more than
+    /// an hour ago.
+    fn maybe_prune(&self) {
+        use std::sync::atomic::Ordering;
+        let now = fieldcase_core::ids::now_ms();
+        let last = self.last_prune_ms.load(Ordering::Relaxed);
+        if now - last < PRUNE_EVERY_MS
+            || self
+                .last_prune_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let removed = self.prune_partials(std::time::Duration::from_millis(PARTIAL_MAX_AGE_MS));
+        if removed > 0 {
+            tracing::info!(removed, "removed abandoned partial uploads");
+        }
     }
 
     fn partial(&self, sha: &str) -> PathBuf {
@@ -166,6 +234,12 @@ pub async fn put(
         return Err(ServerError::Forbidden(
             "no document this device may write refers to this blob; sync the record first".into(),
         ));
+    }
+    {
+        let blobs = state.blobs.clone();
+        tokio::task::spawn_blocking(move || blobs.maybe_prune())
+            .await
+            .map_err(|e| ServerError::Task(e.to_string()))?;
     }
     let lock = state.blobs.lock_for(&sha);
     let _guard = lock.lock().await;

@@ -1,13 +1,16 @@
-//! `POST /v1/enrol`: a one-time code becomes a device with its own credential.
+//! `POST /v1/enrol`: a one-time code becomes a device with its own credential;
+//! `GET /v1/device-keys`: the device keys a phone needs to verify the evidence it reads.
 
 use crate::AppState;
 use crate::auth;
+use crate::auth::Authed;
 use crate::error::{Result, ServerError};
-use crate::storage::NewDevice;
+use crate::storage::{NewDevice, unit_in_scope};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use fieldcase_core::sync::wire::{EnrolRequest, EnrolResponse};
+use fieldcase_core::sync::wire::{DeviceKeyInfo, DeviceKeysResponse, EnrolRequest, EnrolResponse};
+use std::collections::HashMap;
 
 /// The route.
 pub async fn enrol(
@@ -64,4 +67,44 @@ pub async fn enrol(
         party_match_key: hex::encode(state.party_key),
         server_time_ms: now,
     }))
+}
+
+/// `GET /v1/device-keys`: the public keys of the devices whose signed evidence the caller
+/// may read, so a phone can verify a colleague's evidence offline. That is every device of a
+/// user whose unit lies in the caller's unit subtree (they write records the caller reads)
+/// or above it (their users may write records in it). Operators read no records and get an
+/// empty list. Only ids, keys and revocation times leave: no labels, no user names.
+pub async fn device_keys(
+    State(state): State<AppState>,
+    Authed(auth): Authed,
+) -> Result<Json<DeviceKeysResponse>> {
+    let me = &auth.user;
+    if crate::access::readable_kinds(me.role).is_empty() {
+        return Ok(Json(DeviceKeysResponse { keys: vec![] }));
+    }
+    let units: HashMap<String, String> = state
+        .storage
+        .users()
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.unit))
+        .collect();
+    let mut keys: Vec<DeviceKeyInfo> = state
+        .storage
+        .devices()
+        .await?
+        .into_iter()
+        .filter(|d| {
+            units
+                .get(&d.user_id)
+                .is_some_and(|unit| unit_in_scope(unit, &me.unit) || unit_in_scope(&me.unit, unit))
+        })
+        .map(|d| DeviceKeyInfo {
+            device_id: d.id,
+            public_key: d.public_key,
+            revoked_at_ms: d.revoked_at_ms,
+        })
+        .collect();
+    keys.sort_by(|a, b| a.device_id.cmp(&b.device_id));
+    Ok(Json(DeviceKeysResponse { keys }))
 }

@@ -148,6 +148,11 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ),
     (
         "get",
+        "/v1/device-keys",
+        "Public keys of the devices whose evidence the caller may read",
+    ),
+    (
+        "get",
         "/v1/blobs/{sha256}/status",
         "How much of a blob the server holds",
     ),

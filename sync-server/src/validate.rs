@@ -28,18 +28,28 @@ fn unit_of(json: &Value) -> Option<&str> {
     json.get("unit").and_then(|u| u.as_str())
 }
 
+/// The blobs a record's evidence entries name: each entry's `original`, `thumbnail` and
+/// `display` (`{sha256, ...}`), and the flat `blob_sha256` of older entries.
 fn blob_refs(json: &Value) -> Vec<String> {
-    let mut out: Vec<String> = json
+    let is_sha = |s: &&str| s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit());
+    let mut out: Vec<String> = Vec::new();
+    for e in json
         .get("evidence")
         .and_then(|e| e.as_array())
-        .map(|list| {
-            list.iter()
-                .filter_map(|e| e.get("blob_sha256").and_then(|s| s.as_str()))
-                .filter(|s| s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()))
-                .map(|s| s.to_ascii_lowercase())
-                .collect()
-        })
-        .unwrap_or_default();
+        .into_iter()
+        .flatten()
+    {
+        let nested = ["original", "thumbnail", "display"]
+            .iter()
+            .filter_map(|k| e.get(*k).and_then(|b| b.get("sha256")));
+        for s in nested
+            .chain(e.get("blob_sha256"))
+            .filter_map(|s| s.as_str())
+            .filter(is_sha)
+        {
+            out.push(s.to_ascii_lowercase());
+        }
+    }
     out.sort();
     out.dedup();
     out

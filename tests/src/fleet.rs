@@ -56,9 +56,10 @@ pub struct FleetReport {
     pub records_lost: usize,
     /// Every phone holds, for every document of its unit, exactly the server's heads.
     pub replicas_converged: bool,
-    /// Evidence items captured (photos are not simulated yet).
+    /// Evidence items captured (one photo per case).
     pub evidence_created: usize,
-    /// Evidence items whose blobs verified on the server.
+    /// Evidence items whose original the server holds with the right SHA-256 (its stored
+    /// copy re-hashed), and that no phone still lists as unconfirmed.
     pub evidence_verified: usize,
     /// Changes the server rejected.
     pub rejected_changes: u64,
@@ -216,7 +217,8 @@ pub async fn run(cfg: FleetConfig) -> TestResult<FleetReport> {
         let c = client(&url)?;
         let device_id = {
             let store = FieldStore::open(&path, StoreConfig::new("unenrolled"))?;
-            c.enrol(&store, &code, &"ab".repeat(32), &format!("{user} phone"))
+            let key = store.device_public_key()?;
+            c.enrol(&store, &code, &key, &format!("{user} phone"))
                 .await?
                 .device_id
         };
@@ -230,11 +232,21 @@ pub async fn run(cfg: FleetConfig) -> TestResult<FleetReport> {
         }));
     }
 
-    // Offline recording.
+    // Offline recording: every case with a small photo.
+    let photos_dir = root.join("photos");
+    std::fs::create_dir_all(&photos_dir)?;
     let mut created = Vec::new();
+    let mut originals = Vec::new();
     for p in &phones {
         for r in 0..cfg.records_per_device {
-            created.push(record_case(p, T0 + r as i64)?);
+            let id = record_case(p, T0 + r as i64)?;
+            let file = photos_dir.join(format!("{}-{r}.jpg", p.user));
+            std::fs::write(&file, crate::harness::jpeg(160, 120, rng.next_u64())?)?;
+            let entry =
+                p.store
+                    .add_photo(&id, &file, crate::harness::capture(&p.user, T0 + r as i64))?;
+            originals.push(entry.original.sha256);
+            created.push(id);
         }
     }
     let mut report = FleetReport {
@@ -247,6 +259,7 @@ pub async fn run(cfg: FleetConfig) -> TestResult<FleetReport> {
         }
         .into(),
         records_created: created.len(),
+        evidence_created: originals.len(),
         ..FleetReport::default()
     };
 
@@ -360,6 +373,20 @@ pub async fn run(cfg: FleetConfig) -> TestResult<FleetReport> {
         }
     }
     report.replicas_converged = converged;
+    let mut unconfirmed = BTreeSet::new();
+    for p in &phones {
+        unconfirmed.extend(p.store.unconfirmed_blobs()?.into_iter().map(|b| b.sha256));
+    }
+    for sha in &originals {
+        let on_server = s.blob(sha).await?.is_some();
+        let path = servers[0].state.blobs.final_path(sha);
+        let hash_ok = fieldcase_server::maintenance::hash_file(&path)
+            .map(|(h, _)| &h == sha)
+            .unwrap_or(false);
+        if on_server && hash_ok && !unconfirmed.contains(sha) {
+            report.evidence_verified += 1;
+        }
+    }
     report.exemption_conflicts_flagged = 0;
     for srv in &mut servers {
         if let Some(r) = srv.running.take() {
@@ -485,7 +512,7 @@ async fn sync_all_counting(phones: &[Arc<SimPhone>], report: &mut FleetReport) -
                 report.bytes_up += r.bytes_sent;
                 report.bytes_down += r.bytes_received;
                 report.rejected_changes += u64::from(r.rejected);
-                moved += u64::from(r.pushed) + u64::from(r.received);
+                moved += u64::from(r.pushed) + u64::from(r.received) + u64::from(r.blobs_uploaded);
             }
             Ok(Err(e)) => {
                 report.failed_syncs += 1;

@@ -136,8 +136,9 @@ impl Phone {
         let client = client(url)?;
         let device_id = {
             let store = FieldStore::open(&path, StoreConfig::new("unenrolled"))?;
+            let key = store.device_public_key()?;
             let resp = client
-                .enrol(&store, &code, &"ab".repeat(32), &format!("{user} phone"))
+                .enrol(&store, &code, &key, &format!("{user} phone"))
                 .await?;
             resp.device_id
         };
@@ -163,6 +164,25 @@ impl Phone {
         Ok(())
     }
 
+    /// Adds a generated photo (`w` x `h`, distinct per `seed`) to a record; returns the entry.
+    pub fn photo(
+        &self,
+        record_id: &str,
+        dir: &Path,
+        w: u32,
+        h: u32,
+        seed: u64,
+    ) -> TestResult<fieldcase_core::evidence::EvidenceEntry> {
+        let file = dir.join(format!(
+            "photo-{seed}-{}.jpg",
+            fieldcase_core::ids::new_id()
+        ));
+        std::fs::write(&file, jpeg(w, h, seed)?)?;
+        Ok(self
+            .store
+            .add_photo(record_id, &file, capture(&self.user, T0))?)
+    }
+
     /// Registers a party with this identity number.
     pub fn party(&self, id_number: &str) -> TestResult<String> {
         Ok(self
@@ -181,9 +201,18 @@ impl Phone {
 
     /// Records a case (optionally of a party) and returns its id.
     pub fn case(&self, party_id: Option<String>, at: i64) -> TestResult<String> {
+        self.case_of(&self.unit.clone(), party_id, at)
+    }
+
+    /// Records a case in `unit` (which may lie outside the user's scope) and returns its id.
+    pub fn case_in(&self, unit: &str, at: i64) -> TestResult<String> {
+        self.case_of(unit, None, at)
+    }
+
+    fn case_of(&self, unit: &str, party_id: Option<String>, at: i64) -> TestResult<String> {
         let (code, tier) = exemptable(&self.store)?;
         let case = self.store.create_case(NewCase {
-            unit: self.unit.clone(),
+            unit: unit.to_string(),
             occurred_at_ms: at,
             place: place(),
             officers: vec![self.user.clone()],
@@ -239,6 +268,68 @@ impl Phone {
                 by: self.user.clone(),
             })?
             .id)
+    }
+}
+
+/// A photo-like JPEG of `w` x `h` (gradients plus noise), distinct per `seed`.
+pub fn jpeg(w: u32, h: u32, seed: u64) -> TestResult<Vec<u8>> {
+    use image::ImageEncoder;
+    let mut x = seed ^ 0x9E37_79B9_7F4A_7C15;
+    let mut img = image::RgbImage::new(w, h);
+    for (px, py, p) in img.enumerate_pixels_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *p = image::Rgb([
+            ((px * 255 / w.max(1)) as u8).wrapping_add((x & 0x3F) as u8),
+            ((py * 255 / h.max(1)) as u8).wrapping_add(((x >> 8) & 0x3F) as u8),
+            (x >> 16) as u8,
+        ]);
+    }
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85).write_image(
+        img.as_raw(),
+        w,
+        h,
+        image::ExtendedColorType::Rgb8,
+    )?;
+    Ok(out)
+}
+
+/// A mono 16-bit 8 kHz WAV of `bytes` PCM bytes (noise, so every file differs by `seed`).
+pub fn wav(bytes: u32, seed: u64) -> Vec<u8> {
+    let bytes = bytes & !1;
+    let mut out = Vec::with_capacity(bytes as usize + 44);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + bytes).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    out.extend_from_slice(&1u16.to_le_bytes()); // mono
+    out.extend_from_slice(&8000u32.to_le_bytes());
+    out.extend_from_slice(&16000u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&bytes.to_le_bytes());
+    let mut x = seed | 1;
+    for _ in 0..bytes {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.push(x as u8);
+    }
+    out
+}
+
+/// What the app knows at capture.
+pub fn capture(officer: &str, at: i64) -> fieldcase_core::evidence::CaptureInfo {
+    fieldcase_core::evidence::CaptureInfo {
+        officer: officer.into(),
+        device_time_ms: at,
+        monotonic_ms: 1_000,
+        place: Some(place()),
+        note: None,
     }
 }
 

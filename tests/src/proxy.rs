@@ -22,6 +22,11 @@ pub enum Fault {
     /// Forward the request, but only this many bytes of the response, then cut both sides:
     /// the server did the work, the client never hears of it.
     CutResponse(usize),
+    /// Forward until the proxy's total client-to-server byte count (see [`ProxyStats`])
+    /// reaches this many, then cut the connection that crosses it and every later one: a
+    /// request cut mid-body (an upload interrupted by a lost signal). Unlike the other
+    /// faults, it also applies to connections opened before it was set.
+    CutUpAfter(u64),
     /// Forward faithfully and also send everything the client sends down a second upstream
     /// connection whose replies are discarded (the server sees every request twice).
     Duplicate,
@@ -124,6 +129,7 @@ impl FaultProxy {
             _ => None,
         };
         let me = self.clone();
+        let (cut_tx, mut cut_rx) = tokio::sync::oneshot::channel::<()>();
         let up = tokio::spawn(async move {
             let mut buf = vec![0u8; 64 * 1024];
             loop {
@@ -131,6 +137,19 @@ impl FaultProxy {
                     Ok(Ok(n)) if n > 0 => n,
                     _ => break,
                 };
+                // Read the fault now, not at connect: a pooled connection is cut as well.
+                let current = *me.fault.lock().unwrap_or_else(|e| e.into_inner());
+                if let Fault::CutUpAfter(limit) = current {
+                    let sofar = me.stats().up_bytes;
+                    let allowed = usize::try_from(limit.saturating_sub(sofar)).unwrap_or(n);
+                    if allowed < n {
+                        me.count(|s| s.up_bytes += allowed as u64);
+                        let _ = uw.write_all(&buf[..allowed]).await;
+                        // Drop both directions without a clean end of the request.
+                        let _ = cut_tx.send(());
+                        return;
+                    }
+                }
                 me.count(|s| s.up_bytes += n as u64);
                 if let Some(d) = dup.as_mut() {
                     let _ = d.write_all(&buf[..n]).await;
@@ -143,8 +162,20 @@ impl FaultProxy {
         });
         let mut sent_down = 0usize;
         let mut buf = vec![0u8; 64 * 1024];
+        let mut cut_gone = false;
         loop {
-            let n = match tokio::time::timeout(IO_TIMEOUT, ur.read(&mut buf)).await {
+            let read = tokio::select! {
+                r = tokio::time::timeout(IO_TIMEOUT, ur.read(&mut buf)) => r,
+                c = &mut cut_rx, if !cut_gone => match c {
+                    Ok(()) => break,
+                    // The client side ended normally: keep forwarding the reply.
+                    Err(_) => {
+                        cut_gone = true;
+                        continue;
+                    }
+                },
+            };
+            let n = match read {
                 Ok(Ok(n)) if n > 0 => n,
                 _ => break,
             };

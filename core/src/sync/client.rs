@@ -6,8 +6,11 @@
 //! machine); everything else must be `https://`. Transport failures are retried a bounded
 //! number of times with backoff; every request is idempotent, so a retry is always safe.
 
+use super::progress::{CancelToken, NoProgress, SyncObserver, SyncPhase, SyncProgress};
 use super::session::{SyncReport, SyncSession};
-use super::wire::{BlobStatus, EnrolRequest, EnrolResponse, ErrorBody, SyncResponse};
+use super::wire::{
+    BlobStatus, DeviceKeysResponse, EnrolRequest, EnrolResponse, ErrorBody, SyncResponse,
+};
 use crate::store::FieldStore;
 use crate::{CoreError, Result};
 use std::path::Path;
@@ -21,8 +24,42 @@ pub const META_CREDENTIAL: &str = "sync_credential";
 /// Meta key of the server URL the device enrolled with.
 pub const META_SERVER_URL: &str = "sync_server_url";
 
+/// Meta key of the time (device clock, ms) device keys were last fetched.
+pub const META_DEVICE_KEYS_AT: &str = "sync_device_keys_at_ms";
+
 /// Bytes per blob upload request.
 pub const BLOB_CHUNK: usize = 1024 * 1024;
+
+/// Device keys are fetched again after this long even when nothing new arrived (to learn
+/// devices enrolled since, whose evidence may arrive later).
+pub const DEVICE_KEYS_REFRESH_MS: i64 = 24 * 3_600_000;
+
+/// First retry delay; each further retry doubles it, up to [`BACKOFF_MAX_MS`].
+const BACKOFF_BASE_MS: u64 = 400;
+/// Longest retry delay before jitter.
+const BACKOFF_MAX_MS: u64 = 8_000;
+
+/// The delay before retry `attempt` (1-based): a random 50-100% of
+/// `min(BACKOFF_BASE_MS * 2^(attempt-1), BACKOFF_MAX_MS)`.
+fn backoff(attempt: u32) -> Duration {
+    let exp = BACKOFF_BASE_MS
+        .saturating_mul(1u64 << attempt.saturating_sub(1).min(16))
+        .min(BACKOFF_MAX_MS);
+    let mut r = [0u8; 2];
+    // Without randomness, the full delay: still bounded, just not spread.
+    let frac = match getrandom::fill(&mut r) {
+        Ok(()) => u64::from(u16::from_le_bytes(r)),
+        Err(_) => u64::from(u16::MAX),
+    };
+    let half = exp / 2;
+    Duration::from_millis(half + half * frac / u64::from(u16::MAX))
+}
+
+fn protocol(e: impl std::fmt::Display) -> CoreError {
+    CoreError::Protocol {
+        reason: e.to_string(),
+    }
+}
 
 /// How to reach the server.
 #[derive(Clone)]
@@ -153,10 +190,12 @@ impl SyncClient {
         }
     }
 
-    /// Sends one request with bounded retries; returns the status and body of a reply that
-    /// is not a transport failure or 5xx.
+    /// Sends one request with bounded retries (backoff with jitter); returns the status and
+    /// body of a reply that is not a transport failure or 5xx. Checks `cancel` before every
+    /// attempt.
     async fn send(
         &self,
+        cancel: &CancelToken,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<(reqwest::StatusCode, Vec<u8>)> {
         let attempts = self.config.attempts.max(1);
@@ -164,9 +203,10 @@ impl SyncClient {
             reason: "no attempt made".into(),
         };
         for attempt in 0..attempts {
+            cancel.check()?;
             if attempt > 0 {
-                let ms = 200u64.saturating_mul(1 << attempt.min(6));
-                tokio::time::sleep(Duration::from_millis(ms)).await;
+                tokio::time::sleep(backoff(attempt)).await;
+                cancel.check()?;
             }
             match build().send().await {
                 Ok(resp) => {
@@ -202,7 +242,7 @@ impl SyncClient {
         .map_err(|e| CoreError::invalid("enrol", e.to_string()))?;
         let url = format!("{}/v1/enrol", self.base);
         let (status, bytes) = self
-            .send(|| {
+            .send(&CancelToken::new(), || {
                 self.http
                     .post(&url)
                     .header("content-type", "application/json")
@@ -236,19 +276,48 @@ impl SyncClient {
         Ok(resp)
     }
 
-    /// Runs one sync session to completion: pushes every dirty document, fetches everything
-    /// new the device may read, and persists the cursor.
+    /// Runs one sync session to completion (records, device keys, blobs) with no progress
+    /// reporting and no cancellation: [`SyncClient::sync_with`].
     pub async fn sync(&self, store: &FieldStore) -> Result<SyncReport> {
+        self.sync_with(store, &NoProgress, &CancelToken::new())
+            .await
+    }
+
+    /// Runs one whole sync session:
+    ///
+    /// 1. **Records**: pushes every dirty document and fetches everything new the device may
+    ///    read, in rounds, persisting the cursor once everything up to it is held.
+    /// 2. **Device keys**: learns the public keys of the devices whose evidence this phone may
+    ///    read (when documents arrived, on first sync, or once a day), so `verify_case`
+    ///    accepts their signatures.
+    /// 3. **Blobs**: uploads every evidence file the server has not confirmed, resuming
+    ///    partial uploads, and marks each confirmed. A blob the server refuses for now (e.g.
+    ///    its record was rejected) stays pending and does not fail the sync.
+    ///
+    /// `observer` gets a snapshot after every request and blob chunk, and once with
+    /// [`SyncPhase::Done`]. `cancel` is checked before every request and chunk: a cancelled
+    /// sync returns [`CoreError::Cancelled`] with everything done so far kept and consistent.
+    pub async fn sync_with(
+        &self,
+        store: &FieldStore,
+        observer: &dyn SyncObserver,
+        cancel: &CancelToken,
+    ) -> Result<SyncReport> {
         let (device_id, credential) = Self::credential(store)?;
+        cancel.check()?;
+        let mut progress = SyncProgress::start();
+        observer.progress(&progress);
+
+        // 1. Records.
         let mut session =
             SyncSession::new(store, device_id)?.with_batch_bytes(self.config.batch_bytes);
         let url = format!("{}/v1/sync", self.base);
         while let Some(req) = session.next_request(store)? {
-            let body = serde_json::to_vec(&req).map_err(|e| CoreError::Protocol {
-                reason: e.to_string(),
-            })?;
+            cancel.check()?;
+            let pushes = req.docs.iter().filter(|d| !d.changes.is_empty()).count();
+            let body = serde_json::to_vec(&req).map_err(protocol)?;
             let (status, bytes) = self
-                .send(|| {
+                .send(cancel, || {
                     self.http
                         .post(&url)
                         .bearer_auth(&credential)
@@ -261,36 +330,184 @@ impl SyncClient {
             if !status.is_success() {
                 return Err(error_from(status, &bytes));
             }
-            let resp: SyncResponse =
-                serde_json::from_slice(&bytes).map_err(|e| CoreError::Protocol {
-                    reason: e.to_string(),
-                })?;
+            let resp: SyncResponse = serde_json::from_slice(&bytes).map_err(protocol)?;
             session.apply_response(store, resp)?;
+            progress.docs_sent = progress
+                .docs_sent
+                .saturating_add(u32::try_from(pushes).unwrap_or(u32::MAX));
+            progress.docs_received = session.report().received;
+            progress.bytes_sent = session.report().bytes_sent;
+            progress.bytes_received = session.report().bytes_received;
+            observer.progress(&progress);
         }
-        Ok(session.report().clone())
+        let mut report = session.report().clone();
+
+        // 2. Device keys.
+        cancel.check()?;
+        progress.phase = SyncPhase::DeviceKeys;
+        observer.progress(&progress);
+        let last_fetch = store
+            .meta(META_DEVICE_KEYS_AT)?
+            .and_then(|v| String::from_utf8(v).ok())
+            .and_then(|s| s.parse::<i64>().ok());
+        let now = crate::ids::now_ms();
+        let stale = last_fetch.is_none_or(|t| now.saturating_sub(t) >= DEVICE_KEYS_REFRESH_MS);
+        if report.received > 0 || stale {
+            let (learned, sent, received) =
+                self.learn_device_keys(store, &credential, cancel).await?;
+            report.device_keys_learned = learned;
+            report.bytes_sent += sent;
+            report.bytes_received += received;
+            progress.bytes_sent = report.bytes_sent;
+            progress.bytes_received = report.bytes_received;
+            observer.progress(&progress);
+        }
+
+        // 3. Blobs.
+        cancel.check()?;
+        let blobs = store.unconfirmed_blobs()?;
+        progress.phase = SyncPhase::Blobs;
+        progress.blobs_total = u32::try_from(blobs.len()).unwrap_or(u32::MAX);
+        observer.progress(&progress);
+        for b in &blobs {
+            cancel.check()?;
+            let outcome = {
+                let mut on_chunk = |sent: u64, received: u64| {
+                    report.bytes_sent += sent;
+                    report.bytes_received += received;
+                    progress.bytes_sent = report.bytes_sent;
+                    progress.bytes_received = report.bytes_received;
+                    observer.progress(&progress);
+                };
+                self.upload_inner(&credential, &b.path, &b.sha256, cancel, &mut on_chunk)
+                    .await
+            };
+            match outcome {
+                Ok(()) => {
+                    store.mark_blob_confirmed(&b.sha256)?;
+                    report.blobs_uploaded += 1;
+                }
+                // Refused for now (not referenced by a record the server accepted, too
+                // large, content mismatch): stays pending, the phone keeps the file.
+                Err(CoreError::Server { status, code, .. }) if status < 500 => {
+                    tracing::warn!(blob = %b.sha256, status, %code, "blob left pending");
+                    report.blobs_pending += 1;
+                }
+                // The local file is unreadable: nothing to send; keep the row for a later
+                // verification to report.
+                Err(CoreError::Io { .. }) => {
+                    tracing::warn!(blob = %b.sha256, "blob file unreadable; left pending");
+                    report.blobs_pending += 1;
+                }
+                Err(e) => return Err(e),
+            }
+            progress.blobs_done += 1;
+            observer.progress(&progress);
+        }
+
+        progress.phase = SyncPhase::Done;
+        observer.progress(&progress);
+        Ok(report)
+    }
+
+    /// Fetches the device keys the caller may need and trusts each new one. Returns the
+    /// number learned and the bytes sent and received.
+    async fn learn_device_keys(
+        &self,
+        store: &FieldStore,
+        credential: &str,
+        cancel: &CancelToken,
+    ) -> Result<(u32, u64, u64)> {
+        let url = format!("{}/v1/device-keys", self.base);
+        let (status, bytes) = self
+            .send(cancel, || self.http.get(&url).bearer_auth(credential))
+            .await?;
+        if status == reqwest::StatusCode::NOT_FOUND {
+            // A server older than the route: nothing to learn, not a failure.
+            return Ok((0, 0, bytes.len() as u64));
+        }
+        if !status.is_success() {
+            return Err(error_from(status, &bytes));
+        }
+        let resp: DeviceKeysResponse = serde_json::from_slice(&bytes).map_err(protocol)?;
+        let known: std::collections::HashSet<String> =
+            store.trusted_device_keys()?.into_iter().collect();
+        let mut learned = 0u32;
+        for k in &resp.keys {
+            let key = k.public_key.to_ascii_lowercase();
+            if known.contains(&key) {
+                continue;
+            }
+            let parsed: Option<[u8; 32]> = hex::decode(&key).ok().and_then(|v| v.try_into().ok());
+            let Some(raw) = parsed else {
+                tracing::warn!(device = %k.device_id, "server sent a malformed device key");
+                continue;
+            };
+            // A key that is not a valid ed25519 point (e.g. a placeholder sent at enrolment)
+            // cannot have signed anything: skip it.
+            match store.trust_device_key(&k.device_id, &raw) {
+                Ok(()) => learned += 1,
+                Err(CoreError::InvalidInput { .. }) => {
+                    tracing::warn!(device = %k.device_id, "device key is not an ed25519 key");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        store.set_meta(
+            META_DEVICE_KEYS_AT,
+            crate::ids::now_ms().to_string().as_bytes(),
+        )?;
+        Ok((learned, 0, bytes.len() as u64))
     }
 
     /// Asks how much of a blob the server holds.
     pub async fn blob_status(&self, store: &FieldStore, sha256: &str) -> Result<BlobStatus> {
         let (_, credential) = Self::credential(store)?;
+        self.status_inner(&credential, sha256, &CancelToken::new())
+            .await
+    }
+
+    async fn status_inner(
+        &self,
+        credential: &str,
+        sha256: &str,
+        cancel: &CancelToken,
+    ) -> Result<BlobStatus> {
         let url = format!("{}/v1/blobs/{sha256}/status", self.base);
         let (status, bytes) = self
-            .send(|| self.http.get(&url).bearer_auth(&credential))
+            .send(cancel, || self.http.get(&url).bearer_auth(credential))
             .await?;
         if !status.is_success() {
             return Err(error_from(status, &bytes));
         }
-        serde_json::from_slice(&bytes).map_err(|e| CoreError::Protocol {
-            reason: e.to_string(),
-        })
+        serde_json::from_slice(&bytes).map_err(protocol)
     }
 
     /// Uploads the file at `path` as blob `sha256` (hex), resuming where the server stopped.
     /// Returns once the server has verified and stored it. The server accepts only blobs that
     /// a document this device may write refers to, so sync the document first.
     pub async fn upload_blob(&self, store: &FieldStore, path: &Path, sha256: &str) -> Result<()> {
-        use tokio::io::{AsyncReadExt, AsyncSeekExt};
         let (_, credential) = Self::credential(store)?;
+        self.upload_inner(
+            &credential,
+            path,
+            sha256,
+            &CancelToken::new(),
+            &mut |_, _| {},
+        )
+        .await
+    }
+
+    /// The upload loop; `on_chunk(sent, received)` after every chunk request.
+    async fn upload_inner(
+        &self,
+        credential: &str,
+        path: &Path,
+        sha256: &str,
+        cancel: &CancelToken,
+        on_chunk: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<()> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
         let sha = sha256.to_ascii_lowercase();
         if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(CoreError::invalid("sha256", "expected 64 hex characters"));
@@ -305,11 +522,12 @@ impl SyncClient {
             .len();
         // Bounded: each pass either advances the offset or re-reads it after a mismatch.
         let max_passes = (len / BLOB_CHUNK as u64) * 2 + 8;
-        let mut st = self.blob_status(store, &sha).await?;
+        let mut st = self.status_inner(credential, &sha, cancel).await?;
         for _ in 0..max_passes {
             if st.complete {
                 return Ok(());
             }
+            cancel.check()?;
             let offset = st.offset.min(len);
             file.seek(std::io::SeekFrom::Start(offset))
                 .await
@@ -321,20 +539,19 @@ impl SyncClient {
                 .map_err(|e| CoreError::io(path, e))?;
             let url = format!("{}/v1/blobs/{sha}?offset={offset}&total={len}", self.base);
             let (status, bytes) = self
-                .send(|| {
+                .send(cancel, || {
                     self.http
                         .put(&url)
-                        .bearer_auth(&credential)
+                        .bearer_auth(credential)
                         .header("content-type", "application/octet-stream")
                         .body(buf.clone())
                 })
                 .await?;
+            on_chunk(buf.len() as u64, bytes.len() as u64);
             if status.is_success() {
-                st = serde_json::from_slice(&bytes).map_err(|e| CoreError::Protocol {
-                    reason: e.to_string(),
-                })?;
+                st = serde_json::from_slice(&bytes).map_err(protocol)?;
             } else if status == reqwest::StatusCode::CONFLICT {
-                st = self.blob_status(store, &sha).await?;
+                st = self.status_inner(credential, &sha, cancel).await?;
             } else {
                 return Err(error_from(status, &bytes));
             }
@@ -367,6 +584,21 @@ fn error_from(status: reqwest::StatusCode, body: &[u8]) -> CoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_is_jittered_and_bounded() {
+        for attempt in 1..40 {
+            let exp = (BACKOFF_BASE_MS << (attempt - 1).min(16)).min(BACKOFF_MAX_MS);
+            let d = backoff(attempt).as_millis() as u64;
+            assert!(
+                d >= exp / 2 && d <= exp,
+                "attempt {attempt}: {d} ms of {exp}"
+            );
+        }
+        let spread: std::collections::HashSet<u128> =
+            (0..50).map(|_| backoff(3).as_millis()).collect();
+        assert!(spread.len() > 1, "no jitter");
+    }
 
     #[test]
     fn plain_http_only_on_loopback() {

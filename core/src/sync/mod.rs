@@ -3,10 +3,13 @@
 //! - [`wire`]: the JSON request and response types, shared with the server.
 //! - [`session`]: the state machine, no I/O: builds requests from the store, applies replies.
 //! - [`client`]: the HTTP shell (reqwest + rustls on tokio): enrolment, sync, blob upload.
+//! - [`progress`]: progress snapshots and cancellation of a sync.
 
 pub mod client;
+pub mod progress;
 pub mod session;
 pub mod wire;
 
 pub use client::{ClientConfig, SyncClient};
-pub use session::{SyncReport, SyncSession};
+pub use progress::{CancelToken, NoProgress, SyncObserver, SyncPhase, SyncProgress};
+pub use session::{Rejection, SyncReport, SyncSession};

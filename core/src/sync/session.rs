@@ -55,6 +55,24 @@ pub struct SyncReport {
     pub cursor: i64,
     /// Whether the session ended with everything exchanged.
     pub complete: bool,
+    /// Evidence files the server verified and stored in this session.
+    pub blobs_uploaded: u32,
+    /// Evidence files still not confirmed by the server after this session (refused for now,
+    /// e.g. because the record naming them was rejected, or unreadable locally).
+    pub blobs_pending: u32,
+    /// Device keys learned from the server that this phone did not trust before.
+    pub device_keys_learned: u32,
+    /// Every pushed document the server rejected, with its reason.
+    pub rejections: Vec<Rejection>,
+}
+
+/// A pushed document the server refused (kept on the phone, marked rejected).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// The document.
+    pub doc_id: String,
+    /// The server's reason.
+    pub reason: String,
 }
 
 /// What was in flight for one document.
@@ -255,6 +273,10 @@ impl SyncSession {
                     let reason = r.reason.clone().unwrap_or_else(|| "rejected".into());
                     if let Some(acked) = s.acked {
                         self.report.rejected += 1;
+                        self.report.rejections.push(Rejection {
+                            doc_id: r.doc_id.clone(),
+                            reason: reason.clone(),
+                        });
                         self.need_full.remove(&r.doc_id);
                         store.mark_sync_rejected(&r.doc_id, acked, &reason)?;
                     } else {

@@ -168,6 +168,27 @@ pub struct BlobStatus {
     pub complete: bool,
 }
 
+/// `GET /v1/device-keys` reply: the public keys of the devices whose signed evidence the
+/// caller may read (devices of users in the caller's unit subtree or in a unit above it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceKeysResponse {
+    /// One entry per device, ordered by device id.
+    pub keys: Vec<DeviceKeyInfo>,
+}
+
+/// One device's public key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceKeyInfo {
+    /// Device id (UUID).
+    pub device_id: String,
+    /// ed25519 public key, 64 lowercase hex characters.
+    pub public_key: String,
+    /// When the device was revoked (server clock, unix ms). Evidence it signed before stays
+    /// valid; a verifier may flag later signatures.
+    #[serde(default)]
+    pub revoked_at_ms: Option<i64>,
+}
+
 /// The body of every error reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {

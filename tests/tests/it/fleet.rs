@@ -29,6 +29,7 @@ async fn fleet_sqlite_with_chaos_loses_nothing_and_converges()
     assert_eq!(r.records_lost, 0, "{r:?}");
     assert!(r.replicas_converged, "{r:?}");
     assert_eq!(r.records_on_server, 24);
+    assert_eq!(r.evidence_verified, r.evidence_created, "{r:?}");
     Ok(())
 }
 
@@ -43,14 +44,13 @@ async fn fleet_two_postgres_servers_with_chaos_lose_nothing_and_converge()
     Ok(())
 }
 
-/// Shared cases edited concurrently by phones of one unit. Ignored for now: phones fail to
-/// apply some server replies ("change's deps should already be in the document"), a sync
-/// client issue being fixed with the protocol; records are not lost, replicas do not settle.
+/// Shared cases (with photos) edited concurrently by phones of one unit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "sync client fails on replies whose changes lack deps (shared concurrent edits)"]
 async fn fleet_shared_cases_converge() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let r = run(config(None, false, false)).await?;
     assert_eq!(r.records_lost, 0, "{r:?}");
     assert!(r.replicas_converged, "{r:?}");
+    assert_eq!(r.evidence_created, 24);
+    assert_eq!(r.evidence_verified, r.evidence_created, "{r:?}");
     Ok(())
 }

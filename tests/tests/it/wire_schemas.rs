@@ -102,5 +102,16 @@ async fn real_messages_match_the_schemas() -> TestResult {
         .json()
         .await?;
     check("blob-status", &status)?;
+
+    let keys: Value = http
+        .get(format!("{}/v1/device-keys", s.url()))
+        .bearer_auth(&cred)
+        .send()
+        .await?
+        .json()
+        .await?;
+    check("device-keys-response", &keys)?;
+    let n = keys["keys"].as_array().map_or(0, Vec::len);
+    assert_eq!(n, 3, "OF-9, OF-A and OF-B share the squad: {keys}");
     Ok(())
 }

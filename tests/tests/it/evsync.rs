@@ -1,0 +1,293 @@
+//! One call does a whole sync: records, then device keys, then evidence files, with progress,
+//! cancellation and resumption, through the real server on loopback.
+
+use fieldcase_core::CoreError;
+use fieldcase_core::evidence::BlobStore;
+use fieldcase_core::sync::{CancelToken, SyncObserver, SyncPhase, SyncProgress};
+use fieldcase_server::storage::Role;
+use fieldcase_tests::harness::{Phone, T0, TestResult, TestServer, capture, wav};
+use fieldcase_tests::proxy::{Fault, FaultProxy};
+use std::sync::Mutex;
+
+const SQUAD: &str = "luan/jinan/squad-1";
+
+/// Decides, from a snapshot and how many came before it, whether to cancel.
+type CancelWhen = Box<dyn Fn(&SyncProgress, usize) -> bool + Send + Sync>;
+
+/// Records every snapshot; cancels `token` when `cancel_when` says so.
+struct Recorder {
+    seen: Mutex<Vec<SyncProgress>>,
+    token: CancelToken,
+    cancel_when: CancelWhen,
+}
+
+impl Recorder {
+    fn new(cancel_when: impl Fn(&SyncProgress, usize) -> bool + Send + Sync + 'static) -> Self {
+        Recorder {
+            seen: Mutex::new(Vec::new()),
+            token: CancelToken::new(),
+            cancel_when: Box::new(cancel_when),
+        }
+    }
+    fn never() -> Self {
+        Recorder::new(|_, _| false)
+    }
+    fn seen(&self) -> Vec<SyncProgress> {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+impl SyncObserver for Recorder {
+    fn progress(&self, p: &SyncProgress) {
+        let n = match self.seen.lock() {
+            Ok(mut s) => {
+                s.push(p.clone());
+                s.len()
+            }
+            Err(_) => 0,
+        };
+        if (self.cancel_when)(p, n) {
+            self.token.cancel();
+        }
+    }
+}
+
+fn phase_rank(p: SyncPhase) -> u8 {
+    match p {
+        SyncPhase::Records => 0,
+        SyncPhase::DeviceKeys => 1,
+        SyncPhase::Blobs => 2,
+        SyncPhase::Done => 3,
+    }
+}
+
+/// The server's stored copy of every blob the phone holds has the right hash.
+fn server_holds(s: &TestServer, shas: &[String]) -> TestResult {
+    for sha in shas {
+        let (actual, _) = fieldcase_server::maintenance::hash_file(&s.state.blobs.final_path(sha))?;
+        assert_eq!(&actual, sha, "server copy of {sha}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn photo_goes_up_after_its_record_and_verifies_on_a_second_phone() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let s = TestServer::start(&dir.path().join("server")).await?;
+    let a = Phone::enrol(&s, &s.url(), dir.path(), "OF-A", Role::Officer, SQUAD).await?;
+    let b = Phone::enrol(&s, &s.url(), dir.path(), "OF-B", Role::Officer, SQUAD).await?;
+
+    // Offline: a case with a photo.
+    let case = a.case(None, T0)?;
+    let entry = a.photo(&case, dir.path(), 640, 480, 1)?;
+    let pending: Vec<String> = a
+        .store
+        .unconfirmed_blobs()?
+        .into_iter()
+        .map(|b| b.sha256)
+        .collect();
+    assert_eq!(pending.len(), 3, "original, thumbnail, display copy");
+    assert!(pending.contains(&entry.original.sha256));
+
+    let rec = Recorder::never();
+    let report = a.client.sync_with(&a.store, &rec, &rec.token).await?;
+    assert!(report.complete);
+    assert_eq!(report.accepted, 1);
+    assert_eq!(report.blobs_uploaded, 3, "{report:?}");
+    assert_eq!(report.blobs_pending, 0);
+    assert!(report.rejections.is_empty());
+    assert!(a.store.unconfirmed_blobs()?.is_empty());
+    server_holds(&s, &pending)?;
+
+    // Progress: phases in order, counters never go back, blobs_done reaches blobs_total.
+    let seen = rec.seen();
+    let last = seen.last().ok_or("no progress")?;
+    assert_eq!(last.phase, SyncPhase::Done);
+    assert_eq!((last.blobs_done, last.blobs_total), (3, 3));
+    assert_eq!(last.docs_sent, 1);
+    assert_eq!(last.bytes_sent, report.bytes_sent);
+    for w in seen.windows(2) {
+        assert!(phase_rank(w[0].phase) <= phase_rank(w[1].phase), "{seen:?}");
+        assert!(w[0].bytes_sent <= w[1].bytes_sent);
+        assert!(w[0].blobs_done <= w[1].blobs_done);
+    }
+    for phase in [SyncPhase::Records, SyncPhase::DeviceKeys, SyncPhase::Blobs] {
+        assert!(seen.iter().any(|p| p.phase == phase), "{phase:?} missing");
+    }
+    let blob_bytes: u64 = seen
+        .iter()
+        .filter(|p| p.phase == SyncPhase::Blobs)
+        .map(|p| p.bytes_sent)
+        .max()
+        .unwrap_or(0);
+    assert!(blob_bytes > entry.original.size, "blob bytes counted");
+
+    // A second sync has nothing to do: one request, no blob.
+    let again = a.sync().await?;
+    assert_eq!((again.round_trips, again.blobs_uploaded), (1, 0));
+
+    // The second phone receives the case and learns the first phone's key.
+    let report_b = b.sync().await?;
+    assert_eq!(report_b.received, 1);
+    assert!(report_b.device_keys_learned >= 1, "{report_b:?}");
+    let key_a = a.store.device_public_key()?;
+    assert!(b.store.trusted_device_keys()?.contains(&key_a));
+    // Phones do not download colleagues' files (no download route yet): fetch the server's
+    // copies by hand into B's blob folder, so B verifies the server's bytes against A's
+    // signed entry.
+    for sha in &pending {
+        let to = b.store.blob_dir().join(BlobStore::rel_path(sha));
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::copy(s.state.blobs.final_path(sha), to)?;
+    }
+    let v = b.store.verify_case(&case)?;
+    assert!(v.is_clean(), "{:?}", v.issues);
+    assert_eq!(v.evidence_checked, 1);
+    assert!(v.keys_checked_against_trust_list);
+    assert_eq!(v.device_keys, vec![key_a]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_syncs_lose_nothing_and_the_next_one_finishes() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let s = TestServer::start(&dir.path().join("server")).await?;
+    let mut a = Phone::enrol(&s, &s.url(), dir.path(), "OF-A", Role::Officer, SQUAD).await?;
+    // Small batches: many record rounds to cancel between.
+    let mut cfg = fieldcase_core::sync::ClientConfig::new(s.url());
+    cfg.batch_bytes = 2_000;
+    a.client = fieldcase_core::sync::SyncClient::new(cfg)?;
+    let mut cases = Vec::new();
+    for i in 0..12 {
+        cases.push(a.case(None, T0 + i)?);
+    }
+    a.photo(&cases[0], dir.path(), 320, 240, 7)?;
+
+    // Cancelled after the second record round.
+    let rec = Recorder::new(|p, _| p.phase == SyncPhase::Records && p.docs_sent >= 2);
+    let r = a.client.sync_with(&a.store, &rec, &rec.token).await;
+    assert!(matches!(r, Err(CoreError::Cancelled)), "{r:?}");
+    let on_server = s.storage().doc_count().await?;
+    assert!(
+        on_server > 0 && on_server < 12,
+        "{on_server} documents stored"
+    );
+    assert_eq!(a.store.unconfirmed_blobs()?.len(), 3);
+
+    // Cancelled as the blob phase starts: records all stored, no blob yet.
+    let rec = Recorder::new(|p, _| p.phase == SyncPhase::Blobs);
+    let r = a.client.sync_with(&a.store, &rec, &rec.token).await;
+    assert!(matches!(r, Err(CoreError::Cancelled)), "{r:?}");
+    assert_eq!(s.storage().doc_count().await?, 12);
+    assert_eq!(a.store.unconfirmed_blobs()?.len(), 3);
+
+    // A cancelled token stops before anything is sent.
+    let token = CancelToken::new();
+    token.cancel();
+    let r = a
+        .client
+        .sync_with(&a.store, &fieldcase_core::sync::NoProgress, &token)
+        .await;
+    assert!(matches!(r, Err(CoreError::Cancelled)));
+
+    // The next sync finishes everything.
+    let report = a.sync().await?;
+    assert!(report.complete);
+    assert_eq!((report.blobs_uploaded, report.blobs_pending), (3, 0));
+    assert!(a.store.unconfirmed_blobs()?.is_empty());
+    for id in &cases {
+        assert!(s.storage().load_doc(id).await?.is_some());
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_cut_mid_blob_resumes_at_the_server_offset() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let s = TestServer::start(&dir.path().join("server")).await?;
+    let proxy = FaultProxy::start(s.server.addr).await?;
+    let url = format!("http://{}", proxy.addr);
+    let a = Phone::enrol(&s, &url, dir.path(), "OF-A", Role::Officer, SQUAD).await?;
+    let case = a.case(None, T0)?;
+    // A 3 MiB recording: three upload chunks.
+    let file = dir.path().join("talk.wav");
+    std::fs::write(&file, wav(3 * 1024 * 1024, 5))?;
+    let entry = a.store.add_audio(&case, &file, capture("OF-A", T0), None)?;
+    let size = entry.original.size;
+
+    // Records first (stop when the blob phase starts).
+    let rec = Recorder::new(|p, _| p.phase == SyncPhase::Blobs);
+    let r = a.client.sync_with(&a.store, &rec, &rec.token).await;
+    assert!(matches!(r, Err(CoreError::Cancelled)), "{r:?}");
+
+    // Let about 1.5 MiB more through, then cut every connection.
+    let budget = proxy.stats().up_bytes + 1024 * 1024 + 512 * 1024;
+    proxy.set(Fault::CutUpAfter(budget));
+    let r = a.sync().await;
+    assert!(matches!(r, Err(CoreError::Network { .. })), "{r:?}");
+    let st = a.client.blob_status(&a.store, &entry.original.sha256).await;
+    assert!(st.is_err(), "the proxy still cuts");
+    proxy.set(Fault::Pass);
+    let st = a
+        .client
+        .blob_status(&a.store, &entry.original.sha256)
+        .await?;
+    assert!(!st.complete);
+    assert_eq!(st.offset, 1024 * 1024, "one whole chunk stored");
+
+    let before = proxy.stats().up_bytes;
+    let report = a.sync().await?;
+    assert_eq!(report.blobs_uploaded, 1);
+    let resent = proxy.stats().up_bytes - before;
+    assert!(
+        resent < size - 1024 * 1024 + 64 * 1024,
+        "resumed, not restarted: {resent} bytes for a {size}-byte file"
+    );
+    server_holds(&s, std::slice::from_ref(&entry.original.sha256))?;
+    assert!(a.store.unconfirmed_blobs()?.is_empty());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_the_server_refuses_stays_pending_and_the_sync_succeeds() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let s = TestServer::start(&dir.path().join("server")).await?;
+    let a = Phone::enrol(&s, &s.url(), dir.path(), "OF-A", Role::Officer, SQUAD).await?;
+    let case = a.case(None, T0)?;
+    a.photo(&case, dir.path(), 320, 240, 3)?;
+    // A case in a unit outside the officer's scope: the server rejects it, so it also
+    // refuses the photo's files.
+    let outside = a.case_in("luan/yuan", T0)?;
+    a.photo(&outside, dir.path(), 320, 240, 4)?;
+    let report = a.sync().await?;
+    assert_eq!(report.rejected, 1);
+    assert_eq!(report.rejections.len(), 1);
+    assert_eq!(report.rejections[0].doc_id, outside);
+    assert!(!report.rejections[0].reason.is_empty());
+    assert_eq!(
+        (report.blobs_uploaded, report.blobs_pending),
+        (3, 3),
+        "{report:?}"
+    );
+    assert_eq!(a.store.unconfirmed_blobs()?.len(), 3, "kept for later");
+
+    // Abandoned partial uploads are removed by the server's sweep.
+    let partial = s.data.join("blobs/partial").join("f".repeat(64));
+    std::fs::write(&partial, b"half")?;
+    assert_eq!(
+        s.state
+            .blobs
+            .prune_partials(std::time::Duration::from_secs(3600)),
+        0,
+        "fresh partial kept"
+    );
+    assert_eq!(
+        s.state.blobs.prune_partials(std::time::Duration::ZERO),
+        1,
+        "stale partial removed"
+    );
+    assert!(!partial.exists());
+    Ok(())
+}
