@@ -50,7 +50,8 @@ mkdir -p "$py_out" "$kt_out" "$swift_out"
 "$bindgen" generate "$lib" --language kotlin --out-dir "$kt_out" --no-format
 "$bindgen" generate "$lib" --language swift --out-dir "$swift_out" --no-format
 cp "$lib" "$py_out/"
-# Tell the Kotlin test which library to load.
+# Tell the Kotlin test which library to load, and both test suites where the server binary is.
 echo "$target_dir/$profile" > "$kt_out/LIBRARY_DIR"
+echo "$target_dir/$profile" > "$py_out/TARGET_DIR"
 
 echo "bindings written: $py_out $kt_out $swift_out (library: $lib)"

@@ -155,10 +155,6 @@ pub enum CoreError {
         /// The server's words.
         message: String,
     },
-    /// The sync was cancelled by the caller; what was exchanged is kept and the next sync
-    /// continues from the last completed session.
-    #[error("sync cancelled")]
-    Cancelled,
     /// The server's reply broke the sync protocol.
     #[error("sync protocol error: {reason}")]
     Protocol {

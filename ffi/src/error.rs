@@ -244,9 +244,6 @@ impl From<CoreError> for FieldcaseError {
             CoreError::Automerge(e) => F::Internal {
                 reason: format!("document engine: {e}"),
             },
-            CoreError::Cancelled => F::NotAllowed {
-                reason: "sync cancelled".into(),
-            },
             // CoreError is non-exhaustive: a variant added later lands here until mapped.
             other => F::Internal {
                 reason: format!("unmapped core error: {}", variant_name(&other)),

@@ -23,6 +23,7 @@ mod fields;
 mod inputs;
 mod seams;
 mod store;
+mod sync;
 mod views;
 
 pub use enums::*;
@@ -32,6 +33,7 @@ pub use fields::{ActionField, FieldValue};
 pub use inputs::*;
 pub use seams::{Signer, SyncProgressListener};
 pub use store::{FieldcaseStore, StoreOptions};
+pub use sync::*;
 pub use views::*;
 
 uniffi::setup_scaffolding!();

@@ -22,7 +22,7 @@ pub trait Signer: Send + Sync {
 #[uniffi::export(foreign)]
 pub trait SyncProgressListener: Send + Sync {
     /// Called after every request of the sync and at each change of phase.
-    fn on_progress(&self, done: u64, total: u64);
+    fn on_progress(&self, progress: crate::sync::SyncProgress);
 }
 
 /// Core's view of an app signer. The public key is read once, when it is installed, so a

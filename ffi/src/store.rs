@@ -46,7 +46,6 @@ impl FieldcaseStore {
     /// Closes the store and erases it on the server's order (a revoked phone). Calls still
     /// running are given a few seconds to finish; if one does not, the files are erased at
     /// the next revocation notice instead (the server repeats it on every request).
-    #[allow(dead_code)] // called by the sync module
     pub(crate) fn wipe_revoked(&self) -> FieldcaseError {
         let taken = match self.inner.write() {
             Ok(mut g) => g.take(),

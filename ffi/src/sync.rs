@@ -180,10 +180,23 @@ impl cs::SyncObserver for Forward {
     }
 }
 
+/// Runs an async call, turning a panic into `Internal` so none reaches the app.
+async fn guarded<T>(
+    fut: impl std::future::Future<Output = Result<T, FieldcaseError>>,
+) -> Result<T, FieldcaseError> {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(fut).catch_unwind().await {
+        Ok(r) => r,
+        Err(_) => Err(FieldcaseError::Internal {
+            reason: "the operation failed unexpectedly and was not completed".into(),
+        }),
+    }
+}
+
 /// A client for the server this store enrolled with.
 fn client_for(store: &FieldStore) -> Result<cs::SyncClient, FieldcaseError> {
     let url = store
-        .meta(cs::META_SERVER_URL)?
+        .meta(cs::client::META_SERVER_URL)?
         .and_then(|v| String::from_utf8(v).ok())
         .ok_or(FieldcaseError::NotEnrolled)?;
     Ok(cs::SyncClient::new(cs::ClientConfig::new(url))?)
@@ -195,6 +208,30 @@ impl FieldcaseStore {
     /// from the QR code). `server_url` is `https://...` (plain `http://` only for loopback).
     /// The bureau keys it receives take effect when the store is next opened.
     pub async fn enrol(
+        &self,
+        server_url: String,
+        code: String,
+        device_label: String,
+    ) -> Result<Enrolment, FieldcaseError> {
+        guarded(self.enrol_inner(server_url, code, device_label)).await
+    }
+
+    /// Syncs with the server: records both ways, then other devices' keys, then evidence
+    /// files. Runs on a Rust worker; `listener` hears progress; `cancel` can stop it.
+    ///
+    /// When the server has revoked this phone the store is wiped (database and evidence
+    /// files) and closed, and the call fails with `Unauthorized { wiped: true }`.
+    pub async fn sync(
+        &self,
+        listener: Option<Arc<dyn SyncProgressListener>>,
+        cancel: Option<Arc<SyncCancel>>,
+    ) -> Result<SyncReport, FieldcaseError> {
+        guarded(self.sync_inner(listener, cancel)).await
+    }
+}
+
+impl FieldcaseStore {
+    async fn enrol_inner(
         &self,
         server_url: String,
         code: String,
@@ -214,12 +251,7 @@ impl FieldcaseStore {
         })
     }
 
-    /// Syncs with the server: records both ways, then other devices' keys, then evidence
-    /// files. Runs on a Rust worker; `listener` hears progress; `cancel` can stop it.
-    ///
-    /// When the server has revoked this phone the store is wiped (database and evidence
-    /// files) and closed, and the call fails with `Revoked`.
-    pub async fn sync(
+    async fn sync_inner(
         &self,
         listener: Option<Arc<dyn SyncProgressListener>>,
         cancel: Option<Arc<SyncCancel>>,

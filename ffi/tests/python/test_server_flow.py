@@ -1,0 +1,241 @@
+"""The officer flow against a real `fieldcase-server` on loopback, through the bindings:
+enrol, record offline (warning, pledge, photo), sync with progress, a second officer's phone
+sees the case and verifies the first phone's signature, a volunteer's phone never receives the
+party, cancellation, errors as exceptions, and a revoked phone wiping itself."""
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+
+import fieldcase_ffi as fc
+import pytest
+
+from conftest import BUREAU_KEY, DB_KEY, GENERATED
+from helpers import (
+    DAY, OFFICER, T0, UNIT, exemption, new_case, persuasion, register, warning,
+)
+from test_evidence import capture, make_jpeg
+
+
+def server_bin():
+    with open(os.path.join(GENERATED, "TARGET_DIR")) as f:
+        path = os.path.join(f.read().strip(), "fieldcase-server")
+    if not os.path.exists(path):
+        raise pytest.UsageError(f"server binary missing: {path} (run ffi/generate-bindings.sh)")
+    return path
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, data):
+        self.data = str(data)
+        self.bin = server_bin()
+        self.proc = None
+        self.url = None
+
+    def admin(self, *args):
+        out = subprocess.run(
+            [self.bin, "admin", "--data", self.data, "--json", *args],
+            capture_output=True, text=True, timeout=60,
+            env={k: v for k, v in os.environ.items() if k != "FIELDCASE_DATABASE_URL"},
+        )
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout) if out.stdout.strip() else None
+
+    def code_for(self, user):
+        return self.admin("create-code", "--user", user)["code"]
+
+    def start(self):
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen(
+            [self.bin, "serve", "--data", self.data, "--listen", f"127.0.0.1:{port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start")
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@pytest.fixture
+def server(tmp_path):
+    s = Server(tmp_path / "server")
+    s.admin("create-unit", "--path", "luan", "--name", "六安市")
+    s.admin("create-unit", "--path", "luan/jinan", "--name", "金安区")
+    s.admin("create-unit", "--path", UNIT, "--name", "一中队")
+    for uid, role in [(OFFICER, "officer"), ("OF-1003", "officer"), ("VOL-1", "volunteer")]:
+        s.admin("create-user", "--id", uid, "--name", uid, "--role", role, "--unit", UNIT)
+    s.start()
+    yield s
+    s.stop()
+
+
+def enrolled_phone(tmp_path, server, user, name):
+    """Opens a store, enrols it, and reopens it under the device id the server gave."""
+    path = str(tmp_path / f"{name}.db")
+    fresh = fc.FieldcaseStore.open(path, fc.StoreOptions(device_id=name, db_key=DB_KEY))
+    enrolment = asyncio.run(fresh.enrol(server.url, server.code_for(user), name))
+    fresh.close_store()
+    assert enrolment.unit == UNIT
+    store = fc.FieldcaseStore.open(
+        path, fc.StoreOptions(device_id=enrolment.device_id, db_key=DB_KEY)
+    )
+    return store, enrolment, path
+
+
+class Progress(fc.SyncProgressListener):
+    def __init__(self):
+        self.events = []
+        self.threads = set()
+
+    def on_progress(self, progress):
+        self.events.append(progress)
+        self.threads.add(threading.get_ident())
+
+
+def test_officer_flow_reaches_a_second_phone_and_never_a_volunteer(tmp_path, server):
+    a, enrol_a, _ = enrolled_phone(tmp_path, server, OFFICER, "phone-a")
+    assert enrol_a.role == "officer"
+
+    # Offline: a party, a case with a warning, a first-offence exemption with a pledge, and
+    # a photo of the scene.
+    party = register(a)
+    case = a.create_case(new_case(a, party.id, actions=[persuasion(T0)]))
+    a.append_action(case.id, warning(T0 + 1000, T0 + DAY))
+    check = a.check_exemption(case.id, True, True, True)
+    assert check.eligible, check.reasons
+    a.grant_exemption(case.id, exemption(T0 + 1500, T0 + 3 * DAY))
+    jpg = tmp_path / "scene.jpg"
+    make_jpeg(jpg, 800, 600)
+    photo = a.add_photo(case.id, str(jpg), capture(T0 + 2000))
+
+    progress = Progress()
+    report = asyncio.run(a.sync(progress, fc.SyncCancel()))
+    assert report.complete
+    assert report.accepted >= 2 and report.rejections == []
+    assert report.blobs_uploaded >= 1 and report.blobs_pending == 0
+    phases = [p.phase for p in progress.events]
+    assert phases[0] == fc.SyncPhase.RECORDS and phases[-1] == fc.SyncPhase.DONE
+    assert fc.SyncPhase.BLOBS in phases
+    assert progress.events[-1].blobs_done == progress.events[-1].blobs_total
+    assert threading.get_ident() not in progress.threads  # called from a Rust worker
+
+    b, _, _ = enrolled_phone(tmp_path, server, "OF-1003", "phone-b")
+    got = asyncio.run(b.sync(None, None))
+    assert got.received >= 2
+    seen = b.get_case(case.id)
+    assert [x.method for x in seen.actions][:2] == [
+        fc.ActionMethod.PERSUASION, fc.ActionMethod.WARNING,
+    ]
+    assert seen.exemption is not None
+    assert seen.evidence_count == 1
+    assert b.get_party(party.id).masked_name == party.masked_name
+    # B learned A's key: A's signature on the photo verifies (B does not hold the file).
+    issues = b.verify_case(case.id).issues
+    assert all(i.kind == "blob_missing" for i in issues), issues
+
+    v, enrol_v, _ = enrolled_phone(tmp_path, server, "VOL-1", "phone-v")
+    assert enrol_v.role == "volunteer"
+    asyncio.run(v.sync(None, None))
+    with pytest.raises(fc.FieldcaseError.NotFound):
+        v.get_party(party.id)
+    with pytest.raises(fc.FieldcaseError.NotFound):
+        v.get_case(case.id)
+    for s in (a, b, v):
+        s.close_store()
+
+
+def test_sync_errors_arrive_as_exceptions_and_cancel_loses_nothing(tmp_path, server):
+    lone = fc.FieldcaseStore.open(str(tmp_path / "lone.db"), fc.StoreOptions(device_id="lone"))
+    with pytest.raises(fc.FieldcaseError.NotEnrolled):
+        asyncio.run(lone.sync(None, None))
+    with pytest.raises(fc.FieldcaseError.ServerRefused) as refused:
+        asyncio.run(lone.enrol(server.url, "AAAA-BBBB-CCCC", "lone"))
+    assert refused.value.status == 403
+    with pytest.raises(fc.FieldcaseError.Network):
+        asyncio.run(lone.enrol(f"http://127.0.0.1:{free_port()}", "AAAA-BBBB-CCCC", "lone"))
+    with pytest.raises(fc.FieldcaseError.InvalidInput):
+        asyncio.run(lone.enrol("http://192.0.2.1", "AAAA-BBBB-CCCC", "lone"))
+    lone.close_store()
+
+    a, _, _ = enrolled_phone(tmp_path, server, OFFICER, "phone-a")
+    case = a.create_case(new_case(a, None, actions=[persuasion(T0)]))
+    cancel = fc.SyncCancel()
+    cancel.cancel()
+    with pytest.raises(fc.FieldcaseError.Cancelled):
+        asyncio.run(a.sync(None, cancel))
+    report = asyncio.run(a.sync(None, None))
+    assert report.complete and report.accepted >= 1
+    assert a.get_case(case.id).id == case.id
+    a.close_store()
+
+
+def test_concurrent_syncs_and_writes_from_threads_are_safe(tmp_path, server):
+    a, _, _ = enrolled_phone(tmp_path, server, OFFICER, "phone-a")
+    errors = []
+
+    def writer(k):
+        try:
+            for i in range(5):
+                a.create_case(new_case(a, None, at=T0 + k * 100 + i, actions=[persuasion(T0)]))
+        except Exception as e:  # noqa: BLE001 - collected and asserted below
+            errors.append(e)
+
+    def syncer():
+        try:
+            for _ in range(3):
+                asyncio.run(a.sync(None, None))
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(3)]
+    threads += [threading.Thread(target=syncer) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    final = asyncio.run(a.sync(None, None))
+    assert final.complete
+    b, _, _ = enrolled_phone(tmp_path, server, "OF-1003", "phone-b")
+    asyncio.run(b.sync(None, None))
+    assert len(b.open_cases(UNIT, 100)) == 15
+    a.close_store()
+    b.close_store()
+
+
+def test_a_revoked_phone_is_refused_and_wipes_itself(tmp_path, server):
+    a, enrolment, path = enrolled_phone(tmp_path, server, OFFICER, "phone-a")
+    a.create_case(new_case(a, None, actions=[persuasion(T0)]))
+    asyncio.run(a.sync(None, None))
+    server.admin("revoke-device", "--id", enrolment.device_id)
+    with pytest.raises(fc.FieldcaseError.Unauthorized) as refused:
+        asyncio.run(a.sync(None, None))
+    assert refused.value.wiped
+    assert not os.path.exists(path)
+    with pytest.raises(fc.FieldcaseError.StoreClosed):
+        a.open_cases(None, 10)
