@@ -5,7 +5,7 @@ use super::disclosure::escape_html;
 use fieldcase_core::catalogue::MeasureCategory;
 use fieldcase_core::model::CaseRecord;
 use fieldcase_core::model::DemonstrationRecord;
-use fieldcase_core::stats::{Stats, StatsScope};
+use fieldcase_core::stats::{Stats, StatsScope, action_counts};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -28,6 +28,8 @@ pub struct OverdueRow {
 pub struct ReviewRow {
     /// Case.
     pub case_id: String,
+    /// Decision.
+    pub decision_id: String,
     /// Unit.
     pub unit: String,
     /// Fine.
@@ -59,6 +61,36 @@ pub struct DashboardData {
     pub repeat_places: Vec<(String, i64)>,
 }
 
+/// Everything the dashboard shows of `scope` as of `now_ms`, from the same functions as the
+/// statistics API, the reports and the queues (so the numbers agree).
+pub fn assemble(
+    scope: &StatsScope,
+    scope_label: &str,
+    cases: &[CaseRecord],
+    demos: &[DemonstrationRecord],
+    now_ms: i64,
+) -> DashboardData {
+    let report = super::report::Report::compute(scope, cases, demos);
+    let follow = super::queues::follow_ups(scope, cases, now_ms);
+    let queue = super::queues::review_queue(scope, cases);
+    let minutes = (now_ms.div_euclid(60_000) + 8 * 60).rem_euclid(24 * 60);
+    DashboardData {
+        scope_label: scope_label.to_string(),
+        generated_at: format!(
+            "{} {:02}:{:02}",
+            fieldcase_core::store::china_day(now_ms),
+            minutes / 60,
+            minutes % 60
+        ),
+        overall: report.total,
+        by_unit: report.by_unit,
+        weekly: weekly_counts(scope, cases, demos, now_ms, 8),
+        overdue: follow.overdue_rows(),
+        review_queue: queue.pending,
+        repeat_places: fieldcase_core::stats::repeat_places(scope, cases),
+    }
+}
+
 const COLORS: [&str; 3] = ["#2e7d32", "#f9a825", "#c62828"];
 const LABELS: [&str; 3] = ["服务", "管理", "执法"];
 const CLASSES: [MeasureCategory; 3] = [
@@ -86,7 +118,7 @@ pub fn weekly_counts(
     let mut counts: BTreeMap<i64, [i64; 3]> = (first..=last).map(|w| (w, [0; 3])).collect();
     let idx = |c: MeasureCategory| CLASSES.iter().position(|x| *x == c).unwrap_or(0);
     for c in cases.iter().filter(|c| scope.covers_unit(&c.unit)) {
-        for a in &c.actions {
+        for a in c.actions.iter().filter(|a| action_counts(c, a)) {
             if let Some(slot) = counts.get_mut(&week_of(a.at_ms)) {
                 slot[idx(a.measure_category)] += 1;
             }
