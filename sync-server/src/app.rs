@@ -57,12 +57,7 @@ impl AppState {
         let party_key: [u8; 32] = key
             .try_into()
             .map_err(|_| ServerError::Config("stored party key is not 32 bytes".into()))?;
-        let signing = storage
-            .setting_or_insert("server_signing_key", crate::auth::random::<32>()?.to_vec())
-            .await?;
-        let signing: [u8; 32] = signing
-            .try_into()
-            .map_err(|_| ServerError::Config("stored signing key is not 32 bytes".into()))?;
+        let signing = signing_key(storage.as_ref()).await?;
         Ok(AppState {
             storage,
             blobs: Arc::new(BlobDir::open(blob_dir, max_blob)?),
@@ -70,7 +65,7 @@ impl AppState {
             catalogue: Arc::new(Catalogue::builtin()?),
             server_actor: ActorId::from(actor.as_slice()),
             party_key,
-            signing_key: Arc::new(SigningKey::from_bytes(&signing)),
+            signing_key: Arc::new(signing),
             last_disclosure: Arc::new(std::sync::Mutex::new(None)),
         })
     }
@@ -86,6 +81,17 @@ impl AppState {
         let storage = SqliteStorage::open(dir.join("server.db"))?;
         AppState::new(Arc::new(storage), dir.join("blobs"), DEFAULT_MAX_BLOB).await
     }
+}
+
+/// The server's ed25519 signing key (audit entries, legal reviews), created on first use.
+pub async fn signing_key(storage: &dyn Storage) -> Result<SigningKey> {
+    let bytes = storage
+        .setting_or_insert("server_signing_key", crate::auth::random::<32>()?.to_vec())
+        .await?;
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| ServerError::Config("stored signing key is not 32 bytes".into()))?;
+    Ok(SigningKey::from_bytes(&bytes))
 }
 
 /// The router with every route of [`ops::ROUTES`].

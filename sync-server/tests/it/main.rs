@@ -5,4 +5,5 @@ mod api;
 mod disclosure;
 mod storage_postgres;
 mod storage_sqlite;
+mod supervision;
 mod validation;
