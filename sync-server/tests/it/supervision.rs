@@ -205,6 +205,28 @@ async fn seeded() -> R<(tempfile::TempDir, AppState, Seeded)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routes_reviews_reports_dashboard_and_disclosure_agree() -> R {
     let (_dir, state, seeded) = seeded().await?;
+    scenario(state, seeded).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_on_postgres() -> R {
+    let url = std::env::var("FIELDCASE_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let dir = tempfile::tempdir()?;
+    let storage = fieldcase_server::storage::postgres::PostgresStorage::connect_fresh(&url).await?;
+    let state = AppState::new(
+        std::sync::Arc::new(storage),
+        dir.path().join("blobs"),
+        fieldcase_server::app::DEFAULT_MAX_BLOB,
+    )
+    .await?;
+    let phones = dir.path().join("phones");
+    std::fs::create_dir_all(&phones)?;
+    let seeded = seed(state.clone(), &phones).await?;
+    scenario(state, seeded).await
+}
+
+async fn scenario(state: AppState, seeded: Seeded) -> R {
     let sv = bearer(&state, "SV-1").await?; // supervisor of luan/jinan
     let rv = bearer(&state, "RV-1").await?; // reviewer of luan
     let of = bearer(&state, "OF-1").await?; // officer of luan/jinan/squad-1
