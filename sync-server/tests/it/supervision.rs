@@ -595,6 +595,30 @@ async fn scenario(state: AppState, seeded: Seeded) -> R {
         assert!(!r.text().contains(&seeded.minor));
     }
 
+    // A decision whose case is reopened is withdrawn from the feed (a new version, audited).
+    {
+        let phone = FieldStore::open(&seeded.phone1, StoreConfig::new(seeded.device1.as_str()))?;
+        let small = phone.case(&seeded.small)?;
+        let dec_small = small.decision.as_ref().ok_or("decision")?.id.clone();
+        assert!(published.contains(&dec_small));
+        let at = fieldcase_core::ids::now_ms();
+        phone.close_case(&seeded.small, "OF-1", at, "已缴纳罚款")?;
+        phone.reopen_case(&seeded.small, "OF-1", at + 1, "当事人申请复议，决定变更")?;
+    }
+    sync_phone(&state, &seeded.phone1, &seeded.device1).await?;
+    let entries = get(&state, "/v1/disclosure", None).await?.json()?;
+    let now_published: Vec<&str> = entries
+        .as_array()
+        .ok_or("entries")?
+        .iter()
+        .filter_map(|e| e["decision_id"].as_str())
+        .collect();
+    assert_eq!(
+        now_published.len(),
+        2,
+        "the reopened case's decision is withdrawn"
+    );
+
     // The audit chain: every view, export, review, login and publication, verifiable, and
     // without personal data; an unchanged feed is published (audited) once.
     let entries = state.storage.audit_entries().await?;
@@ -602,7 +626,11 @@ async fn scenario(state: AppState, seeded: Seeded) -> R {
     fieldcase_server::audit::verify(&entries, head.as_ref(), &state.signing_key.verifying_key())?;
     let count = |action: &str| entries.iter().filter(|e| e.event.action == action).count();
     assert_eq!(count("review"), 2);
-    assert_eq!(count("disclosure"), 1);
+    assert_eq!(
+        count("disclosure"),
+        2,
+        "the first feed and the one after the withdrawal"
+    );
     assert_eq!(count("login"), 1);
     assert!(count("export") >= 3);
     for e in &entries {
