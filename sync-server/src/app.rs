@@ -115,6 +115,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/disclosure", get(routes::disclosure_json))
         .route("/disclosure", get(routes::disclosure_page))
         .route("/dashboard", get(routes::dashboard_page))
+        .route("/dashboard/review", post(routes::dashboard_review))
         .route("/login", get(routes::login))
         .route("/logout", post(routes::logout))
         .layer(DefaultBodyLimit::max(MAX_BODY))

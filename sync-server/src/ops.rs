@@ -185,6 +185,11 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ("get", "/v1/disclosure", "Public disclosure feed (no login)"),
     ("get", "/disclosure", "Public disclosure page (no login)"),
     ("get", "/dashboard", "Supervisors' dashboard (session)"),
+    (
+        "post",
+        "/dashboard/review",
+        "Approve or return a decision from the dashboard (reviewers)",
+    ),
     ("get", "/login", "Redeem a one-time dashboard login link"),
     ("post", "/logout", "End the dashboard session"),
 ];

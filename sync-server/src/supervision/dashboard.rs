@@ -59,6 +59,9 @@ pub struct DashboardData {
     pub review_queue: Vec<ReviewRow>,
     /// Places with repeat violations: cell and cases.
     pub repeat_places: Vec<(String, i64)>,
+    /// The viewer is a legal reviewer: the queue carries approve/return forms.
+    #[serde(default)]
+    pub can_review: bool,
 }
 
 /// Everything the dashboard shows of `scope` as of `now_ms`, from the same functions as the
@@ -88,6 +91,7 @@ pub fn assemble(
         overdue: follow.overdue_rows(),
         review_queue: queue.pending,
         repeat_places: fieldcase_core::stats::repeat_places(scope, cases),
+        can_review: false,
     }
 }
 
@@ -283,9 +287,23 @@ pub fn render(d: &DashboardData) -> String {
                 _ => "其他",
             })
             .collect();
+        let action = if d.can_review {
+            format!(
+                "<form method=\"post\" action=\"/dashboard/review\">\
+                 <input type=\"hidden\" name=\"case_id\" value=\"{c}\">\
+                 <input type=\"hidden\" name=\"decision_id\" value=\"{dec}\">\
+                 <input name=\"opinion\" required maxlength=\"4000\" placeholder=\"审核意见\">\
+                 <button name=\"outcome\" value=\"approved\">批准</button>\
+                 <button name=\"outcome\" value=\"returned\">退回</button></form>",
+                c = escape_html(&r.case_id),
+                dec = escape_html(&r.decision_id)
+            )
+        } else {
+            "—".to_string()
+        };
         let _ = write!(
             reviews,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{action}</td></tr>",
             escape_html(&r.case_id),
             escape_html(&r.unit),
             r.amount_yuan,
@@ -311,7 +329,7 @@ pub fn render(d: &DashboardData) -> String {
     <section><h2>每周趋势</h2>{trend}</section>\
     <section><h2>各单位</h2><table id=\"units\"><thead><tr><th>单位</th><th>案件</th><th>服务</th><th>管理</th><th>执法</th><th>免罚</th><th>按期整改率</th><th>回访完成率</th></tr></thead><tbody>{units}</tbody></table></section>\
     <section><h2>逾期回访（{n_over}）</h2><table id=\"overdue\"><thead><tr><th>案件</th><th>单位</th><th>应回访日</th><th>逾期天数</th></tr></thead><tbody>{overdue}</tbody></table></section>\
-    <section><h2>法制审核队列（{n_rev}）</h2><table id=\"reviews\"><thead><tr><th>案件</th><th>单位</th><th>罚款（元）</th><th>审核原因</th><th>决定日期</th></tr></thead><tbody>{reviews}</tbody></table></section>\
+    <section><h2>法制审核队列（{n_rev}）</h2><table id=\"reviews\"><thead><tr><th>案件</th><th>单位</th><th>罚款（元）</th><th>审核原因</th><th>决定日期</th><th>审核</th></tr></thead><tbody>{reviews}</tbody></table></section>\
     <section><h2>重复违法地点</h2><table id=\"places\"><thead><tr><th>地点（约 110 米网格）</th><th>案件</th></tr></thead><tbody>{places}</tbody></table></section>\
     </body></html>",
         scope = escape_html(&d.scope_label),
@@ -357,6 +375,7 @@ mod tests {
             overdue: vec![],
             review_queue: vec![],
             repeat_places: vec![],
+            can_review: false,
         };
         let html = render(&d);
         assert!(!html.contains("<script"));

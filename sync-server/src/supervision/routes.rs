@@ -384,7 +384,8 @@ pub async fn dashboard_page(
         None => scope.unit.clone().unwrap_or_else(|| "全市".into()),
     };
     let now = q.at.unwrap_or_else(fieldcase_core::ids::now_ms);
-    let data = dashboard::assemble(&scope, &label, &recs.cases, &recs.demonstrations, now);
+    let mut data = dashboard::assemble(&scope, &label, &recs.cases, &recs.demonstrations, now);
+    data.can_review = p.user.role == Role::Reviewer;
     audit(
         &state,
         &p.user,
@@ -397,9 +398,106 @@ pub async fn dashboard_page(
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src data:"),
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'",
+        ),
     );
     Ok(resp)
+}
+
+/// The dashboard's approve/return form.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReviewForm {
+    /// The case.
+    pub case_id: String,
+    /// The decision.
+    pub decision_id: String,
+    /// approved or returned.
+    pub outcome: String,
+    /// The opinion.
+    pub opinion: String,
+}
+
+/// Whether a form post comes from this server's own page: an `Origin` header, when the
+/// browser sends one, must name the host the request was sent to (with SameSite=Strict
+/// cookies, a second line against cross-site posts).
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        == Some(host)
+}
+
+/// `POST /dashboard/review`: a reviewer approves or returns a decision from the dashboard;
+/// the same checks and signed write as `POST /v1/reviews`, then back to the dashboard.
+pub async fn dashboard_review(
+    State(state): State<AppState>,
+    p: std::result::Result<Principal, ServerError>,
+    headers: HeaderMap,
+    form: std::result::Result<axum::Form<ReviewForm>, axum::extract::rejection::FormRejection>,
+) -> Result<Response> {
+    let Ok(p) = p else {
+        return Ok(html_page(
+            StatusCode::UNAUTHORIZED,
+            "请登录",
+            "请使用管理员发放的一次性登录链接登录监督看板。",
+        ));
+    };
+    if p.user.role != Role::Reviewer || !same_origin(&headers) {
+        return Ok(html_page(
+            StatusCode::FORBIDDEN,
+            "无权操作",
+            "仅法制审核人员可在本页面审核决定。",
+        ));
+    }
+    let Ok(axum::Form(form)) = form else {
+        return Ok(html_page(
+            StatusCode::BAD_REQUEST,
+            "审核未提交",
+            "表单不完整。",
+        ));
+    };
+    let outcome = match form.outcome.as_str() {
+        "approved" => fieldcase_core::model::ReviewOutcome::Approved,
+        "returned" => fieldcase_core::model::ReviewOutcome::Returned,
+        _ => {
+            return Ok(html_page(
+                StatusCode::BAD_REQUEST,
+                "审核未提交",
+                "审核结论只能是批准或退回。",
+            ));
+        }
+    };
+    let req = ReviewRequest {
+        case_id: form.case_id,
+        decision_id: form.decision_id,
+        outcome,
+        opinion: form.opinion,
+    };
+    match review::apply(&state, &p.user, &req).await {
+        Ok(_) => {
+            let mut resp = (StatusCode::SEE_OTHER, "").into_response();
+            resp.headers_mut()
+                .insert(header::LOCATION, HeaderValue::from_static("/dashboard"));
+            Ok(resp)
+        }
+        Err(
+            e @ (ServerError::BadRequest(_)
+            | ServerError::Conflict(_)
+            | ServerError::NotFound(_)
+            | ServerError::Forbidden(_)),
+        ) => {
+            let status = e.status();
+            Ok(html_page(status, "审核未提交", &e.to_string()))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// `GET /login?token=`: redeems a one-time login link, sets the session cookie (HttpOnly,

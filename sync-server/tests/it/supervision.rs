@@ -741,3 +741,96 @@ async fn admin_report_and_stats_from_the_cli() -> R {
     drop(state);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reviewer_reviews_from_the_dashboard() -> R {
+    let (_dir, state, seeded) = seeded().await?;
+    let login = |user: &'static str| {
+        let state = state.clone();
+        async move {
+            let link = issue_login_link(state.storage.as_ref(), user, "http://x", 5).await?;
+            let r = get(&state, link.url.trim_start_matches("http://x"), None).await?;
+            let cookie = r
+                .headers
+                .get(header::SET_COOKIE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(';').next())
+                .ok_or("cookie")?
+                .to_string();
+            R::Ok(cookie)
+        }
+    };
+    let reviewer = login("RV-1").await?;
+    let supervisor = login("SV-0").await?;
+    let page = |cookie: String| {
+        let state = state.clone();
+        async move {
+            call(
+                &state,
+                Request::get("/dashboard")
+                    .header(header::COOKIE, cookie)
+                    .body(Body::empty())?,
+            )
+            .await
+        }
+    };
+    let html = page(reviewer.clone()).await?.text();
+    assert!(html.contains("法制审核队列（2）"));
+    assert_eq!(html.matches("action=\"/dashboard/review\"").count(), 2);
+    assert!(!page(supervisor.clone()).await?.text().contains("<form"));
+    let queue = get(
+        &state,
+        "/v1/reviews/queue?unit=luan",
+        Some(&bearer(&state, "RV-1").await?),
+    )
+    .await?
+    .json()?;
+    let dec = queue["pending"][0]["decision_id"]
+        .as_str()
+        .ok_or("decision")?
+        .to_string();
+    let form = format!(
+        "case_id={}&decision_id={dec}&outcome=returned&opinion=%E8%AF%81%E6%8D%AE%E4%B8%8D%E8%B6%B3",
+        seeded.major_a
+    );
+    let post = |cookie: String, origin: &'static str| {
+        let state = state.clone();
+        let form = form.clone();
+        async move {
+            call(
+                &state,
+                Request::post("/dashboard/review")
+                    .header(header::COOKIE, cookie)
+                    .header(header::HOST, "127.0.0.1:8443")
+                    .header(header::ORIGIN, origin)
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(Body::from(form))?,
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        post(supervisor, "http://127.0.0.1:8443").await?.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        post(reviewer.clone(), "http://evil.example").await?.status,
+        StatusCode::FORBIDDEN,
+        "cross-site post"
+    );
+    let r = post(reviewer.clone(), "http://127.0.0.1:8443").await?;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let again = post(reviewer.clone(), "http://127.0.0.1:8443").await?;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(again.text().contains("审核未提交"));
+    assert!(page(reviewer).await?.text().contains("法制审核队列（1）"));
+    let entries = state.storage.audit_entries().await?;
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e.event.action == "review" && e.event.actor == "RV-1")
+            .count(),
+        1
+    );
+    Ok(())
+}
