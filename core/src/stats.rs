@@ -4,7 +4,7 @@
 //! (any unit), so every number a bureau sees can be recomputed from the documents themselves.
 
 use crate::catalogue::{MeasureCategory, Method};
-use crate::model::{CaseRecord, DemonstrationRecord};
+use crate::model::{Action, CaseRecord, DemonstrationRecord, ReviewOutcome};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -99,7 +99,8 @@ pub struct Stats {
     pub exemptions_granted: i64,
     /// Pledges whose deadline fell in the period, and how many were corrected by it.
     pub pledges_fulfilled: Rate,
-    /// Penalty decisions in the period on cases where softer measures were tried first.
+    /// Penalty decisions in effect, in the period, on cases where softer measures were tried
+    /// first.
     pub escalations: i64,
     /// Correction deadlines that fell in the period, and how many were met.
     pub correction_within_deadline: Rate,
@@ -117,6 +118,28 @@ pub struct Stats {
     pub exemption_conflicts: i64,
     /// Penalty decisions awaiting legal review.
     pub decisions_pending_review: i64,
+    /// Penalty decisions in the period that are in effect (no review needed, or approved).
+    #[serde(default)]
+    pub decisions_effective: i64,
+    /// Penalty decisions returned by legal review (not in effect).
+    #[serde(default)]
+    pub decisions_returned: i64,
+    /// Fines of the decisions in effect, in yuan.
+    #[serde(default)]
+    pub fines_effective_yuan: i64,
+}
+
+/// Whether an action counts in the statistics. A penalty counts only as the action of the
+/// case's current decision and only while that decision is in effect: a major decision not
+/// (yet) approved by legal review, a returned one, or one replaced after a return is no
+/// enforcement measure taken.
+pub fn action_counts(case: &CaseRecord, action: &Action) -> bool {
+    if action.method != Method::Penalty {
+        return true;
+    }
+    case.decision
+        .as_ref()
+        .is_some_and(|d| d.action_id == action.id && d.is_effective())
 }
 
 /// A place cell: coordinates rounded to 0.001 degree (about 110 m north-south).
@@ -164,6 +187,9 @@ pub fn compute(
         people_persuaded: 0,
         exemption_conflicts: 0,
         decisions_pending_review: 0,
+        decisions_effective: 0,
+        decisions_returned: 0,
+        fines_effective_yuan: 0,
     };
     let (mut pledges, mut pledges_ok) = (0, 0);
     let (mut deadlines, mut deadlines_ok) = (0, 0);
@@ -172,7 +198,11 @@ pub fn compute(
     let mut place_cases: BTreeMap<String, i64> = BTreeMap::new();
 
     for c in &in_unit {
-        for a in c.actions.iter().filter(|a| scope.covers_time(a.at_ms)) {
+        for a in c
+            .actions
+            .iter()
+            .filter(|a| scope.covers_time(a.at_ms) && action_counts(c, a))
+        {
             *by_method.entry(a.method.as_str().to_string()).or_default() += 1;
             *by_class.entry(a.measure_category).or_default() += 1;
         }
@@ -223,11 +253,19 @@ pub fn compute(
             }
         }
         if let Some(d) = &c.decision {
-            if scope.covers_time(d.decided_at_ms) && soft_measure_before(c, d.decided_at_ms) {
-                stats.escalations += 1;
+            let in_period = scope.covers_time(d.decided_at_ms);
+            if in_period && d.is_effective() {
+                stats.decisions_effective += 1;
+                stats.fines_effective_yuan += d.amount_yuan;
+                if soft_measure_before(c, d.decided_at_ms) {
+                    stats.escalations += 1;
+                }
             }
             if d.review_required && d.review.is_none() {
                 stats.decisions_pending_review += 1;
+            }
+            if in_period && d.review.as_ref().map(|r| r.outcome) == Some(ReviewOutcome::Returned) {
+                stats.decisions_returned += 1;
             }
         }
     }

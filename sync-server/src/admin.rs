@@ -139,3 +139,140 @@ pub async fn revoke_device(s: &dyn Storage, id: &str) -> Result<Device> {
         .find(|d| d.id == id)
         .ok_or_else(|| ServerError::NotFound(format!("device {id}")))
 }
+
+/// A report written by [`write_report`].
+#[derive(Debug, Clone, Serialize)]
+pub struct WrittenReport {
+    /// The file.
+    pub path: String,
+    /// csv, xlsx or json.
+    pub format: String,
+    /// Unit rows (without the total).
+    pub units: usize,
+    /// Cases counted in the total.
+    pub cases: i64,
+    /// Size in bytes.
+    pub bytes: usize,
+}
+
+fn check_unit_arg(unit: Option<&str>) -> Result<()> {
+    match unit {
+        Some(u) => check_unit_path(u),
+        None => Ok(()),
+    }
+}
+
+/// Writes the bureau report of `unit` (whole city when `None`) and period to `out`, and
+/// records the export in the audit chain. Bad arguments fail before anything is written.
+pub async fn write_report(
+    s: &dyn Storage,
+    unit: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+    format: &str,
+    out: &Path,
+) -> Result<WrittenReport> {
+    check_unit_arg(unit)?;
+    let scope = crate::supervision::records::scope(unit.map(String::from), from, to)?;
+    if !matches!(format, "csv" | "xlsx" | "json") {
+        return Err(ServerError::BadRequest(format!(
+            "format {format:?} is not csv, xlsx or json"
+        )));
+    }
+    let recs = crate::supervision::records::load(s, unit, false).await?;
+    let report =
+        crate::supervision::report::Report::compute(&scope, &recs.cases, &recs.demonstrations);
+    let (_, _, bytes) = crate::supervision::routes::render_report(&report, format)?;
+    // Write next to the target and rename, so a failed run leaves no half-written report.
+    let tmp = out.with_extension("partial");
+    std::fs::write(&tmp, &bytes)?;
+    std::fs::rename(&tmp, out)?;
+    let key = crate::app::signing_key(s).await?;
+    s.append_audit(
+        crate::audit::AuditEvent {
+            at_ms: fieldcase_core::ids::now_ms(),
+            actor: "operator".into(),
+            action: "export".into(),
+            case_id: None,
+            detail: format!(
+                "report {format} unit={} from={:?} to={:?}",
+                unit.unwrap_or("*"),
+                scope.from_ms,
+                scope.to_ms
+            ),
+        },
+        &key,
+    )
+    .await?;
+    Ok(WrittenReport {
+        path: out.display().to_string(),
+        format: format.into(),
+        units: report.by_unit.len(),
+        cases: report.total.cases,
+        bytes: bytes.len(),
+    })
+}
+
+/// The statistics of `unit` (whole city when `None`) and period.
+pub async fn stats(
+    s: &dyn Storage,
+    unit: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<fieldcase_core::stats::Stats> {
+    check_unit_arg(unit)?;
+    let scope = crate::supervision::records::scope(unit.map(String::from), from, to)?;
+    let recs = crate::supervision::records::load(s, unit, false).await?;
+    Ok(fieldcase_core::stats::compute(
+        &scope,
+        &recs.cases,
+        &recs.demonstrations,
+    ))
+}
+
+/// The statistics as short Chinese text for the terminal.
+pub fn stats_text(st: &fieldcase_core::stats::Stats) -> String {
+    use fieldcase_core::catalogue::MeasureCategory;
+    let class = |c: MeasureCategory| {
+        st.measures
+            .iter()
+            .find(|m| m.category == c)
+            .map(|m| {
+                format!(
+                    "{} 项（{:.1}%，目标 {:.0}%）",
+                    m.count,
+                    m.share * 100.0,
+                    m.target * 100.0
+                )
+            })
+            .unwrap_or_default()
+    };
+    let rate =
+        |r: &fieldcase_core::stats::Rate| format!("{}/{}（{:.1}%）", r.count, r.of, r.rate * 100.0);
+    [
+        format!("范围：{}", st.scope.unit.as_deref().unwrap_or("全市")),
+        format!("案件数：{}", st.cases),
+        format!("服务类：{}", class(MeasureCategory::Service)),
+        format!("管理类：{}", class(MeasureCategory::Management)),
+        format!("执法类：{}", class(MeasureCategory::Enforcement)),
+        format!("免罚数：{}", st.exemptions_granted),
+        format!("承诺履行：{}", rate(&st.pledges_fulfilled)),
+        format!("按期整改：{}", rate(&st.correction_within_deadline)),
+        format!("回访完成：{}", rate(&st.follow_up_completion)),
+        format!("重复违法当事人：{}", rate(&st.repeat_by_party)),
+        format!("重复违法地点：{}", rate(&st.repeat_by_place)),
+        format!(
+            "劝导示范：{} 次，劝导 {} 人",
+            st.demonstrations, st.people_persuaded
+        ),
+        format!("免罚冲突：{}", st.exemption_conflicts),
+        format!(
+            "处罚决定：生效 {}（罚款 {} 元），待法制审核 {}，退回 {}",
+            st.decisions_effective,
+            st.fines_effective_yuan,
+            st.decisions_pending_review,
+            st.decisions_returned
+        ),
+    ]
+    .join("\n")
+}

@@ -1,15 +1,18 @@
 //! Server state, the router, and starting a server (plain HTTP on loopback, or TLS).
 
+use crate::audit::{AuditEntry, AuditEvent};
 use crate::blobs::BlobDir;
 use crate::error::{Result, ServerError};
 use crate::ops::Metrics;
 use crate::storage::Storage;
 use crate::storage::sqlite::SqliteStorage;
+use crate::supervision::routes;
 use crate::{blobs, enrol, ops, sync};
 use automerge::ActorId;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use ed25519_dalek::SigningKey;
 use fieldcase_core::catalogue::Catalogue;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -39,6 +42,10 @@ pub struct AppState {
     pub device_rate: Arc<crate::ratelimit::RateLimiter>,
     /// Request budget per client address on enrolment.
     pub enrol_rate: Arc<crate::ratelimit::RateLimiter>,
+    /// The server's ed25519 key: signs audit entries and legal reviews.
+    pub signing_key: Arc<SigningKey>,
+    /// Hash of the disclosure feed last published (a new version is audited once).
+    pub last_disclosure: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl AppState {
@@ -54,6 +61,7 @@ impl AppState {
         let party_key: [u8; 32] = key
             .try_into()
             .map_err(|_| ServerError::Config("stored party key is not 32 bytes".into()))?;
+        let signing = signing_key(storage.as_ref()).await?;
         Ok(AppState {
             storage,
             blobs: Arc::new(BlobDir::open(blob_dir, max_blob)?),
@@ -67,7 +75,14 @@ impl AppState {
             enrol_rate: Arc::new(crate::ratelimit::RateLimiter::new(
                 crate::ratelimit::Budget::ENROL,
             )),
+            signing_key: Arc::new(signing),
+            last_disclosure: Arc::new(std::sync::Mutex::new(None)),
         })
+    }
+
+    /// Appends an event to the audit chain, signed with the server's key.
+    pub async fn audit(&self, event: AuditEvent) -> Result<AuditEntry> {
+        self.storage.append_audit(event, &self.signing_key).await
     }
 
     /// The embedded default: `DIR/server.db` and `DIR/blobs`, created on first start.
@@ -76,6 +91,17 @@ impl AppState {
         let storage = SqliteStorage::open(dir.join("server.db"))?;
         AppState::new(Arc::new(storage), dir.join("blobs"), DEFAULT_MAX_BLOB).await
     }
+}
+
+/// The server's ed25519 signing key (audit entries, legal reviews), created on first use.
+pub async fn signing_key(storage: &dyn Storage) -> Result<SigningKey> {
+    let bytes = storage
+        .setting_or_insert("server_signing_key", crate::auth::random::<32>()?.to_vec())
+        .await?;
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| ServerError::Config("stored signing key is not 32 bytes".into()))?;
+    Ok(SigningKey::from_bytes(&bytes))
 }
 
 /// The router with every route of [`ops::ROUTES`].
@@ -92,6 +118,17 @@ pub fn router(state: AppState) -> Router {
             "/v1/blobs/{sha256}",
             axum::routing::head(blobs::head).put(blobs::put),
         )
+        .route("/v1/stats", get(routes::stats))
+        .route("/v1/reports", get(routes::reports))
+        .route("/v1/reviews/queue", get(routes::review_queue))
+        .route("/v1/reviews", post(routes::post_review))
+        .route("/v1/follow-ups", get(routes::follow_ups))
+        .route("/v1/disclosure", get(routes::disclosure_json))
+        .route("/disclosure", get(routes::disclosure_page))
+        .route("/dashboard", get(routes::dashboard_page))
+        .route("/dashboard/review", post(routes::dashboard_review))
+        .route("/login", get(routes::login))
+        .route("/logout", post(routes::logout))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

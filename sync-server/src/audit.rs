@@ -118,8 +118,25 @@ fn head_bytes(seq: i64, hash: &str) -> Vec<u8> {
 
 /// The entry that follows `prev` (or the first one).
 pub fn next_entry(prev: Option<&AuditEntry>, event: AuditEvent, key: &SigningKey) -> AuditEntry {
-    let seq = prev.map_or(1, |p| p.seq + 1);
-    let prev_hash = prev.map_or_else(|| GENESIS.to_string(), |p| p.hash.clone());
+    match prev {
+        Some(p) => entry_after(p.seq, &p.hash, event, key),
+        None => entry_after(0, GENESIS, event, key),
+    }
+}
+
+/// The hash the chain starts from (the "previous hash" of entry 1).
+pub const GENESIS_HASH: &str = GENESIS;
+
+/// The entry that follows the entry `prev_seq` with hash `prev_hash` (`0` and
+/// [`GENESIS_HASH`] for the first entry); what a storage backend calls under its lock.
+pub fn entry_after(
+    prev_seq: i64,
+    prev_hash: &str,
+    event: AuditEvent,
+    key: &SigningKey,
+) -> AuditEntry {
+    let seq = prev_seq + 1;
+    let prev_hash = prev_hash.to_string();
     let hash = hex::encode(Sha256::digest(canonical_bytes(seq, &event, &prev_hash)));
     let signature = hex::encode(key.sign(hash.as_bytes()).to_bytes());
     AuditEntry {

@@ -66,6 +66,11 @@ pub enum ServerError {
 }
 
 impl ServerError {
+    /// The HTTP status this error maps to.
+    pub fn status(&self) -> StatusCode {
+        self.parts().0
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, String) {
         match self {
             ServerError::Unauthorized { .. } => (

@@ -123,6 +123,48 @@ enum AdminCommand {
     },
     /// Check every document and blob; exits non-zero if anything is wrong.
     Verify,
+    /// Write a bureau report (per unit and the total) of a unit subtree and period.
+    Report {
+        /// Unit subtree (default: the whole city).
+        #[arg(long)]
+        unit: Option<String>,
+        /// Period start: YYYY-MM-DD (China time) or unix ms (default: all time).
+        #[arg(long)]
+        from: Option<String>,
+        /// Period end: YYYY-MM-DD inclusive, or unix ms exclusive (default: all time).
+        #[arg(long)]
+        to: Option<String>,
+        /// xlsx, csv or json.
+        #[arg(long)]
+        format: String,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the statistics of a unit subtree and period (`--json` for JSON).
+    Stats {
+        /// Unit subtree (default: the whole city).
+        #[arg(long)]
+        unit: Option<String>,
+        /// Period start: YYYY-MM-DD (China time) or unix ms.
+        #[arg(long)]
+        from: Option<String>,
+        /// Period end: YYYY-MM-DD inclusive, or unix ms exclusive.
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Print a one-time dashboard login link for a reviewer or supervisor.
+    DashboardLink {
+        /// The user.
+        #[arg(long)]
+        user: String,
+        /// The server's address as the browser reaches it.
+        #[arg(long, default_value = "https://127.0.0.1:8443")]
+        base_url: String,
+        /// Minutes the link stays valid.
+        #[arg(long, default_value_t = 15)]
+        ttl_minutes: i64,
+    },
 }
 
 fn print<T: serde::Serialize + std::fmt::Debug>(json: bool, v: &T) -> Result<(), ServerError> {
@@ -237,6 +279,53 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                 AdminCommand::Backup { .. } | AdminCommand::Restore { .. } => Ok(()),
                 AdminCommand::RevokeDevice { id } => {
                     print(json, &admin::revoke_device(s, &id).await?)
+                }
+                AdminCommand::Report {
+                    unit,
+                    from,
+                    to,
+                    format,
+                    out,
+                } => {
+                    let written = admin::write_report(
+                        s,
+                        unit.as_deref(),
+                        from.as_deref(),
+                        to.as_deref(),
+                        &format,
+                        &out,
+                    )
+                    .await?;
+                    print(json, &written)
+                }
+                AdminCommand::Stats { unit, from, to } => {
+                    let stats =
+                        admin::stats(s, unit.as_deref(), from.as_deref(), to.as_deref()).await?;
+                    if json {
+                        print(json, &stats)
+                    } else {
+                        println!("{}", admin::stats_text(&stats));
+                        Ok(())
+                    }
+                }
+                AdminCommand::DashboardLink {
+                    user,
+                    base_url,
+                    ttl_minutes,
+                } => {
+                    let link = fieldcase_server::supervision::routes::issue_login_link(
+                        s,
+                        &user,
+                        &base_url,
+                        ttl_minutes,
+                    )
+                    .await?;
+                    if json {
+                        print(json, &link)
+                    } else {
+                        println!("{}", link.url);
+                        Ok(())
+                    }
                 }
             }
         }

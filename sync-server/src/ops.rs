@@ -162,6 +162,41 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
         "/v1/blobs/{sha256}",
         "Append a chunk of a blob at an offset",
     ),
+    (
+        "get",
+        "/v1/stats",
+        "Soft-enforcement statistics of a unit subtree and period",
+    ),
+    (
+        "get",
+        "/v1/reports",
+        "Bureau report (csv, xlsx or json) of a unit subtree and period",
+    ),
+    (
+        "get",
+        "/v1/reviews/queue",
+        "Decisions awaiting or returned by legal review",
+    ),
+    (
+        "post",
+        "/v1/reviews",
+        "Approve or return a decision (legal reviewers)",
+    ),
+    (
+        "get",
+        "/v1/follow-ups",
+        "Due and overdue follow-ups and escalated pledges per squad",
+    ),
+    ("get", "/v1/disclosure", "Public disclosure feed (no login)"),
+    ("get", "/disclosure", "Public disclosure page (no login)"),
+    ("get", "/dashboard", "Supervisors' dashboard (session)"),
+    (
+        "post",
+        "/dashboard/review",
+        "Approve or return a decision from the dashboard (reviewers)",
+    ),
+    ("get", "/login", "Redeem a one-time dashboard login link"),
+    ("post", "/logout", "End the dashboard session"),
 ];
 
 /// The OpenAPI 3.1 document.
@@ -175,7 +210,7 @@ pub fn openapi() -> serde_json::Value {
             "summary": summary,
             "responses": {"200": {"description": "OK"}, "default": {"description": "Error (ErrorBody)"}}
         });
-        if path.starts_with("/v1/") && *path != "/v1/enrol" {
+        if path.starts_with("/v1/") && *path != "/v1/enrol" && *path != "/v1/disclosure" {
             op["security"] = serde_json::json!([{"bearer": []}]);
         }
         if path.contains("{sha256}") {

@@ -5,7 +5,9 @@
 use crate::access;
 use crate::storage::{Role, User, unit_in_scope};
 use fieldcase_core::catalogue::{Catalogue, ExemptionKind};
-use fieldcase_core::model::{CaseRecord, DemonstrationRecord, PartyRecord, RecordKind};
+use fieldcase_core::model::{
+    CaseRecord, DemonstrationRecord, PartyRecord, RecordKind, ReviewOutcome,
+};
 use serde_json::Value;
 
 /// What the server needs to know of an accepted record.
@@ -160,10 +162,49 @@ fn check_case_change(
     old_json: &Value,
     new_json: &Value,
 ) -> Result<(), Refusal> {
-    let old_review = old.decision.as_ref().and_then(|d| d.review.as_ref());
-    let new_review = new.decision.as_ref().and_then(|d| d.review.as_ref());
+    // The review as raw JSON, so that fields the typed record does not know (the server's
+    // signature over the reviewed heads) are protected too.
+    let review_of = |v: &Value| v.get("decision").and_then(|d| d.get("review")).cloned();
+    let old_review = review_of(old_json).filter(|r| !r.is_null());
+    let new_review = review_of(new_json).filter(|r| !r.is_null());
     if old_review != new_review && user.role != Role::Reviewer {
-        return Err("only a legal reviewer may write the review of a decision".into());
+        // The one change of a review an officer makes: a decision returned by legal review
+        // replaced by a new, unreviewed decision (the returned one stays in the history).
+        let replaced_returned = match (&old.decision, &new.decision) {
+            (Some(o), Some(n)) => {
+                o.review.as_ref().map(|r| r.outcome) == Some(ReviewOutcome::Returned)
+                    && n.id != o.id
+                    && new_review.is_none()
+            }
+            _ => false,
+        };
+        if !replaced_returned {
+            return Err("only a legal reviewer may write the review of a decision".into());
+        }
+    }
+    if user.role != Role::Reviewer
+        && let (Some(o), Some(_)) = (&old.decision, &old_review)
+        && o.review.as_ref().map(|r| r.outcome) == Some(ReviewOutcome::Approved)
+        && old_json.get("decision") != new_json.get("decision")
+    {
+        return Err("an approved decision may not be changed".into());
+    }
+    if old.decision.is_some() && new.decision.is_none() {
+        return Err("a decision may not be removed".into());
+    }
+    if user.role == Role::Reviewer && old_review != new_review {
+        let Some(review) = new.decision.as_ref().and_then(|d| d.review.as_ref()) else {
+            return Err("a review may not be removed".into());
+        };
+        if review.reviewer != user.id {
+            return Err("a reviewer may sign a review only with their own id".into());
+        }
+        if review.opinion.trim().is_empty() {
+            return Err("a review needs an opinion".into());
+        }
+        if !new.decision.as_ref().is_some_and(|d| d.review_required) {
+            return Err("this decision needs no legal review".into());
+        }
     }
     if user.role == Role::Reviewer {
         // A reviewer writes the review and nothing else of the case.

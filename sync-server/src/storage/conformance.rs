@@ -300,6 +300,91 @@ pub async fn concurrent_same_doc(s: Arc<dyn Storage>) -> Result<()> {
     Ok(())
 }
 
+/// Login tokens are single-use and expire; sessions expire and end.
+pub async fn web_sessions(s: &dyn Storage) -> Result<()> {
+    let user = User {
+        id: "s1".into(),
+        name: "Supervisor".into(),
+        role: Role::Supervisor,
+        unit: "luan".into(),
+        created_at_ms: 1,
+    };
+    s.create_user(user.clone()).await?;
+    assert!(matches!(
+        s.create_login_token(LoginToken {
+            token_hash: [1; 32],
+            user_id: "nobody".into(),
+            created_at_ms: 1,
+            expires_at_ms: 100,
+        })
+        .await,
+        Err(ServerError::NotFound(_))
+    ));
+    s.create_login_token(LoginToken {
+        token_hash: [2; 32],
+        user_id: "s1".into(),
+        created_at_ms: 1,
+        expires_at_ms: 100,
+    })
+    .await?;
+    let session = |h: u8| WebSession {
+        session_hash: [h; 32],
+        created_at_ms: 10,
+        expires_at_ms: 1_000,
+    };
+    assert!(matches!(
+        s.redeem_login_token([2; 32], 100, session(9)).await,
+        Err(ServerError::InvalidCode)
+    ));
+    assert_eq!(s.redeem_login_token([2; 32], 10, session(3)).await?, user);
+    assert!(matches!(
+        s.redeem_login_token([2; 32], 11, session(4)).await,
+        Err(ServerError::InvalidCode)
+    ));
+    assert_eq!(s.session_user([4; 32], 11).await?, None);
+    assert_eq!(s.session_user([9; 32], 11).await?, None);
+    assert_eq!(s.session_user([3; 32], 11).await?, Some(user));
+    assert_eq!(s.session_user([3; 32], 1_000).await?, None);
+    s.end_session([3; 32]).await?;
+    assert_eq!(s.session_user([3; 32], 11).await?, None);
+    Ok(())
+}
+
+/// The audit chain: appends (also concurrent ones) form one verifiable chain with a signed head.
+pub async fn audit_chain(s: Arc<dyn Storage>) -> Result<()> {
+    let key = SigningKey::from_bytes(&[9; 32]);
+    assert_eq!(s.audit_head().await?, None);
+    let event = |i: i64| AuditEvent {
+        at_ms: i,
+        actor: format!("u{i}"),
+        action: "view".into(),
+        case_id: (i % 2 == 0).then(|| format!("c{i}")),
+        detail: String::new(),
+    };
+    let first = s.append_audit(event(1), &key).await?;
+    assert_eq!(first.seq, 1);
+    let mut tasks = Vec::new();
+    for i in 2..=9 {
+        let s = s.clone();
+        let key = key.clone();
+        tasks.push(tokio::spawn(
+            async move { s.append_audit(event(i), &key).await },
+        ));
+    }
+    for t in tasks {
+        t.await.map_err(|e| ServerError::Task(e.to_string()))??;
+    }
+    let entries = s.audit_entries().await?;
+    assert_eq!(entries.len(), 9);
+    assert_eq!(entries[0], first);
+    let head = s.audit_head().await?;
+    assert_eq!(head.as_ref().map(|h| h.seq), Some(9));
+    let n = crate::audit::verify(&entries, head.as_ref(), &key.verifying_key())
+        .map_err(|e| ServerError::Database(e.to_string()))?;
+    assert_eq!(n, 9);
+    Ok(())
+}
+
 /// Runs the whole suite as `#[tokio::test]`s; `$make` is an expression (usually an `async`
 /// block) giving a fresh, empty `Arc<dyn Storage>`-compatible backend each time.
 #[macro_export]
@@ -334,6 +419,16 @@ macro_rules! storage_conformance_tests {
         async fn conformance_concurrent_same_doc() -> $crate::error::Result<()> {
             let s = $make.await;
             $crate::storage::conformance::concurrent_same_doc(std::sync::Arc::new(s)).await
+        }
+        #[tokio::test]
+        async fn conformance_web_sessions() -> $crate::error::Result<()> {
+            let s = $make.await;
+            $crate::storage::conformance::web_sessions(&s).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn conformance_audit_chain() -> $crate::error::Result<()> {
+            let s = $make.await;
+            $crate::storage::conformance::audit_chain(std::sync::Arc::new(s)).await
         }
         #[tokio::test]
         async fn conformance_blobs() -> $crate::error::Result<()> {

@@ -16,8 +16,10 @@ pub mod conformance;
 pub mod postgres;
 pub mod sqlite;
 
+use crate::audit::{AuditEntry, AuditEvent, AuditHead};
 use crate::error::Result;
 use async_trait::async_trait;
+use ed25519_dalek::SigningKey;
 use fieldcase_core::model::RecordKind;
 use serde::{Deserialize, Serialize};
 
@@ -245,6 +247,30 @@ pub struct UploadSession {
     pub updated_at_ms: i64,
 }
 
+/// A one-time dashboard login token, stored hashed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginToken {
+    /// SHA-256 of the token.
+    pub token_hash: [u8; 32],
+    /// The user it logs in.
+    pub user_id: String,
+    /// When created.
+    pub created_at_ms: i64,
+    /// Unusable after this.
+    pub expires_at_ms: i64,
+}
+
+/// A dashboard session (the cookie's value is stored only as its SHA-256).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSession {
+    /// SHA-256 of the cookie value.
+    pub session_hash: [u8; 32],
+    /// When created.
+    pub created_at_ms: i64,
+    /// Invalid after this.
+    pub expires_at_ms: i64,
+}
+
 /// Whether `unit` is `scope` or lies under it.
 pub fn unit_in_scope(unit: &str, scope: &str) -> bool {
     unit == scope
@@ -328,6 +354,29 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     async fn all_blobs(&self) -> Result<Vec<BlobRecord>>;
     /// Every unfinished upload, by hash.
     async fn upload_sessions(&self) -> Result<Vec<UploadSession>>;
+
+    /// Stores a dashboard login token. The user must exist.
+    async fn create_login_token(&self, token: LoginToken) -> Result<()>;
+    /// Consumes the token and creates `session` for its user in one transaction; returns the
+    /// user. `InvalidCode` if the token is unknown, used or expired at `now_ms`.
+    async fn redeem_login_token(
+        &self,
+        token_hash: [u8; 32],
+        now_ms: i64,
+        session: WebSession,
+    ) -> Result<User>;
+    /// The user of a session still valid at `now_ms`.
+    async fn session_user(&self, session_hash: [u8; 32], now_ms: i64) -> Result<Option<User>>;
+    /// Ends a session (logout); unknown sessions are ignored.
+    async fn end_session(&self, session_hash: [u8; 32]) -> Result<()>;
+
+    /// Appends an event to the audit chain, signing the entry and the new head with `key`;
+    /// concurrent appends (across processes, for PostgreSQL) serialise on the head row.
+    async fn append_audit(&self, event: AuditEvent, key: &SigningKey) -> Result<AuditEntry>;
+    /// Every audit entry, by sequence number.
+    async fn audit_entries(&self) -> Result<Vec<AuditEntry>>;
+    /// The signed head of the audit chain (`None` while the chain is empty).
+    async fn audit_head(&self) -> Result<Option<AuditHead>>;
 }
 
 /// Opens the storage an operator chose: PostgreSQL when `database_url` is given, else the

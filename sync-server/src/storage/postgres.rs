@@ -28,7 +28,8 @@ use tokio_postgres::error::SqlState;
 
 /// Numbered migrations; index + 1 is the version each brings the schema to. Never edit one
 /// that shipped: add another.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE settings (key TEXT PRIMARY KEY, value BYTEA NOT NULL);
     CREATE TABLE units (path TEXT PRIMARY KEY, name TEXT NOT NULL);
     CREATE TABLE users (
@@ -67,7 +68,29 @@ pub const MIGRATIONS: &[&str] = &[r#"
         sha256 TEXT PRIMARY KEY, device_id TEXT NOT NULL, received BIGINT NOT NULL,
         total BIGINT NOT NULL, updated_at_ms BIGINT NOT NULL
     );
-"#];
+"#,
+    r#"
+    CREATE TABLE audit_log (
+        seq BIGINT PRIMARY KEY, at_ms BIGINT NOT NULL, actor TEXT NOT NULL,
+        action TEXT NOT NULL, case_id TEXT, detail TEXT NOT NULL, prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL, signature TEXT NOT NULL
+    );
+    CREATE TABLE audit_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL, hash TEXT NOT NULL,
+        signature TEXT NOT NULL
+    );
+    INSERT INTO audit_head(id, seq, hash, signature)
+        VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000', '');
+    CREATE TABLE login_tokens (
+        token_hash BYTEA PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id),
+        created_at_ms BIGINT NOT NULL, expires_at_ms BIGINT NOT NULL, used_at_ms BIGINT
+    );
+    CREATE TABLE web_sessions (
+        session_hash BYTEA PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id),
+        created_at_ms BIGINT NOT NULL, expires_at_ms BIGINT NOT NULL
+    );
+"#,
+];
 
 /// Default pool size.
 pub const DEFAULT_POOL_SIZE: usize = 16;
@@ -921,6 +944,187 @@ impl Storage for PostgresStorage {
             .await
             .map_err(db)?;
         rows.iter().map(session_row).collect()
+    }
+
+    async fn create_login_token(&self, t: LoginToken) -> Result<()> {
+        let c = self.client().await?;
+        c.execute(
+            "INSERT INTO login_tokens(token_hash, user_id, created_at_ms, expires_at_ms)
+             VALUES ($1, $2, $3, $4)",
+            &[
+                &t.token_hash.as_slice(),
+                &t.user_id,
+                &t.created_at_ms,
+                &t.expires_at_ms,
+            ],
+        )
+        .await
+        .map_err(|e| {
+            if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) {
+                ServerError::NotFound(format!("user {}", t.user_id))
+            } else {
+                db(e)
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn redeem_login_token(
+        &self,
+        token_hash: [u8; 32],
+        now_ms: i64,
+        session: WebSession,
+    ) -> Result<User> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        let row = tx
+            .query_opt(
+                "UPDATE login_tokens SET used_at_ms = $2
+                 WHERE token_hash = $1 AND used_at_ms IS NULL AND expires_at_ms > $2
+                 RETURNING user_id",
+                &[&token_hash.as_slice(), &now_ms],
+            )
+            .await
+            .map_err(db)?;
+        let Some(row) = row else {
+            return Err(ServerError::InvalidCode);
+        };
+        let user_id: String = row.try_get(0).map_err(db)?;
+        tx.execute(
+            "INSERT INTO web_sessions(session_hash, user_id, created_at_ms, expires_at_ms)
+             VALUES ($1, $2, $3, $4)",
+            &[
+                &session.session_hash.as_slice(),
+                &user_id,
+                &session.created_at_ms,
+                &session.expires_at_ms,
+            ],
+        )
+        .await
+        .map_err(db)?;
+        let row = tx
+            .query_one(
+                "SELECT id, name, role, unit, created_at_ms FROM users WHERE id = $1",
+                &[&user_id],
+            )
+            .await
+            .map_err(db)?;
+        let user = user_row(&row, 0)?;
+        tx.commit().await.map_err(db)?;
+        Ok(user)
+    }
+
+    async fn session_user(&self, session_hash: [u8; 32], now_ms: i64) -> Result<Option<User>> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                "SELECT u.id, u.name, u.role, u.unit, u.created_at_ms
+                 FROM web_sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.session_hash = $1 AND s.expires_at_ms > $2",
+                &[&session_hash.as_slice(), &now_ms],
+            )
+            .await
+            .map_err(db)?;
+        row.map(|r| user_row(&r, 0)).transpose()
+    }
+
+    async fn end_session(&self, session_hash: [u8; 32]) -> Result<()> {
+        let c = self.client().await?;
+        c.execute(
+            "DELETE FROM web_sessions WHERE session_hash = $1",
+            &[&session_hash.as_slice()],
+        )
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn append_audit(&self, event: AuditEvent, key: &SigningKey) -> Result<AuditEntry> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        let row = tx
+            .query_one(
+                "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
+                &[],
+            )
+            .await
+            .map_err(db)?;
+        let seq: i64 = row.try_get(0).map_err(db)?;
+        let hash: String = row.try_get(1).map_err(db)?;
+        let entry = crate::audit::entry_after(seq, &hash, event, key);
+        let head = crate::audit::head_for(&entry, key);
+        tx.execute(
+            "INSERT INTO audit_log(seq, at_ms, actor, action, case_id, detail, prev_hash, hash,
+                                   signature)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &entry.seq,
+                &entry.event.at_ms,
+                &entry.event.actor,
+                &entry.event.action,
+                &entry.event.case_id,
+                &entry.event.detail,
+                &entry.prev_hash,
+                &entry.hash,
+                &entry.signature,
+            ],
+        )
+        .await
+        .map_err(db)?;
+        tx.execute(
+            "UPDATE audit_head SET seq = $1, hash = $2, signature = $3 WHERE id = 1",
+            &[&head.seq, &head.hash, &head.signature],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(entry)
+    }
+
+    async fn audit_entries(&self) -> Result<Vec<AuditEntry>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT seq, at_ms, actor, action, case_id, detail, prev_hash, hash, signature
+                 FROM audit_log ORDER BY seq",
+                &[],
+            )
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    seq: r.try_get(0).map_err(db)?,
+                    event: AuditEvent {
+                        at_ms: r.try_get(1).map_err(db)?,
+                        actor: r.try_get(2).map_err(db)?,
+                        action: r.try_get(3).map_err(db)?,
+                        case_id: r.try_get(4).map_err(db)?,
+                        detail: r.try_get(5).map_err(db)?,
+                    },
+                    prev_hash: r.try_get(6).map_err(db)?,
+                    hash: r.try_get(7).map_err(db)?,
+                    signature: r.try_get(8).map_err(db)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn audit_head(&self) -> Result<Option<AuditHead>> {
+        let c = self.client().await?;
+        let r = c
+            .query_one(
+                "SELECT seq, hash, signature FROM audit_head WHERE id = 1",
+                &[],
+            )
+            .await
+            .map_err(db)?;
+        let head = AuditHead {
+            seq: r.try_get(0).map_err(db)?,
+            hash: r.try_get(1).map_err(db)?,
+            signature: r.try_get(2).map_err(db)?,
+        };
+        Ok((head.seq > 0).then_some(head))
     }
 }
 

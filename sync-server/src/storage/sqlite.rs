@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Numbered migrations; index + 1 is the version each brings the file to. Never edit one that
 /// shipped: add another.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE settings (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
     CREATE TABLE units (path TEXT PRIMARY KEY, name TEXT NOT NULL) WITHOUT ROWID;
     CREATE TABLE users (
@@ -49,7 +50,29 @@ const MIGRATIONS: &[&str] = &[r#"
         sha256 TEXT PRIMARY KEY, device_id TEXT NOT NULL, received INTEGER NOT NULL,
         total INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL
     ) WITHOUT ROWID;
-"#];
+"#,
+    r#"
+    CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, actor TEXT NOT NULL,
+        action TEXT NOT NULL, case_id TEXT, detail TEXT NOT NULL, prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL, signature TEXT NOT NULL
+    );
+    CREATE TABLE audit_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL,
+        signature TEXT NOT NULL
+    );
+    INSERT INTO audit_head(id, seq, hash, signature)
+        VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000', '');
+    CREATE TABLE login_tokens (
+        token_hash BLOB PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id),
+        created_at_ms INTEGER NOT NULL, expires_at_ms INTEGER NOT NULL, used_at_ms INTEGER
+    ) WITHOUT ROWID;
+    CREATE TABLE web_sessions (
+        session_hash BLOB PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id),
+        created_at_ms INTEGER NOT NULL, expires_at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+"#,
+];
 
 /// Readers kept open.
 const READERS: usize = 4;
@@ -808,6 +831,171 @@ impl Storage for SqliteStorage {
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
+        })
+        .await
+    }
+
+    async fn create_login_token(&self, t: LoginToken) -> Result<()> {
+        self.write(move |tx| {
+            match tx.execute(
+                "INSERT INTO login_tokens(token_hash, user_id, created_at_ms, expires_at_ms)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    t.token_hash.to_vec(),
+                    t.user_id,
+                    t.created_at_ms,
+                    t.expires_at_ms
+                ],
+            ) {
+                Ok(_) => Ok(()),
+                Err(e) if is_constraint(&e) => {
+                    Err(ServerError::NotFound(format!("user {}", t.user_id)))
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    async fn redeem_login_token(
+        &self,
+        token_hash: [u8; 32],
+        now_ms: i64,
+        session: WebSession,
+    ) -> Result<User> {
+        self.write(move |tx| {
+            let user_id: Option<String> = tx
+                .query_row(
+                    "UPDATE login_tokens SET used_at_ms = ?2
+                     WHERE token_hash = ?1 AND used_at_ms IS NULL AND expires_at_ms > ?2
+                     RETURNING user_id",
+                    params![token_hash.to_vec(), now_ms],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(user_id) = user_id else {
+                return Err(ServerError::InvalidCode);
+            };
+            tx.execute(
+                "INSERT INTO web_sessions(session_hash, user_id, created_at_ms, expires_at_ms)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    session.session_hash.to_vec(),
+                    user_id,
+                    session.created_at_ms,
+                    session.expires_at_ms
+                ],
+            )?;
+            Ok(tx.query_row(
+                "SELECT id, name, role, unit, created_at_ms FROM users WHERE id = ?1",
+                [user_id],
+                |r| user_row(r, 0),
+            )?)
+        })
+        .await
+    }
+
+    async fn session_user(&self, session_hash: [u8; 32], now_ms: i64) -> Result<Option<User>> {
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT u.id, u.name, u.role, u.unit, u.created_at_ms
+                 FROM web_sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.session_hash = ?1 AND s.expires_at_ms > ?2",
+                params![session_hash.to_vec(), now_ms],
+                |r| user_row(r, 0),
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn end_session(&self, session_hash: [u8; 32]) -> Result<()> {
+        self.write(move |tx| {
+            tx.execute(
+                "DELETE FROM web_sessions WHERE session_hash = ?1",
+                [session_hash.to_vec()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn append_audit(&self, event: AuditEvent, key: &SigningKey) -> Result<AuditEntry> {
+        let key = key.clone();
+        self.write(move |tx| {
+            let (seq, hash): (i64, String) =
+                tx.query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+            let entry = crate::audit::entry_after(seq, &hash, event, &key);
+            let head = crate::audit::head_for(&entry, &key);
+            tx.execute(
+                "INSERT INTO audit_log(seq, at_ms, actor, action, case_id, detail, prev_hash,
+                                       hash, signature)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    entry.seq,
+                    entry.event.at_ms,
+                    entry.event.actor,
+                    entry.event.action,
+                    entry.event.case_id,
+                    entry.event.detail,
+                    entry.prev_hash,
+                    entry.hash,
+                    entry.signature
+                ],
+            )?;
+            tx.execute(
+                "UPDATE audit_head SET seq = ?1, hash = ?2, signature = ?3 WHERE id = 1",
+                params![head.seq, head.hash, head.signature],
+            )?;
+            Ok(entry)
+        })
+        .await
+    }
+
+    async fn audit_entries(&self) -> Result<Vec<AuditEntry>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT seq, at_ms, actor, action, case_id, detail, prev_hash, hash, signature
+                 FROM audit_log ORDER BY seq",
+            )?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(AuditEntry {
+                        seq: r.get(0)?,
+                        event: AuditEvent {
+                            at_ms: r.get(1)?,
+                            actor: r.get(2)?,
+                            action: r.get(3)?,
+                            case_id: r.get(4)?,
+                            detail: r.get(5)?,
+                        },
+                        prev_hash: r.get(6)?,
+                        hash: r.get(7)?,
+                        signature: r.get(8)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn audit_head(&self) -> Result<Option<AuditHead>> {
+        self.read(|c| {
+            let head = c.query_row(
+                "SELECT seq, hash, signature FROM audit_head WHERE id = 1",
+                [],
+                |r| {
+                    Ok(AuditHead {
+                        seq: r.get(0)?,
+                        hash: r.get(1)?,
+                        signature: r.get(2)?,
+                    })
+                },
+            )?;
+            Ok((head.seq > 0).then_some(head))
         })
         .await
     }

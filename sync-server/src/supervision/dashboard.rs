@@ -5,7 +5,7 @@ use super::disclosure::escape_html;
 use fieldcase_core::catalogue::MeasureCategory;
 use fieldcase_core::model::CaseRecord;
 use fieldcase_core::model::DemonstrationRecord;
-use fieldcase_core::stats::{Stats, StatsScope};
+use fieldcase_core::stats::{Stats, StatsScope, action_counts};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -28,6 +28,8 @@ pub struct OverdueRow {
 pub struct ReviewRow {
     /// Case.
     pub case_id: String,
+    /// Decision.
+    pub decision_id: String,
     /// Unit.
     pub unit: String,
     /// Fine.
@@ -57,6 +59,40 @@ pub struct DashboardData {
     pub review_queue: Vec<ReviewRow>,
     /// Places with repeat violations: cell and cases.
     pub repeat_places: Vec<(String, i64)>,
+    /// The viewer is a legal reviewer: the queue carries approve/return forms.
+    #[serde(default)]
+    pub can_review: bool,
+}
+
+/// Everything the dashboard shows of `scope` as of `now_ms`, from the same functions as the
+/// statistics API, the reports and the queues (so the numbers agree).
+pub fn assemble(
+    scope: &StatsScope,
+    scope_label: &str,
+    cases: &[CaseRecord],
+    demos: &[DemonstrationRecord],
+    now_ms: i64,
+) -> DashboardData {
+    let report = super::report::Report::compute(scope, cases, demos);
+    let follow = super::queues::follow_ups(scope, cases, now_ms);
+    let queue = super::queues::review_queue(scope, cases);
+    let minutes = (now_ms.div_euclid(60_000) + 8 * 60).rem_euclid(24 * 60);
+    DashboardData {
+        scope_label: scope_label.to_string(),
+        generated_at: format!(
+            "{} {:02}:{:02}",
+            fieldcase_core::store::china_day(now_ms),
+            minutes / 60,
+            minutes % 60
+        ),
+        overall: report.total,
+        by_unit: report.by_unit,
+        weekly: weekly_counts(scope, cases, demos, now_ms, 8),
+        overdue: follow.overdue_rows(),
+        review_queue: queue.pending,
+        repeat_places: fieldcase_core::stats::repeat_places(scope, cases),
+        can_review: false,
+    }
 }
 
 const COLORS: [&str; 3] = ["#2e7d32", "#f9a825", "#c62828"];
@@ -86,7 +122,7 @@ pub fn weekly_counts(
     let mut counts: BTreeMap<i64, [i64; 3]> = (first..=last).map(|w| (w, [0; 3])).collect();
     let idx = |c: MeasureCategory| CLASSES.iter().position(|x| *x == c).unwrap_or(0);
     for c in cases.iter().filter(|c| scope.covers_unit(&c.unit)) {
-        for a in &c.actions {
+        for a in c.actions.iter().filter(|a| action_counts(c, a)) {
             if let Some(slot) = counts.get_mut(&week_of(a.at_ms)) {
                 slot[idx(a.measure_category)] += 1;
             }
@@ -251,9 +287,23 @@ pub fn render(d: &DashboardData) -> String {
                 _ => "其他",
             })
             .collect();
+        let action = if d.can_review {
+            format!(
+                "<form method=\"post\" action=\"/dashboard/review\">\
+                 <input type=\"hidden\" name=\"case_id\" value=\"{c}\">\
+                 <input type=\"hidden\" name=\"decision_id\" value=\"{dec}\">\
+                 <input name=\"opinion\" required maxlength=\"4000\" placeholder=\"审核意见\">\
+                 <button name=\"outcome\" value=\"approved\">批准</button>\
+                 <button name=\"outcome\" value=\"returned\">退回</button></form>",
+                c = escape_html(&r.case_id),
+                dec = escape_html(&r.decision_id)
+            )
+        } else {
+            "—".to_string()
+        };
         let _ = write!(
             reviews,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{action}</td></tr>",
             escape_html(&r.case_id),
             escape_html(&r.unit),
             r.amount_yuan,
@@ -279,7 +329,7 @@ pub fn render(d: &DashboardData) -> String {
     <section><h2>每周趋势</h2>{trend}</section>\
     <section><h2>各单位</h2><table id=\"units\"><thead><tr><th>单位</th><th>案件</th><th>服务</th><th>管理</th><th>执法</th><th>免罚</th><th>按期整改率</th><th>回访完成率</th></tr></thead><tbody>{units}</tbody></table></section>\
     <section><h2>逾期回访（{n_over}）</h2><table id=\"overdue\"><thead><tr><th>案件</th><th>单位</th><th>应回访日</th><th>逾期天数</th></tr></thead><tbody>{overdue}</tbody></table></section>\
-    <section><h2>法制审核队列（{n_rev}）</h2><table id=\"reviews\"><thead><tr><th>案件</th><th>单位</th><th>罚款（元）</th><th>审核原因</th><th>决定日期</th></tr></thead><tbody>{reviews}</tbody></table></section>\
+    <section><h2>法制审核队列（{n_rev}）</h2><table id=\"reviews\"><thead><tr><th>案件</th><th>单位</th><th>罚款（元）</th><th>审核原因</th><th>决定日期</th><th>审核</th></tr></thead><tbody>{reviews}</tbody></table></section>\
     <section><h2>重复违法地点</h2><table id=\"places\"><thead><tr><th>地点（约 110 米网格）</th><th>案件</th></tr></thead><tbody>{places}</tbody></table></section>\
     </body></html>",
         scope = escape_html(&d.scope_label),
@@ -325,6 +375,7 @@ mod tests {
             overdue: vec![],
             review_queue: vec![],
             repeat_places: vec![],
+            can_review: false,
         };
         let html = render(&d);
         assert!(!html.contains("<script"));

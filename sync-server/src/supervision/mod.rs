@@ -4,4 +4,8 @@
 
 pub mod dashboard;
 pub mod disclosure;
+pub mod queues;
+pub mod records;
 pub mod report;
+pub mod review;
+pub mod routes;

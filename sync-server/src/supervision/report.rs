@@ -1,11 +1,13 @@
 //! Bureau reports (报市城管局): per-unit statistics as CSV, XLSX or JSON with Chinese headers.
 
 use fieldcase_core::catalogue::MeasureCategory;
-use fieldcase_core::stats::Stats;
+use fieldcase_core::model::{CaseRecord, DemonstrationRecord};
+use fieldcase_core::stats::{self, Stats, StatsScope};
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
+use serde::{Deserialize, Serialize};
 
 /// Column headers, in the order of [`row`].
-pub const HEADERS: [&str; 20] = [
+pub const HEADERS: [&str; 24] = [
     "单位",
     "案件数",
     "服务类措施",
@@ -26,6 +28,10 @@ pub const HEADERS: [&str; 20] = [
     "劝导示范次数",
     "劝导人数",
     "免罚冲突数",
+    "生效处罚决定数",
+    "生效罚款金额（元）",
+    "待法制审核决定数",
+    "法制审核退回数",
 ];
 
 /// A report cell.
@@ -73,7 +79,80 @@ pub fn row(unit: &str, s: &Stats) -> Vec<Cell> {
         Cell::Int(s.demonstrations),
         Cell::Int(s.people_persuaded),
         Cell::Int(s.exemption_conflicts),
+        Cell::Int(s.decisions_effective),
+        Cell::Int(s.fines_effective_yuan),
+        Cell::Int(s.decisions_pending_review),
+        Cell::Int(s.decisions_returned),
     ]
+}
+
+/// A bureau report: one row per unit that has records in scope, then the total.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// What the report covers (unit, period).
+    pub scope: StatsScope,
+    /// Label of the total row, e.g. `合计（luan/jinan）`.
+    pub total_label: String,
+    /// Per unit, by path.
+    pub by_unit: Vec<(String, Stats)>,
+    /// The whole scope.
+    pub total: Stats,
+}
+
+impl Report {
+    /// Computes the report of `scope` over the records.
+    pub fn compute(
+        scope: &StatsScope,
+        cases: &[CaseRecord],
+        demonstrations: &[DemonstrationRecord],
+    ) -> Report {
+        let by_unit = stats::units(cases, demonstrations)
+            .into_iter()
+            .filter(|u| scope.covers_unit(u))
+            .map(|u| {
+                // Exactly this unit's own records (sub-units have rows of their own).
+                let own: Vec<CaseRecord> = cases.iter().filter(|c| c.unit == u).cloned().collect();
+                let own_demos: Vec<DemonstrationRecord> = demonstrations
+                    .iter()
+                    .filter(|d| d.unit == u)
+                    .cloned()
+                    .collect();
+                let unit_scope = StatsScope {
+                    unit: Some(u.clone()),
+                    ..scope.clone()
+                };
+                let s = stats::compute(&unit_scope, &own, &own_demos);
+                (u, s)
+            })
+            .collect();
+        Report {
+            scope: scope.clone(),
+            total_label: format!("合计（{}）", scope.unit.as_deref().unwrap_or("全市")),
+            by_unit,
+            total: stats::compute(scope, cases, demonstrations),
+        }
+    }
+
+    /// The rows of the CSV and XLSX forms: every unit, then the total.
+    pub fn rows(&self) -> Vec<(String, Stats)> {
+        let mut rows = self.by_unit.clone();
+        rows.push((self.total_label.clone(), self.total.clone()));
+        rows
+    }
+
+    /// The title line of the XLSX form.
+    pub fn title(&self) -> String {
+        let day = |ms: Option<i64>, end: bool| match ms {
+            Some(ms) => fieldcase_core::store::china_day(if end { ms - 1 } else { ms }),
+            None => "—".to_string(),
+        };
+        format!(
+            "柔性执法统计报表　范围：{}　期间：{} 至 {}",
+            self.scope.unit.as_deref().unwrap_or("全市"),
+            day(self.scope.from_ms, false),
+            day(self.scope.to_ms, true)
+        )
+    }
 }
 
 fn csv_field(c: &Cell) -> String {
@@ -132,7 +211,7 @@ pub fn to_xlsx(title: &str, rows: &[(String, Stats)]) -> Result<Vec<u8>, XlsxErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fieldcase_core::stats::{StatsScope, compute};
+    use fieldcase_core::stats::compute;
 
     #[test]
     fn csv_has_chinese_headers_and_one_row_per_unit() {

@@ -6,4 +6,5 @@ mod disclosure;
 mod ratelimit;
 mod storage_postgres;
 mod storage_sqlite;
+mod supervision;
 mod validation;

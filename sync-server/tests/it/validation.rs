@@ -107,7 +107,7 @@ fn rules_on_merged_records() -> R {
     });
     let mut reviewed = decided.clone();
     reviewed["decision"]["review"] =
-        json!({"outcome": "approved", "reviewer": "RV-1", "opinion": "ok", "at_ms": 2});
+        json!({"outcome": "approved", "reviewer": "u", "opinion": "ok", "at_ms": 2});
     let e = check(
         &officer,
         &cat,
@@ -143,6 +143,114 @@ fn rules_on_merged_records() -> R {
         .is_err()
     );
     assert!(check(&reviewer, &cat, &id, RecordKind::Case, None, &old).is_err());
+
+    // A reviewer signs only with their own id, with an opinion, and only decisions that need
+    // review.
+    let mut as_other = decided.clone();
+    as_other["decision"]["review"] =
+        json!({"outcome": "approved", "reviewer": "RV-9", "opinion": "ok", "at_ms": 2});
+    let e = check(
+        &reviewer,
+        &cat,
+        &id,
+        RecordKind::Case,
+        Some(&decided),
+        &as_other,
+    );
+    assert!(e.is_err_and(|r| r.contains("own id")));
+    let mut mute = reviewed.clone();
+    mute["decision"]["review"]["opinion"] = json!("  ");
+    let e = check(
+        &reviewer,
+        &cat,
+        &id,
+        RecordKind::Case,
+        Some(&decided),
+        &mute,
+    );
+    assert!(e.is_err_and(|r| r.contains("opinion")));
+    let mut minor_decision = decided.clone();
+    minor_decision["decision"]["review_required"] = json!(false);
+    let mut minor_reviewed = reviewed.clone();
+    minor_reviewed["decision"]["review_required"] = json!(false);
+    let e = check(
+        &reviewer,
+        &cat,
+        &id,
+        RecordKind::Case,
+        Some(&minor_decision),
+        &minor_reviewed,
+    );
+    assert!(e.is_err_and(|r| r.contains("no legal review")));
+
+    // An officer (a phone pushing a self-approval) may not touch the server's signed review
+    // either, not even a field the typed record does not know.
+    let mut signed = reviewed.clone();
+    signed["decision"]["review"]["signed_heads"] = json!(["aa"]);
+    let mut forged = signed.clone();
+    forged["decision"]["review"]["signed_heads"] = json!(["bb"]);
+    let e = check(
+        &officer,
+        &cat,
+        &id,
+        RecordKind::Case,
+        Some(&signed),
+        &forged,
+    );
+    assert!(e.is_err_and(|r| r.contains("reviewer")));
+    // Nor change an approved decision, nor remove a decision.
+    let mut raised = reviewed.clone();
+    raised["decision"]["amount_yuan"] = json!(9000);
+    let e = check(
+        &officer,
+        &cat,
+        &id,
+        RecordKind::Case,
+        Some(&reviewed),
+        &raised,
+    );
+    assert!(e.is_err_and(|r| r.contains("approved decision")));
+    let mut dropped = reviewed.clone();
+    dropped["decision"] = Value::Null;
+    assert!(
+        check(
+            &officer,
+            &cat,
+            &id,
+            RecordKind::Case,
+            Some(&reviewed),
+            &dropped
+        )
+        .is_err()
+    );
+    // A returned decision may be replaced by a new, unreviewed one (what core does when the
+    // officer revises it); keeping the old id while dropping the review is refused.
+    let mut returned = decided.clone();
+    returned["decision"]["review"] =
+        json!({"outcome": "returned", "reviewer": "u", "opinion": "证据不足", "at_ms": 2});
+    let mut revised = decided.clone();
+    revised["decision"]["id"] = json!("0190aaaa-0000-7000-8000-000000000001");
+    revised["decision"]["amount_yuan"] = json!(3000);
+    assert!(
+        check(
+            &officer,
+            &cat,
+            &id,
+            RecordKind::Case,
+            Some(&returned),
+            &revised
+        )
+        .is_ok()
+    );
+    let e = check(
+        &officer,
+        &cat,
+        &id,
+        RecordKind::Case,
+        Some(&returned),
+        &decided,
+    );
+    assert!(e.is_err_and(|r| r.contains("reviewer")));
 
     // A closed case: only lifecycle events (a reopen) may change it.
     let mut closed = old.clone();
