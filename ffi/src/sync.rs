@@ -1,14 +1,14 @@
 //! Enrolment and sync across the FFI: async methods (Kotlin `suspend`, Swift `async`, Python
-//! coroutines) that run on a Rust tokio runtime, never on the caller's thread, with progress
-//! callbacks and cancellation.
+//! coroutines) whose work runs on the library's own tokio runtime, never on the caller's
+//! thread or event loop, with progress callbacks and cancellation.
 //!
 //! Cancelling works two ways: the app's own task cancellation (a cancelled coroutine drops
 //! the future, which stops at the next await) or a [`SyncCancel`] handle, which stops the
 //! sync at the next request boundary and returns `Cancelled`. Either way nothing recorded is
 //! lost: the sync cursor moves only after a completed session.
 
-use crate::{FieldcaseError, FieldcaseStore};
 use crate::seams::SyncProgressListener;
+use crate::{FieldcaseError, FieldcaseStore};
 use fieldcase_core::sync as cs;
 use fieldcase_core::{CoreError, FieldStore};
 use std::sync::Arc;
@@ -180,12 +180,46 @@ impl cs::SyncObserver for Forward {
     }
 }
 
-/// Runs an async call, turning a panic into `Internal` so none reaches the app.
-async fn guarded<T>(
-    fut: impl std::future::Future<Output = Result<T, FieldcaseError>>,
+/// The runtime every network call of the library runs on: two worker threads of our own, so
+/// the app's thread (or Python's event loop) only awaits and never does the work.
+fn runtime() -> Result<&'static tokio::runtime::Runtime, FieldcaseError> {
+    static RT: std::sync::OnceLock<Option<tokio::runtime::Runtime>> = std::sync::OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("fieldcase-sync")
+            .enable_all()
+            .build()
+            .ok()
+    })
+    .as_ref()
+    .ok_or_else(|| FieldcaseError::Internal {
+        reason: "could not start the sync runtime".into(),
+    })
+}
+
+/// Cancels the spawned work when the app drops the call (a cancelled coroutine or task).
+struct CancelOnDrop(Option<cs::CancelToken>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(t) = self.0.take() {
+            t.cancel();
+        }
+    }
+}
+
+/// Runs `fut` on the library's runtime and awaits it from whatever executor the app uses;
+/// a panic becomes `Internal`. Dropping the returned future cancels the work through
+/// `token` at its next request boundary.
+async fn on_runtime<T: Send + 'static>(
+    token: cs::CancelToken,
+    fut: impl std::future::Future<Output = Result<T, FieldcaseError>> + Send + 'static,
 ) -> Result<T, FieldcaseError> {
-    use futures::FutureExt;
-    match std::panic::AssertUnwindSafe(fut).catch_unwind().await {
+    let mut guard = CancelOnDrop(Some(token));
+    let joined = runtime()?.spawn(fut).await;
+    guard.0 = None;
+    match joined {
         Ok(r) => r,
         Err(_) => Err(FieldcaseError::Internal {
             reason: "the operation failed unexpectedly and was not completed".into(),
@@ -202,7 +236,7 @@ fn client_for(store: &FieldStore) -> Result<cs::SyncClient, FieldcaseError> {
     Ok(cs::SyncClient::new(cs::ClientConfig::new(url))?)
 }
 
-#[uniffi::export(async_runtime = "tokio")]
+#[uniffi::export]
 impl FieldcaseStore {
     /// Enrols this phone with the bureau's server using a one-time code (typed or scanned
     /// from the QR code). `server_url` is `https://...` (plain `http://` only for loopback).
@@ -213,7 +247,21 @@ impl FieldcaseStore {
         code: String,
         device_label: String,
     ) -> Result<Enrolment, FieldcaseError> {
-        guarded(self.enrol_inner(server_url, code, device_label)).await
+        let store = self.store()?;
+        on_runtime(cs::CancelToken::new(), async move {
+            let client = cs::SyncClient::new(cs::ClientConfig::new(server_url))?;
+            let public_key = store.device_public_key()?;
+            let resp = client
+                .enrol(&store, &code, &public_key, &device_label)
+                .await?;
+            Ok(Enrolment {
+                device_id: resp.device_id,
+                user_id: resp.user_id,
+                role: resp.role,
+                unit: resp.unit,
+            })
+        })
+        .await
     }
 
     /// Syncs with the server: records both ways, then other devices' keys, then evidence
@@ -226,46 +274,17 @@ impl FieldcaseStore {
         listener: Option<Arc<dyn SyncProgressListener>>,
         cancel: Option<Arc<SyncCancel>>,
     ) -> Result<SyncReport, FieldcaseError> {
-        guarded(self.sync_inner(listener, cancel)).await
-    }
-}
-
-impl FieldcaseStore {
-    async fn enrol_inner(
-        &self,
-        server_url: String,
-        code: String,
-        device_label: String,
-    ) -> Result<Enrolment, FieldcaseError> {
         let store = self.store()?;
-        let client = cs::SyncClient::new(cs::ClientConfig::new(server_url))?;
-        let public_key = store.device_public_key()?;
-        let resp = client
-            .enrol(&store, &code, &public_key, &device_label)
-            .await?;
-        Ok(Enrolment {
-            device_id: resp.device_id,
-            user_id: resp.user_id,
-            role: resp.role,
-            unit: resp.unit,
-        })
-    }
-
-    async fn sync_inner(
-        &self,
-        listener: Option<Arc<dyn SyncProgressListener>>,
-        cancel: Option<Arc<SyncCancel>>,
-    ) -> Result<SyncReport, FieldcaseError> {
-        let store = self.store()?;
-        let client = client_for(&store)?;
         let token = cancel.map(|c| c.token.clone()).unwrap_or_default();
-        let observer = Forward(listener);
-        match client.sync_with(&store, &observer, &token).await {
+        let result = on_runtime(token.clone(), async move {
+            let client = client_for(&store)?;
+            let observer = Forward(listener);
+            Ok(client.sync_with(&store, &observer, &token).await)
+        })
+        .await?;
+        match result {
             Ok(report) => Ok(report.into()),
-            Err(CoreError::Unauthorized { wipe: true }) => {
-                drop(store);
-                Err(self.wipe_revoked())
-            }
+            Err(CoreError::Unauthorized { wipe: true }) => Err(self.wipe_revoked()),
             Err(e) => Err(e.into()),
         }
     }

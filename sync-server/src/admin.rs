@@ -1,6 +1,7 @@
 //! Operator commands: units, users, enrolment codes, devices. Each returns a serialisable
 //! value so the CLI can print it as text or `--json`.
 
+use crate::audit::{AuditEntry, AuditEvent};
 use crate::auth;
 use crate::error::{Result, ServerError};
 use crate::storage::{Device, EnrolmentCode, Role, Storage, Unit, User};
@@ -128,16 +129,70 @@ pub async fn list_devices(s: &dyn Storage) -> Result<Vec<Device>> {
     s.devices().await
 }
 
-/// Revokes a device: its next request gets 401 with a wipe instruction.
+/// Revokes a device: its next request gets 401 with a wipe instruction. Audited.
 pub async fn revoke_device(s: &dyn Storage, id: &str) -> Result<Device> {
-    if !s.revoke_device(id, fieldcase_core::ids::now_ms()).await? {
+    let now = fieldcase_core::ids::now_ms();
+    if !s.revoke_device(id, now).await? {
         return Err(ServerError::NotFound(format!("device {id}")));
     }
-    s.devices()
+    let device = s
+        .devices()
         .await?
         .into_iter()
         .find(|d| d.id == id)
-        .ok_or_else(|| ServerError::NotFound(format!("device {id}")))
+        .ok_or_else(|| ServerError::NotFound(format!("device {id}")))?;
+    audit(
+        s,
+        AuditEvent {
+            at_ms: now,
+            actor: "operator".into(),
+            action: "revoke".into(),
+            case_id: None,
+            detail: format!("device {id} of user {}", device.user_id),
+        },
+    )
+    .await?;
+    Ok(device)
+}
+
+/// Appends an event to the audit chain with the server's signing key.
+pub async fn audit(s: &dyn Storage, event: AuditEvent) -> Result<()> {
+    let key = crate::app::signing_key(s).await?;
+    s.append_audit(event, &key).await?;
+    Ok(())
+}
+
+/// The outcome of `admin audit verify`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditCheck {
+    /// Whether the chain, its signatures and the signed head all verify.
+    pub ok: bool,
+    /// Entries checked.
+    pub entries: usize,
+    /// The first problem found, if any.
+    pub problem: Option<String>,
+}
+
+/// Verifies the whole audit chain against the signed head and the server's public key.
+pub async fn audit_verify(s: &dyn Storage) -> Result<AuditCheck> {
+    let key = crate::app::signing_key(s).await?;
+    let entries = s.audit_entries().await?;
+    let head = s.audit_head().await?;
+    let checked = crate::audit::verify(&entries, head.as_ref(), &key.verifying_key());
+    Ok(AuditCheck {
+        ok: checked.is_ok(),
+        entries: entries.len(),
+        problem: checked.err().map(|e| e.to_string()),
+    })
+}
+
+/// Every audit entry about one case, in order.
+pub async fn audit_for_case(s: &dyn Storage, case_id: &str) -> Result<Vec<AuditEntry>> {
+    Ok(s.audit_entries()
+        .await?
+        .into_iter()
+        .filter(|e| e.event.case_id.as_deref() == Some(case_id))
+        .collect())
 }
 
 /// A report written by [`write_report`].

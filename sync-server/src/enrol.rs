@@ -57,6 +57,15 @@ pub async fn enrol(
         .await?
         .ok_or_else(|| ServerError::Database("enrolled user vanished".into()))?;
     state.metrics.inc(&state.metrics.enrolments);
+    state
+        .audit(crate::audit::AuditEvent {
+            at_ms: now,
+            actor: user.id.clone(),
+            action: "enrol".into(),
+            case_id: None,
+            detail: format!("device {} ({})", device.id, user.role.as_str()),
+        })
+        .await?;
     tracing::info!(device = %device.id, role = user.role.as_str(), "device enrolled");
     Ok(Json(EnrolResponse {
         device_id: device.id,

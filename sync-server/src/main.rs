@@ -56,6 +56,18 @@ enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the chain, every signature and the signed head; exits non-zero on any break.
+    Verify,
+    /// Who did what to one case, in order.
+    Show {
+        /// The case id.
+        #[arg(long)]
+        case: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum AdminCommand {
     /// Create a unit.
     CreateUnit {
@@ -123,6 +135,11 @@ enum AdminCommand {
     },
     /// Check every document and blob; exits non-zero if anything is wrong.
     Verify,
+    /// The access audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Write a bureau report (per unit and the total) of a unit subtree and period.
     Report {
         /// Unit subtree (default: the whole city).
@@ -274,6 +291,36 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                             "{} problem(s) found",
                             report.problems.len()
                         )))
+                    }
+                }
+                AdminCommand::Audit {
+                    command: AuditCommand::Verify,
+                } => {
+                    let check = admin::audit_verify(s).await?;
+                    if json {
+                        print(json, &check)?;
+                    } else if check.ok {
+                        println!("audit trail intact: {} entries", check.entries);
+                    }
+                    match check.problem {
+                        None => Ok(()),
+                        Some(p) => Err(ServerError::Config(format!("audit trail broken: {p}"))),
+                    }
+                }
+                AdminCommand::Audit {
+                    command: AuditCommand::Show { case },
+                } => {
+                    let entries = admin::audit_for_case(s, &case).await?;
+                    if json {
+                        print(json, &entries)
+                    } else {
+                        for e in &entries {
+                            println!(
+                                "{:>6}  {}  {:<12} {:<20} {}",
+                                e.seq, e.event.at_ms, e.event.action, e.event.actor, e.event.detail
+                            );
+                        }
+                        Ok(())
                     }
                 }
                 AdminCommand::Backup { .. } | AdminCommand::Restore { .. } => Ok(()),

@@ -212,7 +212,47 @@ async fn sqlite_devices_backup_restore_verify_revoke() -> R {
     let revoked = ok(&data, &[], &["revoke", "--id", &device])?;
     assert!(revoked["revoked_at_ms"].is_i64());
     assert!(!admin(&data, &[], &["revoke", "--id", "no-such-device"])?.0);
+
+    // The audit trail holds the enrolment and the revocation, and verifies.
+    let check = ok(&data, &[], &["audit", "verify"])?;
+    assert_eq!(check["ok"], json!(true));
+    assert!(check["entries"].as_i64().unwrap_or(0) >= 2, "{check}");
+    {
+        let c = rusqlite::Connection::open(data.join("server.db"))?;
+        let actions: Vec<String> = c
+            .prepare("SELECT action FROM audit_log ORDER BY seq")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        assert!(actions.contains(&"enrol".to_string()), "{actions:?}");
+        assert_eq!(actions.last().map(String::as_str), Some("revoke"));
+    }
+    audit_tamper_is_detected(&data)?;
     drop(state);
+    Ok(())
+}
+
+/// Edits, deletes and reorders audit rows in copies of the database: each is caught.
+fn audit_tamper_is_detected(data: &Path) -> R {
+    let edits = [
+        "UPDATE audit_log SET actor = 'someone-else' WHERE seq = 1",
+        "DELETE FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log)",
+        "DELETE FROM audit_log WHERE seq = 1",
+        "UPDATE audit_log SET seq = -1 WHERE seq = 1; UPDATE audit_log SET seq = 1 WHERE seq = 2; \
+         UPDATE audit_log SET seq = 2 WHERE seq = -1",
+    ];
+    for (i, edit) in edits.iter().enumerate() {
+        let copy = data.with_file_name(format!("audit-tamper-{i}"));
+        std::fs::create_dir_all(&copy)?;
+        {
+            let src = rusqlite::Connection::open(data.join("server.db"))?;
+            src.execute("VACUUM INTO ?1", [copy.join("server.db").to_string_lossy()])?;
+        }
+        let c = rusqlite::Connection::open(copy.join("server.db"))?;
+        c.execute_batch(edit)?;
+        drop(c);
+        let (success, check) = admin(&copy, &[], &["audit", "verify"])?;
+        assert!(!success, "{edit}: {check}");
+    }
     Ok(())
 }
 
