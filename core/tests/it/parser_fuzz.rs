@@ -136,7 +136,7 @@ fn probe_all(bytes: &[u8]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 192, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn random_bytes_never_panic_a_parser(bytes in any_bytes()) {
@@ -158,4 +158,20 @@ fn the_unmutated_seeds_parse() {
     assert_eq!(audio::sniff(&s[4]), Some(AudioFormat::Adts));
     assert_eq!(audio::sniff(&s[5]), Some(AudioFormat::Mp4));
     assert_eq!(img::png_dimensions(&s[1]), Some((40, 20)));
+}
+
+/// Found by `mutated_media_never_panics_a_parser`: a WAV `fmt` chunk whose channel count
+/// times bytes per sample overflows 16 bits panicked inside symphonia (debug builds).
+#[test]
+fn a_wav_header_that_overflows_the_block_align_is_a_typed_error() {
+    let mut b = wav(20, 8000, 9);
+    // Channels at offset 22 (u16 LE).
+    b[22..24].copy_from_slice(&40_000u16.to_le_bytes());
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("overflow.wav");
+    std::fs::write(&path, &b).expect("write");
+    match audio::duration_ms(&path, AudioFormat::Wav) {
+        Ok(_) => {}
+        Err(e) => assert!(typed(&e), "{e:?}"),
+    }
 }
