@@ -114,6 +114,7 @@ def evidence_payload(e):
         c.str(s["recording_id"])
         c.u32(s["index"])
         c.opt(s.get("prev_sha256"), c.hash)
+        c.bool(bool(s.get("final", False)))
 
     c.opt(e.get("segment"), segment)
     c.opt(e.get("note"), c.str)
@@ -218,6 +219,10 @@ def verify(path, trusted=None):
                 prev = segs[pos - 1]["original"]["sha256"] if pos else None
                 if s["index"] != pos or s.get("prev_sha256") != prev:
                     problems.append(f"recording {rec}: chain broken at segment {s['index']}")
+                if s.get("final", False) and pos != len(segs) - 1:
+                    problems.append(f"recording {rec}: segments follow the final one")
+            if not any(e["segment"].get("final", False) for e in segs):
+                problems.append(f"recording {rec}: no final segment; its tail is missing")
         for r in m.get("redactions", []):
             try:
                 ok = sig_ok(r["device_key"], redaction_payload(r), r["signature"])

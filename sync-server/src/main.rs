@@ -182,6 +182,68 @@ enum AdminCommand {
         #[arg(long, default_value_t = 15)]
         ttl_minutes: i64,
     },
+    /// Verify a case-file package (zip) offline: history, signatures, files. Signing keys
+    /// are checked against the devices this server enrolled (unless --no-trust-list). Exits
+    /// non-zero on any finding.
+    VerifyPackage {
+        /// The package file.
+        file: PathBuf,
+        /// Do not check signing keys against this server's device register (e.g. a package
+        /// from another bureau); the keys are still listed.
+        #[arg(long)]
+        no_trust_list: bool,
+    },
+}
+
+/// Verifies a package, prints the report, and fails when anything was found.
+fn verify_package(
+    file: &std::path::Path,
+    trusted: Option<&[String]>,
+    json: bool,
+) -> Result<(), ServerError> {
+    let report = match trusted {
+        Some(keys) => fieldcase_core::evidence::verify_package_with_keys(file, keys),
+        None => fieldcase_core::evidence::verify_package(file),
+    }
+    .map_err(|e| ServerError::BadRequest(format!("package {}: {e}", file.display())))?;
+    if json {
+        print(true, &report)?;
+    } else {
+        println!(
+            "record {}: {} change(s), {} evidence entr(ies), {} signature(s), {} file(s) checked",
+            report.record_id,
+            report.changes,
+            report.evidence_checked,
+            report.signatures_checked,
+            report.blobs_checked
+        );
+        for k in &report.device_keys {
+            println!("signed by device key {k}");
+        }
+        for i in &report.issues {
+            println!(
+                "FINDING {:?}{}: {}",
+                i.kind,
+                i.evidence_id
+                    .as_deref()
+                    .map(|id| format!(" ({id})"))
+                    .unwrap_or_default(),
+                i.detail
+            );
+        }
+        if report.is_clean() {
+            println!("OK: no findings");
+        }
+    }
+    if report.is_clean() {
+        Ok(())
+    } else {
+        Err(ServerError::Config(format!(
+            "{} finding(s) in {}",
+            report.issues.len(),
+            file.display()
+        )))
+    }
 }
 
 fn print<T: serde::Serialize + std::fmt::Debug>(json: bool, v: &T) -> Result<(), ServerError> {
@@ -242,6 +304,10 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                     let m = maintenance::backup(&data, out, *blobs_only, !json).await?;
                     return print(json, &m);
                 }
+                AdminCommand::VerifyPackage {
+                    file,
+                    no_trust_list: true,
+                } => return verify_package(file, None, json),
                 AdminCommand::Restore { from } => {
                     if database_url.is_some() {
                         return Err(ServerError::Config(
@@ -322,6 +388,15 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                         }
                         Ok(())
                     }
+                }
+                AdminCommand::VerifyPackage { file, .. } => {
+                    let keys: Vec<String> = s
+                        .devices()
+                        .await?
+                        .into_iter()
+                        .map(|d| d.public_key)
+                        .collect();
+                    verify_package(&file, Some(&keys), json)
                 }
                 AdminCommand::Backup { .. } | AdminCommand::Restore { .. } => Ok(()),
                 AdminCommand::RevokeDevice { id } => {

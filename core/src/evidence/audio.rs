@@ -76,7 +76,14 @@ fn decode_err(reason: impl Into<String>) -> CoreError {
 /// The duration in milliseconds of the audio file at `path`, when the format states it.
 pub fn duration_ms(path: &Path, format: AudioFormat) -> Result<Option<i64>> {
     match format {
-        AudioFormat::Wav | AudioFormat::Mp4 => symphonia_duration(path),
+        AudioFormat::Wav | AudioFormat::Mp4 => {
+            // symphonia can panic on malformed headers (e.g. an arithmetic overflow in its
+            // WAV `fmt` parser, found by the parser fuzz tests): a bad file is a typed error,
+            // never a crash of the app. Nothing is shared across the call, so unwinding out of
+            // it leaves no broken state behind.
+            std::panic::catch_unwind(|| symphonia_duration(path))
+                .unwrap_or_else(|_| Err(decode_err("malformed audio header")))
+        }
         AudioFormat::Adts => adts_duration(path).map(Some),
         AudioFormat::AmrNb | AudioFormat::AmrWb => amr_duration(path, format).map(Some),
     }

@@ -116,6 +116,10 @@ pub struct Segment {
     /// SHA-256 (hex) of segment `index - 1`; `None` for the first.
     #[serde(default)]
     pub prev_sha256: Option<String>,
+    /// This is the recording's last segment: the recording was stopped normally. A chain
+    /// whose last segment is not marked final lost its tail or is still being recorded.
+    #[serde(default, rename = "final")]
+    pub last: bool,
 }
 
 /// An evidence entry in a record's `evidence` list.
@@ -324,6 +328,7 @@ impl EvidenceEntry {
             if let Some(p) = &s.prev_sha256 {
                 c.hash("segment.prev_sha256", p)?;
             }
+            c.bool(s.last);
         }
         c.opt_str(self.note.as_deref());
         Ok(c.finish())

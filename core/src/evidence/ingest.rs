@@ -48,6 +48,9 @@ pub struct SegmentInfo {
     pub recording_id: String,
     /// 0-based; each segment must follow the last one stored.
     pub index: u32,
+    /// The recording ends with this segment (the officer stopped it). No segment may follow.
+    #[serde(default, rename = "final")]
+    pub last: bool,
 }
 
 /// A general ingest request (the convenience methods build one).
@@ -251,6 +254,7 @@ fn chain_segment(json: &serde_json::Value, s: &SegmentInfo) -> Result<Segment> {
     };
     let mut prev: Option<String> = None;
     let mut max_index: Option<u32> = None;
+    let mut ended = false;
     for e in json["evidence"].as_array().into_iter().flatten() {
         let Ok(e) = serde_json::from_value::<EvidenceEntry>(e.clone()) else {
             continue;
@@ -260,6 +264,7 @@ fn chain_segment(json: &serde_json::Value, s: &SegmentInfo) -> Result<Segment> {
             continue;
         }
         max_index = Some(max_index.map_or(seg.index, |m| m.max(seg.index)));
+        ended |= seg.last;
         if s.index > 0 && seg.index == s.index - 1 {
             prev = Some(e.original.sha256);
         }
@@ -269,13 +274,14 @@ fn chain_segment(json: &serde_json::Value, s: &SegmentInfo) -> Result<Segment> {
         (i, Some(m)) => i == m + 1 && prev.is_some(),
         _ => false,
     };
-    if !follows {
+    if !follows || ended {
         return Err(out_of_order());
     }
     Ok(Segment {
         recording_id: s.recording_id.clone(),
         index: s.index,
         prev_sha256: prev,
+        last: s.last,
     })
 }
 
@@ -764,16 +770,34 @@ mod tests {
         let s0 = SegmentInfo {
             recording_id: "r".into(),
             index: 0,
+            last: false,
         };
         let s1 = SegmentInfo {
             recording_id: "r".into(),
             index: 1,
+            last: false,
         };
         assert!(chain_segment(&empty, &s0)?.prev_sha256.is_none());
         assert!(matches!(
             chain_segment(&empty, &s1),
             Err(CoreError::SegmentOutOfOrder { .. })
         ));
+        // Nothing may follow a final segment.
+        let ended = serde_json::json!({"evidence": [{
+            "id": "e0", "kind": "audio", "record_kind": "case", "record_id": "c",
+            "original": {"sha256": "a".repeat(64), "size": 1, "mime": "audio/wav"},
+            "captured": {"device_time_ms": 0, "monotonic_ms": 0, "clock_skew": false},
+            "officer": "o", "device_id": "d", "device_key": "b".repeat(64),
+            "segment": {"recording_id": "r", "index": 0, "final": true},
+            "signature": "00"
+        }]});
+        assert!(matches!(
+            chain_segment(&ended, &s1),
+            Err(CoreError::SegmentOutOfOrder { .. })
+        ));
+        let mut open = ended.clone();
+        open["evidence"][0]["segment"]["final"] = serde_json::json!(false);
+        assert_eq!(chain_segment(&open, &s1)?.prev_sha256, Some("a".repeat(64)));
         Ok(())
     }
 }

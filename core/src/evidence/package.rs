@@ -488,7 +488,13 @@ fn verify_inner(path: &Path, trusted: Option<&HashSet<String>>) -> Result<Verifi
             zip: &mut zip,
             names,
         };
-        verify_document(&manifest.record_id, &mut doc, &mut src, trusted)?
+        verify_document(
+            &manifest.record_id,
+            &mut doc,
+            &mut src,
+            trusted,
+            super::verify::Recordings::Final,
+        )?
     };
     report.signatures_checked += pre.signatures_checked;
     let mut issues = pre.issues;

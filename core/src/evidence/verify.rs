@@ -50,6 +50,9 @@ pub enum IssueKind {
     BlobSizeMismatch,
     /// A recording's segments have a gap, repeat or wrong previous hash.
     SegmentChainBroken,
+    /// A recording has no segment marked final where it can no longer be in progress (a
+    /// package, or a closed case): its tail is missing.
+    SegmentChainIncomplete,
     /// An entry present earlier in the history is gone.
     EvidenceRemoved,
     /// A redaction present earlier in the history is gone.
@@ -100,6 +103,10 @@ pub struct VerificationReport {
     pub device_keys: Vec<String>,
     /// Whether keys were checked against a trust list.
     pub keys_checked_against_trust_list: bool,
+    /// Recordings whose last segment is not marked final, on an open record: still being
+    /// recorded, or their tail has not arrived yet. Not an issue by itself.
+    #[serde(default)]
+    pub open_recordings: Vec<String>,
     /// Everything wrong; empty when clean.
     pub issues: Vec<Issue>,
 }
@@ -188,6 +195,15 @@ fn check_blob(
     Ok(())
 }
 
+/// Whether a recording without a final segment may still be in progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Recordings {
+    /// The record is open: list such recordings in `open_recordings`.
+    MayBeOpen,
+    /// The record is final (a package, a closed case): report them as incomplete.
+    Final,
+}
+
 /// Verifies a loaded record document. `trusted`: device keys (hex) to accept; `None` skips
 /// the trust check (the report still lists the keys).
 pub(crate) fn verify_document(
@@ -195,6 +211,7 @@ pub(crate) fn verify_document(
     doc: &mut AutoCommit,
     src: &mut dyn BlobSource,
     trusted: Option<&HashSet<String>>,
+    recordings_mode: Recordings,
 ) -> Result<VerificationReport> {
     let mut report = VerificationReport {
         record_id: record_id.to_string(),
@@ -297,6 +314,33 @@ pub(crate) fn verify_document(
     }
     for (rec, mut segs) in recordings {
         segs.sort_by_key(|e| e.segment.as_ref().map(|s| s.index));
+        let finals = segs
+            .iter()
+            .filter(|e| e.segment.as_ref().is_some_and(|s| s.last))
+            .count();
+        let last_is_final = segs
+            .last()
+            .and_then(|e| e.segment.as_ref())
+            .is_some_and(|s| s.last);
+        if finals > 1 || (finals == 1 && !last_is_final) {
+            report.issue(
+                IssueKind::SegmentChainBroken,
+                None,
+                format!("recording {rec}: a segment marked final is followed by others"),
+            );
+        } else if finals == 0 {
+            match recordings_mode {
+                Recordings::MayBeOpen => report.open_recordings.push(rec.clone()),
+                Recordings::Final => report.issue(
+                    IssueKind::SegmentChainIncomplete,
+                    None,
+                    format!(
+                        "recording {rec}: {} segment(s), none marked final; its tail is missing",
+                        segs.len()
+                    ),
+                ),
+            }
+        }
         for (pos, e) in segs.iter().enumerate() {
             let Some(s) = &e.segment else { continue };
             let expected_prev = if pos == 0 {
@@ -506,11 +550,29 @@ impl FieldStore {
                 return Ok(report);
             }
         };
+        // A closed case can gain no segment: a recording without its final segment there
+        // is incomplete. On an open record it may still be in progress.
+        let closed = crate::doc::read_json(&doc)
+            .ok()
+            .and_then(|j| {
+                j["lifecycle"]
+                    .as_array()
+                    .and_then(|l| l.last())
+                    .and_then(|e| e["event"].as_str())
+                    .map(|e| e == "closed")
+            })
+            .unwrap_or(false);
+        let mode = if closed {
+            Recordings::Final
+        } else {
+            Recordings::MayBeOpen
+        };
         let mut report = verify_document(
             record_id,
             &mut doc,
             &mut StoreBlobs(&self.evidence.blobs),
             Some(&trusted),
+            mode,
         )?;
         let heads: Vec<u8> = doc.get_heads().iter().flat_map(|h| h.0).collect();
         let as_set = |b: &[u8]| -> BTreeSet<Vec<u8>> { b.chunks(32).map(<[u8]>::to_vec).collect() };

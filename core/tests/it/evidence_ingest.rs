@@ -323,6 +323,7 @@ fn recordings_arrive_as_chained_segments_in_order() {
         Some(SegmentInfo {
             recording_id: rec.clone(),
             index: i,
+            last: i == 2,
         })
     };
     let files: Vec<_> = (0..3)
@@ -645,6 +646,7 @@ fn a_case_file_package_verifies_offline_and_with_the_python_script() {
                 Some(SegmentInfo {
                     recording_id: rec.clone(),
                     index: i,
+                    last: i == 1,
                 }),
             )
             .expect("segment");

@@ -79,6 +79,7 @@ fn build_base() -> Base {
                     Some(SegmentInfo {
                         recording_id: rec.clone(),
                         index: i,
+                        last: i == 2,
                     }),
                 )
                 .expect("segment");

@@ -9,5 +9,6 @@ mod evidence_tamper;
 mod fixtures;
 mod lease;
 mod operations;
+mod parser_fuzz;
 mod schemas;
 mod stats;

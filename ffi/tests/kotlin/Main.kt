@@ -1,14 +1,20 @@
 // Kotlin binding tests: conversions, exceptions and object lifetimes of the generated API on
 // the JVM (JNA), through the officer's flow. Run with ffi/tests/kotlin/run.sh.
 //
-// Callbacks are not exercised: no Rust code calls the exported Signer or
-// SyncProgressListener interfaces yet (they land with evidence signing and sync).
+// The server section starts the real fieldcase-server (built beside the library) on
+// loopback and drives enrolment and sync through suspend functions, with a progress listener
+// and a platform signer implemented in Kotlin (callbacks from Rust worker threads).
 
 import org.fieldcase.ffi.*
 import java.io.File
 import java.util.concurrent.ConcurrentLinkedQueue
 import kotlin.concurrent.thread
 import kotlin.system.exitProcess
+import kotlinx.coroutines.runBlocking
+import java.net.ServerSocket
+import java.net.URL
+import java.security.KeyPairGenerator
+import java.security.Signature as JSignature
 
 const val T0 = 1_790_000_000_000L
 const val DAY = 86_400_000L
@@ -278,6 +284,119 @@ fun main(args: Array<String>) {
         }
     }
 
+    test("server: enrol, sync with progress and a Kotlin signer, a second phone, errors, revocation") {
+        serverFlow()
+    }
+
     println("$passed passed, $failed failed")
     exitProcess(if (failed == 0 && passed > 0) 0 else 1)
+}
+
+/// The server binary sits beside the library the test loads.
+fun serverBin(): String = File(System.getProperty("jna.library.path"), "fieldcase-server").path
+
+fun admin(data: File, vararg args: String): String {
+    val p = ProcessBuilder(serverBin(), "admin", "--data", data.path, "--json", *args)
+        .redirectErrorStream(false).start()
+    val out = p.inputStream.bufferedReader().readText()
+    check(p.waitFor() == 0) { "admin ${args.toList()} failed: ${p.errorStream.bufferedReader().readText()}" }
+    return out
+}
+
+fun codeFor(data: File, user: String): String =
+    Regex("\"code\"\\s*:\\s*\"([^\"]+)\"").find(admin(data, "create-code", "--user", user))!!.groupValues[1]
+
+/// Ed25519 from the JDK, standing in for a hardware keystore key.
+class JdkSigner : Signer {
+    private val pair = KeyPairGenerator.getInstance("Ed25519").generateKeyPair()
+    val calls = java.util.concurrent.atomic.AtomicInteger()
+    override fun publicKey(): ByteArray = pair.public.encoded.takeLast(32).toByteArray()
+    override fun sign(message: ByteArray): ByteArray {
+        calls.incrementAndGet()
+        return JSignature.getInstance("Ed25519").run { initSign(pair.private); update(message); sign() }
+    }
+}
+
+class Progress : SyncProgressListener {
+    val events = ConcurrentLinkedQueue<SyncProgress>()
+    val threads = ConcurrentLinkedQueue<String>()
+    override fun onProgress(progress: SyncProgress) {
+        events.add(progress)
+        threads.add(Thread.currentThread().name)
+    }
+}
+
+fun serverFlow() {
+    val data = File(workDir, "server-${System.nanoTime()}")
+    admin(data, "create-unit", "--path", "luan", "--name", "六安市")
+    admin(data, "create-unit", "--path", "luan/jinan", "--name", "金安区")
+    admin(data, "create-unit", "--path", UNIT, "--name", "一中队")
+    admin(data, "create-user", "--id", OFFICER, "--name", "A", "--role", "officer", "--unit", UNIT)
+    admin(data, "create-user", "--id", "OF-1003", "--name", "B", "--role", "officer", "--unit", UNIT)
+    val port = ServerSocket(0).use { it.localPort }
+    val url = "http://127.0.0.1:$port"
+    val server = ProcessBuilder(serverBin(), "serve", "--data", data.path, "--listen", "127.0.0.1:$port")
+        .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(ProcessBuilder.Redirect.DISCARD).start()
+    try {
+        val deadline = System.nanoTime() + 30_000_000_000L
+        while (true) {
+            val up = try { (URL("$url/healthz").openConnection() as java.net.HttpURLConnection).responseCode == 200 } catch (e: Exception) { false }
+            if (up) break
+            check(System.nanoTime() < deadline) { "server did not start" }
+            Thread.sleep(100)
+        }
+        fun phone(user: String, name: String): Pair<FieldcaseStore, Enrolment> {
+            val path = File(workDir, "$name-${System.nanoTime()}.db").path
+            val enrolment = FieldcaseStore.open(path, StoreOptions(deviceId = name, dbKey = DB_KEY)).use { fresh ->
+                runBlocking { fresh.enrol(url, codeFor(data, user), name) }
+            }
+            return FieldcaseStore.open(path, StoreOptions(deviceId = enrolment.deviceId, dbKey = DB_KEY)) to enrolment
+        }
+
+        val (a, enrolA) = phone(OFFICER, "phone-a")
+        eq(enrolA.role, "officer")
+        val signer = JdkSigner()
+        a.setSigner(signer)
+        eq(a.devicePublicKey().toList(), signer.publicKey().toList())
+        val party = register(a)
+        val case = a.createCase(newCase(a, party.id, actions = listOf(persuasion(T0), warning(T0 + 1000, T0 + DAY))))
+        val sig = File(workDir, "sig-${System.nanoTime()}.png")
+        javax.imageio.ImageIO.write(java.awt.image.BufferedImage(300, 120, java.awt.image.BufferedImage.TYPE_BYTE_GRAY), "png", sig)
+        val entry = a.addSignatureImage(case.id, sig.path, CaptureInput(officer = OFFICER, deviceTimeMs = T0 + 2000, monotonicMs = 77L))
+        eq(entry.kind, EvidenceKind.SIGNATURE)
+        check(signer.calls.get() >= 1) { "the Kotlin signer was not called" }
+        check(a.verifyCase(case.id).clean) { "verification: ${a.verifyCase(case.id).issues}" }
+
+        val progress = Progress()
+        val report = runBlocking { a.sync(progress, SyncCancel()) }
+        check(report.complete && report.rejections.isEmpty()) { "report: $report" }
+        eq(report.blobsUploaded >= 1u, true)
+        eq(progress.events.first().phase, SyncPhase.RECORDS)
+        eq(progress.events.last().phase, SyncPhase.DONE)
+        check(progress.threads.all { it.startsWith("fieldcase-sync") }) { "callbacks on ${progress.threads.toSet()}" }
+
+        val (b, _) = phone("OF-1003", "phone-b")
+        runBlocking { b.sync(null, null) }
+        eq(b.getCase(case.id).evidenceCount, 1u)
+        check(b.verifyCase(case.id).issues.all { it.kind == "blob_missing" }) { "B: ${b.verifyCase(case.id).issues}" }
+
+        val cancel = SyncCancel()
+        cancel.cancel()
+        raises<FieldcaseException.Cancelled> { runBlocking { a.sync(null, cancel) } }
+        FieldcaseStore.open(File(workDir, "lone-${System.nanoTime()}.db").path, StoreOptions(deviceId = "lone")).use { lone ->
+            raises<FieldcaseException.NotEnrolled> { runBlocking { lone.sync(null, null) } }
+            val refused = raises<FieldcaseException.ServerRefused> { runBlocking { lone.enrol(url, "AAAA-BBBB-CCCC", "lone") } }
+            eq(refused.status, 403.toUShort())
+        }
+
+        admin(data, "revoke-device", "--id", enrolA.deviceId)
+        val wiped = raises<FieldcaseException.Unauthorized> { runBlocking { a.sync(null, null) } }
+        check(wiped.wiped) { "not wiped" }
+        raises<FieldcaseException.StoreClosed> { a.openCases(null, 10u) }
+        b.close()
+        a.close()
+    } finally {
+        server.destroy()
+        server.waitFor()
+    }
 }

@@ -305,3 +305,172 @@ async fn postgres_devices_verify_revoke() -> R {
     assert!(revoked["revoked_at_ms"].is_i64());
     Ok(())
 }
+
+/// A mono 16-bit 8 kHz WAV of noise.
+fn wav(bytes: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + bytes).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    for v in [1u16, 1] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [8000u32, 16000] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [2u16, 16] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&bytes.to_le_bytes());
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    for _ in 0..bytes {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.push(x as u8);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_package_checks_a_case_file_and_fails_on_findings() -> R {
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data)?;
+    let state = AppState::open_dir(&data).await?;
+    one_synced_case(&data, &[], state.clone(), tmp.path()).await?;
+    // The phone of `one_synced_case` enrolled with a placeholder key; record evidence on a
+    // phone enrolled with its real key.
+    ok(
+        &data,
+        &[],
+        &[
+            "create-user",
+            "--id",
+            "OF-2",
+            "--name",
+            "Two",
+            "--role",
+            "officer",
+            "--unit",
+            "luan",
+        ],
+    )?;
+    let code = ok(&data, &[], &["create-code", "--user", "OF-2"])?;
+    let code = code["code"].as_str().ok_or("no code")?.to_string();
+    let server = fieldcase_server::start(
+        state,
+        Listen {
+            addr: ([127, 0, 0, 1], 0).into(),
+            tls: None,
+            allow_insecure_http: false,
+        },
+    )
+    .await?;
+    let client = SyncClient::new(ClientConfig::new(format!("http://{}", server.addr)))?;
+    let path = tmp.path().join("phone2.db");
+    let device_id = {
+        let store = FieldStore::open(&path, StoreConfig::new("unenrolled"))?;
+        let key = store.device_public_key()?;
+        client.enrol(&store, &code, &key, "phone").await?.device_id
+    };
+    server.shutdown(std::time::Duration::from_secs(5)).await?;
+    let store = FieldStore::open(&path, StoreConfig::new(device_id))?;
+    let cat = store.catalogue();
+    let item = cat
+        .items()
+        .find(|i| {
+            i.exemption.kinds.contains(&ExemptionKind::FirstOffence)
+                && i.applies_to.contains(&PartyType::Person)
+                && !i.exemption.exempt_tiers.is_empty()
+        })
+        .ok_or("no item")?;
+    let mut fields = serde_json::Map::new();
+    fields.insert("explained".into(), json!("占道经营影响通行"));
+    fields.insert("outcome".into(), json!("accepted"));
+    let case = store
+        .create_case(NewCase {
+            unit: "luan".into(),
+            occurred_at_ms: 1_790_000_000_000,
+            place: Place {
+                lat: 31.73,
+                lon: 116.5,
+                accuracy_m: Some(5.0),
+                address: None,
+            },
+            officers: vec!["OF-2".into()],
+            recorded_by: "OF-2".into(),
+            party_id: None,
+            violation_code: item.code.clone(),
+            tier: item.exemption.exempt_tiers[0].clone(),
+            description: None,
+            actions: vec![NewAction {
+                method: Method::Persuasion,
+                at_ms: 1_790_000_000_000,
+                by: "OF-2".into(),
+                note: None,
+                fields,
+            }],
+            involves_minor: false,
+            privacy_protected: false,
+        })?
+        .id;
+    let audio = tmp.path().join("talk.wav");
+    std::fs::write(&audio, wav(40_000))?;
+    store.add_audio(
+        &case,
+        &audio,
+        fieldcase_core::evidence::CaptureInfo {
+            officer: "OF-2".into(),
+            device_time_ms: 1_790_000_000_000,
+            monotonic_ms: 5,
+            place: None,
+            note: None,
+        },
+        None,
+    )?;
+    let pkg = tmp.path().join("case.zip");
+    store.export_case_package(&case, &pkg)?;
+    let pkg_s = pkg.to_str().ok_or("path")?;
+
+    // Clean, and every key is one this server enrolled.
+    let (success, report) = admin(&data, &[], &["verify-package", pkg_s])?;
+    assert!(success, "{report}");
+    assert_eq!(report["issues"], json!([]));
+    assert_eq!(report["keys_checked_against_trust_list"], json!(true));
+    assert_eq!(report["evidence_checked"], json!(1));
+
+    // Against another server's register the key is unknown: a finding, exit non-zero.
+    let other = tmp.path().join("other");
+    std::fs::create_dir_all(&other)?;
+    let (success, report) = admin(&other, &[], &["verify-package", pkg_s])?;
+    assert!(!success);
+    assert!(
+        report["issues"].to_string().contains("unknown_device_key"),
+        "{report}"
+    );
+    // ... unless the trust list is skipped.
+    let (success, _) = admin(&other, &[], &["verify-package", "--no-trust-list", pkg_s])?;
+    assert!(success);
+
+    // A flipped byte in the package is found (or the package no longer reads): non-zero.
+    let mut bytes = std::fs::read(&pkg)?;
+    let mid = bytes.len() / 3;
+    bytes[mid] ^= 0x40;
+    let bad = tmp.path().join("bad.zip");
+    std::fs::write(&bad, &bytes)?;
+    let (success, _) = admin(&data, &[], &["verify-package", bad.to_str().ok_or("path")?])?;
+    assert!(!success);
+    let (success, _) = admin(
+        &data,
+        &[],
+        &[
+            "verify-package",
+            tmp.path().join("absent.zip").to_str().ok_or("path")?,
+        ],
+    )?;
+    assert!(!success);
+    Ok(())
+}

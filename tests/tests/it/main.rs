@@ -4,6 +4,7 @@ mod authz_matrix;
 mod blobs;
 mod crash;
 mod e2e;
+mod evidence_entries;
 mod evsync;
 mod fleet;
 mod measure;
