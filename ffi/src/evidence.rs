@@ -43,6 +43,10 @@ pub struct SegmentInput {
     pub recording_id: String,
     /// 0-based; each segment must follow the last one stored.
     pub index: u32,
+    /// This segment ends the recording; until one does, verification reports the recording
+    /// as incomplete.
+    #[uniffi(default = false)]
+    pub last: bool,
 }
 
 impl From<SegmentInput> for ev::SegmentInfo {
@@ -50,6 +54,7 @@ impl From<SegmentInput> for ev::SegmentInfo {
         ev::SegmentInfo {
             recording_id: s.recording_id,
             index: s.index,
+            last: s.last,
         }
     }
 }
