@@ -111,15 +111,16 @@ pub enum FieldcaseError {
         wiped: bool,
     },
     /// The server refused the request: `code` is stable (`forbidden`, `bad_request`,
-    /// `too_large`, ...), `message` is for a person.
-    #[error("server refused ({status} {code}): {message}")]
+    /// `too_large`, `rate_limited`, `invalid_code`, ...), `explanation` is for a person.
+    /// (Not `message`: Kotlin exceptions already have one.)
+    #[error("server refused ({status} {code}): {explanation}")]
     ServerRefused {
         /// HTTP status.
         status: u16,
         /// Stable error code.
         code: String,
         /// Words for a person.
-        message: String,
+        explanation: String,
     },
     /// The device key refused or failed to sign (e.g. the keystore key was invalidated by a
     /// new screen lock); nothing was written.
@@ -218,7 +219,7 @@ impl From<CoreError> for FieldcaseError {
             } => F::ServerRefused {
                 status,
                 code,
-                message,
+                explanation: message,
             },
             CoreError::Cancelled => F::Cancelled,
             CoreError::Signing { reason } => F::SigningFailed { reason },

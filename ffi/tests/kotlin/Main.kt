@@ -202,7 +202,11 @@ fun main(args: Array<String>) {
                 is FieldcaseException.NotEligible, is FieldcaseException.AmountOutsideRange,
                 is FieldcaseException.NotAllowed, is FieldcaseException.Malformed,
                 is FieldcaseException.Storage, is FieldcaseException.StoreClosed,
-                is FieldcaseException.Internal -> "other"
+                is FieldcaseException.Internal, is FieldcaseException.WrongKey,
+                is FieldcaseException.Locked, is FieldcaseException.NotEnrolled,
+                is FieldcaseException.Network, is FieldcaseException.Unauthorized,
+                is FieldcaseException.ServerRefused, is FieldcaseException.SigningFailed,
+                is FieldcaseException.Cancelled -> "other"
             }
             eq(label, "field violation_code")
             raises<FieldcaseException.InvalidInput> { FieldcaseStore.open(File(workDir, "bad.db").path, StoreOptions(deviceId = "x", partyMatchKey = ByteArray(3))) }
