@@ -160,6 +160,13 @@ impl FieldcaseStore {
         })
     }
 
+    /// The unmasked personal data of a party, for a screen that must show it. Fails with
+    /// `NotAllowed` on a phone without the bureau's personal-data key (a volunteer's, or one
+    /// not enrolled when the party was recorded elsewhere).
+    pub fn party_details(&self, party_id: String) -> Result<views::PartyDetails, FieldcaseError> {
+        self.with(|s| Ok(s.party_pii(&party_id)?.into()))
+    }
+
     /// This device's public signing key (32 bytes).
     pub fn device_public_key(&self) -> Result<Vec<u8>, FieldcaseError> {
         self.with(|s| Ok(s.signer()?.public_key().to_vec()))

@@ -774,3 +774,35 @@ impl From<&cat::MethodSpec> for MethodSpec {
         }
     }
 }
+
+/// A party's personal data, for a screen that must show it (a decision to print, a pledge to
+/// sign). Only on phones entitled to the bureau's personal-data key; never log it (`Debug`
+/// hides it, but the generated Kotlin and Swift types print their fields).
+#[derive(Clone, PartialEq, uniffi::Record)]
+pub struct PartyDetails {
+    /// Full name or business name.
+    pub name: String,
+    /// Identity number or unified social credit code.
+    pub id_number: String,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// Address.
+    pub address: Option<String>,
+}
+
+impl std::fmt::Debug for PartyDetails {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PartyDetails { <personal data> }")
+    }
+}
+
+impl From<model::PartyPii> for PartyDetails {
+    fn from(p: model::PartyPii) -> Self {
+        PartyDetails {
+            name: p.name,
+            id_number: p.id_number,
+            phone: p.phone,
+            address: p.address,
+        }
+    }
+}

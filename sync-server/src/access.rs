@@ -21,6 +21,12 @@ pub fn readable_kinds(role: Role) -> &'static [RecordKind] {
     }
 }
 
+/// Whether a role's phones receive the bureau key for personal data of the public: those
+/// who read party documents. Volunteers and operators never do.
+pub fn may_read_pii(role: Role) -> bool {
+    readable_kinds(role).contains(&RecordKind::Party)
+}
+
 /// Kinds a role may write.
 pub fn writable_kinds(role: Role) -> &'static [RecordKind] {
     match role {
@@ -53,6 +59,15 @@ pub fn scopes(user: &User) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_roles_that_read_parties_get_the_personal_data_key() {
+        assert!(may_read_pii(Role::Officer));
+        assert!(may_read_pii(Role::Reviewer));
+        assert!(may_read_pii(Role::Supervisor));
+        assert!(!may_read_pii(Role::Volunteer));
+        assert!(!may_read_pii(Role::Operator));
+    }
 
     fn user(role: Role, unit: &str) -> User {
         User {

@@ -24,7 +24,7 @@ pub const MAX_BODY: usize = 16 * 1024 * 1024;
 pub const DEFAULT_MAX_BLOB: u64 = 1024 * 1024 * 1024;
 
 /// Everything a request handler needs. Cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AppState {
     /// The storage backend.
     pub storage: Arc<dyn Storage>,
@@ -38,6 +38,8 @@ pub struct AppState {
     pub server_actor: ActorId,
     /// The bureau's party-match key, given to enrolled devices.
     pub party_key: [u8; 32],
+    /// The bureau key sealing personal data; given at enrolment to entitled roles only.
+    pub pii_key: [u8; 32],
     /// Request budget per device (authenticated routes).
     pub device_rate: Arc<crate::ratelimit::RateLimiter>,
     /// Request budget per client address on enrolment.
@@ -46,6 +48,17 @@ pub struct AppState {
     pub signing_key: Arc<SigningKey>,
     /// Hash of the disclosure feed last published (a new version is audited once).
     pub last_disclosure: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+/// Keys are left out: `Debug` output may reach logs.
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("storage", &self.storage)
+            .field("blobs", &self.blobs)
+            .field("server_actor", &self.server_actor)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AppState {
@@ -61,6 +74,12 @@ impl AppState {
         let party_key: [u8; 32] = key
             .try_into()
             .map_err(|_| ServerError::Config("stored party key is not 32 bytes".into()))?;
+        let pii = storage
+            .setting_or_insert("pii_key", crate::auth::random::<32>()?.to_vec())
+            .await?;
+        let pii_key: [u8; 32] = pii
+            .try_into()
+            .map_err(|_| ServerError::Config("stored PII key is not 32 bytes".into()))?;
         let signing = signing_key(storage.as_ref()).await?;
         Ok(AppState {
             storage,
@@ -69,6 +88,7 @@ impl AppState {
             catalogue: Arc::new(Catalogue::builtin()?),
             server_actor: ActorId::from(actor.as_slice()),
             party_key,
+            pii_key,
             device_rate: Arc::new(crate::ratelimit::RateLimiter::new(
                 crate::ratelimit::Budget::DEVICE,
             )),

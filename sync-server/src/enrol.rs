@@ -74,6 +74,7 @@ pub async fn enrol(
         role: user.role.as_str().into(),
         unit: user.unit,
         party_match_key: hex::encode(state.party_key),
+        pii_key: crate::access::may_read_pii(user.role).then(|| hex::encode(state.pii_key)),
         server_time_ms: now,
     }))
 }

@@ -262,6 +262,17 @@ impl SyncClient {
             .ok_or_else(|| CoreError::Protocol {
                 reason: "party match key is not 32 bytes of hex".into(),
             })?;
+        let pii_key = match &resp.pii_key {
+            None => None,
+            Some(h) => Some(
+                hex::decode(h)
+                    .ok()
+                    .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
+                    .ok_or_else(|| CoreError::Protocol {
+                        reason: "PII key is not 32 bytes of hex".into(),
+                    })?,
+            ),
+        };
         let offset = resp.server_time_ms - crate::ids::now_ms();
         store.set_metas(&[
             (META_DEVICE_ID, resp.device_id.as_bytes()),
@@ -273,6 +284,11 @@ impl SyncClient {
                 offset.to_string().as_bytes(),
             ),
         ])?;
+        // Parties recorded from now on are sealed under the bureau key, so every entitled
+        // phone can read them; keys held before stay for parties sealed earlier.
+        if let Some(k) = pii_key {
+            store.add_pii_key(k)?;
+        }
         Ok(resp)
     }
 

@@ -142,6 +142,10 @@ pub struct EnrolResponse {
     pub unit: String,
     /// The bureau key for matching parties across phones, hex (64 characters).
     pub party_match_key: String,
+    /// The bureau key for personal data of the public, hex, for roles entitled to it
+    /// (officers, reviewers, supervisors); absent for volunteers and operators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pii_key: Option<String>,
     /// The server clock, unix milliseconds.
     pub server_time_ms: i64,
 }

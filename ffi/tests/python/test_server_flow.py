@@ -17,7 +17,7 @@ import pytest
 
 from conftest import BUREAU_KEY, DB_KEY, GENERATED
 from helpers import (
-    DAY, OFFICER, T0, UNIT, exemption, new_case, persuasion, register, warning,
+    DAY, ID_NUMBER, NAME, OFFICER, PHONE, T0, UNIT, exemption, new_case, persuasion, register, warning,
 )
 from test_evidence import capture, make_jpeg
 
@@ -154,6 +154,9 @@ def test_officer_flow_reaches_a_second_phone_and_never_a_volunteer(tmp_path, ser
     assert seen.exemption is not None
     assert seen.evidence_count == 1
     assert b.get_party(party.id).masked_name == party.masked_name
+    # Both officers hold the bureau's personal-data key from enrolment: B reads what A sealed.
+    details = b.party_details(party.id)
+    assert (details.name, details.id_number, details.phone) == (NAME, ID_NUMBER, PHONE)
     # B learned A's key: A's signature on the photo verifies (B does not hold the file).
     issues = b.verify_case(case.id).issues
     assert all(i.kind == "blob_missing" for i in issues), issues
