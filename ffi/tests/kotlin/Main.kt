@@ -349,18 +349,22 @@ fun serverFlow() {
             check(System.nanoTime() < deadline) { "server did not start" }
             Thread.sleep(100)
         }
-        fun phone(user: String, name: String): Pair<FieldcaseStore, Enrolment> {
+        // The platform key is installed before enrolment (so it is the key the server
+        // registers) and again at every open.
+        fun phone(user: String, name: String, signer: Signer? = null): Pair<FieldcaseStore, Enrolment> {
             val path = File(workDir, "$name-${System.nanoTime()}.db").path
             val enrolment = FieldcaseStore.open(path, StoreOptions(deviceId = name, dbKey = DB_KEY)).use { fresh ->
+                signer?.let { fresh.setSigner(it) }
                 runBlocking { fresh.enrol(url, codeFor(data, user), name) }
             }
-            return FieldcaseStore.open(path, StoreOptions(deviceId = enrolment.deviceId, dbKey = DB_KEY)) to enrolment
+            val store = FieldcaseStore.open(path, StoreOptions(deviceId = enrolment.deviceId, dbKey = DB_KEY))
+            signer?.let { store.setSigner(it) }
+            return store to enrolment
         }
 
-        val (a, enrolA) = phone(OFFICER, "phone-a")
-        eq(enrolA.role, "officer")
         val signer = JdkSigner()
-        a.setSigner(signer)
+        val (a, enrolA) = phone(OFFICER, "phone-a", signer)
+        eq(enrolA.role, "officer")
         eq(a.devicePublicKey().toList(), signer.publicKey().toList())
         val party = register(a)
         val case = a.createCase(newCase(a, party.id, actions = listOf(persuasion(T0), warning(T0 + 1000, T0 + DAY))))
