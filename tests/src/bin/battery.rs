@@ -1,7 +1,10 @@
 //! The reliability battery: families of seeded checks, short form for CI and a larger nightly
 //! form.
 //!
-//! `cargo run --release -p fieldcase-tests --bin battery -- [--nightly] [--seed N] [--only NAME]`
+//! `cargo run --release -p fieldcase-tests --bin battery -- [--nightly | --quick] [--seed N] [--only NAME]`
+//!
+//! `--quick` runs a tenth of the short form, for the debug build the test command already has
+//! (the short form wants a release build).
 //!
 //! Prints one summary line per family and `N passed, N failed` alone on the last line; exits
 //! non-zero if any failed. A failure prints its family and seed and is appended to
@@ -222,6 +225,7 @@ fn record_regression(family: &str, f: &Failure) {
 
 struct Args {
     nightly: bool,
+    quick: bool,
     seed: u64,
     only: Option<String>,
 }
@@ -229,6 +233,7 @@ struct Args {
 fn parse_args(args: &[String]) -> Result<Args, String> {
     let mut a = Args {
         nightly: false,
+        quick: false,
         seed: DEFAULT_SEED,
         only: None,
     };
@@ -236,6 +241,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--nightly" => a.nightly = true,
+            "--quick" => a.quick = true,
             "--seed" => {
                 a.seed = it
                     .next()
@@ -263,7 +269,7 @@ fn main() -> ExitCode {
     let args = match parse_args(&args) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("{e}\nusage: battery [--nightly] [--seed N] [--only NAME]");
+            eprintln!("{e}\nusage: battery [--nightly | --quick] [--seed N] [--only NAME]");
             return ExitCode::from(2);
         }
     };
@@ -298,7 +304,13 @@ fn main() -> ExitCode {
     }
 
     for f in FAMILIES.iter().filter(|f| selected(f.name)) {
-        let count = if args.nightly { f.nightly } else { f.short };
+        let count = if args.nightly {
+            f.nightly
+        } else if args.quick {
+            (f.short / 10).max(1)
+        } else {
+            f.short
+        };
         let start = Instant::now();
         let _ = std::io::stdout().flush();
         match (f.run)(args.seed, count) {
