@@ -44,6 +44,8 @@ pub struct AppState {
     pub device_rate: Arc<crate::ratelimit::RateLimiter>,
     /// Request budget per client address on enrolment.
     pub enrol_rate: Arc<crate::ratelimit::RateLimiter>,
+    /// Request budget per client address on public pages and login links.
+    pub public_rate: Arc<crate::ratelimit::RateLimiter>,
     /// The server's ed25519 key: signs audit entries and legal reviews.
     pub signing_key: Arc<SigningKey>,
     /// Hash of the disclosure feed last published (a new version is audited once).
@@ -94,6 +96,9 @@ impl AppState {
             )),
             enrol_rate: Arc::new(crate::ratelimit::RateLimiter::new(
                 crate::ratelimit::Budget::ENROL,
+            )),
+            public_rate: Arc::new(crate::ratelimit::RateLimiter::new(
+                crate::ratelimit::Budget::PUBLIC,
             )),
             signing_key: Arc::new(signing),
             last_disclosure: Arc::new(std::sync::Mutex::new(None)),

@@ -20,11 +20,9 @@ pub async fn enrol(
 ) -> Result<Json<EnrolResponse>> {
     // Budget per client address, so codes cannot be guessed at speed. (Behind a proxy every
     // phone shares the proxy's address; the budget still bounds guessing.)
-    let addr = peer
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_else(|| "unknown".into());
-    state.enrol_rate.check(&addr)?;
+    state
+        .enrol_rate
+        .check(&crate::ratelimit::client_ip(&peer))?;
     let req: EnrolRequest = serde_json::from_slice(&body)
         .map_err(|e| ServerError::BadRequest(format!("enrol request: {e}")))?;
     let key_ok = req.device_public_key.len() == 64

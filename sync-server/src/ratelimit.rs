@@ -29,6 +29,12 @@ impl Budget {
         burst: 240.0,
         per_second: 40.0,
     };
+    /// Per client address on public pages (disclosure) and dashboard login links: bursts of
+    /// 60, then 2 per second.
+    pub const PUBLIC: Budget = Budget {
+        burst: 60.0,
+        per_second: 2.0,
+    };
     /// Per client address on enrolment: 10 attempts, then one every 6 seconds.
     pub const ENROL: Budget = Budget {
         burst: 10.0,
@@ -40,6 +46,14 @@ impl Budget {
 struct Bucket {
     tokens: f64,
     at: Instant,
+}
+
+/// The client's address as the connection saw it (`unknown` when served without connection
+/// info, as in router tests). Behind a reverse proxy this is the proxy.
+pub fn client_ip(ext: &axum::http::Extensions) -> String {
+    ext.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Token buckets by key.

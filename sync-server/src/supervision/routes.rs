@@ -324,12 +324,24 @@ pub async fn disclosure_entries(state: &AppState) -> Result<Vec<DisclosureEntry>
 }
 
 /// `GET /v1/disclosure` (no login).
-pub async fn disclosure_json(State(state): State<AppState>) -> Result<Json<Vec<DisclosureEntry>>> {
+pub async fn disclosure_json(
+    State(state): State<AppState>,
+    peer: axum::http::Extensions,
+) -> Result<Json<Vec<DisclosureEntry>>> {
+    state
+        .public_rate
+        .check(&crate::ratelimit::client_ip(&peer))?;
     Ok(Json(disclosure_entries(&state).await?))
 }
 
 /// `GET /disclosure` (no login): the HTML page.
-pub async fn disclosure_page(State(state): State<AppState>) -> Result<Html<String>> {
+pub async fn disclosure_page(
+    State(state): State<AppState>,
+    peer: axum::http::Extensions,
+) -> Result<Html<String>> {
+    state
+        .public_rate
+        .check(&crate::ratelimit::client_ip(&peer))?;
     let entries = disclosure_entries(&state).await?;
     Ok(Html(render_html(
         &entries,
@@ -504,8 +516,12 @@ pub async fn dashboard_review(
 /// SameSite=Strict) and redirects to the dashboard.
 pub async fn login(
     State(state): State<AppState>,
+    peer: axum::http::Extensions,
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Result<Response> {
+    state
+        .public_rate
+        .check(&crate::ratelimit::client_ip(&peer))?;
     let Some(token) = q.get("token") else {
         return Ok(html_page(
             StatusCode::BAD_REQUEST,

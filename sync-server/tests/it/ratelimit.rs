@@ -18,11 +18,16 @@ fn client(addr: std::net::SocketAddr) -> R<SyncClient> {
 }
 
 /// One HTTP/1.1 request over a plain socket; returns the whole reply as text.
-async fn raw_post(addr: std::net::SocketAddr, path: &str, body: &str) -> R<String> {
+async fn raw_request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> R<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut sock = tokio::net::TcpStream::connect(addr).await?;
     let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     sock.write_all(req.as_bytes()).await?;
@@ -45,6 +50,10 @@ async fn enrolment_guesses_and_chatty_devices_are_throttled() -> R {
     }));
     state.device_rate = Arc::new(RateLimiter::new(Budget {
         burst: 4.0,
+        per_second: 0.001,
+    }));
+    state.public_rate = Arc::new(RateLimiter::new(Budget {
+        burst: 2.0,
         per_second: 0.001,
     }));
     let storage = state.storage.clone();
@@ -81,8 +90,16 @@ async fn enrolment_guesses_and_chatty_devices_are_throttled() -> R {
         }) => assert_eq!(code, "rate_limited"),
         other => return Err(format!("expected 429, got {other:?}").into()),
     }
+    // The public disclosure page has its own budget per address.
+    for _ in 0..2 {
+        let page = raw_request(server.addr, "GET", "/disclosure", "").await?;
+        assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    }
+    let page = raw_request(server.addr, "GET", "/disclosure", "").await?;
+    assert!(page.starts_with("HTTP/1.1 429"), "{page}");
+
     // The raw reply carries the status and Retry-After.
-    let raw = raw_post(server.addr, "/v1/enrol", "{}").await?;
+    let raw = raw_request(server.addr, "POST", "/v1/enrol", "{}").await?;
     assert!(raw.starts_with("HTTP/1.1 429"), "{raw}");
     assert!(
         raw.to_ascii_lowercase().contains("\r\nretry-after: "),
