@@ -5,7 +5,8 @@
 //!
 //! `baseline_is` is `floor` (the raw primitive doing the same job: SQLite with the same pragmas
 //! and the same rows) or `peer:NAME`. Times are medians; `ratio` is ours / baseline.
-//! See `docs/benchmarks.md` for results and the benchmarks not yet measured.
+//! See `docs/benchmarks.md` for what each benchmark and baseline is, the results, and what is
+//! not measured yet. The sync, server and ingest benchmarks live in `tests/src/bench/`.
 
 #[path = "../bench/ingest.rs"]
 mod ingest;
