@@ -136,6 +136,11 @@ const MIGRATIONS: &[&str] = &[
         added_at_ms   INTEGER NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 3: when the server revoked a learned device key (server clock, unix ms); evidence it
+    // signed after that time is reported by verification.
+    r#"
+    ALTER TABLE device_keys ADD COLUMN revoked_at_ms INTEGER;
+    "#,
 ];
 
 /// The schema version this build writes.
