@@ -473,3 +473,88 @@ async fn a_download_cut_mid_file_resumes_where_it_stopped() -> TestResult {
     assert!(v.is_clean(), "{:?}", v.issues);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_request_waits_for_retry_after_and_the_sync_completes() -> TestResult {
+    use fieldcase_server::ratelimit::{Budget, RateLimiter};
+    let dir = tempfile::tempdir()?;
+    // One request at once, one more per second: the second request of a sync is refused
+    // with 429 and Retry-After: 1.
+    let s = TestServer::start_with(&dir.path().join("server"), |st| {
+        st.device_rate = std::sync::Arc::new(RateLimiter::new(Budget {
+            burst: 1.0,
+            per_second: 1.0,
+        }));
+    })
+    .await?;
+    let a = Phone::enrol(&s, &s.url(), dir.path(), "OF-A", Role::Officer, SQUAD).await?;
+    a.case(None, T0)?;
+    let started = std::time::Instant::now();
+    let report = a.sync().await?;
+    assert!(report.complete, "{report:?}");
+    assert_eq!(report.accepted, 1);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(900),
+        "waited for Retry-After: {:?}",
+        started.elapsed()
+    );
+
+    // With a single attempt, the 429 comes back as the server's error.
+    let mut cfg = fieldcase_core::sync::ClientConfig::new(s.url());
+    cfg.attempts = 1;
+    let once = fieldcase_core::sync::SyncClient::new(cfg)?;
+    let _ = once.blob_status(&a.store, &"a".repeat(64)).await;
+    let r = once.blob_status(&a.store, &"a".repeat(64)).await;
+    assert!(
+        matches!(r, Err(CoreError::Server { status: 429, .. })),
+        "{r:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evidence_captured_after_its_key_was_revoked_is_reported() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let s = TestServer::start(&dir.path().join("server")).await?;
+    let a = Phone::enrol(&s, &s.url(), dir.path(), "OF-A", Role::Officer, SQUAD).await?;
+    let b = Phone::enrol(&s, &s.url(), dir.path(), "OF-B", Role::Officer, SQUAD).await?;
+    let case = a.case(None, T0)?;
+    let before = a.photo(&case, dir.path(), 200, 150, 21)?;
+    // A capture whose (corrected) time lies after the revocation below.
+    let later = fieldcase_core::ids::now_ms() + 3_600_000;
+    let file = dir.path().join("later.jpg");
+    std::fs::write(&file, fieldcase_tests::harness::jpeg(200, 150, 22)?)?;
+    let after = a.store.add_photo(&case, &file, capture("OF-A", later))?;
+    a.sync().await?;
+    fieldcase_server::admin::revoke_device(s.storage(), &a.device_id).await?;
+
+    b.sync().await?;
+    for e in [&before, &after] {
+        for sha in [Some(&e.original), e.thumbnail.as_ref(), e.display.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            b.client.download_blob(&b.store, &sha.sha256).await?;
+        }
+    }
+    let key_a = a.store.device_public_key()?;
+    assert!(b.store.revoked_device_keys()?.contains_key(&key_a));
+    let v = b.store.verify_case(&case)?;
+    let flagged: Vec<_> = v
+        .issues
+        .iter()
+        .filter(|i| i.kind == IssueKind::SignedAfterRevocation)
+        .collect();
+    assert_eq!(flagged.len(), 1, "{:?}", v.issues);
+    assert_eq!(flagged[0].evidence_id.as_deref(), Some(after.id.as_str()));
+    assert_eq!(
+        v.issues.len(),
+        1,
+        "the entry signed before revocation stays valid"
+    );
+
+    // A revocation can be lifted (the server's list is the truth each time keys are read).
+    assert!(b.store.set_device_key_revoked(&key_a, None)?);
+    assert!(b.store.verify_case(&case)?.is_clean());
+    Ok(())
+}
