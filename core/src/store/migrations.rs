@@ -197,6 +197,26 @@ mod tests {
     }
 
     #[test]
+    fn version_2_store_gains_revocation_times_keeping_its_keys() -> Result<()> {
+        let mut conn = Connection::open_in_memory()?;
+        let tx = conn.transaction()?;
+        tx.execute_batch(MIGRATIONS[0])?;
+        tx.execute_batch(MIGRATIONS[1])?;
+        tx.pragma_update(None, "user_version", 2)?;
+        tx.execute(
+            "INSERT INTO device_keys(public_key, device_id, source, added_at_ms)
+             VALUES ('k', 'd', 'enrolment', 1)",
+            [],
+        )?;
+        tx.commit()?;
+        migrate(&mut conn)?;
+        let revoked: Option<i64> =
+            conn.query_row("SELECT revoked_at_ms FROM device_keys", [], |r| r.get(0))?;
+        assert_eq!(revoked, None);
+        Ok(())
+    }
+
+    #[test]
     fn newer_database_is_refused() -> Result<()> {
         let mut conn = Connection::open_in_memory()?;
         conn.pragma_update(None, "user_version", CURRENT_VERSION + 1)?;
