@@ -219,6 +219,15 @@ pub enum CoreError {
         /// What is wrong.
         reason: String,
     },
+    /// A downloaded blob's content does not hash to the SHA-256 it was asked for: nothing was
+    /// stored (the temporary file is removed); retry later.
+    #[error("downloaded blob {expected} hashes to {actual}; discarded")]
+    BlobHashMismatch {
+        /// The hash asked for (hex).
+        expected: String,
+        /// The hash of what arrived (hex).
+        actual: String,
+    },
     /// The database was written by a newer version of fieldcase.
     #[error("store schema version {found} is newer than this build supports ({supported})")]
     SchemaTooNew {

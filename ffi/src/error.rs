@@ -236,6 +236,9 @@ impl From<CoreError> for FieldcaseError {
                 field: "package".into(),
                 reason,
             },
+            CoreError::BlobHashMismatch { .. } => F::Network {
+                reason: "a downloaded file did not match its hash; it was discarded".into(),
+            },
             CoreError::Protocol { reason } => F::Network {
                 reason: format!("unexpected reply: {reason}"),
             },

@@ -79,6 +79,8 @@ pub struct SyncProgress {
     pub blobs_done: u32,
     /// Evidence files to upload in this sync.
     pub blobs_total: u32,
+    /// Thumbnails of colleagues' evidence downloaded so far.
+    pub thumbnails_fetched: u32,
 }
 
 impl From<&cs::SyncProgress> for SyncProgress {
@@ -91,6 +93,7 @@ impl From<&cs::SyncProgress> for SyncProgress {
             bytes_received: p.bytes_received,
             blobs_done: p.blobs_done,
             blobs_total: p.blobs_total,
+            thumbnails_fetched: p.thumbnails_fetched,
         }
     }
 }
@@ -123,6 +126,8 @@ pub struct SyncReport {
     pub blobs_pending: u32,
     /// Device keys learned.
     pub device_keys_learned: u32,
+    /// Thumbnails of colleagues' evidence downloaded.
+    pub thumbnails_fetched: u32,
     /// Bytes sent.
     pub bytes_sent: u64,
     /// Bytes received.
@@ -149,6 +154,7 @@ impl From<cs::SyncReport> for SyncReport {
             blobs_uploaded: r.blobs_uploaded,
             blobs_pending: r.blobs_pending,
             device_keys_learned: r.device_keys_learned,
+            thumbnails_fetched: r.thumbnails_fetched,
             bytes_sent: r.bytes_sent,
             bytes_received: r.bytes_received,
             complete: r.complete,

@@ -141,7 +141,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/blobs/{sha256}/status", get(blobs::status))
         .route(
             "/v1/blobs/{sha256}",
-            axum::routing::head(blobs::head).put(blobs::put),
+            axum::routing::head(blobs::head)
+                .put(blobs::put)
+                .get(blobs::download),
         )
         .route("/v1/stats", get(routes::stats))
         .route("/v1/reports", get(routes::reports))

@@ -158,6 +158,11 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ),
     ("head", "/v1/blobs/{sha256}", "Blob status in headers"),
     (
+        "get",
+        "/v1/blobs/{sha256}",
+        "Download a stored blob a readable record refers to (Range supported)",
+    ),
+    (
         "put",
         "/v1/blobs/{sha256}",
         "Append a chunk of a blob at an offset",

@@ -295,21 +295,11 @@ pub(crate) async fn check_party_conflicts(state: &AppState, party_hash: &str) ->
     Ok(())
 }
 
+/// The blobs the document's evidence entries name (original, thumbnail, display and the
+/// flat `blob_sha256` of older entries), as validation extracts them.
 fn validate_blob_refs(doc: &AutoCommit) -> Result<Vec<String>> {
     let json = fieldcase_core::doc::read_json(doc)?;
-    let mut refs: Vec<String> = json
-        .get("evidence")
-        .and_then(|e| e.as_array())
-        .map(|l| {
-            l.iter()
-                .filter_map(|e| e.get("blob_sha256").and_then(|s| s.as_str()))
-                .map(|s| s.to_ascii_lowercase())
-                .collect()
-        })
-        .unwrap_or_default();
-    refs.sort();
-    refs.dedup();
-    Ok(refs)
+    Ok(crate::validate::blob_refs(&json))
 }
 
 /// The route.

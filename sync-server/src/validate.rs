@@ -32,7 +32,7 @@ fn unit_of(json: &Value) -> Option<&str> {
 
 /// The blobs a record's evidence entries name: each entry's `original`, `thumbnail` and
 /// `display` (`{sha256, ...}`), and the flat `blob_sha256` of older entries.
-fn blob_refs(json: &Value) -> Vec<String> {
+pub(crate) fn blob_refs(json: &Value) -> Vec<String> {
     let is_sha = |s: &&str| s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit());
     let mut out: Vec<String> = Vec::new();
     for e in json

@@ -45,7 +45,16 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server on `data`, creating the unit tree when new.
     pub async fn start(data: &Path) -> TestResult<TestServer> {
-        let state = AppState::open_dir(data).await?;
+        TestServer::start_with(data, |_| {}).await
+    }
+
+    /// Like [`TestServer::start`], with `adjust` changing the state first (request budgets).
+    pub async fn start_with(
+        data: &Path,
+        adjust: impl FnOnce(&mut AppState),
+    ) -> TestResult<TestServer> {
+        let mut state = AppState::open_dir(data).await?;
+        adjust(&mut state);
         if state.storage.units().await?.is_empty() {
             for u in UNITS {
                 admin::create_unit(state.storage.as_ref(), u, u).await?;

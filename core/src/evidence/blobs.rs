@@ -239,7 +239,15 @@ impl BlobStore {
         Ok((hasher.finalize().into(), size))
     }
 
-    fn install(&self, tmp: &Path, sha: [u8; 32], size: u64) -> Result<StoredBlob> {
+    /// The temp file a download of `sha_hex` is written to (kept between attempts so a
+    /// broken download resumes; removed by [`BlobStore::sweep`] at start-up).
+    pub(crate) fn download_temp(&self, sha_hex: &str) -> PathBuf {
+        self.tmp_dir().join(format!("dl-{sha_hex}.part"))
+    }
+
+    /// Moves a complete, fsynced temp file whose hash is `sha` into place (rename, folder
+    /// fsync, read-only).
+    pub(crate) fn install(&self, tmp: &Path, sha: [u8; 32], size: u64) -> Result<StoredBlob> {
         let sha_hex = hex::encode(sha);
         let rel = Self::rel_path(&sha_hex);
         let dest = self.root.join(&rel);

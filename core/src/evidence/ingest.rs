@@ -689,6 +689,53 @@ impl FieldStore {
         Ok(rel.map(|r| self.blob_dir().join(r)))
     }
 
+    /// Whether this store holds the file of blob `sha256` (a row and the file on disk).
+    pub fn holds_blob(&self, sha256: &str) -> Result<bool> {
+        Ok(self.blob_path(sha256)?.is_some_and(|p| p.is_file()))
+    }
+
+    /// Where a download of blob `sha256` is written until it is verified.
+    pub(crate) fn blob_download_temp(&self, sha256: &str) -> PathBuf {
+        self.evidence.blobs.download_temp(sha256)
+    }
+
+    /// Installs a downloaded file: `tmp` (complete and fsynced, its content hashing to
+    /// `sha`) is renamed into the blob folder and recorded as a blob the server already
+    /// holds (never uploaded back). Returns the stored file's path.
+    pub(crate) fn install_downloaded_blob(
+        &self,
+        tmp: &Path,
+        sha: [u8; 32],
+        size: u64,
+        mime: &str,
+        role: &str,
+    ) -> Result<PathBuf> {
+        let _one_at_a_time = lock(&self.evidence.ingest_lock);
+        let stored = self.evidence.blobs.install(tmp, sha, size)?;
+        let now = ids::now_ms();
+        let recorded = self.with_writer_conn(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO blobs(sha256, size, mime, role, path, created_at_ms,
+                    server_confirmed_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                params![
+                    stored.sha256_hex(),
+                    i64::try_from(stored.size).unwrap_or(i64::MAX),
+                    mime,
+                    role,
+                    stored.rel_path,
+                    now
+                ],
+            )?;
+            Ok(())
+        });
+        if let Err(e) = recorded {
+            self.evidence.blobs.remove_uncommitted(&stored);
+            return Err(e);
+        }
+        Ok(self.blob_dir().join(&stored.rel_path))
+    }
+
     /// Records that the server verified its copy of a blob. Returns false for an unknown hash.
     /// The file is kept either way: the phone never deletes evidence.
     pub fn mark_blob_confirmed(&self, sha256: &str) -> Result<bool> {

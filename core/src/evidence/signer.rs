@@ -152,6 +152,38 @@ impl FieldStore {
         })
     }
 
+    /// Records when the server revoked a device key learned from it (server clock, unix ms;
+    /// `None` clears it). Keys this device holds itself are never marked. Returns whether a
+    /// key row changed.
+    pub fn set_device_key_revoked(
+        &self,
+        public_key_hex: &str,
+        revoked_at_ms: Option<i64>,
+    ) -> Result<bool> {
+        let key = public_key_hex.to_ascii_lowercase();
+        self.with_writer_conn(|conn| {
+            let n = conn.execute(
+                "UPDATE device_keys SET revoked_at_ms = ?2
+                 WHERE public_key = ?1 AND source = 'enrolment' AND revoked_at_ms IS NOT ?2",
+                rusqlite::params![key, revoked_at_ms],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    /// Trusted device keys the server revoked, with the revocation time (server clock, ms).
+    pub fn revoked_device_keys(&self) -> Result<std::collections::HashMap<String, i64>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT public_key, revoked_at_ms FROM device_keys WHERE revoked_at_ms IS NOT NULL",
+            )?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+    }
+
     /// Every trusted device key (hex).
     pub fn trusted_device_keys(&self) -> Result<Vec<String>> {
         // Make sure this device's own key is among them.

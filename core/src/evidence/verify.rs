@@ -44,6 +44,9 @@ pub enum IssueKind {
     UnknownDeviceKey,
     /// A referenced file is missing.
     BlobMissing,
+    /// The entry was signed by a device key the server revoked, and captured after the
+    /// revocation (server receipt time, else device time corrected by its clock offset).
+    SignedAfterRevocation,
     /// A referenced file's content does not match its hash.
     BlobHashMismatch,
     /// A referenced file's size differs from the entry.
@@ -504,6 +507,49 @@ fn ids_at_current(json: &serde_json::Value, list: &str) -> HashSet<String> {
         .collect()
 }
 
+/// The best known capture time of an entry on the server's clock: when the server received
+/// it if recorded, else the device time corrected by the clock offset the entry carries.
+pub fn capture_time_server_ms(e: &EvidenceEntry) -> i64 {
+    e.server_received_at_ms.unwrap_or_else(|| {
+        e.captured
+            .device_time_ms
+            .saturating_add(e.captured.clock_offset_ms.unwrap_or(0))
+    })
+}
+
+/// Reports entries signed by a revoked key and captured after its revocation. Entries
+/// captured before stay valid.
+fn check_revocations(
+    doc: &AutoCommit,
+    revoked: &std::collections::HashMap<String, i64>,
+    report: &mut VerificationReport,
+) -> Result<()> {
+    if revoked.is_empty() {
+        return Ok(());
+    }
+    let json = crate::doc::read_json(doc)?;
+    for raw in json["evidence"].as_array().into_iter().flatten() {
+        let Ok(e) = serde_json::from_value::<EvidenceEntry>(raw.clone()) else {
+            continue;
+        };
+        let Some(&at) = revoked.get(&e.device_key.to_ascii_lowercase()) else {
+            continue;
+        };
+        let captured = capture_time_server_ms(&e);
+        if captured > at {
+            report.issue(
+                IssueKind::SignedAfterRevocation,
+                Some(&e.id),
+                format!(
+                    "signed by key {} revoked at {at}, captured at {captured}",
+                    e.device_key
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Blobs in this store's folder.
 struct StoreBlobs<'a>(&'a super::BlobStore);
 
@@ -574,6 +620,7 @@ impl FieldStore {
             Some(&trusted),
             mode,
         )?;
+        check_revocations(&doc, &self.revoked_device_keys()?, &mut report)?;
         let heads: Vec<u8> = doc.get_heads().iter().flat_map(|h| h.0).collect();
         let as_set = |b: &[u8]| -> BTreeSet<Vec<u8>> { b.chunks(32).map(<[u8]>::to_vec).collect() };
         if as_set(&heads) != as_set(&stored_heads) {

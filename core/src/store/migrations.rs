@@ -136,6 +136,11 @@ const MIGRATIONS: &[&str] = &[
         added_at_ms   INTEGER NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 3: when the server revoked a learned device key (server clock, unix ms); evidence it
+    // signed after that time is reported by verification.
+    r#"
+    ALTER TABLE device_keys ADD COLUMN revoked_at_ms INTEGER;
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -188,6 +193,26 @@ mod tests {
         assert_eq!(kept, 1);
         let blobs: i64 = conn.query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))?;
         assert_eq!(blobs, 0);
+        Ok(())
+    }
+
+    #[test]
+    fn version_2_store_gains_revocation_times_keeping_its_keys() -> Result<()> {
+        let mut conn = Connection::open_in_memory()?;
+        let tx = conn.transaction()?;
+        tx.execute_batch(MIGRATIONS[0])?;
+        tx.execute_batch(MIGRATIONS[1])?;
+        tx.pragma_update(None, "user_version", 2)?;
+        tx.execute(
+            "INSERT INTO device_keys(public_key, device_id, source, added_at_ms)
+             VALUES ('k', 'd', 'enrolment', 1)",
+            [],
+        )?;
+        tx.commit()?;
+        migrate(&mut conn)?;
+        let revoked: Option<i64> =
+            conn.query_row("SELECT revoked_at_ms FROM device_keys", [], |r| r.get(0))?;
+        assert_eq!(revoked, None);
         Ok(())
     }
 

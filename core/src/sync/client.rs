@@ -11,9 +11,10 @@ use super::session::{SyncReport, SyncSession};
 use super::wire::{
     BlobStatus, DeviceKeysResponse, EnrolRequest, EnrolResponse, ErrorBody, SyncResponse,
 };
+use crate::model::RecordKind;
 use crate::store::FieldStore;
 use crate::{CoreError, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +39,36 @@ pub const DEVICE_KEYS_REFRESH_MS: i64 = 24 * 3_600_000;
 const BACKOFF_BASE_MS: u64 = 400;
 /// Longest retry delay before jitter.
 const BACKOFF_MAX_MS: u64 = 8_000;
+/// Longest wait a `429` reply's `Retry-After` is honoured for.
+pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(30);
+/// Wait after a `429` without a usable `Retry-After`.
+const RETRY_AFTER_DEFAULT: Duration = Duration::from_secs(1);
+/// Slice of a wait between cancellation checks.
+const PAUSE_SLICE: Duration = Duration::from_millis(200);
+
+/// The wait a `429` reply asks for: `Retry-After` in seconds (an HTTP date is not used),
+/// capped at [`RETRY_AFTER_MAX`].
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Duration {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(RETRY_AFTER_DEFAULT, Duration::from_secs)
+        .min(RETRY_AFTER_MAX)
+}
+
+/// Sleeps `d`, checking `cancel` every [`PAUSE_SLICE`].
+async fn pause(cancel: &CancelToken, d: Duration) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + d;
+    loop {
+        cancel.check()?;
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Ok(());
+        }
+        tokio::time::sleep((deadline - now).min(PAUSE_SLICE)).await;
+    }
+}
 
 /// The delay before retry `attempt` (1-based): a random 50-100% of
 /// `min(BACKOFF_BASE_MS * 2^(attempt-1), BACKOFF_MAX_MS)`.
@@ -190,9 +221,12 @@ impl SyncClient {
         }
     }
 
-    /// Sends one request with bounded retries (backoff with jitter); returns the status and
-    /// body of a reply that is not a transport failure or 5xx. Checks `cancel` before every
-    /// attempt.
+    /// Sends one request with bounded retries; returns the status and body of a reply that
+    /// is not a transport failure, a 5xx or a `429`. Transport failures and 5xx replies are
+    /// retried after a jittered backoff; a `429 rate_limited` after the `Retry-After` it
+    /// gives (capped at [`RETRY_AFTER_MAX`]). When the attempts run out the last failure is
+    /// returned (a `429` as [`CoreError::Server`] with status 429) without waiting again.
+    /// Checks `cancel` before every attempt and during every wait.
     async fn send(
         &self,
         cancel: &CancelToken,
@@ -202,20 +236,28 @@ impl SyncClient {
         let mut last = CoreError::Network {
             reason: "no attempt made".into(),
         };
+        let mut wait: Option<Duration> = None;
         for attempt in 0..attempts {
             cancel.check()?;
             if attempt > 0 {
-                tokio::time::sleep(backoff(attempt)).await;
-                cancel.check()?;
+                pause(cancel, wait.take().unwrap_or_else(|| backoff(attempt))).await?;
             }
             match build().send().await {
                 Ok(resp) => {
                     let status = resp.status();
+                    let throttled = status == reqwest::StatusCode::TOO_MANY_REQUESTS;
+                    let asked = throttled.then(|| retry_after(resp.headers()));
                     match resp.bytes().await {
-                        Ok(body) if !status.is_server_error() => {
+                        Ok(body) if !status.is_server_error() && !throttled => {
                             return Ok((status, body.to_vec()));
                         }
-                        Ok(body) => last = error_from(status, &body),
+                        Ok(body) => {
+                            if throttled {
+                                tracing::info!(wait_ms = ?asked, "server asked to slow down");
+                            }
+                            last = error_from(status, &body);
+                            wait = asked;
+                        }
                         Err(e) => last = net(e),
                     }
                 }
@@ -357,6 +399,7 @@ impl SyncClient {
             observer.progress(&progress);
         }
         let mut report = session.report().clone();
+        let received_docs = session.received_docs().to_vec();
 
         // 2. Device keys.
         cancel.check()?;
@@ -421,9 +464,239 @@ impl SyncClient {
             observer.progress(&progress);
         }
 
+        // 4. Thumbnails of evidence in documents received now that this phone lacks
+        //    (originals are fetched on demand with `download_blob`).
+        let mut wanted: Vec<(String, String, u64)> = Vec::new();
+        for (doc_id, kind) in &received_docs {
+            if !matches!(kind, RecordKind::Case | RecordKind::Demonstration) {
+                continue;
+            }
+            for e in store.evidence(doc_id)? {
+                if let Some(t) = e.thumbnail
+                    && !wanted.iter().any(|(sha, _, _)| sha == &t.sha256)
+                    && !store.holds_blob(&t.sha256)?
+                {
+                    wanted.push((t.sha256, t.mime, t.size));
+                }
+            }
+        }
+        for (sha, mime, size) in &wanted {
+            cancel.check()?;
+            let outcome = {
+                let mut on_bytes = |received: u64| {
+                    report.bytes_received += received;
+                    progress.bytes_received = report.bytes_received;
+                };
+                self.download_inner(
+                    store,
+                    &credential,
+                    sha,
+                    Fetch {
+                        role: "thumbnail",
+                        mime,
+                        max_size: Some(*size),
+                    },
+                    cancel,
+                    &mut on_bytes,
+                )
+                .await
+            };
+            match outcome {
+                Ok(_) => {
+                    report.thumbnails_fetched += 1;
+                    progress.thumbnails_fetched = report.thumbnails_fetched;
+                }
+                // Not on the server yet (its phone has not uploaded it) or not readable:
+                // a later sync or an on-demand download gets it.
+                Err(CoreError::Server { status, code, .. }) if status < 500 && status != 429 => {
+                    tracing::info!(blob = %sha, status, %code, "thumbnail not available yet");
+                }
+                Err(CoreError::BlobHashMismatch { .. }) => {
+                    tracing::warn!(blob = %sha, "thumbnail arrived damaged; discarded");
+                }
+                Err(e) => return Err(e),
+            }
+            observer.progress(&progress);
+        }
+
         progress.phase = SyncPhase::Done;
         observer.progress(&progress);
         Ok(report)
+    }
+
+    /// Downloads blob `sha256` (hex) into this phone's blob folder and returns its path. A
+    /// blob the phone already holds is not fetched again. The file is streamed to a
+    /// temporary file (a broken transfer resumes from where it stopped on the next attempt,
+    /// with `Range`), fsynced, and only if its SHA-256 matches renamed into the blob folder
+    /// and recorded as held by the server (never uploaded back). A wrong hash returns
+    /// [`CoreError::BlobHashMismatch`] and leaves nothing behind. The server answers `404`
+    /// ([`CoreError::Server`]) for a blob it does not hold or the device may not read.
+    pub async fn download_blob(&self, store: &FieldStore, sha256: &str) -> Result<PathBuf> {
+        let (_, credential) = Self::credential(store)?;
+        self.download_inner(
+            store,
+            &credential,
+            sha256,
+            Fetch {
+                role: "original",
+                mime: "application/octet-stream",
+                max_size: None,
+            },
+            &CancelToken::new(),
+            &mut |_| {},
+        )
+        .await
+    }
+
+    /// The download loop; `on_bytes(received)` after every body frame.
+    async fn download_inner(
+        &self,
+        store: &FieldStore,
+        credential: &str,
+        sha256: &str,
+        fetch: Fetch<'_>,
+        cancel: &CancelToken,
+        on_bytes: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<PathBuf> {
+        use tokio::io::AsyncWriteExt;
+        let sha = sha256.to_ascii_lowercase();
+        let Some(expected) = crate::evidence::blobs::parse_sha256(&sha) else {
+            return Err(CoreError::invalid("sha256", "expected 64 hex characters"));
+        };
+        if let Some(p) = store.blob_path(&sha)?.filter(|p| p.is_file()) {
+            return Ok(p);
+        }
+        let max = fetch.max_size.unwrap_or(MAX_DOWNLOAD);
+        let tmp = store.blob_download_temp(&sha);
+        if let Some(dir) = tmp.parent() {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| CoreError::io(dir, e))?;
+        }
+        let url = format!("{}/v1/blobs/{sha}", self.base);
+        let attempts = self.config.attempts.max(1);
+        let mut last = CoreError::Network {
+            reason: "no attempt made".into(),
+        };
+        let mut wait: Option<Duration> = None;
+        let mut done = false;
+        for attempt in 0..attempts {
+            cancel.check()?;
+            if attempt > 0 {
+                pause(cancel, wait.take().unwrap_or_else(|| backoff(attempt))).await?;
+            }
+            let have = tokio::fs::metadata(&tmp)
+                .await
+                .map(|m| m.len())
+                .unwrap_or(0);
+            let mut req = self.http.get(&url).bearer_auth(credential);
+            if have > 0 {
+                req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
+            }
+            let mut resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    last = net(e);
+                    continue;
+                }
+            };
+            let status = resp.status();
+            if status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE && have > 0 {
+                // What we hold is already the whole blob (or more): the hash decides.
+                done = true;
+                break;
+            }
+            if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                let asked = (status == reqwest::StatusCode::TOO_MANY_REQUESTS)
+                    .then(|| retry_after(resp.headers()));
+                let body = resp.bytes().await.unwrap_or_default();
+                last = error_from(status, &body);
+                wait = asked;
+                continue;
+            }
+            if !status.is_success() {
+                let body = resp.bytes().await.unwrap_or_default();
+                return Err(error_from(status, &body));
+            }
+            // 206 continues the temp file where it ends; anything else starts it over.
+            let resumed = status == reqwest::StatusCode::PARTIAL_CONTENT
+                && content_range_start(resp.headers()) == Some(have);
+            let mut file = tokio::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .append(resumed)
+                .truncate(!resumed)
+                .open(&tmp)
+                .await
+                .map_err(|e| CoreError::io(&tmp, e))?;
+            let mut len = if resumed { have } else { 0 };
+            let finished = loop {
+                if cancel.is_cancelled() {
+                    let _ = file.sync_all().await;
+                    return Err(CoreError::Cancelled);
+                }
+                match resp.chunk().await {
+                    Ok(Some(bytes)) => {
+                        len += bytes.len() as u64;
+                        if len > max {
+                            drop(file);
+                            let _ = tokio::fs::remove_file(&tmp).await;
+                            return Err(CoreError::BlobHashMismatch {
+                                expected: sha,
+                                actual: format!("more than {max} bytes"),
+                            });
+                        }
+                        file.write_all(&bytes)
+                            .await
+                            .map_err(|e| CoreError::io(&tmp, e))?;
+                        on_bytes(bytes.len() as u64);
+                    }
+                    Ok(None) => break true,
+                    Err(e) => {
+                        last = net(e);
+                        break false;
+                    }
+                }
+            };
+            file.sync_all().await.map_err(|e| CoreError::io(&tmp, e))?;
+            if finished {
+                done = true;
+                break;
+            }
+        }
+        if !done {
+            // The partial file stays for the next attempt to resume.
+            return Err(last);
+        }
+        let hash_path = tmp.clone();
+        let hashed = tokio::task::spawn_blocking(move || {
+            std::fs::File::open(&hash_path)
+                .and_then(|mut f| crate::evidence::blobs::hash_reader(&mut f))
+                .map_err(|e| CoreError::io(&hash_path, e))
+        })
+        .await
+        .map_err(|e| CoreError::io(&tmp, std::io::Error::other(e.to_string())))?;
+        let (actual, size) = match hashed {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return Err(e);
+            }
+        };
+        if actual != expected {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(CoreError::BlobHashMismatch {
+                expected: sha,
+                actual: hex::encode(actual),
+            });
+        }
+        match store.install_downloaded_blob(&tmp, expected, size, fetch.mime, fetch.role) {
+            Ok(p) => Ok(p),
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                Err(e)
+            }
+        }
     }
 
     /// Fetches the device keys the caller may need and trusts each new one. Returns the
@@ -452,6 +725,7 @@ impl SyncClient {
         for k in &resp.keys {
             let key = k.public_key.to_ascii_lowercase();
             if known.contains(&key) {
+                store.set_device_key_revoked(&key, k.revoked_at_ms)?;
                 continue;
             }
             let parsed: Option<[u8; 32]> = hex::decode(&key).ok().and_then(|v| v.try_into().ok());
@@ -462,7 +736,10 @@ impl SyncClient {
             // A key that is not a valid ed25519 point (e.g. a placeholder sent at enrolment)
             // cannot have signed anything: skip it.
             match store.trust_device_key(&k.device_id, &raw) {
-                Ok(()) => learned += 1,
+                Ok(()) => {
+                    learned += 1;
+                    store.set_device_key_revoked(&key, k.revoked_at_ms)?;
+                }
                 Err(CoreError::InvalidInput { .. }) => {
                     tracing::warn!(device = %k.device_id, "device key is not an ed25519 key");
                 }
@@ -576,6 +853,28 @@ impl SyncClient {
             reason: "blob upload did not finish".into(),
         })
     }
+}
+
+/// The largest blob a download accepts when the entry's size is not known (the server's
+/// default upload limit).
+pub const MAX_DOWNLOAD: u64 = 1024 * 1024 * 1024;
+
+/// How a downloaded blob is recorded.
+#[derive(Debug, Clone, Copy)]
+struct Fetch<'a> {
+    /// `original`, `thumbnail` or `display`.
+    role: &'a str,
+    /// MIME type to record.
+    mime: &'a str,
+    /// Size the entry records (a larger body is refused).
+    max_size: Option<u64>,
+}
+
+/// The first byte of a `Content-Range: bytes A-B/T` reply.
+fn content_range_start(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    let v = headers.get(reqwest::header::CONTENT_RANGE)?.to_str().ok()?;
+    let rest = v.trim().strip_prefix("bytes ")?;
+    rest.split('-').next()?.trim().parse().ok()
 }
 
 /// Turns an error reply into the core error.

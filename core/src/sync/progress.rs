@@ -41,6 +41,9 @@ pub struct SyncProgress {
     pub blobs_done: u32,
     /// Blobs this session set out to upload (known once the blob phase starts).
     pub blobs_total: u32,
+    /// Thumbnails of received evidence downloaded so far (after the uploads, still in the
+    /// blob phase).
+    pub thumbnails_fetched: u32,
 }
 
 impl SyncProgress {
@@ -53,6 +56,7 @@ impl SyncProgress {
             bytes_received: 0,
             blobs_done: 0,
             blobs_total: 0,
+            thumbnails_fetched: 0,
         }
     }
 }

@@ -62,6 +62,9 @@ pub struct SyncReport {
     pub blobs_pending: u32,
     /// Device keys learned from the server that this phone did not trust before.
     pub device_keys_learned: u32,
+    /// Thumbnails of evidence in documents received in this session, downloaded because
+    /// this phone did not hold them.
+    pub thumbnails_fetched: u32,
     /// Every pushed document the server rejected, with its reason.
     pub rejections: Vec<Rejection>,
 }
@@ -102,6 +105,8 @@ pub struct SyncSession {
     in_flight: Option<(String, HashMap<String, Sent>)>,
     report: SyncReport,
     finished: bool,
+    /// Documents that gained changes from the server in this session, in arrival order.
+    received_docs: Vec<(String, RecordKind)>,
 }
 
 fn read_i64(store: &FieldStore, key: &str) -> Result<Option<i64>> {
@@ -130,6 +135,7 @@ impl SyncSession {
                 ..SyncReport::default()
             },
             finished: false,
+            received_docs: Vec::new(),
         })
     }
 
@@ -142,6 +148,11 @@ impl SyncSession {
     /// What the session did so far.
     pub fn report(&self) -> &SyncReport {
         &self.report
+    }
+
+    /// Documents that gained changes from the server in this session (id, kind), each once.
+    pub fn received_docs(&self) -> &[(String, RecordKind)] {
+        &self.received_docs
     }
 
     /// Mutable access for the shell's byte counters.
@@ -267,6 +278,9 @@ impl SyncSession {
                         s.acked,
                     )? {
                         self.report.received += 1;
+                        if !self.received_docs.iter().any(|(id, _)| id == &r.doc_id) {
+                            self.received_docs.push((r.doc_id.clone(), r.kind));
+                        }
                     }
                 }
                 DocStatus::Rejected => {
