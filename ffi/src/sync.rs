@@ -270,6 +270,19 @@ impl FieldcaseStore {
         .await
     }
 
+    /// Downloads a stored evidence file (an original, display copy or thumbnail) by its
+    /// SHA-256 from the server, resuming a broken transfer and checking the hash before it is
+    /// kept; returns its local path. Only files of records this phone may read are served.
+    pub async fn download_evidence_file(&self, sha256: String) -> Result<String, FieldcaseError> {
+        let store = self.store()?;
+        on_runtime(cs::CancelToken::new(), async move {
+            let client = client_for(&store)?;
+            let path = client.download_blob(&store, &sha256).await?;
+            Ok(path.to_string_lossy().into_owned())
+        })
+        .await
+    }
+
     /// Syncs with the server: records both ways, then other devices' keys, then evidence
     /// files. Runs on a Rust worker; `listener` hears progress; `cancel` can stop it.
     ///

@@ -19,7 +19,7 @@ from conftest import BUREAU_KEY, DB_KEY, GENERATED
 from helpers import (
     DAY, ID_NUMBER, NAME, OFFICER, PHONE, T0, UNIT, exemption, new_case, persuasion, register, warning,
 )
-from test_evidence import capture, make_jpeg
+from test_evidence import capture, make_jpeg, sha256_file
 
 
 def server_bin():
@@ -160,6 +160,12 @@ def test_officer_flow_reaches_a_second_phone_and_never_a_volunteer(tmp_path, ser
     # B learned A's key: A's signature on the photo verifies (B does not hold the file).
     issues = b.verify_case(case.id).issues
     assert all(i.kind == "blob_missing" for i in issues), issues
+    # The thumbnail came with the sync; the original and display copy on demand.
+    assert b.evidence_file_path(photo.thumbnail_sha256) is not None
+    for sha in (photo.sha256, photo.display_sha256):
+        local = asyncio.run(b.download_evidence_file(sha))
+        assert sha256_file(local) == sha
+    assert b.verify_case(case.id).clean
 
     v, enrol_v, _ = enrolled_phone(tmp_path, server, "VOL-1", "phone-v")
     assert enrol_v.role == "volunteer"
