@@ -110,6 +110,11 @@ impl AppState {
         self.storage.append_audit(event, &self.signing_key).await
     }
 
+    /// Appends events to the audit chain in one write, signed with the server's key.
+    pub async fn audit_all(&self, events: Vec<AuditEvent>) -> Result<Vec<AuditEntry>> {
+        self.storage.append_audits(events, &self.signing_key).await
+    }
+
     /// The embedded default: `DIR/server.db` and `DIR/blobs`, created on first start.
     pub async fn open_dir(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir)?;

@@ -338,25 +338,25 @@ pub async fn sync(
     for h in &party_checks {
         check_party_conflicts(&state, h).await?;
     }
-    // A case or party document sent to a phone is a view of it: audited per document.
-    for r in docs.iter().filter(|r| !r.changes.is_empty()) {
-        if matches!(r.kind, RecordKind::Case | RecordKind::Party) {
-            state
-                .audit(crate::audit::AuditEvent {
-                    at_ms: now,
-                    actor: user.id.clone(),
-                    action: "sync_read".into(),
-                    case_id: (r.kind == RecordKind::Case).then(|| r.doc_id.clone()),
-                    detail: format!(
-                        "{} {} to device {}",
-                        r.kind.as_str(),
-                        r.doc_id,
-                        auth.device.id
-                    ),
-                })
-                .await?;
-        }
-    }
+    // A case or party document sent to a phone is a view of it: one audit entry per
+    // document, all written in one transaction.
+    let reads = docs
+        .iter()
+        .filter(|r| !r.changes.is_empty() && matches!(r.kind, RecordKind::Case | RecordKind::Party))
+        .map(|r| crate::audit::AuditEvent {
+            at_ms: now,
+            actor: user.id.clone(),
+            action: "sync_read".into(),
+            case_id: (r.kind == RecordKind::Case).then(|| r.doc_id.clone()),
+            detail: format!(
+                "{} {} to device {}",
+                r.kind.as_str(),
+                r.doc_id,
+                auth.device.id
+            ),
+        })
+        .collect();
+    state.audit_all(reads).await?;
     let latest = state.storage.latest_seq().await?;
     let after = req.cursor.clamp(0, latest);
     let items = state

@@ -382,6 +382,22 @@ pub async fn audit_chain(s: Arc<dyn Storage>) -> Result<()> {
     let n = crate::audit::verify(&entries, head.as_ref(), &key.verifying_key())
         .map_err(|e| ServerError::Database(e.to_string()))?;
     assert_eq!(n, 9);
+
+    // A batch continues the chain in order, in one write; an empty batch writes nothing.
+    assert!(s.append_audits(Vec::new(), &key).await?.is_empty());
+    let batch = s
+        .append_audits((10..=12).map(event).collect(), &key)
+        .await?;
+    assert_eq!(
+        batch.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![10, 11, 12]
+    );
+    let entries = s.audit_entries().await?;
+    let head = s.audit_head().await?;
+    assert_eq!(head.as_ref().map(|h| h.seq), Some(12));
+    let n = crate::audit::verify(&entries, head.as_ref(), &key.verifying_key())
+        .map_err(|e| ServerError::Database(e.to_string()))?;
+    assert_eq!(n, 12);
     Ok(())
 }
 

@@ -370,9 +370,21 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// Ends a session (logout); unknown sessions are ignored.
     async fn end_session(&self, session_hash: [u8; 32]) -> Result<()>;
 
-    /// Appends an event to the audit chain, signing the entry and the new head with `key`;
-    /// concurrent appends (across processes, for PostgreSQL) serialise on the head row.
-    async fn append_audit(&self, event: AuditEvent, key: &SigningKey) -> Result<AuditEntry>;
+    /// Appends events to the audit chain in order, in one transaction, signing each entry and
+    /// the new head with `key`; concurrent appends (across processes, for PostgreSQL)
+    /// serialise on the head row. One call per request keeps a large sync to one write.
+    async fn append_audits(
+        &self,
+        events: Vec<AuditEvent>,
+        key: &SigningKey,
+    ) -> Result<Vec<AuditEntry>>;
+    /// Appends one event (see [`Storage::append_audits`]).
+    async fn append_audit(&self, event: AuditEvent, key: &SigningKey) -> Result<AuditEntry> {
+        self.append_audits(vec![event], key)
+            .await?
+            .pop()
+            .ok_or_else(|| crate::error::ServerError::Database("audit append wrote nothing".into()))
+    }
     /// Every audit entry, by sequence number.
     async fn audit_entries(&self) -> Result<Vec<AuditEntry>>;
     /// The signed head of the audit chain (`None` while the chain is empty).

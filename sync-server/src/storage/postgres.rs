@@ -1039,7 +1039,14 @@ impl Storage for PostgresStorage {
         Ok(())
     }
 
-    async fn append_audit(&self, event: AuditEvent, key: &SigningKey) -> Result<AuditEntry> {
+    async fn append_audits(
+        &self,
+        events: Vec<AuditEvent>,
+        key: &SigningKey,
+    ) -> Result<Vec<AuditEntry>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
         let row = tx
@@ -1049,36 +1056,44 @@ impl Storage for PostgresStorage {
             )
             .await
             .map_err(db)?;
-        let seq: i64 = row.try_get(0).map_err(db)?;
-        let hash: String = row.try_get(1).map_err(db)?;
-        let entry = crate::audit::entry_after(seq, &hash, event, key);
-        let head = crate::audit::head_for(&entry, key);
-        tx.execute(
-            "INSERT INTO audit_log(seq, at_ms, actor, action, case_id, detail, prev_hash, hash,
+        let mut seq: i64 = row.try_get(0).map_err(db)?;
+        let mut hash: String = row.try_get(1).map_err(db)?;
+        let mut written = Vec::with_capacity(events.len());
+        for event in events {
+            let entry = crate::audit::entry_after(seq, &hash, event, key);
+            tx.execute(
+                "INSERT INTO audit_log(seq, at_ms, actor, action, case_id, detail, prev_hash, hash,
                                    signature)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            &[
-                &entry.seq,
-                &entry.event.at_ms,
-                &entry.event.actor,
-                &entry.event.action,
-                &entry.event.case_id,
-                &entry.event.detail,
-                &entry.prev_hash,
-                &entry.hash,
-                &entry.signature,
-            ],
-        )
-        .await
-        .map_err(db)?;
-        tx.execute(
-            "UPDATE audit_head SET seq = $1, hash = $2, signature = $3 WHERE id = 1",
-            &[&head.seq, &head.hash, &head.signature],
-        )
-        .await
-        .map_err(db)?;
+                &[
+                    &entry.seq,
+                    &entry.event.at_ms,
+                    &entry.event.actor,
+                    &entry.event.action,
+                    &entry.event.case_id,
+                    &entry.event.detail,
+                    &entry.prev_hash,
+                    &entry.hash,
+                    &entry.signature,
+                ],
+            )
+            .await
+            .map_err(db)?;
+            seq = entry.seq;
+            hash = entry.hash.clone();
+            written.push(entry);
+        }
+        if let Some(last) = written.last() {
+            let head = crate::audit::head_for(last, key);
+            tx.execute(
+                "UPDATE audit_head SET seq = $1, hash = $2, signature = $3 WHERE id = 1",
+                &[&head.seq, &head.hash, &head.signature],
+            )
+            .await
+            .map_err(db)?;
+        }
         tx.commit().await.map_err(db)?;
-        Ok(entry)
+        Ok(written)
     }
 
     async fn audit_entries(&self) -> Result<Vec<AuditEntry>> {

@@ -920,36 +920,51 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn append_audit(&self, event: AuditEvent, key: &SigningKey) -> Result<AuditEntry> {
+    async fn append_audits(
+        &self,
+        events: Vec<AuditEvent>,
+        key: &SigningKey,
+    ) -> Result<Vec<AuditEntry>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
         let key = key.clone();
         self.write(move |tx| {
-            let (seq, hash): (i64, String) =
+            let (mut seq, mut hash): (i64, String) =
                 tx.query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })?;
-            let entry = crate::audit::entry_after(seq, &hash, event, &key);
-            let head = crate::audit::head_for(&entry, &key);
-            tx.execute(
-                "INSERT INTO audit_log(seq, at_ms, actor, action, case_id, detail, prev_hash,
+            let mut written = Vec::with_capacity(events.len());
+            for event in events {
+                let entry = crate::audit::entry_after(seq, &hash, event, &key);
+                tx.execute(
+                    "INSERT INTO audit_log(seq, at_ms, actor, action, case_id, detail, prev_hash,
                                        hash, signature)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    entry.seq,
-                    entry.event.at_ms,
-                    entry.event.actor,
-                    entry.event.action,
-                    entry.event.case_id,
-                    entry.event.detail,
-                    entry.prev_hash,
-                    entry.hash,
-                    entry.signature
-                ],
-            )?;
-            tx.execute(
-                "UPDATE audit_head SET seq = ?1, hash = ?2, signature = ?3 WHERE id = 1",
-                params![head.seq, head.hash, head.signature],
-            )?;
-            Ok(entry)
+                    params![
+                        entry.seq,
+                        entry.event.at_ms,
+                        entry.event.actor,
+                        entry.event.action,
+                        entry.event.case_id,
+                        entry.event.detail,
+                        entry.prev_hash,
+                        entry.hash,
+                        entry.signature
+                    ],
+                )?;
+                seq = entry.seq;
+                hash = entry.hash.clone();
+                written.push(entry);
+            }
+            if let Some(last) = written.last() {
+                let head = crate::audit::head_for(last, &key);
+                tx.execute(
+                    "UPDATE audit_head SET seq = ?1, hash = ?2, signature = ?3 WHERE id = 1",
+                    params![head.seq, head.hash, head.signature],
+                )?;
+            }
+            Ok(written)
         })
         .await
     }
