@@ -311,13 +311,29 @@ impl FieldcaseStore {
         self.with(|s| Ok(s.export_case_package(&record_id, out_path)?.manifest_sha256))
     }
 
-    /// The local path of a stored file (original, thumbnail or display copy) by its SHA-256,
-    /// for showing it; `None` when this phone does not hold it.
-    pub fn evidence_file_path(&self, sha256: String) -> Result<Option<String>, FieldcaseError> {
+    /// The content of a stored file (original, thumbnail or display copy) by its SHA-256,
+    /// for showing it; `None` when this phone does not hold it. Files are sealed on disk in
+    /// an encrypted store, so this (or `export_evidence_file`) is the only way to read them;
+    /// the content is checked against its hash, and a damaged file is an error, never shown.
+    /// Meant for thumbnails and display copies: for a long recording use
+    /// `export_evidence_file`, which streams.
+    pub fn read_evidence_file(&self, sha256: String) -> Result<Option<Vec<u8>>, FieldcaseError> {
         self.with(|s| {
-            Ok(s.blob_path(&sha256)?
-                .map(|p| p.to_string_lossy().into_owned()))
+            let mut out = Vec::new();
+            Ok(s.read_blob(&sha256, &mut out)?.map(|_| out))
         })
+    }
+
+    /// Writes the content of a stored file to `out_path` (for a player or a share sheet),
+    /// checked against its hash; the file appears complete or not at all. Returns false when
+    /// this phone does not hold it. The copy is plain: put it in the app's cache and delete
+    /// it when done.
+    pub fn export_evidence_file(
+        &self,
+        sha256: String,
+        out_path: String,
+    ) -> Result<bool, FieldcaseError> {
+        self.with(|s| Ok(s.export_blob(&sha256, std::path::Path::new(&out_path))?))
     }
 
     /// Checks a case's history, signatures, files and recording chains.

@@ -272,13 +272,16 @@ impl FieldcaseStore {
 
     /// Downloads a stored evidence file (an original, display copy or thumbnail) by its
     /// SHA-256 from the server, resuming a broken transfer and checking the hash before it is
-    /// kept; returns its local path. Only files of records this phone may read are served.
-    pub async fn download_evidence_file(&self, sha256: String) -> Result<String, FieldcaseError> {
+    /// kept (sealed, in an encrypted store); read it with `read_evidence_file` or
+    /// `export_evidence_file`. Returns its size. Only files of records this phone may read
+    /// are served.
+    pub async fn download_evidence_file(&self, sha256: String) -> Result<u64, FieldcaseError> {
         let store = self.store()?;
         on_runtime(cs::CancelToken::new(), async move {
             let client = client_for(&store)?;
-            let path = client.download_blob(&store, &sha256).await?;
-            Ok(path.to_string_lossy().into_owned())
+            client.download_blob(&store, &sha256).await?;
+            let size = store.open_blob(&sha256)?.map(|r| r.len()).unwrap_or(0);
+            Ok(size)
         })
         .await
     }

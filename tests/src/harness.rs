@@ -122,6 +122,18 @@ pub struct Phone {
     pub unit: String,
 }
 
+/// The store key of every test phone: phones in the field run encrypted stores (and so seal
+/// their evidence files), so the end-to-end tests do too.
+pub const PHONE_KEY: [u8; 32] = [0x6b; 32];
+
+/// The configuration a test phone's store is opened with.
+pub fn phone_config(device_id: impl Into<String>) -> StoreConfig {
+    StoreConfig {
+        db_key: Some(PHONE_KEY),
+        ..StoreConfig::new(device_id)
+    }
+}
+
 /// A client for `url` with short timeouts, as tests want.
 pub fn client(url: &str) -> TestResult<SyncClient> {
     let mut cfg = ClientConfig::new(url);
@@ -144,14 +156,14 @@ impl Phone {
         let path = dir.join(format!("{user}-{}.db", fieldcase_core::ids::new_id()));
         let client = client(url)?;
         let device_id = {
-            let store = FieldStore::open(&path, StoreConfig::new("unenrolled"))?;
+            let store = FieldStore::open(&path, phone_config("unenrolled"))?;
             let key = store.device_public_key()?;
             let resp = client
                 .enrol(&store, &code, &key, &format!("{user} phone"))
                 .await?;
             resp.device_id
         };
-        let store = FieldStore::open(&path, StoreConfig::new(device_id.clone()))?;
+        let store = FieldStore::open(&path, phone_config(device_id.clone()))?;
         Ok(Phone {
             store,
             client,

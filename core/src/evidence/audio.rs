@@ -6,10 +6,9 @@
 //! from walking the frame headers for ADTS (1024 samples a frame) and AMR (20 ms a frame),
 //! which needs no decoder and reads the file once in small buffers.
 
+use super::sealed::EvidenceFile;
 use crate::{CoreError, Result};
-use std::fs::File;
 use std::io::{BufReader, Read};
-use std::path::Path;
 
 /// A recognised audio container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,26 +73,30 @@ fn decode_err(reason: impl Into<String>) -> CoreError {
 }
 
 /// The duration in milliseconds of the audio file at `path`, when the format states it.
-pub fn duration_ms(path: &Path, format: AudioFormat) -> Result<Option<i64>> {
+pub fn duration_ms<'a>(
+    file: impl Into<EvidenceFile<'a>>,
+    format: AudioFormat,
+) -> Result<Option<i64>> {
+    let file = file.into();
     match format {
         AudioFormat::Wav | AudioFormat::Mp4 => {
             // symphonia can panic on malformed headers (e.g. an arithmetic overflow in its
             // WAV `fmt` parser, found by the parser fuzz tests): a bad file is a typed error,
             // never a crash of the app. Nothing is shared across the call, so unwinding out of
             // it leaves no broken state behind.
-            std::panic::catch_unwind(|| symphonia_duration(path))
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| symphonia_duration(file)))
                 .unwrap_or_else(|_| Err(decode_err("malformed audio header")))
         }
-        AudioFormat::Adts => adts_duration(path).map(Some),
-        AudioFormat::AmrNb | AudioFormat::AmrWb => amr_duration(path, format).map(Some),
+        AudioFormat::Adts => adts_duration(file).map(Some),
+        AudioFormat::AmrNb | AudioFormat::AmrWb => amr_duration(file, format).map(Some),
     }
 }
 
-fn symphonia_duration(path: &Path) -> Result<Option<i64>> {
+fn symphonia_duration(file: EvidenceFile<'_>) -> Result<Option<i64>> {
     use symphonia::core::formats::{FormatOptions, TrackType, probe::Hint};
     use symphonia::core::io::MediaSourceStream;
     use symphonia::core::meta::MetadataOptions;
-    let f = File::open(path).map_err(|e| CoreError::io(path, e))?;
+    let f = file.open()?;
     let mss = MediaSourceStream::new(Box::new(f), Default::default());
     let reader = symphonia::default::get_probe()
         .probe(
@@ -197,8 +200,8 @@ fn amr_frame_size(format: AudioFormat, ft: u8) -> Option<u64> {
 }
 
 /// Counts AMR frames (20 ms each) by walking the frame headers.
-pub fn amr_duration(path: &Path, format: AudioFormat) -> Result<i64> {
-    let f = File::open(path).map_err(|e| CoreError::io(path, e))?;
+pub fn amr_duration<'a>(file: impl Into<EvidenceFile<'a>>, format: AudioFormat) -> Result<i64> {
+    let f = file.into().open()?;
     let mut r = BufReader::with_capacity(64 * 1024, f);
     let magic_len = if format == AudioFormat::AmrWb { 9 } else { 6 };
     skip(&mut r, magic_len)?;
@@ -218,11 +221,11 @@ pub fn amr_duration(path: &Path, format: AudioFormat) -> Result<i64> {
 }
 
 /// Sums ADTS frames (1024 samples per raw data block) at their stated sample rate.
-pub fn adts_duration(path: &Path) -> Result<i64> {
+pub fn adts_duration<'a>(file: impl Into<EvidenceFile<'a>>) -> Result<i64> {
     const RATES: [u64; 13] = [
         96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
     ];
-    let f = File::open(path).map_err(|e| CoreError::io(path, e))?;
+    let f = file.into().open()?;
     let mut r = BufReader::with_capacity(64 * 1024, f);
     let mut samples: u64 = 0;
     let mut rate: Option<u64> = None;

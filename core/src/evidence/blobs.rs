@@ -8,12 +8,16 @@
 //!
 //! Every file-system step goes through [`FaultInjector`] when one is installed, so tests can
 //! fail the Nth step (ENOSPC, EIO, a failed rename) and check that nothing is left behind.
+//!
+//! In a store opened with a key every file (and every temp file) is sealed ([`super::sealed`]):
+//! the name is still the SHA-256 of the plaintext, which is what every reader checks.
 
+use super::sealed::{BlobKey, BlobReader, SealedWriter};
 use crate::{CoreError, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -94,6 +98,7 @@ pub struct SweepReport {
 /// The blob folder.
 pub struct BlobStore {
     root: PathBuf,
+    key: Option<BlobKey>,
     faults: RwLock<Option<Arc<dyn FaultInjector>>>,
 }
 
@@ -138,11 +143,47 @@ pub fn parse_sha256(hex_str: &str) -> Option<[u8; 32]> {
 }
 
 impl BlobStore {
-    /// A blob store rooted at `root` (created on first write).
+    /// A blob store rooted at `root` (created on first write) that keeps files plain.
     pub fn new(root: PathBuf) -> Self {
+        Self::with_key(root, None)
+    }
+
+    /// A blob store that seals every file it writes with `key` (plain when `None`).
+    pub fn with_key(root: PathBuf, key: Option<BlobKey>) -> Self {
         BlobStore {
             root,
+            key,
             faults: RwLock::new(None),
+        }
+    }
+
+    /// Whether files written here are sealed.
+    pub fn seals(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// Opens a stored or temp file for reading its content (unsealed when sealed).
+    pub fn open_path(&self, path: &Path) -> Result<BlobReader> {
+        BlobReader::open(path, self.key.as_ref())
+    }
+
+    /// A file of this folder, to be read as content with this store's key.
+    pub fn file<'a>(&'a self, path: &'a Path) -> super::sealed::EvidenceFile<'a> {
+        super::sealed::EvidenceFile {
+            path,
+            key: self.key.as_ref(),
+        }
+    }
+
+    /// Opens the stored file of `sha_hex`, or `None` when it is missing.
+    pub fn open(&self, sha_hex: &str) -> Result<Option<BlobReader>> {
+        let p = self.path_of(sha_hex);
+        match self.open_path(&p) {
+            Ok(r) => Ok(Some(r)),
+            Err(CoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -217,7 +258,11 @@ impl BlobStore {
     fn write_temp(&self, src: &mut dyn Read, tmp: &Path) -> Result<([u8; 32], u64)> {
         let io_err = |e| CoreError::io(tmp, e);
         self.fault(IoStep::Create).map_err(io_err)?;
-        let mut f = File::create(tmp).map_err(io_err)?;
+        let f = File::create(tmp).map_err(io_err)?;
+        let mut out = match &self.key {
+            Some(k) => Sink::Sealed(SealedWriter::new(f, k).map_err(io_err)?),
+            None => Sink::Plain(f),
+        };
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; COPY_BUF];
         let mut size = 0u64;
@@ -231,12 +276,64 @@ impl BlobStore {
             };
             hasher.update(&buf[..n]);
             self.fault(IoStep::Write).map_err(io_err)?;
-            f.write_all(&buf[..n]).map_err(io_err)?;
+            out.write_all(&buf[..n]).map_err(io_err)?;
             size += n as u64;
         }
+        self.fault(IoStep::Write).map_err(io_err)?;
+        let f = out.finish().map_err(io_err)?;
         self.fault(IoStep::Sync).map_err(io_err)?;
         f.sync_all().map_err(io_err)?;
         Ok((hasher.finalize().into(), size))
+    }
+
+    /// The sink a download of `sha_hex` writes to, continuing a sealed or plain temp file
+    /// left by an earlier attempt when `resume` is set (see [`DownloadSink::have`]).
+    pub(crate) fn download_sink(&self, sha_hex: &str, resume: bool) -> Result<DownloadSink> {
+        let path = self.download_temp(sha_hex);
+        let io_err = |e| CoreError::io(&path, e);
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(|e| CoreError::io(dir, e))?;
+        }
+        let existing = resume && path.is_file();
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .read(true)
+            .write(true)
+            .truncate(!existing)
+            .open(&path)
+            .map_err(io_err)?;
+        let sink = match &self.key {
+            None => {
+                let mut f = f;
+                let have = f.seek(io::SeekFrom::End(0)).map_err(io_err)?;
+                DownloadSink {
+                    path: path.clone(),
+                    sink: Sink::Plain(f),
+                    have,
+                }
+            }
+            Some(k) => {
+                let resumed = if existing {
+                    SealedWriter::resume(f, k).map_err(io_err)?
+                } else {
+                    None
+                };
+                let w = match resumed {
+                    Some(w) => w,
+                    None => {
+                        let f = File::create(&path).map_err(io_err)?;
+                        SealedWriter::new(f, k).map_err(io_err)?
+                    }
+                };
+                let have = w.sealed_len();
+                DownloadSink {
+                    path: path.clone(),
+                    sink: Sink::Sealed(w),
+                    have,
+                }
+            }
+        };
+        Ok(sink)
     }
 
     /// The temp file a download of `sha_hex` is written to (kept between attempts so a
@@ -254,8 +351,9 @@ impl BlobStore {
         if dest.exists() {
             // Same content already stored: keep it if it is intact, replace it if it was
             // damaged (the name is the hash, so the right bytes are known).
-            let intact = File::open(&dest)
-                .and_then(|mut f| hash_reader(&mut f))
+            let intact = self
+                .open_path(&dest)
+                .and_then(|mut r| hash_reader(&mut r).map_err(|e| CoreError::io(&dest, e)))
                 .map(|(h, _)| h == sha)
                 .unwrap_or(false);
             if intact {
@@ -303,10 +401,15 @@ impl BlobStore {
     /// The SHA-256 and size of the stored file for `sha_hex`, or `None` when it is missing.
     pub fn rehash(&self, sha_hex: &str) -> Result<Option<([u8; 32], u64)>> {
         let p = self.path_of(sha_hex);
-        match File::open(&p) {
-            Ok(mut f) => Ok(Some(hash_reader(&mut f).map_err(|e| CoreError::io(&p, e))?)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(CoreError::io(&p, e)),
+        match self.open(sha_hex)? {
+            Some(mut r) => match hash_reader(&mut r) {
+                Ok(x) => Ok(Some(x)),
+                // A sealed file that fails authentication is damaged content, not a failed
+                // disk: report a hash that cannot match, so verification names the file.
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => Ok(Some(([0u8; 32], 0))),
+                Err(e) => Err(CoreError::io(&p, e)),
+            },
+            None => Ok(None),
         }
     }
 
@@ -364,6 +467,72 @@ impl BlobStore {
         }
         out.sort();
         out
+    }
+}
+
+/// Where file bytes go: straight to a file, or sealed on the way.
+enum Sink {
+    Plain(File),
+    Sealed(SealedWriter<File>),
+}
+
+impl Sink {
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            Sink::Plain(f) => f.write_all(data),
+            Sink::Sealed(w) => w.write_all(data),
+        }
+    }
+
+    /// Ends the content (seals the last chunk) and returns the file to fsync.
+    fn finish(self) -> io::Result<File> {
+        match self {
+            Sink::Plain(f) => Ok(f),
+            Sink::Sealed(w) => w.finish(),
+        }
+    }
+}
+
+/// A download being written to its temp file.
+pub(crate) struct DownloadSink {
+    path: PathBuf,
+    sink: Sink,
+    have: u64,
+}
+
+impl DownloadSink {
+    /// Content bytes already safely in the temp file: where a resumed request starts.
+    pub(crate) fn have(&self) -> u64 {
+        self.have
+    }
+
+    /// Appends content.
+    pub(crate) fn write(&mut self, data: &[u8]) -> Result<()> {
+        self.sink
+            .write_all(data)
+            .map_err(|e| CoreError::io(&self.path, e))?;
+        self.have += data.len() as u64;
+        Ok(())
+    }
+
+    /// Keeps what was written for a later attempt (a sealed sink drops its unsealed tail,
+    /// which the next attempt downloads again) and fsyncs it.
+    pub(crate) fn suspend(self) -> Result<()> {
+        let f = match self.sink {
+            Sink::Plain(f) => f,
+            Sink::Sealed(w) => w.suspend().map_err(|e| CoreError::io(&self.path, e))?,
+        };
+        f.sync_all().map_err(|e| CoreError::io(&self.path, e))
+    }
+
+    /// Ends the content and fsyncs it; the file is then ready to be hashed and installed.
+    pub(crate) fn finish(self) -> Result<PathBuf> {
+        let f = self
+            .sink
+            .finish()
+            .map_err(|e| CoreError::io(&self.path, e))?;
+        f.sync_all().map_err(|e| CoreError::io(&self.path, e))?;
+        Ok(self.path)
     }
 }
 

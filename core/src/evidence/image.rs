@@ -9,11 +9,10 @@
 //! [`DISPLAY_MAX`] px) and thumbnail (at most [`THUMB_MAX`] px) are made from that.
 
 use super::font::{GLYPH_H, GLYPH_W, glyph};
+use super::sealed::EvidenceFile;
 use crate::{CoreError, Result};
 use image::{DynamicImage, Limits, Rgb, RgbImage, metadata::Orientation};
-use std::fs::File;
 use std::io::BufReader;
-use std::path::Path;
 
 /// Longest edge of a thumbnail.
 pub const THUMB_MAX: u32 = 320;
@@ -83,10 +82,15 @@ pub fn png_dimensions(head: &[u8]) -> Option<(u32, u32)> {
 }
 
 /// Decodes the stored original at `path` for derivatives.
-pub fn decode(path: &Path, format: ImageFormat, orientation: Option<u16>) -> Result<Decoded> {
+pub fn decode<'a>(
+    file: impl Into<EvidenceFile<'a>>,
+    format: ImageFormat,
+    orientation: Option<u16>,
+) -> Result<Decoded> {
+    let file = file.into();
     let (img, w, h) = match format {
-        ImageFormat::Jpeg => decode_jpeg_scaled(path)?,
-        ImageFormat::Png => decode_png(path)?,
+        ImageFormat::Jpeg => decode_jpeg_scaled(file)?,
+        ImageFormat::Png => decode_png(file)?,
     };
     let mut dynamic = DynamicImage::ImageRgb8(img);
     if let Some(o) = orientation
@@ -107,8 +111,9 @@ pub fn decode(path: &Path, format: ImageFormat, orientation: Option<u16>) -> Res
     })
 }
 
-fn decode_jpeg_scaled(path: &Path) -> Result<(RgbImage, u32, u32)> {
-    let f = File::open(path).map_err(|e| CoreError::io(path, e))?;
+fn decode_jpeg_scaled(file: EvidenceFile<'_>) -> Result<(RgbImage, u32, u32)> {
+    let path = file.path;
+    let f = file.open()?;
     let mut dec = jpeg_decoder::Decoder::new(BufReader::with_capacity(64 * 1024, f));
     dec.set_max_decoding_buffer_size(usize::try_from(MAX_ALLOC).unwrap_or(usize::MAX));
     dec.read_info().map_err(|e| match e {
@@ -153,17 +158,17 @@ fn decode_jpeg_scaled(path: &Path) -> Result<(RgbImage, u32, u32)> {
     Ok((img, w, h))
 }
 
-fn decode_png(path: &Path) -> Result<(RgbImage, u32, u32)> {
+fn decode_png(file: EvidenceFile<'_>) -> Result<(RgbImage, u32, u32)> {
     let mut head = [0u8; 24];
     {
         use std::io::Read;
-        let mut f = File::open(path).map_err(|e| CoreError::io(path, e))?;
+        let mut f = file.open()?;
         f.read_exact(&mut head)
             .map_err(|_| decode_err("truncated PNG header"))?;
     }
     let (w, h) = png_dimensions(&head).ok_or_else(|| decode_err("no IHDR chunk"))?;
     check_dims(u64::from(w), u64::from(h), MAX_FULL_DECODE_PIXELS)?;
-    let f = File::open(path).map_err(|e| CoreError::io(path, e))?;
+    let f = file.open()?;
     let mut reader = image::ImageReader::with_format(BufReader::new(f), image::ImageFormat::Png);
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_EDGE);

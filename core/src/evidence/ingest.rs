@@ -6,12 +6,13 @@
 //! case) removes the files this call created, so it leaves no entry and no orphan file.
 
 use super::audio::{self, AudioFormat};
-use super::blobs::{BlobInfo, IoStep, StoredBlob, SweepReport};
+use super::blobs::{BlobInfo, DownloadSink, IoStep, StoredBlob, SweepReport};
 use super::entry::{
     BlobRef, CaptureTime, EvidenceEntry, EvidenceKind, EvidencePlace, MediaInfo, Redaction, Segment,
 };
 use super::exif::read_exif;
 use super::image::{self as img, ImageFormat};
+use super::sealed::BlobReader;
 use super::{CLOCK_OFFSET_META_KEY, FaultInjector};
 use crate::model::{CaseRecord, Place, RecordKind};
 use crate::store::{Change, lock};
@@ -452,9 +453,7 @@ impl FieldStore {
         let mut rows: Vec<BlobRow> = Vec::new();
         let original_mime = match media {
             Media::Image(fmt) => {
-                let mut r = BufReader::new(
-                    File::open(&stored_path).map_err(|e| CoreError::io(&stored_path, e))?,
-                );
+                let mut r = BufReader::new(blobs.open_path(&stored_path)?);
                 let exif = read_exif(&mut r);
                 if let Some((lat, lon)) = exif.gps {
                     place = Some(EvidencePlace {
@@ -464,7 +463,7 @@ impl FieldStore {
                         source: "exif".into(),
                     });
                 }
-                let decoded = img::decode(&stored_path, fmt, exif.orientation)?;
+                let decoded = img::decode(blobs.file(&stored_path), fmt, exif.orientation)?;
                 media_info.width = Some(decoded.source_width);
                 media_info.height = Some(decoded.source_height);
                 media_info.orientation = exif.orientation;
@@ -497,7 +496,7 @@ impl FieldStore {
                 }
             }
             Media::Audio(fmt) => {
-                media_info.duration_ms = audio::duration_ms(&stored_path, fmt)?;
+                media_info.duration_ms = audio::duration_ms(blobs.file(&stored_path), fmt)?;
                 fmt.mime()
             }
         };
@@ -697,6 +696,100 @@ impl FieldStore {
     /// Where a download of blob `sha256` is written until it is verified.
     pub(crate) fn blob_download_temp(&self, sha256: &str) -> PathBuf {
         self.evidence.blobs.download_temp(sha256)
+    }
+
+    /// The sink a download of blob `sha256` writes to (sealed in an encrypted store),
+    /// continuing an earlier partial download when `resume` is set.
+    pub(crate) fn blob_download_sink(&self, sha256: &str, resume: bool) -> Result<DownloadSink> {
+        self.evidence.blobs.download_sink(sha256, resume)
+    }
+
+    /// Opens the content of this store's blob `sha256` (unsealed), or `None` when the file
+    /// is not here. Readers must check the hash when it matters: see [`Self::read_blob`].
+    pub fn open_blob(&self, sha256: &str) -> Result<Option<BlobReader>> {
+        if crate::evidence::blobs::parse_sha256(sha256).is_none() {
+            return Err(CoreError::invalid(
+                "sha256",
+                "expected 64 lowercase hex digits",
+            ));
+        }
+        self.evidence.blobs.open(sha256)
+    }
+
+    /// Opens a file of this store's blob folder (or any plain file) as content.
+    pub fn open_blob_file(&self, path: &Path) -> Result<BlobReader> {
+        self.evidence.blobs.open_path(path)
+    }
+
+    /// Writes the content of blob `sha256` to the file `out` (temp file, fsync, rename), so
+    /// `out` is complete and checked, or absent. Returns false when this store does not hold
+    /// the blob.
+    pub fn export_blob(&self, sha256: &str, out: &Path) -> Result<bool> {
+        let mut tmp_name = out
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
+        tmp_name.push(".part");
+        let tmp = out.with_file_name(tmp_name);
+        let written = (|| {
+            let mut f = File::create(&tmp).map_err(|e| CoreError::io(&tmp, e))?;
+            let held = self.read_blob(sha256, &mut f)?;
+            f.sync_all().map_err(|e| CoreError::io(&tmp, e))?;
+            Ok::<_, CoreError>(held)
+        })();
+        match written {
+            Ok(Some(_)) => {
+                std::fs::rename(&tmp, out).map_err(|e| CoreError::io(out, e))?;
+                Ok(true)
+            }
+            Ok(None) => {
+                let _ = std::fs::remove_file(&tmp);
+                Ok(false)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
+    }
+
+    /// Copies the content of blob `sha256` to `out`, checking it against its hash: an
+    /// evidence file that was altered on disk is an error, never shown as evidence. Returns
+    /// the size. `None` when this store does not hold the file.
+    pub fn read_blob(&self, sha256: &str, out: &mut dyn std::io::Write) -> Result<Option<u64>> {
+        let Some(mut r) = self.open_blob(sha256)? else {
+            return Ok(None);
+        };
+        let label = format!("evidence file {sha256}");
+        let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut size = 0u64;
+        loop {
+            let n = match std::io::Read::read(&mut r, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    return Err(CoreError::BlobHashMismatch {
+                        expected: sha256.into(),
+                        actual: "a file that fails authentication".into(),
+                    });
+                }
+                Err(e) => return Err(CoreError::io(&label, e)),
+            };
+            sha2::Digest::update(&mut hasher, &buf[..n]);
+            out.write_all(&buf[..n])
+                .map_err(|e| CoreError::io("evidence output", e))?;
+            size += n as u64;
+        }
+        let actual = hex::encode(sha2::Digest::finalize(hasher));
+        if actual != sha256 {
+            return Err(CoreError::BlobHashMismatch {
+                expected: sha256.into(),
+                actual,
+            });
+        }
+        Ok(Some(size))
     }
 
     /// Installs a downloaded file: `tmp` (complete and fsynced, its content hashing to

@@ -5,6 +5,7 @@
 //! 1. it is streamed once from the path the platform gave: SHA-256 while copying into a
 //!    content-addressed blob folder (temp file, fsync, rename, fsync of the folder), so the
 //!    hash is of exactly the bytes kept, and identical content is stored once ([`blobs`]);
+//!    in an encrypted store the file is sealed on the way in ([`sealed`]);
 //! 2. EXIF time, GPS and orientation are read ([`exif`]); images are decoded under limits and
 //!    a thumbnail and a watermarked display copy are derived ([`image`], [`font`]); audio
 //!    duration is probed ([`audio`]). The original file is never modified;
@@ -32,6 +33,7 @@ pub mod image;
 mod ingest;
 pub mod package;
 pub mod records;
+pub mod sealed;
 pub mod signer;
 pub mod verify;
 
@@ -75,9 +77,10 @@ pub(crate) struct EvidenceState {
 }
 
 impl EvidenceState {
-    pub(crate) fn new(blob_dir: PathBuf) -> Self {
+    /// `store_key`: the store's key when it is encrypted; evidence files are then sealed.
+    pub(crate) fn new(blob_dir: PathBuf, store_key: Option<&[u8; 32]>) -> Self {
         EvidenceState {
-            blobs: BlobStore::new(blob_dir),
+            blobs: BlobStore::with_key(blob_dir, store_key.map(sealed::BlobKey::derive)),
             signer: RwLock::new(None),
             skew_threshold_ms: AtomicI64::new(DEFAULT_CLOCK_SKEW_THRESHOLD_MS),
             ingest_lock: Mutex::new(()),

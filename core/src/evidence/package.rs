@@ -331,7 +331,7 @@ impl FieldStore {
         let mut total = 0u64;
         for fi in &manifest.files {
             let src = self.evidence.blobs.path_of(&fi.sha256);
-            let mut f = File::open(&src).map_err(|e| CoreError::io(&src, e))?;
+            let mut f = self.evidence.blobs.open_path(&src)?;
             // Already-compressed media are stored as is; WAV is deflated.
             let method = if fi.path.ends_with(".wav") {
                 CompressionMethod::Deflated

@@ -247,7 +247,7 @@ impl FieldStore {
                 cache: DocCache::default(),
             }),
             reader: Mutex::new(reader),
-            evidence: crate::evidence::EvidenceState::new(blob_dir),
+            evidence: crate::evidence::EvidenceState::new(blob_dir, config.db_key.as_ref()),
         })
     }
 

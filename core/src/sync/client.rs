@@ -11,6 +11,7 @@ use super::session::{SyncReport, SyncSession};
 use super::wire::{
     BlobStatus, DeviceKeysResponse, EnrolRequest, EnrolResponse, ErrorBody, SyncResponse,
 };
+use crate::evidence::sealed::BlobReader;
 use crate::model::RecordKind;
 use crate::store::FieldStore;
 use crate::{CoreError, Result};
@@ -438,7 +439,7 @@ impl SyncClient {
                     progress.bytes_received = report.bytes_received;
                     observer.progress(&progress);
                 };
-                self.upload_inner(&credential, &b.path, &b.sha256, cancel, &mut on_chunk)
+                self.upload_stored(store, &credential, &b.sha256, cancel, &mut on_chunk)
                     .await
             };
             match outcome {
@@ -558,7 +559,6 @@ impl SyncClient {
         cancel: &CancelToken,
         on_bytes: &mut (dyn FnMut(u64) + Send),
     ) -> Result<PathBuf> {
-        use tokio::io::AsyncWriteExt;
         let sha = sha256.to_ascii_lowercase();
         let Some(expected) = crate::evidence::blobs::parse_sha256(&sha) else {
             return Err(CoreError::invalid("sha256", "expected 64 hex characters"));
@@ -568,27 +568,22 @@ impl SyncClient {
         }
         let max = fetch.max_size.unwrap_or(MAX_DOWNLOAD);
         let tmp = store.blob_download_temp(&sha);
-        if let Some(dir) = tmp.parent() {
-            tokio::fs::create_dir_all(dir)
-                .await
-                .map_err(|e| CoreError::io(dir, e))?;
-        }
         let url = format!("{}/v1/blobs/{sha}", self.base);
         let attempts = self.config.attempts.max(1);
         let mut last = CoreError::Network {
             reason: "no attempt made".into(),
         };
         let mut wait: Option<Duration> = None;
-        let mut done = false;
+        let mut complete = None;
         for attempt in 0..attempts {
             cancel.check()?;
             if attempt > 0 {
                 pause(cancel, wait.take().unwrap_or_else(|| backoff(attempt))).await?;
             }
-            let have = tokio::fs::metadata(&tmp)
-                .await
-                .map(|m| m.len())
-                .unwrap_or(0);
+            // The temp file (sealed in an encrypted store) keeps what earlier attempts, or
+            // an earlier run, received; the request asks for the rest.
+            let mut sink = store.blob_download_sink(&sha, true)?;
+            let have = sink.have();
             let mut req = self.http.get(&url).bearer_auth(credential);
             if have > 0 {
                 req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
@@ -603,7 +598,7 @@ impl SyncClient {
             let status = resp.status();
             if status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE && have > 0 {
                 // What we hold is already the whole blob (or more): the hash decides.
-                done = true;
+                complete = Some(sink);
                 break;
             }
             if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
@@ -621,34 +616,28 @@ impl SyncClient {
             // 206 continues the temp file where it ends; anything else starts it over.
             let resumed = status == reqwest::StatusCode::PARTIAL_CONTENT
                 && content_range_start(resp.headers()) == Some(have);
-            let mut file = tokio::fs::OpenOptions::new()
-                .create(true)
-                .write(true)
-                .append(resumed)
-                .truncate(!resumed)
-                .open(&tmp)
-                .await
-                .map_err(|e| CoreError::io(&tmp, e))?;
-            let mut len = if resumed { have } else { 0 };
+            if !resumed && have > 0 {
+                drop(sink);
+                sink = store.blob_download_sink(&sha, false)?;
+            }
+            let mut len = sink.have();
             let finished = loop {
                 if cancel.is_cancelled() {
-                    let _ = file.sync_all().await;
+                    sink.suspend()?;
                     return Err(CoreError::Cancelled);
                 }
                 match resp.chunk().await {
                     Ok(Some(bytes)) => {
                         len += bytes.len() as u64;
                         if len > max {
-                            drop(file);
+                            drop(sink);
                             let _ = tokio::fs::remove_file(&tmp).await;
                             return Err(CoreError::BlobHashMismatch {
                                 expected: sha,
                                 actual: format!("more than {max} bytes"),
                             });
                         }
-                        file.write_all(&bytes)
-                            .await
-                            .map_err(|e| CoreError::io(&tmp, e))?;
+                        sink.write(&bytes)?;
                         on_bytes(bytes.len() as u64);
                     }
                     Ok(None) => break true,
@@ -658,24 +647,33 @@ impl SyncClient {
                     }
                 }
             };
-            file.sync_all().await.map_err(|e| CoreError::io(&tmp, e))?;
             if finished {
-                done = true;
+                complete = Some(sink);
                 break;
             }
+            sink.suspend()?;
         }
-        if !done {
+        let Some(sink) = complete else {
             // The partial file stays for the next attempt to resume.
             return Err(last);
-        }
-        let hash_path = tmp.clone();
-        let hashed = tokio::task::spawn_blocking(move || {
-            std::fs::File::open(&hash_path)
-                .and_then(|mut f| crate::evidence::blobs::hash_reader(&mut f))
-                .map_err(|e| CoreError::io(&hash_path, e))
-        })
-        .await
-        .map_err(|e| CoreError::io(&tmp, std::io::Error::other(e.to_string())))?;
+        };
+        let hashed = sink
+            .finish()
+            .and_then(|p| store.open_blob_file(&p))
+            .map(|mut reader| {
+                let hash_path = tmp.clone();
+                tokio::task::spawn_blocking(move || {
+                    crate::evidence::blobs::hash_reader(&mut reader)
+                        .map_err(|e| CoreError::io(&hash_path, e))
+                })
+            });
+        let hashed = match hashed {
+            Ok(task) => task
+                .await
+                .map_err(|e| CoreError::io(&tmp, std::io::Error::other(e.to_string())))
+                .and_then(|r| r),
+            Err(e) => Err(e),
+        };
         let (actual, size) = match hashed {
             Ok(x) => x,
             Err(e) => {
@@ -778,12 +776,14 @@ impl SyncClient {
 
     /// Uploads the file at `path` as blob `sha256` (hex), resuming where the server stopped.
     /// Returns once the server has verified and stored it. The server accepts only blobs that
-    /// a document this device may write refers to, so sync the document first.
+    /// a document this device may write refers to, so sync the document first. A sealed file
+    /// of this store is sent as its content.
     pub async fn upload_blob(&self, store: &FieldStore, path: &Path, sha256: &str) -> Result<()> {
         let (_, credential) = Self::credential(store)?;
+        let reader = store.open_blob_file(path)?;
         self.upload_inner(
             &credential,
-            path,
+            reader,
             sha256,
             &CancelToken::new(),
             &mut |_, _| {},
@@ -791,28 +791,39 @@ impl SyncClient {
         .await
     }
 
-    /// The upload loop; `on_chunk(sent, received)` after every chunk request.
-    async fn upload_inner(
+    /// Uploads this store's blob `sha256`.
+    async fn upload_stored(
         &self,
+        store: &FieldStore,
         credential: &str,
-        path: &Path,
         sha256: &str,
         cancel: &CancelToken,
         on_chunk: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<()> {
-        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let reader = store
+            .open_blob(sha256)?
+            .ok_or_else(|| CoreError::not_found("evidence file", sha256))?;
+        self.upload_inner(credential, reader, sha256, cancel, on_chunk)
+            .await
+    }
+
+    /// The upload loop; `on_chunk(sent, received)` after every chunk request. Reads the
+    /// content through `file` (unsealing it), one chunk per request.
+    async fn upload_inner(
+        &self,
+        credential: &str,
+        mut file: BlobReader,
+        sha256: &str,
+        cancel: &CancelToken,
+        on_chunk: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<()> {
+        use std::io::{Read, Seek};
         let sha = sha256.to_ascii_lowercase();
         if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(CoreError::invalid("sha256", "expected 64 hex characters"));
         }
-        let mut file = tokio::fs::File::open(path)
-            .await
-            .map_err(|e| CoreError::io(path, e))?;
-        let len = file
-            .metadata()
-            .await
-            .map_err(|e| CoreError::io(path, e))?
-            .len();
+        let io_err = |e| CoreError::io(format!("evidence file {sha}"), e);
+        let len = file.len();
         // Bounded: each pass either advances the offset or re-reads it after a mismatch.
         let max_passes = (len / BLOB_CHUNK as u64) * 2 + 8;
         let mut st = self.status_inner(credential, &sha, cancel).await?;
@@ -823,13 +834,10 @@ impl SyncClient {
             cancel.check()?;
             let offset = st.offset.min(len);
             file.seek(std::io::SeekFrom::Start(offset))
-                .await
-                .map_err(|e| CoreError::io(path, e))?;
+                .map_err(io_err)?;
             let want = usize::try_from((len - offset).min(BLOB_CHUNK as u64)).unwrap_or(BLOB_CHUNK);
             let mut buf = vec![0u8; want];
-            file.read_exact(&mut buf)
-                .await
-                .map_err(|e| CoreError::io(path, e))?;
+            file.read_exact(&mut buf).map_err(io_err)?;
             let url = format!("{}/v1/blobs/{sha}?offset={offset}&total={len}", self.base);
             let (status, bytes) = self
                 .send(cancel, || {

@@ -5,6 +5,7 @@ mod common;
 mod convergence;
 mod encryption;
 mod evidence_ingest;
+mod evidence_sealed;
 mod evidence_tamper;
 mod fixtures;
 mod lease;

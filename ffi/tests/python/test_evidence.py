@@ -7,6 +7,7 @@ import math
 import os
 import struct
 import wave
+from pathlib import Path
 
 import fieldcase_ffi as fc
 import pytest
@@ -121,12 +122,24 @@ def test_photo_audio_and_signature_are_hashed_signed_and_verified(store, tmp_pat
     assert (photo.width, photo.height) == (1600, 1200)
     assert photo.place_source == "exif"
     assert abs(photo.lat - 31.7349) < 1e-3 and abs(photo.lon - 116.5079) < 1e-3
-    thumb = store.evidence_file_path(photo.thumbnail_sha256)
+    thumb = store.read_evidence_file(photo.thumbnail_sha256)
     assert thumb is not None
-    with Image.open(thumb) as t:
+    with Image.open(io.BytesIO(thumb)) as t:
         assert max(t.size) <= 320 and t.format == "JPEG"
-    # The original on disk is byte-identical to what the camera wrote.
-    assert sha256_file(store.evidence_file_path(photo.sha256)) == photo.sha256
+    # The original read back is byte-identical to what the camera wrote; on disk it is
+    # sealed (the store was opened with a key), so the camera's bytes appear nowhere there.
+    assert store.read_evidence_file(photo.sha256) == jpg.read_bytes()
+    out = tmp_path / "export.jpg"
+    assert store.export_evidence_file(photo.sha256, str(out))
+    assert sha256_file(out) == photo.sha256
+    assert store.read_evidence_file("0" * 64) is None
+    head = jpg.read_bytes()[:64]
+    blob_files = [p for p in Path(str(tmp_path)).rglob("*") if p.is_file() and ".blobs" in str(p)]
+    assert len(blob_files) >= 3
+    for f in blob_files:
+        data = f.read_bytes()
+        assert data.startswith(b"FCSEAL"), f
+        assert head not in data
 
     wav = tmp_path / "talk.wav"
     make_wav(wav, seconds=1.5)

@@ -4,6 +4,7 @@ sees the case and verifies the first phone's signature, a volunteer's phone neve
 party, cancellation, errors as exceptions, and a revoked phone wiping itself."""
 
 import asyncio
+import hashlib
 import json
 import os
 import socket
@@ -161,10 +162,12 @@ def test_officer_flow_reaches_a_second_phone_and_never_a_volunteer(tmp_path, ser
     issues = b.verify_case(case.id).issues
     assert all(i.kind == "blob_missing" for i in issues), issues
     # The thumbnail came with the sync; the original and display copy on demand.
-    assert b.evidence_file_path(photo.thumbnail_sha256) is not None
+    assert b.read_evidence_file(photo.thumbnail_sha256) is not None
     for sha in (photo.sha256, photo.display_sha256):
-        local = asyncio.run(b.download_evidence_file(sha))
-        assert sha256_file(local) == sha
+        size = asyncio.run(b.download_evidence_file(sha))
+        content = b.read_evidence_file(sha)
+        assert len(content) == size
+        assert hashlib.sha256(content).hexdigest() == sha
     assert b.verify_case(case.id).clean
 
     v, enrol_v, _ = enrolled_phone(tmp_path, server, "VOL-1", "phone-v")
