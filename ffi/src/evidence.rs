@@ -95,7 +95,7 @@ pub struct EvidenceView {
     pub size: u64,
     /// MIME type of the original.
     pub mime: String,
-    /// SHA-256 of the thumbnail (images); open it with `evidence_file_path`.
+    /// SHA-256 of the thumbnail (images); read it with `read_evidence_file`.
     pub thumbnail_sha256: Option<String>,
     /// SHA-256 of the watermarked display copy (images).
     pub display_sha256: Option<String>,

@@ -62,12 +62,17 @@ fn vm_hwm_kb() -> f64 {
 }
 
 /// Child process: ingests `runs` copies of the photo (one trailing byte differs, so nothing is
-/// deduplicated) into a fresh store and prints the median time and the peak RSS.
-pub fn child_ingest(file: &Path, runs: usize) -> Result<()> {
+/// deduplicated) into a fresh store and prints the median time and the peak RSS. `sealed`:
+/// an encrypted store, as phones run, whose evidence files are sealed; otherwise plain.
+pub fn child_ingest(file: &Path, runs: usize, sealed: bool) -> Result<()> {
     let dir = tempfile::Builder::new()
         .prefix("ingest-")
         .tempdir_in(cache_root())?;
-    let store = FieldStore::open(dir.path().join("store.db"), StoreConfig::new("bench"))?;
+    let config = StoreConfig {
+        db_key: sealed.then_some([0x6b; 32]),
+        ..StoreConfig::new("bench")
+    };
+    let store = FieldStore::open(dir.path().join("store.db"), config)?;
     let (code, tier) = exemptable(&store).map_err(crate::be)?;
     let case = store.create_case(NewCase {
         unit: "luan/jinan/squad-1".into(),
@@ -175,14 +180,19 @@ pub fn evidence_ingest_12mp(quick: bool) -> Result<()> {
         );
         return Ok(());
     }
-    let ours = json_of(
-        Command::new(std::env::current_exe()?)
-            .arg("--child-ingest")
-            .arg(&file)
-            .arg(runs.to_string())
-            .output()?,
-        "ingest child",
-    )?;
+    let child = |mode: &str| -> Result<(f64, f64)> {
+        json_of(
+            Command::new(std::env::current_exe()?)
+                .arg("--child-ingest")
+                .arg(&file)
+                .arg(runs.to_string())
+                .arg(mode)
+                .output()?,
+            "ingest child",
+        )
+    };
+    let ours = child("sealed")?;
+    let plain = child("plain")?;
     let out = cache_root().join("thumb-vips.jpg");
     let peer = json_of(
         Command::new("python3")
@@ -194,6 +204,8 @@ pub fn evidence_ingest_12mp(quick: bool) -> Result<()> {
         "vipsthumbnail + openssl",
     )?;
     print_line("evidence_ingest_12mp", ours.0, peer.0, "peer:vips", "ms");
+    // What sealing the files costs: the same ingest into a plain store is the floor.
+    print_line("evidence_ingest_12mp_sealed", ours.0, plain.0, "floor", "ms");
     print_line(
         "evidence_ingest_12mp_peak_rss",
         ours.1 / 1024.0,

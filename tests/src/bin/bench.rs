@@ -425,7 +425,8 @@ fn main() -> ExitCode {
         else {
             return ExitCode::from(2);
         };
-        return match ingest::child_ingest(Path::new(file), runs) {
+        let sealed = args.get(3).map(String::as_str) != Some("plain");
+        return match ingest::child_ingest(Path::new(file), runs, sealed) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("{e}");
