@@ -162,7 +162,19 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(routes::login))
         .route("/logout", post(routes::logout))
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // Spans name the path, never the query: a dashboard login link carries its token
+        // there, and logs are read by more people than the link was meant for.
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                |req: &axum::http::Request<axum::body::Body>| {
+                    tracing::debug_span!(
+                        "request",
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                    )
+                },
+            ),
+        )
         .with_state(state)
 }
 

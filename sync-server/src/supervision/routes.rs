@@ -517,6 +517,7 @@ pub async fn dashboard_review(
 pub async fn login(
     State(state): State<AppState>,
     peer: axum::http::Extensions,
+    headers: HeaderMap,
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Result<Response> {
     state
@@ -554,8 +555,9 @@ pub async fn login(
     };
     audit(&state, &user, "login", "dashboard session".into()).await?;
     let cookie = format!(
-        "{SESSION_COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
-        SESSION_TTL_MS / 1000
+        "{SESSION_COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
+        SESSION_TTL_MS / 1000,
+        secure_attribute(&headers)
     );
     let mut resp = (StatusCode::SEE_OTHER, "").into_response();
     let headers = resp.headers_mut();
@@ -566,6 +568,27 @@ pub async fn login(
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)
+}
+
+/// `; Secure` unless the page was asked for on a loopback host (a local test or an
+/// operator's tunnel, which browsers reach over plain http). Anywhere else the server is
+/// reached over TLS (it refuses plain http off loopback unless a TLS proxy fronts it), and the
+/// session must never travel without it.
+fn secure_attribute(headers: &HeaderMap) -> &'static str {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let name = match host.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => host,
+    };
+    let loopback = name == "localhost"
+        || name == "[::1]"
+        || name
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback { "" } else { "; Secure" }
 }
 
 /// `POST /logout`: ends the session and clears the cookie.
@@ -626,4 +649,32 @@ pub struct LoginLink {
     pub user_id: String,
     /// Unusable after this (unix ms).
     pub expires_at_ms: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_host(host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(host) {
+            h.insert(header::HOST, v);
+        }
+        h
+    }
+
+    #[test]
+    fn the_session_cookie_is_secure_everywhere_but_on_loopback() {
+        for host in [
+            "dash.example.org",
+            "dash.example.org:443",
+            "10.0.0.5:8443",
+            "",
+        ] {
+            assert_eq!(secure_attribute(&with_host(host)), "; Secure", "{host}");
+        }
+        for host in ["127.0.0.1:8080", "localhost", "localhost:3000", "[::1]:80"] {
+            assert_eq!(secure_attribute(&with_host(host)), "", "{host}");
+        }
+    }
 }

@@ -205,7 +205,13 @@ pub fn evidence_ingest_12mp(quick: bool) -> Result<()> {
     )?;
     print_line("evidence_ingest_12mp", ours.0, peer.0, "peer:vips", "ms");
     // What sealing the files costs: the same ingest into a plain store is the floor.
-    print_line("evidence_ingest_12mp_sealed", ours.0, plain.0, "floor", "ms");
+    print_line(
+        "evidence_ingest_12mp_sealed",
+        ours.0,
+        plain.0,
+        "floor",
+        "ms",
+    );
     print_line(
         "evidence_ingest_12mp_peak_rss",
         ours.1 / 1024.0,
