@@ -85,8 +85,32 @@ fn without(v: &Value, keys: &[&str]) -> Value {
     v
 }
 
-/// Checks the merged record `new` (and the stored `old`, if any) for `user`.
+/// How a change reached the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// Pushed by a device over sync.
+    Sync,
+    /// Written by the review service (`POST /v1/reviews`, the dashboard), which signs the
+    /// review with the server's key and audits it.
+    ReviewService,
+}
+
+/// Checks the merged record `new` (and the stored `old`, if any) that `user` pushed over sync.
 pub fn check(
+    user: &User,
+    catalogue: &Catalogue,
+    doc_id: &str,
+    kind: RecordKind,
+    old: Option<&Value>,
+    new: &Value,
+) -> Result<Accepted, Refusal> {
+    check_via(Channel::Sync, user, catalogue, doc_id, kind, old, new)
+}
+
+/// Checks the merged record `new` (and the stored `old`, if any) written for `user` through
+/// `channel`.
+pub fn check_via(
+    channel: Channel,
     user: &User,
     catalogue: &Catalogue,
     doc_id: &str,
@@ -133,7 +157,7 @@ pub fn check(
             if let Some(old) = old {
                 let old_case: CaseRecord = serde_json::from_value(old.clone())
                     .map_err(|_| "the stored case is not readable".to_string())?;
-                check_case_change(user, &old_case, &case, old, new)?;
+                check_case_change(channel, user, &old_case, &case, old, new)?;
             } else if user.role == Role::Reviewer {
                 return Err("a reviewer may not create cases".into());
             }
@@ -156,6 +180,7 @@ pub fn check(
 }
 
 fn check_case_change(
+    channel: Channel,
     user: &User,
     old: &CaseRecord,
     new: &CaseRecord,
@@ -193,6 +218,14 @@ fn check_case_change(
         return Err("a decision may not be removed".into());
     }
     if user.role == Role::Reviewer && old_review != new_review {
+        if channel == Channel::Sync {
+            // Not even from a reviewer's own phone: a review that did not pass the review
+            // service carries neither the server's signature nor an audit entry.
+            return Err(
+                "a review is written only through the review service, which signs and audits it"
+                    .into(),
+            );
+        }
         let Some(review) = new.decision.as_ref().and_then(|d| d.review.as_ref()) else {
             return Err("a review may not be removed".into());
         };

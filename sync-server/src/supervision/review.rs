@@ -188,14 +188,15 @@ pub async fn apply(state: &AppState, reviewer: &User, req: &ReviewRequest) -> Re
                 .with_message("server: legal review")
                 .with_time(review.at_ms / 1000),
         );
-        // The same rules a reviewer's own device would have to pass.
+        // The rules every review passes (own id, an opinion, a decision that needs one).
         let new_json = fieldcase_core::doc::read_json(&doc)?;
         let old_raw = {
             let old_doc = AutoCommit::load(&stored.bytes)
                 .map_err(|_| ServerError::Database("stored document does not load".into()))?;
             fieldcase_core::doc::read_json(&old_doc)?
         };
-        let accepted = crate::validate::check(
+        let accepted = crate::validate::check_via(
+            crate::validate::Channel::ReviewService,
             reviewer,
             &state.catalogue,
             &req.case_id,

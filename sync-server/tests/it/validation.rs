@@ -5,7 +5,7 @@ use fieldcase_core::model::RecordKind;
 use fieldcase_core::store::NewCase;
 use fieldcase_core::{FieldStore, StoreConfig};
 use fieldcase_server::storage::{Role, User};
-use fieldcase_server::validate::check;
+use fieldcase_server::validate::{Channel, check, check_via};
 use serde_json::{Value, json};
 
 type R = Result<(), Box<dyn std::error::Error>>;
@@ -118,19 +118,32 @@ fn rules_on_merged_records() -> R {
     );
     assert!(e.is_err_and(|r| r.contains("reviewer")));
     let reviewer = user(Role::Reviewer);
-    assert!(
-        check(
+    // Over sync, not even from a reviewer's own phone: only the review service, which signs
+    // and audits, writes a review.
+    let e = check(
+        &reviewer,
+        &cat,
+        &id,
+        RecordKind::Case,
+        Some(&decided),
+        &reviewed,
+    );
+    assert!(e.is_err_and(|r| r.contains("review service")));
+    let service = |old: &serde_json::Value, new: &serde_json::Value| {
+        check_via(
+            Channel::ReviewService,
             &reviewer,
             &cat,
             &id,
             RecordKind::Case,
-            Some(&decided),
-            &reviewed
+            Some(old),
+            new,
         )
-        .is_ok()
-    );
+    };
+    assert!(service(&decided, &reviewed).is_ok());
     let mut sneaky = reviewed.clone();
     sneaky["decision"]["amount_yuan"] = json!(1);
+    assert!(service(&decided, &sneaky).is_err());
     assert!(
         check(
             &reviewer,
@@ -149,38 +162,17 @@ fn rules_on_merged_records() -> R {
     let mut as_other = decided.clone();
     as_other["decision"]["review"] =
         json!({"outcome": "approved", "reviewer": "RV-9", "opinion": "ok", "at_ms": 2});
-    let e = check(
-        &reviewer,
-        &cat,
-        &id,
-        RecordKind::Case,
-        Some(&decided),
-        &as_other,
-    );
+    let e = service(&decided, &as_other);
     assert!(e.is_err_and(|r| r.contains("own id")));
     let mut mute = reviewed.clone();
     mute["decision"]["review"]["opinion"] = json!("  ");
-    let e = check(
-        &reviewer,
-        &cat,
-        &id,
-        RecordKind::Case,
-        Some(&decided),
-        &mute,
-    );
+    let e = service(&decided, &mute);
     assert!(e.is_err_and(|r| r.contains("opinion")));
     let mut minor_decision = decided.clone();
     minor_decision["decision"]["review_required"] = json!(false);
     let mut minor_reviewed = reviewed.clone();
     minor_reviewed["decision"]["review_required"] = json!(false);
-    let e = check(
-        &reviewer,
-        &cat,
-        &id,
-        RecordKind::Case,
-        Some(&minor_decision),
-        &minor_reviewed,
-    );
+    let e = service(&minor_decision, &minor_reviewed);
     assert!(e.is_err_and(|r| r.contains("no legal review")));
 
     // An officer (a phone pushing a self-approval) may not touch the server's signed review
