@@ -20,6 +20,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 /// Copy buffer size: large enough for disk throughput, small enough for a phone.
 const COPY_BUF: usize = 256 * 1024;
@@ -416,10 +417,24 @@ impl BlobStore {
     /// Removes leftovers of interrupted writes: temp files, and complete files for which
     /// `referenced` says no row exists. Run when no ingest is in progress (at start-up).
     pub fn sweep(&self, referenced: impl Fn(&str) -> Result<bool>) -> Result<SweepReport> {
+        self.sweep_aged(referenced, Duration::ZERO, Duration::ZERO)
+    }
+
+    /// [`BlobStore::sweep`] of what is older than `min_age` only, and of partial downloads
+    /// (kept to resume) older than `download_age`. Safe while another handle ingests: a
+    /// write in progress, or a file about to be committed, is seconds old, not hours.
+    pub fn sweep_aged(
+        &self,
+        referenced: impl Fn(&str) -> Result<bool>,
+        min_age: Duration,
+        download_age: Duration,
+    ) -> Result<SweepReport> {
         let mut report = SweepReport::default();
         if let Ok(rd) = fs::read_dir(self.tmp_dir()) {
             for e in rd.flatten() {
-                if fs::remove_file(e.path()).is_ok() {
+                let download = e.file_name().to_string_lossy().starts_with("dl-");
+                let age = if download { download_age } else { min_age };
+                if older_than(&e.path(), age) && fs::remove_file(e.path()).is_ok() {
                     report.temp_files += 1;
                 }
             }
@@ -433,7 +448,10 @@ impl BlobStore {
             };
             for f in files.flatten() {
                 let name = f.file_name().to_string_lossy().to_string();
-                if parse_sha256(&name).is_some() && !referenced(&name)? {
+                if parse_sha256(&name).is_some()
+                    && older_than(&f.path(), min_age)
+                    && !referenced(&name)?
+                {
                     make_writable(&f.path());
                     if fs::remove_file(f.path()).is_ok() {
                         report.unreferenced += 1;
@@ -534,6 +552,19 @@ impl DownloadSink {
         f.sync_all().map_err(|e| CoreError::io(&self.path, e))?;
         Ok(self.path)
     }
+}
+
+/// Whether the file was last modified at least `age` ago (always, for a zero age; never,
+/// when the time cannot be read).
+fn older_than(p: &Path, age: Duration) -> bool {
+    if age.is_zero() {
+        return true;
+    }
+    fs::metadata(p)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|e| e >= age)
 }
 
 fn make_read_only(p: &Path) {

@@ -878,6 +878,20 @@ impl FieldStore {
             .sweep(|sha| self.read(|c| blob_row_exists(c, sha)))
     }
 
+    /// What [`FieldStore::open`] sweeps by itself: temp files and unreferenced files older
+    /// than an hour (a crash's leftovers, never a write in progress), and partial downloads
+    /// untouched for a week (younger ones are kept to resume). An app that never calls
+    /// [`FieldStore::sweep_blob_dir`] still gets its space back.
+    pub(crate) fn sweep_stale_blobs(&self) -> Result<SweepReport> {
+        const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
+        let _one_at_a_time = lock(&self.evidence.ingest_lock);
+        self.evidence.blobs.sweep_aged(
+            |sha| self.read(|c| blob_row_exists(c, sha)),
+            HOUR,
+            HOUR * 24 * 7,
+        )
+    }
+
     /// Installs a fault injector on the blob path (fault drills and tests only).
     #[doc(hidden)]
     pub fn set_blob_fault_injector(&self, f: Option<Arc<dyn FaultInjector>>) {

@@ -233,7 +233,7 @@ impl FieldStore {
             .blob_dir
             .unwrap_or_else(|| crate::evidence::default_blob_dir(&path));
 
-        Ok(FieldStore {
+        let store = FieldStore {
             path,
             device_id: config.device_id,
             party_key,
@@ -248,7 +248,21 @@ impl FieldStore {
             }),
             reader: Mutex::new(reader),
             evidence: crate::evidence::EvidenceState::new(blob_dir, config.db_key.as_ref()),
-        })
+        };
+        // Leftovers of a crash are old; a failure to remove them must not keep the officer
+        // from their records.
+        match store.sweep_stale_blobs() {
+            Ok(r) if r.temp_files + r.unreferenced > 0 => {
+                tracing::info!(
+                    temp = r.temp_files,
+                    orphans = r.unreferenced,
+                    "swept blob folder"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "blob folder sweep failed"),
+        }
+        Ok(store)
     }
 
     fn actor_for_install(conn: &Connection, path: &Path) -> Result<ActorId> {

@@ -607,6 +607,50 @@ fn leftovers_of_a_crash_are_swept_and_referenced_files_kept() {
 }
 
 #[test]
+fn opening_a_store_sweeps_old_leftovers_and_keeps_fresh_ones() {
+    use std::time::{Duration, SystemTime};
+    let dir = tempfile::tempdir().expect("tmp");
+    let (blob_dir, kept) = {
+        let store = open(dir.path(), "phone-a");
+        let case = case_id(&store);
+        let p = write(dir.path(), "a.wav", &wav(100, 8000, 1));
+        let e = store.add_audio(&case, &p, capture(T0, 1), None).expect("e");
+        (store.blob_dir().to_path_buf(), e.original.sha256)
+    };
+    let aged = |rel: &str, bytes: &[u8], age_s: u64| {
+        let p = blob_dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        let f = std::fs::File::create(&p).unwrap();
+        std::io::Write::write_all(&mut &f, bytes).unwrap();
+        f.set_modified(SystemTime::now() - Duration::from_secs(age_s))
+            .unwrap();
+        p
+    };
+    let old_orphan = aged(&format!("sha256/ab/{}", "ab".repeat(32)), b"x", 7200);
+    let fresh_orphan = aged(&format!("sha256/cd/{}", "cd".repeat(32)), b"y", 5);
+    let old_part = aged("tmp/dead.part", b"half", 7200);
+    let fresh_part = aged("tmp/live.part", b"half", 5);
+    let resumable = aged(
+        &format!("tmp/dl-{}.part", "ef".repeat(32)),
+        b"partial",
+        7200,
+    );
+    let abandoned = aged(
+        &format!("tmp/dl-{}.part", "01".repeat(32)),
+        b"partial",
+        8 * 24 * 3600,
+    );
+    let store = open(dir.path(), "phone-a");
+    for gone in [&old_orphan, &old_part, &abandoned] {
+        assert!(!gone.exists(), "{} should be swept", gone.display());
+    }
+    for kept in [&fresh_orphan, &fresh_part, &resumable] {
+        assert!(kept.exists(), "{} should be kept", kept.display());
+    }
+    assert!(store.holds_blob(&kept).unwrap(), "referenced file kept");
+}
+
+#[test]
 fn a_blob_folder_can_live_elsewhere() {
     let dir = tempfile::tempdir().expect("tmp");
     let mut cfg = fieldcase_core::StoreConfig::new("phone-z");
