@@ -118,14 +118,20 @@ pub fn child_ingest(file: &Path, runs: usize, sealed: bool) -> Result<()> {
     Ok(())
 }
 
-/// Times vipsthumbnail + openssl in a Python wrapper that reports the children's ru_maxrss.
+/// Times a peer's thumbnail + `openssl dgst -sha256` in a Python wrapper that reports the
+/// children's ru_maxrss: `vips` (vipsthumbnail, shrink-on-load) or `magick` (ImageMagick
+/// `convert` with the JPEG size hint, its fastest path).
 const PEER_PY: &str = r#"
 import json, resource, subprocess, sys, time
-f, out, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+tool, f, out, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+thumb = {
+    "vips": ["vipsthumbnail", f, "-s", "320x320", "-o", out],
+    "magick": ["convert", "-define", "jpeg:size=640x640", f, "-thumbnail", "320x320", out],
+}[tool]
 times = []
 for _ in range(runs):
     t = time.perf_counter()
-    subprocess.run(["vipsthumbnail", f, "-s", "320x320", "-o", out], check=True)
+    subprocess.run(thumb, check=True)
     subprocess.run(["openssl", "dgst", "-sha256", f], check=True, stdout=subprocess.DEVNULL)
     times.append((time.perf_counter() - t) * 1000)
 times.sort()
@@ -169,7 +175,8 @@ fn json_of(out: std::process::Output, what: &str) -> Result<(f64, f64)> {
     ))
 }
 
-/// Ours against vipsthumbnail + openssl, time and peak memory.
+/// Ours against vipsthumbnail + openssl (and ImageMagick when present), time and peak
+/// memory; and sealed against plain.
 pub fn evidence_ingest_12mp(quick: bool) -> Result<()> {
     let runs = if quick { 3 } else { 7 };
     let file = photo()?;
@@ -193,17 +200,42 @@ pub fn evidence_ingest_12mp(quick: bool) -> Result<()> {
     };
     let ours = child("sealed")?;
     let plain = child("plain")?;
-    let out = cache_root().join("thumb-vips.jpg");
-    let peer = json_of(
-        Command::new("python3")
-            .args(["-c", PEER_PY])
-            .arg(&file)
-            .arg(&out)
-            .arg(runs.to_string())
-            .output()?,
-        "vipsthumbnail + openssl",
-    )?;
+    let peer_run = |tool: &str| -> Result<(f64, f64)> {
+        let out = cache_root().join(format!("thumb-{tool}.jpg"));
+        json_of(
+            Command::new("python3")
+                .args(["-c", PEER_PY, tool])
+                .arg(&file)
+                .arg(&out)
+                .arg(runs.to_string())
+                .output()?,
+            tool,
+        )
+    };
+    let peer = peer_run("vips")?;
     print_line("evidence_ingest_12mp", ours.0, peer.0, "peer:vips", "ms");
+    // ImageMagick, the tool most server-side thumbnailers still use, when the machine has it.
+    if have("convert") {
+        let magick = peer_run("magick")?;
+        print_line(
+            "evidence_ingest_12mp",
+            ours.0,
+            magick.0,
+            "peer:imagemagick",
+            "ms",
+        );
+        print_line(
+            "evidence_ingest_12mp_peak_rss",
+            ours.1 / 1024.0,
+            magick.1 / 1024.0,
+            "peer:imagemagick",
+            "MiB",
+        );
+    } else {
+        eprintln!(
+            "evidence_ingest_12mp: ImageMagick (convert) not installed; its peer line is skipped"
+        );
+    }
     // What sealing the files costs: the same ingest into a plain store is the floor.
     print_line(
         "evidence_ingest_12mp_sealed",
