@@ -397,6 +397,17 @@ fun serverFlow() {
             raises<FieldcaseException.NotEnrolled> { runBlocking { lone.sync(null, null) } }
             val refused = raises<FieldcaseException.ServerRefused> { runBlocking { lone.enrol(url, "AAAA-BBBB-CCCC", "lone") } }
             eq(refused.status, 403.toUShort())
+            // Enrolment options cross the binding: a malformed pin is refused before any
+            // request, and a pin on plain http (nothing to check it against) is refused too.
+            val bad = raises<FieldcaseException.InvalidInput> {
+                runBlocking { lone.enrol(url, "AAAA-BBBB-CCCC", "lone", EnrolOptions(pins = listOf("sha256/short"))) }
+            }
+            eq(bad.field, "pin")
+            val plain = raises<FieldcaseException.InvalidInput> {
+                runBlocking { lone.enrol(url, "AAAA-BBBB-CCCC", "lone", EnrolOptions(pins = listOf("sha256/" + "A".repeat(43) + "="), extraRootsPem = null)) }
+            }
+            eq(plain.field, "pins")
+            raises<FieldcaseException.NotEnrolled> { runBlocking { lone.sync(null, null) } }
         }
 
         admin(data, "revoke-device", "--id", enrolA.deviceId)
