@@ -204,7 +204,8 @@ fun main(args: Array<String>) {
                 is FieldcaseException.Storage, is FieldcaseException.StoreClosed,
                 is FieldcaseException.Internal, is FieldcaseException.WrongKey,
                 is FieldcaseException.Locked, is FieldcaseException.NotEnrolled,
-                is FieldcaseException.Network, is FieldcaseException.Unauthorized,
+                is FieldcaseException.Network, is FieldcaseException.CertificatePinMismatch,
+                is FieldcaseException.Unauthorized,
                 is FieldcaseException.ServerRefused, is FieldcaseException.SigningFailed,
                 is FieldcaseException.Cancelled -> "other"
             }
