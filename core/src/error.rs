@@ -168,6 +168,11 @@ pub enum CoreError {
     /// The device is not enrolled with a sync server yet.
     #[error("this device is not enrolled")]
     NotEnrolled,
+    /// The server's certificate chain is valid but holds none of the keys the phone was
+    /// pinned to at enrolment: a mis-issued certificate, an interception proxy, or a server
+    /// key changed without the pins being updated. Retrying does not help; nothing was sent.
+    #[error("the server's certificate did not match the pinned key")]
+    CertificatePinMismatch,
     /// The disk (or a file-size limit) is full: nothing was recorded; free space and retry.
     #[error("no space left to store {path}")]
     DiskFull {

@@ -103,6 +103,12 @@ pub enum FieldcaseError {
         /// What failed, for a log.
         reason: String,
     },
+    /// The server's certificate is valid but is not one of the keys this phone was pinned
+    /// to at enrolment: an interception proxy or a mis-issued certificate, or the bureau
+    /// changed its key without pinning the new one first. Retrying does not help; report it
+    /// to the operator.
+    #[error("the server's certificate did not match the pinned key")]
+    CertificatePinMismatch,
     /// The server does not accept this phone's credential. `wiped` tells whether this phone
     /// was revoked and its data erased (the store is then closed; enrol again to continue).
     #[error("not authorised by the server (wiped: {wiped})")]
@@ -210,6 +216,7 @@ impl From<CoreError> for FieldcaseError {
             CoreError::Locked { since_ms } => F::Locked { since_ms },
             CoreError::WrongKey => F::WrongKey,
             CoreError::NotEnrolled => F::NotEnrolled,
+            CoreError::CertificatePinMismatch => F::CertificatePinMismatch,
             CoreError::Network { reason } => F::Network { reason },
             CoreError::Unauthorized { .. } => F::Unauthorized { wiped: false },
             CoreError::Server {

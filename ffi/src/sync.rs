@@ -9,8 +9,8 @@
 
 use crate::seams::SyncProgressListener;
 use crate::{FieldcaseError, FieldcaseStore};
+use fieldcase_core::CoreError;
 use fieldcase_core::sync as cs;
-use fieldcase_core::{CoreError, FieldStore};
 use std::sync::Arc;
 
 /// A handle that cancels a running sync. One per sync; cancelling is permanent.
@@ -233,29 +233,69 @@ async fn on_runtime<T: Send + 'static>(
     }
 }
 
-/// A client for the server this store enrolled with.
-fn client_for(store: &FieldStore) -> Result<cs::SyncClient, FieldcaseError> {
-    let url = store
-        .meta(cs::client::META_SERVER_URL)?
-        .and_then(|v| String::from_utf8(v).ok())
-        .ok_or(FieldcaseError::NotEnrolled)?;
-    Ok(cs::SyncClient::new(cs::ClientConfig::new(url))?)
+/// How to reach the server at enrolment beyond its URL; every later sync of the store uses
+/// the same.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct EnrolOptions {
+    /// Keys the server's certificate chain must include one of, each `sha256/<base64>` as
+    /// `fieldcase-server admin tls-pin` prints them; empty for no pinning.
+    #[uniffi(default)]
+    pub pins: Vec<String>,
+    /// PEM of the bureau's own CA, when its server certificate is not from a public CA.
+    #[uniffi(default = None)]
+    pub extra_roots_pem: Option<String>,
+}
+
+/// What an enrolment QR code (or a typed code) holds.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct EnrolmentLink {
+    /// The server address; `None` for a bare code: ask the officer for it.
+    pub server_url: Option<String>,
+    /// The one-time code.
+    pub code: String,
+    /// The pins the operator put into the code, ready for `enrol`.
+    pub options: EnrolOptions,
+}
+
+/// Reads a scanned enrolment QR code (`fieldcase-enrol:<url>#<code>[#<pin>...]`) or a typed
+/// code. A damaged link or pin is `InvalidInput`, so a scan never enrols unpinned by mistake.
+#[uniffi::export]
+pub fn parse_enrolment_link(text: String) -> Result<EnrolmentLink, FieldcaseError> {
+    crate::error::guard(|| {
+        let link = cs::EnrolLink::parse(&text)?;
+        Ok(EnrolmentLink {
+            server_url: link.server_url,
+            code: link.code,
+            options: EnrolOptions {
+                pins: link.pins.iter().map(ToString::to_string).collect(),
+                extra_roots_pem: None,
+            },
+        })
+    })
 }
 
 #[uniffi::export]
 impl FieldcaseStore {
     /// Enrols this phone with the bureau's server using a one-time code (typed or scanned
-    /// from the QR code). `server_url` is `https://...` (plain `http://` only for loopback).
-    /// The bureau keys it receives take effect when the store is next opened.
+    /// from the QR code). `server_url` is `https://...` (plain `http://` only for loopback);
+    /// `options` pins the server's keys and adds the bureau's CA, remembered for every later
+    /// sync. A malformed pin is `InvalidInput` (field `pin`); a server whose chain holds no
+    /// pinned key is `CertificatePinMismatch`, and the phone stays unenrolled. The bureau
+    /// keys it receives take effect when the store is next opened.
+    #[uniffi::method(default(options = None))]
     pub async fn enrol(
         &self,
         server_url: String,
         code: String,
         device_label: String,
+        options: Option<EnrolOptions>,
     ) -> Result<Enrolment, FieldcaseError> {
         let store = self.store()?;
+        let options = options.unwrap_or_default();
+        let mut config = cs::ClientConfig::new(server_url).with_pins(&options.pins)?;
+        config.extra_roots_pem = options.extra_roots_pem.map(String::into_bytes);
         on_runtime(cs::CancelToken::new(), async move {
-            let client = cs::SyncClient::new(cs::ClientConfig::new(server_url))?;
+            let client = cs::SyncClient::new(config)?;
             let public_key = store.device_public_key()?;
             let resp = client
                 .enrol(&store, &code, &public_key, &device_label)
@@ -278,7 +318,7 @@ impl FieldcaseStore {
     pub async fn download_evidence_file(&self, sha256: String) -> Result<u64, FieldcaseError> {
         let store = self.store()?;
         on_runtime(cs::CancelToken::new(), async move {
-            let client = client_for(&store)?;
+            let client = cs::SyncClient::for_store(&store)?;
             client.download_blob(&store, &sha256).await?;
             let size = store.open_blob(&sha256)?.map(|r| r.len()).unwrap_or(0);
             Ok(size)
@@ -299,7 +339,7 @@ impl FieldcaseStore {
         let store = self.store()?;
         let token = cancel.map(|c| c.token.clone()).unwrap_or_default();
         let result = on_runtime(token.clone(), async move {
-            let client = client_for(&store)?;
+            let client = cs::SyncClient::for_store(&store)?;
             let observer = Forward(listener);
             Ok(client.sync_with(&store, &observer, &token).await)
         })

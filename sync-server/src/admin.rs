@@ -5,6 +5,7 @@ use crate::audit::{AuditEntry, AuditEvent};
 use crate::auth;
 use crate::error::{Result, ServerError};
 use crate::storage::{Device, EnrolmentCode, Role, Storage, Unit, User};
+use fieldcase_core::sync::{EnrolLink, SpkiPin};
 use serde::Serialize;
 use std::path::Path;
 
@@ -74,6 +75,8 @@ pub struct IssuedCode {
     pub expires_at_ms: i64,
     /// Where the QR image was written, if asked.
     pub qr_png: Option<String>,
+    /// The text of the QR code, if asked.
+    pub qr_text: Option<String>,
 }
 
 /// Creates a one-time enrolment code for a user, valid `ttl_hours`; optionally writes a QR
@@ -85,6 +88,26 @@ pub async fn create_code(
     server_url: Option<&str>,
     qr_png: Option<&Path>,
 ) -> Result<IssuedCode> {
+    create_pinned_code(s, user_id, ttl_hours, server_url, &[], qr_png).await
+}
+
+/// Like [`create_code`], with certificate pins (`sha256/<base64>`) in the QR code
+/// (`fieldcase-enrol:<server_url>#<code>#<pin>...`), so the phone enrols pinned to them. Pins
+/// need a URL and a QR code; a malformed pin is refused before a code is made.
+pub async fn create_pinned_code(
+    s: &dyn Storage,
+    user_id: &str,
+    ttl_hours: i64,
+    server_url: Option<&str>,
+    pins: &[String],
+    qr_png: Option<&Path>,
+) -> Result<IssuedCode> {
+    let pins = SpkiPin::parse_all(pins).map_err(|e| ServerError::BadRequest(e.to_string()))?;
+    if !pins.is_empty() && (server_url.is_none() || qr_png.is_none()) {
+        return Err(ServerError::BadRequest(
+            "--pin goes into the QR code: give --server-url and --qr too".into(),
+        ));
+    }
     if s.user(user_id).await?.is_none() {
         return Err(ServerError::NotFound(format!("user {user_id}")));
     }
@@ -98,12 +121,15 @@ pub async fn create_code(
         expires_at_ms: expires,
     })
     .await?;
-    let qr = match qr_png {
+    let (qr, qr_text) = match qr_png {
         Some(path) => {
-            let payload = match server_url {
-                Some(u) => format!("fieldcase-enrol:{u}#{code}"),
-                None => code.clone(),
-            };
+            let payload = EnrolLink {
+                server_url: server_url.map(str::to_string),
+                code: code.clone(),
+                pins,
+            }
+            .to_text()
+            .map_err(|e| ServerError::BadRequest(e.to_string()))?;
             let qr = qrcode::QrCode::new(payload.as_bytes())
                 .map_err(|e| ServerError::BadRequest(format!("QR code: {e}")))?;
             let img = qr
@@ -112,15 +138,16 @@ pub async fn create_code(
                 .build();
             img.save(path)
                 .map_err(|e| ServerError::Io(std::io::Error::other(e.to_string())))?;
-            Some(path.display().to_string())
+            (Some(path.display().to_string()), Some(payload))
         }
-        None => None,
+        None => (None, None),
     };
     Ok(IssuedCode {
         code,
         user_id: user_id.into(),
         expires_at_ms: expires,
         qr_png: qr,
+        qr_text,
     })
 }
 

@@ -39,6 +39,19 @@ enum Command {
         #[arg(long)]
         allow_insecure_http: bool,
     },
+    /// Print the pins (`sha256/<base64>` of each certificate's key) of a PEM certificate
+    /// file, for the phones' enrolment options. Give the file `serve --tls-cert` loads: the
+    /// first pin is the server's own key, the others those of the CAs in its chain. Pin the
+    /// key of the CA that signs the server's certificates, or (also) the next key before
+    /// rotating the server's own.
+    TlsPin {
+        /// PEM certificate file (a chain, or a CA certificate alone).
+        #[arg(long)]
+        cert: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Operator commands.
     Admin {
         /// Data folder.
@@ -107,6 +120,10 @@ enum AdminCommand {
         /// Write a QR code PNG here.
         #[arg(long)]
         qr: Option<PathBuf>,
+        /// A certificate pin (`sha256/<base64>`, see `tls-pin`) to put into the QR code, so
+        /// the phone enrols pinned; repeat for the next key. Needs --server-url and --qr.
+        #[arg(long = "pin")]
+        pins: Vec<String>,
     },
     /// List devices with their last sync and unfinished uploads.
     #[command(visible_alias = "devices")]
@@ -246,6 +263,26 @@ fn verify_package(
     }
 }
 
+/// The pins of every certificate in a PEM file, in file order.
+fn tls_pins(cert: &std::path::Path) -> Result<Vec<String>, ServerError> {
+    let pem = std::fs::read(cert)
+        .map_err(|e| ServerError::Config(format!("TLS certificate {}: {e}", cert.display())))?;
+    let pins = fieldcase_core::sync::SpkiPin::of_pem(&pem)
+        .map_err(|e| ServerError::Config(format!("TLS certificate {}: {e}", cert.display())))?;
+    Ok(pins.iter().map(ToString::to_string).collect())
+}
+
+/// Labels the pins of a chain file for a person: the first is the server's own key.
+fn pin_lines(pins: &[String]) -> Vec<String> {
+    pins.iter()
+        .enumerate()
+        .map(|(i, p)| match i {
+            0 => format!("{p}  certificate 1 (the server's own key)"),
+            _ => format!("{p}  certificate {} (a CA in the chain)", i + 1),
+        })
+        .collect()
+}
+
 fn print<T: serde::Serialize + std::fmt::Debug>(json: bool, v: &T) -> Result<(), ServerError> {
     if json {
         let s = serde_json::to_string_pretty(v).map_err(|e| ServerError::Config(e.to_string()))?;
@@ -266,6 +303,8 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
             tls_key,
             allow_insecure_http,
         } => {
+            // The pins phones enrol with, so the operator sees the key actually served.
+            let pins = tls_cert.as_deref().map(tls_pins).transpose()?;
             let storage = open_storage(&data, database_url.as_deref()).await?;
             let state = AppState::new(
                 storage,
@@ -283,8 +322,22 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
             )
             .await?;
             println!("listening on {}", server.addr);
+            for line in pin_lines(&pins.unwrap_or_default()) {
+                println!("TLS pin {line}");
+            }
             tokio::signal::ctrl_c().await?;
             server.shutdown(std::time::Duration::from_secs(10)).await
+        }
+        Command::TlsPin { cert, json } => {
+            let pins = tls_pins(&cert)?;
+            if json {
+                print(true, &pins)
+            } else {
+                for line in pin_lines(&pins) {
+                    println!("{line}");
+                }
+                Ok(())
+            }
         }
         Command::Admin {
             data,
@@ -340,10 +393,18 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                     ttl_hours,
                     server_url,
                     qr,
+                    pins,
                 } => print(
                     json,
-                    &admin::create_code(s, &user, ttl_hours, server_url.as_deref(), qr.as_deref())
-                        .await?,
+                    &admin::create_pinned_code(
+                        s,
+                        &user,
+                        ttl_hours,
+                        server_url.as_deref(),
+                        &pins,
+                        qr.as_deref(),
+                    )
+                    .await?,
                 ),
                 AdminCommand::ListDevices => print(json, &maintenance::devices(s).await?),
                 AdminCommand::Verify => {

@@ -1,11 +1,13 @@
 //! The HTTP shell around [`super::session::SyncSession`]: enrolment, sync rounds and
 //! resumable blob upload over reqwest with rustls (ring provider, webpki roots plus an
-//! optional bureau CA), driven by tokio.
+//! optional bureau CA, optionally pinned to the bureau's keys: [`super::pinning`]), driven
+//! by tokio.
 //!
 //! Plain `http://` is accepted only for loopback addresses (tests, a server on the same
 //! machine); everything else must be `https://`. Transport failures are retried a bounded
 //! number of times with backoff; every request is idempotent, so a retry is always safe.
 
+use super::pinning::{PinnedVerifier, SpkiPin};
 use super::progress::{CancelToken, NoProgress, SyncObserver, SyncPhase, SyncProgress};
 use super::session::{SyncReport, SyncSession};
 use super::wire::{
@@ -25,6 +27,11 @@ pub const META_DEVICE_ID: &str = "sync_device_id";
 pub const META_CREDENTIAL: &str = "sync_credential";
 /// Meta key of the server URL the device enrolled with.
 pub const META_SERVER_URL: &str = "sync_server_url";
+/// Meta key of the certificate pins given at enrolment (`sha256/...`, one a line; empty for
+/// none).
+pub const META_PINS: &str = "sync_pins";
+/// Meta key of the extra trusted roots (PEM) given at enrolment (empty for none).
+pub const META_EXTRA_ROOTS: &str = "sync_extra_roots_pem";
 
 /// Meta key of the time (device clock, ms) device keys were last fetched.
 pub const META_DEVICE_KEYS_AT: &str = "sync_device_keys_at_ms";
@@ -100,6 +107,8 @@ pub struct ClientConfig {
     pub server_url: String,
     /// A PEM bundle of extra trusted roots (a bureau's own CA), if any.
     pub extra_roots_pem: Option<Vec<u8>>,
+    /// Keys the server's validated chain must include one of; empty for no pinning.
+    pub pins: Vec<SpkiPin>,
     /// Per-request timeout.
     pub timeout: Duration,
     /// Attempts per request on transport errors and 5xx replies (at least 1).
@@ -112,6 +121,7 @@ impl std::fmt::Debug for ClientConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientConfig")
             .field("server_url", &self.server_url)
+            .field("pins", &self.pins)
             .field("timeout", &self.timeout)
             .field("attempts", &self.attempts)
             .finish_non_exhaustive()
@@ -124,10 +134,37 @@ impl ClientConfig {
         ClientConfig {
             server_url: server_url.into(),
             extra_roots_pem: None,
+            pins: Vec::new(),
             timeout: Duration::from_secs(30),
             attempts: 4,
             batch_bytes: super::wire::DEFAULT_BATCH_BYTES,
         }
+    }
+
+    /// Pins the server to these keys (`sha256/<base64>` each); a malformed pin is
+    /// [`CoreError::InvalidInput`] with field `pin`, so a typo is caught at enrolment and
+    /// never leaves the phone unpinned.
+    pub fn with_pins<S: AsRef<str>>(mut self, pins: &[S]) -> Result<Self> {
+        self.pins = SpkiPin::parse_all(pins)?;
+        Ok(self)
+    }
+
+    /// The configuration a store enrolled with: its server URL, pins and extra roots.
+    /// [`CoreError::NotEnrolled`] when it never enrolled.
+    pub fn for_store(store: &FieldStore) -> Result<Self> {
+        let text = |key: &str| -> Result<Option<String>> {
+            Ok(store
+                .meta(key)?
+                .and_then(|v| String::from_utf8(v).ok())
+                .filter(|v| !v.is_empty()))
+        };
+        let url = text(META_SERVER_URL)?.ok_or(CoreError::NotEnrolled)?;
+        let pins: Vec<String> = text(META_PINS)?
+            .map(|p| p.lines().map(str::to_string).collect())
+            .unwrap_or_default();
+        let mut config = ClientConfig::new(url).with_pins(&pins)?;
+        config.extra_roots_pem = text(META_EXTRA_ROOTS)?.map(String::into_bytes);
+        Ok(config)
     }
 }
 
@@ -147,7 +184,12 @@ impl std::fmt::Debug for SyncClient {
     }
 }
 
-fn net(e: impl std::fmt::Display) -> CoreError {
+/// A transport failure; a handshake refused by the pin check is told apart, as it is not
+/// cured by retrying.
+fn net(e: reqwest::Error) -> CoreError {
+    if super::pinning::is_pin_mismatch(&e) {
+        return CoreError::CertificatePinMismatch;
+    }
     CoreError::Network {
         reason: e.to_string(),
     }
@@ -163,7 +205,7 @@ fn is_loopback_url(url: &str) -> bool {
     host == "localhost" || host == "[::1]" || host.starts_with("127.")
 }
 
-fn tls_config(extra_pem: Option<&[u8]>) -> Result<rustls::ClientConfig> {
+fn tls_config(extra_pem: Option<&[u8]>, pins: &[SpkiPin]) -> Result<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(pem) = extra_pem {
@@ -176,11 +218,18 @@ fn tls_config(extra_pem: Option<&[u8]>) -> Result<rustls::ClientConfig> {
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| CoreError::invalid("tls", e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .map_err(|e| CoreError::invalid("tls", e.to_string()))?;
+    let config = if pins.is_empty() {
+        builder.with_root_certificates(roots)
+    } else {
+        let verifier = PinnedVerifier::new(Arc::new(roots), provider, pins.to_vec())?;
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+    }
+    .with_no_client_auth();
     Ok(config)
 }
 
@@ -198,7 +247,14 @@ impl SyncClient {
         } else if !base.starts_with("https://") {
             return Err(CoreError::invalid("server_url", "must start with https://"));
         }
-        let tls = tls_config(config.extra_roots_pem.as_deref())?;
+        if !config.pins.is_empty() && !base.starts_with("https://") {
+            // Nothing to check a pin against: refuse rather than run unpinned.
+            return Err(CoreError::invalid(
+                "pins",
+                "pinning needs an https:// server URL",
+            ));
+        }
+        let tls = tls_config(config.extra_roots_pem.as_deref(), &config.pins)?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .timeout(config.timeout)
@@ -207,6 +263,12 @@ impl SyncClient {
             .build()
             .map_err(net)?;
         Ok(SyncClient { http, base, config })
+    }
+
+    /// A client for the server `store` enrolled with, pinned and trusting as at enrolment.
+    /// [`CoreError::NotEnrolled`] when it never enrolled.
+    pub fn for_store(store: &FieldStore) -> Result<Self> {
+        SyncClient::new(ClientConfig::for_store(store)?)
     }
 
     fn credential(store: &FieldStore) -> Result<(String, String)> {
@@ -262,14 +324,21 @@ impl SyncClient {
                         Err(e) => last = net(e),
                     }
                 }
-                Err(e) => last = net(e),
+                Err(e) => match net(e) {
+                    // The same key comes back on every attempt.
+                    e @ CoreError::CertificatePinMismatch => return Err(e),
+                    e => last = e,
+                },
             }
         }
         Err(last)
     }
 
-    /// Enrols this device with a one-time code. Stores the device id, credential, server URL,
-    /// bureau party-match key (used from the next open of the store) and clock offset.
+    /// Enrols this device with a one-time code. Stores the device id, credential, server URL
+    /// with this client's pins and extra roots (so [`SyncClient::for_store`] reaches the
+    /// server as enrolment did), bureau party-match key (used from the next open of the
+    /// store) and clock offset. Nothing is stored when the request fails, a refused pin
+    /// included.
     pub async fn enrol(
         &self,
         store: &FieldStore,
@@ -317,10 +386,20 @@ impl SyncClient {
             ),
         };
         let offset = resp.server_time_ms - crate::ids::now_ms();
+        let pins = self
+            .config
+            .pins
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n");
+        let roots = self.config.extra_roots_pem.as_deref().unwrap_or_default();
         store.set_metas(&[
             (META_DEVICE_ID, resp.device_id.as_bytes()),
             (META_CREDENTIAL, resp.credential.as_bytes()),
             (META_SERVER_URL, self.base.as_bytes()),
+            (META_PINS, pins.as_bytes()),
+            (META_EXTRA_ROOTS, roots),
             ("party_match_key", &key),
             (
                 super::session::META_CLOCK_OFFSET,
@@ -590,10 +669,14 @@ impl SyncClient {
             }
             let mut resp = match req.send().await {
                 Ok(r) => r,
-                Err(e) => {
-                    last = net(e);
-                    continue;
-                }
+                Err(e) => match net(e) {
+                    // The same key comes back on every attempt.
+                    e @ CoreError::CertificatePinMismatch => return Err(e),
+                    e => {
+                        last = e;
+                        continue;
+                    }
+                },
             };
             let status = resp.status();
             if status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE && have > 0 {

@@ -204,7 +204,8 @@ fun main(args: Array<String>) {
                 is FieldcaseException.Storage, is FieldcaseException.StoreClosed,
                 is FieldcaseException.Internal, is FieldcaseException.WrongKey,
                 is FieldcaseException.Locked, is FieldcaseException.NotEnrolled,
-                is FieldcaseException.Network, is FieldcaseException.Unauthorized,
+                is FieldcaseException.Network, is FieldcaseException.CertificatePinMismatch,
+                is FieldcaseException.Unauthorized,
                 is FieldcaseException.ServerRefused, is FieldcaseException.SigningFailed,
                 is FieldcaseException.Cancelled -> "other"
             }
@@ -397,6 +398,17 @@ fun serverFlow() {
             raises<FieldcaseException.NotEnrolled> { runBlocking { lone.sync(null, null) } }
             val refused = raises<FieldcaseException.ServerRefused> { runBlocking { lone.enrol(url, "AAAA-BBBB-CCCC", "lone") } }
             eq(refused.status, 403.toUShort())
+            // Enrolment options cross the binding: a malformed pin is refused before any
+            // request, and a pin on plain http (nothing to check it against) is refused too.
+            val bad = raises<FieldcaseException.InvalidInput> {
+                runBlocking { lone.enrol(url, "AAAA-BBBB-CCCC", "lone", EnrolOptions(pins = listOf("sha256/short"))) }
+            }
+            eq(bad.field, "pin")
+            val plain = raises<FieldcaseException.InvalidInput> {
+                runBlocking { lone.enrol(url, "AAAA-BBBB-CCCC", "lone", EnrolOptions(pins = listOf("sha256/" + "A".repeat(43) + "="), extraRootsPem = null)) }
+            }
+            eq(plain.field, "pins")
+            raises<FieldcaseException.NotEnrolled> { runBlocking { lone.sync(null, null) } }
         }
 
         admin(data, "revoke-device", "--id", enrolA.deviceId)

@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -37,12 +38,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "tests", "fixtures")
+TLS_CERT = os.path.join(FIXTURES, "test-cert.pem")
+TLS_KEY = os.path.join(FIXTURES, "test-key.pem")
+
+
 class Server:
-    def __init__(self, data):
+    def __init__(self, data, tls=False):
         self.data = str(data)
         self.bin = server_bin()
         self.proc = None
         self.url = None
+        self.tls = tls
 
     def admin(self, *args):
         out = subprocess.run(
@@ -58,20 +65,30 @@ class Server:
 
     def start(self):
         port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
+        tls = ["--tls-cert", TLS_CERT, "--tls-key", TLS_KEY] if self.tls else []
+        self.url = f"{'https' if self.tls else 'http'}://127.0.0.1:{port}"
         self.proc = subprocess.Popen(
-            [self.bin, "serve", "--data", self.data, "--listen", f"127.0.0.1:{port}"],
+            [self.bin, "serve", "--data", self.data, "--listen", f"127.0.0.1:{port}", *tls],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
+        context = ssl.create_default_context(cafile=TLS_CERT) if self.tls else None
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1, context=context) as r:
                     if r.status == 200:
                         return
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError("server did not start")
+
+    def tls_pins(self, cert):
+        out = subprocess.run(
+            [self.bin, "tls-pin", "--json", "--cert", cert],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
 
     def stop(self):
         if self.proc:
@@ -82,15 +99,27 @@ class Server:
                 self.proc.kill()
 
 
-@pytest.fixture
-def server(tmp_path):
-    s = Server(tmp_path / "server")
+def make_server(tmp_path, tls=False):
+    s = Server(tmp_path / "server", tls=tls)
     s.admin("create-unit", "--path", "luan", "--name", "六安市")
     s.admin("create-unit", "--path", "luan/jinan", "--name", "金安区")
     s.admin("create-unit", "--path", UNIT, "--name", "一中队")
     for uid, role in [(OFFICER, "officer"), ("OF-1003", "officer"), ("VOL-1", "volunteer")]:
         s.admin("create-user", "--id", uid, "--name", uid, "--role", role, "--unit", UNIT)
     s.start()
+    return s
+
+
+@pytest.fixture
+def server(tmp_path):
+    s = make_server(tmp_path)
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    s = make_server(tmp_path, tls=True)
     yield s
     s.stop()
 
@@ -251,3 +280,52 @@ def test_a_revoked_phone_is_refused_and_wipes_itself(tmp_path, server):
     assert not os.path.exists(path)
     with pytest.raises(fc.FieldcaseError.StoreClosed):
         a.open_cases(None, 10)
+
+
+def test_a_pinned_enrolment_is_kept_for_every_sync_and_a_wrong_pin_enrols_nothing(
+    tmp_path, tls_server
+):
+    with open(TLS_CERT) as f:
+        ca_pem = f.read()
+    [pin] = tls_server.tls_pins(TLS_CERT)
+    assert pin.startswith("sha256/")
+    path = str(tmp_path / "pinned.db")
+    fresh = fc.FieldcaseStore.open(path, fc.StoreOptions(device_id="pinned", db_key=DB_KEY))
+
+    # A key the server does not hold: refused as a pin mismatch, and the phone stays unenrolled.
+    other = "sha256/" + "A" * 43 + "="
+    with pytest.raises(fc.FieldcaseError.CertificatePinMismatch):
+        asyncio.run(fresh.enrol(
+            tls_server.url, tls_server.code_for(OFFICER), "pinned",
+            fc.EnrolOptions(pins=[other], extra_roots_pem=ca_pem),
+        ))
+    with pytest.raises(fc.FieldcaseError.NotEnrolled):
+        asyncio.run(fresh.sync(None, None))
+    # A malformed pin never reaches the network.
+    with pytest.raises(fc.FieldcaseError.InvalidInput) as bad:
+        asyncio.run(fresh.enrol(
+            tls_server.url, "AAAA-BBBB-CCCC", "pinned", fc.EnrolOptions(pins=["sha256/short"])
+        ))
+    assert bad.value.field == "pin"
+
+    # The operator puts the pins into the QR code; the app reads it and adds the bureau CA.
+    issued = tls_server.admin(
+        "create-code", "--user", OFFICER, "--server-url", tls_server.url,
+        "--pin", other, "--pin", pin, "--qr", str(tmp_path / "qr.png"),
+    )
+    link = fc.parse_enrolment_link(issued["qr_text"])
+    assert link.server_url == tls_server.url and link.code == issued["code"]
+    assert link.options.pins == [other, pin]
+    with pytest.raises(fc.FieldcaseError.InvalidInput):
+        fc.parse_enrolment_link(issued["qr_text"] + "#sha256/damaged")
+    link.options.extra_roots_pem = ca_pem
+    enrolment = asyncio.run(fresh.enrol(link.server_url, link.code, "pinned", link.options))
+    fresh.close_store()
+    store = fc.FieldcaseStore.open(
+        path, fc.StoreOptions(device_id=enrolment.device_id, db_key=DB_KEY)
+    )
+    # No options here: the sync uses the pins and the extra root stored at enrolment.
+    register(store)
+    report = asyncio.run(store.sync(None, None))
+    assert report.complete and report.accepted == 1
+    store.close_store()

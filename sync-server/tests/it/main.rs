@@ -7,4 +7,5 @@ mod ratelimit;
 mod storage_postgres;
 mod storage_sqlite;
 mod supervision;
+mod tls_pin;
 mod validation;
