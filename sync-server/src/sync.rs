@@ -182,7 +182,11 @@ async fn ingest_doc(state: &AppState, user: &User, push: &DocPush) -> Result<Ing
         Err(reason) => {
             state.metrics.inc(&state.metrics.docs_rejected);
             tracing::info!(doc = %push.doc_id, "change rejected");
-            return Ok(Ingest::Done(result(push, DocStatus::Rejected, Some(reason))));
+            return Ok(Ingest::Done(result(
+                push,
+                DocStatus::Rejected,
+                Some(reason),
+            )));
         }
     };
     let compact = stored

@@ -308,8 +308,11 @@ impl SyncSession {
         let want_set = &self.want_set;
         self.wants.retain(|(id, _)| want_set.contains(id));
         let changed = store.apply_sync_results(&accepted)?;
-        let mut received: HashSet<&str> =
-            self.received_docs.iter().map(|(id, _)| id.as_str()).collect();
+        let mut received: HashSet<&str> = self
+            .received_docs
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .collect();
         let mut newly = Vec::new();
         for (a, changed) in accepted.iter().zip(changed) {
             if changed {

@@ -330,7 +330,10 @@ pub async fn batch_writes(s: &dyn Storage) -> Result<()> {
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1));
     assert_eq!(s.latest_seq().await?, seqs[2]);
     let q = s.load_doc("q").await?;
-    assert_eq!(q.map(|d| (d.bytes, d.heads)), Some((vec![2; 4], vec![2; 32])));
+    assert_eq!(
+        q.map(|d| (d.bytes, d.heads)),
+        Some((vec![2; 4], vec![2; 32]))
+    );
     let a = s.load_doc("a").await?;
     assert_eq!(
         a.map(|d| (d.bytes, d.chunk_count)),
@@ -389,7 +392,10 @@ pub async fn concurrent_batches(s: Arc<dyn Storage>) -> Result<()> {
         }
     }
     assert_eq!(wins.len(), ids.len(), "one win per document");
-    assert!(wins.values().all(|n| *n == 1), "feed positions are distinct");
+    assert!(
+        wins.values().all(|n| *n == 1),
+        "feed positions are distinct"
+    );
     for id in &ids {
         let doc = s.load_doc(id).await?;
         assert_eq!(doc.map(|d| d.chunk_count), Some(2));

@@ -644,9 +644,10 @@ impl Storage for PostgresStorage {
         let mut seen = std::collections::HashSet::new();
         for &i in &order {
             let w = &writes[i];
-            // The same document twice: the second was prepared against heads the first
-            // replaces, so it goes back to the writer.
-            if !seen.insert(w.doc_id.as_str()) {
+            // The same document again after an accepted write of it: it was prepared against
+            // heads that write replaces, so it goes back to the writer (as in SQLite, where
+            // the later write sees the earlier one).
+            if seen.contains(w.doc_id.as_str()) {
                 continue;
             }
             next_chunks[i] = match &w.expected_heads {
@@ -696,6 +697,9 @@ impl Storage for PostgresStorage {
                     }
                 }
             };
+            if next_chunks[i].is_some() {
+                seen.insert(w.doc_id.as_str());
+            }
         }
         // 2. Chunks and blob references.
         let del_chunks = tx
@@ -742,8 +746,8 @@ impl Storage for PostgresStorage {
         }
         // 3. The feed positions, last, so the counter row is locked only until commit: one
         //    range for the batch, handed out in the order of `writes`.
-        let written = i64::try_from(written)
-            .map_err(|_| ServerError::Database("batch too large".into()))?;
+        let written =
+            i64::try_from(written).map_err(|_| ServerError::Database("batch too large".into()))?;
         let last: i64 = tx
             .query_one(
                 "UPDATE feed_counter SET seq = seq + $1 WHERE id = 1 RETURNING seq",
