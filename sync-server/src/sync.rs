@@ -4,7 +4,7 @@
 use crate::access;
 use crate::auth::Authed;
 use crate::error::{Result, ServerError};
-use crate::storage::{DocWrite, FeedQuery, StoredDoc, User};
+use crate::storage::{DocWrite, FeedQuery, StoredDoc, User, WriteOutcome};
 use crate::{AppState, validate};
 use automerge::{AutoCommit, ChangeHash, transaction::CommitOptions};
 use axum::Json;
@@ -75,142 +75,212 @@ fn result(push: &DocPush, status: DocStatus, reason: Option<String>) -> DocResul
     }
 }
 
-/// Handles one document of a request.
-async fn handle_doc(
-    state: &AppState,
-    user: &User,
-    push: &DocPush,
-    party_checks: &mut BTreeSet<String>,
-) -> Result<DocResult> {
+/// What ingesting one pushed document decided.
+enum Ingest {
+    /// Answered without writing (a want, nothing new, rejected, or changes missing deps).
+    Done(DocResult),
+    /// Accepted: the write to commit, and the answer to give once it is committed.
+    Write(Box<PendingWrite>),
+}
+
+/// An accepted document waiting for the request's one write transaction.
+struct PendingWrite {
+    write: DocWrite,
+    result: DocResult,
+    /// The party whose first-offence cases to check once written.
+    party_check: Option<String>,
+}
+
+/// Checks, merges and validates one document of a request against the stored state. Nothing
+/// is written here: accepted documents are written together by [`write_batch`], and a document
+/// that lost a race with a concurrent writer comes back here to be merged again.
+async fn ingest_doc(state: &AppState, user: &User, push: &DocPush) -> Result<Ingest> {
     if !fieldcase_core::ids::is_valid_id(&push.doc_id) {
-        return Ok(result(
+        return Ok(Ingest::Done(result(
             push,
             DocStatus::Rejected,
             Some("not a record id".into()),
-        ));
+        )));
     }
     let unavailable = || {
-        result(
+        Ingest::Done(result(
             push,
             DocStatus::Rejected,
             Some("no such document for this device".into()),
-        )
+        ))
     };
-    for _ in 0..WRITE_ATTEMPTS {
-        let stored = state.storage.load_doc(&push.doc_id).await?;
-        if let Some(s) = &stored
-            && (s.kind != push.kind || !access::can_read(user, s.kind, &s.unit))
-        {
+    let stored = state.storage.load_doc(&push.doc_id).await?;
+    if let Some(s) = &stored
+        && (s.kind != push.kind || !access::can_read(user, s.kind, &s.unit))
+    {
+        return Ok(unavailable());
+    }
+    if push.changes.is_empty() {
+        // A want: answer with what the device lacks.
+        let Some(s) = &stored else {
             return Ok(unavailable());
-        }
-        if push.changes.is_empty() {
-            // A want: answer with what the device lacks.
-            let Some(s) = &stored else {
-                return Ok(unavailable());
-            };
-            let mut doc = load(Some(s))?;
-            let mut r = result(push, DocStatus::Accepted, None);
-            r.server_heads = heads_hex(&s.heads);
-            r.changes = missing_for(&mut doc, &push.have_heads);
-            return Ok(r);
-        }
-        if !access::writable_kinds(user.role).contains(&push.kind) {
-            state.metrics.inc(&state.metrics.docs_rejected);
-            return Ok(result(
-                push,
-                DocStatus::Rejected,
-                Some(format!(
-                    "a {} may not write {} records",
-                    user.role.as_str(),
-                    push.kind.as_str()
-                )),
-            ));
-        }
-        let mut doc = load(stored.as_ref())?;
-        let old_json = match &stored {
-            Some(_) => Some(fieldcase_core::doc::read_json(&doc)?),
-            None => None,
         };
-        let before = doc.get_heads();
-        if doc.load_incremental(&push.changes).is_err() {
-            state.metrics.inc(&state.metrics.docs_rejected);
-            return Ok(result(
-                push,
-                DocStatus::Rejected,
-                Some("changes are not valid Automerge data".into()),
-            ));
-        }
-        if !doc.get_missing_deps(&[]).is_empty() {
-            state.metrics.inc(&state.metrics.docs_need_full);
-            let mut r = result(push, DocStatus::NeedFull, None);
-            r.server_heads = stored
-                .as_ref()
-                .map(|s| heads_hex(&s.heads))
-                .unwrap_or_default();
-            return Ok(r);
-        }
-        let after = doc.get_heads();
-        if after == before {
-            let mut r = result(push, DocStatus::Accepted, None);
-            r.server_heads = after.iter().map(|h| h.to_string()).collect();
-            r.changes = missing_for(&mut doc, &push.have_heads);
-            state.metrics.inc(&state.metrics.docs_accepted);
-            return Ok(r);
-        }
-        let new_json = fieldcase_core::doc::read_json(&doc)?;
-        let accepted = match validate::check(
-            user,
-            &state.catalogue,
-            &push.doc_id,
-            push.kind,
-            old_json.as_ref(),
-            &new_json,
-        ) {
-            Ok(a) => a,
-            Err(reason) => {
-                state.metrics.inc(&state.metrics.docs_rejected);
-                tracing::info!(doc = %push.doc_id, "change rejected");
-                return Ok(result(push, DocStatus::Rejected, Some(reason)));
-            }
-        };
-        let compact = stored
+        let mut doc = load(Some(s))?;
+        let mut r = result(push, DocStatus::Accepted, None);
+        r.server_heads = heads_hex(&s.heads);
+        r.changes = missing_for(&mut doc, &push.have_heads);
+        return Ok(Ingest::Done(r));
+    }
+    if !access::writable_kinds(user.role).contains(&push.kind) {
+        state.metrics.inc(&state.metrics.docs_rejected);
+        return Ok(Ingest::Done(result(
+            push,
+            DocStatus::Rejected,
+            Some(format!(
+                "a {} may not write {} records",
+                user.role.as_str(),
+                push.kind.as_str()
+            )),
+        )));
+    }
+    let mut doc = load(stored.as_ref())?;
+    let old_json = match &stored {
+        Some(_) => Some(fieldcase_core::doc::read_json(&doc)?),
+        None => None,
+    };
+    let before = doc.get_heads();
+    if doc.load_incremental(&push.changes).is_err() {
+        state.metrics.inc(&state.metrics.docs_rejected);
+        return Ok(Ingest::Done(result(
+            push,
+            DocStatus::Rejected,
+            Some("changes are not valid Automerge data".into()),
+        )));
+    }
+    if !doc.get_missing_deps(&[]).is_empty() {
+        state.metrics.inc(&state.metrics.docs_need_full);
+        let mut r = result(push, DocStatus::NeedFull, None);
+        r.server_heads = stored
             .as_ref()
-            .is_none_or(|s| s.chunk_count + 1 > COMPACT_AFTER);
-        let chunk = if compact {
-            doc.save()
-        } else {
-            doc.save_after(&before)
-        };
-        let write = DocWrite {
-            doc_id: push.doc_id.clone(),
-            kind: push.kind,
-            unit: accepted.unit.clone(),
-            party_hash: accepted.party_hash.clone(),
-            expected_heads: stored.as_ref().map(|s| s.heads.clone()),
-            new_heads: encode(&after),
-            chunk,
-            replace: compact,
-            blob_refs: accepted.blob_refs.clone(),
-        };
-        match state.storage.write_doc(write).await {
-            Ok(_) => {}
-            Err(ServerError::Conflict(_)) => continue,
-            Err(e) => return Err(e),
-        }
-        if accepted.first_offence
-            && let Some(h) = &accepted.party_hash
-        {
-            party_checks.insert(h.clone());
-        }
-        state.metrics.inc(&state.metrics.docs_accepted);
+            .map(|s| heads_hex(&s.heads))
+            .unwrap_or_default();
+        return Ok(Ingest::Done(r));
+    }
+    let after = doc.get_heads();
+    if after == before {
         let mut r = result(push, DocStatus::Accepted, None);
         r.server_heads = after.iter().map(|h| h.to_string()).collect();
         r.changes = missing_for(&mut doc, &push.have_heads);
-        return Ok(r);
+        state.metrics.inc(&state.metrics.docs_accepted);
+        return Ok(Ingest::Done(r));
     }
-    Err(ServerError::Conflict(
-        "document is being written concurrently; retry".into(),
-    ))
+    let new_json = fieldcase_core::doc::read_json(&doc)?;
+    let accepted = match validate::check(
+        user,
+        &state.catalogue,
+        &push.doc_id,
+        push.kind,
+        old_json.as_ref(),
+        &new_json,
+    ) {
+        Ok(a) => a,
+        Err(reason) => {
+            state.metrics.inc(&state.metrics.docs_rejected);
+            tracing::info!(doc = %push.doc_id, "change rejected");
+            return Ok(Ingest::Done(result(
+                push,
+                DocStatus::Rejected,
+                Some(reason),
+            )));
+        }
+    };
+    let compact = stored
+        .as_ref()
+        .is_none_or(|s| s.chunk_count + 1 > COMPACT_AFTER);
+    let chunk = if compact {
+        doc.save()
+    } else {
+        doc.save_after(&before)
+    };
+    let party_check = accepted
+        .party_hash
+        .clone()
+        .filter(|_| accepted.first_offence);
+    let write = DocWrite {
+        doc_id: push.doc_id.clone(),
+        kind: push.kind,
+        unit: accepted.unit,
+        party_hash: accepted.party_hash,
+        expected_heads: stored.as_ref().map(|s| s.heads.clone()),
+        new_heads: encode(&after),
+        chunk,
+        replace: compact,
+        blob_refs: accepted.blob_refs,
+    };
+    let mut r = result(push, DocStatus::Accepted, None);
+    r.server_heads = after.iter().map(|h| h.to_string()).collect();
+    r.changes = missing_for(&mut doc, &push.have_heads);
+    Ok(Ingest::Write(Box::new(PendingWrite {
+        write,
+        result: r,
+        party_check,
+    })))
+}
+
+/// Ingests every document of a request and commits the accepted ones in one storage
+/// transaction (one fsync per request instead of one per document). A document is answered
+/// `Accepted` only after that commit. Documents that lost a race with a concurrent writer
+/// (another request, or another server instance on PostgreSQL) are merged again against the
+/// new stored state and written in a further transaction, up to `WRITE_ATTEMPTS` times.
+async fn write_batch(
+    state: &AppState,
+    user: &User,
+    pushes: &[DocPush],
+    party_checks: &mut BTreeSet<String>,
+) -> Result<Vec<DocResult>> {
+    let mut results: Vec<Option<DocResult>> = vec![None; pushes.len()];
+    let mut pending: Vec<usize> = (0..pushes.len()).collect();
+    for _ in 0..WRITE_ATTEMPTS {
+        if pending.is_empty() {
+            break;
+        }
+        let mut writes = Vec::new();
+        let mut waiting = Vec::new();
+        for i in pending.drain(..) {
+            match ingest_doc(state, user, &pushes[i]).await? {
+                Ingest::Done(r) => results[i] = Some(r),
+                Ingest::Write(p) => {
+                    let PendingWrite {
+                        write,
+                        result,
+                        party_check,
+                    } = *p;
+                    writes.push(write);
+                    waiting.push((i, result, party_check));
+                }
+            }
+        }
+        if writes.is_empty() {
+            break;
+        }
+        let outcomes = state.storage.write_docs(writes).await?;
+        for ((i, r, party_check), outcome) in waiting.into_iter().zip(outcomes) {
+            match outcome {
+                WriteOutcome::Written(_) => {
+                    if let Some(h) = party_check {
+                        party_checks.insert(h);
+                    }
+                    state.metrics.inc(&state.metrics.docs_accepted);
+                    results[i] = Some(r);
+                }
+                WriteOutcome::Conflict => pending.push(i),
+            }
+        }
+    }
+    if !pending.is_empty() {
+        return Err(ServerError::Conflict(
+            "document is being written concurrently; retry".into(),
+        ));
+    }
+    results
+        .into_iter()
+        .map(|r| r.ok_or_else(|| ServerError::Database("a document was left unanswered".into())))
+        .collect()
 }
 
 /// Runs the exemption-conflict rule over the cases of a party and writes the flag into every
@@ -331,10 +401,7 @@ pub async fn sync(
     state.storage.touch_device(&auth.device.id, now).await?;
     let user = &auth.user;
     let mut party_checks = BTreeSet::new();
-    let mut docs = Vec::with_capacity(req.docs.len());
-    for push in &req.docs {
-        docs.push(handle_doc(&state, user, push, &mut party_checks).await?);
-    }
+    let docs = write_batch(&state, user, &req.docs, &mut party_checks).await?;
     for h in &party_checks {
         check_party_conflicts(&state, h).await?;
     }

@@ -192,76 +192,46 @@ impl FieldStore {
         mark_dirty: bool,
         bookkeeping: impl FnOnce(&Transaction<'_>, bool) -> Result<()>,
     ) -> Result<bool> {
+        let mut once = Some(bookkeeping);
+        let mut merged = self.merge_docs_with(&[(id, kind, bytes)], mark_dirty, |tx, _, m| {
+            once.take().map_or(Ok(()), |f| f(tx, m))
+        })?;
+        Ok(merged.pop().unwrap_or(false))
+    }
+
+    /// [`FieldStore::merge_doc_with`] for many documents in one transaction (one commit for a
+    /// whole sync reply): `bookkeeping(tx, index, merged)` runs after each merge. All or
+    /// nothing: on any error no document and no bookkeeping is written, and the documents
+    /// touched are dropped from the cache.
+    pub(crate) fn merge_docs_with(
+        &self,
+        items: &[(&str, RecordKind, &[u8])],
+        mark_dirty: bool,
+        mut bookkeeping: impl FnMut(&Transaction<'_>, usize, bool) -> Result<()>,
+    ) -> Result<Vec<bool>> {
         let mut guard = lock(&self.writer);
         let w: &mut Writer = &mut guard;
-        let existing = doc_kind(&w.conn, id)?;
-        if let Some(k) = existing
-            && k != kind
-        {
-            return Err(CoreError::MalformedDocument {
-                doc_id: id.to_string(),
-                reason: format!(
-                    "kind {} does not match stored {}",
-                    kind.as_str(),
-                    k.as_str()
-                ),
-            });
-        }
-        let is_new = existing.is_none();
-        if is_new && bytes.is_empty() {
-            return Ok(false);
-        }
-        let mut doc = match (is_new, w.cache.take(id)) {
-            (true, _) => AutoCommit::new(),
-            (false, Some(d)) => d,
-            (false, None) => {
-                load_doc(&w.conn, id)?.ok_or_else(|| CoreError::not_found("record", id))?
-            }
-        }
-        .with_actor(w.actor.clone());
-        let before = doc.get_heads();
-        doc.load_incremental(bytes)
-            .map_err(|e| CoreError::MalformedDocument {
-                doc_id: id.to_string(),
-                reason: e.to_string(),
-            })?;
-        let after = doc.get_heads();
-        if after == before {
-            w.cache.put(id.to_string(), doc);
-            if !is_new {
-                let tx = w
-                    .conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)?;
-                bookkeeping(&tx, false)?;
-                tx.commit()?;
-            }
-            return Ok(false);
-        }
-        let json = crate::doc::read_json(&doc)?;
-        let found_kind = json
-            .get("kind")
-            .and_then(|k| k.as_str())
-            .and_then(RecordKind::parse);
-        if found_kind != Some(kind) || json.get("id").and_then(|v| v.as_str()) != Some(id) {
-            return Err(CoreError::MalformedDocument {
-                doc_id: id.to_string(),
-                reason: "merged content is not a record of the declared kind and id".into(),
-            });
-        }
         let tx = w
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        projection::project(&tx, id, kind, &json)?;
-        let chunk = if is_new {
-            doc.save()
-        } else {
-            doc.save_after(&before)
-        };
-        persist_chunk(&tx, id, kind, &mut doc, &chunk, is_new, mark_dirty)?;
-        bookkeeping(&tx, true)?;
+        let mut out = Vec::with_capacity(items.len());
+        let mut loaded = Vec::new();
+        for (i, (id, kind, bytes)) in items.iter().enumerate() {
+            let m = merge_in(&tx, &mut w.cache, &w.actor, id, *kind, bytes, mark_dirty)?;
+            // Bookkeeping belongs to documents that exist, merged or not.
+            if m.exists {
+                bookkeeping(&tx, i, m.merged)?;
+            }
+            if let Some(doc) = m.doc {
+                loaded.push((id.to_string(), doc));
+            }
+            out.push(m.merged);
+        }
         tx.commit()?;
-        w.cache.put(id.to_string(), doc);
-        Ok(true)
+        for (id, doc) in loaded {
+            w.cache.put(id, doc);
+        }
+        Ok(out)
     }
 
     /// Loads a document read-only (through the reader connection).
@@ -272,6 +242,93 @@ impl FieldStore {
 
 /// Appends `bytes` as the document's next chunk (or its first snapshot), updates the docs row,
 /// and compacts when the chunk list grows long.
+/// What [`merge_in`] did.
+struct Merged {
+    /// The document changed.
+    merged: bool,
+    /// The document exists here after the merge.
+    exists: bool,
+    /// The document to cache once the transaction commits.
+    doc: Option<AutoCommit>,
+}
+
+/// One merge inside the caller's transaction. An existing document with no new bytes is not
+/// loaded at all (nothing can change).
+fn merge_in(
+    tx: &Transaction<'_>,
+    cache: &mut DocCache,
+    actor: &automerge::ActorId,
+    id: &str,
+    kind: RecordKind,
+    bytes: &[u8],
+    mark_dirty: bool,
+) -> Result<Merged> {
+    let existing = doc_kind(tx, id)?;
+    if let Some(k) = existing
+        && k != kind
+    {
+        return Err(CoreError::MalformedDocument {
+            doc_id: id.to_string(),
+            reason: format!(
+                "kind {} does not match stored {}",
+                kind.as_str(),
+                k.as_str()
+            ),
+        });
+    }
+    let is_new = existing.is_none();
+    if bytes.is_empty() {
+        return Ok(Merged {
+            merged: false,
+            exists: !is_new,
+            doc: None,
+        });
+    }
+    let mut doc = match (is_new, cache.take(id)) {
+        (true, _) => AutoCommit::new(),
+        (false, Some(d)) => d,
+        (false, None) => load_doc(tx, id)?.ok_or_else(|| CoreError::not_found("record", id))?,
+    }
+    .with_actor(actor.clone());
+    let before = doc.get_heads();
+    doc.load_incremental(bytes)
+        .map_err(|e| CoreError::MalformedDocument {
+            doc_id: id.to_string(),
+            reason: e.to_string(),
+        })?;
+    let after = doc.get_heads();
+    if after == before {
+        return Ok(Merged {
+            merged: false,
+            exists: !is_new,
+            doc: (!is_new).then_some(doc),
+        });
+    }
+    let json = crate::doc::read_json(&doc)?;
+    let found_kind = json
+        .get("kind")
+        .and_then(|k| k.as_str())
+        .and_then(RecordKind::parse);
+    if found_kind != Some(kind) || json.get("id").and_then(|v| v.as_str()) != Some(id) {
+        return Err(CoreError::MalformedDocument {
+            doc_id: id.to_string(),
+            reason: "merged content is not a record of the declared kind and id".into(),
+        });
+    }
+    projection::project(tx, id, kind, &json)?;
+    let chunk = if is_new {
+        doc.save()
+    } else {
+        doc.save_after(&before)
+    };
+    persist_chunk(tx, id, kind, &mut doc, &chunk, is_new, mark_dirty)?;
+    Ok(Merged {
+        merged: true,
+        exists: true,
+        doc: Some(doc),
+    })
+}
+
 fn persist_chunk(
     tx: &Transaction<'_>,
     id: &str,

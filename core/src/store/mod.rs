@@ -22,7 +22,7 @@ pub use migrations::CURRENT_VERSION as SCHEMA_VERSION;
 pub use ops::*;
 pub use projection::china_day;
 pub use queries::*;
-pub use sync_state::{DirtyDoc, RejectedDoc};
+pub use sync_state::{DirtyDoc, RejectedDoc, SyncApply};
 
 use crate::catalogue::Catalogue;
 use crate::pii::PiiKey;

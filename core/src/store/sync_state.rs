@@ -51,6 +51,62 @@ pub(crate) fn parse_heads(hex: &[String]) -> Result<Vec<ChangeHash>> {
         .collect()
 }
 
+/// The server's answer for one document, to apply with [`FieldStore::apply_sync_results`].
+#[derive(Debug, Clone, Copy)]
+pub struct SyncApply<'a> {
+    /// Record id.
+    pub doc_id: &'a str,
+    /// Record kind.
+    pub kind: RecordKind,
+    /// Changes the server sent (may be empty).
+    pub changes: &'a [u8],
+    /// The server's heads, hex.
+    pub server_heads: &'a [String],
+    /// For a push the server accepted: the `local_change` it acknowledges.
+    pub acked_change: Option<i64>,
+}
+
+/// Records the server heads of a document just merged (only those whose changes are here:
+/// when the heads are not ours, the hashes are looked up in a fresh load of the document)
+/// and, for an acknowledged push, that local changes up to `acked` are on the server.
+fn record_server_heads(
+    tx: &rusqlite::Transaction<'_>,
+    id: &str,
+    server: &[ChangeHash],
+    acked_change: Option<i64>,
+    merged: bool,
+) -> Result<()> {
+    let ours: Vec<u8> = tx
+        .prepare_cached("SELECT heads FROM docs WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))?;
+    let ours = decode_heads(&ours)?;
+    let known: Vec<ChangeHash> = if server.iter().all(|h| ours.contains(h)) {
+        server.to_vec()
+    } else {
+        match load_doc(tx, id)? {
+            Some(mut d) => server
+                .iter()
+                .filter(|h| d.get_change_by_hash(h).is_some())
+                .copied()
+                .collect(),
+            None => vec![],
+        }
+    };
+    let bump = i64::from(merged);
+    match acked_change {
+        Some(acked) => tx
+            .prepare_cached(
+                "UPDATE docs SET server_heads = ?2, rejected = NULL,
+                 synced_change = max(synced_change, ?3 + ?4) WHERE id = ?1",
+            )?
+            .execute(params![id, encode_heads(&known), acked, bump])?,
+        None => tx
+            .prepare_cached("UPDATE docs SET server_heads = ?2 WHERE id = ?1")?
+            .execute(params![id, encode_heads(&known)])?,
+    };
+    Ok(())
+}
+
 impl FieldStore {
     /// Up to `limit` dirty documents, oldest id first, skipping `exclude`.
     pub fn dirty_docs(
@@ -154,39 +210,35 @@ impl FieldStore {
         server_heads: &[String],
         acked_change: Option<i64>,
     ) -> Result<bool> {
-        let server = parse_heads(server_heads)?;
-        let id = doc_id.to_string();
-        self.merge_doc_with(doc_id, kind, changes, false, move |tx, merged| {
-            // Record only server heads whose changes are here: the document was just written,
-            // so look the hashes up in a fresh load of it when the heads are not ours.
-            let ours: Vec<u8> =
-                tx.query_row("SELECT heads FROM docs WHERE id = ?1", [&id], |r| r.get(0))?;
-            let ours = decode_heads(&ours)?;
-            let known: Vec<ChangeHash> = if server.iter().all(|h| ours.contains(h)) {
-                server.clone()
-            } else {
-                match load_doc(tx, &id)? {
-                    Some(mut d) => server
-                        .iter()
-                        .filter(|h| d.get_change_by_hash(h).is_some())
-                        .copied()
-                        .collect(),
-                    None => vec![],
-                }
-            };
-            let bump = i64::from(merged);
-            match acked_change {
-                Some(acked) => tx.execute(
-                    "UPDATE docs SET server_heads = ?2, rejected = NULL,
-                     synced_change = max(synced_change, ?3 + ?4) WHERE id = ?1",
-                    params![id, encode_heads(&known), acked, bump],
-                )?,
-                None => tx.execute(
-                    "UPDATE docs SET server_heads = ?2 WHERE id = ?1",
-                    params![id, encode_heads(&known)],
-                )?,
-            };
-            Ok(())
+        let mut changed = self.apply_sync_results(&[SyncApply {
+            doc_id,
+            kind,
+            changes,
+            server_heads,
+            acked_change,
+        }])?;
+        Ok(changed.pop().unwrap_or(false))
+    }
+
+    /// [`FieldStore::apply_sync_result`] for every document of a server reply in one
+    /// transaction, so a reply of a thousand documents costs one durable commit, not a
+    /// thousand. All or nothing: on any error nothing is recorded and the session repeats
+    /// the work later. Returns, per item, whether the document changed.
+    pub fn apply_sync_results(&self, items: &[SyncApply<'_>]) -> Result<Vec<bool>> {
+        if items.is_empty() {
+            return Ok(vec![]);
+        }
+        let servers = items
+            .iter()
+            .map(|i| parse_heads(i.server_heads))
+            .collect::<Result<Vec<_>>>()?;
+        let merges: Vec<(&str, RecordKind, &[u8])> = items
+            .iter()
+            .map(|i| (i.doc_id, i.kind, i.changes))
+            .collect();
+        self.merge_docs_with(&merges, false, |tx, n, merged| {
+            let (item, server) = (&items[n], &servers[n]);
+            record_server_heads(tx, item.doc_id, server, item.acked_change, merged)
         })
     }
 

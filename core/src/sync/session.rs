@@ -16,7 +16,7 @@ use super::wire::{
     DEFAULT_BATCH_BYTES, DocPush, DocStatus, PROTOCOL_VERSION, SyncRequest, SyncResponse,
 };
 use crate::model::RecordKind;
-use crate::store::FieldStore;
+use crate::store::{FieldStore, SyncApply};
 use crate::{CoreError, Result};
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -253,6 +253,8 @@ impl SyncSession {
         let offset = resp.server_time_ms - crate::ids::now_ms();
         store.set_meta(META_CLOCK_OFFSET, offset.to_string().as_bytes())?;
 
+        // Every accepted document of the reply is merged in one transaction.
+        let mut accepted = Vec::new();
         for r in &resp.docs {
             let Some(s) = sent.get(&r.doc_id) else {
                 continue;
@@ -261,7 +263,6 @@ impl SyncSession {
             if is_push {
                 self.pushed.insert(r.doc_id.clone());
             } else {
-                self.wants.retain(|(id, _)| id != &r.doc_id);
                 self.want_set.remove(&r.doc_id);
             }
             match r.status {
@@ -270,18 +271,13 @@ impl SyncSession {
                         self.report.accepted += 1;
                         self.need_full.remove(&r.doc_id);
                     }
-                    if store.apply_sync_result(
-                        &r.doc_id,
-                        r.kind,
-                        &r.changes,
-                        &r.server_heads,
-                        s.acked,
-                    )? {
-                        self.report.received += 1;
-                        if !self.received_docs.iter().any(|(id, _)| id == &r.doc_id) {
-                            self.received_docs.push((r.doc_id.clone(), r.kind));
-                        }
-                    }
+                    accepted.push(SyncApply {
+                        doc_id: &r.doc_id,
+                        kind: r.kind,
+                        changes: &r.changes,
+                        server_heads: &r.server_heads,
+                        acked_change: s.acked,
+                    });
                 }
                 DocStatus::Rejected => {
                     let reason = r.reason.clone().unwrap_or_else(|| "rejected".into());
@@ -308,10 +304,30 @@ impl SyncSession {
                 }
             }
         }
+        // Answered wants leave the queue (one pass, not one per document).
+        let want_set = &self.want_set;
+        self.wants.retain(|(id, _)| want_set.contains(id));
+        let changed = store.apply_sync_results(&accepted)?;
+        let mut received: HashSet<&str> = self
+            .received_docs
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .collect();
+        let mut newly = Vec::new();
+        for (a, changed) in accepted.iter().zip(changed) {
+            if changed {
+                self.report.received += 1;
+                if received.insert(a.doc_id) {
+                    newly.push((a.doc_id.to_string(), a.kind));
+                }
+            }
+        }
+        self.received_docs.extend(newly);
         // Wants the server did not answer at all stay queued; pushes it did not answer are
         // retried in a later session (they stay dirty).
+        let answered: HashSet<&str> = resp.docs.iter().map(|r| r.doc_id.as_str()).collect();
         for (id, s) in &sent {
-            if s.acked.is_some() && !resp.docs.iter().any(|r| &r.doc_id == id) {
+            if s.acked.is_some() && !answered.contains(id.as_str()) {
                 self.pushed.insert(id.clone());
             }
         }
@@ -321,6 +337,9 @@ impl SyncSession {
             .pushed
             .saturating_add(u32::try_from(pushes).unwrap_or(u32::MAX));
 
+        // Feed entries whose heads are already here only update `server_heads`, all in one
+        // transaction.
+        let mut held = Vec::new();
         for f in &resp.feed {
             self.report.feed_entries += 1;
             if self.want_set.contains(&f.doc_id) {
@@ -328,13 +347,20 @@ impl SyncSession {
             }
             if store.has_heads(&f.doc_id, &f.heads)? {
                 if store.doc_kind(&f.doc_id)?.is_some() {
-                    store.apply_sync_result(&f.doc_id, f.kind, &[], &f.heads, None)?;
+                    held.push(SyncApply {
+                        doc_id: &f.doc_id,
+                        kind: f.kind,
+                        changes: &[],
+                        server_heads: &f.heads,
+                        acked_change: None,
+                    });
                 }
             } else {
                 self.want_set.insert(f.doc_id.clone());
                 self.wants.push_back((f.doc_id.clone(), f.kind));
             }
         }
+        store.apply_sync_results(&held)?;
         self.cursor = resp.cursor;
         self.more = resp.more;
         if self.wants.is_empty() {

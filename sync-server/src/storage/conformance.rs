@@ -300,6 +300,110 @@ pub async fn concurrent_same_doc(s: Arc<dyn Storage>) -> Result<()> {
     Ok(())
 }
 
+/// Batched writes: each document is checked on its own (a stale or repeated one is left out
+/// and the rest written), outcomes and feed positions follow the batch order, and the written
+/// documents read back like single writes.
+pub async fn batch_writes(s: &dyn Storage) -> Result<()> {
+    s.write_doc(doc_write("a", "luan/x", None, 1)).await?;
+    let out = s
+        .write_docs(vec![
+            doc_write("q", "luan/x", None, 2),
+            doc_write("a", "luan/x", Some(vec![9; 32]), 3),
+            doc_write("p", "luan/x", None, 4),
+            doc_write("q", "luan/x", None, 5),
+            doc_write("a", "luan/x", Some(vec![1; 32]), 6),
+        ])
+        .await?;
+    let seqs: Vec<i64> = out
+        .iter()
+        .filter_map(|o| match o {
+            WriteOutcome::Written(seq) => Some(*seq),
+            WriteOutcome::Conflict => None,
+        })
+        .collect();
+    assert_eq!(
+        out.iter()
+            .map(|o| matches!(o, WriteOutcome::Written(_)))
+            .collect::<Vec<_>>(),
+        vec![true, false, true, false, true]
+    );
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1));
+    assert_eq!(s.latest_seq().await?, seqs[2]);
+    let q = s.load_doc("q").await?;
+    assert_eq!(
+        q.map(|d| (d.bytes, d.heads)),
+        Some((vec![2; 4], vec![2; 32]))
+    );
+    let a = s.load_doc("a").await?;
+    assert_eq!(
+        a.map(|d| (d.bytes, d.chunk_count)),
+        Some(([vec![1u8; 4], vec![6u8; 4]].concat(), 2))
+    );
+    assert_eq!(s.doc_count().await?, 3);
+    let feed = s
+        .feed(FeedQuery {
+            after: 0,
+            upto: s.latest_seq().await?,
+            scopes: vec!["luan".into()],
+            kinds: vec![RecordKind::Case],
+            limit: 10,
+        })
+        .await?;
+    assert_eq!(
+        feed.iter().map(|i| i.doc_id.as_str()).collect::<Vec<_>>(),
+        vec!["q", "p", "a"]
+    );
+    // A batch where every write is stale writes nothing and takes no feed position.
+    let latest = s.latest_seq().await?;
+    let out = s
+        .write_docs(vec![doc_write("p", "luan/x", Some(vec![7; 32]), 8)])
+        .await?;
+    assert_eq!(out, vec![WriteOutcome::Conflict]);
+    assert_eq!(s.latest_seq().await?, latest);
+    Ok(())
+}
+
+/// Concurrent batches over the same documents, in opposite orders: no deadlock or error, each
+/// document is won by exactly one writer of the heads it read, and the feed stays dense.
+pub async fn concurrent_batches(s: Arc<dyn Storage>) -> Result<()> {
+    let ids: Vec<String> = (0..10).map(|i| format!("m{i:02}")).collect();
+    let first: Vec<DocWrite> = ids.iter().map(|id| doc_write(id, "u", None, 1)).collect();
+    s.write_docs(first).await?;
+    let mut tasks = Vec::new();
+    for t in 0..6u8 {
+        let s = s.clone();
+        let mut batch: Vec<DocWrite> = ids
+            .iter()
+            .map(|id| doc_write(id, "u", Some(vec![1; 32]), 10 + t))
+            .collect();
+        if t % 2 == 1 {
+            batch.reverse();
+        }
+        tasks.push(tokio::spawn(async move { s.write_docs(batch).await }));
+    }
+    let mut wins = std::collections::BTreeMap::new();
+    for t in tasks {
+        let out = t.await.map_err(|e| ServerError::Task(e.to_string()))??;
+        assert_eq!(out.len(), ids.len());
+        for o in out {
+            if let WriteOutcome::Written(seq) = o {
+                *wins.entry(seq).or_insert(0) += 1;
+            }
+        }
+    }
+    assert_eq!(wins.len(), ids.len(), "one win per document");
+    assert!(
+        wins.values().all(|n| *n == 1),
+        "feed positions are distinct"
+    );
+    for id in &ids {
+        let doc = s.load_doc(id).await?;
+        assert_eq!(doc.map(|d| d.chunk_count), Some(2));
+    }
+    assert_eq!(s.latest_seq().await?, 2 * ids.len() as i64);
+    Ok(())
+}
+
 /// Login tokens are single-use and expire; sessions expire and end.
 pub async fn web_sessions(s: &dyn Storage) -> Result<()> {
     let user = User {
@@ -445,6 +549,16 @@ macro_rules! storage_conformance_tests {
         async fn conformance_audit_chain() -> $crate::error::Result<()> {
             let s = $make.await;
             $crate::storage::conformance::audit_chain(std::sync::Arc::new(s)).await
+        }
+        #[tokio::test]
+        async fn conformance_batch_writes() -> $crate::error::Result<()> {
+            let s = $make.await;
+            $crate::storage::conformance::batch_writes(&s).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn conformance_concurrent_batches() -> $crate::error::Result<()> {
+            let s = $make.await;
+            $crate::storage::conformance::concurrent_batches(std::sync::Arc::new(s)).await
         }
         #[tokio::test]
         async fn conformance_blobs() -> $crate::error::Result<()> {

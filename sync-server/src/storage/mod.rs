@@ -191,6 +191,17 @@ pub struct DocWrite {
     pub blob_refs: Vec<String>,
 }
 
+/// What became of one document of [`Storage::write_docs`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// Committed at this feed position.
+    Written(i64),
+    /// The stored heads were not the `expected_heads` (a concurrent write, or the same document
+    /// earlier in the batch): nothing of this document was written; the writer reloads and
+    /// retries.
+    Conflict,
+}
+
 /// A feed query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedQuery {
@@ -321,8 +332,25 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
 
     /// A document.
     async fn load_doc(&self, doc_id: &str) -> Result<Option<StoredDoc>>;
-    /// Writes a document and returns its new feed position (see [`DocWrite`]).
-    async fn write_doc(&self, write: DocWrite) -> Result<i64>;
+    /// Writes documents in one transaction (one commit, one fsync, for a whole sync request).
+    /// Each write is checked like [`Storage::write_doc`]; one whose heads changed is left out
+    /// as [`WriteOutcome::Conflict`] while the others are written. The outcomes follow the
+    /// order of `writes`, and so do the feed positions of the written ones. Any other error
+    /// writes nothing at all.
+    async fn write_docs(&self, writes: Vec<DocWrite>) -> Result<Vec<WriteOutcome>>;
+    /// Writes a document and returns its new feed position (see [`DocWrite`]); `Conflict` if
+    /// its heads changed concurrently.
+    async fn write_doc(&self, write: DocWrite) -> Result<i64> {
+        match self.write_docs(vec![write]).await?.pop() {
+            Some(WriteOutcome::Written(seq)) => Ok(seq),
+            Some(WriteOutcome::Conflict) => Err(crate::error::ServerError::Conflict(
+                "document changed concurrently".into(),
+            )),
+            None => Err(crate::error::ServerError::Database(
+                "document write wrote nothing".into(),
+            )),
+        }
+    }
     /// Ids of case documents whose party has this match hash.
     async fn docs_by_party(&self, party_hash: &str) -> Result<Vec<String>>;
     /// The highest feed position committed.

@@ -632,88 +632,126 @@ impl Storage for PostgresStorage {
         Ok(Some(doc))
     }
 
-    async fn write_doc(&self, w: DocWrite) -> Result<i64> {
+    async fn write_docs(&self, writes: Vec<DocWrite>) -> Result<Vec<WriteOutcome>> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
         let now = fieldcase_core::ids::now_ms();
-        // 1. Lock the document (or claim its id) and check the heads the writer read.
-        let next_chunk: i64 = match &w.expected_heads {
-            None => {
-                let claimed = tx
-                    .execute(
-                        "INSERT INTO docs(id, kind, unit, party_hash, heads, chunk_count,
-                                          next_chunk, seq, updated_at_ms)
-                         VALUES ($1, $2, $3, $4, $5, 0, 0, NULL, $6)
-                         ON CONFLICT (id) DO NOTHING",
-                        &[
-                            &w.doc_id,
-                            &w.kind.as_str(),
-                            &w.unit,
-                            &w.party_hash,
-                            &w.new_heads,
-                            &now,
-                        ],
-                    )
-                    .await
-                    .map_err(db)?;
-                if claimed == 0 {
-                    return Err(ServerError::Conflict(
-                        "document changed concurrently".into(),
-                    ));
-                }
-                0
+        // 1. Lock each document (or claim its id) and check the heads the writer read, in id
+        //    order so that two batches touching the same documents cannot deadlock.
+        let mut order: Vec<usize> = (0..writes.len()).collect();
+        order.sort_by(|a, b| writes[*a].doc_id.cmp(&writes[*b].doc_id));
+        let mut next_chunks: Vec<Option<i64>> = vec![None; writes.len()];
+        let mut seen = std::collections::HashSet::new();
+        for &i in &order {
+            let w = &writes[i];
+            // The same document again after an accepted write of it: it was prepared against
+            // heads that write replaces, so it goes back to the writer (as in SQLite, where
+            // the later write sees the earlier one).
+            if seen.contains(w.doc_id.as_str()) {
+                continue;
             }
-            Some(expected) => {
-                let lock = tx
-                    .prepare_cached("SELECT heads, next_chunk FROM docs WHERE id = $1 FOR UPDATE")
-                    .await
-                    .map_err(db)?;
-                let row = tx.query_opt(&lock, &[&w.doc_id]).await.map_err(db)?;
-                let Some(row) = row else {
-                    return Err(ServerError::Conflict(
-                        "document changed concurrently".into(),
-                    ));
-                };
-                let heads: &[u8] = row.try_get(0).map_err(db)?;
-                if heads != expected.as_slice() {
-                    return Err(ServerError::Conflict(
-                        "document changed concurrently".into(),
-                    ));
+            next_chunks[i] = match &w.expected_heads {
+                None => {
+                    let claim = tx
+                        .prepare_cached(
+                            "INSERT INTO docs(id, kind, unit, party_hash, heads, chunk_count,
+                                              next_chunk, seq, updated_at_ms)
+                             VALUES ($1, $2, $3, $4, $5, 0, 0, NULL, $6)
+                             ON CONFLICT (id) DO NOTHING",
+                        )
+                        .await
+                        .map_err(db)?;
+                    let claimed = tx
+                        .execute(
+                            &claim,
+                            &[
+                                &w.doc_id,
+                                &w.kind.as_str(),
+                                &w.unit,
+                                &w.party_hash,
+                                &w.new_heads,
+                                &now,
+                            ],
+                        )
+                        .await
+                        .map_err(db)?;
+                    (claimed == 1).then_some(0)
                 }
-                row.try_get(1).map_err(db)?
+                Some(expected) => {
+                    let lock = tx
+                        .prepare_cached(
+                            "SELECT heads, next_chunk FROM docs WHERE id = $1 FOR UPDATE",
+                        )
+                        .await
+                        .map_err(db)?;
+                    match tx.query_opt(&lock, &[&w.doc_id]).await.map_err(db)? {
+                        Some(row) => {
+                            let heads: &[u8] = row.try_get(0).map_err(db)?;
+                            if heads == expected.as_slice() {
+                                Some(row.try_get(1).map_err(db)?)
+                            } else {
+                                None
+                            }
+                        }
+                        None => None,
+                    }
+                }
+            };
+            if next_chunks[i].is_some() {
+                seen.insert(w.doc_id.as_str());
             }
-        };
-        // 2. Chunks and blob references.
-        if w.replace {
-            tx.execute("DELETE FROM chunks WHERE doc_id = $1", &[&w.doc_id])
-                .await
-                .map_err(db)?;
         }
+        // 2. Chunks and blob references.
+        let del_chunks = tx
+            .prepare_cached("DELETE FROM chunks WHERE doc_id = $1")
+            .await
+            .map_err(db)?;
         let ins = tx
             .prepare_cached("INSERT INTO chunks(doc_id, n, bytes) VALUES ($1, $2, $3)")
             .await
             .map_err(db)?;
-        tx.execute(&ins, &[&w.doc_id, &next_chunk, &w.chunk])
+        let del_blobs = tx
+            .prepare_cached("DELETE FROM doc_blobs WHERE doc_id = $1")
             .await
             .map_err(db)?;
-        tx.execute("DELETE FROM doc_blobs WHERE doc_id = $1", &[&w.doc_id])
-            .await
-            .map_err(db)?;
-        if !w.blob_refs.is_empty() {
-            tx.execute(
+        let ins_blobs = tx
+            .prepare_cached(
                 "INSERT INTO doc_blobs(sha256, doc_id)
                  SELECT DISTINCT s, $2 FROM unnest($1::text[]) s
                  ON CONFLICT DO NOTHING",
-                &[&w.blob_refs, &w.doc_id],
             )
             .await
             .map_err(db)?;
+        for (w, next_chunk) in writes.iter().zip(&next_chunks) {
+            let Some(next_chunk) = next_chunk else {
+                continue;
+            };
+            if w.replace {
+                tx.execute(&del_chunks, &[&w.doc_id]).await.map_err(db)?;
+            }
+            tx.execute(&ins, &[&w.doc_id, next_chunk, &w.chunk])
+                .await
+                .map_err(db)?;
+            tx.execute(&del_blobs, &[&w.doc_id]).await.map_err(db)?;
+            if !w.blob_refs.is_empty() {
+                tx.execute(&ins_blobs, &[&w.blob_refs, &w.doc_id])
+                    .await
+                    .map_err(db)?;
+            }
         }
-        // 3. The feed position, last, so the counter row is locked only until commit.
-        let seq: i64 = tx
+        let written = next_chunks.iter().filter(|n| n.is_some()).count();
+        if written == 0 {
+            tx.commit().await.map_err(db)?;
+            return Ok(vec![WriteOutcome::Conflict; writes.len()]);
+        }
+        // 3. The feed positions, last, so the counter row is locked only until commit: one
+        //    range for the batch, handed out in the order of `writes`.
+        let written =
+            i64::try_from(written).map_err(|_| ServerError::Database("batch too large".into()))?;
+        let last: i64 = tx
             .query_one(
-                "UPDATE feed_counter SET seq = seq + 1 WHERE id = 1 RETURNING seq",
-                &[],
+                "UPDATE feed_counter SET seq = seq + $1 WHERE id = 1 RETURNING seq",
+                &[&written],
             )
             .await
             .map_err(db)?
@@ -729,23 +767,33 @@ impl Storage for PostgresStorage {
             )
             .await
             .map_err(db)?;
-        tx.execute(
-            &upd,
-            &[
-                &w.doc_id,
-                &w.unit,
-                &w.party_hash,
-                &w.new_heads,
-                &w.replace,
-                &(next_chunk + 1),
-                &seq,
-                &now,
-            ],
-        )
-        .await
-        .map_err(db)?;
+        let mut seq = last - written;
+        let mut out = Vec::with_capacity(writes.len());
+        for (w, next_chunk) in writes.iter().zip(&next_chunks) {
+            let Some(next_chunk) = next_chunk else {
+                out.push(WriteOutcome::Conflict);
+                continue;
+            };
+            seq += 1;
+            tx.execute(
+                &upd,
+                &[
+                    &w.doc_id,
+                    &w.unit,
+                    &w.party_hash,
+                    &w.new_heads,
+                    &w.replace,
+                    &(next_chunk + 1),
+                    &seq,
+                    &now,
+                ],
+            )
+            .await
+            .map_err(db)?;
+            out.push(WriteOutcome::Written(seq));
+        }
         tx.commit().await.map_err(db)?;
-        Ok(seq)
+        Ok(out)
     }
 
     async fn docs_by_party(&self, party_hash: &str) -> Result<Vec<String>> {

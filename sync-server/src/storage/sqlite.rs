@@ -271,6 +271,62 @@ impl SqliteStorage {
     }
 }
 
+/// One document write inside the caller's transaction: later writes of a batch see earlier
+/// ones, so the same document twice in a batch conflicts the second time.
+fn write_one(tx: &rusqlite::Transaction<'_>, w: &DocWrite) -> Result<WriteOutcome> {
+    let current: Option<(Vec<u8>, i64)> = tx
+        .prepare_cached("SELECT heads, next_chunk FROM docs WHERE id = ?1")?
+        .query_row([&w.doc_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    match (&current, &w.expected_heads) {
+        (None, None) => {}
+        (Some((h, _)), Some(e)) if h == e => {}
+        _ => return Ok(WriteOutcome::Conflict),
+    }
+    let seq: i64 = tx
+        .prepare_cached("UPDATE feed_counter SET seq = seq + 1 WHERE id = 1 RETURNING seq")?
+        .query_row([], |r| r.get(0))?;
+    let now = fieldcase_core::ids::now_ms();
+    let next_chunk = current.as_ref().map(|c| c.1).unwrap_or(0);
+    if w.replace {
+        tx.prepare_cached("DELETE FROM chunks WHERE doc_id = ?1")?
+            .execute([&w.doc_id])?;
+    }
+    tx.prepare_cached("INSERT INTO chunks(doc_id, n, bytes) VALUES (?1, ?2, ?3)")?
+        .execute(params![w.doc_id, next_chunk, w.chunk])?;
+    let count_sql = if w.replace {
+        "1"
+    } else {
+        "(SELECT count(*) FROM chunks WHERE doc_id = ?1)"
+    };
+    tx.prepare_cached(&format!(
+        "INSERT INTO docs(id, kind, unit, party_hash, heads, chunk_count, next_chunk,
+                          seq, updated_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, {count_sql}, ?6, ?7, ?8)
+         ON CONFLICT(id) DO UPDATE SET unit = excluded.unit,
+            party_hash = excluded.party_hash, heads = excluded.heads,
+            chunk_count = excluded.chunk_count, next_chunk = excluded.next_chunk,
+            seq = excluded.seq, updated_at_ms = excluded.updated_at_ms"
+    ))?
+    .execute(params![
+        w.doc_id,
+        w.kind.as_str(),
+        w.unit,
+        w.party_hash,
+        w.new_heads,
+        next_chunk + 1,
+        seq,
+        now
+    ])?;
+    tx.prepare_cached("DELETE FROM doc_blobs WHERE doc_id = ?1")?
+        .execute([&w.doc_id])?;
+    for sha in &w.blob_refs {
+        tx.prepare_cached("INSERT OR IGNORE INTO doc_blobs(sha256, doc_id) VALUES (?1, ?2)")?
+            .execute(params![sha, w.doc_id])?;
+    }
+    Ok(WriteOutcome::Written(seq))
+}
+
 #[async_trait]
 impl Storage for SqliteStorage {
     async fn setting(&self, key: &str) -> Result<Option<Vec<u8>>> {
@@ -545,74 +601,9 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn write_doc(&self, w: DocWrite) -> Result<i64> {
-        self.write(move |tx| {
-            let current: Option<(Vec<u8>, i64)> = tx
-                .query_row(
-                    "SELECT heads, next_chunk FROM docs WHERE id = ?1",
-                    [&w.doc_id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            match (&current, &w.expected_heads) {
-                (None, None) => {}
-                (Some((h, _)), Some(e)) if h == e => {}
-                _ => {
-                    return Err(ServerError::Conflict(
-                        "document changed concurrently".into(),
-                    ));
-                }
-            }
-            let seq: i64 = tx.query_row(
-                "UPDATE feed_counter SET seq = seq + 1 WHERE id = 1 RETURNING seq",
-                [],
-                |r| r.get(0),
-            )?;
-            let now = fieldcase_core::ids::now_ms();
-            let next_chunk = current.as_ref().map(|c| c.1).unwrap_or(0);
-            if w.replace {
-                tx.execute("DELETE FROM chunks WHERE doc_id = ?1", [&w.doc_id])?;
-            }
-            tx.execute(
-                "INSERT INTO chunks(doc_id, n, bytes) VALUES (?1, ?2, ?3)",
-                params![w.doc_id, next_chunk, w.chunk],
-            )?;
-            let count_sql = if w.replace {
-                "1"
-            } else {
-                "(SELECT count(*) FROM chunks WHERE doc_id = ?1)"
-            };
-            tx.execute(
-                &format!(
-                    "INSERT INTO docs(id, kind, unit, party_hash, heads, chunk_count, next_chunk,
-                                      seq, updated_at_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, {count_sql}, ?6, ?7, ?8)
-                     ON CONFLICT(id) DO UPDATE SET unit = excluded.unit,
-                        party_hash = excluded.party_hash, heads = excluded.heads,
-                        chunk_count = excluded.chunk_count, next_chunk = excluded.next_chunk,
-                        seq = excluded.seq, updated_at_ms = excluded.updated_at_ms"
-                ),
-                params![
-                    w.doc_id,
-                    w.kind.as_str(),
-                    w.unit,
-                    w.party_hash,
-                    w.new_heads,
-                    next_chunk + 1,
-                    seq,
-                    now
-                ],
-            )?;
-            tx.execute("DELETE FROM doc_blobs WHERE doc_id = ?1", [&w.doc_id])?;
-            for sha in &w.blob_refs {
-                tx.execute(
-                    "INSERT OR IGNORE INTO doc_blobs(sha256, doc_id) VALUES (?1, ?2)",
-                    params![sha, w.doc_id],
-                )?;
-            }
-            Ok(seq)
-        })
-        .await
+    async fn write_docs(&self, writes: Vec<DocWrite>) -> Result<Vec<WriteOutcome>> {
+        self.write(move |tx| writes.iter().map(|w| write_one(tx, w)).collect())
+            .await
     }
 
     async fn docs_by_party(&self, party_hash: &str) -> Result<Vec<String>> {
