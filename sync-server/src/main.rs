@@ -1,6 +1,7 @@
 //! `fieldcase-server`: serve, and the operator's admin commands.
 
 use clap::{Parser, Subcommand};
+use fieldcase_core::sync::wire::WipeScope;
 use fieldcase_server::blobs::BlobDir;
 use fieldcase_server::storage::{Role, Storage, open_storage};
 use fieldcase_server::{AppState, Listen, ServerError, admin, maintenance};
@@ -111,12 +112,19 @@ enum AdminCommand {
     /// List devices with their last sync and unfinished uploads.
     #[command(visible_alias = "devices")]
     ListDevices,
-    /// Revoke a device.
+    /// Revoke a device: its next request is refused and it erases what `--wipe` says.
     #[command(visible_alias = "revoke")]
     RevokeDevice {
         /// Device id.
-        #[arg(long)]
-        id: String,
+        #[arg(value_name = "DEVICE", required_unless_present = "id")]
+        device: Option<String>,
+        /// Device id (the older spelling of DEVICE).
+        #[arg(long, conflicts_with = "device")]
+        id: Option<String>,
+        /// `all` (a lost or stolen phone) or `synced-only` (a phone in hand: records and
+        /// evidence not yet synced stay for a handover).
+        #[arg(long, default_value = "all", value_parser = ["all", "synced-only"])]
+        wipe: String,
     },
     /// Copy the embedded database (online) and the blobs into a new folder.
     Backup {
@@ -399,8 +407,12 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                     verify_package(&file, Some(&keys), json)
                 }
                 AdminCommand::Backup { .. } | AdminCommand::Restore { .. } => Ok(()),
-                AdminCommand::RevokeDevice { id } => {
-                    print(json, &admin::revoke_device(s, &id).await?)
+                AdminCommand::RevokeDevice { device, id, wipe } => {
+                    let id = device.or(id).unwrap_or_default();
+                    let wipe = WipeScope::parse(&wipe).ok_or_else(|| {
+                        ServerError::BadRequest(format!("--wipe {wipe} is not all or synced-only"))
+                    })?;
+                    print(json, &admin::revoke_device(s, &id, wipe).await?)
                 }
                 AdminCommand::Report {
                     unit,

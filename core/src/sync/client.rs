@@ -881,9 +881,12 @@ fn content_range_start(headers: &reqwest::header::HeaderMap) -> Option<u64> {
 fn error_from(status: reqwest::StatusCode, body: &[u8]) -> CoreError {
     let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
     if status == reqwest::StatusCode::UNAUTHORIZED {
-        return CoreError::Unauthorized {
-            wipe: parsed.as_ref().is_some_and(|b| b.wipe),
-        };
+        // A server that predates `wipe_mode` sends only `wipe`: erase everything.
+        let wipe = parsed.as_ref().filter(|b| b.wipe).map(|b| {
+            b.wipe_mode
+                .map_or(crate::store::WipeMode::All, crate::store::WipeMode::from)
+        });
+        return CoreError::Unauthorized { wipe };
     }
     let (code, message) = match parsed {
         Some(b) => (b.error, b.message),

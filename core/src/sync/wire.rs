@@ -201,9 +201,52 @@ pub struct ErrorBody {
     pub error: String,
     /// Words for a person (never internals or personal data).
     pub message: String,
-    /// Set on 401 for a revoked device: erase local data.
+    /// Set on 401 for a revoked device: erase local data. Kept beside `wipe_mode` for clients
+    /// that predate it, which treat it as [`WipeScope::All`].
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub wipe: bool,
+    /// With `wipe`: what the operator chose to erase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wipe_mode: Option<WipeScope>,
+}
+
+/// What a revoked device erases, as the operator chose at revocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WipeScope {
+    /// The whole store and every evidence file (a lost or stolen phone).
+    All,
+    /// Only what the server already holds; records and evidence not yet synced stay for a
+    /// handover (a phone the bureau has in hand).
+    SyncedOnly,
+}
+
+impl WipeScope {
+    /// The identifier stored and sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WipeScope::All => "all",
+            WipeScope::SyncedOnly => "synced_only",
+        }
+    }
+
+    /// Parses the identifier (also `synced-only`, as typed on a command line).
+    pub fn parse(s: &str) -> Option<WipeScope> {
+        match s {
+            "all" => Some(WipeScope::All),
+            "synced_only" | "synced-only" => Some(WipeScope::SyncedOnly),
+            _ => None,
+        }
+    }
+}
+
+impl From<WipeScope> for crate::store::WipeMode {
+    fn from(s: WipeScope) -> Self {
+        match s {
+            WipeScope::All => crate::store::WipeMode::All,
+            WipeScope::SyncedOnly => crate::store::WipeMode::KeepUnsynced,
+        }
+    }
 }
 
 /// Base64 (standard alphabet, padded) for byte fields.

@@ -95,11 +95,20 @@ pub async fn enrolment(s: &dyn Storage) -> Result<()> {
     assert_eq!(auth.as_ref().map(|a| a.user.role), Some(Role::Volunteer));
     assert_eq!(s.device_by_credential([3; 32]).await?, None);
     s.touch_device("d1", 60).await?;
-    assert!(s.revoke_device("d1", 70).await?);
-    assert!(!s.revoke_device("nope", 70).await?);
+    assert_eq!(s.devices().await?[0].revoke_wipe, None);
+    assert!(s.revoke_device("d1", 70, WipeScope::All).await?);
+    assert!(!s.revoke_device("nope", 70, WipeScope::All).await?);
+    // A second revocation keeps the time and takes the new mode.
+    assert!(s.revoke_device("d1", 80, WipeScope::SyncedOnly).await?);
     let devices = s.devices().await?;
     assert_eq!(devices.len(), 1);
     assert_eq!(devices[0].revoked_at_ms, Some(70));
+    assert_eq!(devices[0].revoke_wipe, Some(WipeScope::SyncedOnly));
+    let auth = s.device_by_credential([2; 32]).await?;
+    assert_eq!(
+        auth.map(|a| (a.device.revoke_wipe, a.user.role)),
+        Some((Some(WipeScope::SyncedOnly), Role::Volunteer))
+    );
     assert_eq!(devices[0].last_seen_ms, Some(60));
     Ok(())
 }

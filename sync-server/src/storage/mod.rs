@@ -21,6 +21,7 @@ use crate::error::Result;
 use async_trait::async_trait;
 use ed25519_dalek::SigningKey;
 use fieldcase_core::model::RecordKind;
+use fieldcase_core::sync::wire::WipeScope;
 use serde::{Deserialize, Serialize};
 
 /// The roles of users.
@@ -118,6 +119,10 @@ pub struct Device {
     pub enrolled_at_ms: i64,
     /// When revoked, if it was.
     pub revoked_at_ms: Option<i64>,
+    /// What the operator told it to erase at revocation (`None` for a device revoked before
+    /// the choice existed: everything).
+    #[serde(default)]
+    pub revoke_wipe: Option<WipeScope>,
     /// Last authenticated request.
     pub last_seen_ms: Option<i64>,
 }
@@ -314,8 +319,10 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     async fn device_by_credential(&self, credential_hash: [u8; 32]) -> Result<Option<DeviceAuth>>;
     /// Every device, by enrolment time.
     async fn devices(&self) -> Result<Vec<Device>>;
-    /// Revokes a device; false if no such device.
-    async fn revoke_device(&self, id: &str, at_ms: i64) -> Result<bool>;
+    /// Revokes a device, to erase `wipe` at its next request; false if no such device. A
+    /// second revocation keeps the first time but takes the new wipe mode (an operator who
+    /// chose wrongly can correct it before the phone calls in).
+    async fn revoke_device(&self, id: &str, at_ms: i64, wipe: WipeScope) -> Result<bool>;
     /// Records the last authenticated request of a device.
     async fn touch_device(&self, id: &str, at_ms: i64) -> Result<()>;
 

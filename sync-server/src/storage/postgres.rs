@@ -90,6 +90,11 @@ pub const MIGRATIONS: &[&str] = &[
         created_at_ms BIGINT NOT NULL, expires_at_ms BIGINT NOT NULL
     );
 "#,
+    // 3: the wipe mode an operator chose at revocation (`all`, `synced_only`); NULL for
+    // devices revoked before the choice existed, which erase everything.
+    r#"
+    ALTER TABLE devices ADD COLUMN revoke_wipe TEXT;
+"#,
 ];
 
 /// Default pool size.
@@ -190,11 +195,17 @@ fn device_row(r: &tokio_postgres::Row) -> Result<Device> {
         enrolled_at_ms: r.try_get(4).map_err(db)?,
         revoked_at_ms: r.try_get(5).map_err(db)?,
         last_seen_ms: r.try_get(6).map_err(db)?,
+        revoke_wipe: r
+            .try_get::<_, Option<String>>(7)
+            .map_err(db)?
+            .as_deref()
+            .and_then(WipeScope::parse),
     })
 }
 
 const DEVICE_COLS: &str =
-    "d.id, d.user_id, d.label, d.public_key, d.enrolled_at_ms, d.revoked_at_ms, d.last_seen_ms";
+    "d.id, d.user_id, d.label, d.public_key, d.enrolled_at_ms, d.revoked_at_ms, d.last_seen_ms,
+     d.revoke_wipe";
 
 /// `unit` lies in one of the scopes of text-array parameter `$n` (no LIKE, so `_` and `%` in
 /// paths are not patterns).
@@ -526,6 +537,7 @@ impl Storage for PostgresStorage {
             enrolled_at_ms: device.enrolled_at_ms,
             revoked_at_ms: None,
             last_seen_ms: None,
+            revoke_wipe: None,
         })
     }
 
@@ -547,8 +559,8 @@ impl Storage for PostgresStorage {
         row.map(|r| {
             Ok(DeviceAuth {
                 device: device_row(&r)?,
-                user: user_row(&r, 7)?,
-                credential_hash: hash32(r.try_get(12).map_err(db)?)?,
+                user: user_row(&r, 8)?,
+                credential_hash: hash32(r.try_get(13).map_err(db)?)?,
             })
         })
         .transpose()
@@ -566,12 +578,13 @@ impl Storage for PostgresStorage {
         rows.iter().map(device_row).collect()
     }
 
-    async fn revoke_device(&self, id: &str, at_ms: i64) -> Result<bool> {
+    async fn revoke_device(&self, id: &str, at_ms: i64, wipe: WipeScope) -> Result<bool> {
         let c = self.client().await?;
         let n = c
             .execute(
-                "UPDATE devices SET revoked_at_ms = coalesce(revoked_at_ms, $2) WHERE id = $1",
-                &[&id, &at_ms],
+                "UPDATE devices SET revoked_at_ms = coalesce(revoked_at_ms, $2), revoke_wipe = $3
+                 WHERE id = $1",
+                &[&id, &at_ms, &wipe.as_str()],
             )
             .await
             .map_err(db)?;

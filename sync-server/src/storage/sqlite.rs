@@ -72,6 +72,11 @@ const MIGRATIONS: &[&str] = &[
         created_at_ms INTEGER NOT NULL, expires_at_ms INTEGER NOT NULL
     ) WITHOUT ROWID;
 "#,
+    // 3: the wipe mode an operator chose at revocation (`all`, `synced_only`); NULL for
+    // devices revoked before the choice existed, which erase everything.
+    r#"
+    ALTER TABLE devices ADD COLUMN revoke_wipe TEXT;
+"#,
 ];
 
 /// Readers kept open.
@@ -162,11 +167,16 @@ fn device_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Device> {
         enrolled_at_ms: r.get(4)?,
         revoked_at_ms: r.get(5)?,
         last_seen_ms: r.get(6)?,
+        revoke_wipe: r
+            .get::<_, Option<String>>(7)?
+            .as_deref()
+            .and_then(WipeScope::parse),
     })
 }
 
 const DEVICE_COLS: &str =
-    "d.id, d.user_id, d.label, d.public_key, d.enrolled_at_ms, d.revoked_at_ms, d.last_seen_ms";
+    "d.id, d.user_id, d.label, d.public_key, d.enrolled_at_ms, d.revoked_at_ms, d.last_seen_ms,
+     d.revoke_wipe";
 
 fn is_constraint(e: &rusqlite::Error) -> bool {
     matches!(
@@ -438,6 +448,7 @@ impl Storage for SqliteStorage {
                 enrolled_at_ms: device.enrolled_at_ms,
                 revoked_at_ms: None,
                 last_seen_ms: None,
+                revoke_wipe: None,
             })
         })
         .await
@@ -456,8 +467,8 @@ impl Storage for SqliteStorage {
                 |r| {
                     Ok(DeviceAuth {
                         device: device_row(r)?,
-                        user: user_row(r, 7)?,
-                        credential_hash: hash32(r.get(12)?)?,
+                        user: user_row(r, 8)?,
+                        credential_hash: hash32(r.get(13)?)?,
                     })
                 },
             )
@@ -479,12 +490,13 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn revoke_device(&self, id: &str, at_ms: i64) -> Result<bool> {
+    async fn revoke_device(&self, id: &str, at_ms: i64, wipe: WipeScope) -> Result<bool> {
         let id = id.to_string();
         self.write(move |tx| {
             let n = tx.execute(
-                "UPDATE devices SET revoked_at_ms = coalesce(revoked_at_ms, ?2) WHERE id = ?1",
-                params![id, at_ms],
+                "UPDATE devices SET revoked_at_ms = coalesce(revoked_at_ms, ?2), revoke_wipe = ?3
+                 WHERE id = ?1",
+                params![id, at_ms, wipe.as_str()],
             )?;
             Ok(n > 0)
         })

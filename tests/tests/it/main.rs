@@ -8,4 +8,5 @@ mod evidence_entries;
 mod evsync;
 mod fleet;
 mod measure;
+mod revoke;
 mod wire_schemas;
