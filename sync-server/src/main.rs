@@ -57,6 +57,26 @@ enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+enum QuarantineCommand {
+    /// Held changes awaiting review (with --all, settled ones too).
+    List {
+        /// Also those already released or rejected.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Merge the held changes into their document.
+    Release {
+        /// The item id (from `list`).
+        id: i64,
+    },
+    /// Keep the held changes out for good.
+    Reject {
+        /// The item id (from `list`).
+        id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum AuditCommand {
     /// Check the chain, every signature and the signed head; exits non-zero on any break.
     Verify,
@@ -143,6 +163,11 @@ enum AdminCommand {
     },
     /// Check every document and blob; exits non-zero if anything is wrong.
     Verify,
+    /// Changes written on revoked phones, held for review.
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
+    },
     /// The access audit trail.
     Audit {
         #[command(subcommand)]
@@ -367,6 +392,36 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                         )))
                     }
                 }
+                AdminCommand::Quarantine { command } => match command {
+                    QuarantineCommand::List { all } => {
+                        let items = fieldcase_server::quarantine::list(s, all).await?;
+                        if json {
+                            print(json, &items)
+                        } else {
+                            for q in &items {
+                                println!(
+                                    "{:>5}  {:<9} {} {} {}  revoked {}  via {} ({})  {} change(s)",
+                                    q.id,
+                                    q.status.as_str(),
+                                    q.received_at_ms,
+                                    q.kind.as_str(),
+                                    q.doc_id,
+                                    q.revoked_devices,
+                                    q.sender_device,
+                                    q.sender_user,
+                                    q.hashes.split(' ').count()
+                                );
+                            }
+                            Ok(())
+                        }
+                    }
+                    QuarantineCommand::Release { id } => {
+                        print(json, &fieldcase_server::quarantine::release(s, id).await?)
+                    }
+                    QuarantineCommand::Reject { id } => {
+                        print(json, &fieldcase_server::quarantine::reject(s, id).await?)
+                    }
+                },
                 AdminCommand::Audit {
                     command: AuditCommand::Verify,
                 } => {

@@ -70,6 +70,7 @@ fn result(push: &DocPush, status: DocStatus, reason: Option<String>) -> DocResul
         kind: push.kind,
         status,
         reason,
+        code: None,
         server_heads: vec![],
         changes: vec![],
     }
@@ -78,6 +79,7 @@ fn result(push: &DocPush, status: DocStatus, reason: Option<String>) -> DocResul
 /// Handles one document of a request.
 async fn handle_doc(
     state: &AppState,
+    device_id: &str,
     user: &User,
     push: &DocPush,
     party_checks: &mut BTreeSet<String>,
@@ -132,7 +134,8 @@ async fn handle_doc(
             None => None,
         };
         let before = doc.get_heads();
-        if doc.load_incremental(&push.changes).is_err() {
+        let screened = crate::quarantine::screen(state, &doc, &push.changes).await?;
+        if doc.load_incremental(&screened.changes).is_err() {
             state.metrics.inc(&state.metrics.docs_rejected);
             return Ok(result(
                 push,
@@ -155,7 +158,7 @@ async fn handle_doc(
             r.server_heads = after.iter().map(|h| h.to_string()).collect();
             r.changes = missing_for(&mut doc, &push.have_heads);
             state.metrics.inc(&state.metrics.docs_accepted);
-            return Ok(r);
+            return crate::quarantine::hold(state, device_id, &user.id, screened.held, r).await;
         }
         let new_json = fieldcase_core::doc::read_json(&doc)?;
         let accepted = match validate::check(
@@ -206,7 +209,7 @@ async fn handle_doc(
         let mut r = result(push, DocStatus::Accepted, None);
         r.server_heads = after.iter().map(|h| h.to_string()).collect();
         r.changes = missing_for(&mut doc, &push.have_heads);
-        return Ok(r);
+        return crate::quarantine::hold(state, device_id, &user.id, screened.held, r).await;
     }
     Err(ServerError::Conflict(
         "document is being written concurrently; retry".into(),
@@ -329,11 +332,14 @@ pub async fn sync(
     }
     let now = fieldcase_core::ids::now_ms();
     state.storage.touch_device(&auth.device.id, now).await?;
+    let declared = req.actor_id.as_deref();
+    crate::quarantine::bind_declared(state.storage.as_ref(), &auth.device.id, declared, "sync")
+        .await?;
     let user = &auth.user;
     let mut party_checks = BTreeSet::new();
     let mut docs = Vec::with_capacity(req.docs.len());
     for push in &req.docs {
-        docs.push(handle_doc(&state, user, push, &mut party_checks).await?);
+        docs.push(handle_doc(&state, &auth.device.id, user, push, &mut party_checks).await?);
     }
     for h in &party_checks {
         check_party_conflicts(&state, h).await?;

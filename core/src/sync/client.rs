@@ -280,6 +280,7 @@ impl SyncClient {
             code: code.to_string(),
             device_public_key: device_public_key_hex.to_string(),
             device_label: device_label.to_string(),
+            actor_id: Some(store.actor_hex()),
         })
         .map_err(|e| CoreError::invalid("enrol", e.to_string()))?;
         let url = format!("{}/v1/enrol", self.base);

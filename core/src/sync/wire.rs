@@ -8,6 +8,9 @@
 use crate::model::RecordKind;
 use serde::{Deserialize, Serialize};
 
+/// [`DocResult::code`] of a push whose changes written on a revoked phone are held.
+pub const CODE_QUARANTINED: &str = "quarantined";
+
 /// The protocol version this build speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -32,6 +35,11 @@ pub struct SyncRequest {
     /// Documents pushed (with changes) or asked for (empty changes).
     #[serde(default)]
     pub docs: Vec<DocPush>,
+    /// The Automerge actor (hex) this device's store writes under. The server binds it to
+    /// the device the first time it is declared, so that changes of a revoked device carried
+    /// in by another phone are recognised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_id: Option<String>,
 }
 
 /// One document in a request.
@@ -97,6 +105,12 @@ pub struct DocResult {
     /// Why it was rejected (no personal data).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// A stable code beside `reason`. `quarantined`: changes in the push written on a revoked
+    /// phone are held for an operator's review; the rest merged, and `server_heads` and
+    /// `changes` say what the server holds now. The document is not acknowledged; the
+    /// client does not send it again until it is edited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
     /// The server's heads after the merge (empty if it has no such document).
     #[serde(default)]
     pub server_heads: Vec<String>,
@@ -125,6 +139,10 @@ pub struct EnrolRequest {
     pub device_public_key: String,
     /// A label for operators ("squad 3 phone 2").
     pub device_label: String,
+    /// The Automerge actor (hex) the device's store writes under (see
+    /// [`SyncRequest::actor_id`]); declared here it is bound before anything else can claim it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_id: Option<String>,
 }
 
 /// `POST /v1/enrol` reply.
