@@ -920,6 +920,33 @@ mod tests {
     }
 
     #[test]
+    fn a_wipe_order_maps_to_its_mode_and_an_older_server_means_all() {
+        use crate::store::WipeMode;
+        let cases: [(&[u8], Option<WipeMode>); 5] = [
+            (br#"{"error":"unauthorized","message":"m"}"#, None),
+            (
+                br#"{"error":"unauthorized","message":"m","wipe":true}"#,
+                Some(WipeMode::All),
+            ),
+            (
+                br#"{"error":"unauthorized","message":"m","wipe":true,"wipe_mode":"all"}"#,
+                Some(WipeMode::All),
+            ),
+            (
+                br#"{"error":"unauthorized","message":"m","wipe":true,"wipe_mode":"synced_only"}"#,
+                Some(WipeMode::KeepUnsynced),
+            ),
+            (b"not json", None),
+        ];
+        for (body, want) in cases {
+            match error_from(reqwest::StatusCode::UNAUTHORIZED, body) {
+                CoreError::Unauthorized { wipe } => assert_eq!(wipe, want, "{body:?}"),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn plain_http_only_on_loopback() {
         assert!(is_loopback_url("http://127.0.0.1:8080"));
         assert!(is_loopback_url("http://localhost:1/x"));
