@@ -139,11 +139,12 @@ pub enum CoreError {
         reason: String,
     },
     /// The server refused the device's credential. With `wipe`, the device was revoked and
-    /// must erase its local data.
+    /// must erase its local data in that mode.
     #[error("the server refused this device's credential")]
     Unauthorized {
-        /// The server asked the device to erase its data.
-        wipe: bool,
+        /// What the server asked the device to erase (`None`: nothing, the credential is
+        /// merely unknown or missing).
+        wipe: Option<crate::store::WipeMode>,
     },
     /// The server answered with an error.
     #[error("server error {status} ({code}): {message}")]

@@ -110,11 +110,19 @@ pub enum FieldcaseError {
     #[error("the server's certificate did not match the pinned key")]
     CertificatePinMismatch,
     /// The server does not accept this phone's credential. `wiped` tells whether this phone
-    /// was revoked and its data erased (the store is then closed; enrol again to continue).
-    #[error("not authorised by the server (wiped: {wiped})")]
+    /// was revoked and its data erased. After a full wipe the store is closed (open a new
+    /// one to enrol again). After the operator's synced-only wipe (`kept_unsynced`) the
+    /// store stays open holding only the work the server never received (`records_kept`
+    /// records and their unconfirmed evidence files): export it with `export_changes` for a
+    /// colleague's phone, or `enrol` again and `sync` to send it up.
+    #[error("not authorised by the server (wiped: {wiped}, kept unsynced: {kept_unsynced})")]
     Unauthorized {
         /// The store was wiped on the server's order.
         wiped: bool,
+        /// Only what the server holds was erased; the store is open with the rest.
+        kept_unsynced: bool,
+        /// Records kept by a synced-only wipe (0 otherwise).
+        records_kept: u32,
     },
     /// The server refused the request: `code` is stable (`forbidden`, `bad_request`,
     /// `too_large`, `rate_limited`, `invalid_code`, ...), `explanation` is for a person.
@@ -218,7 +226,11 @@ impl From<CoreError> for FieldcaseError {
             CoreError::NotEnrolled => F::NotEnrolled,
             CoreError::CertificatePinMismatch => F::CertificatePinMismatch,
             CoreError::Network { reason } => F::Network { reason },
-            CoreError::Unauthorized { .. } => F::Unauthorized { wiped: false },
+            CoreError::Unauthorized { .. } => F::Unauthorized {
+                wiped: false,
+                kept_unsynced: false,
+                records_kept: 0,
+            },
             CoreError::Server {
                 status,
                 code,

@@ -18,7 +18,7 @@ use crate::views::{
     ExemptionView, ImportReport, MethodSpec, PartyView, ViolationItem,
 };
 use fieldcase_core::catalogue as cat;
-use fieldcase_core::store::ChangeBundle;
+use fieldcase_core::store::{ChangeBundle, WipeMode};
 use fieldcase_core::{FieldStore, StoreConfig};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -43,30 +43,45 @@ impl FieldcaseStore {
             .ok_or(FieldcaseError::StoreClosed)
     }
 
-    /// Closes the store and erases it on the server's order (a revoked phone). Calls still
-    /// running are given a few seconds to finish; if one does not, the files are erased at
-    /// the next revocation notice instead (the server repeats it on every request).
-    pub(crate) fn wipe_revoked(&self) -> FieldcaseError {
-        let taken = match self.inner.write() {
-            Ok(mut g) => g.take(),
-            Err(p) => p.into_inner().take(),
-        };
-        let Some(mut arc) = taken else {
-            return FieldcaseError::StoreClosed;
-        };
-        for _ in 0..50 {
-            match Arc::try_unwrap(arc) {
-                Ok(store) => {
-                    let wiped = store.wipe(fieldcase_core::store::WipeMode::All).is_ok();
-                    return FieldcaseError::Unauthorized { wiped };
-                }
-                Err(still_shared) => {
-                    arc = still_shared;
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                }
+    /// Erases the store on the server's order (a revoked phone), in the operator's `mode`,
+    /// and returns the error the app sees. The work runs on the library's blocking pool, never
+    /// on the caller's executor.
+    ///
+    /// `All` closes the store first; calls still running are given a few seconds to finish,
+    /// and if one does not, the files are erased at the next revocation notice instead (the
+    /// server repeats it on every request). `KeepUnsynced` erases what the server holds and
+    /// leaves the store open with the rest, for export or a new enrolment.
+    pub(crate) async fn wipe_revoked(&self, mode: WipeMode) -> FieldcaseError {
+        let done = match mode {
+            WipeMode::All => {
+                let taken = match self.inner.write() {
+                    Ok(mut g) => g.take(),
+                    Err(p) => p.into_inner().take(),
+                };
+                let Some(arc) = taken else {
+                    return FieldcaseError::StoreClosed;
+                };
+                crate::sync::blocking(move || Ok(wipe_when_alone(arc))).await
             }
-        }
-        FieldcaseError::Unauthorized { wiped: false }
+            WipeMode::KeepUnsynced => match self.store() {
+                Ok(store) => {
+                    crate::sync::blocking(move || {
+                        Ok(match store.wipe_synced() {
+                            Ok(report) => FieldcaseError::Unauthorized {
+                                wiped: true,
+                                kept_unsynced: true,
+                                records_kept: u32::try_from(report.records_kept)
+                                    .unwrap_or(u32::MAX),
+                            },
+                            Err(_) => unwiped(),
+                        })
+                    })
+                    .await
+                }
+                Err(e) => Err(e),
+            },
+        };
+        done.unwrap_or_else(|e| e)
     }
 
     /// Runs `f` on the open store, inside the panic guard.
@@ -76,6 +91,38 @@ impl FieldcaseStore {
     ) -> Result<T, FieldcaseError> {
         guard(|| f(self.store()?.as_ref()))
     }
+}
+
+/// The error of a revoked phone whose store could not (yet) be erased.
+fn unwiped() -> FieldcaseError {
+    FieldcaseError::Unauthorized {
+        wiped: false,
+        kept_unsynced: false,
+        records_kept: 0,
+    }
+}
+
+/// Waits (blocking, up to 5 s) until no call holds the store, then erases it whole.
+fn wipe_when_alone(mut arc: Arc<FieldStore>) -> FieldcaseError {
+    for _ in 0..50 {
+        match Arc::try_unwrap(arc) {
+            Ok(store) => {
+                return match store.wipe(WipeMode::All) {
+                    Ok(_) => FieldcaseError::Unauthorized {
+                        wiped: true,
+                        kept_unsynced: false,
+                        records_kept: 0,
+                    },
+                    Err(_) => unwiped(),
+                };
+            }
+            Err(still_shared) => {
+                arc = still_shared;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+    }
+    unwiped()
 }
 
 /// How to open a store.

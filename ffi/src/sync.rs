@@ -274,6 +274,19 @@ pub fn parse_enrolment_link(text: String) -> Result<EnrolmentLink, FieldcaseErro
     })
 }
 
+/// Runs blocking work (file deletion, waiting for calls to finish) on the library's blocking
+/// pool and awaits it from whatever executor the app uses; a panic becomes `Internal`.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, FieldcaseError> + Send + 'static,
+) -> Result<T, FieldcaseError> {
+    match runtime()?.spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(_) => Err(FieldcaseError::Internal {
+            reason: "the operation failed unexpectedly and was not completed".into(),
+        }),
+    }
+}
+
 #[uniffi::export]
 impl FieldcaseStore {
     /// Enrols this phone with the bureau's server using a one-time code (typed or scanned
@@ -329,8 +342,10 @@ impl FieldcaseStore {
     /// Syncs with the server: records both ways, then other devices' keys, then evidence
     /// files. Runs on a Rust worker; `listener` hears progress; `cancel` can stop it.
     ///
-    /// When the server has revoked this phone the store is wiped (database and evidence
-    /// files) and closed, and the call fails with `Unauthorized { wiped: true }`.
+    /// When the server has revoked this phone the store is wiped as the operator chose and
+    /// the call fails with `Unauthorized { wiped: true, .. }`: everything (database and
+    /// evidence files; the store is closed), or with `kept_unsynced` only what the server
+    /// holds (the store stays open with the rest; see `FieldcaseError::Unauthorized`).
     pub async fn sync(
         &self,
         listener: Option<Arc<dyn SyncProgressListener>>,
@@ -346,7 +361,7 @@ impl FieldcaseStore {
         .await?;
         match result {
             Ok(report) => Ok(report.into()),
-            Err(CoreError::Unauthorized { wipe: true }) => Err(self.wipe_revoked()),
+            Err(CoreError::Unauthorized { wipe: Some(mode) }) => Err(self.wipe_revoked(mode).await),
             Err(e) => Err(e.into()),
         }
     }

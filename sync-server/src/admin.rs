@@ -5,6 +5,7 @@ use crate::audit::{AuditEntry, AuditEvent};
 use crate::auth;
 use crate::error::{Result, ServerError};
 use crate::storage::{Device, EnrolmentCode, Role, Storage, Unit, User};
+use fieldcase_core::sync::wire::WipeScope;
 use fieldcase_core::sync::{EnrolLink, SpkiPin};
 use serde::Serialize;
 use std::path::Path;
@@ -156,10 +157,11 @@ pub async fn list_devices(s: &dyn Storage) -> Result<Vec<Device>> {
     s.devices().await
 }
 
-/// Revokes a device: its next request gets 401 with a wipe instruction. Audited.
-pub async fn revoke_device(s: &dyn Storage, id: &str) -> Result<Device> {
+/// Revokes a device: its next request gets 401 with a wipe instruction of `wipe`. Audited
+/// with the mode.
+pub async fn revoke_device(s: &dyn Storage, id: &str, wipe: WipeScope) -> Result<Device> {
     let now = fieldcase_core::ids::now_ms();
-    if !s.revoke_device(id, now).await? {
+    if !s.revoke_device(id, now, wipe).await? {
         return Err(ServerError::NotFound(format!("device {id}")));
     }
     let device = s
@@ -175,7 +177,11 @@ pub async fn revoke_device(s: &dyn Storage, id: &str) -> Result<Device> {
             actor: "operator".into(),
             action: "revoke".into(),
             case_id: None,
-            detail: format!("device {id} of user {}", device.user_id),
+            detail: format!(
+                "device {id} of user {} wipe={}",
+                device.user_id,
+                wipe.as_str()
+            ),
         },
     )
     .await?;

@@ -7,6 +7,7 @@ use crate::storage::DeviceAuth;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use base64::Engine;
+use fieldcase_core::sync::wire::WipeScope;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -66,23 +67,25 @@ impl FromRequestParts<AppState> for Authed {
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or(ServerError::Unauthorized { wipe: false })?;
+            .ok_or(ServerError::Unauthorized { wipe: None })?;
         let token = header
             .strip_prefix("Bearer ")
-            .ok_or(ServerError::Unauthorized { wipe: false })?
+            .ok_or(ServerError::Unauthorized { wipe: None })?
             .trim();
         let hash = sha256(token.as_bytes());
         let auth = state
             .storage
             .device_by_credential(hash)
             .await?
-            .ok_or(ServerError::Unauthorized { wipe: false })?;
+            .ok_or(ServerError::Unauthorized { wipe: None })?;
         if !bool::from(auth.credential_hash.ct_eq(&hash)) {
-            return Err(ServerError::Unauthorized { wipe: false });
+            return Err(ServerError::Unauthorized { wipe: None });
         }
         if auth.device.revoked_at_ms.is_some() {
             state.metrics.inc(&state.metrics.revoked_requests);
-            return Err(ServerError::Unauthorized { wipe: true });
+            return Err(ServerError::Unauthorized {
+                wipe: Some(auth.device.revoke_wipe.unwrap_or(WipeScope::All)),
+            });
         }
         state.device_rate.check(&auth.device.id)?;
         Ok(Authed(auth))

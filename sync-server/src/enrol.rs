@@ -54,6 +54,13 @@ pub async fn enrol(
         .user(&device.user_id)
         .await?
         .ok_or_else(|| ServerError::Database("enrolled user vanished".into()))?;
+    crate::quarantine::bind_declared(
+        state.storage.as_ref(),
+        &device.id,
+        req.actor_id.as_deref(),
+        "enrol",
+    )
+    .await?;
     state.metrics.inc(&state.metrics.enrolments);
     state
         .audit(crate::audit::AuditEvent {

@@ -5,7 +5,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use fieldcase_core::sync::wire::ErrorBody;
+use fieldcase_core::sync::wire::{ErrorBody, WipeScope};
 
 /// Result alias used across the server.
 pub type Result<T, E = ServerError> = std::result::Result<T, E>;
@@ -17,8 +17,8 @@ pub enum ServerError {
     /// No valid credential, or the device was revoked (`wipe`).
     #[error("unauthorized")]
     Unauthorized {
-        /// Tell the device to erase its data.
-        wipe: bool,
+        /// Tell the device to erase its data, and what of it.
+        wipe: Option<WipeScope>,
     },
     /// The caller may not do this.
     #[error("forbidden: {0}")]
@@ -121,7 +121,11 @@ impl IntoResponse for ServerError {
         let body = ErrorBody {
             error: code.into(),
             message,
-            wipe: matches!(self, ServerError::Unauthorized { wipe: true }),
+            wipe: matches!(self, ServerError::Unauthorized { wipe: Some(_) }),
+            wipe_mode: match self {
+                ServerError::Unauthorized { wipe } => wipe,
+                _ => None,
+            },
         };
         let mut resp = (status, axum::Json(body)).into_response();
         if let ServerError::RateLimited { retry_after_s } = self {

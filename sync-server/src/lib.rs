@@ -23,6 +23,7 @@ pub mod enrol;
 pub mod error;
 pub mod maintenance;
 pub mod ops;
+pub mod quarantine;
 pub mod ratelimit;
 pub mod storage;
 pub mod supervision;

@@ -1,6 +1,7 @@
 //! `fieldcase-server`: serve, and the operator's admin commands.
 
 use clap::{Parser, Subcommand};
+use fieldcase_core::sync::wire::WipeScope;
 use fieldcase_server::blobs::BlobDir;
 use fieldcase_server::storage::{Role, Storage, open_storage};
 use fieldcase_server::{AppState, Listen, ServerError, admin, maintenance};
@@ -69,6 +70,26 @@ enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+enum QuarantineCommand {
+    /// Held changes awaiting review (with --all, settled ones too).
+    List {
+        /// Also those already released or rejected.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Merge the held changes into their document.
+    Release {
+        /// The item id (from `list`).
+        id: i64,
+    },
+    /// Keep the held changes out for good.
+    Reject {
+        /// The item id (from `list`).
+        id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum AuditCommand {
     /// Check the chain, every signature and the signed head; exits non-zero on any break.
     Verify,
@@ -128,12 +149,19 @@ enum AdminCommand {
     /// List devices with their last sync and unfinished uploads.
     #[command(visible_alias = "devices")]
     ListDevices,
-    /// Revoke a device.
+    /// Revoke a device: its next request is refused and it erases what `--wipe` says.
     #[command(visible_alias = "revoke")]
     RevokeDevice {
         /// Device id.
-        #[arg(long)]
-        id: String,
+        #[arg(value_name = "DEVICE", required_unless_present = "id")]
+        device: Option<String>,
+        /// Device id (the older spelling of DEVICE).
+        #[arg(long, conflicts_with = "device")]
+        id: Option<String>,
+        /// `all` (a lost or stolen phone) or `synced-only` (a phone in hand: records and
+        /// evidence not yet synced stay for a handover).
+        #[arg(long, default_value = "all", value_parser = ["all", "synced-only"])]
+        wipe: String,
     },
     /// Copy the embedded database (online) and the blobs into a new folder.
     Backup {
@@ -152,6 +180,11 @@ enum AdminCommand {
     },
     /// Check every document and blob; exits non-zero if anything is wrong.
     Verify,
+    /// Changes written on revoked phones, held for review.
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
+    },
     /// The access audit trail.
     Audit {
         #[command(subcommand)]
@@ -420,6 +453,36 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                         )))
                     }
                 }
+                AdminCommand::Quarantine { command } => match command {
+                    QuarantineCommand::List { all } => {
+                        let items = fieldcase_server::quarantine::list(s, all).await?;
+                        if json {
+                            print(json, &items)
+                        } else {
+                            for q in &items {
+                                println!(
+                                    "{:>5}  {:<9} {} {} {}  revoked {}  via {} ({})  {} change(s)",
+                                    q.id,
+                                    q.status.as_str(),
+                                    q.received_at_ms,
+                                    q.kind.as_str(),
+                                    q.doc_id,
+                                    q.revoked_devices,
+                                    q.sender_device,
+                                    q.sender_user,
+                                    q.hashes.split(' ').count()
+                                );
+                            }
+                            Ok(())
+                        }
+                    }
+                    QuarantineCommand::Release { id } => {
+                        print(json, &fieldcase_server::quarantine::release(s, id).await?)
+                    }
+                    QuarantineCommand::Reject { id } => {
+                        print(json, &fieldcase_server::quarantine::reject(s, id).await?)
+                    }
+                },
                 AdminCommand::Audit {
                     command: AuditCommand::Verify,
                 } => {
@@ -460,8 +523,12 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                     verify_package(&file, Some(&keys), json)
                 }
                 AdminCommand::Backup { .. } | AdminCommand::Restore { .. } => Ok(()),
-                AdminCommand::RevokeDevice { id } => {
-                    print(json, &admin::revoke_device(s, &id).await?)
+                AdminCommand::RevokeDevice { device, id, wipe } => {
+                    let id = device.or(id).unwrap_or_default();
+                    let wipe = WipeScope::parse(&wipe).ok_or_else(|| {
+                        ServerError::BadRequest(format!("--wipe {wipe} is not all or synced-only"))
+                    })?;
+                    print(json, &admin::revoke_device(s, &id, wipe).await?)
                 }
                 AdminCommand::Report {
                     unit,

@@ -70,6 +70,7 @@ fn result(push: &DocPush, status: DocStatus, reason: Option<String>) -> DocResul
         kind: push.kind,
         status,
         reason,
+        code: None,
         server_heads: vec![],
         changes: vec![],
     }
@@ -89,12 +90,19 @@ struct PendingWrite {
     result: DocResult,
     /// The party whose first-offence cases to check once written.
     party_check: Option<String>,
+    /// Changes of revoked devices held back from the merge, recorded once the write commits.
+    held: Option<crate::quarantine::Held>,
 }
 
 /// Checks, merges and validates one document of a request against the stored state. Nothing
 /// is written here: accepted documents are written together by [`write_batch`], and a document
 /// that lost a race with a concurrent writer comes back here to be merged again.
-async fn ingest_doc(state: &AppState, user: &User, push: &DocPush) -> Result<Ingest> {
+async fn ingest_doc(
+    state: &AppState,
+    device_id: &str,
+    user: &User,
+    push: &DocPush,
+) -> Result<Ingest> {
     if !fieldcase_core::ids::is_valid_id(&push.doc_id) {
         return Ok(Ingest::Done(result(
             push,
@@ -144,7 +152,8 @@ async fn ingest_doc(state: &AppState, user: &User, push: &DocPush) -> Result<Ing
         None => None,
     };
     let before = doc.get_heads();
-    if doc.load_incremental(&push.changes).is_err() {
+    let screened = crate::quarantine::screen(state, &doc, &push.changes).await?;
+    if doc.load_incremental(&screened.changes).is_err() {
         state.metrics.inc(&state.metrics.docs_rejected);
         return Ok(Ingest::Done(result(
             push,
@@ -167,6 +176,7 @@ async fn ingest_doc(state: &AppState, user: &User, push: &DocPush) -> Result<Ing
         r.server_heads = after.iter().map(|h| h.to_string()).collect();
         r.changes = missing_for(&mut doc, &push.have_heads);
         state.metrics.inc(&state.metrics.docs_accepted);
+        let r = crate::quarantine::hold(state, device_id, &user.id, screened.held, r).await?;
         return Ok(Ingest::Done(r));
     }
     let new_json = fieldcase_core::doc::read_json(&doc)?;
@@ -219,6 +229,7 @@ async fn ingest_doc(state: &AppState, user: &User, push: &DocPush) -> Result<Ing
         write,
         result: r,
         party_check,
+        held: screened.held,
     })))
 }
 
@@ -229,6 +240,7 @@ async fn ingest_doc(state: &AppState, user: &User, push: &DocPush) -> Result<Ing
 /// new stored state and written in a further transaction, up to `WRITE_ATTEMPTS` times.
 async fn write_batch(
     state: &AppState,
+    device_id: &str,
     user: &User,
     pushes: &[DocPush],
     party_checks: &mut BTreeSet<String>,
@@ -242,16 +254,17 @@ async fn write_batch(
         let mut writes = Vec::new();
         let mut waiting = Vec::new();
         for i in pending.drain(..) {
-            match ingest_doc(state, user, &pushes[i]).await? {
+            match ingest_doc(state, device_id, user, &pushes[i]).await? {
                 Ingest::Done(r) => results[i] = Some(r),
                 Ingest::Write(p) => {
                     let PendingWrite {
                         write,
                         result,
                         party_check,
+                        held,
                     } = *p;
                     writes.push(write);
-                    waiting.push((i, result, party_check));
+                    waiting.push((i, result, party_check, held));
                 }
             }
         }
@@ -259,13 +272,14 @@ async fn write_batch(
             break;
         }
         let outcomes = state.storage.write_docs(writes).await?;
-        for ((i, r, party_check), outcome) in waiting.into_iter().zip(outcomes) {
+        for ((i, r, party_check, held), outcome) in waiting.into_iter().zip(outcomes) {
             match outcome {
                 WriteOutcome::Written(_) => {
                     if let Some(h) = party_check {
                         party_checks.insert(h);
                     }
                     state.metrics.inc(&state.metrics.docs_accepted);
+                    let r = crate::quarantine::hold(state, device_id, &user.id, held, r).await?;
                     results[i] = Some(r);
                 }
                 WriteOutcome::Conflict => pending.push(i),
@@ -399,9 +413,12 @@ pub async fn sync(
     }
     let now = fieldcase_core::ids::now_ms();
     state.storage.touch_device(&auth.device.id, now).await?;
+    let declared = req.actor_id.as_deref();
+    crate::quarantine::bind_declared(state.storage.as_ref(), &auth.device.id, declared, "sync")
+        .await?;
     let user = &auth.user;
     let mut party_checks = BTreeSet::new();
-    let docs = write_batch(&state, user, &req.docs, &mut party_checks).await?;
+    let docs = write_batch(&state, &auth.device.id, user, &req.docs, &mut party_checks).await?;
     for h in &party_checks {
         check_party_conflicts(&state, h).await?;
     }

@@ -43,7 +43,14 @@ pub struct WipeReport {
     pub records_kept: i64,
     /// Whether the database file itself was deleted.
     pub database_deleted: bool,
+    /// Evidence files removed (handover mode: those the server confirmed).
+    pub blobs_removed: i64,
+    /// Evidence files kept (handover mode: those the server has not confirmed).
+    pub blobs_kept: i64,
 }
+
+/// A document the server holds all of: acknowledged, never refused.
+const SYNCED_DOC: &str = "local_change <= synced_change AND rejected IS NULL";
 
 pub(super) fn meta_i64(conn: &rusqlite::Connection, key: &str) -> Result<Option<i64>> {
     Ok(get_meta(conn, key)?
@@ -139,52 +146,88 @@ impl FieldStore {
                 }
                 Ok(WipeReport {
                     records_removed: total,
-                    records_kept: 0,
                     database_deleted: true,
+                    ..WipeReport::default()
                 })
             }
-            WipeMode::KeepUnsynced => {
-                let mut w = lock(&self.writer);
-                let tx = w.conn.transaction()?;
-                let removed: i64 = tx.query_row(
-                    "SELECT count(*) FROM docs WHERE local_change <= synced_change",
-                    [],
-                    |r| r.get(0),
-                )?;
-                tx.execute(
-                    "DELETE FROM chunks WHERE doc_id IN
-                     (SELECT id FROM docs WHERE local_change <= synced_change)",
-                    [],
-                )?;
-                for (table, col) in [
-                    ("case_actions", "case_id"),
-                    ("follow_ups", "case_id"),
-                    ("cases", "id"),
-                    ("parties", "id"),
-                    ("demonstrations", "id"),
-                ] {
-                    tx.execute(
-                        &format!(
-                            "DELETE FROM {table} WHERE {col} IN
-                             (SELECT id FROM docs WHERE local_change <= synced_change)"
-                        ),
-                        [],
-                    )?;
-                }
-                tx.execute("DELETE FROM docs WHERE local_change <= synced_change", [])?;
-                let kept: i64 = tx.query_row("SELECT count(*) FROM docs", [], |r| r.get(0))?;
-                tx.commit()?;
-                w.cache = super::docs::DocCache::default();
-                // Rewrite the file and empty the WAL so no page of a removed record remains.
-                w.conn.execute_batch("VACUUM")?;
-                w.conn
-                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-                Ok(WipeReport {
-                    records_removed: removed,
-                    records_kept: kept,
-                    database_deleted: false,
-                })
+            WipeMode::KeepUnsynced => self.wipe_synced(),
+        }
+    }
+
+    /// The handover wipe: removes every record the server holds all of (acknowledged and
+    /// not refused) and every evidence file the server confirmed, keeps the rest, and leaves
+    /// the store open and usable for export or a new enrolment. The credential is erased (it
+    /// is revoked) and the sync cursor and known server heads are reset, so after a new
+    /// enrolment the kept records go up whole and the feed is read from the start. The store
+    /// takes a new Automerge actor: the old one belongs to the revoked device, and the server
+    /// holds back that device's later changes.
+    pub fn wipe_synced(&self) -> Result<WipeReport> {
+        let mut w = lock(&self.writer);
+        let tx = w.conn.transaction()?;
+        let removed: i64 = tx.query_row(
+            &format!("SELECT count(*) FROM docs WHERE {SYNCED_DOC}"),
+            [],
+            |r| r.get(0),
+        )?;
+        let gone = format!("(SELECT id FROM docs WHERE {SYNCED_DOC})");
+        tx.execute(&format!("DELETE FROM chunks WHERE doc_id IN {gone}"), [])?;
+        for (table, col) in [
+            ("case_actions", "case_id"),
+            ("follow_ups", "case_id"),
+            ("cases", "id"),
+            ("parties", "id"),
+            ("demonstrations", "id"),
+        ] {
+            tx.execute(&format!("DELETE FROM {table} WHERE {col} IN {gone}"), [])?;
+        }
+        tx.execute(&format!("DELETE FROM docs WHERE {SYNCED_DOC}"), [])?;
+        tx.execute("UPDATE docs SET server_heads = NULL", [])?;
+        let mut stmt =
+            tx.prepare("SELECT path FROM blobs WHERE server_confirmed_at_ms IS NOT NULL")?;
+        let confirmed = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        drop(stmt);
+        tx.execute(
+            "DELETE FROM blobs WHERE server_confirmed_at_ms IS NOT NULL",
+            [],
+        )?;
+        for key in [
+            crate::sync::client::META_CREDENTIAL,
+            crate::sync::session::META_CURSOR,
+        ] {
+            tx.execute("DELETE FROM meta WHERE key = ?1", [key])?;
+        }
+        let mut actor = [0u8; 16];
+        crate::ids::random_bytes(&mut actor)?;
+        set_meta(&tx, "actor_id", &actor)?;
+        let kept: i64 = tx.query_row("SELECT count(*) FROM docs", [], |r| r.get(0))?;
+        let blobs_kept: i64 = tx.query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))?;
+        tx.commit()?;
+        w.actor = automerge::ActorId::from(actor.as_slice());
+        w.cache = super::docs::DocCache::default();
+        // Rewrite the file and empty the WAL so no page of a removed record remains.
+        w.conn.execute_batch("VACUUM")?;
+        w.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        drop(w);
+        // Files go after the rows: a crash in between leaves files no row names, never a
+        // row without its file.
+        let root = self.blob_dir().to_path_buf();
+        for rel in &confirmed {
+            let f = root.join(rel);
+            match std::fs::remove_file(&f) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(CoreError::io(&f, e)),
             }
         }
+        Ok(WipeReport {
+            records_removed: removed,
+            records_kept: kept,
+            database_deleted: false,
+            blobs_removed: i64::try_from(confirmed.len()).unwrap_or(i64::MAX),
+            blobs_kept,
+        })
     }
 }

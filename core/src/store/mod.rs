@@ -331,6 +331,12 @@ impl FieldStore {
         &self.device_id
     }
 
+    /// The Automerge actor this store writes under, hex; the server learns which device it
+    /// belongs to.
+    pub fn actor_hex(&self) -> String {
+        lock(&self.writer).actor.to_hex_string()
+    }
+
     /// The Automerge actor id this install writes with (hex).
     pub fn actor_id(&self) -> String {
         lock(&self.writer).actor.to_hex_string()

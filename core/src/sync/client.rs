@@ -350,6 +350,7 @@ impl SyncClient {
             code: code.to_string(),
             device_public_key: device_public_key_hex.to_string(),
             device_label: device_label.to_string(),
+            actor_id: Some(store.actor_hex()),
         })
         .map_err(|e| CoreError::invalid("enrol", e.to_string()))?;
         let url = format!("{}/v1/enrol", self.base);
@@ -972,9 +973,12 @@ fn content_range_start(headers: &reqwest::header::HeaderMap) -> Option<u64> {
 fn error_from(status: reqwest::StatusCode, body: &[u8]) -> CoreError {
     let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
     if status == reqwest::StatusCode::UNAUTHORIZED {
-        return CoreError::Unauthorized {
-            wipe: parsed.as_ref().is_some_and(|b| b.wipe),
-        };
+        // A server that predates `wipe_mode` sends only `wipe`: erase everything.
+        let wipe = parsed.as_ref().filter(|b| b.wipe).map(|b| {
+            b.wipe_mode
+                .map_or(crate::store::WipeMode::All, crate::store::WipeMode::from)
+        });
+        return CoreError::Unauthorized { wipe };
     }
     let (code, message) = match parsed {
         Some(b) => (b.error, b.message),
@@ -1004,6 +1008,33 @@ mod tests {
         let spread: std::collections::HashSet<u128> =
             (0..50).map(|_| backoff(3).as_millis()).collect();
         assert!(spread.len() > 1, "no jitter");
+    }
+
+    #[test]
+    fn a_wipe_order_maps_to_its_mode_and_an_older_server_means_all() {
+        use crate::store::WipeMode;
+        let cases: [(&[u8], Option<WipeMode>); 5] = [
+            (br#"{"error":"unauthorized","message":"m"}"#, None),
+            (
+                br#"{"error":"unauthorized","message":"m","wipe":true}"#,
+                Some(WipeMode::All),
+            ),
+            (
+                br#"{"error":"unauthorized","message":"m","wipe":true,"wipe_mode":"all"}"#,
+                Some(WipeMode::All),
+            ),
+            (
+                br#"{"error":"unauthorized","message":"m","wipe":true,"wipe_mode":"synced_only"}"#,
+                Some(WipeMode::KeepUnsynced),
+            ),
+            (b"not json", None),
+        ];
+        for (body, want) in cases {
+            match error_from(reqwest::StatusCode::UNAUTHORIZED, body) {
+                CoreError::Unauthorized { wipe } => assert_eq!(wipe, want, "{body:?}"),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]

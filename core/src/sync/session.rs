@@ -234,6 +234,7 @@ impl SyncSession {
             request_id,
             cursor: self.cursor,
             docs,
+            actor_id: Some(store.actor_hex()),
         }))
     }
 
@@ -282,6 +283,17 @@ impl SyncSession {
                 DocStatus::Rejected => {
                     let reason = r.reason.clone().unwrap_or_else(|| "rejected".into());
                     if let Some(acked) = s.acked {
+                        if r.code.as_deref() == Some(crate::sync::wire::CODE_QUARANTINED) {
+                            // Part of the push merged: take the server's state without
+                            // acknowledging the held part.
+                            store.apply_sync_result(
+                                &r.doc_id,
+                                r.kind,
+                                &r.changes,
+                                &r.server_heads,
+                                None,
+                            )?;
+                        }
                         self.report.rejected += 1;
                         self.report.rejections.push(Rejection {
                             doc_id: r.doc_id.clone(),

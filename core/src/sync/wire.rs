@@ -8,6 +8,9 @@
 use crate::model::RecordKind;
 use serde::{Deserialize, Serialize};
 
+/// [`DocResult::code`] of a push whose changes written on a revoked phone are held.
+pub const CODE_QUARANTINED: &str = "quarantined";
+
 /// The protocol version this build speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -32,6 +35,11 @@ pub struct SyncRequest {
     /// Documents pushed (with changes) or asked for (empty changes).
     #[serde(default)]
     pub docs: Vec<DocPush>,
+    /// The Automerge actor (hex) this device's store writes under. The server binds it to
+    /// the device the first time it is declared, so that changes of a revoked device carried
+    /// in by another phone are recognised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_id: Option<String>,
 }
 
 /// One document in a request.
@@ -97,6 +105,12 @@ pub struct DocResult {
     /// Why it was rejected (no personal data).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// A stable code beside `reason`. `quarantined`: changes in the push written on a revoked
+    /// phone are held for an operator's review; the rest merged, and `server_heads` and
+    /// `changes` say what the server holds now. The document is not acknowledged; the
+    /// client does not send it again until it is edited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
     /// The server's heads after the merge (empty if it has no such document).
     #[serde(default)]
     pub server_heads: Vec<String>,
@@ -125,6 +139,10 @@ pub struct EnrolRequest {
     pub device_public_key: String,
     /// A label for operators ("squad 3 phone 2").
     pub device_label: String,
+    /// The Automerge actor (hex) the device's store writes under (see
+    /// [`SyncRequest::actor_id`]); declared here it is bound before anything else can claim it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_id: Option<String>,
 }
 
 /// `POST /v1/enrol` reply.
@@ -201,9 +219,52 @@ pub struct ErrorBody {
     pub error: String,
     /// Words for a person (never internals or personal data).
     pub message: String,
-    /// Set on 401 for a revoked device: erase local data.
+    /// Set on 401 for a revoked device: erase local data. Kept beside `wipe_mode` for clients
+    /// that predate it, which treat it as [`WipeScope::All`].
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub wipe: bool,
+    /// With `wipe`: what the operator chose to erase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wipe_mode: Option<WipeScope>,
+}
+
+/// What a revoked device erases, as the operator chose at revocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WipeScope {
+    /// The whole store and every evidence file (a lost or stolen phone).
+    All,
+    /// Only what the server already holds; records and evidence not yet synced stay for a
+    /// handover (a phone the bureau has in hand).
+    SyncedOnly,
+}
+
+impl WipeScope {
+    /// The identifier stored and sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WipeScope::All => "all",
+            WipeScope::SyncedOnly => "synced_only",
+        }
+    }
+
+    /// Parses the identifier (also `synced-only`, as typed on a command line).
+    pub fn parse(s: &str) -> Option<WipeScope> {
+        match s {
+            "all" => Some(WipeScope::All),
+            "synced_only" | "synced-only" => Some(WipeScope::SyncedOnly),
+            _ => None,
+        }
+    }
+}
+
+impl From<WipeScope> for crate::store::WipeMode {
+    fn from(s: WipeScope) -> Self {
+        match s {
+            WipeScope::All => crate::store::WipeMode::All,
+            WipeScope::SyncedOnly => crate::store::WipeMode::KeepUnsynced,
+        }
+    }
 }
 
 /// Base64 (standard alphabet, padded) for byte fields.

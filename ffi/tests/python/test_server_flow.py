@@ -277,6 +277,7 @@ def test_a_revoked_phone_is_refused_and_wipes_itself(tmp_path, server):
     with pytest.raises(fc.FieldcaseError.Unauthorized) as refused:
         asyncio.run(a.sync(None, None))
     assert refused.value.wiped
+    assert not refused.value.kept_unsynced
     assert not os.path.exists(path)
     with pytest.raises(fc.FieldcaseError.StoreClosed):
         a.open_cases(None, 10)
@@ -329,3 +330,44 @@ def test_a_pinned_enrolment_is_kept_for_every_sync_and_a_wrong_pin_enrols_nothin
     report = asyncio.run(store.sync(None, None))
     assert report.complete and report.accepted == 1
     store.close_store()
+
+
+def blob_file(db_path, sha):
+    """Where a store keeps (sealed) the evidence file of `sha`: `<db>.blobs/sha256/xx/sha`."""
+    return os.path.join(db_path + ".blobs", "sha256", sha[:2], sha)
+
+
+def test_a_synced_only_revocation_keeps_unsynced_work_open_for_handover(tmp_path, server):
+    a, enrolment, path = enrolled_phone(tmp_path, server, OFFICER, "phone-a")
+    synced = a.create_case(new_case(a, None, actions=[persuasion(T0)]))
+    jpg = tmp_path / "synced.jpg"
+    make_jpeg(jpg, 320, 240)
+    synced_photo = a.add_photo(synced.id, str(jpg), capture())
+    assert asyncio.run(a.sync(None, None)).complete
+    synced_file = blob_file(path, synced_photo.sha256)
+    assert os.path.exists(synced_file)
+    kept = a.create_case(new_case(a, None, at=T0 + 60_000, actions=[persuasion(T0 + 60_000)]))
+    jpg2 = tmp_path / "kept.jpg"
+    make_jpeg(jpg2, 320, 200)
+    kept_photo = a.add_photo(kept.id, str(jpg2), capture())
+    kept_file = blob_file(path, kept_photo.sha256)
+    assert os.path.exists(kept_file)
+
+    server.admin("revoke", enrolment.device_id, "--wipe", "synced-only")
+    with pytest.raises(fc.FieldcaseError.Unauthorized) as refused:
+        asyncio.run(a.sync(None, None))
+    assert refused.value.wiped and refused.value.kept_unsynced
+    assert refused.value.records_kept == 1
+    # The store stays open with only the unsynced work, files included.
+    assert os.path.exists(path)
+    assert [c.id for c in a.open_cases(None, 10)] == [kept.id]
+    assert not os.path.exists(synced_file)
+    assert os.path.exists(kept_file)
+    # The revoked credential is gone; the kept work can be handed over by export.
+    with pytest.raises(fc.FieldcaseError.NotEnrolled):
+        asyncio.run(a.sync(None, None))
+    b, _, _ = enrolled_phone(tmp_path, server, "OF-1003", "phone-b")
+    b.import_changes(a.export_changes(b.heads()))
+    assert b.get_case(kept.id).id == kept.id
+    a.close_store()
+    b.close_store()

@@ -95,12 +95,111 @@ pub async fn enrolment(s: &dyn Storage) -> Result<()> {
     assert_eq!(auth.as_ref().map(|a| a.user.role), Some(Role::Volunteer));
     assert_eq!(s.device_by_credential([3; 32]).await?, None);
     s.touch_device("d1", 60).await?;
-    assert!(s.revoke_device("d1", 70).await?);
-    assert!(!s.revoke_device("nope", 70).await?);
+    assert_eq!(s.devices().await?[0].revoke_wipe, None);
+    assert!(s.revoke_device("d1", 70, WipeScope::All).await?);
+    assert!(!s.revoke_device("nope", 70, WipeScope::All).await?);
+    // A second revocation keeps the time and takes the new mode.
+    assert!(s.revoke_device("d1", 80, WipeScope::SyncedOnly).await?);
     let devices = s.devices().await?;
     assert_eq!(devices.len(), 1);
     assert_eq!(devices[0].revoked_at_ms, Some(70));
+    assert_eq!(devices[0].revoke_wipe, Some(WipeScope::SyncedOnly));
+    let auth = s.device_by_credential([2; 32]).await?;
+    assert_eq!(
+        auth.map(|a| (a.device.revoke_wipe, a.user.role)),
+        Some((Some(WipeScope::SyncedOnly), Role::Volunteer))
+    );
     assert_eq!(devices[0].last_seen_ms, Some(60));
+    Ok(())
+}
+
+/// Actor bindings (first wins) and the quarantine of held changes.
+pub async fn actors_and_quarantine(s: &dyn Storage) -> Result<()> {
+    s.create_unit(Unit {
+        path: "u".into(),
+        name: "U".into(),
+    })
+    .await?;
+    s.create_user(User {
+        id: "OF-1".into(),
+        name: "A".into(),
+        role: Role::Officer,
+        unit: "u".into(),
+        created_at_ms: 1,
+    })
+    .await?;
+    for (n, id) in [(1u8, "d1"), (2, "d2")] {
+        s.create_enrolment_code(EnrolmentCode {
+            code_hash: [n; 32],
+            user_id: "OF-1".into(),
+            created_at_ms: 1,
+            expires_at_ms: 100,
+        })
+        .await?;
+        let device = NewDevice {
+            id: id.into(),
+            label: "phone".into(),
+            public_key: "00".into(),
+            credential_hash: [n; 32],
+            enrolled_at_ms: 2,
+        };
+        s.redeem_enrolment_code([n; 32], 2, device).await?;
+    }
+    let actor = "00112233445566778899aabbccddeeff";
+    assert_eq!(s.bind_actor(actor, "d1", 3, "enrol").await?, "d1");
+    assert_eq!(s.bind_actor(actor, "d2", 4, "sync").await?, "d1");
+    assert_eq!(s.bind_actor("ff", "d2", 4, "sync").await?, "d2");
+    assert!(s.revoked_actors().await?.is_empty());
+    s.revoke_device("d1", 50, WipeScope::All).await?;
+    assert_eq!(
+        s.revoked_actors().await?,
+        vec![RevokedActor {
+            actor: actor.into(),
+            device_id: "d1".into(),
+            revoked_at_ms: 50,
+            revoke_wipe: Some(WipeScope::All),
+        }]
+    );
+    let q = NewQuarantine {
+        doc_id: "doc".into(),
+        kind: RecordKind::Case,
+        sender_device: "d2".into(),
+        sender_user: "OF-1".into(),
+        revoked_devices: "d1".into(),
+        received_at_ms: 60,
+        hashes: "aa bb".into(),
+        changes: vec![1, 2, 3],
+    };
+    let id = s
+        .add_quarantine(q.clone())
+        .await?
+        .ok_or_else(|| ServerError::Database("not added".into()))?;
+    assert_eq!(s.add_quarantine(q.clone()).await?, None, "duplicate kept");
+    let item = s
+        .quarantine_item(id)
+        .await?
+        .ok_or_else(|| ServerError::NotFound("item".into()))?;
+    assert_eq!(
+        (item.status, item.changes.as_slice(), item.hashes.as_str()),
+        (QuarantineStatus::Pending, &[1u8, 2, 3][..], "aa bb")
+    );
+    assert_eq!(s.quarantine(false).await?.len(), 1);
+    assert!(
+        s.settle_quarantine(id, QuarantineStatus::Released, 70)
+            .await?
+    );
+    assert!(
+        !s.settle_quarantine(id, QuarantineStatus::Rejected, 71)
+            .await?
+    );
+    assert!(s.quarantine(false).await?.is_empty());
+    let all = s.quarantine(true).await?;
+    assert_eq!(
+        (all.len(), all[0].status, all[0].settled_at_ms),
+        (1, QuarantineStatus::Released, Some(70))
+    );
+    // Settled, the same changes may be held again (carried in once more).
+    assert!(s.add_quarantine(q).await?.is_some());
     Ok(())
 }
 
@@ -514,6 +613,11 @@ macro_rules! storage_conformance_tests {
         async fn conformance_directory() -> $crate::error::Result<()> {
             let s = $make.await;
             $crate::storage::conformance::directory(&s).await
+        }
+        #[tokio::test]
+        async fn conformance_actors_and_quarantine() -> $crate::error::Result<()> {
+            let s = $make.await;
+            $crate::storage::conformance::actors_and_quarantine(&s).await
         }
         #[tokio::test]
         async fn conformance_enrolment() -> $crate::error::Result<()> {

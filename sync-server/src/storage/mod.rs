@@ -21,6 +21,7 @@ use crate::error::Result;
 use async_trait::async_trait;
 use ed25519_dalek::SigningKey;
 use fieldcase_core::model::RecordKind;
+use fieldcase_core::sync::wire::WipeScope;
 use serde::{Deserialize, Serialize};
 
 /// The roles of users.
@@ -118,6 +119,10 @@ pub struct Device {
     pub enrolled_at_ms: i64,
     /// When revoked, if it was.
     pub revoked_at_ms: Option<i64>,
+    /// What the operator told it to erase at revocation (`None` for a device revoked before
+    /// the choice existed: everything).
+    #[serde(default)]
+    pub revoke_wipe: Option<WipeScope>,
     /// Last authenticated request.
     pub last_seen_ms: Option<i64>,
 }
@@ -282,6 +287,99 @@ pub struct WebSession {
     pub expires_at_ms: i64,
 }
 
+/// An Automerge actor bound to a revoked device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedActor {
+    /// Actor id, hex.
+    pub actor: String,
+    /// The device that authors under it.
+    pub device_id: String,
+    /// When the device was revoked.
+    pub revoked_at_ms: i64,
+    /// What the operator told it to erase (`None`: revoked before the choice existed).
+    pub revoke_wipe: Option<WipeScope>,
+}
+
+/// Changes held back from a document because a revoked device authored them (or they depend
+/// on such changes), as the ingest found them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewQuarantine {
+    /// Record id.
+    pub doc_id: String,
+    /// Kind.
+    pub kind: RecordKind,
+    /// The device that pushed them.
+    pub sender_device: String,
+    /// Its user.
+    pub sender_user: String,
+    /// The revoked devices whose actors authored them, comma-separated.
+    pub revoked_devices: String,
+    /// When they arrived.
+    pub received_at_ms: i64,
+    /// Their change hashes, hex, sorted, space-separated.
+    pub hashes: String,
+    /// The changes: Automerge change chunks, concatenated.
+    pub changes: Vec<u8>,
+}
+
+/// What became of held changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuarantineStatus {
+    /// Awaiting an operator.
+    Pending,
+    /// Merged into the document by an operator.
+    Released,
+    /// Refused by an operator (kept for the record, never merged).
+    Rejected,
+}
+
+impl QuarantineStatus {
+    /// The identifier stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuarantineStatus::Pending => "pending",
+            QuarantineStatus::Released => "released",
+            QuarantineStatus::Rejected => "rejected",
+        }
+    }
+
+    /// Parses the identifier.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Released, Self::Rejected]
+            .into_iter()
+            .find(|q| q.as_str() == s)
+    }
+}
+
+/// Held changes as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QuarantineItem {
+    /// Id for `admin quarantine release|reject`.
+    pub id: i64,
+    /// Record id.
+    pub doc_id: String,
+    /// Kind.
+    pub kind: RecordKind,
+    /// The device that pushed them.
+    pub sender_device: String,
+    /// Its user.
+    pub sender_user: String,
+    /// The revoked devices whose actors authored them, comma-separated.
+    pub revoked_devices: String,
+    /// When they arrived.
+    pub received_at_ms: i64,
+    /// Their change hashes, hex, sorted, space-separated.
+    pub hashes: String,
+    /// State.
+    pub status: QuarantineStatus,
+    /// When an operator released or rejected them.
+    pub settled_at_ms: Option<i64>,
+    /// The changes (not printed).
+    #[serde(skip)]
+    pub changes: Vec<u8>,
+}
+
 /// Whether `unit` is `scope` or lies under it.
 pub fn unit_in_scope(unit: &str, scope: &str) -> bool {
     unit == scope
@@ -325,8 +423,34 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     async fn device_by_credential(&self, credential_hash: [u8; 32]) -> Result<Option<DeviceAuth>>;
     /// Every device, by enrolment time.
     async fn devices(&self) -> Result<Vec<Device>>;
-    /// Revokes a device; false if no such device.
-    async fn revoke_device(&self, id: &str, at_ms: i64) -> Result<bool>;
+    /// Revokes a device, to erase `wipe` at its next request; false if no such device. A
+    /// second revocation keeps the first time but takes the new wipe mode (an operator who
+    /// chose wrongly can correct it before the phone calls in).
+    async fn revoke_device(&self, id: &str, at_ms: i64, wipe: WipeScope) -> Result<bool>;
+    /// Binds an Automerge actor (hex) to the device that authors under it, unless it is bound
+    /// already; returns the device it is bound to now (the first binding wins).
+    async fn bind_actor(
+        &self,
+        actor: &str,
+        device_id: &str,
+        at_ms: i64,
+        source: &str,
+    ) -> Result<String>;
+    /// Every actor bound to a revoked device.
+    async fn revoked_actors(&self) -> Result<Vec<RevokedActor>>;
+    /// Stores held changes; `None` if the same changes of the document already await review.
+    async fn add_quarantine(&self, q: NewQuarantine) -> Result<Option<i64>>;
+    /// Held changes, oldest first; only pending ones unless `all`.
+    async fn quarantine(&self, all: bool) -> Result<Vec<QuarantineItem>>;
+    /// One item of the quarantine.
+    async fn quarantine_item(&self, id: i64) -> Result<Option<QuarantineItem>>;
+    /// Moves a pending item to `status`; false if it is not pending.
+    async fn settle_quarantine(
+        &self,
+        id: i64,
+        status: QuarantineStatus,
+        at_ms: i64,
+    ) -> Result<bool>;
     /// Records the last authenticated request of a device.
     async fn touch_device(&self, id: &str, at_ms: i64) -> Result<()>;
 

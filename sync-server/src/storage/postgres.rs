@@ -90,6 +90,27 @@ pub const MIGRATIONS: &[&str] = &[
         created_at_ms BIGINT NOT NULL, expires_at_ms BIGINT NOT NULL
     );
 "#,
+    // 3: the wipe mode an operator chose at revocation (`all`, `synced_only`); NULL for
+    // devices revoked before the choice existed, which erase everything.
+    r#"
+    ALTER TABLE devices ADD COLUMN revoke_wipe TEXT;
+"#,
+    // 4: which device authors under which Automerge actor (declared at enrolment or sync),
+    // and changes of revoked devices held for an operator's review.
+    r#"
+    CREATE TABLE device_actors (
+        actor TEXT PRIMARY KEY, device_id TEXT NOT NULL REFERENCES devices(id),
+        bound_at_ms BIGINT NOT NULL, source TEXT NOT NULL
+    );
+    CREATE INDEX device_actors_device ON device_actors(device_id);
+    CREATE TABLE quarantine (
+        id BIGSERIAL PRIMARY KEY, doc_id TEXT NOT NULL, kind TEXT NOT NULL,
+        sender_device TEXT NOT NULL, sender_user TEXT NOT NULL, revoked_devices TEXT NOT NULL,
+        received_at_ms BIGINT NOT NULL, hashes TEXT NOT NULL, changes BYTEA NOT NULL,
+        status TEXT NOT NULL, settled_at_ms BIGINT
+    );
+    CREATE INDEX quarantine_status_doc ON quarantine(status, doc_id);
+"#,
 ];
 
 /// Default pool size.
@@ -190,11 +211,38 @@ fn device_row(r: &tokio_postgres::Row) -> Result<Device> {
         enrolled_at_ms: r.try_get(4).map_err(db)?,
         revoked_at_ms: r.try_get(5).map_err(db)?,
         last_seen_ms: r.try_get(6).map_err(db)?,
+        revoke_wipe: r
+            .try_get::<_, Option<String>>(7)
+            .map_err(db)?
+            .as_deref()
+            .and_then(WipeScope::parse),
     })
 }
 
 const DEVICE_COLS: &str =
-    "d.id, d.user_id, d.label, d.public_key, d.enrolled_at_ms, d.revoked_at_ms, d.last_seen_ms";
+    "d.id, d.user_id, d.label, d.public_key, d.enrolled_at_ms, d.revoked_at_ms, d.last_seen_ms,
+     d.revoke_wipe";
+
+const QUARANTINE_COLS: &str = "id, doc_id, kind, sender_device, sender_user, revoked_devices,
+     received_at_ms, hashes, status, settled_at_ms, changes";
+
+fn quarantine_row(r: &tokio_postgres::Row) -> Result<QuarantineItem> {
+    let status: String = r.try_get(8).map_err(db)?;
+    Ok(QuarantineItem {
+        id: r.try_get(0).map_err(db)?,
+        doc_id: r.try_get(1).map_err(db)?,
+        kind: kind_of(&r.try_get::<_, String>(2).map_err(db)?)?,
+        sender_device: r.try_get(3).map_err(db)?,
+        sender_user: r.try_get(4).map_err(db)?,
+        revoked_devices: r.try_get(5).map_err(db)?,
+        received_at_ms: r.try_get(6).map_err(db)?,
+        hashes: r.try_get(7).map_err(db)?,
+        status: QuarantineStatus::parse(&status)
+            .ok_or_else(|| ServerError::Database(format!("unknown quarantine status {status}")))?,
+        settled_at_ms: r.try_get(9).map_err(db)?,
+        changes: r.try_get(10).map_err(db)?,
+    })
+}
 
 /// `unit` lies in one of the scopes of text-array parameter `$n` (no LIKE, so `_` and `%` in
 /// paths are not patterns).
@@ -526,6 +574,7 @@ impl Storage for PostgresStorage {
             enrolled_at_ms: device.enrolled_at_ms,
             revoked_at_ms: None,
             last_seen_ms: None,
+            revoke_wipe: None,
         })
     }
 
@@ -547,8 +596,8 @@ impl Storage for PostgresStorage {
         row.map(|r| {
             Ok(DeviceAuth {
                 device: device_row(&r)?,
-                user: user_row(&r, 7)?,
-                credential_hash: hash32(r.try_get(12).map_err(db)?)?,
+                user: user_row(&r, 8)?,
+                credential_hash: hash32(r.try_get(13).map_err(db)?)?,
             })
         })
         .transpose()
@@ -566,12 +615,148 @@ impl Storage for PostgresStorage {
         rows.iter().map(device_row).collect()
     }
 
-    async fn revoke_device(&self, id: &str, at_ms: i64) -> Result<bool> {
+    async fn revoke_device(&self, id: &str, at_ms: i64, wipe: WipeScope) -> Result<bool> {
         let c = self.client().await?;
         let n = c
             .execute(
-                "UPDATE devices SET revoked_at_ms = coalesce(revoked_at_ms, $2) WHERE id = $1",
-                &[&id, &at_ms],
+                "UPDATE devices SET revoked_at_ms = coalesce(revoked_at_ms, $2), revoke_wipe = $3
+                 WHERE id = $1",
+                &[&id, &at_ms, &wipe.as_str()],
+            )
+            .await
+            .map_err(db)?;
+        Ok(n > 0)
+    }
+
+    async fn bind_actor(
+        &self,
+        actor: &str,
+        device_id: &str,
+        at_ms: i64,
+        source: &str,
+    ) -> Result<String> {
+        let c = self.client().await?;
+        // Every sync declares its actor: once bound, answer without writing.
+        if let Some(r) = c
+            .query_opt(
+                "SELECT device_id FROM device_actors WHERE actor = $1",
+                &[&actor],
+            )
+            .await
+            .map_err(db)?
+        {
+            return r.try_get(0).map_err(db);
+        }
+        c.execute(
+            "INSERT INTO device_actors(actor, device_id, bound_at_ms, source)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (actor) DO NOTHING",
+            &[&actor, &device_id, &at_ms, &source],
+        )
+        .await
+        .map_err(db)?;
+        let row = c
+            .query_one(
+                "SELECT device_id FROM device_actors WHERE actor = $1",
+                &[&actor],
+            )
+            .await
+            .map_err(db)?;
+        row.try_get(0).map_err(db)
+    }
+
+    async fn revoked_actors(&self) -> Result<Vec<RevokedActor>> {
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(
+                "SELECT a.actor, a.device_id, d.revoked_at_ms, d.revoke_wipe FROM device_actors a
+                 JOIN devices d ON d.id = a.device_id
+                 WHERE d.revoked_at_ms IS NOT NULL ORDER BY a.actor",
+            )
+            .await
+            .map_err(db)?;
+        let rows = c.query(&stmt, &[]).await.map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                Ok(RevokedActor {
+                    actor: r.try_get(0).map_err(db)?,
+                    device_id: r.try_get(1).map_err(db)?,
+                    revoked_at_ms: r.try_get(2).map_err(db)?,
+                    revoke_wipe: r
+                        .try_get::<_, Option<String>>(3)
+                        .map_err(db)?
+                        .as_deref()
+                        .and_then(WipeScope::parse),
+                })
+            })
+            .collect()
+    }
+
+    async fn add_quarantine(&self, q: NewQuarantine) -> Result<Option<i64>> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                "INSERT INTO quarantine(doc_id, kind, sender_device, sender_user,
+                     revoked_devices, received_at_ms, hashes, changes, status)
+                 SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::bigint, $7::text,
+                        $8::bytea, 'pending'
+                 WHERE NOT EXISTS (SELECT 1 FROM quarantine
+                     WHERE doc_id = $1::text AND hashes = $7::text AND status = 'pending')
+                 RETURNING id",
+                &[
+                    &q.doc_id,
+                    &q.kind.as_str(),
+                    &q.sender_device,
+                    &q.sender_user,
+                    &q.revoked_devices,
+                    &q.received_at_ms,
+                    &q.hashes,
+                    &q.changes,
+                ],
+            )
+            .await
+            .map_err(db)?;
+        row.map(|r| r.try_get(0).map_err(db)).transpose()
+    }
+
+    async fn quarantine(&self, all: bool) -> Result<Vec<QuarantineItem>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT {QUARANTINE_COLS} FROM quarantine
+                     WHERE $1 OR status = 'pending' ORDER BY id"
+                ),
+                &[&all],
+            )
+            .await
+            .map_err(db)?;
+        rows.iter().map(quarantine_row).collect()
+    }
+
+    async fn quarantine_item(&self, id: i64) -> Result<Option<QuarantineItem>> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                &format!("SELECT {QUARANTINE_COLS} FROM quarantine WHERE id = $1"),
+                &[&id],
+            )
+            .await
+            .map_err(db)?;
+        row.as_ref().map(quarantine_row).transpose()
+    }
+
+    async fn settle_quarantine(
+        &self,
+        id: i64,
+        status: QuarantineStatus,
+        at_ms: i64,
+    ) -> Result<bool> {
+        let c = self.client().await?;
+        let n = c
+            .execute(
+                "UPDATE quarantine SET status = $2, settled_at_ms = $3
+                 WHERE id = $1 AND status = 'pending'",
+                &[&id, &status.as_str(), &at_ms],
             )
             .await
             .map_err(db)?;

@@ -72,6 +72,27 @@ const MIGRATIONS: &[&str] = &[
         created_at_ms INTEGER NOT NULL, expires_at_ms INTEGER NOT NULL
     ) WITHOUT ROWID;
 "#,
+    // 3: the wipe mode an operator chose at revocation (`all`, `synced_only`); NULL for
+    // devices revoked before the choice existed, which erase everything.
+    r#"
+    ALTER TABLE devices ADD COLUMN revoke_wipe TEXT;
+"#,
+    // 4: which device authors under which Automerge actor (declared at enrolment or sync),
+    // and changes of revoked devices held for an operator's review.
+    r#"
+    CREATE TABLE device_actors (
+        actor TEXT PRIMARY KEY, device_id TEXT NOT NULL REFERENCES devices(id),
+        bound_at_ms INTEGER NOT NULL, source TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX device_actors_device ON device_actors(device_id);
+    CREATE TABLE quarantine (
+        id INTEGER PRIMARY KEY, doc_id TEXT NOT NULL, kind TEXT NOT NULL,
+        sender_device TEXT NOT NULL, sender_user TEXT NOT NULL, revoked_devices TEXT NOT NULL,
+        received_at_ms INTEGER NOT NULL, hashes TEXT NOT NULL, changes BLOB NOT NULL,
+        status TEXT NOT NULL, settled_at_ms INTEGER
+    );
+    CREATE INDEX quarantine_status_doc ON quarantine(status, doc_id);
+"#,
 ];
 
 /// Readers kept open.
@@ -162,11 +183,42 @@ fn device_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Device> {
         enrolled_at_ms: r.get(4)?,
         revoked_at_ms: r.get(5)?,
         last_seen_ms: r.get(6)?,
+        revoke_wipe: r
+            .get::<_, Option<String>>(7)?
+            .as_deref()
+            .and_then(WipeScope::parse),
     })
 }
 
 const DEVICE_COLS: &str =
-    "d.id, d.user_id, d.label, d.public_key, d.enrolled_at_ms, d.revoked_at_ms, d.last_seen_ms";
+    "d.id, d.user_id, d.label, d.public_key, d.enrolled_at_ms, d.revoked_at_ms, d.last_seen_ms,
+     d.revoke_wipe";
+
+const QUARANTINE_COLS: &str = "id, doc_id, kind, sender_device, sender_user, revoked_devices,
+     received_at_ms, hashes, status, settled_at_ms, changes";
+
+fn quarantine_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<QuarantineItem> {
+    let status: String = r.get(8)?;
+    Ok(QuarantineItem {
+        id: r.get(0)?,
+        doc_id: r.get(1)?,
+        kind: kind_of(&r.get::<_, String>(2)?)?,
+        sender_device: r.get(3)?,
+        sender_user: r.get(4)?,
+        revoked_devices: r.get(5)?,
+        received_at_ms: r.get(6)?,
+        hashes: r.get(7)?,
+        status: QuarantineStatus::parse(&status).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                8,
+                rusqlite::types::Type::Text,
+                format!("unknown quarantine status {status}").into(),
+            )
+        })?,
+        settled_at_ms: r.get(9)?,
+        changes: r.get(10)?,
+    })
+}
 
 fn is_constraint(e: &rusqlite::Error) -> bool {
     matches!(
@@ -494,6 +546,7 @@ impl Storage for SqliteStorage {
                 enrolled_at_ms: device.enrolled_at_ms,
                 revoked_at_ms: None,
                 last_seen_ms: None,
+                revoke_wipe: None,
             })
         })
         .await
@@ -512,8 +565,8 @@ impl Storage for SqliteStorage {
                 |r| {
                     Ok(DeviceAuth {
                         device: device_row(r)?,
-                        user: user_row(r, 7)?,
-                        credential_hash: hash32(r.get(12)?)?,
+                        user: user_row(r, 8)?,
+                        credential_hash: hash32(r.get(13)?)?,
                     })
                 },
             )
@@ -535,12 +588,154 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn revoke_device(&self, id: &str, at_ms: i64) -> Result<bool> {
+    async fn revoke_device(&self, id: &str, at_ms: i64, wipe: WipeScope) -> Result<bool> {
         let id = id.to_string();
         self.write(move |tx| {
             let n = tx.execute(
-                "UPDATE devices SET revoked_at_ms = coalesce(revoked_at_ms, ?2) WHERE id = ?1",
-                params![id, at_ms],
+                "UPDATE devices SET revoked_at_ms = coalesce(revoked_at_ms, ?2), revoke_wipe = ?3
+                 WHERE id = ?1",
+                params![id, at_ms, wipe.as_str()],
+            )?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn bind_actor(
+        &self,
+        actor: &str,
+        device_id: &str,
+        at_ms: i64,
+        source: &str,
+    ) -> Result<String> {
+        let (actor, device_id, source) =
+            (actor.to_string(), device_id.to_string(), source.to_string());
+        // Every sync declares its actor: answer from a reader once bound, so the common
+        // case takes no write lock.
+        let known = actor.clone();
+        let bound: Option<String> = self
+            .read(move |c| {
+                Ok(c.query_row(
+                    "SELECT device_id FROM device_actors WHERE actor = ?1",
+                    [&known],
+                    |r| r.get(0),
+                )
+                .optional()?)
+            })
+            .await?;
+        if let Some(d) = bound {
+            return Ok(d);
+        }
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO device_actors(actor, device_id, bound_at_ms, source)
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT(actor) DO NOTHING",
+                params![actor, device_id, at_ms, source],
+            )?;
+            Ok(tx.query_row(
+                "SELECT device_id FROM device_actors WHERE actor = ?1",
+                [&actor],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    async fn revoked_actors(&self) -> Result<Vec<RevokedActor>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT a.actor, a.device_id, d.revoked_at_ms, d.revoke_wipe FROM device_actors a
+                 JOIN devices d ON d.id = a.device_id
+                 WHERE d.revoked_at_ms IS NOT NULL ORDER BY a.actor",
+            )?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(RevokedActor {
+                        actor: r.get(0)?,
+                        device_id: r.get(1)?,
+                        revoked_at_ms: r.get(2)?,
+                        revoke_wipe: r
+                            .get::<_, Option<String>>(3)?
+                            .as_deref()
+                            .and_then(WipeScope::parse),
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn add_quarantine(&self, q: NewQuarantine) -> Result<Option<i64>> {
+        self.write(move |tx| {
+            let dup: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM quarantine
+                     WHERE doc_id = ?1 AND hashes = ?2 AND status = 'pending'",
+                    params![q.doc_id, q.hashes],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if dup.is_some() {
+                return Ok(None);
+            }
+            tx.execute(
+                "INSERT INTO quarantine(doc_id, kind, sender_device, sender_user,
+                     revoked_devices, received_at_ms, hashes, changes, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending')",
+                params![
+                    q.doc_id,
+                    q.kind.as_str(),
+                    q.sender_device,
+                    q.sender_user,
+                    q.revoked_devices,
+                    q.received_at_ms,
+                    q.hashes,
+                    q.changes
+                ],
+            )?;
+            Ok(Some(tx.last_insert_rowid()))
+        })
+        .await
+    }
+
+    async fn quarantine(&self, all: bool) -> Result<Vec<QuarantineItem>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {QUARANTINE_COLS} FROM quarantine
+                 WHERE ?1 OR status = 'pending' ORDER BY id"
+            ))?;
+            let rows = stmt
+                .query_map([all], quarantine_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn quarantine_item(&self, id: i64) -> Result<Option<QuarantineItem>> {
+        self.read(move |c| {
+            Ok(c.query_row(
+                &format!("SELECT {QUARANTINE_COLS} FROM quarantine WHERE id = ?1"),
+                [id],
+                quarantine_row,
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn settle_quarantine(
+        &self,
+        id: i64,
+        status: QuarantineStatus,
+        at_ms: i64,
+    ) -> Result<bool> {
+        self.write(move |tx| {
+            let n = tx.execute(
+                "UPDATE quarantine SET status = ?2, settled_at_ms = ?3
+                 WHERE id = ?1 AND status = 'pending'",
+                params![id, status.as_str(), at_ms],
             )?;
             Ok(n > 0)
         })

@@ -65,12 +65,12 @@ impl FromRequestParts<AppState> for Principal {
             return Ok(Principal { user: auth.user });
         }
         let value = cookie(&parts.headers, SESSION_COOKIE)
-            .ok_or(ServerError::Unauthorized { wipe: false })?;
+            .ok_or(ServerError::Unauthorized { wipe: None })?;
         let user = state
             .storage
             .session_user(sha256(value.as_bytes()), fieldcase_core::ids::now_ms())
             .await?
-            .ok_or(ServerError::Unauthorized { wipe: false })?;
+            .ok_or(ServerError::Unauthorized { wipe: None })?;
         Ok(Principal { user })
     }
 }

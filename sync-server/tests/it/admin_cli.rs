@@ -301,8 +301,13 @@ async fn postgres_devices_verify_revoke() -> R {
             tmp.path().join("b2").to_str().ok_or("p")?,
         ],
     )?;
-    let revoked = ok(&data, &extra, &["revoke", "--id", &device])?;
+    let revoked = ok(&data, &extra, &["revoke", &device, "--wipe", "synced-only"])?;
     assert!(revoked["revoked_at_ms"].is_i64());
+    assert_eq!(revoked["revoke_wipe"], json!("synced_only"));
+    assert!(!admin(&data, &extra, &["revoke", &device, "--wipe", "some"])?.0);
+    let held = ok(&data, &extra, &["quarantine", "list"])?;
+    assert_eq!(held, json!([]));
+    assert!(!admin(&data, &extra, &["quarantine", "release", "1"])?.0);
     Ok(())
 }
 

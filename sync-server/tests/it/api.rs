@@ -2,6 +2,7 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use fieldcase_core::sync::wire::WipeScope;
 use fieldcase_server::storage::Role;
 use fieldcase_server::{AppState, admin, router};
 use http_body_util::BodyExt;
@@ -118,10 +119,16 @@ async fn enrolment_is_one_time_and_revocation_asks_for_wipe() -> R {
     };
     let (st1, _) = call(&s, req(sync_body.clone())?).await?;
     assert_eq!(st1, StatusCode::OK);
-    admin::revoke_device(st, &device).await?;
-    let (st2, body) = call(&s, req(sync_body)?).await?;
+    admin::revoke_device(st, &device, WipeScope::SyncedOnly).await?;
+    let (st2, body) = call(&s, req(sync_body.clone())?).await?;
     assert_eq!(st2, StatusCode::UNAUTHORIZED);
     let v: Value = serde_json::from_slice(&body)?;
     assert_eq!(v["wipe"], true);
+    assert_eq!(v["wipe_mode"], "synced_only");
+    // The operator changes their mind before the phone calls in again.
+    admin::revoke_device(st, &device, WipeScope::All).await?;
+    let (_, body) = call(&s, req(sync_body)?).await?;
+    let v: Value = serde_json::from_slice(&body)?;
+    assert_eq!((&v["wipe"], &v["wipe_mode"]), (&json!(true), &json!("all")));
     Ok(())
 }

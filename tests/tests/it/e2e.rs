@@ -1,6 +1,7 @@
 //! End-to-end: a real server on a loopback port, driven by the real core sync client.
 
 use fieldcase_core::CoreError;
+use fieldcase_core::sync::wire::WipeScope;
 use fieldcase_server::storage::Role;
 use fieldcase_tests::harness::{Phone, T0, TestResult, TestServer};
 use fieldcase_tests::proxy::{Fault, FaultProxy};
@@ -298,10 +299,12 @@ async fn a_revoked_device_is_told_to_wipe() -> TestResult {
     let (dir, s) = server().await?;
     let a = officer(&s, &dir, "OF-A").await?;
     a.sync().await?;
-    fieldcase_server::admin::revoke_device(s.storage(), &a.device_id).await?;
+    fieldcase_server::admin::revoke_device(s.storage(), &a.device_id, WipeScope::All).await?;
     assert!(matches!(
         a.sync().await,
-        Err(CoreError::Unauthorized { wipe: true })
+        Err(CoreError::Unauthorized {
+            wipe: Some(fieldcase_core::store::WipeMode::All)
+        })
     ));
     Ok(())
 }

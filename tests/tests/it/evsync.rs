@@ -533,7 +533,12 @@ async fn evidence_captured_after_its_key_was_revoked_is_reported() -> TestResult
     std::fs::write(&file, fieldcase_tests::harness::jpeg(200, 150, 22)?)?;
     let after = a.store.add_photo(&case, &file, capture("OF-A", later))?;
     a.sync().await?;
-    fieldcase_server::admin::revoke_device(s.storage(), &a.device_id).await?;
+    fieldcase_server::admin::revoke_device(
+        s.storage(),
+        &a.device_id,
+        fieldcase_core::sync::wire::WipeScope::All,
+    )
+    .await?;
 
     b.sync().await?;
     for e in [&before, &after] {

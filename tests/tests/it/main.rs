@@ -9,4 +9,5 @@ mod evsync;
 mod fleet;
 mod measure;
 mod pinning;
+mod revoke;
 mod wire_schemas;
