@@ -543,6 +543,15 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     async fn audit_head(&self) -> Result<Option<AuditHead>>;
 }
 
+/// The one-time secrets a user redeems: what `redeem_once` in each backend updates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OneTime {
+    /// A device enrolment code.
+    EnrolmentCode,
+    /// A dashboard login link's token.
+    LoginToken,
+}
+
 /// Opens the storage an operator chose: PostgreSQL when `database_url` is given, else the
 /// embedded SQLite file `DATA/server.db` (the folder is created).
 pub async fn open_storage(

@@ -538,19 +538,7 @@ impl Storage for PostgresStorage {
     ) -> Result<Device> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
-        let row = tx
-            .query_opt(
-                "UPDATE enrolment_codes SET used_at_ms = $2
-                 WHERE code_hash = $1 AND used_at_ms IS NULL AND expires_at_ms > $2
-                 RETURNING user_id",
-                &[&code_hash.as_slice(), &now_ms],
-            )
-            .await
-            .map_err(db)?;
-        let Some(row) = row else {
-            return Err(ServerError::InvalidCode);
-        };
-        let user_id: String = row.try_get(0).map_err(db)?;
+        let user_id = redeem_once(&tx, OneTime::EnrolmentCode, &code_hash, now_ms).await?;
         tx.execute(
             "INSERT INTO devices(id, user_id, label, public_key, credential_hash, enrolled_at_ms)
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -1210,19 +1198,7 @@ impl Storage for PostgresStorage {
     ) -> Result<User> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
-        let row = tx
-            .query_opt(
-                "UPDATE login_tokens SET used_at_ms = $2
-                 WHERE token_hash = $1 AND used_at_ms IS NULL AND expires_at_ms > $2
-                 RETURNING user_id",
-                &[&token_hash.as_slice(), &now_ms],
-            )
-            .await
-            .map_err(db)?;
-        let Some(row) = row else {
-            return Err(ServerError::InvalidCode);
-        };
-        let user_id: String = row.try_get(0).map_err(db)?;
+        let user_id = redeem_once(&tx, OneTime::LoginToken, &token_hash, now_ms).await?;
         tx.execute(
             "INSERT INTO web_sessions(session_hash, user_id, created_at_ms, expires_at_ms)
              VALUES ($1, $2, $3, $4)",
@@ -1384,4 +1360,33 @@ fn session_row(r: &tokio_postgres::Row) -> Result<UploadSession> {
         total: to_u64(r.try_get(3).map_err(db)?),
         updated_at_ms: r.try_get(4).map_err(db)?,
     })
+}
+
+/// Marks an unused, unexpired one-time secret (an enrolment code or a dashboard login token,
+/// by its hash) used and returns its user; `InvalidCode` for one that is unknown, used or
+/// expired. One statement, so two redemptions racing (on any instance) cannot both succeed.
+async fn redeem_once(
+    tx: &tokio_postgres::Transaction<'_>,
+    kind: OneTime,
+    hash: &[u8; 32],
+    now_ms: i64,
+) -> Result<String> {
+    let sql = match kind {
+        OneTime::EnrolmentCode => {
+            "UPDATE enrolment_codes SET used_at_ms = $2
+             WHERE code_hash = $1 AND used_at_ms IS NULL AND expires_at_ms > $2
+             RETURNING user_id"
+        }
+        OneTime::LoginToken => {
+            "UPDATE login_tokens SET used_at_ms = $2
+             WHERE token_hash = $1 AND used_at_ms IS NULL AND expires_at_ms > $2
+             RETURNING user_id"
+        }
+    };
+    let row = tx
+        .query_opt(sql, &[&hash.as_slice(), &now_ms])
+        .await
+        .map_err(db)?
+        .ok_or(ServerError::InvalidCode)?;
+    row.try_get(0).map_err(db)
 }

@@ -164,6 +164,32 @@ fn hash32(v: Vec<u8>) -> rusqlite::Result<[u8; 32]> {
     })
 }
 
+/// Marks an unused, unexpired one-time secret (an enrolment code or a dashboard login token,
+/// by its hash) used and returns its user; `InvalidCode` for one that is unknown, used or
+/// expired. One statement, so two redemptions racing cannot both succeed.
+fn redeem_once(
+    tx: &rusqlite::Transaction<'_>,
+    kind: OneTime,
+    hash: &[u8; 32],
+    now_ms: i64,
+) -> Result<String> {
+    let sql = match kind {
+        OneTime::EnrolmentCode => {
+            "UPDATE enrolment_codes SET used_at_ms = ?2
+             WHERE code_hash = ?1 AND used_at_ms IS NULL AND expires_at_ms > ?2
+             RETURNING user_id"
+        }
+        OneTime::LoginToken => {
+            "UPDATE login_tokens SET used_at_ms = ?2
+             WHERE token_hash = ?1 AND used_at_ms IS NULL AND expires_at_ms > ?2
+             RETURNING user_id"
+        }
+    };
+    tx.query_row(sql, params![hash.to_vec(), now_ms], |r| r.get(0))
+        .optional()?
+        .ok_or(ServerError::InvalidCode)
+}
+
 fn user_row(r: &rusqlite::Row<'_>, base: usize) -> rusqlite::Result<User> {
     Ok(User {
         id: r.get(base)?,
@@ -513,18 +539,7 @@ impl Storage for SqliteStorage {
         device: NewDevice,
     ) -> Result<Device> {
         self.write(move |tx| {
-            let user_id: Option<String> = tx
-                .query_row(
-                    "UPDATE enrolment_codes SET used_at_ms = ?2
-                     WHERE code_hash = ?1 AND used_at_ms IS NULL AND expires_at_ms > ?2
-                     RETURNING user_id",
-                    params![code_hash.to_vec(), now_ms],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let Some(user_id) = user_id else {
-                return Err(ServerError::InvalidCode);
-            };
+            let user_id = redeem_once(tx, OneTime::EnrolmentCode, &code_hash, now_ms)?;
             tx.execute(
                 "INSERT INTO devices(id, user_id, label, public_key, credential_hash,
                                      enrolled_at_ms)
@@ -1050,18 +1065,7 @@ impl Storage for SqliteStorage {
         session: WebSession,
     ) -> Result<User> {
         self.write(move |tx| {
-            let user_id: Option<String> = tx
-                .query_row(
-                    "UPDATE login_tokens SET used_at_ms = ?2
-                     WHERE token_hash = ?1 AND used_at_ms IS NULL AND expires_at_ms > ?2
-                     RETURNING user_id",
-                    params![token_hash.to_vec(), now_ms],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let Some(user_id) = user_id else {
-                return Err(ServerError::InvalidCode);
-            };
+            let user_id = redeem_once(tx, OneTime::LoginToken, &token_hash, now_ms)?;
             tx.execute(
                 "INSERT INTO web_sessions(session_hash, user_id, created_at_ms, expires_at_ms)
                  VALUES (?1, ?2, ?3, ?4)",
