@@ -1,6 +1,7 @@
 //! Shared machinery of the end-to-end tests and harnesses: a real server on a loopback port
 //! driven by the real core client ([`harness`]), a TCP proxy that injects faults ([`proxy`]),
-//! the fleet simulator behind `fleet-sim` ([`fleet`]), the convergence schedules, the kill -9 loop and the malformed-input checks. The `battery`
+//! the fleet simulator behind `fleet-sim` ([`fleet`]), the convergence schedules, the kill -9 loops of the store and of the server binary
+//! ([`server_crash`]) and the malformed-input checks. The `battery`
 //! and `bench` binaries and the integration tests under `tests/tests/` drive them.
 
 pub mod bad_input;
@@ -9,3 +10,4 @@ pub mod crash;
 pub mod fleet;
 pub mod harness;
 pub mod proxy;
+pub mod server_crash;

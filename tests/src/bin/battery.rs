@@ -14,6 +14,8 @@
 use fieldcase_tests::bad_input::BadInput;
 use fieldcase_tests::convergence;
 use fieldcase_tests::crash::{CrashConfig, crash_loop, writer_main};
+use fieldcase_tests::fleet;
+use fieldcase_tests::server_crash::{ServerCrashConfig, find_server_bin, server_crash_loop};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -50,10 +52,22 @@ const FAMILIES: &[Family] = &[
         run: crash_family,
     },
     Family {
+        name: "crash_loop_server",
+        short: 300,
+        nightly: 3_000,
+        run: server_crash_family,
+    },
+    Family {
         name: "convergence",
         short: 2_000,
         nightly: 20_000,
         run: convergence_family,
+    },
+    Family {
+        name: "sync_faults",
+        short: 20,
+        nightly: 200,
+        run: sync_faults_family,
     },
     Family {
         name: "bad_input",
@@ -90,6 +104,43 @@ fn crash_family(seed: u64, kills: u64) -> FamilyResult {
         "{} kills ({} before the first ack), {} acked cases and {} acked actions all present, \
          integrity ok every time",
         report.kills, report.kills_before_first_ack, report.acked_cases, report.acked_actions
+    ))
+}
+
+/// Kills of the server binary in one loop, two phones syncing: the loop is the unit.
+fn server_crash_family(seed: u64, kills: u64) -> FamilyResult {
+    let fail = |message: String| Failure {
+        seed,
+        count: kills,
+        message,
+    };
+    let server_bin = find_server_bin().map_err(|e| fail(e.0))?;
+    let dir = tempfile::Builder::new()
+        .prefix("fieldcase-server-crash-")
+        .tempdir_in(scratch_disk())
+        .map_err(|e| fail(e.to_string()))?;
+    let r = server_crash_loop(
+        dir.path(),
+        &ServerCrashConfig {
+            kills: u32::try_from(kills).unwrap_or(u32::MAX),
+            seed,
+            phones: 2,
+            max_delay: Duration::from_millis(120),
+            server_bin,
+        },
+    )
+    .map_err(|e| fail(e.0))?;
+    Ok(format!(
+        "{} kills of the server binary, {} syncs completed and {} cut; {} acknowledged \
+         document states and {} confirmed photos all on the server, integrity ok every time; \
+         {} cases recorded, {} documents converged after the final sync",
+        r.kills,
+        r.syncs_ok,
+        r.syncs_cut,
+        r.acked_states_checked,
+        r.acked_blobs,
+        r.records_created,
+        r.docs_converged
     ))
 }
 
@@ -146,6 +197,68 @@ fn convergence_family(seed: u64, count: u64) -> FamilyResult {
         t.delivered,
         t.refused_imports,
         t.restarts
+    ))
+}
+
+/// One small fleet per seed: four phones of one unit editing shared cases with photos, six
+/// chaos rounds of dropped, cut and duplicated requests through the fault proxy, partitions and
+/// three server restarts, then sync until quiet.
+fn sync_faults_family(seed: u64, count: u64) -> FamilyResult {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure {
+            seed,
+            count,
+            message: e.to_string(),
+        })?;
+    let mut t = fleet::FleetReport::default();
+    for i in 0..count {
+        let unit = seed.wrapping_add(i);
+        let fail = |message: String| Failure {
+            seed: unit,
+            count: 1,
+            message,
+        };
+        let r = rt
+            .block_on(fleet::run(fleet::FleetConfig {
+                devices: 4,
+                records_per_device: 3,
+                seed: unit,
+                chaos: true,
+                database_url: None,
+                keep_data: None,
+                isolated: false,
+            }))
+            .map_err(|e| fail(e.to_string()))?;
+        let duplicates = r.records_on_server - r.records_created as i64;
+        if r.records_lost != 0
+            || duplicates != 0
+            || !r.replicas_converged
+            || r.evidence_verified != r.evidence_created
+        {
+            return Err(fail(format!(
+                "{} of {} records lost, {duplicates} extra documents on the server, \
+                 converged: {}, {} of {} photos verified (last sync error: {:?})",
+                r.records_lost,
+                r.records_created,
+                r.replicas_converged,
+                r.evidence_verified,
+                r.evidence_created,
+                r.last_error
+            )));
+        }
+        t.records_created += r.records_created;
+        t.evidence_verified += r.evidence_verified;
+        t.restarts += r.restarts;
+        t.failed_syncs += r.failed_syncs;
+        t.rejected_changes += r.rejected_changes;
+    }
+    Ok(format!(
+        "{count} fleets converged: {} records and {} photos, 0 lost, 0 duplicates; \
+         {} server restarts, {} sync sessions failed by injected faults and retried",
+        t.records_created, t.evidence_verified, t.restarts, t.failed_syncs
     ))
 }
 
