@@ -7,6 +7,7 @@
 pub mod bad_input;
 pub mod convergence;
 pub mod crash;
+pub mod disk_faults;
 pub mod fleet;
 pub mod harness;
 pub mod proxy;

@@ -14,6 +14,7 @@
 use fieldcase_tests::bad_input::BadInput;
 use fieldcase_tests::convergence;
 use fieldcase_tests::crash::{CrashConfig, crash_loop, writer_main};
+use fieldcase_tests::disk_faults::{IngestFaults, fsize_run, fsize_writer_main};
 use fieldcase_tests::fleet;
 use fieldcase_tests::server_crash::{ServerCrashConfig, find_server_bin, server_crash_loop};
 use std::io::Write;
@@ -68,6 +69,12 @@ const FAMILIES: &[Family] = &[
         short: 20,
         nightly: 200,
         run: sync_faults_family,
+    },
+    Family {
+        name: "disk_faults",
+        short: 400,
+        nightly: 4_000,
+        run: disk_faults_family,
     },
     Family {
         name: "bad_input",
@@ -262,6 +269,40 @@ fn sync_faults_family(seed: u64, count: u64) -> FamilyResult {
     ))
 }
 
+/// `count` ingests with a seeded failing step each, then one run of store writes under a real
+/// file-size limit.
+fn disk_faults_family(seed: u64, count: u64) -> FamilyResult {
+    let fail = |s: u64, message: String| Failure {
+        seed: s,
+        count: 1,
+        message,
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("fieldcase-disk-")
+        .tempdir_in(scratch_disk())
+        .map_err(|e| fail(seed, e.to_string()))?;
+    let mut f = IngestFaults::setup(dir.path()).map_err(|e| fail(seed, e.0))?;
+    for i in 0..count {
+        let unit = seed.wrapping_add(i);
+        f.run_unit(unit).map_err(|e| fail(unit, e.0))?;
+    }
+    f.check_store().map_err(|e| fail(seed, e.0))?;
+    let exe = std::env::current_exe().map_err(|e| fail(seed, e.to_string()))?;
+    let fsize = fsize_run(&exe, dir.path(), 1_000).map_err(|e| Failure {
+        seed,
+        count,
+        message: format!("file-size limit: {}", e.0),
+    })?;
+    let st = f.stats;
+    Ok(format!(
+        "{} ingests: {} faults injected, every one a typed error ({} disk full) with no entry, \
+         row, temp or orphan file left and a clean retry; {} past the last step; store writes \
+         under a file-size limit: typed error after {} acknowledged cases, all kept, \
+         integrity ok, writable after",
+        st.ingests, st.faults_fired, st.disk_full, st.passed_through, fsize.acked_cases
+    ))
+}
+
 fn bad_input_family(seed: u64, count: u64) -> FamilyResult {
     let fail = |s: u64, message: String| Failure {
         seed: s,
@@ -375,6 +416,15 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("crash writer: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if args.first().map(String::as_str) == Some("--fsize-writer") {
+        return match fsize_writer_main(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("fsize writer: {e}");
                 ExitCode::FAILURE
             }
         };
