@@ -59,7 +59,7 @@ pub struct ServerCrashConfig {
 }
 
 /// What a loop did.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ServerCrashReport {
     /// Kills made.
     pub kills: u32,
@@ -67,6 +67,10 @@ pub struct ServerCrashReport {
     pub syncs_ok: u64,
     /// Sync sessions cut by a kill (or refused while the server was down).
     pub syncs_cut: u64,
+    /// Sync sessions the server ended with an error reply (not a cut connection).
+    pub syncs_refused: u64,
+    /// The first such error.
+    pub first_refusal: Option<String>,
     /// Cases the phones recorded.
     pub records_created: usize,
     /// Document states (id and heads) the phones counted as acknowledged, each found on the
@@ -277,7 +281,8 @@ async fn phone_loop(
     mut rng: Rng,
     stop: Arc<AtomicBool>,
     photos: PathBuf,
-    counters: Arc<(AtomicU64, AtomicU64)>,
+    counters: Arc<(AtomicU64, AtomicU64, AtomicU64)>,
+    other: Arc<Mutex<Option<String>>>,
 ) -> R {
     let mut k = 0i64;
     while !stop.load(Ordering::Relaxed) {
@@ -319,9 +324,20 @@ async fn phone_loop(
         }
         let client = p.client.lock().map_err(err)?.clone();
         match client.sync(&p.store).await {
-            Ok(_) => counters.0.fetch_add(1, Ordering::Relaxed),
-            Err(_) => counters.1.fetch_add(1, Ordering::Relaxed),
-        };
+            Ok(_) => {
+                counters.0.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(fieldcase_core::CoreError::Network { .. }) => {
+                counters.1.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                // Not a cut connection: the server answered with an error.
+                counters.2.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut first) = other.lock() {
+                    first.get_or_insert_with(|| e.to_string());
+                }
+            }
+        }
         tokio::task::yield_now().await;
     }
     Ok(())
@@ -527,7 +543,8 @@ async fn run(dir: &Path, cfg: &ServerCrashConfig) -> R<ServerCrashReport> {
 
     let mut rng = Rng::new(cfg.seed);
     let mut report = ServerCrashReport::default();
-    let counters = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+    let counters = Arc::new((AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)));
+    let other = Arc::new(Mutex::new(None));
     let max_us = cfg.max_delay.as_micros().max(1) as u64;
     for cycle in 0..cfg.kills {
         let stop = Arc::new(AtomicBool::new(false));
@@ -540,6 +557,7 @@ async fn run(dir: &Path, cfg: &ServerCrashConfig) -> R<ServerCrashReport> {
                     stop.clone(),
                     photos.clone(),
                     counters.clone(),
+                    other.clone(),
                 ))
             })
             .collect();
@@ -557,16 +575,18 @@ async fn run(dir: &Path, cfg: &ServerCrashConfig) -> R<ServerCrashReport> {
             .map_err(|e| ServerCrashError(format!("cycle {cycle}: {e}")))?;
         report.acked_states_checked += states;
         if let Err(e) = server.start() {
-            // The port may have been taken in the meantime: move, and tell the phones.
+            // The port may have been taken in the meantime: move.
             server.proc.kill()?;
             server.addr = free_addr()?;
             server
                 .start()
                 .map_err(|e2| ServerCrashError(format!("cycle {cycle}: restart: {e}; {e2}")))?;
-            let url = format!("http://{}", server.addr);
-            for p in &phones {
-                *p.client.lock().map_err(err)? = sync_client(&url)?;
-            }
+        }
+        // Fresh clients: a pooled connection to the killed process would only cost the next
+        // session its first request (one attempt), not test anything more.
+        let url = format!("http://{}", server.addr);
+        for p in &phones {
+            *p.client.lock().map_err(err)? = sync_client(&url)?;
         }
     }
 
@@ -653,6 +673,8 @@ async fn run(dir: &Path, cfg: &ServerCrashConfig) -> R<ServerCrashReport> {
     report.docs_converged = server_heads.len();
     report.syncs_ok = counters.0.load(Ordering::Relaxed);
     report.syncs_cut = counters.1.load(Ordering::Relaxed);
+    report.syncs_refused = counters.2.load(Ordering::Relaxed);
+    report.first_refusal = other.lock().map_err(err)?.clone();
     report.elapsed = start.elapsed();
     Ok(report)
 }

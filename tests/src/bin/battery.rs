@@ -132,18 +132,21 @@ fn server_crash_family(seed: u64, kills: u64) -> FamilyResult {
             kills: u32::try_from(kills).unwrap_or(u32::MAX),
             seed,
             phones: 2,
-            max_delay: Duration::from_millis(120),
+            max_delay: Duration::from_millis(200),
             server_bin,
         },
     )
     .map_err(|e| fail(e.0))?;
     Ok(format!(
-        "{} kills of the server binary, {} syncs completed and {} cut; {} acknowledged \
+        "{} kills of the server binary, {} syncs completed, {} cut or refused while it was down, {} ended by an error reply \
+         (first: {}); {} acknowledged \
          document states and {} confirmed photos all on the server, integrity ok every time; \
          {} cases recorded, {} documents converged after the final sync",
         r.kills,
         r.syncs_ok,
         r.syncs_cut,
+        r.syncs_refused,
+        r.first_refusal.as_deref().unwrap_or("none"),
         r.acked_states_checked,
         r.acked_blobs,
         r.records_created,
