@@ -11,6 +11,7 @@
 //! `tests/regressions.txt`, whose entries are replayed first on every run. Families are listed
 //! in one place, [`FAMILIES`]: a new one (sync, evidence, authorisation) is one entry there.
 
+use fieldcase_tests::authz;
 use fieldcase_tests::bad_input::BadInput;
 use fieldcase_tests::convergence;
 use fieldcase_tests::crash::{CrashConfig, crash_loop, writer_main};
@@ -75,6 +76,12 @@ const FAMILIES: &[Family] = &[
         short: 400,
         nightly: 4_000,
         run: disk_faults_family,
+    },
+    Family {
+        name: "authz_matrix",
+        short: 20,
+        nightly: 200,
+        run: authz_family,
     },
     Family {
         name: "bad_input",
@@ -303,6 +310,40 @@ fn disk_faults_family(seed: u64, count: u64) -> FamilyResult {
          under a file-size limit: typed error after {} acknowledged cases, all kept, \
          integrity ok, writable after",
         st.ingests, st.faults_fired, st.disk_full, st.passed_through, fsize.acked_cases
+    ))
+}
+
+/// The whole matrix once per seed (the seed orders the roles), each on a new server.
+fn authz_family(seed: u64, count: u64) -> FamilyResult {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure {
+            seed,
+            count,
+            message: e.to_string(),
+        })?;
+    let mut cells = 0u64;
+    for i in 0..count {
+        let unit = seed.wrapping_add(i);
+        let fail = |message: String| Failure {
+            seed: unit,
+            count: 1,
+            message,
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("fieldcase-authz-")
+            .tempdir_in(convergence::scratch_root())
+            .map_err(|e| fail(e.to_string()))?;
+        cells += u64::from(
+            rt.block_on(authz::run_matrix(dir.path(), unit))
+                .map_err(|e| fail(e.to_string()))?,
+        );
+    }
+    Ok(format!(
+        "{count} runs of the role x operation x unit matrix: {cells} cells (read, create, edit) \
+         as expected"
     ))
 }
 
