@@ -240,7 +240,7 @@ impl IngestFaults {
             }
         }
         let _ = std::fs::remove_file(&file);
-        if seed % 16 == 0 {
+        if seed.is_multiple_of(16) {
             self.check_store()
                 .map_err(|e| DiskFaultError(format!("unit {seed}: {e}")))?;
         }
