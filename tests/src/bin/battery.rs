@@ -9,7 +9,10 @@
 //! Prints one summary line per family and `N passed, N failed` alone on the last line; exits
 //! non-zero if any failed. A failure prints its family and seed and is appended to
 //! `tests/regressions.txt`, whose entries are replayed first on every run. Families are listed
-//! in one place, [`FAMILIES`]: a new one (sync, evidence, authorisation) is one entry there.
+//! in one place, [`FAMILIES`]: a new one is one entry there. `docs/reliability.md` lists them.
+//!
+//! `crash_loop_server` runs the `fieldcase-server` binary found next to this one (see
+//! [`find_server_bin`]); `cargo run -p fieldcase-tests` does not build it.
 
 use fieldcase_tests::authz;
 use fieldcase_tests::bad_input::BadInput;
