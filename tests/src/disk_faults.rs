@@ -123,6 +123,9 @@ fn leftovers(store: &FieldStore) -> R<Vec<String>> {
     Ok(out)
 }
 
+/// Ingests into one case before the next.
+const CASE_INGESTS: u64 = 20;
+
 /// The evidence-ingest units on one store.
 #[derive(Debug)]
 pub struct IngestFaults {
@@ -163,6 +166,12 @@ impl IngestFaults {
 
     /// One unit: an ingest failing at a seeded step, the checks, then a clean ingest.
     pub fn run_unit(&mut self, seed: u64) -> R {
+        if self.stats.ingests > 0 && self.stats.ingests.is_multiple_of(CASE_INGESTS) {
+            // A new case now and then: listing and verifying a case costs its size, so one
+            // case for every unit would make the family quadratic.
+            self.check_store()?;
+            self.case = new_case(&self.store, T0, "disk faults".into()).map_err(err)?;
+        }
         let mut rng = Rng::new(seed);
         let audio = rng.below(3) == 0;
         let file = self
@@ -240,10 +249,6 @@ impl IngestFaults {
             }
         }
         let _ = std::fs::remove_file(&file);
-        if seed.is_multiple_of(16) {
-            self.check_store()
-                .map_err(|e| DiskFaultError(format!("unit {seed}: {e}")))?;
-        }
         Ok(())
     }
 
