@@ -10,6 +10,7 @@ pub mod convergence;
 pub mod crash;
 pub mod disk_faults;
 pub mod fleet;
+pub mod fuzz_targets;
 pub mod harness;
 pub mod proxy;
 pub mod server_crash;

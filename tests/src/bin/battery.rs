@@ -20,6 +20,7 @@ use fieldcase_tests::convergence;
 use fieldcase_tests::crash::{CrashConfig, crash_loop, writer_main};
 use fieldcase_tests::disk_faults::{IngestFaults, fsize_run, fsize_writer_main};
 use fieldcase_tests::fleet;
+use fieldcase_tests::fuzz_targets;
 use fieldcase_tests::server_crash::{ServerCrashConfig, find_server_bin, server_crash_loop};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -85,6 +86,12 @@ const FAMILIES: &[Family] = &[
         short: 20,
         nightly: 200,
         run: authz_family,
+    },
+    Family {
+        name: "fuzz_corpus",
+        short: 1,
+        nightly: 1,
+        run: fuzz_corpus_family,
     },
     Family {
         name: "bad_input",
@@ -350,6 +357,46 @@ fn authz_family(seed: u64, count: u64) -> FamilyResult {
     ))
 }
 
+/// The committed corpus of every fuzz target (`fuzz/corpus/<target>/`), replayed through the
+/// target bodies on stable Rust, plus seed inputs made fresh from real records.
+fn fuzz_corpus_family(seed: u64, count: u64) -> FamilyResult {
+    let fail = |message: String| Failure {
+        seed,
+        count,
+        message,
+    };
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
+    let st = fuzz_targets::replay(&corpus).map_err(fail)?;
+    let dir = tempfile::tempdir().map_err(|e| fail(e.to_string()))?;
+    let seeds = fuzz_targets::seed_inputs(dir.path()).map_err(|e| fail(e.to_string()))?;
+    let mut fresh_accepted = 0;
+    for (name, file, bytes) in &seeds {
+        let target = fuzz_targets::TARGETS
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| *t)
+            .ok_or_else(|| fail(format!("no target {name}")))?;
+        let b = bytes.clone();
+        let ok = std::panic::catch_unwind(move || target(&b))
+            .map_err(|_| fail(format!("{name} panicked on the fresh seed {file}")))?;
+        fresh_accepted += usize::from(ok);
+    }
+    if fresh_accepted == 0 {
+        return Err(fail(
+            "no fresh seed input was accepted: the targets reject valid records".into(),
+        ));
+    }
+    Ok(format!(
+        "{} targets: {} corpus files replayed ({} accepted), {} fresh seeds ({} accepted), \
+         no panic",
+        st.targets,
+        st.inputs,
+        st.accepted,
+        seeds.len(),
+        fresh_accepted
+    ))
+}
+
 fn bad_input_family(seed: u64, count: u64) -> FamilyResult {
     let fail = |s: u64, message: String| Failure {
         seed: s,
@@ -385,6 +432,18 @@ fn bad_input_family(seed: u64, count: u64) -> FamilyResult {
          {} operations refused; nothing changed",
         st.units, st.refused_bundles, st.benign_mutations, st.refused_ops
     ))
+}
+
+/// `--write-fuzz-corpus DIR`: writes the seed inputs under `DIR/<target>/`.
+fn write_fuzz_corpus(args: &[String]) -> Result<(), String> {
+    let out = Path::new(args.first().ok_or("usage: --write-fuzz-corpus DIR")?);
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    for (name, file, bytes) in fuzz_targets::seed_inputs(tmp.path()).map_err(|e| e.to_string())? {
+        let dir = out.join(name);
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        std::fs::write(dir.join(file), bytes).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 fn regressions_path() -> PathBuf {
@@ -472,6 +531,15 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("fsize writer: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if args.first().map(String::as_str) == Some("--write-fuzz-corpus") {
+        return match write_fuzz_corpus(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("write-fuzz-corpus: {e}");
                 ExitCode::FAILURE
             }
         };
