@@ -14,3 +14,4 @@ pub mod fuzz_targets;
 pub mod harness;
 pub mod proxy;
 pub mod server_crash;
+pub mod tamper;

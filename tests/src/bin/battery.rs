@@ -22,6 +22,7 @@ use fieldcase_tests::disk_faults::{IngestFaults, fsize_run, fsize_writer_main};
 use fieldcase_tests::fleet;
 use fieldcase_tests::fuzz_targets;
 use fieldcase_tests::server_crash::{ServerCrashConfig, find_server_bin, server_crash_loop};
+use fieldcase_tests::tamper;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -80,6 +81,12 @@ const FAMILIES: &[Family] = &[
         short: 400,
         nightly: 4_000,
         run: disk_faults_family,
+    },
+    Family {
+        name: "tamper",
+        short: 252,
+        nightly: 2_520,
+        run: tamper_family,
     },
     Family {
         name: "authz_matrix",
@@ -320,6 +327,31 @@ fn disk_faults_family(seed: u64, count: u64) -> FamilyResult {
          under a file-size limit: typed error after {} acknowledged cases, all kept, \
          integrity ok, writable after",
         st.ingests, st.faults_fired, st.disk_full, st.passed_through, fsize.acked_cases
+    ))
+}
+
+/// One base case, then `count` seeded mutations of copies of it; the run is the unit.
+fn tamper_family(seed: u64, count: u64) -> FamilyResult {
+    let fail = |message: String| Failure {
+        seed,
+        count,
+        message,
+    };
+    let n = usize::try_from(count).unwrap_or(usize::MAX);
+    let st = std::panic::catch_unwind(|| tamper::run(seed, n))
+        .map_err(|p| {
+            let what = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            fail(format!("panicked: {what}"))
+        })?
+        .map_err(fail)?;
+    Ok(format!(
+        "{} mutations of {} kinds (store files, raw document edits, signatures, history, \
+         package members and manifests) all detected; {} untouched copies verify clean",
+        st.mutations, st.kinds, st.clean_copies
     ))
 }
 
