@@ -175,32 +175,33 @@ pub fn seed_inputs(dir: &Path) -> crate::harness::TestResult<Vec<(&'static str, 
     })?;
     let bytes = store.changes_after(&case.id, &[])?;
     let mut out = Vec::new();
-    let req = SyncRequest {
-        protocol: fieldcase_core::sync::wire::PROTOCOL_VERSION,
-        device_id: "fuzz-seed".into(),
-        request_id: "00000000-0000-0000-0000-000000000000".into(),
-        cursor: 0,
-        docs: vec![fieldcase_core::sync::wire::DocPush {
-            doc_id: case.id.clone(),
-            kind: RecordKind::Case,
-            have_heads: vec![],
-            server_heads: vec![],
-            changes: bytes.clone(),
-        }],
+    // Built as JSON rather than a `SyncRequest` literal: optional fields the protocol gains
+    // later (additive, defaulted) do not break the seed.
+    let push = serde_json::to_value(fieldcase_core::sync::wire::DocPush {
+        doc_id: case.id.clone(),
+        kind: RecordKind::Case,
+        have_heads: vec![],
+        server_heads: vec![],
+        changes: bytes.clone(),
+    })?;
+    let req = |docs: Vec<serde_json::Value>| {
+        serde_json::json!({
+            "protocol": fieldcase_core::sync::wire::PROTOCOL_VERSION,
+            "device_id": "fuzz-seed",
+            "request_id": "00000000-0000-0000-0000-000000000000",
+            "cursor": 0,
+            "docs": docs,
+        })
     };
     out.push((
         "sync_request",
         "case.json".into(),
-        serde_json::to_vec(&req)?,
+        serde_json::to_vec(&req(vec![push]))?,
     ));
-    let empty = SyncRequest {
-        docs: vec![],
-        ..req
-    };
     out.push((
         "sync_request",
         "empty.json".into(),
-        serde_json::to_vec(&empty)?,
+        serde_json::to_vec(&req(vec![]))?,
     ));
     for (i, role) in Role::ALL.iter().enumerate() {
         let mut v = vec![i as u8, 0];
