@@ -1,11 +1,17 @@
 //! Shared machinery of the end-to-end tests and harnesses: a real server on a loopback port
 //! driven by the real core client ([`harness`]), a TCP proxy that injects faults ([`proxy`]),
-//! the fleet simulator behind `fleet-sim` ([`fleet`]), the convergence schedules, the kill -9 loop and the malformed-input checks. The `battery`
+//! the fleet simulator behind `fleet-sim` ([`fleet`]), the convergence schedules, the kill -9 loops of the store and of the server binary
+//! ([`server_crash`]) and the malformed-input checks. The `battery`
 //! and `bench` binaries and the integration tests under `tests/tests/` drive them.
 
+pub mod authz;
 pub mod bad_input;
 pub mod convergence;
 pub mod crash;
+pub mod disk_faults;
 pub mod fleet;
+pub mod fuzz_targets;
 pub mod harness;
 pub mod proxy;
+pub mod server_crash;
+pub mod tamper;

@@ -9,11 +9,20 @@
 //! Prints one summary line per family and `N passed, N failed` alone on the last line; exits
 //! non-zero if any failed. A failure prints its family and seed and is appended to
 //! `tests/regressions.txt`, whose entries are replayed first on every run. Families are listed
-//! in one place, [`FAMILIES`]: a new one (sync, evidence, authorisation) is one entry there.
+//! in one place, [`FAMILIES`]: a new one is one entry there. `docs/reliability.md` lists them.
+//!
+//! `crash_loop_server` runs the `fieldcase-server` binary found next to this one (see
+//! [`find_server_bin`]); `cargo run -p fieldcase-tests` does not build it.
 
+use fieldcase_tests::authz;
 use fieldcase_tests::bad_input::BadInput;
 use fieldcase_tests::convergence;
 use fieldcase_tests::crash::{CrashConfig, crash_loop, writer_main};
+use fieldcase_tests::disk_faults::{IngestFaults, fsize_run, fsize_writer_main};
+use fieldcase_tests::fleet;
+use fieldcase_tests::fuzz_targets;
+use fieldcase_tests::server_crash::{ServerCrashConfig, find_server_bin, server_crash_loop};
+use fieldcase_tests::tamper;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -50,10 +59,46 @@ const FAMILIES: &[Family] = &[
         run: crash_family,
     },
     Family {
+        name: "crash_loop_server",
+        short: 300,
+        nightly: 3_000,
+        run: server_crash_family,
+    },
+    Family {
         name: "convergence",
         short: 2_000,
         nightly: 20_000,
         run: convergence_family,
+    },
+    Family {
+        name: "sync_faults",
+        short: 20,
+        nightly: 200,
+        run: sync_faults_family,
+    },
+    Family {
+        name: "disk_faults",
+        short: 400,
+        nightly: 4_000,
+        run: disk_faults_family,
+    },
+    Family {
+        name: "tamper",
+        short: 252,
+        nightly: 2_520,
+        run: tamper_family,
+    },
+    Family {
+        name: "authz_matrix",
+        short: 20,
+        nightly: 200,
+        run: authz_family,
+    },
+    Family {
+        name: "fuzz_corpus",
+        short: 1,
+        nightly: 1,
+        run: fuzz_corpus_family,
     },
     Family {
         name: "bad_input",
@@ -90,6 +135,46 @@ fn crash_family(seed: u64, kills: u64) -> FamilyResult {
         "{} kills ({} before the first ack), {} acked cases and {} acked actions all present, \
          integrity ok every time",
         report.kills, report.kills_before_first_ack, report.acked_cases, report.acked_actions
+    ))
+}
+
+/// Kills of the server binary in one loop, two phones syncing: the loop is the unit.
+fn server_crash_family(seed: u64, kills: u64) -> FamilyResult {
+    let fail = |message: String| Failure {
+        seed,
+        count: kills,
+        message,
+    };
+    let server_bin = find_server_bin().map_err(|e| fail(e.0))?;
+    let dir = tempfile::Builder::new()
+        .prefix("fieldcase-server-crash-")
+        .tempdir_in(scratch_disk())
+        .map_err(|e| fail(e.to_string()))?;
+    let r = server_crash_loop(
+        dir.path(),
+        &ServerCrashConfig {
+            kills: u32::try_from(kills).unwrap_or(u32::MAX),
+            seed,
+            phones: 2,
+            max_delay: Duration::from_millis(200),
+            server_bin,
+        },
+    )
+    .map_err(|e| fail(e.0))?;
+    Ok(format!(
+        "{} kills of the server binary, {} syncs completed, {} cut or refused while it was down, {} ended by an error reply \
+         (first: {}); {} acknowledged \
+         document states and {} confirmed photos all on the server, integrity ok every time; \
+         {} cases recorded, {} documents converged after the final sync",
+        r.kills,
+        r.syncs_ok,
+        r.syncs_cut,
+        r.syncs_refused,
+        r.first_refusal.as_deref().unwrap_or("none"),
+        r.acked_states_checked,
+        r.acked_blobs,
+        r.records_created,
+        r.docs_converged
     ))
 }
 
@@ -149,6 +234,201 @@ fn convergence_family(seed: u64, count: u64) -> FamilyResult {
     ))
 }
 
+/// One small fleet per seed: four phones of one unit editing shared cases with photos, six
+/// chaos rounds of dropped, cut and duplicated requests through the fault proxy, partitions and
+/// three server restarts, then sync until quiet.
+fn sync_faults_family(seed: u64, count: u64) -> FamilyResult {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure {
+            seed,
+            count,
+            message: e.to_string(),
+        })?;
+    let mut t = fleet::FleetReport::default();
+    for i in 0..count {
+        let unit = seed.wrapping_add(i);
+        let fail = |message: String| Failure {
+            seed: unit,
+            count: 1,
+            message,
+        };
+        let r = rt
+            .block_on(fleet::run(fleet::FleetConfig {
+                devices: 4,
+                records_per_device: 3,
+                seed: unit,
+                chaos: true,
+                database_url: None,
+                keep_data: None,
+                isolated: false,
+            }))
+            .map_err(|e| fail(e.to_string()))?;
+        let duplicates = r.records_on_server - r.records_created as i64;
+        if r.records_lost != 0
+            || duplicates != 0
+            || !r.replicas_converged
+            || r.evidence_verified != r.evidence_created
+        {
+            return Err(fail(format!(
+                "{} of {} records lost, {duplicates} extra documents on the server, \
+                 converged: {}, {} of {} photos verified (last sync error: {:?})",
+                r.records_lost,
+                r.records_created,
+                r.replicas_converged,
+                r.evidence_verified,
+                r.evidence_created,
+                r.last_error
+            )));
+        }
+        t.records_created += r.records_created;
+        t.evidence_verified += r.evidence_verified;
+        t.restarts += r.restarts;
+        t.failed_syncs += r.failed_syncs;
+        t.rejected_changes += r.rejected_changes;
+    }
+    Ok(format!(
+        "{count} fleets converged: {} records and {} photos, 0 lost, 0 duplicates; \
+         {} server restarts, {} sync sessions failed by injected faults and retried",
+        t.records_created, t.evidence_verified, t.restarts, t.failed_syncs
+    ))
+}
+
+/// `count` ingests with a seeded failing step each, then one run of store writes under a real
+/// file-size limit.
+fn disk_faults_family(seed: u64, count: u64) -> FamilyResult {
+    let fail = |s: u64, message: String| Failure {
+        seed: s,
+        count: 1,
+        message,
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("fieldcase-disk-")
+        .tempdir_in(scratch_disk())
+        .map_err(|e| fail(seed, e.to_string()))?;
+    let mut f = IngestFaults::setup(dir.path()).map_err(|e| fail(seed, e.0))?;
+    for i in 0..count {
+        let unit = seed.wrapping_add(i);
+        f.run_unit(unit).map_err(|e| fail(unit, e.0))?;
+    }
+    f.check_store().map_err(|e| fail(seed, e.0))?;
+    let exe = std::env::current_exe().map_err(|e| fail(seed, e.to_string()))?;
+    let fsize = fsize_run(&exe, dir.path(), 1_000).map_err(|e| Failure {
+        seed,
+        count,
+        message: format!("file-size limit: {}", e.0),
+    })?;
+    let st = f.stats;
+    Ok(format!(
+        "{} ingests: {} faults injected, every one a typed error ({} disk full) with no entry, \
+         row, temp or orphan file left and a clean retry; {} past the last step; store writes \
+         under a file-size limit: typed error after {} acknowledged cases, all kept, \
+         integrity ok, writable after",
+        st.ingests, st.faults_fired, st.disk_full, st.passed_through, fsize.acked_cases
+    ))
+}
+
+/// One base case, then `count` seeded mutations of copies of it; the run is the unit.
+fn tamper_family(seed: u64, count: u64) -> FamilyResult {
+    let fail = |message: String| Failure {
+        seed,
+        count,
+        message,
+    };
+    let n = usize::try_from(count).unwrap_or(usize::MAX);
+    let st = std::panic::catch_unwind(|| tamper::run(seed, n))
+        .map_err(|p| {
+            let what = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            fail(format!("panicked: {what}"))
+        })?
+        .map_err(fail)?;
+    Ok(format!(
+        "{} mutations of {} kinds (store files, raw document edits, signatures, history, \
+         package members and manifests) all detected; {} untouched copies verify clean",
+        st.mutations, st.kinds, st.clean_copies
+    ))
+}
+
+/// The whole matrix once per seed (the seed orders the roles), each on a new server.
+fn authz_family(seed: u64, count: u64) -> FamilyResult {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure {
+            seed,
+            count,
+            message: e.to_string(),
+        })?;
+    let mut cells = 0u64;
+    for i in 0..count {
+        let unit = seed.wrapping_add(i);
+        let fail = |message: String| Failure {
+            seed: unit,
+            count: 1,
+            message,
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("fieldcase-authz-")
+            .tempdir_in(convergence::scratch_root())
+            .map_err(|e| fail(e.to_string()))?;
+        cells += u64::from(
+            rt.block_on(authz::run_matrix(dir.path(), unit))
+                .map_err(|e| fail(e.to_string()))?,
+        );
+    }
+    Ok(format!(
+        "{count} runs of the role x operation x unit matrix: {cells} cells (read, create, edit) \
+         as expected"
+    ))
+}
+
+/// The committed corpus of every fuzz target (`fuzz/corpus/<target>/`), replayed through the
+/// target bodies on stable Rust, plus seed inputs made fresh from real records.
+fn fuzz_corpus_family(seed: u64, count: u64) -> FamilyResult {
+    let fail = |message: String| Failure {
+        seed,
+        count,
+        message,
+    };
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
+    let st = fuzz_targets::replay(&corpus).map_err(fail)?;
+    let dir = tempfile::tempdir().map_err(|e| fail(e.to_string()))?;
+    let seeds = fuzz_targets::seed_inputs(dir.path()).map_err(|e| fail(e.to_string()))?;
+    let mut fresh_accepted = 0;
+    for (name, file, bytes) in &seeds {
+        let target = fuzz_targets::TARGETS
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| *t)
+            .ok_or_else(|| fail(format!("no target {name}")))?;
+        let b = bytes.clone();
+        let ok = std::panic::catch_unwind(move || target(&b))
+            .map_err(|_| fail(format!("{name} panicked on the fresh seed {file}")))?;
+        fresh_accepted += usize::from(ok);
+    }
+    if fresh_accepted == 0 {
+        return Err(fail(
+            "no fresh seed input was accepted: the targets reject valid records".into(),
+        ));
+    }
+    Ok(format!(
+        "{} targets: {} corpus files replayed ({} accepted), {} fresh seeds ({} accepted), \
+         no panic",
+        st.targets,
+        st.inputs,
+        st.accepted,
+        seeds.len(),
+        fresh_accepted
+    ))
+}
+
 fn bad_input_family(seed: u64, count: u64) -> FamilyResult {
     let fail = |s: u64, message: String| Failure {
         seed: s,
@@ -184,6 +464,18 @@ fn bad_input_family(seed: u64, count: u64) -> FamilyResult {
          {} operations refused; nothing changed",
         st.units, st.refused_bundles, st.benign_mutations, st.refused_ops
     ))
+}
+
+/// `--write-fuzz-corpus DIR`: writes the seed inputs under `DIR/<target>/`.
+fn write_fuzz_corpus(args: &[String]) -> Result<(), String> {
+    let out = Path::new(args.first().ok_or("usage: --write-fuzz-corpus DIR")?);
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    for (name, file, bytes) in fuzz_targets::seed_inputs(tmp.path()).map_err(|e| e.to_string())? {
+        let dir = out.join(name);
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        std::fs::write(dir.join(file), bytes).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 fn regressions_path() -> PathBuf {
@@ -262,6 +554,24 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("crash writer: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if args.first().map(String::as_str) == Some("--fsize-writer") {
+        return match fsize_writer_main(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("fsize writer: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if args.first().map(String::as_str) == Some("--write-fuzz-corpus") {
+        return match write_fuzz_corpus(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("write-fuzz-corpus: {e}");
                 ExitCode::FAILURE
             }
         };
