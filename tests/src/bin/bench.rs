@@ -6,10 +6,12 @@
 //! `baseline_is` is `floor` (the raw primitive doing the same job: SQLite with the same pragmas
 //! and the same rows) or `peer:NAME`. Times are medians; `ratio` is ours / baseline.
 //! See `docs/benchmarks.md` for what each benchmark and baseline is, the results, and what is
-//! not measured yet. The sync, server and ingest benchmarks live in `tests/src/bench/`.
+//! not measured yet. The sync, server, ingest and peer benchmarks live in `tests/src/bench/`.
 
 #[path = "../bench/ingest.rs"]
 mod ingest;
+#[path = "../bench/peers.rs"]
+mod peers;
 #[path = "../bench/server.rs"]
 mod server;
 #[path = "../bench/sync.rs"]
@@ -404,6 +406,10 @@ const BENCHES: &[Bench] = &[
         server::server_200_devices_postgres,
     ),
     ("evidence_ingest_12mp", ingest::evidence_ingest_12mp),
+    (
+        "peer_replication_10000_docs",
+        peers::peer_replication_10000_docs,
+    ),
 ];
 
 fn main() -> ExitCode {
