@@ -82,34 +82,26 @@ pub async fn bind_declared(
 /// push through untouched when no revoked device has an actor, when the bytes do not parse
 /// or lack dependencies (the caller rejects those or asks for the whole document) and when
 /// nothing is held.
-pub async fn screen<'a>(
-    state: &AppState,
-    stored: &AutoCommit,
-    pushed: &'a [u8],
-) -> Result<Screened<'a>> {
+pub fn screen<'a>(revoked: &[RevokedActor], stored: &AutoCommit, pushed: &'a [u8]) -> Screened<'a> {
     let pass = |pushed: &'a [u8]| Screened {
         changes: Cow::Borrowed(pushed),
         held: None,
     };
-    if pushed.is_empty() {
-        return Ok(pass(pushed));
-    }
-    let revoked = state.storage.revoked_actors().await?;
-    if revoked.is_empty() {
-        return Ok(pass(pushed));
+    if pushed.is_empty() || revoked.is_empty() {
+        return pass(pushed);
     }
     let mut probe = stored.clone();
     let before = probe.get_heads();
     if probe.load_incremental(pushed).is_err() || !probe.get_missing_deps(&[]).is_empty() {
-        return Ok(pass(pushed));
+        return pass(pushed);
     }
-    Ok(match split(&revoked, probe.get_changes(&before)) {
+    match split(revoked, probe.get_changes(&before)) {
         Some((merge, held)) => Screened {
             changes: Cow::Owned(merge),
             held: Some(held),
         },
         None => pass(pushed),
-    })
+    }
 }
 
 /// Splits new changes (in causal order) into those to merge and those to hold; `None` when

@@ -94,15 +94,19 @@ struct PendingWrite {
     held: Option<crate::quarantine::Held>,
 }
 
+/// Who pushed a request, and what every document of it is screened against. Read once per
+/// request: the revoked actors are one storage query, not one per document.
+struct Pusher<'a> {
+    device_id: &'a str,
+    user: &'a User,
+    revoked: Vec<crate::storage::RevokedActor>,
+}
+
 /// Checks, merges and validates one document of a request against the stored state. Nothing
 /// is written here: accepted documents are written together by [`write_batch`], and a document
 /// that lost a race with a concurrent writer comes back here to be merged again.
-async fn ingest_doc(
-    state: &AppState,
-    device_id: &str,
-    user: &User,
-    push: &DocPush,
-) -> Result<Ingest> {
+async fn ingest_doc(state: &AppState, who: &Pusher<'_>, push: &DocPush) -> Result<Ingest> {
+    let user = who.user;
     if !fieldcase_core::ids::is_valid_id(&push.doc_id) {
         return Ok(Ingest::Done(result(
             push,
@@ -152,7 +156,7 @@ async fn ingest_doc(
         None => None,
     };
     let before = doc.get_heads();
-    let screened = crate::quarantine::screen(state, &doc, &push.changes).await?;
+    let screened = crate::quarantine::screen(&who.revoked, &doc, &push.changes);
     if doc.load_incremental(&screened.changes).is_err() {
         state.metrics.inc(&state.metrics.docs_rejected);
         return Ok(Ingest::Done(result(
@@ -176,7 +180,7 @@ async fn ingest_doc(
         r.server_heads = after.iter().map(|h| h.to_string()).collect();
         r.changes = missing_for(&mut doc, &push.have_heads);
         state.metrics.inc(&state.metrics.docs_accepted);
-        let r = crate::quarantine::hold(state, device_id, &user.id, screened.held, r).await?;
+        let r = crate::quarantine::hold(state, who.device_id, &user.id, screened.held, r).await?;
         return Ok(Ingest::Done(r));
     }
     let new_json = fieldcase_core::doc::read_json(&doc)?;
@@ -240,8 +244,7 @@ async fn ingest_doc(
 /// new stored state and written in a further transaction, up to `WRITE_ATTEMPTS` times.
 async fn write_batch(
     state: &AppState,
-    device_id: &str,
-    user: &User,
+    who: &Pusher<'_>,
     pushes: &[DocPush],
     party_checks: &mut BTreeSet<String>,
 ) -> Result<Vec<DocResult>> {
@@ -254,7 +257,7 @@ async fn write_batch(
         let mut writes = Vec::new();
         let mut waiting = Vec::new();
         for i in pending.drain(..) {
-            match ingest_doc(state, device_id, user, &pushes[i]).await? {
+            match ingest_doc(state, who, &pushes[i]).await? {
                 Ingest::Done(r) => results[i] = Some(r),
                 Ingest::Write(p) => {
                     let PendingWrite {
@@ -279,7 +282,8 @@ async fn write_batch(
                         party_checks.insert(h);
                     }
                     state.metrics.inc(&state.metrics.docs_accepted);
-                    let r = crate::quarantine::hold(state, device_id, &user.id, held, r).await?;
+                    let r = crate::quarantine::hold(state, who.device_id, &who.user.id, held, r)
+                        .await?;
                     results[i] = Some(r);
                 }
                 WriteOutcome::Conflict => pending.push(i),
@@ -417,8 +421,17 @@ pub async fn sync(
     crate::quarantine::bind_declared(state.storage.as_ref(), &auth.device.id, declared, "sync")
         .await?;
     let user = &auth.user;
+    let pusher = Pusher {
+        device_id: &auth.device.id,
+        user,
+        revoked: if req.docs.iter().any(|d| !d.changes.is_empty()) {
+            state.storage.revoked_actors().await?
+        } else {
+            vec![]
+        },
+    };
     let mut party_checks = BTreeSet::new();
-    let docs = write_batch(&state, &auth.device.id, user, &req.docs, &mut party_checks).await?;
+    let docs = write_batch(&state, &pusher, &req.docs, &mut party_checks).await?;
     for h in &party_checks {
         check_party_conflicts(&state, h).await?;
     }
