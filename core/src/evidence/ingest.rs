@@ -873,9 +873,23 @@ impl FieldStore {
     /// at start-up, before any ingest.
     pub fn sweep_blob_dir(&self) -> Result<SweepReport> {
         let _one_at_a_time = lock(&self.evidence.ingest_lock);
+        let referenced = self.referenced_blobs()?;
         self.evidence
             .blobs
-            .sweep(|sha| self.read(|c| blob_row_exists(c, sha)))
+            .sweep(|sha| Ok(referenced.contains(sha)))
+    }
+
+    /// Every hash a blob row names, in one query: a sweep checks every file of the folder,
+    /// and a lookup per file would make opening a store with thousands of photos slow.
+    /// Read under the ingest lock, so no row is added while the folder is walked.
+    fn referenced_blobs(&self) -> Result<std::collections::HashSet<String>> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT sha256 FROM blobs")?;
+            let rows = stmt
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
     }
 
     /// What [`FieldStore::open`] sweeps by itself: temp files and unreferenced files older
@@ -885,11 +899,10 @@ impl FieldStore {
     pub(crate) fn sweep_stale_blobs(&self) -> Result<SweepReport> {
         const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
         let _one_at_a_time = lock(&self.evidence.ingest_lock);
-        self.evidence.blobs.sweep_aged(
-            |sha| self.read(|c| blob_row_exists(c, sha)),
-            HOUR,
-            HOUR * 24 * 7,
-        )
+        let referenced = self.referenced_blobs()?;
+        self.evidence
+            .blobs
+            .sweep_aged(|sha| Ok(referenced.contains(sha)), HOUR, HOUR * 24 * 7)
     }
 
     /// Installs a fault injector on the blob path (fault drills and tests only).
