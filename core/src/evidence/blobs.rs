@@ -113,6 +113,12 @@ impl std::fmt::Debug for BlobStore {
 
 /// SHA-256 and size of everything `r` yields.
 pub fn hash_reader(r: &mut dyn Read) -> io::Result<([u8; 32], u64)> {
+    copy_hashed(r, &mut io::sink())
+}
+
+/// Copies everything `r` yields to `out`, returning its SHA-256 and size: one pass for
+/// reading evidence back and checking it at the same time.
+pub fn copy_hashed(r: &mut dyn Read, out: &mut dyn Write) -> io::Result<([u8; 32], u64)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; COPY_BUF];
     let mut size = 0u64;
@@ -124,6 +130,7 @@ pub fn hash_reader(r: &mut dyn Read) -> io::Result<([u8; 32], u64)> {
             Err(e) => return Err(e),
         };
         hasher.update(&buf[..n]);
+        out.write_all(&buf[..n])?;
         size += n as u64;
     }
     Ok((hasher.finalize().into(), size))

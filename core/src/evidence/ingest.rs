@@ -760,29 +760,18 @@ impl FieldStore {
         let Some(mut r) = self.open_blob(sha256)? else {
             return Ok(None);
         };
-        let label = format!("evidence file {sha256}");
-        let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut size = 0u64;
-        loop {
-            let n = match std::io::Read::read(&mut r, &mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                    return Err(CoreError::BlobHashMismatch {
-                        expected: sha256.into(),
-                        actual: "a file that fails authentication".into(),
-                    });
-                }
-                Err(e) => return Err(CoreError::io(&label, e)),
-            };
-            sha2::Digest::update(&mut hasher, &buf[..n]);
-            out.write_all(&buf[..n])
-                .map_err(|e| CoreError::io("evidence output", e))?;
-            size += n as u64;
-        }
-        let actual = hex::encode(sha2::Digest::finalize(hasher));
+        let (hash, size) = match super::blobs::copy_hashed(&mut r, out) {
+            Ok(x) => x,
+            // A sealed chunk that fails authentication: altered content, not a disk error.
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return Err(CoreError::BlobHashMismatch {
+                    expected: sha256.into(),
+                    actual: "a file that fails authentication".into(),
+                });
+            }
+            Err(e) => return Err(CoreError::io(format!("evidence file {sha256}"), e)),
+        };
+        let actual = hex::encode(hash);
         if actual != sha256 {
             return Err(CoreError::BlobHashMismatch {
                 expected: sha256.into(),
