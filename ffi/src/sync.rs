@@ -120,6 +120,9 @@ pub struct SyncReport {
     pub received: u32,
     /// Records the server refused, with reasons.
     pub rejections: Vec<SyncRejection>,
+    /// Records the server sent that this phone could not merge, with reasons; the rest of
+    /// the sync went on, `complete` is false, and the next sync asks for them again.
+    pub unreadable: Vec<SyncRejection>,
     /// Evidence files uploaded.
     pub blobs_uploaded: u32,
     /// Evidence files still waiting for a later sync.
@@ -145,6 +148,14 @@ impl From<cs::SyncReport> for SyncReport {
             received: r.received,
             rejections: r
                 .rejections
+                .into_iter()
+                .map(|x| SyncRejection {
+                    record_id: x.doc_id,
+                    reason: x.reason,
+                })
+                .collect(),
+            unreadable: r
+                .unreadable
                 .into_iter()
                 .map(|x| SyncRejection {
                     record_id: x.doc_id,

@@ -21,6 +21,13 @@ use std::collections::BTreeSet;
 const MAX_DOCS: usize = 2000;
 /// Chunks a stored document may grow to before it is rewritten as one snapshot.
 const COMPACT_AFTER: i64 = 16;
+/// Largest push of a new document stored as sent; a larger one is re-encoded, so that
+/// padding (changes repeated in one push) cannot grow what every other phone downloads.
+const VERBATIM_MAX: usize = 16 * 1024;
+/// Bytes of changes a reply carries before further wants are left for the next request.
+const REPLY_BUDGET: usize = 2 * 1024 * 1024;
+/// Documents read from storage in one round while ingesting a request.
+const LOAD_SLICE: usize = 100;
 /// Attempts of a write that lost a race with a concurrent writer.
 const WRITE_ATTEMPTS: usize = 5;
 
@@ -51,17 +58,37 @@ fn load(stored: Option<&StoredDoc>) -> Result<AutoCommit> {
 
 /// What the device lacks: everything after the heads it named that we know.
 fn missing_for(doc: &mut AutoCommit, have: &[String]) -> Vec<u8> {
+    let ours = doc.get_heads();
+    // The usual answer to a push: the device names our heads (looking a change up by hash
+    // rebuilds it, so the plain comparison comes first).
+    if !ours.is_empty() && ours.iter().all(|h| have.contains(&h.to_string())) {
+        return vec![];
+    }
     let known: Vec<ChangeHash> = have
         .iter()
         .filter_map(|h| h.parse::<ChangeHash>().ok())
         .filter(|h| doc.get_change_by_hash(h).is_some())
         .collect();
     let have_all = known.len() == have.len();
-    let ours = doc.get_heads();
     if have_all && !ours.is_empty() && ours.iter().all(|h| known.contains(h)) {
         return vec![];
     }
     doc.save_after(&known)
+}
+
+/// [`missing_for`] on a stored document, without loading it when the answer is plain: a
+/// device that has nothing gets the stored bytes as they are (snapshot and chunks, which
+/// `load_incremental` accepts), and a device that names every stored head gets nothing. Only
+/// a device part-way behind costs an Automerge load.
+fn missing_for_stored(stored: &StoredDoc, ours: &[String], have: &[String]) -> Result<Vec<u8>> {
+    if have.is_empty() {
+        return Ok(stored.bytes.clone());
+    }
+    if !ours.is_empty() && ours.iter().all(|h| have.contains(h)) {
+        return Ok(vec![]);
+    }
+    let mut doc = load(Some(stored))?;
+    Ok(missing_for(&mut doc, have))
 }
 
 fn result(push: &DocPush, status: DocStatus, reason: Option<String>) -> DocResult {
@@ -105,7 +132,12 @@ struct Pusher<'a> {
 /// Checks, merges and validates one document of a request against the stored state. Nothing
 /// is written here: accepted documents are written together by [`write_batch`], and a document
 /// that lost a race with a concurrent writer comes back here to be merged again.
-async fn ingest_doc(state: &AppState, who: &Pusher<'_>, push: &DocPush) -> Result<Ingest> {
+async fn ingest_doc(
+    state: &AppState,
+    who: &Pusher<'_>,
+    push: &DocPush,
+    stored: Option<StoredDoc>,
+) -> Result<Ingest> {
     let user = who.user;
     if !fieldcase_core::ids::is_valid_id(&push.doc_id) {
         return Ok(Ingest::Done(result(
@@ -121,7 +153,6 @@ async fn ingest_doc(state: &AppState, who: &Pusher<'_>, push: &DocPush) -> Resul
             Some("no such document for this device".into()),
         ))
     };
-    let stored = state.storage.load_doc(&push.doc_id).await?;
     if let Some(s) = &stored
         && (s.kind != push.kind || !access::can_read(user, s.kind, &s.unit))
     {
@@ -132,10 +163,9 @@ async fn ingest_doc(state: &AppState, who: &Pusher<'_>, push: &DocPush) -> Resul
         let Some(s) = &stored else {
             return Ok(unavailable());
         };
-        let mut doc = load(Some(s))?;
         let mut r = result(push, DocStatus::Accepted, None);
         r.server_heads = heads_hex(&s.heads);
-        r.changes = missing_for(&mut doc, &push.have_heads);
+        r.changes = missing_for_stored(s, &r.server_heads, &push.have_heads)?;
         return Ok(Ingest::Done(r));
     }
     if !access::writable_kinds(user.role).contains(&push.kind) {
@@ -157,7 +187,14 @@ async fn ingest_doc(state: &AppState, who: &Pusher<'_>, push: &DocPush) -> Resul
     };
     let before = doc.get_heads();
     let screened = crate::quarantine::screen(&who.revoked, &doc, &push.changes);
-    if doc.load_incremental(&screened.changes).is_err() {
+    // A new document is loaded strictly (every byte must parse): its bytes may be stored as
+    // sent. Into an existing one, what merged is re-encoded, so a lenient merge is enough.
+    let merged = if stored.is_none() {
+        fieldcase_core::doc::load_strict(&screened.changes).map(|d| doc = d)
+    } else {
+        doc.load_incremental(&screened.changes).map(drop)
+    };
+    if merged.is_err() {
         state.metrics.inc(&state.metrics.docs_rejected);
         return Ok(Ingest::Done(result(
             push,
@@ -206,7 +243,12 @@ async fn ingest_doc(state: &AppState, who: &Pusher<'_>, push: &DocPush) -> Resul
     let compact = stored
         .as_ref()
         .is_none_or(|s| s.chunk_count + 1 > COMPACT_AFTER);
-    let chunk = if compact {
+    let chunk = if stored.is_none() && screened.held.is_none() && push.changes.len() <= VERBATIM_MAX
+    {
+        // A new document whose pushed bytes all merged: they load to exactly this document,
+        // so they are stored as sent instead of re-encoded.
+        push.changes.clone()
+    } else if compact {
         doc.save()
     } else {
         doc.save_after(&before)
@@ -250,24 +292,48 @@ async fn write_batch(
 ) -> Result<Vec<DocResult>> {
     let mut results: Vec<Option<DocResult>> = vec![None; pushes.len()];
     let mut pending: Vec<usize> = (0..pushes.len()).collect();
+    // Wants are answered until the reply holds `REPLY_BUDGET` bytes of changes; the device
+    // asks again for those left out. Pushes are always answered.
+    let mut reply_bytes = 0usize;
+    let mut answered_want = false;
     for _ in 0..WRITE_ATTEMPTS {
         if pending.is_empty() {
             break;
         }
         let mut writes = Vec::new();
         let mut waiting = Vec::new();
-        for i in pending.drain(..) {
-            match ingest_doc(state, who, &pushes[i]).await? {
-                Ingest::Done(r) => results[i] = Some(r),
-                Ingest::Write(p) => {
-                    let PendingWrite {
-                        write,
-                        result,
-                        party_check,
-                        held,
-                    } = *p;
-                    writes.push(write);
-                    waiting.push((i, result, party_check, held));
+        let todo: Vec<usize> = std::mem::take(&mut pending);
+        for slice in todo.chunks(LOAD_SLICE) {
+            let over_budget = answered_want && reply_bytes >= REPLY_BUDGET;
+            let slice: Vec<usize> = slice
+                .iter()
+                .copied()
+                .filter(|&i| !(over_budget && pushes[i].changes.is_empty()))
+                .collect();
+            let ids: Vec<String> = slice.iter().map(|&i| pushes[i].doc_id.clone()).collect();
+            let loaded = state.storage.load_docs(&ids).await?;
+            for (&i, stored) in slice.iter().zip(loaded) {
+                let is_want = pushes[i].changes.is_empty();
+                if is_want && answered_want && reply_bytes >= REPLY_BUDGET {
+                    continue;
+                }
+                match ingest_doc(state, who, &pushes[i], stored).await? {
+                    Ingest::Done(r) => {
+                        reply_bytes += r.changes.len();
+                        answered_want |= is_want;
+                        results[i] = Some(r);
+                    }
+                    Ingest::Write(p) => {
+                        let PendingWrite {
+                            write,
+                            result,
+                            party_check,
+                            held,
+                        } = *p;
+                        reply_bytes += result.changes.len();
+                        writes.push(write);
+                        waiting.push((i, result, party_check, held));
+                    }
                 }
             }
         }
@@ -295,10 +361,20 @@ async fn write_batch(
             "document is being written concurrently; retry".into(),
         ));
     }
-    results
-        .into_iter()
-        .map(|r| r.ok_or_else(|| ServerError::Database("a document was left unanswered".into())))
-        .collect()
+    // Only wants past the budget are left out; every push has its answer.
+    let mut out = Vec::with_capacity(results.len());
+    for (r, push) in results.into_iter().zip(pushes) {
+        match r {
+            Some(r) => out.push(r),
+            None if push.changes.is_empty() => {}
+            None => {
+                return Err(ServerError::Database(
+                    "a document was left unanswered".into(),
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Runs the exemption-conflict rule over the cases of a party and writes the flag into every

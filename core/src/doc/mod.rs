@@ -8,7 +8,8 @@
 
 use crate::{CoreError, Result};
 use automerge::{
-    AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, transaction::Transactable,
+    AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, hydrate,
+    transaction::Transactable,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value as Json;
@@ -141,9 +142,63 @@ pub fn to_json<T: Serialize>(v: &T) -> Result<Json> {
 }
 
 /// The whole document as JSON (conflicts resolved to Automerge's deterministic winner).
+///
+/// Built from one `hydrate` walk of the document. `AutoSerde` gives the same JSON but looks
+/// every map key and list index up again from the root of its object, which made reading a
+/// record the largest cost of merging one on the sync server.
 pub fn read_json(doc: &AutoCommit) -> Result<Json> {
-    serde_json::to_value(automerge::AutoSerde::from(doc))
-        .map_err(|e| CoreError::invalid("document", e.to_string()))
+    let v = doc
+        .hydrate(&ROOT, None)
+        .map_err(|e| CoreError::invalid("document", e.to_string()))?;
+    hydrated_json(&v)
+}
+
+fn hydrated_json(v: &hydrate::Value) -> Result<Json> {
+    Ok(match v {
+        hydrate::Value::Scalar(s) => scalar_json(s)?,
+        hydrate::Value::Text(t) => Json::String(String::from(t)),
+        hydrate::Value::List(l) => Json::Array(
+            l.iter()
+                .map(|item| hydrated_json(&item.value))
+                .collect::<Result<_>>()?,
+        ),
+        hydrate::Value::Map(m) => {
+            // Key order as `AutoSerde` gives it (sorted), whatever the map type behind `Json`.
+            let mut entries: Vec<(&String, &hydrate::MapValue)> = m.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            let mut out = serde_json::Map::with_capacity(entries.len());
+            for (k, item) in entries {
+                out.insert(k.clone(), hydrated_json(&item.value)?);
+            }
+            Json::Object(out)
+        }
+    })
+}
+
+/// A scalar as `AutoSerde` writes it (its serde form is untagged).
+fn scalar_json(s: &ScalarValue) -> Result<Json> {
+    Ok(match s {
+        ScalarValue::Str(s) => Json::String(s.to_string()),
+        ScalarValue::Int(i) => Json::from(*i),
+        ScalarValue::Uint(u) => Json::from(*u),
+        ScalarValue::Boolean(b) => Json::Bool(*b),
+        ScalarValue::Null => Json::Null,
+        other => serde_json::to_value(other)
+            .map_err(|e| CoreError::invalid("document", e.to_string()))?,
+    })
+}
+
+/// Loads a document from bytes another replica sent, refusing any part that does not parse
+/// (`load_incremental` into an empty document drops an unparseable tail silently). A
+/// document loaded this way holds exactly what `bytes` hold, so they may be stored as they
+/// are once their dependencies are complete.
+pub fn load_strict(bytes: &[u8]) -> std::result::Result<AutoCommit, automerge::AutomergeError> {
+    AutoCommit::load_with_options(
+        bytes,
+        automerge::LoadOptions::new()
+            .on_partial_load(automerge::OnPartialLoad::Error)
+            .verification_mode(automerge::VerificationMode::Check),
+    )
 }
 
 /// The document as a typed record.
@@ -175,6 +230,50 @@ mod tests {
         let mut doc = AutoCommit::new();
         fill(&mut doc, &ROOT, &v)?;
         assert_eq!(read_json(&doc)?, v);
+        Ok(())
+    }
+
+    /// The reference reading: what `AutoSerde` makes of the document.
+    fn autoserde_json(doc: &AutoCommit) -> Json {
+        serde_json::to_value(automerge::AutoSerde::from(doc)).unwrap_or(Json::Null)
+    }
+
+    #[test]
+    fn read_json_matches_autoserde_with_conflicts_text_and_nesting() -> Result<()> {
+        let v = json!({
+            "z": "last", "a": [1, -2, 3.5, null, true, {"k": [], "j": {}}],
+            "m": {"b": "x", "a": {"deep": [[1], [2, {"x": "y"}]]}}, "n": u64::MAX
+        });
+        let mut a = AutoCommit::new();
+        fill(&mut a, &ROOT, &v)?;
+        let text = a
+            .put_object(&ROOT, "t", ObjType::Text)
+            .map_err(|e| CoreError::invalid("t", e.to_string()))?;
+        a.splice_text(&text, 0, 0, "柔性执法")
+            .map_err(|e| CoreError::invalid("t", e.to_string()))?;
+        let mut b = a.fork();
+        // Concurrent writes of the same key: one wins, the same on every replica.
+        put(&mut a, &ROOT, "z", &json!("from a"))?;
+        put(&mut b, &ROOT, "z", &json!({"from": "b"}))?;
+        append(&mut a, "a", &json!("a1"))?;
+        append(&mut b, "a", &json!("b1"))?;
+        a.merge(&mut b)?;
+        assert_eq!(read_json(&a)?, autoserde_json(&a));
+        assert_eq!(read_json(&a)?["t"], json!("柔性执法"));
+        Ok(())
+    }
+
+    #[test]
+    fn a_strict_load_refuses_a_tail_that_does_not_parse() -> Result<()> {
+        let mut doc = AutoCommit::new();
+        fill(&mut doc, &ROOT, &json!({"id": "x"}))?;
+        let mut bytes = doc.save();
+        assert!(load_strict(&bytes).is_ok());
+        bytes.extend_from_slice(b"not automerge");
+        assert!(load_strict(&bytes).is_err());
+        // What a lenient load would have done: keep the good part, drop the rest unseen.
+        let mut lenient = AutoCommit::new();
+        assert!(lenient.load_incremental(&bytes).is_ok());
         Ok(())
     }
 

@@ -66,7 +66,9 @@ pub(crate) fn doc_kind(conn: &Connection, id: &str) -> Result<Option<RecordKind>
 }
 
 /// Loads a document from its chunks.
-pub(crate) fn load_doc(conn: &Connection, id: &str) -> Result<Option<AutoCommit>> {
+/// The document's stored chunks concatenated in order (what `AutoCommit::load` takes), or
+/// `None` if there is no such document.
+pub(crate) fn stored_bytes(conn: &Connection, id: &str) -> Result<Option<Vec<u8>>> {
     let mut stmt =
         conn.prepare_cached("SELECT bytes FROM chunks WHERE doc_id = ?1 ORDER BY seq")?;
     let mut rows = stmt.query([id])?;
@@ -77,9 +79,13 @@ pub(crate) fn load_doc(conn: &Connection, id: &str) -> Result<Option<AutoCommit>
         bytes.extend_from_slice(&b);
         any = true;
     }
-    if !any {
+    Ok(any.then_some(bytes))
+}
+
+pub(crate) fn load_doc(conn: &Connection, id: &str) -> Result<Option<AutoCommit>> {
+    let Some(bytes) = stored_bytes(conn, id)? else {
         return Ok(None);
-    }
+    };
     let doc = AutoCommit::load(&bytes).map_err(|e| CoreError::MalformedDocument {
         doc_id: id.to_string(),
         reason: e.to_string(),
@@ -284,18 +290,25 @@ fn merge_in(
             doc: None,
         });
     }
-    let mut doc = match (is_new, cache.take(id)) {
-        (true, _) => AutoCommit::new(),
-        (false, Some(d)) => d,
-        (false, None) => load_doc(tx, id)?.ok_or_else(|| CoreError::not_found("record", id))?,
-    }
-    .with_actor(actor.clone());
-    let before = doc.get_heads();
-    doc.load_incremental(bytes)
-        .map_err(|e| CoreError::MalformedDocument {
-            doc_id: id.to_string(),
-            reason: e.to_string(),
-        })?;
+    let malformed = |e: automerge::AutomergeError| CoreError::MalformedDocument {
+        doc_id: id.to_string(),
+        reason: e.to_string(),
+    };
+    // A new document is loaded strictly (every byte must parse), so that its bytes may be
+    // stored as received.
+    let (mut doc, before) = if is_new {
+        let doc = crate::doc::load_strict(bytes).map_err(malformed)?;
+        (doc.with_actor(actor.clone()), vec![])
+    } else {
+        let mut doc = match cache.take(id) {
+            Some(d) => d,
+            None => load_doc(tx, id)?.ok_or_else(|| CoreError::not_found("record", id))?,
+        }
+        .with_actor(actor.clone());
+        let before = doc.get_heads();
+        doc.load_incremental(bytes).map_err(malformed)?;
+        (doc, before)
+    };
     let after = doc.get_heads();
     if after == before {
         return Ok(Merged {
@@ -316,7 +329,11 @@ fn merge_in(
         });
     }
     projection::project(tx, id, kind, &json)?;
-    let chunk = if is_new {
+    let chunk = if is_new && doc.get_missing_deps(&[]).is_empty() {
+        // The bytes as received load to exactly this document: storing them skips a
+        // re-encode per document on a first sync.
+        bytes.to_vec()
+    } else if is_new {
         doc.save()
     } else {
         doc.save_after(&before)

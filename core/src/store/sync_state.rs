@@ -164,6 +164,13 @@ impl FieldStore {
     /// The document's changes not covered by `heads` (all of it when `heads` is empty or names
     /// a change this store does not have).
     pub fn changes_after(&self, doc_id: &str, heads: &[String]) -> Result<Vec<u8>> {
+        if heads.is_empty() {
+            // Everything: the stored chunks as they are, without loading the document.
+            return self.read(|c| {
+                super::docs::stored_bytes(c, doc_id)?
+                    .ok_or_else(|| CoreError::not_found("record", doc_id))
+            });
+        }
         let mut doc = self.load(doc_id)?;
         let heads = parse_heads(heads)?;
         if heads.iter().all(|h| doc.get_change_by_hash(h).is_some()) {

@@ -13,7 +13,7 @@
 //!    or a lost response at any point repeats work but never skips a document.
 
 use super::wire::{
-    DEFAULT_BATCH_BYTES, DocPush, DocStatus, PROTOCOL_VERSION, SyncRequest, SyncResponse,
+    DEFAULT_BATCH_BYTES, DocPush, DocStatus, FEED_PAGE, PROTOCOL_VERSION, SyncRequest, SyncResponse,
 };
 use crate::model::RecordKind;
 use crate::store::{FieldStore, SyncApply};
@@ -27,8 +27,10 @@ pub const META_SYNCED_AT: &str = "synced_at_ms";
 /// Meta key of the server clock minus the device clock, in ms.
 pub const META_CLOCK_OFFSET: &str = "clock_offset_ms";
 
-/// Wants carried by one request at most.
-const WANTS_PER_REQUEST: usize = 250;
+/// Wants carried by one request at most: a whole feed page, so a first sync takes about one
+/// round trip per page. The server answers as many as fit its reply budget; the rest stay
+/// queued for the next request.
+const WANTS_PER_REQUEST: usize = FEED_PAGE;
 /// Rounds one session runs at most (a guard against a misbehaving server).
 const MAX_ROUNDS: u32 = 10_000;
 
@@ -67,6 +69,11 @@ pub struct SyncReport {
     pub thumbnails_fetched: u32,
     /// Every pushed document the server rejected, with its reason.
     pub rejections: Vec<Rejection>,
+    /// Documents the server sent that this phone could not merge (bytes that do not parse,
+    /// or content that is not the record the server named), with the reason. Everything
+    /// else in the same reply is merged; the session ends incomplete and the cursor stays
+    /// where it was, so the next sync asks for them again.
+    pub unreadable: Vec<Rejection>,
 }
 
 /// A pushed document the server refused (kept on the phone, marked rejected).
@@ -319,7 +326,7 @@ impl SyncSession {
         // Answered wants leave the queue (one pass, not one per document).
         let want_set = &self.want_set;
         self.wants.retain(|(id, _)| want_set.contains(id));
-        let changed = store.apply_sync_results(&accepted)?;
+        let changed = self.apply_mergeable(store, &mut accepted)?;
         let mut received: HashSet<&str> = self
             .received_docs
             .iter()
@@ -375,16 +382,39 @@ impl SyncSession {
         store.apply_sync_results(&held)?;
         self.cursor = resp.cursor;
         self.more = resp.more;
-        if self.wants.is_empty() {
+        if self.wants.is_empty() && self.report.unreadable.is_empty() {
             store.set_meta(META_CURSOR, self.cursor.to_string().as_bytes())?;
             self.report.cursor = self.cursor;
         }
         Ok(())
     }
 
+    /// Merges the accepted documents of a reply in one transaction. A document that does not
+    /// merge (the whole transaction is undone) is set aside in `report.unreadable` and the
+    /// rest are merged again without it, so one bad document cannot hold back the others.
+    fn apply_mergeable(
+        &mut self,
+        store: &FieldStore,
+        accepted: &mut Vec<SyncApply<'_>>,
+    ) -> Result<Vec<bool>> {
+        loop {
+            match store.apply_sync_results(accepted) {
+                Ok(changed) => return Ok(changed),
+                Err(CoreError::MalformedDocument { doc_id, reason })
+                    if accepted.iter().any(|a| a.doc_id == doc_id) =>
+                {
+                    tracing::warn!(doc = %doc_id, %reason, "the server sent a document that does not merge");
+                    accepted.retain(|a| a.doc_id != doc_id);
+                    self.report.unreadable.push(Rejection { doc_id, reason });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     fn finish(&mut self, store: &FieldStore) -> Result<()> {
         self.finished = true;
-        if self.wants.is_empty() {
+        if self.wants.is_empty() && self.report.unreadable.is_empty() {
             store.set_metas(&[
                 (META_CURSOR, self.cursor.to_string().as_bytes()),
                 (META_SYNCED_AT, crate::ids::now_ms().to_string().as_bytes()),

@@ -439,6 +439,20 @@ pub async fn batch_writes(s: &dyn Storage) -> Result<()> {
         Some(([vec![1u8; 4], vec![6u8; 4]].concat(), 2))
     );
     assert_eq!(s.doc_count().await?, 3);
+    // Many at once: in the order asked, a missing one as `None`, one named twice twice.
+    let ids: Vec<String> = ["p", "zz", "a", "q", "a"].map(String::from).to_vec();
+    let many = s.load_docs(&ids).await?;
+    assert_eq!(many.len(), 5);
+    assert_eq!(
+        many.iter()
+            .map(|d| d.as_ref().map(|d| d.doc_id.as_str()))
+            .collect::<Vec<_>>(),
+        vec![Some("p"), None, Some("a"), Some("q"), Some("a")]
+    );
+    for (one, id) in many.iter().zip(&ids) {
+        assert_eq!(one, &s.load_doc(id).await?);
+    }
+    assert!(s.load_docs(&[]).await?.is_empty());
     let feed = s
         .feed(FeedQuery {
             after: 0,

@@ -456,6 +456,9 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
 
     /// A document.
     async fn load_doc(&self, doc_id: &str) -> Result<Option<StoredDoc>>;
+    /// Several documents in one storage round (one blocking task on SQLite, one snapshot and
+    /// two queries on PostgreSQL), in the order of `doc_ids`.
+    async fn load_docs(&self, doc_ids: &[String]) -> Result<Vec<Option<StoredDoc>>>;
     /// Writes documents in one transaction (one commit, one fsync, for a whole sync request).
     /// Each write is checked like [`Storage::write_doc`]; one whose heads changed is left out
     /// as [`WriteOutcome::Conflict`] while the others are written. The outcomes follow the

@@ -805,6 +805,74 @@ impl Storage for PostgresStorage {
         Ok(Some(doc))
     }
 
+    async fn load_docs(&self, doc_ids: &[String]) -> Result<Vec<Option<StoredDoc>>> {
+        if doc_ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut c = self.client().await?;
+        // One snapshot for the rows and their chunks.
+        let tx = c
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(db)?;
+        let heads = tx
+            .prepare_cached(
+                "SELECT id, kind, unit, heads, chunk_count, seq FROM docs
+                 WHERE id = ANY($1) AND seq IS NOT NULL",
+            )
+            .await
+            .map_err(db)?;
+        let mut found: std::collections::HashMap<String, StoredDoc> =
+            std::collections::HashMap::with_capacity(doc_ids.len());
+        for row in tx.query(&heads, &[&doc_ids]).await.map_err(db)? {
+            let id: String = row.try_get(0).map_err(db)?;
+            let doc = StoredDoc {
+                doc_id: id.clone(),
+                kind: kind_of(row.try_get(1).map_err(db)?)?,
+                unit: row.try_get(2).map_err(db)?,
+                heads: row.try_get(3).map_err(db)?,
+                bytes: Vec::new(),
+                chunk_count: row.try_get(4).map_err(db)?,
+                seq: row.try_get(5).map_err(db)?,
+            };
+            found.insert(id, doc);
+        }
+        let chunks = tx
+            .prepare_cached(
+                "SELECT doc_id, bytes FROM chunks WHERE doc_id = ANY($1) ORDER BY doc_id, n",
+            )
+            .await
+            .map_err(db)?;
+        for r in tx.query(&chunks, &[&doc_ids]).await.map_err(db)? {
+            let id: &str = r.try_get(0).map_err(db)?;
+            if let Some(d) = found.get_mut(id) {
+                let b: &[u8] = r.try_get(1).map_err(db)?;
+                d.bytes.extend_from_slice(b);
+            }
+        }
+        tx.commit().await.map_err(db)?;
+        // A document named twice is answered twice (moved out at its last mention).
+        let mut left: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for id in doc_ids {
+            *left.entry(id.as_str()).or_default() += 1;
+        }
+        Ok(doc_ids
+            .iter()
+            .map(|id| {
+                let n = left.entry(id.as_str()).or_default();
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    found.remove(id)
+                } else {
+                    found.get(id).cloned()
+                }
+            })
+            .collect())
+    }
+
     async fn write_docs(&self, writes: Vec<DocWrite>) -> Result<Vec<WriteOutcome>> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;

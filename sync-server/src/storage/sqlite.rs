@@ -771,44 +771,13 @@ impl Storage for SqliteStorage {
 
     async fn load_doc(&self, doc_id: &str) -> Result<Option<StoredDoc>> {
         let id = doc_id.to_string();
-        self.read(move |c| {
-            let row = c
-                .query_row(
-                    "SELECT kind, unit, heads, chunk_count, seq FROM docs WHERE id = ?1",
-                    [&id],
-                    |r| {
-                        Ok((
-                            kind_of(&r.get::<_, String>(0)?)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, Vec<u8>>(2)?,
-                            r.get::<_, i64>(3)?,
-                            r.get::<_, i64>(4)?,
-                        ))
-                    },
-                )
-                .optional()?;
-            let Some((kind, unit, heads, chunk_count, seq)) = row else {
-                return Ok(None);
-            };
-            let mut stmt =
-                c.prepare_cached("SELECT bytes FROM chunks WHERE doc_id = ?1 ORDER BY n")?;
-            let mut rows = stmt.query([&id])?;
-            let mut bytes = Vec::new();
-            while let Some(r) = rows.next()? {
-                let b: Vec<u8> = r.get(0)?;
-                bytes.extend_from_slice(&b);
-            }
-            Ok(Some(StoredDoc {
-                doc_id: id,
-                kind,
-                unit,
-                heads,
-                bytes,
-                chunk_count,
-                seq,
-            }))
-        })
-        .await
+        self.read(move |c| load_doc_in(c, id)).await
+    }
+
+    async fn load_docs(&self, doc_ids: &[String]) -> Result<Vec<Option<StoredDoc>>> {
+        let ids = doc_ids.to_vec();
+        self.read(move |c| ids.into_iter().map(|id| load_doc_in(c, id)).collect())
+            .await
     }
 
     async fn write_docs(&self, writes: Vec<DocWrite>) -> Result<Vec<WriteOutcome>> {
@@ -1204,4 +1173,38 @@ impl Storage for SqliteStorage {
         })
         .await
     }
+}
+
+/// One document read on `c` (a reader connection, or the writer inside a transaction).
+fn load_doc_in(c: &Connection, id: String) -> Result<Option<StoredDoc>> {
+    let row = c
+        .prepare_cached("SELECT kind, unit, heads, chunk_count, seq FROM docs WHERE id = ?1")?
+        .query_row([&id], |r| {
+            Ok((
+                kind_of(&r.get::<_, String>(0)?)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })
+        .optional()?;
+    let Some((kind, unit, heads, chunk_count, seq)) = row else {
+        return Ok(None);
+    };
+    let mut stmt = c.prepare_cached("SELECT bytes FROM chunks WHERE doc_id = ?1 ORDER BY n")?;
+    let mut rows = stmt.query([&id])?;
+    let mut bytes = Vec::new();
+    while let Some(r) = rows.next()? {
+        bytes.extend_from_slice(r.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?);
+    }
+    Ok(Some(StoredDoc {
+        doc_id: id,
+        kind,
+        unit,
+        heads,
+        bytes,
+        chunk_count,
+        seq,
+    }))
 }

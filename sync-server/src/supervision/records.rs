@@ -8,6 +8,9 @@ use fieldcase_core::model::{CaseRecord, DemonstrationRecord, PartyRecord, Record
 use fieldcase_core::stats::StatsScope;
 use std::collections::BTreeMap;
 
+/// Documents read from storage in one round.
+const LOAD_SLICE: usize = 100;
+
 /// Every case and demonstration of a unit subtree, with the masked names of the parties.
 #[derive(Debug, Clone, Default)]
 pub struct Records {
@@ -26,52 +29,54 @@ pub struct Records {
 /// out and counted (logged by id, never by content).
 pub async fn load(storage: &dyn Storage, unit: Option<&str>, parties: bool) -> Result<Records> {
     let mut out = Records::default();
-    for id in storage.doc_ids().await? {
-        let Some(stored) = storage.load_doc(&id).await? else {
-            continue;
-        };
-        if unit.is_some_and(|u| !unit_in_scope(&stored.unit, u)) {
-            continue;
-        }
-        if !matches!(stored.kind, RecordKind::Case | RecordKind::Demonstration) {
-            continue;
-        }
-        let Ok(doc) = AutoCommit::load(&stored.bytes) else {
-            tracing::warn!(doc = %id, "stored document does not load");
-            out.unreadable += 1;
-            continue;
-        };
-        match stored.kind {
-            RecordKind::Case => match fieldcase_core::doc::read::<CaseRecord>(&doc, &id) {
-                Ok(c) => out.cases.push(c),
-                Err(_) => out.unreadable += 1,
-            },
-            _ => match fieldcase_core::doc::read::<DemonstrationRecord>(&doc, &id) {
-                Ok(d) => out.demonstrations.push(d),
-                Err(_) => out.unreadable += 1,
-            },
+    let ids = storage.doc_ids().await?;
+    for slice in ids.chunks(LOAD_SLICE) {
+        for stored in storage.load_docs(slice).await?.into_iter().flatten() {
+            let id = &stored.doc_id;
+            if unit.is_some_and(|u| !unit_in_scope(&stored.unit, u)) {
+                continue;
+            }
+            if !matches!(stored.kind, RecordKind::Case | RecordKind::Demonstration) {
+                continue;
+            }
+            let Ok(doc) = AutoCommit::load(&stored.bytes) else {
+                tracing::warn!(doc = %id, "stored document does not load");
+                out.unreadable += 1;
+                continue;
+            };
+            match stored.kind {
+                RecordKind::Case => match fieldcase_core::doc::read::<CaseRecord>(&doc, id) {
+                    Ok(c) => out.cases.push(c),
+                    Err(_) => out.unreadable += 1,
+                },
+                _ => match fieldcase_core::doc::read::<DemonstrationRecord>(&doc, id) {
+                    Ok(d) => out.demonstrations.push(d),
+                    Err(_) => out.unreadable += 1,
+                },
+            }
         }
     }
     if parties {
         // Parties may be registered by another unit than the case's: look up what the cases
         // name, wherever it lives.
-        let wanted: std::collections::BTreeSet<&str> = out
+        let wanted: Vec<String> = out
             .cases
             .iter()
-            .filter_map(|c| c.party.as_ref().map(|p| p.party_id.as_str()))
+            .filter_map(|c| c.party.as_ref().map(|p| p.party_id.clone()))
+            .collect::<std::collections::BTreeSet<String>>()
+            .into_iter()
             .collect();
-        for id in wanted {
-            let Some(stored) = storage.load_doc(id).await? else {
-                continue;
-            };
-            if stored.kind != RecordKind::Party {
-                continue;
-            }
-            let Ok(doc) = AutoCommit::load(&stored.bytes) else {
-                continue;
-            };
-            if let Ok(p) = fieldcase_core::doc::read::<PartyRecord>(&doc, id) {
-                out.party_names.insert(p.id, p.masked.name);
+        for slice in wanted.chunks(LOAD_SLICE) {
+            for stored in storage.load_docs(slice).await?.into_iter().flatten() {
+                if stored.kind != RecordKind::Party {
+                    continue;
+                }
+                let Ok(doc) = AutoCommit::load(&stored.bytes) else {
+                    continue;
+                };
+                if let Ok(p) = fieldcase_core::doc::read::<PartyRecord>(&doc, &stored.doc_id) {
+                    out.party_names.insert(p.id, p.masked.name);
+                }
             }
         }
     }

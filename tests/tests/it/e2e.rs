@@ -76,6 +76,103 @@ async fn nothing_new_costs_one_small_round_trip() -> TestResult {
     Ok(())
 }
 
+/// 4,000 CJK characters (the longest note) drawn by a simple generator: about 12 KB that
+/// Automerge's column compression cannot shrink much.
+fn bulky_note(seed: u64) -> String {
+    let mut x = seed.wrapping_add(1);
+    (0..4000)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            char::from_u32(0x4E00 + ((x >> 33) % 20_000) as u32).unwrap_or('中')
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_sync_is_paged_by_reply_size_and_loses_nothing() -> TestResult {
+    let (dir, s) = server().await?;
+    let a = officer(&s, &dir, "OF-A").await?;
+    let mut notes = BTreeMap::new();
+    for i in 0..6 {
+        let id = a.case(None, T0 + i)?;
+        let mut texts = Vec::new();
+        for n in 0..50 {
+            let text = bulky_note(i as u64 * 1000 + n);
+            a.store.add_note(&id, "OF-A", T0 + 100 + n as i64, &text)?;
+            texts.push(text);
+        }
+        notes.insert(id, texts);
+    }
+    let up = a.sync().await?;
+    assert!(up.complete);
+    assert_eq!(up.accepted, 6);
+
+    let b = officer(&s, &dir, "OF-B").await?;
+    let down = b.sync().await?;
+    assert!(down.complete, "{down:?}");
+    // Over 2 MiB of changes cannot come back in one reply: the server answers part of the
+    // wants and the phone asks again for the rest (feed, then at least two rounds of wants).
+    assert!(down.bytes_received > 2 * 1024 * 1024, "{down:?}");
+    assert!(down.round_trips >= 3, "{down:?}");
+    for (id, texts) in &notes {
+        let got: Vec<String> = b
+            .store
+            .case(id)?
+            .notes
+            .into_iter()
+            .map(|n| n.text)
+            .collect();
+        assert_eq!(&got, texts);
+    }
+    assert_eq!(heads(&a)?, heads(&b)?);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_that_does_not_merge_holds_back_nothing_else() -> TestResult {
+    let (dir, s) = server().await?;
+    let a = officer(&s, &dir, "OF-A").await?;
+    let ids = (0..3)
+        .map(|i| a.case(None, T0 + i))
+        .collect::<TestResult<Vec<_>>>()?;
+    a.sync().await?;
+    // The server's copy of one record gains bytes that do not parse (a damaged disk).
+    let db = rusqlite::Connection::open(s.data.join("server.db"))?;
+    let bad = &ids[1];
+    let good: Vec<u8> = db.query_row(
+        "SELECT bytes FROM chunks WHERE doc_id = ?1 ORDER BY n LIMIT 1",
+        [bad],
+        |r| r.get(0),
+    )?;
+    let mut damaged = good.clone();
+    damaged.extend_from_slice(b"\x85\x6f\x4a\x83 not automerge");
+    db.execute(
+        "UPDATE chunks SET bytes = ?2 WHERE doc_id = ?1",
+        rusqlite::params![bad, damaged],
+    )?;
+
+    let b = officer(&s, &dir, "OF-B").await?;
+    let r = b.sync().await?;
+    assert!(!r.complete, "{r:?}");
+    assert_eq!(r.unreadable.len(), 1, "{r:?}");
+    assert_eq!(&r.unreadable[0].doc_id, bad);
+    assert!(b.store.case(&ids[0]).is_ok() && b.store.case(&ids[2]).is_ok());
+    assert!(b.store.case(bad).is_err());
+
+    // Repaired on the server: the next sync asks again (the cursor did not move) and ends
+    // complete.
+    db.execute(
+        "UPDATE chunks SET bytes = ?2 WHERE doc_id = ?1",
+        rusqlite::params![bad, good],
+    )?;
+    let r = b.sync().await?;
+    assert!(r.complete && r.unreadable.is_empty(), "{r:?}");
+    assert_eq!(heads(&a)?, heads(&b)?);
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn volunteer_never_receives_party_or_case_documents() -> TestResult {
     let (dir, s) = server().await?;
