@@ -28,9 +28,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use fieldcase_core::sync::wire::BlobStatus;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -230,9 +229,9 @@ impl BlobDir {
             });
         }
         let mut f = std::fs::File::open(&partial)?;
-        let actual = hash_reader(&mut f)?;
+        let (actual, _) = fieldcase_core::evidence::blobs::hash_reader(&mut f)?;
         drop(f);
-        if actual != sha {
+        if hex::encode(actual) != sha {
             std::fs::remove_file(&partial)?;
             return Err(ServerError::BadRequest(
                 "content does not match its SHA-256; upload discarded".into(),
@@ -275,20 +274,6 @@ impl UploadOutcome {
             UploadOutcome::Complete { size } => size,
         }
     }
-}
-
-/// The lowercase hex SHA-256 of everything `r` yields.
-fn hash_reader(r: &mut impl Read) -> std::io::Result<String> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = r.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
 }
 
 async fn status_of(state: &AppState, sha: &str) -> Result<BlobStatus> {
@@ -563,6 +548,7 @@ mod tests {
     use super::*;
 
     fn sha_of(b: &[u8]) -> String {
+        use sha2::{Digest, Sha256};
         hex::encode(Sha256::digest(b))
     }
 

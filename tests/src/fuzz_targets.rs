@@ -433,56 +433,6 @@ pub fn seed_inputs(dir: &Path) -> crate::harness::TestResult<Vec<(&'static str, 
 pub fn blob_upload_seeds() -> Vec<(&'static str, Vec<u8>)> {
     // Chunk from the real content at the bytes held, real total: `[id, 0, 0, n]`.
     let next = |id: u8, n: u8| [id, 0, 0, n];
-    let mut seeds = Vec::new();
-    // The 700-byte blob in three chunks, the 41-byte one in one, the empty one.
-    seeds.push((
-        "upload-three-chunks.bin",
-        [
-            next(2, 255),
-            next(2, 255),
-            next(2, 190),
-            next(1, 255),
-            next(0, 0),
-        ]
-        .concat(),
-    ));
-    // The 700-byte blob resumed under its upper-case id, then sent again once stored.
-    seeds.push((
-        "upload-upper-case-resume.bin",
-        [
-            next(2, 100),
-            next(4, 255),
-            next(2, 255),
-            next(4, 255),
-            next(2, 255),
-        ]
-        .concat(),
-    ));
-    // Offsets one before, one after, at 40, at u64::MAX - 0, then the right one.
-    seeds.push((
-        "upload-wrong-offsets.bin",
-        [
-            next(2, 100),
-            [0x0a, 0xff, 0, 50],
-            [0x0a, 1, 0, 50],
-            [0x12, 10, 0, 10],
-            [0x1a, 0, 0, 10],
-            next(2, 255),
-        ]
-        .concat(),
-    ));
-    // Totals: 40 with a 100-byte chunk, real - 10 with the rest, u64::MAX, over the limit.
-    seeds.push((
-        "upload-bad-totals.bin",
-        [
-            [0x22, 0, 10, 100],
-            next(2, 255),
-            [0x42, 0, 0xf6, 255],
-            [0x62, 0, 0, 10],
-            next(3, 255),
-        ]
-        .concat(),
-    ));
     // Uploads that complete with the wrong content: 8 bytes for the all-zero id, 41 bytes
     // from the input for the 41-byte blob, then the bad ids.
     let mut bad = vec![0x85, 0, 2, 8];
@@ -490,6 +440,86 @@ pub fn blob_upload_seeds() -> Vec<(&'static str, Vec<u8>)> {
     bad.extend_from_slice(&[0x81, 0, 0, 41]);
     bad.extend_from_slice(&[b'x'; 41]);
     bad.extend_from_slice(&[0x86, 0, 0, 4, 1, 2, 3, 4, 0x87, 0, 0, 4, 5, 6, 7, 8]);
-    seeds.push(("upload-bad-content-and-ids.bin", bad));
-    seeds
+    vec![
+        // The 700-byte blob in three chunks, the 41-byte one in one, the empty one.
+        (
+            "upload-three-chunks.bin",
+            [
+                next(2, 255),
+                next(2, 255),
+                next(2, 190),
+                next(1, 255),
+                next(0, 0),
+            ]
+            .concat(),
+        ),
+        // The 700-byte blob resumed under its upper-case id, then sent again once stored.
+        (
+            "upload-upper-case-resume.bin",
+            [
+                next(2, 100),
+                next(4, 255),
+                next(2, 255),
+                next(4, 255),
+                next(2, 255),
+            ]
+            .concat(),
+        ),
+        // Offsets one before, one after, at 40, at u64::MAX, then the right one.
+        (
+            "upload-wrong-offsets.bin",
+            [
+                next(2, 100),
+                [0x0a, 0xff, 0, 50],
+                [0x0a, 1, 0, 50],
+                [0x12, 10, 0, 10],
+                [0x1a, 0, 0, 10],
+                next(2, 255),
+            ]
+            .concat(),
+        ),
+        // Totals: 40 with a 100-byte chunk, real - 10 with the rest, u64::MAX, over the limit.
+        (
+            "upload-bad-totals.bin",
+            [
+                [0x22, 0, 10, 100],
+                next(2, 255),
+                [0x42, 0, 0xf6, 255],
+                [0x62, 0, 0, 10],
+                next(3, 255),
+            ]
+            .concat(),
+        ),
+        ("upload-bad-content-and-ids.bin", bad),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_upload_seeds_store_blobs_and_keep_the_invariants() {
+        let stored: Vec<(&str, bool)> = blob_upload_seeds()
+            .into_iter()
+            .map(|(name, v)| (name, blob_upload(&v)))
+            .collect();
+        assert_eq!(
+            stored,
+            [
+                ("upload-three-chunks.bin", true),
+                ("upload-upper-case-resume.bin", true),
+                ("upload-wrong-offsets.bin", false),
+                ("upload-bad-totals.bin", false),
+                ("upload-bad-content-and-ids.bin", false),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_committed_corpus_replays() -> Result<(), String> {
+        let st = replay(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus"))?;
+        assert_eq!(st.targets, TARGETS.len());
+        Ok(())
+    }
 }
