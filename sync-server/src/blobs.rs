@@ -184,7 +184,9 @@ impl BlobDir {
     /// fsync (`Io`; the partial file is cut back to its previous length). When the upload
     /// reaches `total` bytes its SHA-256 is checked: on a match the file is moved into
     /// [`BlobDir::final_path`] (`Complete`); on a mismatch the whole partial upload is
-    /// discarded (`BadRequest`), since its earlier chunks cannot be told from the bad one.
+    /// discarded (`BadRequest`), since its earlier chunks cannot be told from the bad one. A
+    /// failure after a matching hash (creating the folder, the rename) is an `Io` error that
+    /// leaves the complete partial file; an empty chunk at offset `total` finishes it.
     pub fn append(
         &self,
         sha: &str,
