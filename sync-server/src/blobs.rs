@@ -28,9 +28,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use fieldcase_core::sync::wire::BlobStatus;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -155,6 +154,128 @@ impl BlobDir {
             .map(|m| m.len())
             .unwrap_or(0)
     }
+
+    /// How many bytes of the upload of `sha` the server holds (the offset the next chunk
+    /// must start at); 0 for an unknown or malformed id.
+    pub fn received(&self, sha: &str) -> u64 {
+        check_sha(sha).map_or(0, |sha| self.partial_len(&sha))
+    }
+
+    /// Refuses a declared blob size over [`BlobDir::max_bytes`] (`TooLarge`).
+    pub fn check_total(&self, total: u64) -> Result<()> {
+        if total > self.max_bytes {
+            return Err(ServerError::TooLarge(format!(
+                "blobs are limited to {} bytes",
+                self.max_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    /// Appends one chunk of the upload of `sha` (64 hex characters, either case): the decision
+    /// logic of `PUT /v1/blobs/{sha256}?offset=N&total=T`, without HTTP, authorisation or the
+    /// database. Blocking (file writes and fsync); the handler runs it on the blocking pool
+    /// while holding the blob's upload lock, so calls for one blob never overlap there. A
+    /// caller outside the handler must not run two calls for one blob at once.
+    ///
+    /// Refused, with nothing changed: a malformed id (`BadRequest`), a `total` over the limit
+    /// (`TooLarge`), an `offset` other than the bytes held (`Conflict`, the text names the
+    /// expected offset), a chunk running past `total` (`BadRequest`), and a failed write or
+    /// fsync (`Io`; the partial file is cut back to its previous length). When the upload
+    /// reaches `total` bytes its SHA-256 is checked: on a match the file is moved into
+    /// [`BlobDir::final_path`] (`Complete`); on a mismatch the whole partial upload is
+    /// discarded (`BadRequest`), since its earlier chunks cannot be told from the bad one. A
+    /// failure after a matching hash (creating the folder, the rename) is an `Io` error that
+    /// leaves the complete partial file; an empty chunk at offset `total` finishes it.
+    pub fn append(
+        &self,
+        sha: &str,
+        offset: u64,
+        total: u64,
+        chunk: &[u8],
+    ) -> Result<UploadOutcome> {
+        let sha = check_sha(sha)?;
+        self.check_total(total)?;
+        let partial = self.partial(&sha);
+        let existed = partial.exists();
+        let have = self.partial_len(&sha);
+        if offset != have {
+            return Err(ServerError::Conflict(format!("expected offset {have}")));
+        }
+        let end = offset.saturating_add(chunk.len() as u64);
+        if end > total {
+            return Err(ServerError::BadRequest(
+                "chunk runs past the declared total".into(),
+            ));
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&partial)?;
+        if let Err(e) = f.write_all(chunk).and_then(|()| f.sync_all()) {
+            // Nothing of a refused chunk stays: cut the file back (or drop a file this call
+            // created), so the next attempt resumes from the same offset.
+            if existed {
+                let _ = f.set_len(have).and_then(|()| f.sync_all());
+            } else {
+                drop(f);
+                let _ = std::fs::remove_file(&partial);
+            }
+            return Err(e.into());
+        }
+        drop(f);
+        if end < total {
+            return Ok(UploadOutcome::Partial {
+                received: end,
+                total,
+            });
+        }
+        let mut f = std::fs::File::open(&partial)?;
+        let (actual, _) = fieldcase_core::evidence::blobs::hash_reader(&mut f)?;
+        drop(f);
+        if hex::encode(actual) != sha {
+            std::fs::remove_file(&partial)?;
+            return Err(ServerError::BadRequest(
+                "content does not match its SHA-256; upload discarded".into(),
+            ));
+        }
+        let final_path = self.final_path(&sha);
+        if let Some(dir) = final_path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::rename(&partial, &final_path)?;
+        if let Some(dir) = final_path.parent() {
+            sync_dir(dir);
+        }
+        Ok(UploadOutcome::Complete { size: end })
+    }
+}
+
+/// What one accepted chunk did ([`BlobDir::append`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadOutcome {
+    /// Appended; `received` of `total` bytes are held.
+    Partial {
+        /// Bytes held after this chunk (the next chunk's offset).
+        received: u64,
+        /// The declared size of the blob.
+        total: u64,
+    },
+    /// The last chunk: the content matched its SHA-256 and the blob is in place.
+    Complete {
+        /// The blob's size.
+        size: u64,
+    },
+}
+
+impl UploadOutcome {
+    /// Bytes held after the chunk (the blob's size once complete).
+    pub fn received(&self) -> u64 {
+        match *self {
+            UploadOutcome::Partial { received, .. } => received,
+            UploadOutcome::Complete { size } => size,
+        }
+    }
 }
 
 async fn status_of(state: &AppState, sha: &str) -> Result<BlobStatus> {
@@ -220,12 +341,7 @@ pub async fn put(
     if state.storage.blob(&sha).await?.is_some() {
         return Ok(Json(status_of(&state, &sha).await?));
     }
-    if q.total > state.blobs.max_bytes {
-        return Err(ServerError::TooLarge(format!(
-            "blobs are limited to {} bytes",
-            state.blobs.max_bytes
-        )));
-    }
+    state.blobs.check_total(q.total)?;
     let user = &auth.user;
     let referenced = state
         .storage
@@ -248,60 +364,18 @@ pub async fn put(
     }
     let lock = state.blobs.lock_for(&sha);
     let _guard = lock.lock().await;
-    let have = state.blobs.partial_len(&sha);
-    if q.offset != have {
-        return Err(ServerError::Conflict(format!("expected offset {have}")));
-    }
-    let end = q.offset.saturating_add(body.len() as u64);
-    if end > q.total {
-        return Err(ServerError::BadRequest(
-            "chunk runs past the declared total".into(),
-        ));
-    }
-    let partial = state.blobs.partial(&sha);
-    let final_path = state.blobs.final_path(&sha);
+    let blobs = state.blobs.clone();
     let sha_c = sha.clone();
-    let total = q.total;
-    let complete = tokio::task::spawn_blocking(move || -> Result<bool> {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&partial)?;
-        f.write_all(&body)?;
-        f.sync_all()?;
-        drop(f);
-        if end < total {
-            return Ok(false);
-        }
-        let mut hasher = Sha256::new();
-        let mut f = std::fs::File::open(&partial)?;
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = f.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-        }
-        if hex::encode(hasher.finalize()) != sha_c {
-            std::fs::remove_file(&partial)?;
-            return Err(ServerError::BadRequest(
-                "content does not match its SHA-256; upload discarded".into(),
-            ));
-        }
-        if let Some(dir) = final_path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        std::fs::rename(&partial, &final_path)?;
-        if let Some(dir) = final_path.parent() {
-            sync_dir(dir);
-        }
-        Ok(true)
-    })
-    .await
-    .map_err(|e| ServerError::Task(e.to_string()))??;
+    let (offset, total) = (q.offset, q.total);
+    let outcome = tokio::task::spawn_blocking(move || blobs.append(&sha_c, offset, total, &body))
+        .await
+        .map_err(|e| ServerError::Task(e.to_string()))??;
+    let end = outcome.received();
+    let complete = matches!(outcome, UploadOutcome::Complete { .. });
     let now = fieldcase_core::ids::now_ms();
-    state.metrics.add(&state.metrics.blob_bytes, end - q.offset);
+    state
+        .metrics
+        .add(&state.metrics.blob_bytes, end.saturating_sub(q.offset));
     if complete {
         state
             .storage
@@ -474,6 +548,92 @@ pub async fn download(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sha_of(b: &[u8]) -> String {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(b))
+    }
+
+    #[test]
+    fn append_stores_a_chunked_upload_once_it_matches_its_hash() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let blobs = BlobDir::open(dir.path().join("blobs"), 1000)?;
+        let content: Vec<u8> = (0..700u32).map(|i| (i * 7 + 3) as u8).collect();
+        let sha = sha_of(&content);
+        let upper = sha.to_ascii_uppercase();
+        assert_eq!(
+            blobs.append(&sha, 0, 700, &content[..300])?,
+            UploadOutcome::Partial {
+                received: 300,
+                total: 700
+            }
+        );
+        // Either case names the same upload.
+        assert_eq!(blobs.received(&upper), 300);
+        assert_eq!(
+            blobs
+                .append(&upper, 300, 700, &content[300..600])?
+                .received(),
+            600
+        );
+        assert_eq!(
+            blobs.append(&sha, 600, 700, &content[600..])?,
+            UploadOutcome::Complete { size: 700 }
+        );
+        assert_eq!(std::fs::read(blobs.final_path(&sha))?, content);
+        assert_eq!(blobs.received(&sha), 0);
+        assert!(!blobs.partial(&sha).exists());
+        // The empty blob completes with its first, empty chunk.
+        let empty = sha_of(b"");
+        assert_eq!(
+            blobs.append(&empty, 0, 0, b"")?,
+            UploadOutcome::Complete { size: 0 }
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn append_refuses_bad_chunks_and_changes_nothing() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let blobs = BlobDir::open(dir.path().join("blobs"), 1000)?;
+        let content = vec![42u8; 500];
+        let sha = sha_of(&content);
+        blobs.append(&sha, 0, 500, &content[..100])?;
+        let held = || std::fs::read(blobs.partial(&sha)).unwrap_or_default();
+        let before = held();
+        let refused = [
+            blobs.append("abc", 0, 500, b"x"),
+            blobs.append("../../../../etc/passwd", 0, 500, b"x"),
+            blobs.append(&"z".repeat(64), 0, 500, b"x"),
+            blobs.append(&sha, 0, 1001, &content[..10]),
+            blobs.append(&sha, 99, 500, &content[99..200]),
+            blobs.append(&sha, 101, 500, &content[101..200]),
+            blobs.append(&sha, u64::MAX, 500, b"x"),
+            blobs.append(&sha, 100, 150, &content[100..200]),
+            blobs.append(&sha, 100, u64::MAX, &content[100..200]),
+        ];
+        for r in &refused {
+            assert!(
+                matches!(
+                    r,
+                    Err(ServerError::BadRequest(_)
+                        | ServerError::Conflict(_)
+                        | ServerError::TooLarge(_))
+                ),
+                "{r:?}"
+            );
+        }
+        assert!(matches!(&refused[4], Err(ServerError::Conflict(m)) if m.contains("100")));
+        assert_eq!(held(), before);
+        // A last chunk that does not match the hash discards the upload; no blob is stored.
+        let mut bad = content[100..].to_vec();
+        bad[0] ^= 1;
+        let r = blobs.append(&sha, 100, 500, &bad);
+        assert!(matches!(r, Err(ServerError::BadRequest(_))), "{r:?}");
+        assert!(!blobs.partial(&sha).exists());
+        assert!(!blobs.final_path(&sha).exists());
+        Ok(())
+    }
 
     #[test]
     fn ranges_parse_within_the_blob() {

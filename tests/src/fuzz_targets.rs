@@ -7,9 +7,13 @@ use automerge::AutoCommit;
 use fieldcase_core::catalogue::Catalogue;
 use fieldcase_core::model::RecordKind;
 use fieldcase_core::sync::wire::SyncRequest;
+use fieldcase_server::blobs::{BlobDir, UploadOutcome};
+use fieldcase_server::error::ServerError;
 use fieldcase_server::storage::{Role, User};
 use fieldcase_server::validate;
-use std::path::Path;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// A target: bytes in, whether the input was accepted (parsed, or passed the rules).
@@ -21,6 +25,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("sync_request", sync_request),
     ("change_ingest", change_ingest),
     ("catalogue", catalogue),
+    ("blob_upload", blob_upload),
 ];
 
 const KINDS: [RecordKind; 3] = [
@@ -107,6 +112,210 @@ pub fn catalogue(data: &[u8]) -> bool {
         Ok(part) => Catalogue::from_parts(vec![part]).is_ok(),
         Err(_) => false,
     }
+}
+
+/// The size limit of the blob folder `blob_upload` drives (small, so that inputs reach it).
+pub const BLOB_MAX: u64 = 1024;
+/// Most upload operations run per input.
+const BLOB_OPS: usize = 64;
+
+/// The contents `blob_upload` can name by their real hash: empty, short, several chunks long,
+/// and over [`BLOB_MAX`].
+fn blob_contents() -> &'static [Vec<u8>; 4] {
+    static C: OnceLock<[Vec<u8>; 4]> = OnceLock::new();
+    C.get_or_init(|| {
+        let pattern = |n: u32, m: u32| (0..n).map(|i| (i.wrapping_mul(m) + 3) as u8).collect();
+        [
+            Vec::new(),
+            b"fieldcase evidence: photo of a shop front".to_vec(),
+            pattern(700, 7),
+            pattern(1500, 13),
+        ]
+    })
+}
+
+/// The ids `blob_upload` picks from (the low three bits of an operation's first byte), with
+/// the content each one names, if any: the four real hashes, one of them in upper case, a
+/// well-formed hash of no content, and two malformed ids.
+fn blob_ids() -> &'static [(String, Option<usize>); 8] {
+    static IDS: OnceLock<[(String, Option<usize>); 8]> = OnceLock::new();
+    IDS.get_or_init(|| {
+        let c = blob_contents();
+        let sha = |i: usize| hex::encode(Sha256::digest(&c[i]));
+        [
+            (sha(0), Some(0)),
+            (sha(1), Some(1)),
+            (sha(2), Some(2)),
+            (sha(3), Some(3)),
+            (sha(2).to_ascii_uppercase(), Some(2)),
+            ("0".repeat(64), None),
+            (sha(1)[..63].to_string(), None),
+            (format!("../{}", &sha(1)[3..]), None),
+        ]
+    })
+}
+
+/// Every file under `root`, by path, with its content.
+fn blob_tree(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if let Ok(b) = std::fs::read(&p) {
+                out.insert(p, b);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, &mut out);
+    out
+}
+
+/// One upload operation read from the input, or `None` at its end.
+struct BlobOp {
+    id: usize,
+    offset: u64,
+    total: u64,
+    chunk: Vec<u8>,
+}
+
+fn blob_op(data: &mut &[u8], held: impl Fn(&str) -> u64) -> Option<BlobOp> {
+    let (&[sel, o, t, n], rest) = data.split_first_chunk::<4>()?;
+    *data = rest;
+    let id = usize::from(sel & 7);
+    let (name, content) = &blob_ids()[id];
+    let content = content.map(|i| blob_contents()[i].as_slice());
+    let have = held(name);
+    let offset = match (sel >> 3) & 3 {
+        0 => have,
+        1 => have.saturating_add_signed(i64::from(o as i8)),
+        2 => u64::from(o) * 4,
+        _ => u64::MAX - u64::from(o),
+    };
+    let real_len = content.map_or(u64::from(t) * 4, |c| c.len() as u64);
+    let total = match (sel >> 5) & 3 {
+        0 => real_len,
+        1 => u64::from(t) * 4,
+        2 => real_len.saturating_add_signed(i64::from(t as i8)),
+        _ => u64::MAX - u64::from(t),
+    };
+    let n = usize::from(n);
+    let chunk = match content {
+        // The true bytes at `offset`, as a phone sends them.
+        Some(c) if sel >> 7 == 0 => {
+            let start = usize::try_from(offset).unwrap_or(usize::MAX).min(c.len());
+            c[start..(start + n).min(c.len())].to_vec()
+        }
+        // Bytes from the input.
+        _ => {
+            let take = n.min(data.len());
+            let (chunk, rest) = data.split_at(take);
+            *data = rest;
+            chunk.to_vec()
+        }
+    };
+    Some(BlobOp {
+        id,
+        offset,
+        total,
+        chunk,
+    })
+}
+
+/// Blob upload (`PUT /v1/blobs/{sha256}?offset=N&total=T` without HTTP): the input is a
+/// sequence of operations of four bytes `[sel, o, t, n]` each, run through
+/// [`BlobDir::append`] on a fresh blob folder limited to [`BLOB_MAX`] bytes. `sel & 7` picks
+/// the id ([`blob_ids`]); bits 3-4 the offset (the bytes held, held + `o` as a signed byte,
+/// `o * 4`, `u64::MAX - o`); bits 5-6 the total (the content's real length, `t * 4`, the real
+/// length + `t` signed, `u64::MAX - t`); bit 7 the chunk (0: `n` bytes of the real content
+/// from the offset, 1: the next `n` bytes of the input). After every operation: a refused
+/// one is a typed error and changed no file (a last chunk that fails the hash check removes
+/// that upload's partial file and nothing else); an accepted one grew its partial file by
+/// exactly the chunk, or moved partial + chunk into the blob's final path; every stored blob
+/// hashes to its name; no file exceeds the limit. Accepted if some blob was stored.
+pub fn blob_upload(data: &[u8]) -> bool {
+    let Ok(dir) = tempfile::tempdir() else {
+        return false;
+    };
+    let root = dir.path().join("blobs");
+    let Ok(blobs) = BlobDir::open(root.clone(), BLOB_MAX) else {
+        return false;
+    };
+    let partial_dir = root.join("partial");
+    let mut data = data;
+    let mut stored = false;
+    for _ in 0..BLOB_OPS {
+        let Some(op) = blob_op(&mut data, |sha| blobs.received(sha)) else {
+            break;
+        };
+        let name = &blob_ids()[op.id].0;
+        let before = blob_tree(&root);
+        let r = blobs.append(name, op.offset, op.total, &op.chunk);
+        let after = blob_tree(&root);
+        let canonical = name.to_ascii_lowercase();
+        let partial = partial_dir.join(&canonical);
+        let held_before = before.get(&partial).cloned().unwrap_or_default();
+        let mut expected = before.clone();
+        match &r {
+            Ok(UploadOutcome::Partial { received, total }) => {
+                let mut grown = held_before.clone();
+                grown.extend_from_slice(&op.chunk);
+                assert_eq!(*received, grown.len() as u64, "{r:?}");
+                assert!(received < total && *total == op.total, "{r:?}");
+                expected.insert(partial, grown);
+            }
+            Ok(UploadOutcome::Complete { size }) => {
+                let mut whole = held_before.clone();
+                whole.extend_from_slice(&op.chunk);
+                assert_eq!(*size, whole.len() as u64, "{r:?}");
+                assert_eq!(*size, op.total, "{r:?}");
+                assert_eq!(hex::encode(Sha256::digest(&whole)), canonical, "{r:?}");
+                expected.remove(&partial);
+                expected.insert(blobs.final_path(&canonical), whole);
+                stored = true;
+            }
+            Err(ServerError::BadRequest(m)) if m.contains("SHA-256") => {
+                let mut whole = held_before.clone();
+                whole.extend_from_slice(&op.chunk);
+                assert_eq!(op.offset.saturating_add(op.chunk.len() as u64), op.total);
+                assert_ne!(hex::encode(Sha256::digest(&whole)), canonical);
+                expected.remove(&partial);
+            }
+            Err(
+                ServerError::BadRequest(_) | ServerError::Conflict(_) | ServerError::TooLarge(_),
+            ) => {}
+            Err(e) => panic!("untyped refusal of a chunk: {e:?}"),
+        }
+        assert!(
+            after == expected,
+            "operation {:?} offset {} total {} chunk {} bytes: {r:?} left {:?}, expected {:?}",
+            name,
+            op.offset,
+            op.total,
+            op.chunk.len(),
+            after.iter().map(|(p, b)| (p, b.len())).collect::<Vec<_>>(),
+            expected
+                .iter()
+                .map(|(p, b)| (p, b.len()))
+                .collect::<Vec<_>>()
+        );
+        for (path, bytes) in &after {
+            assert!(
+                bytes.len() as u64 <= BLOB_MAX,
+                "{} over the limit",
+                path.display()
+            );
+            if !path.starts_with(&partial_dir) {
+                let hash = hex::encode(Sha256::digest(bytes));
+                assert_eq!(path.file_name(), Some(std::ffi::OsStr::new(&hash)));
+            }
+        }
+    }
+    stored
 }
 
 /// What a replay did.
@@ -212,5 +421,105 @@ pub fn seed_inputs(dir: &Path) -> crate::harness::TestResult<Vec<(&'static str, 
     let mut v = vec![0u8, 0];
     v.extend_from_slice(&serde_json::to_vec(&json)?);
     out.push(("change_ingest", "case-officer.json".into(), v));
+    out.extend(
+        blob_upload_seeds()
+            .into_iter()
+            .map(|(file, v)| ("blob_upload", file.to_string(), v)),
+    );
     Ok(out)
+}
+
+/// Seed inputs of `blob_upload` (operations as [`blob_upload`] reads them).
+pub fn blob_upload_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    // Chunk from the real content at the bytes held, real total: `[id, 0, 0, n]`.
+    let next = |id: u8, n: u8| [id, 0, 0, n];
+    // Uploads that complete with the wrong content: 8 bytes for the all-zero id, 41 bytes
+    // from the input for the 41-byte blob, then the bad ids.
+    let mut bad = vec![0x85, 0, 2, 8];
+    bad.extend_from_slice(b"zerozero");
+    bad.extend_from_slice(&[0x81, 0, 0, 41]);
+    bad.extend_from_slice(&[b'x'; 41]);
+    bad.extend_from_slice(&[0x86, 0, 0, 4, 1, 2, 3, 4, 0x87, 0, 0, 4, 5, 6, 7, 8]);
+    vec![
+        // The 700-byte blob in three chunks, the 41-byte one in one, the empty one.
+        (
+            "upload-three-chunks.bin",
+            [
+                next(2, 255),
+                next(2, 255),
+                next(2, 190),
+                next(1, 255),
+                next(0, 0),
+            ]
+            .concat(),
+        ),
+        // The 700-byte blob resumed under its upper-case id, then sent again once stored.
+        (
+            "upload-upper-case-resume.bin",
+            [
+                next(2, 100),
+                next(4, 255),
+                next(2, 255),
+                next(4, 255),
+                next(2, 255),
+            ]
+            .concat(),
+        ),
+        // Offsets one before, one after, at 40, at u64::MAX, then the right one.
+        (
+            "upload-wrong-offsets.bin",
+            [
+                next(2, 100),
+                [0x0a, 0xff, 0, 50],
+                [0x0a, 1, 0, 50],
+                [0x12, 10, 0, 10],
+                [0x1a, 0, 0, 10],
+                next(2, 255),
+            ]
+            .concat(),
+        ),
+        // Totals: 40 with a 100-byte chunk, real - 10 with the rest, u64::MAX, over the limit.
+        (
+            "upload-bad-totals.bin",
+            [
+                [0x22, 0, 10, 100],
+                next(2, 255),
+                [0x42, 0, 0xf6, 255],
+                [0x62, 0, 0, 10],
+                next(3, 255),
+            ]
+            .concat(),
+        ),
+        ("upload-bad-content-and-ids.bin", bad),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_upload_seeds_store_blobs_and_keep_the_invariants() {
+        let stored: Vec<(&str, bool)> = blob_upload_seeds()
+            .into_iter()
+            .map(|(name, v)| (name, blob_upload(&v)))
+            .collect();
+        assert_eq!(
+            stored,
+            [
+                ("upload-three-chunks.bin", true),
+                ("upload-upper-case-resume.bin", true),
+                ("upload-wrong-offsets.bin", false),
+                ("upload-bad-totals.bin", false),
+                ("upload-bad-content-and-ids.bin", false),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_committed_corpus_replays() -> Result<(), String> {
+        let st = replay(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus"))?;
+        assert_eq!(st.targets, TARGETS.len());
+        Ok(())
+    }
 }
