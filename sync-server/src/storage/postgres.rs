@@ -762,47 +762,7 @@ impl Storage for PostgresStorage {
     }
 
     async fn load_doc(&self, doc_id: &str) -> Result<Option<StoredDoc>> {
-        let mut c = self.client().await?;
-        // One snapshot for the row and its chunks.
-        let tx = c
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(db)?;
-        let head = tx
-            .prepare_cached("SELECT kind, unit, heads, chunk_count, seq FROM docs WHERE id = $1")
-            .await
-            .map_err(db)?;
-        let Some(row) = tx.query_opt(&head, &[&doc_id]).await.map_err(db)? else {
-            return Ok(None);
-        };
-        let seq: Option<i64> = row.try_get(4).map_err(db)?;
-        let Some(seq) = seq else {
-            // Claimed by a write that has not committed: invisible here, so unreachable.
-            return Ok(None);
-        };
-        let chunks = tx
-            .prepare_cached("SELECT bytes FROM chunks WHERE doc_id = $1 ORDER BY n")
-            .await
-            .map_err(db)?;
-        let mut bytes = Vec::new();
-        for r in tx.query(&chunks, &[&doc_id]).await.map_err(db)? {
-            let b: &[u8] = r.try_get(0).map_err(db)?;
-            bytes.extend_from_slice(b);
-        }
-        let doc = StoredDoc {
-            doc_id: doc_id.to_string(),
-            kind: kind_of(row.try_get(0).map_err(db)?)?,
-            unit: row.try_get(1).map_err(db)?,
-            heads: row.try_get(2).map_err(db)?,
-            bytes,
-            chunk_count: row.try_get(3).map_err(db)?,
-            seq,
-        };
-        tx.commit().await.map_err(db)?;
-        Ok(Some(doc))
+        Ok(self.load_docs(&[doc_id.to_string()]).await?.pop().flatten())
     }
 
     async fn load_docs(&self, doc_ids: &[String]) -> Result<Vec<Option<StoredDoc>>> {
@@ -818,6 +778,8 @@ impl Storage for PostgresStorage {
             .start()
             .await
             .map_err(db)?;
+        // A row without `seq` is claimed by a write that has not committed: left out, as if
+        // it were not there yet.
         let heads = tx
             .prepare_cached(
                 "SELECT id, kind, unit, heads, chunk_count, seq FROM docs
