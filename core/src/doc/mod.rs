@@ -14,25 +14,6 @@ use automerge::{
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value as Json;
 
-/// Checks that `bytes` parse completely as Automerge document or change chunks.
-///
-/// `load_incremental` silently drops a trailing part it cannot parse (a partial load); bytes
-/// from another replica must be all good or refused, so they are parsed strictly first.
-pub fn check_chunks(doc_id: &str, bytes: &[u8]) -> Result<()> {
-    if bytes.is_empty() {
-        return Ok(());
-    }
-    let opts = automerge::LoadOptions::new()
-        .on_partial_load(automerge::OnPartialLoad::Error)
-        .verification_mode(automerge::VerificationMode::DontCheck);
-    automerge::Automerge::load_with_options(bytes, opts)
-        .map(drop)
-        .map_err(|e| CoreError::MalformedDocument {
-            doc_id: doc_id.to_string(),
-            reason: e.to_string(),
-        })
-}
-
 /// Converts a JSON scalar to an Automerge scalar; `None` for maps and lists.
 fn scalar(v: &Json) -> Option<ScalarValue> {
     Some(match v {
