@@ -65,6 +65,15 @@ pub enum CoreError {
         /// The case.
         case_id: String,
     },
+    /// The change breaks a rule the server would refuse it for (`code` is the stable
+    /// [`crate::rules::RefusalCode`] identifier).
+    #[error("refused ({code}): {detail}")]
+    Refused {
+        /// The rule broken, e.g. `forged_author`, `decision_invalid`.
+        code: String,
+        /// Which, in words (ids and field names only).
+        detail: String,
+    },
     /// The operation is not allowed in the record's current state.
     #[error("not allowed: {reason}")]
     NotAllowed {
@@ -280,6 +289,15 @@ impl CoreError {
                 path: path.into(),
                 source,
             },
+        }
+    }
+}
+
+impl From<crate::rules::Refusal> for CoreError {
+    fn from(r: crate::rules::Refusal) -> Self {
+        CoreError::Refused {
+            code: r.code.as_str().to_string(),
+            detail: r.detail,
         }
     }
 }

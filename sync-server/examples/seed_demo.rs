@@ -194,10 +194,8 @@ pub async fn seed(state: AppState, tmp: &Path) -> R<Seeded> {
         let path = tmp.join(file);
         let device_id = {
             let store = FieldStore::open(&path, StoreConfig::new("unenrolled"))?;
-            client
-                .enrol(&store, &code, &"ab".repeat(32), user)
-                .await?
-                .device_id
+            let key = store.device_public_key()?;
+            client.enrol(&store, &code, &key, user).await?.device_id
         };
         let store = FieldStore::open(&path, StoreConfig::new(device_id.clone()))?;
         phones.push((

@@ -27,19 +27,8 @@ pub fn may_read_pii(role: Role) -> bool {
     readable_kinds(role).contains(&RecordKind::Party)
 }
 
-/// Kinds a role may write.
-pub fn writable_kinds(role: Role) -> &'static [RecordKind] {
-    match role {
-        Role::Officer => &[
-            RecordKind::Case,
-            RecordKind::Party,
-            RecordKind::Demonstration,
-        ],
-        Role::Volunteer => &[RecordKind::Demonstration],
-        Role::Reviewer => &[RecordKind::Case],
-        Role::Supervisor | Role::Operator => &[],
-    }
-}
+/// Kinds a role may write: the rule the phone applies too.
+pub use fieldcase_core::rules::writable_kinds;
 
 /// Whether `user` may read a document of `kind` in `unit`.
 pub fn can_read(user: &User, kind: RecordKind, unit: &str) -> bool {

@@ -120,6 +120,12 @@ pub async fn device_keys(
             revoked_at_ms: d.revoked_at_ms,
         })
         .collect();
+    // The review service signs reviews written on the dashboard: phones verify them with it.
+    keys.push(DeviceKeyInfo {
+        device_id: crate::supervision::review::VIA_REVIEW_SERVICE.into(),
+        public_key: crate::supervision::review::service_key_hex(&state),
+        revoked_at_ms: None,
+    });
     keys.sort_by(|a, b| a.device_id.cmp(&b.device_id));
     Ok(Json(DeviceKeysResponse { keys }))
 }

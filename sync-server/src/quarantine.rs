@@ -29,7 +29,6 @@ use crate::storage::{
 use automerge::{AutoCommit, ChangeHash};
 use fieldcase_core::model::RecordKind;
 use fieldcase_core::sync::wire::{DocResult, DocStatus, WipeScope};
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// The `code` of a document result whose changes were (partly) held.
@@ -44,15 +43,6 @@ pub struct Held {
     pub hashes: Vec<ChangeHash>,
     /// Change chunks, concatenated, in causal order.
     pub bytes: Vec<u8>,
-}
-
-/// A push split by [`screen`].
-#[derive(Debug)]
-pub struct Screened<'a> {
-    /// What to merge: the push itself, or its changes without the held ones.
-    pub changes: Cow<'a, [u8]>,
-    /// What was held, if anything.
-    pub held: Option<Held>,
 }
 
 /// Binds the actor a device declares (hex, 32 characters) to it unless another device has
@@ -78,64 +68,92 @@ pub async fn bind_declared(
     Ok(())
 }
 
-/// Splits `pushed` (changes for `stored`) into what may merge and what is held. Passes the
-/// push through untouched when no revoked device has an actor, when the bytes do not parse
-/// or lack dependencies (the caller rejects those or asks for the whole document) and when
-/// nothing is held.
-pub fn screen<'a>(revoked: &[RevokedActor], stored: &AutoCommit, pushed: &'a [u8]) -> Screened<'a> {
-    let pass = |pushed: &'a [u8]| Screened {
-        changes: Cow::Borrowed(pushed),
-        held: None,
-    };
-    if pushed.is_empty() || revoked.is_empty() {
-        return pass(pushed);
-    }
-    let mut probe = stored.clone();
-    let before = probe.get_heads();
-    if probe.load_incremental(pushed).is_err() || !probe.get_missing_deps(&[]).is_empty() {
-        return pass(pushed);
-    }
-    match split(revoked, probe.get_changes(&before)) {
-        Some((merge, held)) => Screened {
-            changes: Cow::Owned(merge),
-            held: Some(held),
-        },
-        None => pass(pushed),
+/// Where one new change of a push goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// Merge: authored under the pushing device's own actor (`None`), or handover work of a
+    /// device revoked `synced_only` (`Some(device)`), checked as that device's user.
+    Merge(Option<String>),
+    /// Authored under a revoked device's actor: hold for an operator (the device's id).
+    Hold(String),
+    /// Authored under another device's actor, or one no device declared: leave it out for
+    /// that device to push itself (the server cannot tell who wrote it).
+    Defer,
+}
+
+/// A push split by [`split`].
+#[derive(Debug)]
+pub struct Split {
+    /// The changes to merge, in causal order, grouped in runs of one author: `None` the
+    /// pusher, `Some(device)` a revoked device's handover work.
+    pub stages: Vec<(Option<String>, Vec<u8>)>,
+    /// What was held, if anything.
+    pub held: Option<Held>,
+    /// How many changes were left out for their own device to push.
+    pub deferred: usize,
+}
+
+/// How a revoked actor's change is routed: held, unless it is handover work the operator
+/// chose to keep (see the module docs).
+pub fn route_revoked(r: &RevokedActor, timestamp_s: i64) -> Route {
+    if handed_over(r, timestamp_s) {
+        Route::Merge(Some(r.device_id.clone()))
+    } else {
+        Route::Hold(r.device_id.clone())
     }
 }
 
-/// Splits new changes (in causal order) into those to merge and those to hold; `None` when
-/// nothing is held.
-fn split(revoked: &[RevokedActor], changes: Vec<automerge::Change>) -> Option<(Vec<u8>, Held)> {
-    let by_actor: BTreeMap<&str, &RevokedActor> =
-        revoked.iter().map(|r| (r.actor.as_str(), r)).collect();
+/// Splits new changes (in causal order) by `route`; a change depending on a held change is
+/// held, one depending on a deferred change is deferred.
+pub fn split(changes: &[automerge::Change], route: impl Fn(&automerge::Change) -> Route) -> Split {
     let mut held_hashes: HashSet<ChangeHash> = HashSet::new();
+    let mut deferred_hashes: HashSet<ChangeHash> = HashSet::new();
     let mut held = Held {
         devices: BTreeSet::new(),
         hashes: vec![],
         bytes: vec![],
     };
-    let mut merge = Vec::new();
-    for c in &changes {
-        let actor = c.actor_id().to_hex_string();
-        let by_revoked = by_actor
-            .get(actor.as_str())
-            .filter(|r| !handed_over(r, c.timestamp()));
-        if by_revoked.is_some() || c.deps().iter().any(|d| held_hashes.contains(d)) {
-            if let Some(r) = by_revoked {
-                held.devices.insert(r.device_id.clone());
+    let mut stages: Vec<(Option<String>, Vec<u8>)> = Vec::new();
+    for c in changes {
+        let mut r = route(c);
+        if c.deps().iter().any(|d| held_hashes.contains(d)) {
+            r = match r {
+                Route::Hold(d) => Route::Hold(d),
+                _ => Route::Hold(String::new()),
+            };
+        } else if matches!(r, Route::Merge(_))
+            && c.deps().iter().any(|d| deferred_hashes.contains(d))
+        {
+            r = Route::Defer;
+        }
+        match r {
+            Route::Merge(by) => match stages.last_mut() {
+                Some((last, bytes)) if *last == by => bytes.extend_from_slice(c.raw_bytes()),
+                _ => stages.push((by, c.raw_bytes().to_vec())),
+            },
+            Route::Defer => {
+                deferred_hashes.insert(c.hash());
             }
-            held_hashes.insert(c.hash());
-            held.hashes.push(c.hash());
-            held.bytes.extend_from_slice(c.raw_bytes());
-        } else {
-            merge.extend_from_slice(c.raw_bytes());
+            Route::Hold(device) => {
+                if !device.is_empty() {
+                    held.devices.insert(device);
+                }
+                held_hashes.insert(c.hash());
+                held.hashes.push(c.hash());
+                held.bytes.extend_from_slice(c.raw_bytes());
+            }
         }
     }
-    if held.hashes.is_empty() {
-        return None;
+    Split {
+        stages,
+        held: (!held.hashes.is_empty()).then_some(held),
+        deferred: deferred_hashes.len(),
     }
-    Some((merge, held))
+}
+
+/// The revoked actors by actor id.
+pub fn revoked_by_actor(revoked: &[RevokedActor]) -> BTreeMap<&str, &RevokedActor> {
+    revoked.iter().map(|r| (r.actor.as_str(), r)).collect()
 }
 
 /// Whether a change of a revoked actor stamped `timestamp_s` (the author's clock, seconds)
@@ -225,7 +243,7 @@ async fn pending(s: &dyn Storage, id: i64) -> Result<QuarantineItem> {
 pub async fn release(s: &dyn Storage, id: i64) -> Result<QuarantineItem> {
     let item = pending(s, id).await?;
     let catalogue = fieldcase_core::catalogue::Catalogue::builtin()?;
-    let author = first_author(s, &item).await?;
+    let (author, device) = first_author(s, &item).await?;
     for _ in 0..5 {
         let Some(stored) = s.load_doc(&item.doc_id).await? else {
             return Err(ServerError::NotFound(format!("document {}", item.doc_id)));
@@ -245,16 +263,15 @@ pub async fn release(s: &dyn Storage, id: i64) -> Result<QuarantineItem> {
         if after != before {
             let new_json = fieldcase_core::doc::read_json(&doc)?;
             let accepted = crate::validate::check(
-                &author,
+                &crate::validate::device_author(&author, &device.id, &device.public_key),
                 &catalogue,
+                &crate::validate::Users::default(),
                 &item.doc_id,
                 item.kind,
                 Some(&old_json),
                 &new_json,
             )
-            .map_err(|reason| {
-                ServerError::BadRequest(format!("held changes are invalid: {reason}"))
-            })?;
+            .map_err(|r| ServerError::BadRequest(format!("held changes are invalid: {r}")))?;
             let write = DocWrite {
                 doc_id: item.doc_id.clone(),
                 kind: item.kind,
@@ -323,18 +340,22 @@ async fn settle(
     Ok(item)
 }
 
-/// The user of the first revoked device named by an item: whose rights the release is
-/// checked against.
-async fn first_author(s: &dyn Storage, item: &QuarantineItem) -> Result<crate::storage::User> {
-    let device = item.revoked_devices.split(',').next().unwrap_or_default();
-    let user_id = s
+/// The user and device of the first revoked device named by an item: whose rights the release
+/// is checked against.
+async fn first_author(
+    s: &dyn Storage,
+    item: &QuarantineItem,
+) -> Result<(crate::storage::User, crate::storage::Device)> {
+    let id = item.revoked_devices.split(',').next().unwrap_or_default();
+    let device = s
         .devices()
         .await?
         .into_iter()
-        .find(|d| d.id == device)
-        .map(|d| d.user_id)
-        .ok_or_else(|| ServerError::NotFound(format!("device {device}")))?;
-    s.user(&user_id)
+        .find(|d| d.id == id)
+        .ok_or_else(|| ServerError::NotFound(format!("device {id}")))?;
+    let user = s
+        .user(&device.user_id)
         .await?
-        .ok_or_else(|| ServerError::NotFound(format!("user {user_id}")))
+        .ok_or_else(|| ServerError::NotFound(format!("user {}", device.user_id)))?;
+    Ok((user, device))
 }

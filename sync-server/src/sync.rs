@@ -11,11 +11,12 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use fieldcase_core::model::{CaseRecord, RecordKind};
+use fieldcase_core::rules::{Author, Refusal, RefusalCode};
 use fieldcase_core::sync::wire::{
-    DocPush, DocResult, DocStatus, FEED_PAGE, FeedEntry, PROTOCOL_VERSION, SyncRequest,
-    SyncResponse,
+    CODE_DEFERRED, DocPush, DocResult, DocStatus, FEED_PAGE, FeedEntry, PROTOCOL_VERSION,
+    SyncRequest, SyncResponse,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 /// Documents per request at most.
 const MAX_DOCS: usize = 2000;
@@ -122,11 +123,87 @@ struct PendingWrite {
 }
 
 /// Who pushed a request, and what every document of it is screened against. Read once per
-/// request: the revoked actors are one storage query, not one per document.
+/// request: the revoked actors are one storage query, not one per document, and actors and
+/// users are looked up once each.
 struct Pusher<'a> {
     device_id: &'a str,
     user: &'a User,
+    /// The author every pushed change is checked as.
+    author: Author,
     revoked: Vec<crate::storage::RevokedActor>,
+    /// Actor (hex) -> the device it is bound to, as looked up so far.
+    actors: HashMap<String, Option<String>>,
+    /// Users named in pushed cases, as looked up so far.
+    users: validate::Users,
+    /// Users looked up and not found.
+    unknown_users: BTreeSet<String>,
+    /// Refusals to write to the audit trail once the request is answered.
+    refusals: Vec<crate::audit::AuditEvent>,
+}
+
+/// Whose a pushed change is.
+enum Owner<'r> {
+    /// The pushing device's own actor.
+    Own,
+    /// A revoked device's actor.
+    Revoked(&'r crate::storage::RevokedActor),
+    /// Another device's actor, or one no device declared.
+    Other,
+}
+
+impl Pusher<'_> {
+    /// Looks up the devices of `actors` not yet known.
+    async fn learn_actors(&mut self, state: &AppState, actors: &BTreeSet<String>) -> Result<()> {
+        for a in actors {
+            if !self.actors.contains_key(a) {
+                let d = state.storage.actor_device(a).await?;
+                self.actors.insert(a.clone(), d);
+            }
+        }
+        Ok(())
+    }
+
+    fn owner(&self, actor: &str) -> Owner<'_> {
+        if let Some(r) = self.revoked.iter().find(|r| r.actor == actor) {
+            return Owner::Revoked(r);
+        }
+        match self.actors.get(actor) {
+            Some(Some(d)) if d == self.device_id => Owner::Own,
+            _ => Owner::Other,
+        }
+    }
+
+    /// Looks up the officers a pushed case names, so the rules can check them.
+    async fn learn_users(&mut self, state: &AppState, json: &serde_json::Value) -> Result<()> {
+        for id in validate::named_officers(json) {
+            if self.users.0.contains_key(&id) || self.unknown_users.contains(&id) {
+                continue;
+            }
+            match state.storage.user(&id).await? {
+                Some(u) => self.users.insert(&u),
+                None => {
+                    self.unknown_users.insert(id);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn refused(&mut self, push: &DocPush, refusal: &Refusal) {
+        self.refusals.push(crate::audit::AuditEvent {
+            at_ms: fieldcase_core::ids::now_ms(),
+            actor: self.user.id.clone(),
+            action: "sync_refused".into(),
+            case_id: (push.kind == RecordKind::Case).then(|| push.doc_id.clone()),
+            detail: format!(
+                "{} {} from device {}: {}",
+                push.kind.as_str(),
+                push.doc_id,
+                self.device_id,
+                refusal.code.as_str()
+            ),
+        });
+    }
 }
 
 /// Checks, merges and validates one document of a request against the stored state. Nothing
@@ -134,7 +211,7 @@ struct Pusher<'a> {
 /// that lost a race with a concurrent writer comes back here to be merged again.
 async fn ingest_doc(
     state: &AppState,
-    who: &Pusher<'_>,
+    who: &mut Pusher<'_>,
     push: &DocPush,
     stored: Option<StoredDoc>,
 ) -> Result<Ingest> {
@@ -170,15 +247,16 @@ async fn ingest_doc(
     }
     if !access::writable_kinds(user.role).contains(&push.kind) {
         state.metrics.inc(&state.metrics.docs_rejected);
-        return Ok(Ingest::Done(result(
-            push,
-            DocStatus::Rejected,
-            Some(format!(
+        let refusal = Refusal {
+            code: RefusalCode::OutOfScope,
+            detail: format!(
                 "a {} may not write {} records",
                 user.role.as_str(),
                 push.kind.as_str()
-            )),
-        )));
+            ),
+        };
+        who.refused(push, &refusal);
+        return Ok(Ingest::Done(refused(push, refusal)));
     }
     let mut doc = load(stored.as_ref())?;
     let old_json = match &stored {
@@ -186,21 +264,20 @@ async fn ingest_doc(
         None => None,
     };
     let before = doc.get_heads();
-    let screened = crate::quarantine::screen(&who.revoked, &doc, &push.changes);
+    let not_automerge = || {
+        Ingest::Done(refused(
+            push,
+            Refusal {
+                code: RefusalCode::Malformed,
+                detail: "changes are not valid Automerge data".into(),
+            },
+        ))
+    };
     // A new document is loaded strictly (every byte must parse): its bytes may be stored as
     // sent. Into an existing one, what merged is re-encoded, so a lenient merge is enough.
-    let merged = if stored.is_none() {
-        fieldcase_core::doc::load_strict(&screened.changes).map(|d| doc = d)
-    } else {
-        doc.load_incremental(&screened.changes).map(drop)
-    };
-    if merged.is_err() {
+    if merge_into(&mut doc, stored.is_none(), &push.changes).is_err() {
         state.metrics.inc(&state.metrics.docs_rejected);
-        return Ok(Ingest::Done(result(
-            push,
-            DocStatus::Rejected,
-            Some("changes are not valid Automerge data".into()),
-        )));
+        return Ok(not_automerge());
     }
     if !doc.get_missing_deps(&[]).is_empty() {
         state.metrics.inc(&state.metrics.docs_need_full);
@@ -211,40 +288,105 @@ async fn ingest_doc(
             .unwrap_or_default();
         return Ok(Ingest::Done(r));
     }
+    // Who wrote the new changes: every one must be the pushing device's own. A revoked
+    // device's are held for an operator; another device's (relayed by phone-to-phone
+    // exchange, or forged under its actor) are left for that device to push.
+    let actors: BTreeSet<String> = doc
+        .get_changes_meta(&before)
+        .iter()
+        .map(|m| m.actor.to_hex_string())
+        .collect();
+    who.learn_actors(state, &actors).await?;
+    let mut held = None;
+    let mut deferred = 0;
+    // The runs of the merged changes by author, when more than the pusher wrote them.
+    let mut stages = Vec::new();
+    if actors.iter().any(|a| !matches!(who.owner(a), Owner::Own)) {
+        let changes = doc.get_changes(&before);
+        let split = crate::quarantine::split(&changes, |c| {
+            match who.owner(&c.actor_id().to_hex_string()) {
+                Owner::Own => crate::quarantine::Route::Merge(None),
+                Owner::Revoked(r) => crate::quarantine::route_revoked(r, c.timestamp()),
+                Owner::Other => crate::quarantine::Route::Defer,
+            }
+        });
+        doc = load(stored.as_ref())?;
+        held = split.held;
+        deferred = split.deferred;
+        stages = split.stages;
+    }
+    let code = (deferred > 0).then(|| CODE_DEFERRED.to_string());
+    // Each run is checked as its own author: handover work of a revoked device as that
+    // device's user, the rest as the pusher.
+    let mut prev_json = old_json.clone();
+    let mut accepted = None;
+    let mut new_json = None;
+    let staged = !stages.is_empty();
+    let runs: Vec<(Option<String>, Option<Vec<u8>>)> = if staged {
+        stages.into_iter().map(|(by, b)| (by, Some(b))).collect()
+    } else {
+        vec![(None, None)]
+    };
+    for (by, bytes) in runs {
+        if let Some(bytes) = bytes {
+            let fresh = prev_json.is_none() && doc.get_heads().is_empty();
+            if merge_into(&mut doc, fresh, &bytes).is_err() || !doc.get_missing_deps(&[]).is_empty()
+            {
+                state.metrics.inc(&state.metrics.docs_rejected);
+                return Ok(not_automerge());
+            }
+        }
+        if doc.get_heads() == before {
+            continue;
+        }
+        let json = fieldcase_core::doc::read_json(&doc)?;
+        if push.kind == RecordKind::Case {
+            who.learn_users(state, &json).await?;
+        }
+        let author = match &by {
+            None => who.author.clone(),
+            Some(device) => revoked_author(state, device).await?,
+        };
+        match validate::check(
+            &author,
+            &state.catalogue,
+            &who.users,
+            &push.doc_id,
+            push.kind,
+            prev_json.as_ref(),
+            &json,
+        ) {
+            Ok(a) => accepted = Some(a),
+            Err(refusal) => {
+                state.metrics.inc(&state.metrics.docs_rejected);
+                tracing::info!(doc = %push.doc_id, code = refusal.code.as_str(), "change refused");
+                who.refused(push, &refusal);
+                return Ok(Ingest::Done(refused(push, refusal)));
+            }
+        }
+        prev_json = Some(json.clone());
+        new_json = Some(json);
+    }
     let after = doc.get_heads();
-    if after == before {
+    let (Some(accepted), Some(_)) = (accepted, new_json) else {
+        // Nothing new merged (everything was known, held or left out).
         let mut r = result(push, DocStatus::Accepted, None);
+        r.code = code;
         r.server_heads = after.iter().map(|h| h.to_string()).collect();
         r.changes = missing_for(&mut doc, &push.have_heads);
         state.metrics.inc(&state.metrics.docs_accepted);
-        let r = crate::quarantine::hold(state, who.device_id, &user.id, screened.held, r).await?;
+        let r = crate::quarantine::hold(state, who.device_id, &user.id, held, r).await?;
         return Ok(Ingest::Done(r));
-    }
-    let new_json = fieldcase_core::doc::read_json(&doc)?;
-    let accepted = match validate::check(
-        user,
-        &state.catalogue,
-        &push.doc_id,
-        push.kind,
-        old_json.as_ref(),
-        &new_json,
-    ) {
-        Ok(a) => a,
-        Err(reason) => {
-            state.metrics.inc(&state.metrics.docs_rejected);
-            tracing::info!(doc = %push.doc_id, "change rejected");
-            return Ok(Ingest::Done(result(
-                push,
-                DocStatus::Rejected,
-                Some(reason),
-            )));
-        }
     };
     let compact = stored
         .as_ref()
         .is_none_or(|s| s.chunk_count + 1 > COMPACT_AFTER);
-    let chunk = if stored.is_none() && screened.held.is_none() && push.changes.len() <= VERBATIM_MAX
-    {
+    let verbatim = stored.is_none()
+        && !staged
+        && held.is_none()
+        && deferred == 0
+        && push.changes.len() <= VERBATIM_MAX;
+    let chunk = if verbatim {
         // A new document whose pushed bytes all merged: they load to exactly this document,
         // so they are stored as sent instead of re-encoded.
         push.changes.clone()
@@ -269,14 +411,54 @@ async fn ingest_doc(
         blob_refs: accepted.blob_refs,
     };
     let mut r = result(push, DocStatus::Accepted, None);
+    r.code = code;
     r.server_heads = after.iter().map(|h| h.to_string()).collect();
     r.changes = missing_for(&mut doc, &push.have_heads);
     Ok(Ingest::Write(Box::new(PendingWrite {
         write,
         result: r,
         party_check,
-        held: screened.held,
+        held,
     })))
+}
+
+/// Merges pushed bytes into `doc`: strictly when the document is new (its bytes may be stored
+/// as sent), leniently into an existing one (what merged is re-encoded).
+fn merge_into(doc: &mut AutoCommit, new: bool, bytes: &[u8]) -> std::result::Result<(), ()> {
+    if new {
+        *doc = fieldcase_core::doc::load_strict(bytes).map_err(drop)?;
+        Ok(())
+    } else {
+        doc.load_incremental(bytes).map(drop).map_err(drop)
+    }
+}
+
+/// The author handover work of the revoked device `device_id` is checked as: its user and key.
+async fn revoked_author(state: &AppState, device_id: &str) -> Result<Author> {
+    let device = state
+        .storage
+        .devices()
+        .await?
+        .into_iter()
+        .find(|d| d.id == device_id)
+        .ok_or_else(|| ServerError::Database("a bound actor's device vanished".into()))?;
+    let user = state
+        .storage
+        .user(&device.user_id)
+        .await?
+        .ok_or_else(|| ServerError::Database("a device's user vanished".into()))?;
+    Ok(validate::device_author(
+        &user,
+        &device.id,
+        &device.public_key,
+    ))
+}
+
+/// A refused push: the rule's code and detail.
+fn refused(push: &DocPush, refusal: Refusal) -> DocResult {
+    let mut r = result(push, DocStatus::Rejected, Some(refusal.detail));
+    r.code = Some(refusal.code.as_str().to_string());
+    r
 }
 
 /// Ingests every document of a request and commits the accepted ones in one storage
@@ -286,7 +468,7 @@ async fn ingest_doc(
 /// new stored state and written in a further transaction, up to `WRITE_ATTEMPTS` times.
 async fn write_batch(
     state: &AppState,
-    who: &Pusher<'_>,
+    who: &mut Pusher<'_>,
     pushes: &[DocPush],
     party_checks: &mut BTreeSet<String>,
 ) -> Result<Vec<DocResult>> {
@@ -497,38 +679,48 @@ pub async fn sync(
     crate::quarantine::bind_declared(state.storage.as_ref(), &auth.device.id, declared, "sync")
         .await?;
     let user = &auth.user;
-    let pusher = Pusher {
+    let mut pusher = Pusher {
         device_id: &auth.device.id,
         user,
+        author: validate::device_author(user, &auth.device.id, &auth.device.public_key),
         revoked: if req.docs.iter().any(|d| !d.changes.is_empty()) {
             state.storage.revoked_actors().await?
         } else {
             vec![]
         },
+        actors: HashMap::new(),
+        users: validate::Users::default(),
+        unknown_users: BTreeSet::new(),
+        refusals: Vec::new(),
     };
     let mut party_checks = BTreeSet::new();
-    let docs = write_batch(&state, &pusher, &req.docs, &mut party_checks).await?;
+    let docs = write_batch(&state, &mut pusher, &req.docs, &mut party_checks).await?;
     for h in &party_checks {
         check_party_conflicts(&state, h).await?;
     }
     // A case or party document sent to a phone is a view of it: one audit entry per
     // document, all written in one transaction.
-    let reads = docs
-        .iter()
-        .filter(|r| !r.changes.is_empty() && matches!(r.kind, RecordKind::Case | RecordKind::Party))
-        .map(|r| crate::audit::AuditEvent {
-            at_ms: now,
-            actor: user.id.clone(),
-            action: "sync_read".into(),
-            case_id: (r.kind == RecordKind::Case).then(|| r.doc_id.clone()),
-            detail: format!(
-                "{} {} to device {}",
-                r.kind.as_str(),
-                r.doc_id,
-                auth.device.id
-            ),
-        })
-        .collect();
+    // Every refusal is on the record with the device that pushed it, so forged attempts are
+    // visible to supervisors (`admin audit show --case`).
+    let mut reads: Vec<crate::audit::AuditEvent> = std::mem::take(&mut pusher.refusals);
+    reads.extend(
+        docs.iter()
+            .filter(|r| {
+                !r.changes.is_empty() && matches!(r.kind, RecordKind::Case | RecordKind::Party)
+            })
+            .map(|r| crate::audit::AuditEvent {
+                at_ms: now,
+                actor: user.id.clone(),
+                action: "sync_read".into(),
+                case_id: (r.kind == RecordKind::Case).then(|| r.doc_id.clone()),
+                detail: format!(
+                    "{} {} to device {}",
+                    r.kind.as_str(),
+                    r.doc_id,
+                    auth.device.id
+                ),
+            }),
+    );
     state.audit_all(reads).await?;
     let latest = state.storage.latest_seq().await?;
     let after = req.cursor.clamp(0, latest);

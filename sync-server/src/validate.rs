@@ -1,14 +1,14 @@
 //! Validation after merge: the server merges a device's changes into a fork of its copy, reads
-//! the resulting record and decides whether to keep it. A refusal names the rule broken (never
-//! personal data), and nothing is stored.
+//! the resulting record and decides whether to keep it with core's
+//! [`fieldcase_core::rules::check_record`], the same rules the phone applied before it wrote
+//! the change. A refusal names the rule broken (never personal data), and nothing is stored.
 
-use crate::access;
-use crate::storage::{Role, User, unit_in_scope};
+use crate::storage::{User, unit_in_scope};
 use fieldcase_core::catalogue::{Catalogue, ExemptionKind};
-use fieldcase_core::model::{
-    CaseRecord, DemonstrationRecord, PartyRecord, RecordKind, ReviewOutcome,
-};
+use fieldcase_core::model::{CaseRecord, RecordKind};
+use fieldcase_core::rules::{Author, Directory, Refusal, RefusalCode, RuleContext, UserInfo};
 use serde_json::Value;
+use std::collections::HashMap;
 
 /// What the server needs to know of an accepted record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,13 +21,6 @@ pub struct Accepted {
     pub blob_refs: Vec<String>,
     /// A case with a first-offence exemption (run the conflict rule).
     pub first_offence: bool,
-}
-
-/// Why a change was refused.
-pub type Refusal = String;
-
-fn unit_of(json: &Value) -> Option<&str> {
-    json.get("unit").and_then(|u| u.as_str())
 }
 
 /// The blobs a record's evidence entries name: each entry's `original`, `thumbnail` and
@@ -57,208 +50,101 @@ pub(crate) fn blob_refs(json: &Value) -> Vec<String> {
     out
 }
 
-/// Every evidence entry of `old` is still in `new`, unchanged (matched by `id`, or by
-/// position for entries without one).
-fn evidence_kept(old: &Value, new: &Value) -> bool {
-    let empty = vec![];
-    let old_list = old
-        .get("evidence")
-        .and_then(|e| e.as_array())
-        .unwrap_or(&empty);
-    let new_list = new
-        .get("evidence")
-        .and_then(|e| e.as_array())
-        .unwrap_or(&empty);
-    old_list.iter().enumerate().all(|(i, o)| match o.get("id") {
-        Some(id) => new_list.iter().any(|n| n.get("id") == Some(id) && n == o),
-        None => new_list.get(i) == Some(o),
-    })
-}
+/// Users the server knows, as the rules look them up: complete, so an unknown id is refused.
+#[derive(Debug, Clone, Default)]
+pub struct Users(pub HashMap<String, UserInfo>);
 
-fn without(v: &Value, keys: &[&str]) -> Value {
-    let mut v = v.clone();
-    if let Some(m) = v.as_object_mut() {
-        for k in keys {
-            m.remove(*k);
-        }
+impl Directory for Users {
+    fn user(&self, id: &str) -> Option<UserInfo> {
+        self.0.get(id).cloned()
     }
-    v
+
+    fn complete(&self) -> bool {
+        true
+    }
 }
 
-/// How a change reached the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
-    /// Pushed by a device over sync.
-    Sync,
-    /// Written by the review service (`POST /v1/reviews`, the dashboard), which signs the
-    /// review with the server's key and audits it.
-    ReviewService,
+impl Users {
+    /// Adds a user.
+    pub fn insert(&mut self, u: &User) {
+        self.0.insert(
+            u.id.clone(),
+            UserInfo {
+                role: u.role,
+                unit: u.unit.clone(),
+            },
+        );
+    }
 }
 
-/// Checks the merged record `new` (and the stored `old`, if any) that `user` pushed over sync.
+/// The ids of the officers a case record names (what [`Users`] must hold to check it).
+pub fn named_officers(json: &Value) -> Vec<String> {
+    json.get("officers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
+/// The author a device's push is checked as: its user, and the device's key for everything it
+/// signs (reviews included).
+pub fn device_author(user: &User, device_id: &str, device_key: &str) -> Author {
+    Author::device(
+        user.id.clone(),
+        user.role,
+        user.unit.clone(),
+        device_id,
+        Some(device_key.to_ascii_lowercase()),
+    )
+}
+
+/// Checks the merged record `new` (and the stored `old`, if any) written by `author`, and says
+/// what the server needs to know of it.
 pub fn check(
-    user: &User,
+    author: &Author,
     catalogue: &Catalogue,
+    users: &dyn Directory,
     doc_id: &str,
     kind: RecordKind,
     old: Option<&Value>,
     new: &Value,
 ) -> Result<Accepted, Refusal> {
-    check_via(Channel::Sync, user, catalogue, doc_id, kind, old, new)
-}
-
-/// Checks the merged record `new` (and the stored `old`, if any) written for `user` through
-/// `channel`.
-pub fn check_via(
-    channel: Channel,
-    user: &User,
-    catalogue: &Catalogue,
-    doc_id: &str,
-    kind: RecordKind,
-    old: Option<&Value>,
-    new: &Value,
-) -> Result<Accepted, Refusal> {
-    if new.get("kind").and_then(|k| k.as_str()) != Some(kind.as_str()) {
-        return Err("record kind does not match the declared kind".into());
-    }
-    if new.get("id").and_then(|k| k.as_str()) != Some(doc_id) {
-        return Err("record id does not match the document id".into());
-    }
-    let unit = unit_of(new).ok_or("record has no unit")?.to_string();
-    if !access::can_write(user, kind, &unit) {
-        return Err(format!(
-            "a {} may not write a {} of this unit",
-            user.role.as_str(),
-            kind.as_str()
-        ));
-    }
     if let Some(old) = old {
-        let old_unit = unit_of(old).unwrap_or("");
-        if !unit_in_scope(old_unit, &user.unit) {
-            return Err("the stored record is outside the device's unit".into());
-        }
-        if !evidence_kept(old, new) {
-            return Err("evidence entries may never be removed or altered".into());
+        let old_unit = old.get("unit").and_then(Value::as_str).unwrap_or("");
+        if !unit_in_scope(old_unit, &author.unit) {
+            return Err(Refusal {
+                code: RefusalCode::OutOfScope,
+                detail: "the stored record is outside the device's unit".into(),
+            });
         }
     }
+    let ctx = RuleContext {
+        catalogue,
+        directory: users,
+    };
+    fieldcase_core::rules::check_record(kind, doc_id, old, new, author, &ctx)?;
+    let unit = new
+        .get("unit")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let mut accepted = Accepted {
         unit,
         party_hash: None,
         blob_refs: blob_refs(new),
         first_offence: false,
     };
-    match kind {
-        RecordKind::Case => {
-            let case: CaseRecord = serde_json::from_value(new.clone())
-                .map_err(|e| format!("not a valid case record: {e}"))?;
-            if catalogue.item(&case.violation.code).is_err() {
-                return Err("violation code is not in the catalogue".into());
-            }
-            if let Some(old) = old {
-                let old_case: CaseRecord = serde_json::from_value(old.clone())
-                    .map_err(|_| "the stored case is not readable".to_string())?;
-                check_case_change(channel, user, &old_case, &case, old, new)?;
-            } else if user.role == Role::Reviewer {
-                return Err("a reviewer may not create cases".into());
-            }
-            accepted.party_hash = case.party.as_ref().map(|p| p.match_hash.clone());
-            accepted.first_offence = case
-                .exemption
-                .as_ref()
-                .is_some_and(|e| e.kind == ExemptionKind::FirstOffence);
-        }
-        RecordKind::Party => {
-            let _: PartyRecord = serde_json::from_value(new.clone())
-                .map_err(|e| format!("not a valid party record: {e}"))?;
-        }
-        RecordKind::Demonstration => {
-            let _: DemonstrationRecord = serde_json::from_value(new.clone())
-                .map_err(|e| format!("not a valid demonstration record: {e}"))?;
-        }
+    if kind == RecordKind::Case {
+        let case: CaseRecord = serde_json::from_value(new.clone()).map_err(|e| Refusal {
+            code: RefusalCode::Malformed,
+            detail: format!("not a valid case record: {e}"),
+        })?;
+        accepted.party_hash = case.party.as_ref().map(|p| p.match_hash.clone());
+        accepted.first_offence = case
+            .exemption
+            .as_ref()
+            .is_some_and(|e| e.kind == ExemptionKind::FirstOffence);
     }
     Ok(accepted)
-}
-
-fn check_case_change(
-    channel: Channel,
-    user: &User,
-    old: &CaseRecord,
-    new: &CaseRecord,
-    old_json: &Value,
-    new_json: &Value,
-) -> Result<(), Refusal> {
-    // The review as raw JSON, so that fields the typed record does not know (the server's
-    // signature over the reviewed heads) are protected too.
-    let review_of = |v: &Value| v.get("decision").and_then(|d| d.get("review")).cloned();
-    let old_review = review_of(old_json).filter(|r| !r.is_null());
-    let new_review = review_of(new_json).filter(|r| !r.is_null());
-    if old_review != new_review && user.role != Role::Reviewer {
-        // The one change of a review an officer makes: a decision returned by legal review
-        // replaced by a new, unreviewed decision (the returned one stays in the history).
-        let replaced_returned = match (&old.decision, &new.decision) {
-            (Some(o), Some(n)) => {
-                o.review.as_ref().map(|r| r.outcome) == Some(ReviewOutcome::Returned)
-                    && n.id != o.id
-                    && new_review.is_none()
-            }
-            _ => false,
-        };
-        if !replaced_returned {
-            return Err("only a legal reviewer may write the review of a decision".into());
-        }
-    }
-    if user.role != Role::Reviewer
-        && let (Some(o), Some(_)) = (&old.decision, &old_review)
-        && o.review.as_ref().map(|r| r.outcome) == Some(ReviewOutcome::Approved)
-        && old_json.get("decision") != new_json.get("decision")
-    {
-        return Err("an approved decision may not be changed".into());
-    }
-    if old.decision.is_some() && new.decision.is_none() {
-        return Err("a decision may not be removed".into());
-    }
-    if user.role == Role::Reviewer && old_review != new_review {
-        if channel == Channel::Sync {
-            // Not even from a reviewer's own phone: a review that did not pass the review
-            // service carries neither the server's signature nor an audit entry.
-            return Err(
-                "a review is written only through the review service, which signs and audits it"
-                    .into(),
-            );
-        }
-        let Some(review) = new.decision.as_ref().and_then(|d| d.review.as_ref()) else {
-            return Err("a review may not be removed".into());
-        };
-        if review.reviewer != user.id {
-            return Err("a reviewer may sign a review only with their own id".into());
-        }
-        if review.opinion.trim().is_empty() {
-            return Err("a review needs an opinion".into());
-        }
-        if !new.decision.as_ref().is_some_and(|d| d.review_required) {
-            return Err("this decision needs no legal review".into());
-        }
-    }
-    if user.role == Role::Reviewer {
-        // A reviewer writes the review and nothing else of the case.
-        let strip = |v: &Value| {
-            let mut v = without(v, &["flags"]);
-            if let Some(d) = v.get_mut("decision").and_then(|d| d.as_object_mut()) {
-                d.remove("review");
-            }
-            v
-        };
-        if strip(old_json) != strip(new_json) {
-            return Err("a reviewer may change only the review of a decision".into());
-        }
-    }
-    if !new.lifecycle.starts_with(&old.lifecycle) {
-        return Err("lifecycle events may not be removed or altered".into());
-    }
-    if old.is_closed()
-        && without(old_json, &["lifecycle", "flags"]) != without(new_json, &["lifecycle", "flags"])
-    {
-        return Err("the case is closed: reopen it before editing".into());
-    }
-    Ok(())
 }

@@ -9,7 +9,7 @@ use fieldcase_core::model::RecordKind;
 use fieldcase_core::sync::wire::SyncRequest;
 use fieldcase_server::blobs::{BlobDir, UploadOutcome};
 use fieldcase_server::error::ServerError;
-use fieldcase_server::storage::{Role, User};
+use fieldcase_server::storage::Role;
 use fieldcase_server::validate;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -39,14 +39,9 @@ fn builtin() -> Option<&'static Catalogue> {
     CAT.get_or_init(|| Catalogue::builtin().ok()).as_ref()
 }
 
-fn user(role: Role) -> User {
-    User {
-        id: "OF-FUZZ".into(),
-        name: "fuzz".into(),
-        role,
-        unit: "luan/jinan".into(),
-        created_at_ms: 0,
-    }
+/// The author a fuzzed push is checked as: the fuzz user on its own device.
+fn author(role: Role) -> fieldcase_core::rules::Author {
+    fieldcase_core::rules::Author::device("OF-FUZZ", role, "luan/jinan", "DEV-FUZZ", None)
 }
 
 /// The server's ingest of one pushed document, as `sync-server/src/sync.rs` runs it on a new
@@ -62,7 +57,16 @@ fn ingest(role: Role, kind: RecordKind, doc_id: Option<&str>, changes: &[u8]) ->
     };
     // The server takes the id from the request; here the record's own, so valid records pass.
     let id = doc_id.unwrap_or_else(|| record_id(&json));
-    validate::check(&user(role), cat, id, kind, None, &json).is_ok()
+    validate::check(
+        &author(role),
+        cat,
+        &validate::Users::default(),
+        id,
+        kind,
+        None,
+        &json,
+    )
+    .is_ok()
 }
 
 fn record_id(json: &serde_json::Value) -> &str {
@@ -95,10 +99,11 @@ pub fn change_ingest(data: &[u8]) -> bool {
     let rest = &data[2..];
     let mut accepted = ingest(role, kind, None, rest);
     if let (Some(cat), Ok(json)) = (builtin(), serde_json::from_slice::<serde_json::Value>(rest)) {
-        let u = user(role);
+        let a = author(role);
+        let users = validate::Users::default();
         let id = record_id(&json);
-        accepted |= validate::check(&u, cat, id, kind, None, &json).is_ok();
-        accepted |= validate::check(&u, cat, id, kind, Some(&json), &json).is_ok();
+        accepted |= validate::check(&a, cat, &users, id, kind, None, &json).is_ok();
+        accepted |= validate::check(&a, cat, &users, id, kind, Some(&json), &json).is_ok();
     }
     accepted
 }

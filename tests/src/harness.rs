@@ -19,6 +19,12 @@ use std::time::Duration;
 /// Boxed error for test helpers.
 pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
+/// The PostgreSQL the tests use (`FIELDCASE_TEST_PG_URL`, else the local server).
+pub fn pg_url() -> String {
+    std::env::var("FIELDCASE_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
 /// A fixed time inside the valid range: 2026-09-21.
 pub const T0: i64 = 1_790_000_000_000;
 
@@ -59,6 +65,36 @@ impl TestServer {
             for u in UNITS {
                 admin::create_unit(state.storage.as_ref(), u, u).await?;
             }
+        }
+        let server = fieldcase_server::start(
+            state.clone(),
+            Listen {
+                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                tls: None,
+                allow_insecure_http: false,
+            },
+        )
+        .await?;
+        Ok(TestServer {
+            data: data.to_path_buf(),
+            state,
+            server,
+        })
+    }
+
+    /// Starts a server on PostgreSQL at `url` (a private schema, dropped with the last
+    /// handle), evidence under `data`, with the unit tree.
+    pub async fn start_postgres(data: &Path, url: &str) -> TestResult<TestServer> {
+        let storage =
+            fieldcase_server::storage::postgres::PostgresStorage::connect_fresh(url).await?;
+        let state = AppState::new(
+            Arc::new(storage),
+            data.join("blobs"),
+            fieldcase_server::app::DEFAULT_MAX_BLOB,
+        )
+        .await?;
+        for u in UNITS {
+            admin::create_unit(state.storage.as_ref(), u, u).await?;
         }
         let server = fieldcase_server::start(
             state.clone(),

@@ -12,6 +12,7 @@ pub mod disk_faults;
 pub mod fleet;
 pub mod fuzz_targets;
 pub mod harness;
+pub mod outsider;
 pub mod proxy;
 pub mod server_crash;
 pub mod tamper;

@@ -17,7 +17,9 @@ pub const EVIDENCE_DOMAIN: &[u8] = b"fieldcase/evidence/v1\n";
 /// Domain tag of the redaction payload.
 pub const REDACTION_DOMAIN: &[u8] = b"fieldcase/redaction/v1\n";
 /// Domain tag of the decision payload.
-pub const DECISION_DOMAIN: &[u8] = b"fieldcase/decision/v1\n";
+pub const DECISION_DOMAIN: &[u8] = b"fieldcase/decision/v2\n";
+/// Domain tag of the legal review payload.
+pub const REVIEW_DOMAIN: &[u8] = b"fieldcase/review/v2\n";
 /// Domain tag of the close/reopen payload.
 pub const LIFECYCLE_DOMAIN: &[u8] = b"fieldcase/lifecycle/v1\n";
 /// Domain tag of a package manifest signature.

@@ -1,21 +1,31 @@
-//! Device signatures on penalty decisions and on closing or reopening a case.
+//! Device signatures on penalty decisions, legal reviews and on closing or reopening a case.
 //!
-//! A decision is signed over its own fields (the reviewer's later opinion carries its own
-//! signature). A close or reopen is signed over the event and the document heads it was made
+//! A decision is signed over its own fields and over what it rests on: the case's violation
+//! code (the legal basis) and its party, so neither the amount nor the basis nor the party can
+//! change under the signature. A review is signed over the decision's signature, so it
+//! approves exactly the decision the reviewer saw, and over its checklist and opinion. A close or reopen is signed over the event and the document heads it was made
 //! on, so the closing officer's device vouches for the entire history up to the close: any
 //! later rewrite of that history no longer matches the signed heads.
 
-use super::entry::{Canon, DECISION_DOMAIN, LIFECYCLE_DOMAIN};
+use super::entry::{Canon, DECISION_DOMAIN, LIFECYCLE_DOMAIN, REVIEW_DOMAIN};
 use super::signer::{Signer, verify_hex};
-use crate::model::{Decision, LifecycleEvent, LifecycleKind};
+use crate::model::{CaseRecord, Decision, LifecycleEvent, LifecycleKind, Review, ReviewOutcome};
 use crate::{FieldStore, Result};
 use automerge::AutoCommit;
 
-/// The bytes a decision's signature covers.
-pub fn decision_payload(case_id: &str, d: &Decision, device_key: &str) -> Result<Vec<u8>> {
+/// The bytes a decision's signature covers: the decision and the case's violation code and
+/// party.
+pub fn decision_payload(case: &CaseRecord, d: &Decision, device_key: &str) -> Result<Vec<u8>> {
     let mut c = Canon::new(DECISION_DOMAIN);
-    c.str(case_id)
-        .str(&d.id)
+    c.str(&case.id)
+        .str(&case.violation.code)
+        .present(case.party.is_some());
+    if let Some(p) = &case.party {
+        c.str(&p.party_id)
+            .str(p.party_type.as_str())
+            .str(&p.match_hash);
+    }
+    c.str(&d.id)
         .i64(d.decided_at_ms)
         .str(&d.decided_by)
         .str(&d.tier)
@@ -31,6 +41,69 @@ pub fn decision_payload(case_id: &str, d: &Decision, device_key: &str) -> Result
     c.str(&d.catalogue_version).str(&d.action_id);
     c.hash("signed_by_device", device_key)?;
     Ok(c.finish())
+}
+
+/// The bytes a review's signature covers: the case, the decision's own signature (which
+/// covers its amount, basis and party), the outcome, opinion, checklist, reviewer, time and
+/// the signing key.
+pub fn review_payload(
+    case_id: &str,
+    decision: &Decision,
+    r: &Review,
+    key: &str,
+) -> Result<Vec<u8>> {
+    let mut c = Canon::new(REVIEW_DOMAIN);
+    let outcome = match r.outcome {
+        ReviewOutcome::Approved => "approved",
+        ReviewOutcome::Returned => "returned",
+    };
+    c.str(case_id)
+        .str(&decision.id)
+        .opt_str(decision.signature.as_deref())
+        .str(outcome)
+        .str(&r.opinion)
+        .str(&r.reviewer)
+        .i64(r.at_ms)
+        .opt_str(r.via.as_deref())
+        .present(r.checklist.is_some());
+    if let Some(list) = &r.checklist {
+        for (name, p) in list.points() {
+            c.str(name).bool(p.passed).opt_str(p.note.as_deref());
+        }
+    }
+    c.hash("signed_by_key", key)?;
+    Ok(c.finish())
+}
+
+/// Signs a review with `signer`, binding it to `decision` as it stands.
+pub fn sign_review(
+    signer: &dyn Signer,
+    case_id: &str,
+    decision: &Decision,
+    mut r: Review,
+) -> Result<Review> {
+    let key = hex::encode(signer.public_key());
+    r.decision_signature = decision.signature.clone();
+    let sig = signer.sign(&review_payload(case_id, decision, &r, &key)?)?;
+    r.signed_by_key = Some(key);
+    r.signature = Some(hex::encode(sig));
+    Ok(r)
+}
+
+/// Whether a review's signature holds for `decision` and it names that decision's signature;
+/// `None` when it carries no signature.
+pub fn check_review(case_id: &str, decision: &Decision, r: &Review) -> Option<bool> {
+    let (Some(key), Some(sig)) = (&r.signed_by_key, &r.signature) else {
+        return None;
+    };
+    if r.decision_signature.is_none() || r.decision_signature != decision.signature {
+        return Some(false);
+    }
+    Some(
+        review_payload(case_id, decision, r, key)
+            .map(|p| verify_hex(key, &p, sig))
+            .unwrap_or(false),
+    )
 }
 
 /// The bytes a close or reopen signature covers.
@@ -76,15 +149,33 @@ pub(crate) fn sign_lifecycle(
 }
 
 /// Whether a signed decision's signature holds; `None` when it carries none.
-pub fn check_decision(case_id: &str, d: &Decision) -> Option<bool> {
+pub fn check_decision(case: &CaseRecord, d: &Decision) -> Option<bool> {
     let (Some(key), Some(sig)) = (&d.signed_by_device, &d.signature) else {
         return None;
     };
     Some(
-        decision_payload(case_id, d, key)
+        decision_payload(case, d, key)
             .map(|p| verify_hex(key, &p, sig))
             .unwrap_or(false),
     )
+}
+
+/// The case's decision, if it is in effect and its signatures hold: the deciding device's over
+/// its amount, basis and party, and, where review is required, the approving review's over that
+/// decision. What disclosure publishes; a decision whose signature no longer matches what it
+/// says (an amount changed after signing) is as good as a draft.
+pub fn standing_decision(case: &CaseRecord) -> Option<&Decision> {
+    let d = case.decision.as_ref()?;
+    if !d.is_effective() || check_decision(case, d) != Some(true) {
+        return None;
+    }
+    if d.review_required {
+        let r = d.review.as_ref()?;
+        if check_review(&case.id, d, r) != Some(true) {
+            return None;
+        }
+    }
+    Some(d)
 }
 
 /// Whether a signed lifecycle event's signature holds; `None` when it carries none.
@@ -101,11 +192,11 @@ pub fn check_lifecycle(case_id: &str, e: &LifecycleEvent) -> Option<bool> {
 }
 
 impl FieldStore {
-    /// Signs a decision with this device's key.
-    pub(crate) fn sign_decision(&self, case_id: &str, mut d: Decision) -> Result<Decision> {
+    /// Signs a decision of `case` with this device's key.
+    pub(crate) fn sign_decision(&self, case: &CaseRecord, mut d: Decision) -> Result<Decision> {
         let signer = self.signer()?;
         let key = hex::encode(signer.public_key());
-        let sig = signer.sign(&decision_payload(case_id, &d, &key)?)?;
+        let sig = signer.sign(&decision_payload(case, &d, &key)?)?;
         d.signed_by_device = Some(key);
         d.signature = Some(hex::encode(sig));
         Ok(d)

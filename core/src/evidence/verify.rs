@@ -16,9 +16,9 @@
 
 use super::blobs::parse_sha256;
 use super::entry::{EvidenceEntry, Redaction};
-use super::records::{check_decision, check_lifecycle};
+use super::records::{check_decision, check_lifecycle, check_review};
 use super::signer::verify_hex;
-use crate::model::{Decision, LifecycleEvent};
+use crate::model::LifecycleEvent;
 use crate::{CoreError, FieldStore, Result};
 use automerge::{AutoCommit, ChangeHash, ObjType, ROOT, ReadDoc, Value};
 use serde::{Deserialize, Serialize};
@@ -64,6 +64,8 @@ pub enum IssueKind {
     RedactionInvalid,
     /// A decision's signature fails.
     DecisionSignatureInvalid,
+    /// A legal review is unsigned, its signature fails, or it names another decision.
+    ReviewSignatureInvalid,
     /// A close/reopen signature fails, or the heads it signed are not in the history.
     LifecycleSignatureInvalid,
     /// A package manifest is missing or does not parse.
@@ -403,8 +405,25 @@ pub(crate) fn verify_document(
     }
 
     // Decision and lifecycle signatures.
-    if let Ok(d) = serde_json::from_value::<Decision>(json["decision"].clone()) {
-        match check_decision(record_id, &d) {
+    let case = serde_json::from_value::<crate::model::CaseRecord>(json.clone()).ok();
+    if let (Some(case), Some(d)) = (&case, case.as_ref().and_then(|c| c.decision.clone())) {
+        if let Some(r) = &d.review {
+            match check_review(record_id, &d, r) {
+                Some(true) => {
+                    report.signatures_checked += 1;
+                    if let Some(k) = &r.signed_by_key {
+                        check_key(&mut report, &d.id, k);
+                    }
+                }
+                _ => report.issue(
+                    IssueKind::ReviewSignatureInvalid,
+                    Some(&d.id),
+                    "the legal review is unsigned, or its signature or the decision it names does not hold"
+                        .into(),
+                ),
+            }
+        }
+        match check_decision(case, &d) {
             None => report.unsigned_records += 1,
             Some(ok) => {
                 report.signatures_checked += 1;

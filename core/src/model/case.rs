@@ -286,9 +286,95 @@ pub struct Review {
     pub opinion: String,
     /// When.
     pub at_ms: i64,
-    /// Signature over the decision and opinion (hex), if signed.
+    /// What the reviewer checked (法制审核: 主体, 事实, 证据, 依据, 裁量, 程序). Every review
+    /// written by this version carries it; `None` only on reviews made before it existed,
+    /// which no longer verify.
+    #[serde(default)]
+    pub checklist: Option<ReviewChecklist>,
+    /// The signature of the decision reviewed (hex), so the review approves exactly that
+    /// decision: its amount, basis and party.
+    #[serde(default)]
+    pub decision_signature: Option<String>,
+    /// ed25519 signature (hex) over [`crate::evidence::review_payload`].
     #[serde(default)]
     pub signature: Option<String>,
+    /// The public key (hex) that signed: the reviewer's device, or the server's review key for
+    /// a review written through the review service (the dashboard).
+    #[serde(default)]
+    pub signed_by_key: Option<String>,
+    /// `device` (the reviewer's phone) or `review_service` (the dashboard, on the server).
+    #[serde(default)]
+    pub via: Option<String>,
+}
+
+/// One point of the legal review checklist: passed, or not with a note saying why.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckPoint {
+    /// Whether the point passed.
+    pub passed: bool,
+    /// The reviewer's note (required when the point did not pass).
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// The points a legal review (重大执法决定法制审核) examines.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewChecklist {
+    /// 主体: the enforcing body has the power and the officers are qualified.
+    pub subject: CheckPoint,
+    /// 事实: the facts are clear.
+    pub facts: CheckPoint,
+    /// 证据: the evidence is sufficient and lawfully obtained.
+    pub evidence: CheckPoint,
+    /// 依据: the legal basis applied is correct.
+    pub basis: CheckPoint,
+    /// 裁量: the discretion is appropriate.
+    pub discretion: CheckPoint,
+    /// 程序: the procedure was lawful.
+    pub procedure: CheckPoint,
+}
+
+impl ReviewChecklist {
+    /// The points with their identifiers, in the order of the checklist.
+    pub fn points(&self) -> [(&'static str, &CheckPoint); 6] {
+        [
+            ("subject", &self.subject),
+            ("facts", &self.facts),
+            ("evidence", &self.evidence),
+            ("basis", &self.basis),
+            ("discretion", &self.discretion),
+            ("procedure", &self.procedure),
+        ]
+    }
+
+    /// Why the checklist does not fit `outcome`, if it does not: an approval needs every
+    /// point passed; a return needs at least one point not passed; a point not passed needs a
+    /// note.
+    pub fn problem(&self, outcome: ReviewOutcome) -> Option<String> {
+        for (name, p) in self.points() {
+            let noted = p.note.as_deref().is_some_and(|n| !n.trim().is_empty());
+            if !p.passed && !noted {
+                return Some(format!(
+                    "checklist point {name} did not pass and has no note"
+                ));
+            }
+            if p.note.as_deref().is_some_and(|n| n.chars().count() > 2000) {
+                return Some(format!(
+                    "checklist note {name} is longer than 2000 characters"
+                ));
+            }
+        }
+        let all = self.points().iter().all(|(_, p)| p.passed);
+        match outcome {
+            ReviewOutcome::Approved if !all => {
+                Some("an approval needs every checklist point passed".into())
+            }
+            ReviewOutcome::Returned if all => {
+                Some("a return needs at least one checklist point that did not pass".into())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A free note.

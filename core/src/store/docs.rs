@@ -127,6 +127,10 @@ impl FieldStore {
         also: impl FnOnce(&Transaction<'_>) -> Result<()>,
     ) -> Result<R> {
         self.guard()?;
+        // The rules the server will apply to this change, applied here first, as the enrolled
+        // user (before enrolment the phone does not know who it is, and the operations' own
+        // checks stand alone). Read before the writer lock: the signer may need it.
+        let author = self.enrolled_author()?;
         let mut guard = lock(&self.writer);
         let w: &mut Writer = &mut guard;
         let (mut doc, kind, is_new) = match change {
@@ -151,6 +155,10 @@ impl FieldStore {
             }
         };
         let before = doc.get_heads();
+        let before_json = match (&author, is_new) {
+            (Some(_), false) => Some(crate::doc::read_json(&doc)?),
+            _ => None,
+        };
         let out = edit(&mut doc)?;
         let time = crate::ids::now_ms() / 1000;
         doc.commit_with(
@@ -159,6 +167,15 @@ impl FieldStore {
                 .with_time(time),
         );
         let json = crate::doc::read_json(&doc)?;
+        if let Some(author) = &author {
+            let catalogue = self.catalogue();
+            let ctx = crate::rules::RuleContext {
+                catalogue: &catalogue,
+                directory: &crate::rules::NoDirectory,
+            };
+            crate::rules::check_record(kind, id, before_json.as_ref(), &json, author, &ctx)
+                .map_err(CoreError::from)?;
+        }
         let tx = w
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;

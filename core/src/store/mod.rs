@@ -331,6 +331,35 @@ impl FieldStore {
         &self.device_id
     }
 
+    /// Who this phone writes as, once enrolled: the user, role and unit the server gave at
+    /// enrolment, the enrolled device id and this device's signing key. `None` before
+    /// enrolment.
+    pub fn enrolled_author(&self) -> Result<Option<crate::rules::Author>> {
+        use crate::sync::client::{META_DEVICE_ID, META_USER_ID, META_USER_ROLE, META_USER_UNIT};
+        let text = |k: &str| -> Result<Option<String>> {
+            Ok(self.meta(k)?.and_then(|v| String::from_utf8(v).ok()))
+        };
+        let (Some(user), Some(role), Some(unit), Some(device)) = (
+            text(META_USER_ID)?,
+            text(META_USER_ROLE)?,
+            text(META_USER_UNIT)?,
+            text(META_DEVICE_ID)?,
+        ) else {
+            return Ok(None);
+        };
+        let Some(role) = crate::rules::Role::parse(&role) else {
+            return Ok(None);
+        };
+        let key = self.device_public_key()?;
+        Ok(Some(crate::rules::Author::device(
+            user,
+            role,
+            unit,
+            device,
+            Some(key),
+        )))
+    }
+
     /// The Automerge actor this store writes under, hex; the server learns which device it
     /// belongs to.
     pub fn actor_hex(&self) -> String {

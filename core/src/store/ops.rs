@@ -131,6 +131,21 @@ pub struct PenaltyRequest {
     pub reason: Option<String>,
 }
 
+/// A legal review written on a reviewer's phone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReviewInput {
+    /// The reviewer's user id (the enrolled user).
+    pub reviewer: String,
+    /// Approved or returned.
+    pub outcome: ReviewOutcome,
+    /// The opinion.
+    pub opinion: String,
+    /// What was checked.
+    pub checklist: ReviewChecklist,
+    /// When.
+    pub at_ms: i64,
+}
+
 /// A follow-up visit's result.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FollowUpInput {
@@ -225,18 +240,6 @@ fn open_case(doc: &AutoCommit, id: &str) -> Result<CaseRecord> {
         });
     }
     Ok(case)
-}
-
-/// Whether an action of `method` counts as educating the party (art. 33).
-fn educates(method: Method) -> bool {
-    matches!(
-        method,
-        Method::Guidance
-            | Method::Persuasion
-            | Method::Warning
-            | Method::Interview
-            | Method::Mediation
-    )
 }
 
 impl FieldStore {
@@ -478,7 +481,7 @@ impl FieldStore {
         let item = catalogue.item(&case.violation.code)?;
         let (prior, checked) =
             self.prior_cases(case, item.exemption.first_offence_lookback_days)?;
-        let educated = case.actions.iter().any(|a| educates(a.method));
+        let educated = case.actions.iter().any(|a| rules::educates(a.method));
         let mut e = rules::assess_exemption(
             item,
             &case.violation.tier,
@@ -765,7 +768,7 @@ impl FieldStore {
             signature: None,
             signed_by_device: None,
         };
-        let decision = self.sign_decision(case_id, decision)?;
+        let decision = self.sign_decision(&current, decision)?;
         self.write_doc(case_id, Change::Edited, "decide penalty", |doc| {
             open_case(doc, case_id)?;
             put_root(doc, "decision", &decision)?;
@@ -810,6 +813,78 @@ impl FieldStore {
             let ev = crate::evidence::sign_lifecycle(signer.as_ref(), case_id, doc, ev)?;
             append(doc, "lifecycle", &ev)
         })
+    }
+
+    /// Writes a legal review of the case's decision from a reviewer's phone (重大执法决定法制审核):
+    /// the outcome, an opinion and the checklist, signed with this device's key over the
+    /// decision's own signature. The server accepts it only from a reviewer whose unit covers
+    /// the case, and re-checks every rule ([`crate::rules::check_record`]).
+    pub fn review_decision(
+        &self,
+        case_id: &str,
+        decision_id: &str,
+        review: ReviewInput,
+    ) -> Result<Review> {
+        check_person("reviewer", &review.reviewer)?;
+        check_text("opinion", &review.opinion, crate::rules::MAX_OPINION_CHARS)?;
+        if let Some(p) = review.checklist.problem(review.outcome) {
+            return Err(CoreError::invalid("checklist", p));
+        }
+        let current: CaseRecord = doc::read(&self.load(case_id)?, case_id)?;
+        if current.is_closed() {
+            return Err(CoreError::CaseClosed {
+                case_id: case_id.into(),
+            });
+        }
+        let Some(decision) = current.decision.as_ref().filter(|d| d.id == decision_id) else {
+            return Err(CoreError::not_allowed(
+                "the decision was replaced; review the current one",
+            ));
+        };
+        if !decision.review_required {
+            return Err(CoreError::not_allowed(
+                "this decision needs no legal review",
+            ));
+        }
+        if decision.review.is_some() {
+            return Err(CoreError::not_allowed("the decision was already reviewed"));
+        }
+        if decision.decided_by == review.reviewer {
+            return Err(CoreError::not_allowed(
+                "a reviewer may not review their own decision",
+            ));
+        }
+        let signer = self.signer()?;
+        let signed = crate::evidence::records::sign_review(
+            signer.as_ref(),
+            case_id,
+            decision,
+            Review {
+                outcome: review.outcome,
+                reviewer: review.reviewer,
+                opinion: review.opinion.trim().to_string(),
+                at_ms: review.at_ms,
+                checklist: Some(review.checklist),
+                decision_signature: None,
+                signature: None,
+                signed_by_key: None,
+                via: Some("device".into()),
+            },
+        )?;
+        self.write_doc(case_id, Change::Edited, "legal review", |doc| {
+            let case = open_case(doc, case_id)?;
+            if case.decision.as_ref().map(|d| &d.id) != Some(&decision.id)
+                || case.decision.as_ref().is_some_and(|d| d.review.is_some())
+            {
+                return Err(CoreError::not_allowed("the case changed; review again"));
+            }
+            let obj = match automerge::ReadDoc::get(doc, automerge::ROOT, "decision") {
+                Ok(Some((automerge::Value::Object(_), id))) => id,
+                _ => return Err(CoreError::not_allowed("the case has no decision")),
+            };
+            put(doc, &obj, "review", &doc::to_json(&signed)?)
+        })?;
+        Ok(signed)
     }
 
     /// Reopens a closed case with a reason.

@@ -25,6 +25,12 @@ use std::time::Duration;
 pub const META_DEVICE_ID: &str = "sync_device_id";
 /// Meta key of the device credential.
 pub const META_CREDENTIAL: &str = "sync_credential";
+/// Meta key of the enrolled user's id: every record this phone writes names it as author.
+pub const META_USER_ID: &str = "sync_user_id";
+/// Meta key of the enrolled user's role.
+pub const META_USER_ROLE: &str = "sync_user_role";
+/// Meta key of the enrolled user's unit path.
+pub const META_USER_UNIT: &str = "sync_user_unit";
 /// Meta key of the server URL the device enrolled with.
 pub const META_SERVER_URL: &str = "sync_server_url";
 /// Meta key of the certificate pins given at enrolment (`sha256/...`, one a line; empty for
@@ -398,6 +404,9 @@ impl SyncClient {
         store.set_metas(&[
             (META_DEVICE_ID, resp.device_id.as_bytes()),
             (META_CREDENTIAL, resp.credential.as_bytes()),
+            (META_USER_ID, resp.user_id.as_bytes()),
+            (META_USER_ROLE, resp.role.as_bytes()),
+            (META_USER_UNIT, resp.unit.as_bytes()),
             (META_SERVER_URL, self.base.as_bytes()),
             (META_PINS, pins.as_bytes()),
             (META_EXTRA_ROOTS, roots),

@@ -45,6 +45,9 @@ pub struct SyncReport {
     pub accepted: u32,
     /// Pushed documents the server rejected (kept locally, marked rejected).
     pub rejected: u32,
+    /// Pushed documents of which the server merged only this device's own changes, leaving
+    /// changes relayed from another phone for that phone to push (sent again next sync).
+    pub deferred: u32,
     /// Documents that gained changes from the server.
     pub received: u32,
     /// Feed entries seen.
@@ -275,8 +278,15 @@ impl SyncSession {
             }
             match r.status {
                 DocStatus::Accepted => {
+                    // A deferred push merged only this device's own changes: it stays
+                    // unacknowledged, so the next sync sends the rest again.
+                    let deferred = r.code.as_deref() == Some(crate::sync::wire::CODE_DEFERRED);
                     if is_push {
-                        self.report.accepted += 1;
+                        if deferred {
+                            self.report.deferred += 1;
+                        } else {
+                            self.report.accepted += 1;
+                        }
                         self.need_full.remove(&r.doc_id);
                     }
                     accepted.push(SyncApply {
@@ -284,7 +294,7 @@ impl SyncSession {
                         kind: r.kind,
                         changes: &r.changes,
                         server_heads: &r.server_heads,
-                        acked_change: s.acked,
+                        acked_change: if deferred { None } else { s.acked },
                     });
                 }
                 DocStatus::Rejected => {

@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 
 /// [`DocResult::code`] of a push whose changes written on a revoked phone are held.
 pub const CODE_QUARANTINED: &str = "quarantined";
+/// [`DocResult::code`] of an accepted push of which changes written under another device's
+/// Automerge actor (relayed by phone-to-phone exchange) were left out: that device must push
+/// them itself. The rest merged; the client keeps the document unacknowledged and sends it
+/// again at its next sync, when the other device's changes may have arrived.
+pub const CODE_DEFERRED: &str = "deferred";
 
 /// The protocol version this build speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -105,7 +110,9 @@ pub struct DocResult {
     /// Why it was rejected (no personal data).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// A stable code beside `reason`. `quarantined`: changes in the push written on a revoked
+    /// A stable code beside `reason`. A rejected push names the rule broken
+    /// (`forged_author`, `decision_invalid`, ... : `fieldcase_core::rules::RefusalCode`).
+    /// `deferred` (with `accepted`): see [`CODE_DEFERRED`]. `quarantined`: changes in the push written on a revoked
     /// phone are held for an operator's review; the rest merged, and `server_heads` and
     /// `changes` say what the server holds now. The document is not acknowledged; the
     /// client does not send it again until it is edited.

@@ -24,48 +24,8 @@ use fieldcase_core::model::RecordKind;
 use fieldcase_core::sync::wire::WipeScope;
 use serde::{Deserialize, Serialize};
 
-/// The roles of users.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Patrol officer: records cases, parties, demonstrations of the unit subtree.
-    Officer,
-    /// Volunteer: demonstrations only; never receives personal data.
-    Volunteer,
-    /// Legal reviewer: reads the subtree, writes reviews of decisions.
-    Reviewer,
-    /// Supervisor: reads the subtree.
-    Supervisor,
-    /// Server operator: no document access.
-    Operator,
-}
-
-impl Role {
-    /// Every role.
-    pub const ALL: [Role; 5] = [
-        Role::Officer,
-        Role::Volunteer,
-        Role::Reviewer,
-        Role::Supervisor,
-        Role::Operator,
-    ];
-
-    /// The identifier stored and shown.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Officer => "officer",
-            Role::Volunteer => "volunteer",
-            Role::Reviewer => "reviewer",
-            Role::Supervisor => "supervisor",
-            Role::Operator => "operator",
-        }
-    }
-
-    /// Parses the identifier.
-    pub fn parse(s: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-}
+/// The roles of users (defined in core: the rules that run on phones and here need them).
+pub use fieldcase_core::rules::Role;
 
 /// An organisational unit; its path's prefixes are its parents (`luan/jinan/squad-1`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -380,13 +340,7 @@ pub struct QuarantineItem {
     pub changes: Vec<u8>,
 }
 
-/// Whether `unit` is `scope` or lies under it.
-pub fn unit_in_scope(unit: &str, scope: &str) -> bool {
-    unit == scope
-        || (unit.len() > scope.len()
-            && unit.starts_with(scope)
-            && unit.as_bytes().get(scope.len()) == Some(&b'/'))
-}
+pub use fieldcase_core::rules::unit_in_scope;
 
 /// The server's storage (see the module docs). All methods are safe to call concurrently.
 #[async_trait]
@@ -438,6 +392,8 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<String>;
     /// Every actor bound to a revoked device.
     async fn revoked_actors(&self) -> Result<Vec<RevokedActor>>;
+    /// The device an Automerge actor (hex) is bound to, if any: who authored a change.
+    async fn actor_device(&self, actor: &str) -> Result<Option<String>>;
     /// Stores held changes; `None` if the same changes of the document already await review.
     async fn add_quarantine(&self, q: NewQuarantine) -> Result<Option<i64>>;
     /// Held changes, oldest first; only pending ones unless `all`.

@@ -652,6 +652,19 @@ impl Storage for PostgresStorage {
         row.try_get(0).map_err(db)
     }
 
+    async fn actor_device(&self, actor: &str) -> Result<Option<String>> {
+        let c = self.client().await?;
+        let actor = actor.to_ascii_lowercase();
+        let row = c
+            .query_opt(
+                "SELECT device_id FROM device_actors WHERE actor = $1",
+                &[&actor],
+            )
+            .await
+            .map_err(db)?;
+        row.map(|r| r.try_get(0).map_err(db)).transpose()
+    }
+
     async fn revoked_actors(&self) -> Result<Vec<RevokedActor>> {
         let c = self.client().await?;
         let stmt = c

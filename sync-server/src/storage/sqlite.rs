@@ -656,6 +656,19 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    async fn actor_device(&self, actor: &str) -> Result<Option<String>> {
+        let actor = actor.to_ascii_lowercase();
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT device_id FROM device_actors WHERE actor = ?1",
+                [&actor],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+        .await
+    }
+
     async fn revoked_actors(&self) -> Result<Vec<RevokedActor>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(

@@ -277,6 +277,15 @@ pub fn render(d: &DashboardData) -> String {
         );
     }
     let mut reviews = String::new();
+    /// The legal review checklist (重大执法决定法制审核), as the form shows it.
+    const CHECKLIST_POINTS: [(&str, &str); 6] = [
+        ("subject", "主体"),
+        ("facts", "事实"),
+        ("evidence", "证据"),
+        ("basis", "依据"),
+        ("discretion", "裁量"),
+        ("procedure", "程序"),
+    ];
     for r in &d.review_queue {
         let reasons: Vec<&str> = r
             .reasons
@@ -292,11 +301,19 @@ pub fn render(d: &DashboardData) -> String {
                 "<form method=\"post\" action=\"/dashboard/review\">\
                  <input type=\"hidden\" name=\"case_id\" value=\"{c}\">\
                  <input type=\"hidden\" name=\"decision_id\" value=\"{dec}\">\
+                 <fieldset class=\"checklist\"><legend>审核要点</legend>{points}</fieldset>\
                  <input name=\"opinion\" required maxlength=\"4000\" placeholder=\"审核意见\">\
                  <button name=\"outcome\" value=\"approved\">批准</button>\
                  <button name=\"outcome\" value=\"returned\">退回</button></form>",
                 c = escape_html(&r.case_id),
-                dec = escape_html(&r.decision_id)
+                dec = escape_html(&r.decision_id),
+                points = CHECKLIST_POINTS
+                    .iter()
+                    .map(|(name, label)| format!(
+                        "<label><input type=\"checkbox\" name=\"pass_{name}\" checked> {label}</label>\
+                         <input name=\"note_{name}\" maxlength=\"2000\" placeholder=\"{label}：未通过的说明\">"
+                    ))
+                    .collect::<String>()
             )
         } else {
             "—".to_string()

@@ -74,10 +74,9 @@ pub fn disclose(
     if case.involves_minor || case.privacy_protected {
         return None;
     }
-    let decision = case.decision.as_ref()?;
-    if !decision.is_effective() {
-        return None;
-    }
+    // Only a decision in effect whose signatures hold (the device's over the amount, basis
+    // and party; the approving review's over that decision).
+    let decision = fieldcase_core::evidence::records::standing_decision(case)?;
     let reopened_after = case
         .lifecycle
         .last()

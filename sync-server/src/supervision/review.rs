@@ -1,26 +1,34 @@
-//! Legal review of major decisions (重大执法决定法制审核), written by the server.
+//! Legal review of major decisions (重大执法决定法制审核) through the review service: the
+//! dashboard's form and `POST /v1/reviews`.
 //!
-//! A reviewer approves or returns a decision with an opinion. The server writes the review into
-//! the case's document as a change of its own actor, so it reaches phones by the ordinary sync;
-//! the review carries an ed25519 signature of the server's key over the case id, the decision
-//! id, the document heads the reviewer saw, the outcome, the opinion, the reviewer and the time
-//! ([`signing_bytes`]); and an entry is appended to the audit chain. A decision that needs
-//! review takes effect only once approved ([`fieldcase_core::model::Decision::is_effective`]).
+//! A reviewer approves or returns a decision with an opinion and the checklist (主体, 事实,
+//! 证据, 依据, 裁量, 程序). The server writes the review into the case's document as a change
+//! of its own actor, so it reaches phones by the ordinary sync. The review is signed with the
+//! server's review key on behalf of the reviewer, whose session or credential the server
+//! authenticated ([`fieldcase_core::evidence::records::review_payload`]: the case, the
+//! decision's own signature, the outcome, opinion, checklist, reviewer and time), and an entry
+//! is appended to the audit chain. A reviewer's phone may instead write the review itself,
+//! signed with its device key, over sync; both pass the same rules
+//! ([`fieldcase_core::rules::check_record`]). A decision that needs review takes effect only
+//! once approved ([`fieldcase_core::model::Decision::is_effective`]).
 
 use crate::AppState;
 use crate::audit::AuditEvent;
 use crate::error::{Result, ServerError};
 use crate::storage::{DocWrite, Role, User, unit_in_scope};
 use automerge::transaction::CommitOptions;
-use automerge::{AutoCommit, ChangeHash, ObjType, ReadDoc, Value};
-use ed25519_dalek::{Signature, Signer, VerifyingKey};
-use fieldcase_core::model::{CaseRecord, RecordKind, ReviewOutcome};
+use automerge::{AutoCommit, ObjType, ReadDoc, Value};
+use fieldcase_core::evidence::SoftwareSigner;
+use fieldcase_core::model::{CaseRecord, RecordKind, Review, ReviewChecklist, ReviewOutcome};
+use fieldcase_core::rules::Author;
 use serde::{Deserialize, Serialize};
 
 /// Longest opinion accepted.
-pub const MAX_OPINION_CHARS: usize = 4000;
+pub const MAX_OPINION_CHARS: usize = fieldcase_core::rules::MAX_OPINION_CHARS;
 const WRITE_ATTEMPTS: usize = 5;
 const COMPACT_AFTER: i64 = 16;
+/// `Review::via` of a review written by the review service.
+pub const VIA_REVIEW_SERVICE: &str = "review_service";
 
 /// `POST /v1/reviews` body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,62 +42,14 @@ pub struct ReviewRequest {
     pub outcome: ReviewOutcome,
     /// The opinion (required, also for an approval).
     pub opinion: String,
+    /// What was checked: every point passed for an approval; at least one not passed, each
+    /// with a note, for a return.
+    pub checklist: ReviewChecklist,
 }
 
-/// The review as written into the document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SignedReview {
-    /// approved or returned.
-    pub outcome: ReviewOutcome,
-    /// Reviewer's user id.
-    pub reviewer: String,
-    /// Opinion.
-    pub opinion: String,
-    /// When (server clock).
-    pub at_ms: i64,
-    /// ed25519 signature (hex) over [`signing_bytes`].
-    pub signature: String,
-    /// Document heads (hex, sorted) the review was made on.
-    pub signed_heads: Vec<String>,
-    /// The server's public key (hex) that signed.
-    pub signed_by_key: String,
-}
-
-fn field(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
-    out.extend_from_slice(bytes);
-}
-
-/// The bytes a review's signature covers: length-prefixed fields in a fixed order.
-pub fn signing_bytes(case_id: &str, decision_id: &str, review: &SignedReview) -> Vec<u8> {
-    let mut out = b"fieldcase-review-v1".to_vec();
-    field(&mut out, case_id.as_bytes());
-    field(&mut out, decision_id.as_bytes());
-    field(&mut out, review.signed_heads.join(",").as_bytes());
-    let outcome = match review.outcome {
-        ReviewOutcome::Approved => "approved",
-        ReviewOutcome::Returned => "returned",
-    };
-    field(&mut out, outcome.as_bytes());
-    field(&mut out, review.opinion.as_bytes());
-    field(&mut out, review.reviewer.as_bytes());
-    field(&mut out, &review.at_ms.to_be_bytes());
-    out
-}
-
-/// Whether a review's signature is valid under `key`.
-pub fn verify(case_id: &str, decision_id: &str, review: &SignedReview, key: &VerifyingKey) -> bool {
-    let Ok(bytes) = hex::decode(&review.signature) else {
-        return false;
-    };
-    let Ok(arr) = <[u8; 64]>::try_from(bytes.as_slice()) else {
-        return false;
-    };
-    key.verify_strict(
-        &signing_bytes(case_id, decision_id, review),
-        &Signature::from_bytes(&arr),
-    )
-    .is_ok()
+/// The review service's public key (hex): what phones trust for reviews written through it.
+pub fn service_key_hex(state: &AppState) -> String {
+    hex::encode(state.signing_key.verifying_key().as_bytes())
 }
 
 /// Checks a request against the stored case; the case as read.
@@ -125,7 +85,7 @@ fn check(reviewer: &User, req: &ReviewRequest, case: &CaseRecord) -> Result<()> 
 
 /// Reviews a decision as `reviewer`: checks, signs, writes the change, audits. Returns the
 /// review written.
-pub async fn apply(state: &AppState, reviewer: &User, req: &ReviewRequest) -> Result<SignedReview> {
+pub async fn apply(state: &AppState, reviewer: &User, req: &ReviewRequest) -> Result<Review> {
     if reviewer.role != Role::Reviewer {
         return Err(ServerError::Forbidden(
             "only a legal reviewer may review decisions".into(),
@@ -140,10 +100,23 @@ pub async fn apply(state: &AppState, reviewer: &User, req: &ReviewRequest) -> Re
             "the opinion is longer than {MAX_OPINION_CHARS} characters"
         )));
     }
+    if let Some(p) = req.checklist.problem(req.outcome) {
+        return Err(ServerError::BadRequest(p));
+    }
     if !fieldcase_core::ids::is_valid_id(&req.case_id) {
         return Err(ServerError::BadRequest("case_id is not a record id".into()));
     }
     let not_found = || ServerError::NotFound(format!("case {}", req.case_id));
+    let service_key = service_key_hex(state);
+    let signer = SoftwareSigner::from_secret(&state.signing_key.to_bytes());
+    let author = Author {
+        user_id: reviewer.id.clone(),
+        role: reviewer.role,
+        unit: reviewer.unit.clone(),
+        device_id: VIA_REVIEW_SERVICE.into(),
+        device_key: None,
+        review_keys: vec![service_key],
+    };
     for _ in 0..WRITE_ATTEMPTS {
         let stored = state
             .storage
@@ -156,26 +129,29 @@ pub async fn apply(state: &AppState, reviewer: &User, req: &ReviewRequest) -> Re
         let mut doc = AutoCommit::load(&stored.bytes)
             .map_err(|_| ServerError::Database("stored document does not load".into()))?
             .with_actor(state.server_actor.clone());
+        let old_json = fieldcase_core::doc::read_json(&doc)?;
         let case: CaseRecord = fieldcase_core::doc::read(&doc, &req.case_id)?;
         check(reviewer, req, &case)?;
-        let before = doc.get_heads();
-        let mut heads: Vec<String> = before.iter().map(ChangeHash::to_string).collect();
-        heads.sort();
-        let mut review = SignedReview {
-            outcome: req.outcome,
-            reviewer: reviewer.id.clone(),
-            opinion: opinion.to_string(),
-            at_ms: fieldcase_core::ids::now_ms(),
-            signature: String::new(),
-            signed_heads: heads,
-            signed_by_key: hex::encode(state.signing_key.verifying_key().as_bytes()),
+        let Some(decision) = &case.decision else {
+            return Err(ServerError::Conflict("the case has no decision".into()));
         };
-        review.signature = hex::encode(
-            state
-                .signing_key
-                .sign(&signing_bytes(&req.case_id, &req.decision_id, &review))
-                .to_bytes(),
-        );
+        let before = doc.get_heads();
+        let review = fieldcase_core::evidence::records::sign_review(
+            &signer,
+            &req.case_id,
+            decision,
+            Review {
+                outcome: req.outcome,
+                reviewer: reviewer.id.clone(),
+                opinion: opinion.to_string(),
+                at_ms: fieldcase_core::ids::now_ms(),
+                checklist: Some(req.checklist.clone()),
+                decision_signature: None,
+                signature: None,
+                signed_by_key: None,
+                via: Some(VIA_REVIEW_SERVICE.into()),
+            },
+        )?;
         let decision_obj = match doc.get(automerge::ROOT, "decision") {
             Ok(Some((Value::Object(ObjType::Map), id))) => id,
             _ => return Err(ServerError::Conflict("the case has no decision".into())),
@@ -188,23 +164,18 @@ pub async fn apply(state: &AppState, reviewer: &User, req: &ReviewRequest) -> Re
                 .with_message("server: legal review")
                 .with_time(review.at_ms / 1000),
         );
-        // The rules every review passes (own id, an opinion, a decision that needs one).
+        // The rules every review passes, on phones and here alike.
         let new_json = fieldcase_core::doc::read_json(&doc)?;
-        let old_raw = {
-            let old_doc = AutoCommit::load(&stored.bytes)
-                .map_err(|_| ServerError::Database("stored document does not load".into()))?;
-            fieldcase_core::doc::read_json(&old_doc)?
-        };
-        let accepted = crate::validate::check_via(
-            crate::validate::Channel::ReviewService,
-            reviewer,
+        let accepted = crate::validate::check(
+            &author,
             &state.catalogue,
+            &crate::validate::Users::default(),
             &req.case_id,
             RecordKind::Case,
-            Some(&old_raw),
+            Some(&old_json),
             &new_json,
         )
-        .map_err(ServerError::Forbidden)?;
+        .map_err(|r| ServerError::Forbidden(r.to_string()))?;
         let after = doc.get_heads();
         let compact = stored.chunk_count + 1 > COMPACT_AFTER;
         let write = DocWrite {
@@ -231,6 +202,7 @@ pub async fn apply(state: &AppState, reviewer: &User, req: &ReviewRequest) -> Re
             ReviewOutcome::Approved => "approved",
             ReviewOutcome::Returned => "returned",
         };
+        let sig = review.signature.as_deref().unwrap_or_default();
         state
             .audit(AuditEvent {
                 at_ms: review.at_ms,
@@ -240,7 +212,7 @@ pub async fn apply(state: &AppState, reviewer: &User, req: &ReviewRequest) -> Re
                 detail: format!(
                     "decision {} {outcome}; signature {}",
                     req.decision_id,
-                    &review.signature[..16]
+                    &sig[..sig.len().min(16)]
                 ),
             })
             .await?;

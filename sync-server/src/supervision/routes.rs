@@ -15,7 +15,7 @@
 use super::disclosure::{DisclosureEntry, disclose, render_html};
 use super::records::{self, Records};
 use super::report::{Report, to_csv, to_xlsx};
-use super::review::{self, ReviewRequest, SignedReview};
+use super::review::{self, ReviewRequest};
 use super::{dashboard, queues};
 use crate::AppState;
 use crate::audit::AuditEvent;
@@ -247,7 +247,7 @@ pub async fn post_review(
     State(state): State<AppState>,
     p: Principal,
     body: Bytes,
-) -> Result<Json<SignedReview>> {
+) -> Result<Json<fieldcase_core::model::Review>> {
     require(&p.user, &[Role::Reviewer])?;
     let req: ReviewRequest = serde_json::from_slice(&body)
         .map_err(|e| ServerError::BadRequest(format!("review request: {e}")))?;
@@ -428,6 +428,61 @@ pub struct ReviewForm {
     pub outcome: String,
     /// The opinion.
     pub opinion: String,
+    /// Checklist: a ticked box (`on`) is a point passed; the note says why one did not.
+    #[serde(default)]
+    pub pass_subject: Option<String>,
+    /// See `pass_subject`.
+    #[serde(default)]
+    pub note_subject: Option<String>,
+    /// See `pass_subject`.
+    #[serde(default)]
+    pub pass_facts: Option<String>,
+    /// See `pass_subject`.
+    #[serde(default)]
+    pub note_facts: Option<String>,
+    /// See `pass_subject`.
+    #[serde(default)]
+    pub pass_evidence: Option<String>,
+    /// See `pass_subject`.
+    #[serde(default)]
+    pub note_evidence: Option<String>,
+    /// See `pass_subject`.
+    #[serde(default)]
+    pub pass_basis: Option<String>,
+    /// See `pass_subject`.
+    #[serde(default)]
+    pub note_basis: Option<String>,
+    /// See `pass_subject`.
+    #[serde(default)]
+    pub pass_discretion: Option<String>,
+    /// See `pass_subject`.
+    #[serde(default)]
+    pub note_discretion: Option<String>,
+    /// See `pass_subject`.
+    #[serde(default)]
+    pub pass_procedure: Option<String>,
+    /// See `pass_subject`.
+    #[serde(default)]
+    pub note_procedure: Option<String>,
+}
+
+impl ReviewForm {
+    /// The checklist the form's boxes and notes give.
+    fn checklist(&self) -> fieldcase_core::model::ReviewChecklist {
+        let point =
+            |pass: &Option<String>, note: &Option<String>| fieldcase_core::model::CheckPoint {
+                passed: pass.is_some(),
+                note: note.clone().filter(|n| !n.trim().is_empty()),
+            };
+        fieldcase_core::model::ReviewChecklist {
+            subject: point(&self.pass_subject, &self.note_subject),
+            facts: point(&self.pass_facts, &self.note_facts),
+            evidence: point(&self.pass_evidence, &self.note_evidence),
+            basis: point(&self.pass_basis, &self.note_basis),
+            discretion: point(&self.pass_discretion, &self.note_discretion),
+            procedure: point(&self.pass_procedure, &self.note_procedure),
+        }
+    }
 }
 
 /// Whether a form post comes from this server's own page: an `Origin` header, when the
@@ -487,6 +542,7 @@ pub async fn dashboard_review(
         }
     };
     let req = ReviewRequest {
+        checklist: form.checklist(),
         case_id: form.case_id,
         decision_id: form.decision_id,
         outcome,

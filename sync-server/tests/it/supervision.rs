@@ -13,7 +13,7 @@ use fieldcase_core::model::{CaseStatus, ReviewOutcome};
 use fieldcase_core::stats::{Stats, StatsScope, compute};
 use fieldcase_core::sync::{ClientConfig, SyncClient};
 use fieldcase_core::{FieldStore, StoreConfig};
-use fieldcase_server::supervision::review::{self, SignedReview};
+
 use fieldcase_server::supervision::routes::issue_login_link;
 use fieldcase_server::{AppState, Listen, admin, router};
 use http_body_util::BodyExt;
@@ -193,6 +193,13 @@ async fn sync_phone(state: &AppState, phone: &std::path::Path, device: &str) -> 
     Ok(store)
 }
 
+/// A case as the server holds it (no phone involved).
+async fn phone_free_case(state: &AppState, id: &str) -> R<fieldcase_core::model::CaseRecord> {
+    let stored = state.storage.load_doc(id).await?.ok_or("stored case")?;
+    let doc = automerge::AutoCommit::load(&stored.bytes)?;
+    Ok(fieldcase_core::doc::read(&doc, id)?)
+}
+
 async fn seeded() -> R<(tempfile::TempDir, AppState, Seeded)> {
     let dir = tempfile::tempdir()?;
     let state = AppState::open_dir(&dir.path().join("data")).await?;
@@ -317,7 +324,22 @@ async fn scenario(state: AppState, seeded: Seeded) -> R {
     let (dec_a, dec_b) = (decision_of(0)?, decision_of(1)?);
 
     // Reviews: officers and supervisors may not; bad requests change nothing.
-    let approve = json!({"case_id": seeded.major_a, "decision_id": dec_a, "outcome": "approved", "opinion": "事实清楚，证据充分，裁量适当。"});
+    let pass = json!({"passed": true});
+    let all_passed = json!({"subject": pass, "facts": pass, "evidence": pass, "basis": pass, "discretion": pass, "procedure": pass});
+    let approve = json!({"case_id": seeded.major_a, "decision_id": dec_a, "outcome": "approved", "opinion": "事实清楚，证据充分，裁量适当。", "checklist": all_passed});
+    // Without the checklist, or approving with a point not passed: refused.
+    let mut bare = approve.clone();
+    bare.as_object_mut().ok_or("object")?.remove("checklist");
+    assert_eq!(
+        post_review(&state, &rv, bare).await?.status,
+        StatusCode::BAD_REQUEST
+    );
+    let mut failed_point = approve.clone();
+    failed_point["checklist"]["evidence"] = json!({"passed": false, "note": "缺少现场照片"});
+    assert_eq!(
+        post_review(&state, &rv, failed_point).await?.status,
+        StatusCode::BAD_REQUEST
+    );
     assert_eq!(
         post_review(&state, &of, approve.clone()).await?.status,
         StatusCode::FORBIDDEN
@@ -358,21 +380,23 @@ async fn scenario(state: AppState, seeded: Seeded) -> R {
     );
     let r = post_review(&state, &rv, approve.clone()).await?;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let signed_a: SignedReview = serde_json::from_slice(&r.body)?;
-    assert!(review::verify(
-        &seeded.major_a,
-        &dec_a,
-        &signed_a,
-        &state.signing_key.verifying_key()
-    ));
+    let signed_a: fieldcase_core::model::Review = serde_json::from_slice(&r.body)?;
+    assert_eq!(
+        signed_a.signed_by_key.as_deref(),
+        Some(hex::encode(state.signing_key.verifying_key().as_bytes()).as_str())
+    );
+    let stored_a = phone_free_case(&state, &seeded.major_a).await?;
+    let decision_a = stored_a.decision.clone().ok_or("decision")?;
+    assert_eq!(
+        fieldcase_core::evidence::records::check_review(&seeded.major_a, &decision_a, &signed_a),
+        Some(true)
+    );
     let mut tampered = signed_a.clone();
     tampered.opinion.push('！');
-    assert!(!review::verify(
-        &seeded.major_a,
-        &dec_a,
-        &tampered,
-        &state.signing_key.verifying_key()
-    ));
+    assert_eq!(
+        fieldcase_core::evidence::records::check_review(&seeded.major_a, &decision_a, &tampered),
+        Some(false)
+    );
     assert_eq!(
         post_review(&state, &rv, approve).await?.status,
         StatusCode::CONFLICT,
@@ -382,7 +406,8 @@ async fn scenario(state: AppState, seeded: Seeded) -> R {
     let r = post_review(
         &state,
         &rv,
-        json!({"case_id": seeded.major_b, "decision_id": dec_b, "outcome": "returned", "opinion": opinion_b}),
+        json!({"case_id": seeded.major_b, "decision_id": dec_b, "outcome": "returned", "opinion": opinion_b,
+               "checklist": {"subject": pass, "facts": pass, "evidence": {"passed": false, "note": "缺少现场照片"}, "basis": pass, "discretion": pass, "procedure": pass}}),
     )
     .await?;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
@@ -790,7 +815,7 @@ async fn a_reviewer_reviews_from_the_dashboard() -> R {
         .ok_or("decision")?
         .to_string();
     let form = format!(
-        "case_id={}&decision_id={dec}&outcome=returned&opinion=%E8%AF%81%E6%8D%AE%E4%B8%8D%E8%B6%B3",
+        "case_id={}&decision_id={dec}&outcome=returned&opinion=%E8%AF%81%E6%8D%AE%E4%B8%8D%E8%B6%B3&pass_subject=on&pass_facts=on&note_evidence=%E7%BC%BA%E7%85%A7%E7%89%87&pass_basis=on&pass_discretion=on&pass_procedure=on",
         seeded.major_a
     );
     let post = |cookie: String, origin: &'static str| {

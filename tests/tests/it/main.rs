@@ -7,6 +7,7 @@ mod e2e;
 mod evidence_entries;
 mod evsync;
 mod fleet;
+mod forgery;
 mod measure;
 mod pinning;
 mod revoke;
