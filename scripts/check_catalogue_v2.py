@@ -3,6 +3,8 @@
 
 Usage: python3 scripts/check_catalogue_v2.py [profile_dir]
        (default profile: schemas/catalogue/profiles/cn-ah-la)
+       python3 scripts/check_catalogue_v2.py --self-test
+       (breaks copies of the profile in ten ways and checks that each break is caught)
 
 Stdlib only. Loads schemas/catalogue/base/{laws,items-*}.json and the profile's
 {profile,laws,items-*,local-basis,benchmarks,exemption-list}.json and checks:
@@ -278,5 +280,74 @@ def report(n_items, n_laws, laws_conf, n_articles):
     return 1 if errors else 0
 
 
+SELF_TESTS = [
+    # (name, file, mutation(data), expected error substring)
+    ("tier below the statutory minimum", "benchmarks.json",
+     lambda d: _tier(d, "CG-CW-001", 0).update(min_yuan=200), "outside statutory 2000-20000"),
+    ("fine tier while the amount is unset", "benchmarks.json",
+     lambda d: _bm(d, "CG-AP-001")["tiers"].append({"tier": "serious", "party_type": "person", "penalty": "fine", "min_yuan": 50, "max_yuan": 100, "conditions": {"zh": "x", "en": "x"}}),
+     "statutory maximum not set"),
+    ("exempt tier conditioned on an expired order", "benchmarks.json",
+     lambda d: _tier(d, "CG-ST-001", 0)["conditions"].update(zh="逾期未改正"), "uncorrected-order clause"),
+    ("correction-order-first tier without refusal", "benchmarks.json",
+     lambda d: _tier(d, "CG-NO-002", 0)["conditions"].update(zh="首次"), "does not presuppose an uncorrected order"),
+    ("warning tier where the law has no warning", "benchmarks.json",
+     lambda d: _tier(d, "CG-ST-001", 0).update(penalty="warning", min_yuan=0, max_yuan=0), "is not prescribed"),
+    ("version mismatch", "exemption-list.json", lambda d: d.update(catalogue_version="1999.1.1"), "catalogue_version differs"),
+    ("unknown law id", "local-basis.json",
+     lambda d: d["entries"][0]["legal_basis"].append({"law": "zj-cacs-reg", "article": "第十七条", "role": "penalty", "text": "x", "confirmed": True}),
+     "unknown law id zj-cacs-reg"),
+    ("exempt tier missing from benchmarks", "exemption-list.json",
+     lambda d: _ex(d, "CG-ST-002").update(exempt_tiers=["trivial"]), "not in benchmarks"),
+    ("exemption for a correction-order-first item", "exemption-list.json",
+     lambda d: _ex(d, "CG-AP-004").update(kinds=[{"kind": "first_offence", "first_offence_required": True, "conditions": {"zh": "x", "en": "x"}}]),
+     "only after an uncorrected order"),
+    ("profile item reusing a base code", "items-appearance.json",
+     lambda d: d["items"].append(dict(d["items"][0], code="CG-ST-001")), "duplicate item code CG-ST-001"),
+]
+
+
+def _bm(d, code):
+    return next(b for b in d["items"] if b["code"] == code)
+
+
+def _tier(d, code, i):
+    return _bm(d, code)["tiers"][i]
+
+
+def _ex(d, code):
+    return next(e for e in d["items"] if e["code"] == code)
+
+
+def self_test():
+    import shutil
+    import subprocess
+    import tempfile
+    src = CAT / "profiles" / "cn-ah-la"
+    failed = 0
+    for name, fname, mutate, expect in SELF_TESTS:
+        with tempfile.TemporaryDirectory() as tmp:
+            dst = Path(tmp) / "profile"
+            shutil.copytree(src, dst)
+            with open(dst / fname, encoding="utf-8") as f:
+                data = json.load(f)
+            mutate(data)
+            with open(dst / fname, "w", encoding="utf-8") as f:
+                json.dump(data, f, ensure_ascii=False)
+            r = subprocess.run([sys.executable, __file__, str(dst)], capture_output=True, text=True)
+            ok = r.returncode == 1 and expect in r.stdout
+            failed += not ok
+            print(("ok  " if ok else "FAIL") + f" {name}")
+            if not ok:
+                print(r.stdout)
+    clean = subprocess.run([sys.executable, __file__], capture_output=True, text=True)
+    print(("ok  " if clean.returncode == 0 else "FAIL") + " the shipped catalogue passes")
+    failed += clean.returncode != 0
+    print(f"self-test: {len(SELF_TESTS) + 1 - failed}/{len(SELF_TESTS) + 1} passed")
+    return 1 if failed else 0
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--self-test"]:
+        sys.exit(self_test())
     sys.exit(main())
