@@ -64,6 +64,16 @@ pub enum FieldcaseError {
         /// Why, in words a UI can show.
         reason: String,
     },
+    /// The change breaks a rule the server enforces (the phone applies the same rules before
+    /// writing): `code` is stable (`forged_author`, `decision_invalid`, `review_invalid`,
+    /// `exemption_invalid`, ...; `docs/procedure.md` lists them), `reason` says which.
+    #[error("refused ({code}): {reason}")]
+    Refused {
+        /// The rule broken.
+        code: String,
+        /// Which, in words.
+        reason: String,
+    },
     /// A record's bytes are not a valid fieldcase record: a damaged bundle from another phone,
     /// or a damaged store. Nothing was written.
     #[error("malformed record {record_id}: {reason}")]
@@ -187,6 +197,10 @@ impl From<CoreError> for FieldcaseError {
             },
             CoreError::CaseClosed { case_id } => F::CaseClosed { case_id },
             CoreError::NotAllowed { reason } => F::NotAllowed { reason },
+            CoreError::Refused { code, detail } => F::Refused {
+                code,
+                reason: detail,
+            },
             CoreError::NotEligible { reasons } => F::NotEligible { reasons },
             CoreError::NotFound { kind, id } => F::NotFound { kind, id },
             CoreError::MalformedDocument { doc_id, reason } => F::Malformed {

@@ -290,6 +290,70 @@ impl From<FollowUpInput> for store::FollowUpInput {
     }
 }
 
+/// One point of the legal review checklist: passed, or not with a note saying why.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct CheckPoint {
+    /// Whether the point passed.
+    pub passed: bool,
+    /// Why it did not pass (required then).
+    #[uniffi(default = None)]
+    pub note: Option<String>,
+}
+
+impl From<CheckPoint> for fieldcase_core::model::CheckPoint {
+    fn from(p: CheckPoint) -> Self {
+        fieldcase_core::model::CheckPoint {
+            passed: p.passed,
+            note: p.note,
+        }
+    }
+}
+
+/// A legal review written on a reviewer's phone (重大执法决定法制审核): every checklist point
+/// passed for an approval; at least one not passed, each with a note, for a return.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ReviewInput {
+    /// The reviewer's user id (the enrolled user).
+    pub reviewer: String,
+    /// Approved or returned.
+    pub outcome: crate::enums::ReviewOutcome,
+    /// The opinion (required).
+    pub opinion: String,
+    /// When.
+    pub at_ms: i64,
+    /// 主体: the enforcing body has the power and the officers are qualified.
+    pub subject: CheckPoint,
+    /// 事实: the facts are clear.
+    pub facts: CheckPoint,
+    /// 证据: the evidence is sufficient and lawfully obtained.
+    pub evidence: CheckPoint,
+    /// 依据: the legal basis applied is correct.
+    pub basis: CheckPoint,
+    /// 裁量: the discretion is appropriate.
+    pub discretion: CheckPoint,
+    /// 程序: the procedure was lawful.
+    pub procedure: CheckPoint,
+}
+
+impl From<ReviewInput> for store::ReviewInput {
+    fn from(r: ReviewInput) -> Self {
+        store::ReviewInput {
+            reviewer: r.reviewer,
+            outcome: r.outcome.into(),
+            opinion: r.opinion,
+            at_ms: r.at_ms,
+            checklist: fieldcase_core::model::ReviewChecklist {
+                subject: r.subject.into(),
+                facts: r.facts.into(),
+                evidence: r.evidence.into(),
+                basis: r.basis.into(),
+                discretion: r.discretion.into(),
+                procedure: r.procedure.into(),
+            },
+        }
+    }
+}
+
 /// A persuasion demonstration (劝导示范) by volunteers or officers; no personal data.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct NewDemonstration {

@@ -11,11 +11,12 @@
 use crate::FieldcaseError;
 use crate::error::guard;
 use crate::inputs::{
-    ExemptionRequest, FollowUpInput, NewAction, NewCase, NewDemonstration, NewParty, PenaltyRequest,
+    ExemptionRequest, FollowUpInput, NewAction, NewCase, NewDemonstration, NewParty,
+    PenaltyRequest, ReviewInput,
 };
 use crate::views::{
     self, CaseSummary, CaseView, DecisionView, DemonstrationView, DueFollowUp, Eligibility,
-    ExemptionView, ImportReport, MethodSpec, PartyView, ViolationItem,
+    ExemptionView, ImportReport, MethodSpec, PartyView, ReviewView, ViolationItem,
 };
 use fieldcase_core::catalogue as cat;
 use fieldcase_core::store::{ChangeBundle, WipeMode};
@@ -402,6 +403,25 @@ impl FieldcaseStore {
         request: PenaltyRequest,
     ) -> Result<DecisionView, FieldcaseError> {
         self.with(|s| Ok(s.decide_penalty(&case_id, request.into())?.into()))
+    }
+
+    /// Writes the legal review of the case's decision from a reviewer's phone, signed with this
+    /// device's key over the decision; it syncs like any change and the server re-checks it.
+    pub fn review_decision(
+        &self,
+        case_id: String,
+        decision_id: String,
+        review: ReviewInput,
+    ) -> Result<ReviewView, FieldcaseError> {
+        self.with(|s| {
+            let r = s.review_decision(&case_id, &decision_id, review.into())?;
+            Ok(ReviewView {
+                outcome: r.outcome.into(),
+                reviewer: r.reviewer,
+                opinion: r.opinion,
+                at_ms: r.at_ms,
+            })
+        })
     }
 
     /// Closes a case (结案); refused while a correction or a review is pending.

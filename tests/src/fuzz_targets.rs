@@ -41,7 +41,7 @@ fn builtin() -> Option<&'static Catalogue> {
 
 /// The author a fuzzed push is checked as: the fuzz user on its own device.
 fn author(role: Role) -> fieldcase_core::rules::Author {
-    fieldcase_core::rules::Author::device("OF-FUZZ", role, "luan/jinan", "DEV-FUZZ", None)
+    fieldcase_core::rules::Author::device("OF-FUZZ", role, "luan/jinan", "fuzz-seed", None)
 }
 
 /// The server's ingest of one pushed document, as `sync-server/src/sync.rs` runs it on a new

@@ -61,25 +61,7 @@ impl TestServer {
     ) -> TestResult<TestServer> {
         let mut state = AppState::open_dir(data).await?;
         adjust(&mut state);
-        if state.storage.units().await?.is_empty() {
-            for u in UNITS {
-                admin::create_unit(state.storage.as_ref(), u, u).await?;
-            }
-        }
-        let server = fieldcase_server::start(
-            state.clone(),
-            Listen {
-                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-                tls: None,
-                allow_insecure_http: false,
-            },
-        )
-        .await?;
-        Ok(TestServer {
-            data: data.to_path_buf(),
-            state,
-            server,
-        })
+        TestServer::serve(data, state).await
     }
 
     /// Starts a server on PostgreSQL at `url` (a private schema, dropped with the last
@@ -93,8 +75,15 @@ impl TestServer {
             fieldcase_server::app::DEFAULT_MAX_BLOB,
         )
         .await?;
-        for u in UNITS {
-            admin::create_unit(state.storage.as_ref(), u, u).await?;
+        TestServer::serve(data, state).await
+    }
+
+    /// Serves `state` on a loopback port, creating the unit tree when new.
+    async fn serve(data: &Path, state: AppState) -> TestResult<TestServer> {
+        if state.storage.units().await?.is_empty() {
+            for u in UNITS {
+                admin::create_unit(state.storage.as_ref(), u, u).await?;
+            }
         }
         let server = fieldcase_server::start(
             state.clone(),

@@ -517,6 +517,21 @@ impl CaseRecord {
         CaseStatus::Open
     }
 
+    /// Whether a penalty decided at `at_ms` is open after the case's exemption, if any: only
+    /// once the pledge deadline (or the exemption itself, without a pledge) has passed and no
+    /// follow-up found the violation corrected (免罚不免责).
+    pub fn penalty_open_after_exemption(&self, at_ms: i64) -> bool {
+        let Some(e) = &self.exemption else {
+            return true;
+        };
+        let deadline = e
+            .pledge
+            .as_ref()
+            .map(|p| p.deadline_ms)
+            .unwrap_or(e.decided_at_ms);
+        !self.is_corrected() && at_ms > deadline
+    }
+
     /// The deadline the party must correct by, if one is running.
     pub fn correction_deadline_ms(&self) -> Option<i64> {
         let pledge = self

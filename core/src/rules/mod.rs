@@ -5,6 +5,7 @@
 //! is named here; everything item-specific comes from the [`crate::catalogue::Catalogue`].
 
 mod author;
+mod case;
 mod change;
 mod conflicts;
 mod discretion;
@@ -12,8 +13,9 @@ mod exemption;
 mod fields;
 
 pub use author::{Author, Directory, NoDirectory, Role, UserInfo, unit_in_scope};
+pub use case::educates;
 pub use change::{
-    MAX_OPINION_CHARS, Refusal, RefusalCode, RuleContext, check_record, educates, writable_kinds,
+    MAX_OPINION_CHARS, Refusal, RefusalCode, RuleContext, check_record, writable_kinds,
 };
 pub use conflicts::{ExemptionSummary, exemption_conflicts};
 pub use discretion::{PenaltyAssessment, assess_penalty};

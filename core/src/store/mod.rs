@@ -99,6 +99,8 @@ pub struct FieldStore {
     pii_keys: RwLock<Vec<PiiKey>>,
     lease_ms: AtomicI64,
     last_contact_ms: AtomicI64,
+    /// Whether local edits are checked against the server's rules before they are written.
+    local_rules: std::sync::atomic::AtomicBool,
     catalogue: RwLock<Arc<Catalogue>>,
     writer: Mutex<Writer>,
     reader: Mutex<Connection>,
@@ -240,6 +242,7 @@ impl FieldStore {
             pii_keys: RwLock::new(pii_keys),
             lease_ms: AtomicI64::new(lease_ms),
             last_contact_ms: AtomicI64::new(last_contact_ms),
+            local_rules: std::sync::atomic::AtomicBool::new(true),
             catalogue: RwLock::new(Arc::new(catalogue)),
             writer: Mutex::new(Writer {
                 conn,
@@ -331,6 +334,14 @@ impl FieldStore {
         &self.device_id
     }
 
+    /// Turns the local check of the server's rules off (`false`) or on. Off only in tests that
+    /// play a client that is not ours, to prove that the server refuses what such a client
+    /// writes; an app never turns it off.
+    pub fn set_local_rule_checks_for_tests(&self, on: bool) {
+        self.local_rules
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Who this phone writes as, once enrolled: the user, role and unit the server gave at
     /// enrolment, the enrolled device id and this device's signing key. `None` before
     /// enrolment.
@@ -347,6 +358,9 @@ impl FieldStore {
         ) else {
             return Ok(None);
         };
+        if !self.local_rules.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(None);
+        }
         let Some(role) = crate::rules::Role::parse(&role) else {
             return Ok(None);
         };

@@ -708,17 +708,10 @@ impl FieldStore {
                 "a decision exists; only a returned one may be revised",
             ));
         }
-        if let Some(e) = &current.exemption {
-            let deadline = e
-                .pledge
-                .as_ref()
-                .map(|p| p.deadline_ms)
-                .unwrap_or(e.decided_at_ms);
-            if current.is_corrected() || req.at_ms <= deadline {
-                return Err(CoreError::not_allowed(
-                    "exempted on a pledge: a penalty only after the deadline passes uncorrected",
-                ));
-            }
+        if !current.penalty_open_after_exemption(req.at_ms) {
+            return Err(CoreError::not_allowed(
+                "exempted on a pledge: a penalty only after the deadline passes uncorrected",
+            ));
         }
         let tier = req
             .tier

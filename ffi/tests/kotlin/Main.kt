@@ -338,6 +338,7 @@ fun serverFlow() {
     admin(data, "create-unit", "--path", UNIT, "--name", "一中队")
     admin(data, "create-user", "--id", OFFICER, "--name", "A", "--role", "officer", "--unit", UNIT)
     admin(data, "create-user", "--id", "OF-1003", "--name", "B", "--role", "officer", "--unit", UNIT)
+    admin(data, "create-user", "--id", "OF-1002", "--name", "C", "--role", "officer", "--unit", UNIT)
     val port = ServerSocket(0).use { it.localPort }
     val url = "http://127.0.0.1:$port"
     val server = ProcessBuilder(serverBin(), "serve", "--data", data.path, "--listen", "127.0.0.1:$port")

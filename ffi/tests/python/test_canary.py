@@ -12,7 +12,7 @@ from pathlib import Path
 import fieldcase_ffi as fc
 from PIL import Image
 
-from helpers import OFFICER, T0, UNIT, new_case, persuasion
+from helpers import OFFICER, PARTNER, T0, UNIT, new_case, persuasion
 from test_evidence import capture
 from test_server_flow import Server, enrolled_phone, free_port
 
@@ -67,7 +67,7 @@ def test_canaries_appear_nowhere_in_plain_text(tmp_path):
     server.admin("create-unit", "--path", "luan", "--name", "六安市")
     server.admin("create-unit", "--path", "luan/jinan", "--name", "金安区")
     server.admin("create-unit", "--path", UNIT, "--name", "一中队")
-    for uid, role in [(OFFICER, "officer"), ("OF-1003", "officer"), ("VOL-1", "volunteer")]:
+    for uid, role in [(OFFICER, "officer"), (PARTNER, "officer"), ("OF-1003", "officer"), ("VOL-1", "volunteer")]:
         server.admin("create-user", "--id", uid, "--name", uid, "--role", role, "--unit", UNIT)
     server.start()
     try:

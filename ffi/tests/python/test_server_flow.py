@@ -104,7 +104,7 @@ def make_server(tmp_path, tls=False):
     s.admin("create-unit", "--path", "luan", "--name", "六安市")
     s.admin("create-unit", "--path", "luan/jinan", "--name", "金安区")
     s.admin("create-unit", "--path", UNIT, "--name", "一中队")
-    for uid, role in [(OFFICER, "officer"), ("OF-1003", "officer"), ("VOL-1", "volunteer")]:
+    for uid, role in [(OFFICER, "officer"), (PARTNER, "officer"), ("OF-1003", "officer"), ("VOL-1", "volunteer")]:
         s.admin("create-user", "--id", uid, "--name", uid, "--role", role, "--unit", UNIT)
     s.start()
     return s
@@ -371,3 +371,16 @@ def test_a_synced_only_revocation_keeps_unsynced_work_open_for_handover(tmp_path
     assert b.get_case(kept.id).id == kept.id
     a.close_store()
     b.close_store()
+
+
+def test_an_enrolled_phone_refuses_what_the_server_would(tmp_path, server):
+    """The phone applies the server's rules before writing: a case recorded in another
+    officer's name is refused with a stable code, and nothing is written."""
+    a, _, _ = enrolled_phone(tmp_path, server, OFFICER, "phone-a")
+    party = register(a)
+    forged = new_case(a, party.id)
+    forged.recorded_by = "OF-1003"
+    with pytest.raises(fc.FieldcaseError.Refused) as e:
+        a.create_case(forged)
+    assert e.value.code == "forged_author"
+    a.close_store()

@@ -202,7 +202,9 @@ async fn volunteer_never_receives_party_or_case_documents() -> TestResult {
             Some(fieldcase_core::model::RecordKind::Demonstration)
         );
     }
-    // A case made on a volunteer's phone is refused and kept there.
+    // A case made on a volunteer's phone (one without our local checks) is refused and kept
+    // there.
+    v.store.set_local_rule_checks_for_tests(false);
     let vcase = v.case(None, T0)?;
     let r = v.sync().await?;
     assert_eq!(r.rejected, 1);
@@ -216,6 +218,8 @@ async fn volunteer_never_receives_party_or_case_documents() -> TestResult {
 async fn invalid_change_is_rejected_and_kept_on_the_phone() -> TestResult {
     let (dir, s) = server().await?;
     let mut a = officer(&s, &dir, "OF-A").await?;
+    // A phone that does not apply our rules before writing (a client that is not ours).
+    a.store.set_local_rule_checks_for_tests(false);
     // A case in a unit outside the officer's subtree.
     a.unit = "luan/yuan".into();
     let outside = a.case(None, T0)?;
