@@ -127,6 +127,8 @@ struct Pusher<'a> {
     device_id: &'a str,
     user: &'a User,
     revoked: Vec<crate::storage::RevokedActor>,
+    /// Decoded bytes the request's pushes may still inflate to (see [`crate::inflate`]).
+    budget: fieldcase_core::doc::bounded::InflateBudget,
 }
 
 /// Checks, merges and validates one document of a request against the stored state. Nothing
@@ -138,6 +140,9 @@ async fn ingest_doc(
     push: &DocPush,
     stored: Option<StoredDoc>,
 ) -> Result<Ingest> {
+    if let Some(refused) = crate::inflate::refuse_oversized(state, &who.budget, push)? {
+        return Ok(Ingest::Done(refused));
+    }
     let user = who.user;
     if !fieldcase_core::ids::is_valid_id(&push.doc_id) {
         return Ok(Ingest::Done(result(
@@ -498,6 +503,7 @@ pub async fn sync(
         .await?;
     let user = &auth.user;
     let pusher = Pusher {
+        budget: fieldcase_core::doc::bounded::InflateBudget::per_request(),
         device_id: &auth.device.id,
         user,
         revoked: if req.docs.iter().any(|d| !d.changes.is_empty()) {
