@@ -680,5 +680,52 @@ pub async fn run_in_process(dir: &Path) -> TestResult<Vec<String>> {
         .map_err(|e| format!("{name}: {e}"))?;
         out.push(format!("{name}: {line}"));
     }
+    let d = dir.join("d");
+    std::fs::create_dir_all(&d)?;
+    out.push(format!(
+        "phone_bomb: {}",
+        phone_bomb(&d).map_err(|e| format!("phone_bomb: {e}"))?
+    ));
     Ok(out)
+}
+
+/// The memory attack on a phone: a colleague's phone-to-phone bundle, and a (compromised or
+/// impersonated) server's sync reply, each carrying a compressed chunk that inflates to
+/// [`BOMB_INFLATED`] bytes. The import is refused with `CoreError::TooLarge`; the reply's
+/// document is refused (named, so a sync sets it aside) before Automerge inflates anything.
+pub fn phone_bomb(dir: &Path) -> TestResult<String> {
+    use fieldcase_core::CoreError;
+    use fieldcase_core::store::{ChangeBundle, DocChanges, SyncApply};
+    let store = FieldStore::open(dir.join("phone.db"), phone_config("dev-phone-bomb"))?;
+    let bomb = compressed_bomb(BOMB_INFLATED)?;
+    let doc_id = fieldcase_core::ids::new_id();
+    let bundle = ChangeBundle {
+        docs: vec![DocChanges {
+            doc_id: doc_id.clone(),
+            kind: RecordKind::Demonstration,
+            bytes: bomb.clone(),
+            heads: vec![],
+        }],
+    };
+    let imported = store.import_changes(&bundle);
+    check(matches!(imported, Err(CoreError::TooLarge { .. })), || {
+        format!("the bundle bomb was not refused as too large: {imported:?}")
+    })?;
+    let applied = store.apply_sync_results(&[SyncApply {
+        doc_id: &doc_id,
+        kind: RecordKind::Demonstration,
+        changes: &bomb,
+        server_heads: &[],
+        acked_change: None,
+    }]);
+    check(
+        matches!(&applied, Err(CoreError::MalformedDocument { doc_id: d, reason })
+            if *d == doc_id && reason.contains("exceeds the limit")),
+        || format!("the reply bomb was not refused by size: {applied:?}"),
+    )?;
+    Ok(format!(
+        "bundle: TooLarge; sync reply: refused ({} bytes sent, {} MiB inflated)",
+        bomb.len(),
+        BOMB_INFLATED >> 20
+    ))
 }

@@ -429,7 +429,7 @@ fn attacks_family(seed: u64, count: u64) -> FamilyResult {
         last = lines;
     }
     Ok(format!(
-        "{count} runs of 4 attacks, all refused; last: {}",
+        "{count} runs of 5 attacks, all refused; last: {}",
         last.join(" | ")
     ))
 }

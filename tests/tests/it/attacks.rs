@@ -36,3 +36,10 @@ async fn attacks_unfinished_uploads_have_a_per_device_quota() -> TestResult {
     println!("{}", attacks::upload_quota(dir.path()).await?);
     Ok(())
 }
+
+#[test]
+fn attacks_phone_refuses_bombs_from_a_colleague_or_a_server() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    println!("{}", attacks::phone_bomb(dir.path())?);
+    Ok(())
+}
