@@ -36,8 +36,8 @@
 use crate::AppState;
 use crate::access;
 use crate::auth::Authed;
-use crate::storage::DeviceAuth;
 use crate::error::{Result, ServerError};
+use crate::storage::DeviceAuth;
 use crate::storage::{BlobRecord, UploadSession};
 use axum::Json;
 use axum::body::Bytes;

@@ -284,7 +284,11 @@ fn answer(status: u16, body: &str) -> String {
 pub async fn memory_bomb(dir: &Path, bin: &Path) -> TestResult<BombReport> {
     let data = dir.join("server");
     std::fs::create_dir_all(&data)?;
-    admin(bin, &data, &["create-unit", "--path", "luan", "--name", "luan"])?;
+    admin(
+        bin,
+        &data,
+        &["create-unit", "--path", "luan", "--name", "luan"],
+    )?;
     admin(
         bin,
         &data,
@@ -458,7 +462,9 @@ pub async fn blob_by_reference(dir: &Path) -> TestResult<String> {
     let case = officer.case(None, T0)?;
     let photo = officer.photo(&case, dir, 64, 48, 11)?;
     let r = officer.sync().await?;
-    check(r.accepted == 1, || format!("the case was not accepted: {r:?}"))?;
+    check(r.accepted == 1, || {
+        format!("the case was not accepted: {r:?}")
+    })?;
     let sha = photo.original.sha256.clone();
     check(s.storage().blob(&sha).await?.is_some(), || {
         "the photo did not reach the server".into()
@@ -489,7 +495,10 @@ pub async fn blob_by_reference(dir: &Path) -> TestResult<String> {
                 attacker.user
             )
         })?;
-        lines.push(format!("{} pushed ({pushed}), GET {get}, status {st} {body}", attacker.user));
+        lines.push(format!(
+            "{} pushed ({pushed}), GET {get}, status {st} {body}",
+            attacker.user
+        ));
     }
 
     let cred = credential(&officer.store)?;
@@ -555,7 +564,9 @@ async fn put(
     body: Vec<u8>,
 ) -> TestResult<(u16, String)> {
     let r = http
-        .put(format!("{url}/v1/blobs/{sha}?offset={offset}&total={total}"))
+        .put(format!(
+            "{url}/v1/blobs/{sha}?offset={offset}&total={total}"
+        ))
         .bearer_auth(cred)
         .timeout(Duration::from_secs(60))
         .body(body)
@@ -594,8 +605,19 @@ pub async fn upload_hijack(dir: &Path) -> TestResult<String> {
     let sha = hex::encode(Sha256::digest(&bytes));
     reference(&s, squad, &sha).await?;
     let (own, cc) = (credential(&owner.store)?, credential(&colleague.store)?);
-    let (st, _) = put(&http, &url, &own, &sha, 0, total, bytes[..100 * 1024].to_vec()).await?;
-    check(st == 200, || format!("the owner's first chunk answered {st}"))?;
+    let (st, _) = put(
+        &http,
+        &url,
+        &own,
+        &sha,
+        0,
+        total,
+        bytes[..100 * 1024].to_vec(),
+    )
+    .await?;
+    check(st == 200, || {
+        format!("the owner's first chunk answered {st}")
+    })?;
     let held = || s.state.blobs.received(&sha);
 
     let status = http
@@ -623,9 +645,19 @@ pub async fn upload_hijack(dir: &Path) -> TestResult<String> {
         })?;
         seen.push(format!("{what} {st}"));
     }
-    let (st, text) = put(&http, &url, &own, &sha, 100 * 1024, total, bytes[100 * 1024..].to_vec())
-        .await?;
-    check(st == 200, || format!("the owner could not finish: {st} {text}"))?;
+    let (st, text) = put(
+        &http,
+        &url,
+        &own,
+        &sha,
+        100 * 1024,
+        total,
+        bytes[100 * 1024..].to_vec(),
+    )
+    .await?;
+    check(st == 200, || {
+        format!("the owner could not finish: {st} {text}")
+    })?;
     let stored = std::fs::read(s.state.blobs.final_path(&sha))?;
     check(stored == bytes, || "the stored blob differs".into())?;
     Ok(format!(
@@ -651,15 +683,27 @@ pub async fn upload_quota(dir: &Path) -> TestResult<String> {
         reference(&s, squad, &sha).await?;
         let (st, text) = put(&http, &url, &cred, &sha, 0, total, vec![i]).await?;
         let expected = if i < 2 { 200 } else { 413 };
-        check(st == expected && (st != 413 || text.contains("too_large")), || {
-            format!("upload {i} of 1 GiB answered {st} ({text}), expected {expected}")
-        })?;
+        check(
+            st == expected && (st != 413 || text.contains("too_large")),
+            || format!("upload {i} of 1 GiB answered {st} ({text}), expected {expected}"),
+        )?;
         answers.push(st.to_string());
     }
     let sha = hex::encode(Sha256::digest(b"other device"));
     reference(&s, squad, &sha).await?;
-    let (st, text) = put(&http, &url, &credential(&other.store)?, &sha, 0, total, vec![1]).await?;
-    check(st == 200, || format!("another device was refused: {st} {text}"))?;
+    let (st, text) = put(
+        &http,
+        &url,
+        &credential(&other.store)?,
+        &sha,
+        0,
+        total,
+        vec![1],
+    )
+    .await?;
+    check(st == 200, || {
+        format!("another device was refused: {st} {text}")
+    })?;
     Ok(format!(
         "three 1 GiB uploads of one device: {}; another device: {st}",
         answers.join(", ")

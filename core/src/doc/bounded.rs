@@ -170,7 +170,11 @@ fn document_len(data: &[u8], limit: u64) -> Result<u64> {
         c.take(len)?;
     }
     let heads = c.uleb()?;
-    c.take(heads.checked_mul(HASH_LEN).ok_or_else(|| invalid("heads"))?)?;
+    c.take(
+        heads
+            .checked_mul(HASH_LEN)
+            .ok_or_else(|| invalid("heads"))?,
+    )?;
     // Change columns, then op columns; each entry takes at least two bytes of input, so the
     // list is bounded by the chunk's length.
     let mut columns: Vec<(u64, u64)> = Vec::new();
@@ -341,7 +345,9 @@ mod tests {
             b"not automerge".to_vec(),
             truncated,
             bundle,
-            vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+            vec![
+                0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            ],
         ] {
             let r = check(&bytes, MAX_CHUNK_INFLATED, &budget);
             assert!(matches!(r, Err(CoreError::InvalidInput { .. })), "{r:?}");

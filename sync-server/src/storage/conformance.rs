@@ -364,12 +364,20 @@ pub async fn blob_anchors(s: &dyn Storage) -> Result<()> {
             .await?
     );
     assert!(
-        s.blob_readable(&sha, &scopes("luan/x"), &[RecordKind::Case, RecordKind::Party])
-            .await?
+        s.blob_readable(
+            &sha,
+            &scopes("luan/x"),
+            &[RecordKind::Case, RecordKind::Party]
+        )
+        .await?
     );
     assert!(
-        !s.blob_readable(&sha, &scopes("luan/y"), &[RecordKind::Case, RecordKind::Demonstration])
-            .await?,
+        !s.blob_readable(
+            &sha,
+            &scopes("luan/y"),
+            &[RecordKind::Case, RecordKind::Demonstration]
+        )
+        .await?,
         "the other unit's document was not bound"
     );
     assert!(
