@@ -206,6 +206,16 @@ pub enum CoreError {
         /// Declared height.
         height: u64,
     },
+    /// Bytes from another replica (a sync push or reply, a phone-to-phone bundle) would
+    /// decode past a limit: a compressed Automerge chunk or column inflating far beyond its
+    /// size (a decompression bomb), or simply too much at once. Nothing was merged.
+    #[error("{what} exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// What was too large (a chunk type, or one request's decoded changes).
+        what: String,
+        /// The limit, bytes.
+        limit: u64,
+    },
     /// A photo or audio file is corrupt or cannot be read by its decoder.
     #[error("cannot decode {kind}: {reason}")]
     MediaDecode {

@@ -235,6 +235,10 @@ impl From<CoreError> for FieldcaseError {
                 field: "file".into(),
                 reason: "the file cannot be decoded within limits".into(),
             },
+            CoreError::TooLarge { what, limit } => F::InvalidInput {
+                field: "changes".into(),
+                reason: format!("{what} exceeds the limit of {limit} bytes; nothing was merged"),
+            },
             CoreError::Locked { since_ms } => F::Locked { since_ms },
             CoreError::WrongKey => F::WrongKey,
             CoreError::NotEnrolled => F::NotEnrolled,

@@ -6,10 +6,27 @@
 //! a stored blob is always complete and verified; on a mismatch the partial file is dropped.
 //! The server accepts only blobs that a document the device may write refers to.
 //!
+//! Who may read a blob: when an upload completes, the blob is bound (anchored) to the
+//! documents that refer to it and that the uploading device may write (`Storage::anchor_blob`).
+//! A reader needs one of those documents, still referring to the blob, in its read rights
+//! (`access::can_read`: kind and unit scope). A record pushed later that merely names the hash
+//! (a volunteer's demonstration naming a case photo's SHA-256) grants nothing: the bytes were
+//! never proved by its author. A device that holds the bytes and refers to an already stored
+//! blob from its own record uploads them again (the status tells it nothing is stored), which
+//! binds its record too.
+//!
 //! `GET /v1/blobs/{sha256}` streams a stored blob back, with `Range: bytes=N-` (or `N-M`) for
-//! a phone resuming a download. Only a caller who may read a document referring to the blob
-//! gets it; an unknown blob and a blob the caller may not read both answer 404, so the reply
-//! never reveals whether a blob exists.
+//! a phone resuming a download, and appends a `blob_read` audit entry (device, hash prefix,
+//! range). An unknown blob and a blob the caller may not read both answer 404; `GET
+//! .../status` and `HEAD` answer "nothing stored, offset 0" for both, so no reply reveals
+//! whether a blob exists. Refused reads are audited as `blob_read_refused`.
+//!
+//! An upload session belongs to the device that began it: another device's chunk for the same
+//! blob is `409 upload_in_progress` (it cannot append to, shrink or discard a colleague's
+//! upload) until the session has been idle for [`UPLOAD_TAKEOVER_AFTER_MS`], when
+//! the partial bytes are dropped and the newcomer starts from 0. Its status answers as if
+//! nothing were held. A device's unfinished uploads together may declare at most
+//! [`MAX_PENDING_UPLOAD_BYTES`]; a new upload past that is `413 too_large`.
 //!
 //! An upload abandoned half way (the phone was wiped, or the record was rejected) leaves a
 //! partial file. Partial files untouched for [`PARTIAL_MAX_AGE_MS`] are removed when the
@@ -20,6 +37,7 @@ use crate::AppState;
 use crate::access;
 use crate::auth::Authed;
 use crate::error::{Result, ServerError};
+use crate::storage::DeviceAuth;
 use crate::storage::{BlobRecord, UploadSession};
 use axum::Json;
 use axum::body::Bytes;
@@ -37,6 +55,15 @@ use std::sync::Arc;
 pub const PARTIAL_MAX_AGE_MS: u64 = 72 * 3_600_000;
 /// How often uploads trigger a sweep of stale partial files.
 const PRUNE_EVERY_MS: i64 = 3_600_000;
+/// Bytes one device's unfinished uploads may declare together (2 GiB): two maximum-size
+/// recordings in flight. Declared totals count, not bytes received, so a device cannot
+/// reserve the server's disk with many sessions it never finishes.
+pub const MAX_PENDING_UPLOAD_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+/// Idle time after which another device may take over an upload of the same blob (an hour):
+/// the owner's phone may have been wiped or lost; the newcomer restarts from offset 0.
+pub const UPLOAD_TAKEOVER_AFTER_MS: i64 = 3_600_000;
+/// Characters of a blob's hash written to the audit log (enough to find it, not a handle).
+const AUDIT_SHA_PREFIX: usize = 16;
 
 /// The blob folder and per-blob upload locks.
 #[derive(Debug)]
@@ -129,6 +156,16 @@ impl BlobDir {
         let removed = self.prune_partials(std::time::Duration::from_millis(PARTIAL_MAX_AGE_MS));
         if removed > 0 {
             tracing::info!(removed, "removed abandoned partial uploads");
+        }
+    }
+
+    /// Drops the partial upload of `sha` (an upload taken over, or one with no session on
+    /// record). Blocking; call with the blob's upload lock held.
+    fn discard_partial(&self, sha: &str) -> Result<()> {
+        match std::fs::remove_file(self.partial(sha)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -278,17 +315,35 @@ impl UploadOutcome {
     }
 }
 
-async fn status_of(state: &AppState, sha: &str) -> Result<BlobStatus> {
-    if state.storage.blob(sha).await?.is_some() {
+/// Whether `auth`'s user may read the stored blob `sha` (see the module docs).
+async fn may_read(state: &AppState, auth: &DeviceAuth, sha: &str) -> Result<bool> {
+    let readable = access::readable_kinds(auth.user.role);
+    if readable.is_empty() {
+        return Ok(false);
+    }
+    state
+        .storage
+        .blob_readable(sha, &access::scopes(&auth.user), readable)
+        .await
+}
+
+/// The status as `auth` may see it: complete only for a blob it may read, an offset only for
+/// its own upload; anything else answers exactly like an unknown blob.
+async fn status_of(state: &AppState, auth: &DeviceAuth, sha: &str) -> Result<BlobStatus> {
+    if state.storage.blob(sha).await?.is_some() && may_read(state, auth, sha).await? {
         return Ok(BlobStatus {
             sha256: sha.to_string(),
             offset: 0,
             complete: true,
         });
     }
+    let offset = match state.storage.upload_session(sha).await? {
+        Some(u) if u.device_id == auth.device.id => state.blobs.partial_len(sha),
+        _ => 0,
+    };
     Ok(BlobStatus {
         sha256: sha.to_string(),
-        offset: state.blobs.partial_len(sha),
+        offset,
         complete: false,
     })
 }
@@ -296,21 +351,21 @@ async fn status_of(state: &AppState, sha: &str) -> Result<BlobStatus> {
 /// `GET /v1/blobs/{sha256}/status`.
 pub async fn status(
     State(state): State<AppState>,
-    Authed(_auth): Authed,
+    Authed(auth): Authed,
     Path(sha): Path<String>,
 ) -> Result<Json<BlobStatus>> {
     let sha = check_sha(&sha)?;
-    Ok(Json(status_of(&state, &sha).await?))
+    Ok(Json(status_of(&state, &auth, &sha).await?))
 }
 
 /// `HEAD /v1/blobs/{sha256}`: the status in headers (`Upload-Offset`, `Blob-Complete`).
 pub async fn head(
     State(state): State<AppState>,
-    Authed(_auth): Authed,
+    Authed(auth): Authed,
     Path(sha): Path<String>,
 ) -> Result<impl IntoResponse> {
     let sha = check_sha(&sha)?;
-    let st = status_of(&state, &sha).await?;
+    let st = status_of(&state, &auth, &sha).await?;
     let mut h = HeaderMap::new();
     h.insert("upload-offset", HeaderValue::from(st.offset));
     h.insert(
@@ -329,6 +384,61 @@ pub struct PutQuery {
     pub total: u64,
 }
 
+/// Settles who owns the upload of `sha` before `auth`'s chunk is appended (with the blob's
+/// upload lock held): refuses another device's live session, takes over an idle one, drops
+/// partial bytes no session owns, and applies the per-device quota to a new upload.
+async fn claim_upload(
+    state: &AppState,
+    auth: &DeviceAuth,
+    sha: &str,
+    total: u64,
+    now: i64,
+) -> Result<()> {
+    let device = &auth.device.id;
+    let new_upload = match state.storage.upload_session(sha).await? {
+        Some(u) if u.device_id == *device => {
+            if u.total != total {
+                return Err(ServerError::Conflict(format!(
+                    "this upload was begun with total {}",
+                    u.total
+                )));
+            }
+            false
+        }
+        Some(u) if now - u.updated_at_ms < UPLOAD_TAKEOVER_AFTER_MS => {
+            return Err(ServerError::UploadInProgress);
+        }
+        Some(_) | None => {
+            // An idle colleague's upload, or bytes no session owns: start again from 0 so
+            // nothing of another device's bytes ends up in this device's upload.
+            let blobs = state.blobs.clone();
+            let sha = sha.to_string();
+            tokio::task::spawn_blocking(move || blobs.discard_partial(&sha))
+                .await
+                .map_err(|e| ServerError::Task(e.to_string()))??;
+            true
+        }
+    };
+    if new_upload {
+        let max_age = i64::try_from(PARTIAL_MAX_AGE_MS).unwrap_or(i64::MAX);
+        let pending = state
+            .storage
+            .upload_sessions()
+            .await?
+            .into_iter()
+            .filter(|u| u.device_id == *device && u.sha256 != sha)
+            .filter(|u| now - u.updated_at_ms < max_age)
+            .fold(0u64, |sum, u| sum.saturating_add(u.total));
+        if pending.saturating_add(total) > MAX_PENDING_UPLOAD_BYTES {
+            return Err(ServerError::TooLarge(format!(
+                "unfinished uploads of one device are limited to {MAX_PENDING_UPLOAD_BYTES} bytes; \
+                 finish or abandon one first"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// `PUT /v1/blobs/{sha256}?offset=N&total=T`.
 pub async fn put(
     State(state): State<AppState>,
@@ -338,18 +448,15 @@ pub async fn put(
     body: Bytes,
 ) -> Result<Json<BlobStatus>> {
     let sha = check_sha(&sha)?;
-    if state.storage.blob(&sha).await?.is_some() {
-        return Ok(Json(status_of(&state, &sha).await?));
+    if state.storage.blob(&sha).await?.is_some() && may_read(&state, &auth, &sha).await? {
+        return Ok(Json(status_of(&state, &auth, &sha).await?));
     }
     state.blobs.check_total(q.total)?;
     let user = &auth.user;
+    let writable = access::writable_kinds(user.role);
     let referenced = state
         .storage
-        .blob_referenced(
-            &sha,
-            &access::scopes(user),
-            access::writable_kinds(user.role),
-        )
+        .blob_referenced(&sha, &access::scopes(user), writable)
         .await?;
     if !referenced {
         return Err(ServerError::Forbidden(
@@ -364,6 +471,8 @@ pub async fn put(
     }
     let lock = state.blobs.lock_for(&sha);
     let _guard = lock.lock().await;
+    let now = fieldcase_core::ids::now_ms();
+    claim_upload(&state, &auth, &sha, q.total, now).await?;
     let blobs = state.blobs.clone();
     let sha_c = sha.clone();
     let (offset, total) = (q.offset, q.total);
@@ -372,7 +481,6 @@ pub async fn put(
         .map_err(|e| ServerError::Task(e.to_string()))??;
     let end = outcome.received();
     let complete = matches!(outcome, UploadOutcome::Complete { .. });
-    let now = fieldcase_core::ids::now_ms();
     state
         .metrics
         .add(&state.metrics.blob_bytes, end.saturating_sub(q.offset));
@@ -385,6 +493,12 @@ pub async fn put(
                 stored_at_ms: now,
                 device_id: auth.device.id.clone(),
             })
+            .await?;
+        // The device proved it holds the bytes: bind the blob to the records it may write
+        // that refer to it.
+        state
+            .storage
+            .anchor_blob(&sha, &auth.device.id, &access::scopes(user), writable, now)
             .await?;
         state.metrics.inc(&state.metrics.blobs_stored);
     } else {
@@ -399,7 +513,33 @@ pub async fn put(
             })
             .await?;
     }
-    Ok(Json(status_of(&state, &sha).await?))
+    Ok(Json(status_of(&state, &auth, &sha).await?))
+}
+
+/// One audit entry of a blob read: the device, a prefix of the hash and what was asked; no
+/// record content, no personal data.
+async fn audit_read(
+    state: &AppState,
+    auth: &DeviceAuth,
+    sha: &str,
+    action: &str,
+    what: &str,
+) -> Result<()> {
+    let event = crate::audit::AuditEvent {
+        at_ms: fieldcase_core::ids::now_ms(),
+        actor: auth.device.id.clone(),
+        action: action.into(),
+        case_id: None,
+        detail: format!(
+            "device={} user={} sha={} {what}",
+            auth.device.id,
+            auth.user.id,
+            &sha[..AUDIT_SHA_PREFIX.min(sha.len())]
+        )
+        .trim_end()
+        .to_string(),
+    };
+    state.audit(event).await.map(drop)
 }
 
 /// Bytes read from disk per streamed body frame.
@@ -465,21 +605,16 @@ pub async fn download(
     use tokio::io::{AsyncReadExt, AsyncSeekExt};
     let sha = check_sha(&sha)?;
     let not_found = || ServerError::NotFound("no such blob".into());
-    let user = &auth.user;
-    let readable = access::readable_kinds(user.role);
-    if readable.is_empty() {
-        return Err(not_found());
-    }
-    let Some(record) = state.storage.blob(&sha).await? else {
-        return Err(not_found());
+    let record = match state.storage.blob(&sha).await? {
+        Some(r) if may_read(&state, &auth, &sha).await? => r,
+        _ => {
+            // Absent and not permitted are one answer, and one audit entry.
+            if let Err(e) = audit_read(&state, &auth, &sha, "blob_read_refused", "").await {
+                tracing::error!(error = %e, "refused blob read not audited");
+            }
+            return Err(not_found());
+        }
     };
-    if !state
-        .storage
-        .blob_referenced(&sha, &access::scopes(user), readable)
-        .await?
-    {
-        return Err(not_found());
-    }
     let path = state.blobs.final_path(&sha);
     let mut file = match tokio::fs::File::open(&path).await {
         Ok(f) => f,
@@ -505,6 +640,15 @@ pub async fn download(
     };
     let (start, end) = range.unwrap_or((0, len.saturating_sub(1)));
     let count = if len == 0 { 0 } else { end - start + 1 };
+    // Audited before the first byte leaves; a read that cannot be audited is not served.
+    audit_read(
+        &state,
+        &auth,
+        &sha,
+        "blob_read",
+        &format!("bytes={start}-{end}/{len}"),
+    )
+    .await?;
     if start > 0 {
         file.seek(std::io::SeekFrom::Start(start)).await?;
     }

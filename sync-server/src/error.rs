@@ -36,6 +36,10 @@ pub enum ServerError {
     /// The body or blob exceeds a limit.
     #[error("too large: {0}")]
     TooLarge(String),
+    /// Another device's upload of this blob is in progress: uploads are bound to the device
+    /// that began them (`409 upload_in_progress`; retry later, not at another offset).
+    #[error("another device is uploading this blob")]
+    UploadInProgress,
     /// The enrolment code is unknown, used or expired.
     #[error("enrolment code is invalid, used or expired")]
     InvalidCode,
@@ -83,6 +87,11 @@ impl ServerError {
             ServerError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone()),
             ServerError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone()),
             ServerError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", m.clone()),
+            ServerError::UploadInProgress => (
+                StatusCode::CONFLICT,
+                "upload_in_progress",
+                "another device is uploading this blob; retry later".into(),
+            ),
             ServerError::InvalidCode => (
                 StatusCode::FORBIDDEN,
                 "invalid_code",
@@ -92,6 +101,11 @@ impl ServerError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 format!("too many requests; retry after {retry_after_s} s"),
+            ),
+            ServerError::Core(fieldcase_core::CoreError::TooLarge { what, limit }) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("{what} exceeds the limit of {limit} bytes"),
             ),
             ServerError::Core(fieldcase_core::CoreError::MalformedDocument { .. }) => (
                 StatusCode::BAD_REQUEST,

@@ -21,6 +21,7 @@ pub mod auth;
 pub mod blobs;
 pub mod enrol;
 pub mod error;
+pub mod inflate;
 pub mod maintenance;
 pub mod ops;
 pub mod quarantine;

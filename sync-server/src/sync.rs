@@ -139,6 +139,8 @@ struct Pusher<'a> {
     unknown_users: BTreeSet<String>,
     /// Refusals to write to the audit trail once the request is answered.
     refusals: Vec<crate::audit::AuditEvent>,
+    /// Decoded bytes the request's pushes may still inflate to (see [`crate::inflate`]).
+    budget: fieldcase_core::doc::bounded::InflateBudget,
 }
 
 /// Whose a pushed change is.
@@ -215,6 +217,9 @@ async fn ingest_doc(
     push: &DocPush,
     stored: Option<StoredDoc>,
 ) -> Result<Ingest> {
+    if let Some(refused) = crate::inflate::refuse_oversized(state, &who.budget, push)? {
+        return Ok(Ingest::Done(refused));
+    }
     let user = who.user;
     if !fieldcase_core::ids::is_valid_id(&push.doc_id) {
         return Ok(Ingest::Done(result(
@@ -680,6 +685,7 @@ pub async fn sync(
         .await?;
     let user = &auth.user;
     let mut pusher = Pusher {
+        budget: fieldcase_core::doc::bounded::InflateBudget::per_request(),
         device_id: &auth.device.id,
         user,
         author: validate::device_author(user, &auth.device.id, &auth.device.public_key),

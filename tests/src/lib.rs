@@ -4,6 +4,7 @@
 //! ([`server_crash`]) and the malformed-input checks. The `battery`
 //! and `bench` binaries and the integration tests under `tests/tests/` drive them.
 
+pub mod attacks;
 pub mod authz;
 pub mod bad_input;
 pub mod convergence;

@@ -6,6 +6,8 @@
 //! recording a follow-up result puts one key. That keeps concurrent edits from different phones
 //! independent, which is what makes merges lossless.
 
+pub mod bounded;
+
 use crate::{CoreError, Result};
 use automerge::{
     AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value, hydrate,

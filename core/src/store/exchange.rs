@@ -127,7 +127,10 @@ impl FieldStore {
     /// Merges a bundle. Every document is checked first; if any is malformed nothing is
     /// written and the error names it.
     pub fn import_changes(&self, bundle: &ChangeBundle) -> Result<ImportReport> {
+        // Bytes from another phone are bounded before Automerge inflates them.
+        let budget = crate::doc::bounded::InflateBudget::per_request();
         for d in &bundle.docs {
+            crate::doc::bounded::check(&d.bytes, crate::doc::bounded::MAX_CHUNK_INFLATED, &budget)?;
             self.check_incoming(d)?;
         }
         let mut report = ImportReport::default();

@@ -239,6 +239,18 @@ impl FieldStore {
             .iter()
             .map(|i| parse_heads(i.server_heads))
             .collect::<Result<Vec<_>>>()?;
+        // The server's bytes are bounded before Automerge inflates them (a compromised or
+        // impersonated server must not exhaust the phone's memory either).
+        let budget = crate::doc::bounded::InflateBudget::per_request();
+        // A refusal names the document, so the session sets it aside (`report.unreadable`)
+        // and merges the rest instead of failing the whole reply.
+        for i in items {
+            crate::doc::bounded::check(i.changes, crate::doc::bounded::MAX_CHUNK_INFLATED, &budget)
+                .map_err(|e| CoreError::MalformedDocument {
+                    doc_id: i.doc_id.to_string(),
+                    reason: e.to_string(),
+                })?;
+        }
         let merges: Vec<(&str, RecordKind, &[u8])> = items
             .iter()
             .map(|i| (i.doc_id, i.kind, i.changes))

@@ -944,7 +944,7 @@ impl SyncClient {
             on_chunk(buf.len() as u64, bytes.len() as u64);
             if status.is_success() {
                 st = serde_json::from_slice(&bytes).map_err(protocol)?;
-            } else if status == reqwest::StatusCode::CONFLICT {
+            } else if status == reqwest::StatusCode::CONFLICT && !upload_in_progress(&bytes) {
                 st = self.status_inner(credential, &sha, cancel).await?;
             } else {
                 return Err(error_from(status, &bytes));
@@ -976,6 +976,13 @@ fn content_range_start(headers: &reqwest::header::HeaderMap) -> Option<u64> {
     let v = headers.get(reqwest::header::CONTENT_RANGE)?.to_str().ok()?;
     let rest = v.trim().strip_prefix("bytes ")?;
     rest.split('-').next()?.trim().parse().ok()
+}
+
+/// Whether a `409` says another device's upload of the blob is in progress (the server binds
+/// an upload to the device that began it): the blob stays pending for a later sync instead of
+/// the upload asking for the status again.
+fn upload_in_progress(body: &[u8]) -> bool {
+    serde_json::from_slice::<ErrorBody>(body).is_ok_and(|b| b.error == "upload_in_progress")
 }
 
 /// Turns an error reply into the core error.

@@ -16,6 +16,10 @@ pub const CODE_QUARANTINED: &str = "quarantined";
 /// again at its next sync, when the other device's changes may have arrived.
 pub const CODE_DEFERRED: &str = "deferred";
 
+/// [`DocResult::code`] of a push whose Automerge bytes would decode past a limit (see
+/// `fieldcase_core::doc::bounded`): refused before anything was inflated or merged.
+pub const CODE_TOO_LARGE: &str = "too_large";
+
 /// The protocol version this build speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -222,7 +226,7 @@ pub struct DeviceKeyInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// A stable code: `unauthorized`, `forbidden`, `bad_request`, `not_found`, `conflict`,
-    /// `too_large`, `unavailable`, `internal`.
+    /// `upload_in_progress`, `too_large`, `unavailable`, `internal`.
     pub error: String,
     /// Words for a person (never internals or personal data).
     pub message: String,

@@ -331,6 +331,81 @@ pub async fn blobs(s: &dyn Storage) -> Result<()> {
     Ok(())
 }
 
+/// Blob anchors: a blob is readable through the documents it was bound to at upload, only
+/// while they still refer to it, and only within the reader's kinds and scope; a document
+/// that names the hash after the binding grants nothing.
+pub async fn blob_anchors(s: &dyn Storage) -> Result<()> {
+    let sha = format!("{:064x}", 7);
+    let scopes = |v: &str| vec![v.to_string()];
+    let mut case = doc_write("case", "luan/x", None, 7);
+    case.kind = RecordKind::Case;
+    s.write_doc(case.clone()).await?;
+    // Another unit's document refers to it too; the uploader (scope luan/x) cannot write it.
+    let mut other = doc_write("other", "luan/y", None, 7);
+    other.kind = RecordKind::Demonstration;
+    s.write_doc(other).await?;
+    assert!(
+        !s.blob_readable(&sha, &scopes("luan"), &[RecordKind::Case])
+            .await?,
+        "nothing is readable before an upload binds it"
+    );
+    let bound = s
+        .anchor_blob(&sha, "dev-a", &scopes("luan/x"), &[RecordKind::Case], 5)
+        .await?;
+    assert_eq!(bound, 1);
+    // Binding again binds nothing new.
+    assert_eq!(
+        s.anchor_blob(&sha, "dev-a", &scopes("luan/x"), &[RecordKind::Case], 6)
+            .await?,
+        0
+    );
+    assert!(
+        s.blob_readable(&sha, &scopes("luan"), &[RecordKind::Case])
+            .await?
+    );
+    assert!(
+        s.blob_readable(
+            &sha,
+            &scopes("luan/x"),
+            &[RecordKind::Case, RecordKind::Party]
+        )
+        .await?
+    );
+    assert!(
+        !s.blob_readable(
+            &sha,
+            &scopes("luan/y"),
+            &[RecordKind::Case, RecordKind::Demonstration]
+        )
+        .await?,
+        "the other unit's document was not bound"
+    );
+    assert!(
+        !s.blob_readable(&sha, &scopes("luan"), &[RecordKind::Demonstration])
+            .await?,
+        "a volunteer's kinds do not reach the case"
+    );
+    // A later document naming the hash, in the reader's own scope, grants nothing.
+    let mut named = doc_write("named", "luan/x", None, 7);
+    named.kind = RecordKind::Demonstration;
+    s.write_doc(named).await?;
+    assert!(
+        !s.blob_readable(&sha, &scopes("luan/x"), &[RecordKind::Demonstration])
+            .await?
+    );
+    // The bound document drops the reference: no longer readable through it.
+    let mut dropped = case;
+    dropped.expected_heads = Some(dropped.new_heads.clone());
+    dropped.new_heads = vec![8; 32];
+    dropped.blob_refs = vec![];
+    s.write_doc(dropped).await?;
+    assert!(
+        !s.blob_readable(&sha, &scopes("luan"), &[RecordKind::Case])
+            .await?
+    );
+    Ok(())
+}
+
 /// Listings for operators: document ids, blobs and unfinished uploads.
 pub async fn listings(s: &dyn Storage) -> Result<()> {
     assert!(s.doc_ids().await?.is_empty());
@@ -677,6 +752,11 @@ macro_rules! storage_conformance_tests {
         async fn conformance_concurrent_batches() -> $crate::error::Result<()> {
             let s = $make.await;
             $crate::storage::conformance::concurrent_batches(std::sync::Arc::new(s)).await
+        }
+        #[tokio::test]
+        async fn conformance_blob_anchors() -> $crate::error::Result<()> {
+            let s = $make.await;
+            $crate::storage::conformance::blob_anchors(&s).await
         }
         #[tokio::test]
         async fn conformance_blobs() -> $crate::error::Result<()> {

@@ -459,6 +459,28 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
         kinds: &[RecordKind],
     ) -> Result<bool>;
 
+    /// Binds a stored blob to the documents that refer to it now and that are of one of
+    /// `kinds` in one of `scopes` (the uploader's write rights), recording `device_id` as the
+    /// uploader; documents bound already stay as they are. Returns how many were bound. Called
+    /// when an upload completes: only a device that sent the bytes binds a blob to records.
+    async fn anchor_blob(
+        &self,
+        sha256: &str,
+        device_id: &str,
+        scopes: &[String],
+        kinds: &[RecordKind],
+        at_ms: i64,
+    ) -> Result<u64>;
+    /// Whether a document the blob is bound to ([`Storage::anchor_blob`]), and that still
+    /// refers to it, is of one of `kinds` in one of `scopes`: the test for reading a blob. A
+    /// document that merely names the hash grants nothing.
+    async fn blob_readable(
+        &self,
+        sha256: &str,
+        scopes: &[String],
+        kinds: &[RecordKind],
+    ) -> Result<bool>;
+
     /// Every document id, sorted (for `admin verify` and backups).
     async fn doc_ids(&self) -> Result<Vec<String>>;
     /// Every stored blob, by hash.

@@ -111,6 +111,20 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX quarantine_status_doc ON quarantine(status, doc_id);
 "#,
+    // 5: the documents a stored blob is bound to (anchored): those that referred to it, and
+    // that its uploader could write, when the upload completed. Reading a blob needs one of
+    // them (still referring to it) in the reader's scope; a record naming the hash later gets
+    // nothing. Blobs stored before this are anchored to the documents referring to them now.
+    r#"
+    CREATE TABLE blob_anchors (
+        sha256 TEXT NOT NULL, doc_id TEXT NOT NULL, device_id TEXT NOT NULL,
+        anchored_at_ms BIGINT NOT NULL, PRIMARY KEY (sha256, doc_id)
+    );
+    INSERT INTO blob_anchors(sha256, doc_id, device_id, anchored_at_ms)
+        SELECT b.sha256, r.doc_id, b.device_id, b.stored_at_ms
+        FROM blobs b JOIN doc_blobs r ON r.sha256 = b.sha256
+        ON CONFLICT DO NOTHING;
+"#,
 ];
 
 /// Default pool size.
@@ -1157,6 +1171,53 @@ impl Storage for PostgresStorage {
         let sql = format!(
             "SELECT EXISTS(SELECT 1 FROM doc_blobs b JOIN docs d ON d.id = b.doc_id
              WHERE b.sha256 = $1 AND d.seq IS NOT NULL AND d.kind = ANY($3::text[]) AND {})",
+            scope_sql("d.unit", 2)
+        );
+        let scopes = scopes.to_vec();
+        c.query_one(&sql, &[&sha256, &scopes, &kinds(kinds_in)])
+            .await
+            .map_err(db)?
+            .try_get(0)
+            .map_err(db)
+    }
+
+    async fn anchor_blob(
+        &self,
+        sha256: &str,
+        device_id: &str,
+        scopes: &[String],
+        kinds_in: &[RecordKind],
+        at_ms: i64,
+    ) -> Result<u64> {
+        let c = self.client().await?;
+        let sql = format!(
+            "INSERT INTO blob_anchors(sha256, doc_id, device_id, anchored_at_ms)
+             SELECT b.sha256, b.doc_id, $4, $5 FROM doc_blobs b JOIN docs d ON d.id = b.doc_id
+             WHERE b.sha256 = $1 AND d.seq IS NOT NULL AND d.kind = ANY($3::text[]) AND {}
+             ON CONFLICT DO NOTHING",
+            scope_sql("d.unit", 2)
+        );
+        let scopes = scopes.to_vec();
+        c.execute(
+            &sql,
+            &[&sha256, &scopes, &kinds(kinds_in), &device_id, &at_ms],
+        )
+        .await
+        .map_err(db)
+    }
+
+    async fn blob_readable(
+        &self,
+        sha256: &str,
+        scopes: &[String],
+        kinds_in: &[RecordKind],
+    ) -> Result<bool> {
+        let c = self.client().await?;
+        let sql = format!(
+            "SELECT EXISTS(SELECT 1 FROM blob_anchors a
+             JOIN doc_blobs b ON b.sha256 = a.sha256 AND b.doc_id = a.doc_id
+             JOIN docs d ON d.id = a.doc_id
+             WHERE a.sha256 = $1 AND d.seq IS NOT NULL AND d.kind = ANY($3::text[]) AND {})",
             scope_sql("d.unit", 2)
         );
         let scopes = scopes.to_vec();

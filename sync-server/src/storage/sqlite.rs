@@ -93,6 +93,19 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX quarantine_status_doc ON quarantine(status, doc_id);
 "#,
+    // 5: the documents a stored blob is bound to (anchored): those that referred to it, and
+    // that its uploader could write, when the upload completed. Reading a blob needs one of
+    // them (still referring to it) in the reader's scope; a record naming the hash later gets
+    // nothing. Blobs stored before this are anchored to the documents referring to them now.
+    r#"
+    CREATE TABLE blob_anchors (
+        sha256 TEXT NOT NULL, doc_id TEXT NOT NULL, device_id TEXT NOT NULL,
+        anchored_at_ms INTEGER NOT NULL, PRIMARY KEY (sha256, doc_id)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO blob_anchors(sha256, doc_id, device_id, anchored_at_ms)
+        SELECT b.sha256, r.doc_id, b.device_id, b.stored_at_ms
+        FROM blobs b JOIN doc_blobs r ON r.sha256 = b.sha256;
+"#,
 ];
 
 /// Readers kept open.
@@ -965,6 +978,67 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    async fn anchor_blob(
+        &self,
+        sha256: &str,
+        device_id: &str,
+        scopes: &[String],
+        kinds: &[RecordKind],
+        at_ms: i64,
+    ) -> Result<u64> {
+        let sha = sha256.to_string();
+        let device = device_id.to_string();
+        let scopes = scopes.to_vec();
+        let kinds = kinds.to_vec();
+        self.write(move |tx| {
+            let sql = format!(
+                "INSERT OR IGNORE INTO blob_anchors(sha256, doc_id, device_id, anchored_at_ms)
+                 SELECT b.sha256, b.doc_id, ?{dev}, ?{at} FROM doc_blobs b
+                 JOIN docs d ON d.id = b.doc_id
+                 WHERE b.sha256 = ?1 AND {} AND {}",
+                kinds_sql(&kinds).replace("kind", "d.kind"),
+                scope_sql(&scopes, 2).replace("unit", "d.unit"),
+                dev = scopes.len() + 2,
+                at = scopes.len() + 3,
+            );
+            let mut params: Vec<&dyn rusqlite::ToSql> = vec![&sha];
+            for s in &scopes {
+                params.push(s);
+            }
+            params.push(&device);
+            params.push(&at_ms);
+            Ok(tx.execute(&sql, params.as_slice())? as u64)
+        })
+        .await
+    }
+
+    async fn blob_readable(
+        &self,
+        sha256: &str,
+        scopes: &[String],
+        kinds: &[RecordKind],
+    ) -> Result<bool> {
+        let sha = sha256.to_string();
+        let scopes = scopes.to_vec();
+        let kinds = kinds.to_vec();
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT EXISTS(SELECT 1 FROM blob_anchors a
+                 JOIN doc_blobs b ON b.sha256 = a.sha256 AND b.doc_id = a.doc_id
+                 JOIN docs d ON d.id = a.doc_id
+                 WHERE a.sha256 = ?1 AND {} AND {})",
+                kinds_sql(&kinds).replace("kind", "d.kind"),
+                scope_sql(&scopes, 2).replace("unit", "d.unit")
+            );
+            let mut params: Vec<&dyn rusqlite::ToSql> = vec![&sha];
+            for s in &scopes {
+                params.push(s);
+            }
+            Ok(c.query_row(&sql, params.as_slice(), |r| r.get(0))?)
+        })
+        .await
+    }
+
     async fn doc_ids(&self) -> Result<Vec<String>> {
         self.read(|c| {
             let mut stmt = c.prepare("SELECT id FROM docs ORDER BY id")?;
@@ -1220,4 +1294,55 @@ fn load_doc_in(c: &Connection, id: String) -> Result<Option<StoredDoc>> {
         chunk_count,
         seq,
     }))
+}
+
+#[cfg(test)]
+mod upgrade_tests {
+    use super::*;
+
+    /// A database left at schema 4 (before blob anchors) upgrades to 5 keeping every row, and
+    /// its stored blobs stay readable through the documents that referred to them.
+    #[tokio::test]
+    async fn schema_4_upgrades_to_5_and_old_blobs_stay_readable() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("server.db");
+        let sha = format!("{:064x}", 42);
+        {
+            let mut conn = Connection::open(&path)?;
+            for (i, sql) in MIGRATIONS.iter().take(4).enumerate() {
+                let tx = conn.transaction()?;
+                tx.execute_batch(sql)?;
+                tx.pragma_update(None, "user_version", i as i64 + 1)?;
+                tx.commit()?;
+            }
+            conn.execute(
+                "INSERT INTO docs(id, kind, unit, party_hash, heads, chunk_count, next_chunk,
+                                  seq, updated_at_ms)
+                 VALUES ('doc-1', 'case', 'luan/x', NULL, x'00', 0, 0, 1, 1)",
+                [],
+            )?;
+            conn.execute(
+                "INSERT INTO doc_blobs(sha256, doc_id) VALUES (?1, 'doc-1')",
+                [&sha],
+            )?;
+            conn.execute(
+                "INSERT INTO blobs(sha256, size, stored_at_ms, device_id)
+                 VALUES (?1, 3, 1, 'dev-1')",
+                [&sha],
+            )?;
+        }
+        let s = SqliteStorage::open(&path)?;
+        let version: i64 = s
+            .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .await?;
+        assert_eq!(version, 5);
+        assert!(s.blob(&sha).await?.is_some());
+        let scopes = vec!["luan".to_string()];
+        assert!(s.blob_readable(&sha, &scopes, &[RecordKind::Case]).await?);
+        assert!(
+            !s.blob_readable(&sha, &scopes, &[RecordKind::Demonstration])
+                .await?
+        );
+        Ok(())
+    }
 }

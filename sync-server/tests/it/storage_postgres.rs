@@ -17,3 +17,82 @@ async fn fresh() -> PostgresStorage {
 }
 
 fieldcase_server::storage_conformance_tests!(fresh());
+
+/// A schema left at version 4 (before blob anchors) upgrades to 5 keeping every row, and its
+/// stored blobs stay readable through the documents that referred to them.
+#[tokio::test]
+async fn schema_4_upgrades_to_5_and_old_blobs_stay_readable() -> fieldcase_server::Result<()> {
+    use fieldcase_core::model::RecordKind;
+    use fieldcase_server::storage::Storage;
+    use fieldcase_server::storage::postgres::MIGRATIONS;
+    let db = |e: tokio_postgres::Error| fieldcase_server::ServerError::Database(e.to_string());
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).map_err(|e| fieldcase_server::ServerError::Config(e.to_string()))?;
+    let schema = format!("t_up5_{}", hex::encode(b));
+    let sha = format!("{:064x}", 42);
+    let (client, conn) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
+        .await
+        .map_err(db)?;
+    let task = tokio::spawn(conn);
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA {schema}; SET search_path = {schema};
+             CREATE TABLE schema_migrations (
+                version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now());"
+        ))
+        .await
+        .map_err(db)?;
+    let result = async {
+        for (i, sql) in MIGRATIONS.iter().take(4).enumerate() {
+            client.batch_execute(sql).await.map_err(db)?;
+            client
+                .execute(
+                    "INSERT INTO schema_migrations(version) VALUES ($1)",
+                    &[&(i as i64 + 1)],
+                )
+                .await
+                .map_err(db)?;
+        }
+        client
+            .execute(
+                "INSERT INTO docs(id, kind, unit, party_hash, heads, chunk_count, next_chunk,
+                                  seq, updated_at_ms)
+                 VALUES ('doc-1', 'case', 'luan/x', NULL, '\\x00', 0, 0, 1, 1)",
+                &[],
+            )
+            .await
+            .map_err(db)?;
+        client
+            .execute(
+                "INSERT INTO doc_blobs(sha256, doc_id) VALUES ($1, 'doc-1')",
+                &[&sha],
+            )
+            .await
+            .map_err(db)?;
+        client
+            .execute(
+                "INSERT INTO blobs(sha256, size, stored_at_ms, device_id)
+                 VALUES ($1, 3, 1, 'dev-1')",
+                &[&sha],
+            )
+            .await
+            .map_err(db)?;
+        let s = PostgresStorage::connect_with(&url(), Some(&schema), 2).await?;
+        assert_eq!(s.schema_version().await?, 5);
+        assert!(s.blob(&sha).await?.is_some());
+        let scopes = vec!["luan".to_string()];
+        assert!(s.blob_readable(&sha, &scopes, &[RecordKind::Case]).await?);
+        assert!(
+            !s.blob_readable(&sha, &scopes, &[RecordKind::Demonstration])
+                .await?
+        );
+        fieldcase_server::Result::Ok(())
+    }
+    .await;
+    let _ = client
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .await;
+    drop(client);
+    let _ = task.await;
+    result
+}

@@ -14,6 +14,7 @@
 //! `crash_loop_server` runs the `fieldcase-server` binary found next to this one (see
 //! [`find_server_bin`]); `cargo run -p fieldcase-tests` does not build it.
 
+use fieldcase_tests::attacks;
 use fieldcase_tests::authz;
 use fieldcase_tests::bad_input::BadInput;
 use fieldcase_tests::convergence;
@@ -93,6 +94,12 @@ const FAMILIES: &[Family] = &[
         short: 20,
         nightly: 200,
         run: authz_family,
+    },
+    Family {
+        name: "attacks",
+        short: 1,
+        nightly: 3,
+        run: attacks_family,
     },
     Family {
         name: "fuzz_corpus",
@@ -386,6 +393,44 @@ fn authz_family(seed: u64, count: u64) -> FamilyResult {
     Ok(format!(
         "{count} runs of the role x operation x unit matrix: {cells} cells (read, create, edit) \
          as expected"
+    ))
+}
+
+/// The server-side attacks of an enrolled phone holder or colleague (`attacks`), each run
+/// against a real server: the memory bomb against the `fieldcase-server` binary (its peak
+/// memory read from `/proc`), evidence by reference and upload hijack and quota in process.
+fn attacks_family(seed: u64, count: u64) -> FamilyResult {
+    let fail = |message: String| Failure {
+        seed,
+        count,
+        message,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    let server_bin = find_server_bin().map_err(|e| fail(e.0))?;
+    let mut last = Vec::new();
+    for _ in 0..count {
+        let dir = tempfile::Builder::new()
+            .prefix("fieldcase-attacks-")
+            .tempdir_in(convergence::scratch_root())
+            .map_err(|e| fail(e.to_string()))?;
+        let bomb_dir = dir.path().join("bomb");
+        std::fs::create_dir_all(&bomb_dir).map_err(|e| fail(e.to_string()))?;
+        let bomb = rt
+            .block_on(attacks::memory_bomb_attack(&bomb_dir, &server_bin))
+            .map_err(|e| fail(format!("memory_bomb: {e}")))?;
+        let mut lines = rt
+            .block_on(attacks::run_in_process(dir.path()))
+            .map_err(|e| fail(e.to_string()))?;
+        lines.insert(0, format!("memory_bomb: {bomb}"));
+        last = lines;
+    }
+    Ok(format!(
+        "{count} runs of 5 attacks, all refused; last: {}",
+        last.join(" | ")
     ))
 }
 

@@ -1,5 +1,6 @@
 //! End-to-end tests across phones and the server, one binary so that the workspace links one test executable per crate.
 
+mod attacks;
 mod authz_matrix;
 mod blobs;
 mod crash;
