@@ -3,6 +3,7 @@
 use crate::audit::{AuditEntry, AuditEvent};
 use crate::blobs::BlobDir;
 use crate::error::{Result, ServerError};
+use crate::keys::{KeySource, ServerKeys};
 use crate::ops::Metrics;
 use crate::storage::Storage;
 use crate::storage::sqlite::SqliteStorage;
@@ -64,33 +65,26 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// State over `storage` with blobs under `blob_dir`; creates the server actor and party
-    /// key on first start.
-    pub async fn new(storage: Arc<dyn Storage>, blob_dir: PathBuf, max_blob: u64) -> Result<Self> {
+    /// State over `storage` with blobs under `blob_dir` and the keys of `keys` (see
+    /// [`crate::keys`]); creates the server actor, and the keys on first start.
+    pub async fn new(
+        storage: Arc<dyn Storage>,
+        keys: &KeySource,
+        blob_dir: PathBuf,
+        max_blob: u64,
+    ) -> Result<Self> {
         let actor = storage
             .setting_or_insert("server_actor", crate::auth::random::<16>()?.to_vec())
             .await?;
-        let key = storage
-            .setting_or_insert("party_match_key", crate::auth::random::<32>()?.to_vec())
-            .await?;
-        let party_key: [u8; 32] = key
-            .try_into()
-            .map_err(|_| ServerError::Config("stored party key is not 32 bytes".into()))?;
-        let pii = storage
-            .setting_or_insert("pii_key", crate::auth::random::<32>()?.to_vec())
-            .await?;
-        let pii_key: [u8; 32] = pii
-            .try_into()
-            .map_err(|_| ServerError::Config("stored PII key is not 32 bytes".into()))?;
-        let signing = signing_key(storage.as_ref()).await?;
+        let keys = ServerKeys::load(keys, storage.as_ref()).await?;
         Ok(AppState {
             storage,
             blobs: Arc::new(BlobDir::open(blob_dir, max_blob)?),
             metrics: Arc::new(Metrics::default()),
             catalogue: Arc::new(Catalogue::builtin()?),
             server_actor: ActorId::from(actor.as_slice()),
-            party_key,
-            pii_key,
+            party_key: keys.party_key,
+            pii_key: keys.pii_key,
             device_rate: Arc::new(crate::ratelimit::RateLimiter::new(
                 crate::ratelimit::Budget::DEVICE,
             )),
@@ -100,7 +94,7 @@ impl AppState {
             public_rate: Arc::new(crate::ratelimit::RateLimiter::new(
                 crate::ratelimit::Budget::PUBLIC,
             )),
-            signing_key: Arc::new(signing),
+            signing_key: Arc::new(keys.signing_key),
             last_disclosure: Arc::new(std::sync::Mutex::new(None)),
         })
     }
@@ -115,23 +109,19 @@ impl AppState {
         self.storage.append_audits(events, &self.signing_key).await
     }
 
-    /// The embedded default: `DIR/server.db` and `DIR/blobs`, created on first start.
+    /// The embedded default: `DIR/server.db`, `DIR/blobs` and the key folder `DIR/keys`,
+    /// created on first start.
     pub async fn open_dir(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
         let storage = SqliteStorage::open(dir.join("server.db"))?;
-        AppState::new(Arc::new(storage), dir.join("blobs"), DEFAULT_MAX_BLOB).await
+        AppState::new(
+            Arc::new(storage),
+            &KeySource::dir(KeySource::default_dir(dir)),
+            dir.join("blobs"),
+            DEFAULT_MAX_BLOB,
+        )
+        .await
     }
-}
-
-/// The server's ed25519 signing key (audit entries, legal reviews), created on first use.
-pub async fn signing_key(storage: &dyn Storage) -> Result<SigningKey> {
-    let bytes = storage
-        .setting_or_insert("server_signing_key", crate::auth::random::<32>()?.to_vec())
-        .await?;
-    let bytes: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| ServerError::Config("stored signing key is not 32 bytes".into()))?;
-    Ok(SigningKey::from_bytes(&bytes))
 }
 
 /// The router with every route of [`ops::ROUTES`].

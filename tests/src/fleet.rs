@@ -177,6 +177,7 @@ pub async fn run(cfg: FleetConfig) -> TestResult<FleetReport> {
         let storage = storage_for(&cfg, &data, &schema).await?;
         let state = AppState::new(
             storage,
+            &fieldcase_server::keys::KeySource::dir(data.join("keys")),
             data.join("blobs"),
             fieldcase_server::app::DEFAULT_MAX_BLOB,
         )

@@ -66,6 +66,18 @@ impl FromRequestParts<AppState> for Principal {
         }
         let value = cookie(&parts.headers, SESSION_COOKIE)
             .ok_or(ServerError::Unauthorized { wipe: None })?;
+        // A browser sends the cookie with whatever page asks; only this server's own pages may
+        // use it. The one exception is opening the dashboard itself (a top-level GET, which
+        // changes nothing and has no Referer when typed or opened from a login link).
+        let opening_dashboard =
+            parts.method == axum::http::Method::GET && parts.uri.path() == "/dashboard";
+        if !opening_dashboard && !same_origin(&parts.headers, parts.uri.authority()) {
+            return Err(ServerError::Forbidden(
+                "a request with the session cookie must come from this server's own pages \
+                 (same-origin Origin or Referer)"
+                    .into(),
+            ));
+        }
         let user = state
             .storage
             .session_user(sha256(value.as_bytes()), fieldcase_core::ids::now_ms())
@@ -430,20 +442,36 @@ pub struct ReviewForm {
     pub opinion: String,
 }
 
-/// Whether a form post comes from this server's own page: an `Origin` header, when the
-/// browser sends one, must name the host the request was sent to (with SameSite=Strict
-/// cookies, a second line against cross-site posts).
-fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return true;
-    };
-    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+/// The `scheme://authority` part of an `Origin` or `Referer` value, if it is http(s).
+fn origin_authority(value: &str) -> Option<axum::http::uri::Authority> {
+    let uri: axum::http::Uri = value.parse().ok()?;
+    match uri.scheme_str() {
+        Some("http" | "https") => uri.authority().cloned(),
+        _ => None,
+    }
+}
+
+/// Whether a cookie-authenticated request comes from this server's own pages: its `Origin`
+/// (or, when a browser sends none, its `Referer`) must name the host the request was sent
+/// to. A request with neither, or with `Origin: null`, is not same-origin. With
+/// `SameSite=Strict` cookies this is the second line against cross-site requests.
+fn same_origin(headers: &HeaderMap, authority: Option<&axum::http::uri::Authority>) -> bool {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| h.parse::<axum::http::uri::Authority>().ok())
+        .or_else(|| authority.cloned());
+    let Some(host) = host else {
         return false;
     };
-    origin
-        .strip_prefix("https://")
-        .or_else(|| origin.strip_prefix("http://"))
-        == Some(host)
+    let from = match headers.get(header::ORIGIN) {
+        Some(o) => o.to_str().ok().and_then(origin_authority),
+        None => headers
+            .get(header::REFERER)
+            .and_then(|r| r.to_str().ok())
+            .and_then(origin_authority),
+    };
+    from.is_some_and(|a| a.as_str().eq_ignore_ascii_case(host.as_str()))
 }
 
 /// `POST /dashboard/review`: a reviewer approves or returns a decision from the dashboard;
@@ -451,17 +479,26 @@ fn same_origin(headers: &HeaderMap) -> bool {
 pub async fn dashboard_review(
     State(state): State<AppState>,
     p: std::result::Result<Principal, ServerError>,
-    headers: HeaderMap,
     form: std::result::Result<axum::Form<ReviewForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response> {
-    let Ok(p) = p else {
-        return Ok(html_page(
-            StatusCode::UNAUTHORIZED,
-            "请登录",
-            "请使用管理员发放的一次性登录链接登录监督看板。",
-        ));
+    let p = match p {
+        Ok(p) => p,
+        Err(ServerError::Forbidden(_)) => {
+            return Ok(html_page(
+                StatusCode::FORBIDDEN,
+                "无权操作",
+                "请从监督看板页面提交审核。",
+            ));
+        }
+        Err(_) => {
+            return Ok(html_page(
+                StatusCode::UNAUTHORIZED,
+                "请登录",
+                "请使用管理员发放的一次性登录链接登录监督看板。",
+            ));
+        }
     };
-    if p.user.role != Role::Reviewer || !same_origin(&headers) {
+    if p.user.role != Role::Reviewer {
         return Ok(html_page(
             StatusCode::FORBIDDEN,
             "无权操作",
@@ -593,6 +630,13 @@ fn secure_attribute(headers: &HeaderMap) -> &'static str {
 
 /// `POST /logout`: ends the session and clears the cookie.
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
+    if !same_origin(&headers, None) {
+        return Ok(html_page(
+            StatusCode::FORBIDDEN,
+            "无权操作",
+            "请从监督看板页面退出登录。",
+        ));
+    }
     if let Some(v) = cookie(&headers, SESSION_COOKIE) {
         state.storage.end_session(sha256(v.as_bytes())).await?;
     }

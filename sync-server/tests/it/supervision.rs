@@ -216,6 +216,7 @@ async fn the_same_on_postgres() -> R {
     let storage = fieldcase_server::storage::postgres::PostgresStorage::connect_fresh(&url).await?;
     let state = AppState::new(
         std::sync::Arc::new(storage),
+        &fieldcase_server::keys::KeySource::dir(dir.path().join("keys")),
         dir.path().join("blobs"),
         fieldcase_server::app::DEFAULT_MAX_BLOB,
     )
@@ -541,10 +542,23 @@ async fn scenario(state: AppState, seeded: Seeded) -> R {
         .sum();
     let actions_total: i64 = after.measures.iter().map(|m| m.count).sum();
     assert_eq!(trend_total, actions_total, "the weekly bars add up");
+    // A logout from another site is refused (the session stays); from the page, it ends.
+    let cross = call(
+        &state,
+        Request::post("/logout")
+            .header(header::COOKIE, &cookie)
+            .header(header::HOST, "x")
+            .header(header::ORIGIN, "http://evil.example")
+            .body(Body::empty())?,
+    )
+    .await?;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN);
     let logout = call(
         &state,
         Request::post("/logout")
             .header(header::COOKIE, &cookie)
+            .header(header::HOST, "x")
+            .header(header::ORIGIN, "http://x")
             .body(Body::empty())?,
     )
     .await?;

@@ -106,6 +106,7 @@ fn p99(v: &mut [f64]) -> f64 {
 async fn run(name: &str, storage: Arc<dyn Storage>, dir: &Path) -> Result<()> {
     let mut state = AppState::new(
         storage,
+        &fieldcase_server::keys::KeySource::dir(dir.join("keys")),
         dir.join("blobs"),
         fieldcase_server::app::DEFAULT_MAX_BLOB,
     )

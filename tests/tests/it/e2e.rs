@@ -396,7 +396,13 @@ async fn a_revoked_device_is_told_to_wipe() -> TestResult {
     let (dir, s) = server().await?;
     let a = officer(&s, &dir, "OF-A").await?;
     a.sync().await?;
-    fieldcase_server::admin::revoke_device(s.storage(), &a.device_id, WipeScope::All).await?;
+    fieldcase_server::admin::revoke_device(
+        s.storage(),
+        &s.state.signing_key,
+        &a.device_id,
+        WipeScope::All,
+    )
+    .await?;
     assert!(matches!(
         a.sync().await,
         Err(CoreError::Unauthorized {
