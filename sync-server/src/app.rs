@@ -47,6 +47,10 @@ pub struct AppState {
     pub enrol_rate: Arc<crate::ratelimit::RateLimiter>,
     /// Request budget per client address on public pages and login links.
     pub public_rate: Arc<crate::ratelimit::RateLimiter>,
+    /// Budget per client address of requests with an unknown or malformed bearer credential.
+    pub bad_credential_rate: Arc<crate::ratelimit::RateLimiter>,
+    /// Proxies whose `X-Forwarded-For` names the client (none by default).
+    pub trusted_proxies: Arc<crate::ratelimit::TrustedProxies>,
     /// The server's ed25519 key: signs audit entries and legal reviews.
     pub signing_key: Arc<SigningKey>,
     /// Hash of the disclosure feed last published (a new version is audited once).
@@ -94,6 +98,10 @@ impl AppState {
             public_rate: Arc::new(crate::ratelimit::RateLimiter::new(
                 crate::ratelimit::Budget::PUBLIC,
             )),
+            bad_credential_rate: Arc::new(crate::ratelimit::RateLimiter::new(
+                crate::ratelimit::Budget::BAD_CREDENTIAL,
+            )),
+            trusted_proxies: Arc::new(crate::ratelimit::TrustedProxies::default()),
             signing_key: Arc::new(keys.signing_key),
             last_disclosure: Arc::new(std::sync::Mutex::new(None)),
         })

@@ -40,6 +40,15 @@ enum Command {
         /// Allow plain HTTP on a non-loopback address (only behind a TLS proxy).
         #[arg(long)]
         allow_insecure_http: bool,
+        /// A reverse proxy (address or CIDR range) whose `X-Forwarded-For` names the client for
+        /// the per-address budgets; repeat, or comma-separate in the variable. Without one the
+        /// TCP peer is the client and the header is ignored.
+        #[arg(
+            long = "trusted-proxy",
+            env = "FIELDCASE_TRUSTED_PROXIES",
+            value_delimiter = ','
+        )]
+        trusted_proxies: Vec<String>,
         /// Key folder (party-match, PII and audit signing keys), kept apart from the
         /// database and its backups; default `<data>/keys`, created 0700 on first start.
         /// `FIELDCASE_PARTY_MATCH_KEY`, `FIELDCASE_PII_KEY` and `FIELDCASE_AUDIT_SIGNING_KEY`
@@ -382,6 +391,7 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
             tls_cert,
             tls_key,
             allow_insecure_http,
+            trusted_proxies,
             key_dir,
         } => {
             // The pins phones enrol with, so the operator sees the key actually served.
@@ -389,13 +399,16 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
             let storage = open_storage(&data, database_url.as_deref()).await?;
             let keys =
                 KeySource::from_env(key_dir.unwrap_or_else(|| KeySource::default_dir(&data)));
-            let state = AppState::new(
+            let mut state = AppState::new(
                 storage,
                 &keys,
                 data.join("blobs"),
                 fieldcase_server::app::DEFAULT_MAX_BLOB,
             )
             .await?;
+            state.trusted_proxies = Arc::new(fieldcase_server::ratelimit::TrustedProxies::parse(
+                &trusted_proxies,
+            )?);
             let server = fieldcase_server::start(
                 state,
                 Listen {

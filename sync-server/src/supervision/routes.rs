@@ -338,22 +338,18 @@ pub async fn disclosure_entries(state: &AppState) -> Result<Vec<DisclosureEntry>
 /// `GET /v1/disclosure` (no login).
 pub async fn disclosure_json(
     State(state): State<AppState>,
-    peer: axum::http::Extensions,
+    crate::ratelimit::ClientAddr(client): crate::ratelimit::ClientAddr,
 ) -> Result<Json<Vec<DisclosureEntry>>> {
-    state
-        .public_rate
-        .check(&crate::ratelimit::client_ip(&peer))?;
+    state.public_rate.check(&client)?;
     Ok(Json(disclosure_entries(&state).await?))
 }
 
 /// `GET /disclosure` (no login): the HTML page.
 pub async fn disclosure_page(
     State(state): State<AppState>,
-    peer: axum::http::Extensions,
+    crate::ratelimit::ClientAddr(client): crate::ratelimit::ClientAddr,
 ) -> Result<Html<String>> {
-    state
-        .public_rate
-        .check(&crate::ratelimit::client_ip(&peer))?;
+    state.public_rate.check(&client)?;
     let entries = disclosure_entries(&state).await?;
     Ok(Html(render_html(
         &entries,
@@ -553,13 +549,11 @@ pub async fn dashboard_review(
 /// SameSite=Strict) and redirects to the dashboard.
 pub async fn login(
     State(state): State<AppState>,
-    peer: axum::http::Extensions,
+    crate::ratelimit::ClientAddr(client): crate::ratelimit::ClientAddr,
     headers: HeaderMap,
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Result<Response> {
-    state
-        .public_rate
-        .check(&crate::ratelimit::client_ip(&peer))?;
+    state.public_rate.check(&client)?;
     let Some(token) = q.get("token") else {
         return Ok(html_page(
             StatusCode::BAD_REQUEST,
