@@ -318,6 +318,7 @@ fn read_file(src: &KeySource, name: KeyName) -> Result<Option<[u8; 32]>, KeyErro
     let path = src.path(name);
     match std::fs::read_to_string(&path) {
         Ok(text) => {
+            check_mode(&src.dir, 0o700)?;
             check_mode(&path, 0o600)?;
             parse_hex(name, path.display().to_string(), &text).map(Some)
         }

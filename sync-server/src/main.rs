@@ -567,12 +567,12 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                         None => keys().await?.signing_key.verifying_key(),
                     };
                     let external = head.as_deref().map(read_head).transpose()?;
-                    if let Some(h) = &external {
-                        if admin::parse_public_key(&h.public_key)? != public_key {
-                            return Err(ServerError::Config(
-                                "the head file was signed by another key than --public-key".into(),
-                            ));
-                        }
+                    if let Some(h) = &external
+                        && admin::parse_public_key(&h.public_key)? != public_key
+                    {
+                        return Err(ServerError::Config(
+                            "the head file was signed by another key than --public-key".into(),
+                        ));
                     }
                     let check = admin::audit_verify(s, &public_key, external.as_ref()).await?;
                     if json {
