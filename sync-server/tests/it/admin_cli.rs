@@ -86,13 +86,16 @@ async fn one_synced_case(data: &Path, extra: &[&str], state: AppState, tmp: &Pat
     let client = SyncClient::new(ClientConfig::new(format!("http://{}", server.addr)))?;
     let path = tmp.join("phone.db");
     let device_id = {
-        let store = FieldStore::open(&path, StoreConfig::new("unenrolled"))?;
+        let store = FieldStore::open(&path, StoreConfig::insecure_plain_for_tests("unenrolled"))?;
         client
             .enrol(&store, &code, &"ab".repeat(32), "phone")
             .await?
             .device_id
     };
-    let store = FieldStore::open(&path, StoreConfig::new(device_id.clone()))?;
+    let store = FieldStore::open(
+        &path,
+        StoreConfig::insecure_plain_for_tests(device_id.clone()),
+    )?;
     let cat = store.catalogue();
     let item = cat
         .items()
@@ -556,12 +559,12 @@ async fn verify_package_checks_a_case_file_and_fails_on_findings() -> R {
     let client = SyncClient::new(ClientConfig::new(format!("http://{}", server.addr)))?;
     let path = tmp.path().join("phone2.db");
     let device_id = {
-        let store = FieldStore::open(&path, StoreConfig::new("unenrolled"))?;
+        let store = FieldStore::open(&path, StoreConfig::insecure_plain_for_tests("unenrolled"))?;
         let key = store.device_public_key()?;
         client.enrol(&store, &code, &key, "phone").await?.device_id
     };
     server.shutdown(std::time::Duration::from_secs(5)).await?;
-    let store = FieldStore::open(&path, StoreConfig::new(device_id))?;
+    let store = FieldStore::open(&path, StoreConfig::insecure_plain_for_tests(device_id))?;
     let cat = store.catalogue();
     let item = cat
         .items()

@@ -73,7 +73,10 @@ async fn enrolment_guesses_and_chatty_devices_are_throttled() -> R {
     let c = client(server.addr)?;
 
     // Wrong codes use up the address's budget; then even a right code waits.
-    let guesser = FieldStore::open(tmp.path().join("guess.db"), StoreConfig::new("g"))?;
+    let guesser = FieldStore::open(
+        tmp.path().join("guess.db"),
+        StoreConfig::insecure_plain_for_tests("g"),
+    )?;
     for _ in 0..3 {
         match c
             .enrol(&guesser, "AAAA-BBBB-CCCC", &"ab".repeat(32), "x")
@@ -129,12 +132,15 @@ async fn enrolment_guesses_and_chatty_devices_are_throttled() -> R {
         let code = admin::create_code(storage.as_ref(), user, 1, None, None).await?;
         let path = tmp.path().join(format!("phone-{i}.db"));
         let id = {
-            let s = FieldStore::open(&path, StoreConfig::new("new"))?;
+            let s = FieldStore::open(&path, StoreConfig::insecure_plain_for_tests("new"))?;
             c.enrol(&s, &code.code, &format!("{:02x}", i + 1).repeat(32), "p")
                 .await?
                 .device_id
         };
-        stores.push(FieldStore::open(&path, StoreConfig::new(id))?);
+        stores.push(FieldStore::open(
+            &path,
+            StoreConfig::insecure_plain_for_tests(id),
+        )?);
     }
     let mut throttled = false;
     for _ in 0..10 {

@@ -227,3 +227,45 @@ async fn revoking_a_device_or_its_user_ends_their_dashboard_sessions() -> R {
     f.server.shutdown(Duration::from_secs(5)).await?;
     Ok(())
 }
+
+/// Key distribution as `docs/security.md` states it: the PII key to the roles that read party
+/// documents (officer, reviewer, supervisor), never to volunteers or operators; the
+/// party-match key in every enrolment reply; both equal to the server's keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrolment_hands_out_exactly_the_keys_the_security_model_lists() -> R {
+    let f = Fixture::start().await?;
+    let s = f.state.storage.as_ref();
+    let roles = [
+        ("OF-9", Role::Officer, true),
+        ("VO-9", Role::Volunteer, false),
+        ("RV-9", Role::Reviewer, true),
+        ("SV-9", Role::Supervisor, true),
+        ("OP-9", Role::Operator, false),
+    ];
+    for (id, role, gets_pii) in roles {
+        admin::create_user(s, id, id, role, "luan").await?;
+        let code = admin::create_code(s, id, 1, None, None).await?.code;
+        let v: Value = f
+            .http
+            .post(format!("{}/v1/enrol", f.base()))
+            .json(&json!({"code": code, "device_public_key": "cd".repeat(32), "device_label": id}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        assert_eq!(
+            v["party_match_key"].as_str(),
+            Some(hex::encode(f.state.party_key).as_str()),
+            "{id}"
+        );
+        match v["pii_key"].as_str() {
+            Some(k) => {
+                assert!(gets_pii, "{id} must not get the PII key");
+                assert_eq!(k, hex::encode(f.state.pii_key), "{id}");
+            }
+            None => assert!(!gets_pii, "{id} should get the PII key"),
+        }
+    }
+    f.server.shutdown(Duration::from_secs(5)).await?;
+    Ok(())
+}

@@ -22,7 +22,10 @@ fn user(role: Role) -> User {
 
 fn a_case() -> Result<(Value, Catalogue), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    let store = FieldStore::open(dir.path().join("p.db"), StoreConfig::new("p"))?;
+    let store = FieldStore::open(
+        dir.path().join("p.db"),
+        StoreConfig::insecure_plain_for_tests("p"),
+    )?;
     let c = store.catalogue();
     let item = c.items().next().ok_or("item")?;
     let case = store.create_case(NewCase {

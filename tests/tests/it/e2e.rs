@@ -436,7 +436,7 @@ async fn enrol_and_sync_over_tls_with_a_bureau_ca() -> TestResult {
     let client = fieldcase_core::sync::SyncClient::new(cfg)?;
     let store = fieldcase_core::FieldStore::open(
         dir.path().join("tls-phone.db"),
-        fieldcase_core::StoreConfig::new("tls-phone"),
+        fieldcase_core::StoreConfig::insecure_plain_for_tests("tls-phone"),
     )?;
     client
         .enrol(&store, &code, &"ef".repeat(32), "tls phone")
