@@ -132,9 +132,13 @@ pub struct StoreOptions {
     /// The id given at enrolment (any stable string before that).
     pub device_id: String,
     /// The 32-byte database key from the platform keystore (Android Keystore-wrapped, iOS
-    /// Keychain). `None` stores in plain SQLite: for tests only.
+    /// Keychain). Required unless `plain_store_for_tests` is set.
     #[uniffi(default = None)]
     pub db_key: Option<Vec<u8>>,
+    /// Without `db_key`, open a plain, unencrypted SQLite store: tests only, never an app.
+    /// Without this flag a missing `db_key` is `InvalidInput`.
+    #[uniffi(default = false)]
+    pub plain_store_for_tests: bool,
     /// The bureau's 32-byte key for matching parties across phones by identity number;
     /// `None` keeps the one received at enrolment (or a per-store key before that).
     #[uniffi(default = None)]
@@ -149,6 +153,7 @@ impl std::fmt::Debug for StoreOptions {
         f.debug_struct("StoreOptions")
             .field("device_id", &self.device_id)
             .field("blob_dir", &self.blob_dir)
+            .field("plain_store_for_tests", &self.plain_store_for_tests)
             .finish_non_exhaustive()
     }
 }
@@ -185,11 +190,24 @@ impl FieldcaseStore {
     #[uniffi::constructor]
     pub fn open(path: String, options: StoreOptions) -> Result<Arc<Self>, FieldcaseError> {
         guard(|| {
+            let base = match key32("db_key", options.db_key)? {
+                Some(key) => StoreConfig::new(options.device_id, key),
+                None if options.plain_store_for_tests => {
+                    StoreConfig::insecure_plain_for_tests(options.device_id)
+                }
+                None => {
+                    return Err(FieldcaseError::InvalidInput {
+                        field: "db_key".into(),
+                        reason: "a store needs its database key (plain_store_for_tests is \
+                                 for tests only)"
+                            .into(),
+                    });
+                }
+            };
             let config = StoreConfig {
                 party_match_key: key32("party_match_key", options.party_match_key)?,
-                db_key: key32("db_key", options.db_key)?,
                 blob_dir: options.blob_dir.map(Into::into),
-                ..StoreConfig::new(options.device_id)
+                ..base
             };
             let store = FieldStore::open(path, config)?;
             Ok(Arc::new(FieldcaseStore {

@@ -559,7 +559,7 @@ pub struct PartyView {
     pub created_by: String,
     /// e.g. 张**
     pub masked_name: String,
-    /// e.g. 3401**********1234
+    /// Stars only, one per character (nothing of the number is kept)
     pub masked_id_number: String,
     /// e.g. 138****5678
     pub masked_phone: Option<String>,

@@ -193,11 +193,15 @@ pub async fn seed(state: AppState, tmp: &Path) -> R<Seeded> {
         let code = admin::create_code(st, user, 1, None, None).await?.code;
         let path = tmp.join(file);
         let device_id = {
-            let store = FieldStore::open(&path, StoreConfig::new("unenrolled"))?;
+            let store =
+                FieldStore::open(&path, StoreConfig::insecure_plain_for_tests("unenrolled"))?;
             let key = store.device_public_key()?;
             client.enrol(&store, &code, &key, user).await?.device_id
         };
-        let store = FieldStore::open(&path, StoreConfig::new(device_id.clone()))?;
+        let store = FieldStore::open(
+            &path,
+            StoreConfig::insecure_plain_for_tests(device_id.clone()),
+        )?;
         phones.push((
             Phone {
                 store,

@@ -1,10 +1,11 @@
 //! Operator commands: units, users, enrolment codes, devices. Each returns a serialisable
 //! value so the CLI can print it as text or `--json`.
 
-use crate::audit::{AuditEntry, AuditEvent};
+use crate::audit::{AuditEntry, AuditEvent, AuditHead};
 use crate::auth;
 use crate::error::{Result, ServerError};
 use crate::storage::{Device, EnrolmentCode, Role, Storage, Unit, User};
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use fieldcase_core::sync::wire::WipeScope;
 use fieldcase_core::sync::{EnrolLink, SpkiPin};
 use serde::Serialize;
@@ -158,8 +159,13 @@ pub async fn list_devices(s: &dyn Storage) -> Result<Vec<Device>> {
 }
 
 /// Revokes a device: its next request gets 401 with a wipe instruction of `wipe`. Audited
-/// with the mode.
-pub async fn revoke_device(s: &dyn Storage, id: &str, wipe: WipeScope) -> Result<Device> {
+/// with the mode (signed with `key`, the audit key of the key folder).
+pub async fn revoke_device(
+    s: &dyn Storage,
+    key: &SigningKey,
+    id: &str,
+    wipe: WipeScope,
+) -> Result<Device> {
     let now = fieldcase_core::ids::now_ms();
     if !s.revoke_device(id, now, wipe).await? {
         return Err(ServerError::NotFound(format!("device {id}")));
@@ -172,6 +178,7 @@ pub async fn revoke_device(s: &dyn Storage, id: &str, wipe: WipeScope) -> Result
         .ok_or_else(|| ServerError::NotFound(format!("device {id}")))?;
     audit(
         s,
+        key,
         AuditEvent {
             at_ms: now,
             actor: "operator".into(),
@@ -188,34 +195,159 @@ pub async fn revoke_device(s: &dyn Storage, id: &str, wipe: WipeScope) -> Result
     Ok(device)
 }
 
-/// Appends an event to the audit chain with the server's signing key.
-pub async fn audit(s: &dyn Storage, event: AuditEvent) -> Result<()> {
-    let key = crate::app::signing_key(s).await?;
-    s.append_audit(event, &key).await?;
+/// What `admin revoke-user` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RevokedUser {
+    /// The user.
+    pub user_id: String,
+    /// Every device of the user, now revoked.
+    pub devices: Vec<String>,
+    /// Dashboard sessions ended.
+    pub sessions_ended: u64,
+}
+
+/// Revokes a user: every device (to erase `wipe`), every dashboard session, every unredeemed
+/// login link. Audited.
+pub async fn revoke_user(
+    s: &dyn Storage,
+    key: &SigningKey,
+    user_id: &str,
+    wipe: WipeScope,
+) -> Result<RevokedUser> {
+    if s.user(user_id).await?.is_none() {
+        return Err(ServerError::NotFound(format!("user {user_id}")));
+    }
+    let now = fieldcase_core::ids::now_ms();
+    let mut devices = Vec::new();
+    for d in s
+        .devices()
+        .await?
+        .into_iter()
+        .filter(|d| d.user_id == user_id)
+    {
+        s.revoke_device(&d.id, now, wipe).await?;
+        devices.push(d.id);
+    }
+    let sessions_ended = s.end_user_sessions(user_id, now).await?;
+    audit(
+        s,
+        key,
+        AuditEvent {
+            at_ms: now,
+            actor: "operator".into(),
+            action: "revoke".into(),
+            case_id: None,
+            detail: format!(
+                "user {user_id}: {} device(s), dashboard sessions ended, wipe={}",
+                devices.len(),
+                wipe.as_str()
+            ),
+        },
+    )
+    .await?;
+    Ok(RevokedUser {
+        user_id: user_id.into(),
+        devices,
+        sessions_ended,
+    })
+}
+
+/// Appends an event to the audit chain, signed with `key` (the audit key of the key folder).
+pub async fn audit(s: &dyn Storage, key: &SigningKey, event: AuditEvent) -> Result<()> {
+    s.append_audit(event, key).await?;
     Ok(())
 }
 
 /// The outcome of `admin audit verify`.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditCheck {
-    /// Whether the chain, its signatures and the signed head all verify.
+    /// Whether the chain, its signatures and the signed head(s) all verify.
     pub ok: bool,
     /// Entries checked.
     pub entries: usize,
+    /// The public key the chain was checked against, hex.
+    pub public_key: String,
+    /// The sequence number of the externally kept head checked, if one was given.
+    pub external_head_seq: Option<i64>,
     /// The first problem found, if any.
     pub problem: Option<String>,
 }
 
-/// Verifies the whole audit chain against the signed head and the server's public key.
-pub async fn audit_verify(s: &dyn Storage) -> Result<AuditCheck> {
-    let key = crate::app::signing_key(s).await?;
+/// A signed audit head exported for keeping outside the server (`admin audit export-head`):
+/// whoever can write the database cannot produce a chain that both verifies under
+/// `public_key` and contains this head, unless they also hold the signing key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ExportedHead {
+    /// `fieldcase-audit-head-v1`.
+    pub format: String,
+    /// The head: last sequence number, its hash, the signature over both.
+    #[serde(flatten)]
+    pub head: AuditHead,
+    /// The audit public key (ed25519, hex) that signed it.
+    pub public_key: String,
+    /// When it was exported (unix ms).
+    pub exported_at_ms: i64,
+}
+
+/// The format tag of [`ExportedHead`].
+pub const EXPORTED_HEAD_FORMAT: &str = "fieldcase-audit-head-v1";
+
+/// Parses a hex ed25519 public key.
+pub fn parse_public_key(hex_key: &str) -> Result<VerifyingKey> {
+    let bad = || ServerError::BadRequest("public key must be 64 hex digits (ed25519)".into());
+    let bytes = hex::decode(hex_key.trim()).map_err(|_| bad())?;
+    let arr = <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| bad())?;
+    VerifyingKey::from_bytes(&arr).map_err(|_| bad())
+}
+
+/// Verifies the whole audit chain and the database's signed head against `public_key`, and,
+/// when given, against a head kept outside the database: its signature must verify under
+/// `public_key` and the chain must still hold it (same hash at its sequence number). Only
+/// the public key is needed, so an auditor can run this on a copy without the key folder.
+pub async fn audit_verify(
+    s: &dyn Storage,
+    public_key: &VerifyingKey,
+    external: Option<&ExportedHead>,
+) -> Result<AuditCheck> {
     let entries = s.audit_entries().await?;
     let head = s.audit_head().await?;
-    let checked = crate::audit::verify(&entries, head.as_ref(), &key.verifying_key());
+    let mut checked = crate::audit::verify(&entries, head.as_ref(), public_key);
+    if let (Ok(_), Some(ext)) = (&checked, external) {
+        if ext.format != EXPORTED_HEAD_FORMAT {
+            return Err(ServerError::BadRequest(format!(
+                "head file format {:?} is not {EXPORTED_HEAD_FORMAT}",
+                ext.format
+            )));
+        }
+        checked = crate::audit::verify(&entries, Some(&ext.head), public_key);
+    }
     Ok(AuditCheck {
         ok: checked.is_ok(),
         entries: entries.len(),
+        public_key: hex::encode(public_key.to_bytes()),
+        external_head_seq: external.map(|e| e.head.seq),
         problem: checked.err().map(|e| e.to_string()),
+    })
+}
+
+/// Checks the chain with the key folder's key and returns its head, freshly signed with that
+/// key, for keeping outside the server. Refuses a broken or empty chain.
+pub async fn audit_export_head(s: &dyn Storage, key: &SigningKey) -> Result<ExportedHead> {
+    let check = audit_verify(s, &key.verifying_key(), None).await?;
+    if let Some(p) = check.problem {
+        return Err(ServerError::Config(format!(
+            "audit trail broken, not exporting its head: {p}"
+        )));
+    }
+    let entries = s.audit_entries().await?;
+    let last = entries
+        .last()
+        .ok_or_else(|| ServerError::Config("the audit trail is empty: no head to export".into()))?;
+    Ok(ExportedHead {
+        format: EXPORTED_HEAD_FORMAT.into(),
+        head: crate::audit::head_for(last, key),
+        public_key: hex::encode(key.verifying_key().to_bytes()),
+        exported_at_ms: fieldcase_core::ids::now_ms(),
     })
 }
 
@@ -254,6 +386,7 @@ fn check_unit_arg(unit: Option<&str>) -> Result<()> {
 /// records the export in the audit chain. Bad arguments fail before anything is written.
 pub async fn write_report(
     s: &dyn Storage,
+    key: &SigningKey,
     unit: Option<&str>,
     from: Option<&str>,
     to: Option<&str>,
@@ -275,7 +408,6 @@ pub async fn write_report(
     let tmp = out.with_extension("partial");
     std::fs::write(&tmp, &bytes)?;
     std::fs::rename(&tmp, out)?;
-    let key = crate::app::signing_key(s).await?;
     s.append_audit(
         crate::audit::AuditEvent {
             at_ms: fieldcase_core::ids::now_ms(),
@@ -289,7 +421,7 @@ pub async fn write_report(
                 scope.to_ms
             ),
         },
-        &key,
+        key,
     )
     .await?;
     Ok(WrittenReport {

@@ -3,6 +3,7 @@
 use crate::audit::{AuditEntry, AuditEvent};
 use crate::blobs::BlobDir;
 use crate::error::{Result, ServerError};
+use crate::keys::{KeySource, ServerKeys};
 use crate::ops::Metrics;
 use crate::storage::Storage;
 use crate::storage::sqlite::SqliteStorage;
@@ -46,6 +47,10 @@ pub struct AppState {
     pub enrol_rate: Arc<crate::ratelimit::RateLimiter>,
     /// Request budget per client address on public pages and login links.
     pub public_rate: Arc<crate::ratelimit::RateLimiter>,
+    /// Budget per client address of requests with an unknown or malformed bearer credential.
+    pub bad_credential_rate: Arc<crate::ratelimit::RateLimiter>,
+    /// Proxies whose `X-Forwarded-For` names the client (none by default).
+    pub trusted_proxies: Arc<crate::ratelimit::TrustedProxies>,
     /// The server's ed25519 key: signs audit entries and legal reviews.
     pub signing_key: Arc<SigningKey>,
     /// Hash of the disclosure feed last published (a new version is audited once).
@@ -64,33 +69,26 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// State over `storage` with blobs under `blob_dir`; creates the server actor and party
-    /// key on first start.
-    pub async fn new(storage: Arc<dyn Storage>, blob_dir: PathBuf, max_blob: u64) -> Result<Self> {
+    /// State over `storage` with blobs under `blob_dir` and the keys of `keys` (see
+    /// [`crate::keys`]); creates the server actor, and the keys on first start.
+    pub async fn new(
+        storage: Arc<dyn Storage>,
+        keys: &KeySource,
+        blob_dir: PathBuf,
+        max_blob: u64,
+    ) -> Result<Self> {
         let actor = storage
             .setting_or_insert("server_actor", crate::auth::random::<16>()?.to_vec())
             .await?;
-        let key = storage
-            .setting_or_insert("party_match_key", crate::auth::random::<32>()?.to_vec())
-            .await?;
-        let party_key: [u8; 32] = key
-            .try_into()
-            .map_err(|_| ServerError::Config("stored party key is not 32 bytes".into()))?;
-        let pii = storage
-            .setting_or_insert("pii_key", crate::auth::random::<32>()?.to_vec())
-            .await?;
-        let pii_key: [u8; 32] = pii
-            .try_into()
-            .map_err(|_| ServerError::Config("stored PII key is not 32 bytes".into()))?;
-        let signing = signing_key(storage.as_ref()).await?;
+        let keys = ServerKeys::load(keys, storage.as_ref()).await?;
         Ok(AppState {
             storage,
             blobs: Arc::new(BlobDir::open(blob_dir, max_blob)?),
             metrics: Arc::new(Metrics::default()),
             catalogue: Arc::new(Catalogue::builtin()?),
             server_actor: ActorId::from(actor.as_slice()),
-            party_key,
-            pii_key,
+            party_key: keys.party_key,
+            pii_key: keys.pii_key,
             device_rate: Arc::new(crate::ratelimit::RateLimiter::new(
                 crate::ratelimit::Budget::DEVICE,
             )),
@@ -100,7 +98,11 @@ impl AppState {
             public_rate: Arc::new(crate::ratelimit::RateLimiter::new(
                 crate::ratelimit::Budget::PUBLIC,
             )),
-            signing_key: Arc::new(signing),
+            bad_credential_rate: Arc::new(crate::ratelimit::RateLimiter::new(
+                crate::ratelimit::Budget::BAD_CREDENTIAL,
+            )),
+            trusted_proxies: Arc::new(crate::ratelimit::TrustedProxies::default()),
+            signing_key: Arc::new(keys.signing_key),
             last_disclosure: Arc::new(std::sync::Mutex::new(None)),
         })
     }
@@ -115,23 +117,19 @@ impl AppState {
         self.storage.append_audits(events, &self.signing_key).await
     }
 
-    /// The embedded default: `DIR/server.db` and `DIR/blobs`, created on first start.
+    /// The embedded default: `DIR/server.db`, `DIR/blobs` and the key folder `DIR/keys`,
+    /// created on first start.
     pub async fn open_dir(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
         let storage = SqliteStorage::open(dir.join("server.db"))?;
-        AppState::new(Arc::new(storage), dir.join("blobs"), DEFAULT_MAX_BLOB).await
+        AppState::new(
+            Arc::new(storage),
+            &KeySource::dir(KeySource::default_dir(dir)),
+            dir.join("blobs"),
+            DEFAULT_MAX_BLOB,
+        )
+        .await
     }
-}
-
-/// The server's ed25519 signing key (audit entries, legal reviews), created on first use.
-pub async fn signing_key(storage: &dyn Storage) -> Result<SigningKey> {
-    let bytes = storage
-        .setting_or_insert("server_signing_key", crate::auth::random::<32>()?.to_vec())
-        .await?;
-    let bytes: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| ServerError::Config("stored signing key is not 32 bytes".into()))?;
-    Ok(SigningKey::from_bytes(&bytes))
 }
 
 /// The router with every route of [`ops::ROUTES`].

@@ -63,21 +63,33 @@ impl FromRequestParts<AppState> for Authed {
     type Rejection = ServerError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        let header = parts
+        // Bad credentials count against the client address; once its budget is spent, even
+        // a good one from there waits (so the budget bounds guessing and lookups alike).
+        let addr = crate::ratelimit::client_addr(
+            &parts.extensions,
+            &parts.headers,
+            &state.trusted_proxies,
+        );
+        state.bad_credential_rate.refuse_if_exhausted(&addr)?;
+        let bad = |state: &AppState| -> ServerError {
+            match state.bad_credential_rate.check(&addr) {
+                Err(limited) => limited,
+                Ok(()) => ServerError::Unauthorized { wipe: None },
+            }
+        };
+        let token = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or(ServerError::Unauthorized { wipe: None })?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .ok_or(ServerError::Unauthorized { wipe: None })?
-            .trim();
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim);
+        let Some(token) = token else {
+            return Err(bad(state));
+        };
         let hash = sha256(token.as_bytes());
-        let auth = state
-            .storage
-            .device_by_credential(hash)
-            .await?
-            .ok_or(ServerError::Unauthorized { wipe: None })?;
+        let Some(auth) = state.storage.device_by_credential(hash).await? else {
+            return Err(bad(state));
+        };
         if !bool::from(auth.credential_hash.ct_eq(&hash)) {
             return Err(ServerError::Unauthorized { wipe: None });
         }

@@ -15,14 +15,12 @@ use std::collections::HashMap;
 /// The route.
 pub async fn enrol(
     State(state): State<AppState>,
-    peer: axum::http::Extensions,
+    crate::ratelimit::ClientAddr(client): crate::ratelimit::ClientAddr,
     body: Bytes,
 ) -> Result<Json<EnrolResponse>> {
-    // Budget per client address, so codes cannot be guessed at speed. (Behind a proxy every
-    // phone shares the proxy's address; the budget still bounds guessing.)
-    state
-        .enrol_rate
-        .check(&crate::ratelimit::client_ip(&peer))?;
+    // Budget per client address, so codes cannot be guessed at speed (behind a proxy listed
+    // in --trusted-proxy, the address it forwards).
+    state.enrol_rate.check(&client)?;
     let req: EnrolRequest = serde_json::from_slice(&body)
         .map_err(|e| ServerError::BadRequest(format!("enrol request: {e}")))?;
     let key_ok = req.device_public_key.len() == 64

@@ -8,6 +8,7 @@
 //! - [`storage`]: the storage trait, its SQLite backend and the backend conformance suite.
 //! - [`ops`]: health, metrics, OpenAPI; [`admin`]: the operator commands.
 //! - [`error`]: the one error type and its HTTP mapping.
+//! - [`keys`]: the server's keys, kept in a key folder (or the environment), not the database.
 //! - [`supervision`]: reports, disclosure and the dashboard; [`audit`]: the access audit trail.
 //!
 //! The server depends on `fieldcase-core` for the record model, the wire types and the rules;
@@ -22,6 +23,7 @@ pub mod blobs;
 pub mod enrol;
 pub mod error;
 pub mod inflate;
+pub mod keys;
 pub mod maintenance;
 pub mod ops;
 pub mod quarantine;

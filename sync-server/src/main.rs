@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use fieldcase_core::sync::wire::WipeScope;
 use fieldcase_server::blobs::BlobDir;
+use fieldcase_server::keys::{KeySource, ServerKeys};
 use fieldcase_server::storage::{Role, Storage, open_storage};
 use fieldcase_server::{AppState, Listen, ServerError, admin, maintenance};
 use std::net::SocketAddr;
@@ -39,6 +40,21 @@ enum Command {
         /// Allow plain HTTP on a non-loopback address (only behind a TLS proxy).
         #[arg(long)]
         allow_insecure_http: bool,
+        /// A reverse proxy (address or CIDR range) whose `X-Forwarded-For` names the client for
+        /// the per-address budgets; repeat, or comma-separate in the variable. Without one the
+        /// TCP peer is the client and the header is ignored.
+        #[arg(
+            long = "trusted-proxy",
+            env = "FIELDCASE_TRUSTED_PROXIES",
+            value_delimiter = ','
+        )]
+        trusted_proxies: Vec<String>,
+        /// Key folder (party-match, PII and audit signing keys), kept apart from the
+        /// database and its backups; default `<data>/keys`, created 0700 on first start.
+        /// `FIELDCASE_PARTY_MATCH_KEY`, `FIELDCASE_PII_KEY` and `FIELDCASE_AUDIT_SIGNING_KEY`
+        /// (hex) take precedence over its files.
+        #[arg(long, env = "FIELDCASE_KEY_DIR")]
+        key_dir: Option<PathBuf>,
     },
     /// Print the pins (`sha256/<base64>` of each certificate's key) of a PEM certificate
     /// file, for the phones' enrolment options. Give the file `serve --tls-cert` loads: the
@@ -61,6 +77,12 @@ enum Command {
         /// PostgreSQL URL instead of the embedded SQLite database.
         #[arg(long, env = "FIELDCASE_DATABASE_URL", hide_env_values = true)]
         database_url: Option<String>,
+        /// Key folder (party-match, PII and audit signing keys), kept apart from the
+        /// database and its backups; default `<data>/keys`, created 0700 on first start.
+        /// `FIELDCASE_PARTY_MATCH_KEY`, `FIELDCASE_PII_KEY` and `FIELDCASE_AUDIT_SIGNING_KEY`
+        /// (hex) take precedence over its files.
+        #[arg(long, env = "FIELDCASE_KEY_DIR")]
+        key_dir: Option<PathBuf>,
         /// Print JSON.
         #[arg(long, global = true)]
         json: bool,
@@ -92,7 +114,23 @@ enum QuarantineCommand {
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
     /// Check the chain, every signature and the signed head; exits non-zero on any break.
-    Verify,
+    /// Without --public-key the key folder's audit key is used; with --head the chain must
+    /// also still hold a head exported earlier and kept outside the server.
+    Verify {
+        /// A head file written by `export-head` (kept outside the server).
+        #[arg(long, requires = "public_key")]
+        head: Option<PathBuf>,
+        /// The audit public key (hex) kept outside the server.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// Write the chain's current head, signed with the key folder's audit key, with the
+    /// public key, to a file to keep outside the server (print, another system, an auditor).
+    ExportHead {
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Who did what to one case, in order.
     Show {
         /// The case id.
@@ -160,6 +198,16 @@ enum AdminCommand {
         id: Option<String>,
         /// `all` (a lost or stolen phone) or `synced-only` (a phone in hand: records and
         /// evidence not yet synced stay for a handover).
+        #[arg(long, default_value = "all", value_parser = ["all", "synced-only"])]
+        wipe: String,
+    },
+    /// Revoke a user: every device (erasing what `--wipe` says), every dashboard session and
+    /// every unused login link.
+    RevokeUser {
+        /// User id.
+        #[arg(long)]
+        id: String,
+        /// `all` or `synced-only`, as for `revoke-device`.
         #[arg(long, default_value = "all", value_parser = ["all", "synced-only"])]
         wipe: String,
     },
@@ -296,6 +344,14 @@ fn verify_package(
     }
 }
 
+/// Reads a head file written by `admin audit export-head`.
+fn read_head(path: &std::path::Path) -> Result<admin::ExportedHead, ServerError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ServerError::Config(format!("head file {}: {e}", path.display())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| ServerError::Config(format!("head file {}: {e}", path.display())))
+}
+
 /// The pins of every certificate in a PEM file, in file order.
 fn tls_pins(cert: &std::path::Path) -> Result<Vec<String>, ServerError> {
     let pem = std::fs::read(cert)
@@ -335,16 +391,24 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
             tls_cert,
             tls_key,
             allow_insecure_http,
+            trusted_proxies,
+            key_dir,
         } => {
             // The pins phones enrol with, so the operator sees the key actually served.
             let pins = tls_cert.as_deref().map(tls_pins).transpose()?;
             let storage = open_storage(&data, database_url.as_deref()).await?;
-            let state = AppState::new(
+            let keys =
+                KeySource::from_env(key_dir.unwrap_or_else(|| KeySource::default_dir(&data)));
+            let mut state = AppState::new(
                 storage,
+                &keys,
                 data.join("blobs"),
                 fieldcase_server::app::DEFAULT_MAX_BLOB,
             )
             .await?;
+            state.trusted_proxies = Arc::new(fieldcase_server::ratelimit::TrustedProxies::parse(
+                &trusted_proxies,
+            )?);
             let server = fieldcase_server::start(
                 state,
                 Listen {
@@ -375,9 +439,12 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
         Command::Admin {
             data,
             database_url,
+            key_dir,
             json,
             command,
         } => {
+            let key_source =
+                KeySource::from_env(key_dir.unwrap_or_else(|| KeySource::default_dir(&data)));
             match &command {
                 AdminCommand::Backup { out, blobs_only } => {
                     if database_url.is_some() && !blobs_only {
@@ -407,6 +474,7 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
             }
             let s: Arc<dyn Storage> = open_storage(&data, database_url.as_deref()).await?;
             let s = s.as_ref();
+            let keys = || ServerKeys::load(&key_source, s);
             match command {
                 AdminCommand::CreateUnit { path, name } => {
                     print(json, &admin::create_unit(s, &path, &name).await?)
@@ -477,24 +545,76 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                         }
                     }
                     QuarantineCommand::Release { id } => {
-                        print(json, &fieldcase_server::quarantine::release(s, id).await?)
+                        let k = keys().await?;
+                        print(
+                            json,
+                            &fieldcase_server::quarantine::release(s, &k.signing_key, id).await?,
+                        )
                     }
                     QuarantineCommand::Reject { id } => {
-                        print(json, &fieldcase_server::quarantine::reject(s, id).await?)
+                        let k = keys().await?;
+                        print(
+                            json,
+                            &fieldcase_server::quarantine::reject(s, &k.signing_key, id).await?,
+                        )
                     }
                 },
                 AdminCommand::Audit {
-                    command: AuditCommand::Verify,
+                    command: AuditCommand::Verify { head, public_key },
                 } => {
-                    let check = admin::audit_verify(s).await?;
+                    let public_key = match public_key {
+                        Some(hex) => admin::parse_public_key(&hex)?,
+                        None => keys().await?.signing_key.verifying_key(),
+                    };
+                    let external = head.as_deref().map(read_head).transpose()?;
+                    if let Some(h) = &external
+                        && admin::parse_public_key(&h.public_key)? != public_key
+                    {
+                        return Err(ServerError::Config(
+                            "the head file was signed by another key than --public-key".into(),
+                        ));
+                    }
+                    let check = admin::audit_verify(s, &public_key, external.as_ref()).await?;
                     if json {
                         print(json, &check)?;
                     } else if check.ok {
-                        println!("audit trail intact: {} entries", check.entries);
+                        match check.external_head_seq {
+                            Some(seq) => println!(
+                                "audit trail intact: {} entries, holds the exported head {seq}, \
+                                 key {}",
+                                check.entries, check.public_key
+                            ),
+                            None => println!(
+                                "audit trail intact: {} entries, key {}",
+                                check.entries, check.public_key
+                            ),
+                        }
                     }
                     match check.problem {
                         None => Ok(()),
                         Some(p) => Err(ServerError::Config(format!("audit trail broken: {p}"))),
+                    }
+                }
+                AdminCommand::Audit {
+                    command: AuditCommand::ExportHead { out },
+                } => {
+                    let k = keys().await?;
+                    let head = admin::audit_export_head(s, &k.signing_key).await?;
+                    let text = serde_json::to_string_pretty(&head)
+                        .map_err(|e| ServerError::Config(e.to_string()))?;
+                    let tmp = out.with_extension("partial");
+                    std::fs::write(&tmp, format!("{text}\n"))?;
+                    std::fs::rename(&tmp, &out)?;
+                    if json {
+                        print(json, &head)
+                    } else {
+                        println!(
+                            "audit head {} written to {}; audit public key {}",
+                            head.head.seq,
+                            out.display(),
+                            head.public_key
+                        );
+                        Ok(())
                     }
                 }
                 AdminCommand::Audit {
@@ -528,7 +648,21 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                     let wipe = WipeScope::parse(&wipe).ok_or_else(|| {
                         ServerError::BadRequest(format!("--wipe {wipe} is not all or synced-only"))
                     })?;
-                    print(json, &admin::revoke_device(s, &id, wipe).await?)
+                    let k = keys().await?;
+                    print(
+                        json,
+                        &admin::revoke_device(s, &k.signing_key, &id, wipe).await?,
+                    )
+                }
+                AdminCommand::RevokeUser { id, wipe } => {
+                    let wipe = WipeScope::parse(&wipe).ok_or_else(|| {
+                        ServerError::BadRequest(format!("--wipe {wipe} is not all or synced-only"))
+                    })?;
+                    let k = keys().await?;
+                    print(
+                        json,
+                        &admin::revoke_user(s, &k.signing_key, &id, wipe).await?,
+                    )
                 }
                 AdminCommand::Report {
                     unit,
@@ -537,8 +671,10 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                     format,
                     out,
                 } => {
+                    let k = keys().await?;
                     let written = admin::write_report(
                         s,
+                        &k.signing_key,
                         unit.as_deref(),
                         from.as_deref(),
                         to.as_deref(),

@@ -240,7 +240,11 @@ async fn pending(s: &dyn Storage, id: i64) -> Result<QuarantineItem> {
 
 /// Merges held changes into their document (an operator found them sound). The merged
 /// document is validated like a push by the revoked device's user would be; audited.
-pub async fn release(s: &dyn Storage, id: i64) -> Result<QuarantineItem> {
+pub async fn release(
+    s: &dyn Storage,
+    key: &ed25519_dalek::SigningKey,
+    id: i64,
+) -> Result<QuarantineItem> {
     let item = pending(s, id).await?;
     let catalogue = fieldcase_core::catalogue::Catalogue::builtin()?;
     let (author, device) = first_author(s, &item).await?;
@@ -289,7 +293,7 @@ pub async fn release(s: &dyn Storage, id: i64) -> Result<QuarantineItem> {
                 Err(e) => return Err(e),
             }
         }
-        return settle(s, item, QuarantineStatus::Released).await;
+        return settle(s, key, item, QuarantineStatus::Released).await;
     }
     Err(ServerError::Conflict(
         "document is being written concurrently; retry".into(),
@@ -297,13 +301,18 @@ pub async fn release(s: &dyn Storage, id: i64) -> Result<QuarantineItem> {
 }
 
 /// Keeps held changes out for good (they stay in the table for the record); audited.
-pub async fn reject(s: &dyn Storage, id: i64) -> Result<QuarantineItem> {
+pub async fn reject(
+    s: &dyn Storage,
+    key: &ed25519_dalek::SigningKey,
+    id: i64,
+) -> Result<QuarantineItem> {
     let item = pending(s, id).await?;
-    settle(s, item, QuarantineStatus::Rejected).await
+    settle(s, key, item, QuarantineStatus::Rejected).await
 }
 
 async fn settle(
     s: &dyn Storage,
+    key: &ed25519_dalek::SigningKey,
     mut item: QuarantineItem,
     status: QuarantineStatus,
 ) -> Result<QuarantineItem> {
@@ -320,6 +329,7 @@ async fn settle(
     };
     crate::admin::audit(
         s,
+        key,
         AuditEvent {
             at_ms: now,
             actor: "operator".into(),

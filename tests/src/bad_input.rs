@@ -97,7 +97,7 @@ fn store(dir: &Path, name: &str) -> Result<FieldStore, CoreError> {
         party_match_key: Some([7u8; 32]),
         pii_key: Some([9u8; 32]),
         blob_dir: None,
-        ..StoreConfig::new(name)
+        ..StoreConfig::insecure_plain_for_tests(name)
     };
     FieldStore::open(dir.join(format!("{name}.db")), cfg)
 }

@@ -255,7 +255,7 @@ pub fn open_store(dir: &Path, name: &str) -> Result<FieldStore, ScheduleError> {
         pii_key: Some([9u8; 32]),
         blob_dir: None,
         catalogue: Some(catalogue()?),
-        ..StoreConfig::new(name)
+        ..StoreConfig::insecure_plain_for_tests(name)
     };
     Ok(FieldStore::open(dir.join(format!("{name}.db")), cfg)?)
 }

@@ -71,7 +71,7 @@ const DEVICE: &str = "crash-phone";
 const T0: i64 = 1_790_000_000_000;
 
 fn open(db: &Path) -> Result<FieldStore, CoreError> {
-    FieldStore::open(db, StoreConfig::new(DEVICE))
+    FieldStore::open(db, StoreConfig::insecure_plain_for_tests(DEVICE))
 }
 
 fn persuasion(at: i64, note: String) -> NewAction {

@@ -284,7 +284,8 @@ pub fn fsize_writer_main(args: &[String]) -> R {
     let db = args
         .first()
         .ok_or_else(|| err("usage: --fsize-writer <db>"))?;
-    let store = FieldStore::open(db, StoreConfig::new("fsize-phone")).map_err(err)?;
+    let store =
+        FieldStore::open(db, StoreConfig::insecure_plain_for_tests("fsize-phone")).map_err(err)?;
     let out = std::io::stdout();
     let mut last = None;
     for k in 0..200_000i64 {
@@ -330,7 +331,8 @@ pub fn fsize_run(exe: &Path, dir: &Path, blocks: u32) -> R<FsizeReport> {
     let db = dir.join("fsize.db");
     {
         // Created under no limit, so the limit bites on growth, not on creation.
-        let s = FieldStore::open(&db, StoreConfig::new("fsize-phone")).map_err(err)?;
+        let s = FieldStore::open(&db, StoreConfig::insecure_plain_for_tests("fsize-phone"))
+            .map_err(err)?;
         new_case(&s, T0, "warm".into()).map_err(err)?;
     }
     let out = Command::new("sh")
@@ -380,7 +382,8 @@ pub fn fsize_run(exe: &Path, dir: &Path, blocks: u32) -> R<FsizeReport> {
         }
         None => return Err(DiskFaultError("the writer reported no error".into())),
     }
-    let store = FieldStore::open(&db, StoreConfig::new("fsize-phone")).map_err(err)?;
+    let store =
+        FieldStore::open(&db, StoreConfig::insecure_plain_for_tests("fsize-phone")).map_err(err)?;
     let verdict = store.integrity_check().map_err(err)?;
     if verdict != "ok" {
         return Err(DiskFaultError(format!("integrity_check: {verdict}")));

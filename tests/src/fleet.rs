@@ -6,7 +6,7 @@
 
 use crate::harness::{T0, TestResult, client, persuasion};
 use crate::proxy::{Fault, FaultProxy};
-use fieldcase_core::{FieldStore, StoreConfig};
+use fieldcase_core::FieldStore;
 use fieldcase_server::storage::postgres::PostgresStorage;
 use fieldcase_server::storage::{Role, Storage};
 use fieldcase_server::{AppState, Listen, RunningServer, admin};
@@ -177,6 +177,7 @@ pub async fn run(cfg: FleetConfig) -> TestResult<FleetReport> {
         let storage = storage_for(&cfg, &data, &schema).await?;
         let state = AppState::new(
             storage,
+            &fieldcase_server::keys::KeySource::dir(data.join("keys")),
             data.join("blobs"),
             fieldcase_server::app::DEFAULT_MAX_BLOB,
         )
@@ -216,13 +217,13 @@ pub async fn run(cfg: FleetConfig) -> TestResult<FleetReport> {
         let path = devices_dir.join(format!("{user}.db"));
         let c = client(&url)?;
         let device_id = {
-            let store = FieldStore::open(&path, StoreConfig::new("unenrolled"))?;
+            let store = FieldStore::open(&path, crate::harness::phone_config("unenrolled"))?;
             let key = store.device_public_key()?;
             c.enrol(&store, &code, &key, &format!("{user} phone"))
                 .await?
                 .device_id
         };
-        let store = FieldStore::open(&path, StoreConfig::new(device_id))?;
+        let store = FieldStore::open(&path, crate::harness::phone_config(device_id))?;
         phones.push(Arc::new(SimPhone {
             store,
             client: c,

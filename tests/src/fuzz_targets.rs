@@ -370,7 +370,7 @@ pub fn seed_inputs(dir: &Path) -> crate::harness::TestResult<Vec<(&'static str, 
     use crate::harness::{T0, exemptable, persuasion, place};
     let store = fieldcase_core::FieldStore::open(
         dir.join("seed.db"),
-        fieldcase_core::StoreConfig::new("fuzz-seed"),
+        fieldcase_core::StoreConfig::insecure_plain_for_tests("fuzz-seed"),
     )?;
     let (code, tier) = exemptable(&store)?;
     let case = store.create_case(fieldcase_core::store::NewCase {

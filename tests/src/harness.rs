@@ -71,6 +71,7 @@ impl TestServer {
             fieldcase_server::storage::postgres::PostgresStorage::connect_fresh(url).await?;
         let state = AppState::new(
             Arc::new(storage),
+            &fieldcase_server::keys::KeySource::dir(data.join("keys")),
             data.join("blobs"),
             fieldcase_server::app::DEFAULT_MAX_BLOB,
         )
@@ -153,10 +154,7 @@ pub const PHONE_KEY: [u8; 32] = [0x6b; 32];
 
 /// The configuration a test phone's store is opened with.
 pub fn phone_config(device_id: impl Into<String>) -> StoreConfig {
-    StoreConfig {
-        db_key: Some(PHONE_KEY),
-        ..StoreConfig::new(device_id)
-    }
+    StoreConfig::new(device_id, PHONE_KEY)
 }
 
 /// A client for `url` with short timeouts, as tests want.

@@ -38,7 +38,7 @@ pub struct PartyRecord {
 pub struct MaskedParty {
     /// e.g. 张**
     pub name: String,
-    /// e.g. 3401**********1234
+    /// Stars only, one per character (nothing of the number is kept)
     pub id_number: String,
     /// e.g. 138****5678
     #[serde(default)]
@@ -78,9 +78,13 @@ pub fn mask_name(name: &str) -> String {
     }
 }
 
-/// Masks an identity number: first 4 and last 4 characters kept.
+/// Masks an identity number: no character is kept, only the length (18, or 15 for a
+/// first-generation card). Every kept digit narrows a search of the small identity number
+/// space (region, birth date, sequence, check digit: about 2^37 numbers, far fewer for one
+/// city and age group) that anyone holding the party-match key can run against the match
+/// hash beside it; `docs/security.md` has the arithmetic.
 pub fn mask_id_number(id: &str) -> String {
-    mask_middle(id, 4, 4)
+    "*".repeat(id.trim().chars().count())
 }
 
 /// Masks a phone number: first 3 and last 4 digits kept.
@@ -116,7 +120,11 @@ mod tests {
     fn masks_keep_only_what_is_safe() {
         assert_eq!(mask_name("张三丰"), "张**");
         assert_eq!(mask_name("李四"), "李*");
-        assert_eq!(mask_id_number("34010219900101123X"), "3401**********123X");
+        assert_eq!(mask_id_number("34010219900101123X"), "*".repeat(18));
+        assert_eq!(mask_id_number(" 340102900101123 "), "*".repeat(15));
+        for digit in "34010219900101123".chars() {
+            assert!(!mask_id_number("34010219900101123X").contains(digit));
+        }
         assert_eq!(mask_phone("13812345678"), "138****5678");
         assert_eq!(
             normalise_id_number(" 340102 19900101123x "),

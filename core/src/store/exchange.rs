@@ -130,7 +130,16 @@ impl FieldStore {
         // Bytes from another phone are bounded before Automerge inflates them.
         let budget = crate::doc::bounded::InflateBudget::per_request();
         for d in &bundle.docs {
-            crate::doc::bounded::check(&d.bytes, crate::doc::bounded::MAX_CHUNK_INFLATED, &budget)?;
+            // Bytes that are not Automerge chunks are a damaged bundle, like any other
+            // malformed document; only a size past the limits keeps its own error.
+            crate::doc::bounded::check(&d.bytes, crate::doc::bounded::MAX_CHUNK_INFLATED, &budget)
+                .map_err(|e| match e {
+                    e @ CoreError::TooLarge { .. } => e,
+                    other => CoreError::MalformedDocument {
+                        doc_id: d.doc_id.clone(),
+                        reason: other.to_string(),
+                    },
+                })?;
             self.check_incoming(d)?;
         }
         let mut report = ImportReport::default();

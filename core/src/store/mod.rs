@@ -51,8 +51,11 @@ pub struct StoreConfig {
     /// Folder of evidence files; `<db file>.blobs/` beside the database when `None`.
     pub blob_dir: Option<PathBuf>,
     /// The 32-byte key of the encrypted database (SQLCipher), which the app keeps in the
-    /// platform keystore. `None` opens a plain SQLite file (tests, tools).
+    /// platform keystore. Required, unless `plain_store_for_tests` is set.
     pub db_key: Option<[u8; 32]>,
+    /// Open a plain, unencrypted SQLite file when `db_key` is `None`: tests and tools only,
+    /// never a phone. Without it a missing key is refused. Ignored when `db_key` is given.
+    pub plain_store_for_tests: bool,
 }
 
 impl std::fmt::Debug for StoreConfig {
@@ -66,20 +69,34 @@ impl std::fmt::Debug for StoreConfig {
             )
             .field("pii_key", &self.pii_key.map(|_| "<redacted>"))
             .field("db_key", &self.db_key.map(|_| "<redacted>"))
+            .field("plain_store_for_tests", &self.plain_store_for_tests)
             .finish_non_exhaustive()
     }
 }
 
 impl StoreConfig {
-    /// A config with the built-in catalogue and no bureau key yet.
-    pub fn new(device_id: impl Into<String>) -> Self {
+    /// A config for an encrypted store under `db_key` (from the platform keystore), with the
+    /// built-in catalogue and no bureau key yet.
+    pub fn new(device_id: impl Into<String>, db_key: [u8; 32]) -> Self {
         StoreConfig {
             device_id: device_id.into(),
             party_match_key: None,
             pii_key: None,
             catalogue: None,
             blob_dir: None,
+            db_key: Some(db_key),
+            plain_store_for_tests: false,
+        }
+    }
+
+    /// A config for a **plain, unencrypted** store: for tests and tools only. Personal data
+    /// stays sealed under the PII key, but the database, its indexes and evidence files are
+    /// readable by whoever holds the file.
+    pub fn insecure_plain_for_tests(device_id: impl Into<String>) -> Self {
+        StoreConfig {
             db_key: None,
+            plain_store_for_tests: true,
+            ..StoreConfig::new(device_id, [0; 32])
         }
     }
 }
@@ -170,6 +187,13 @@ impl FieldStore {
     /// phone): then a fresh actor is taken, because two writers sharing an actor corrupt the
     /// history (`DuplicateSeqNumber` on merge). The marker is a sidecar file `<db>.install`.
     pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> Result<FieldStore> {
+        if config.db_key.is_none() && !config.plain_store_for_tests {
+            return Err(CoreError::invalid(
+                "db_key",
+                "a store needs its database key (a plain store is for tests only: \
+                 StoreConfig::insecure_plain_for_tests)",
+            ));
+        }
         let path = path.as_ref().to_path_buf();
         let mut conn = Connection::open_with_flags(
             &path,

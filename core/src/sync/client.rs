@@ -201,14 +201,26 @@ fn net(e: reqwest::Error) -> CoreError {
     }
 }
 
+/// Whether `url` is `http://` to a loopback host, parsed as the HTTP client will parse it
+/// (WHATWG URL rules): `http://127.0.0.1@example.org/` is a request to example.org with a
+/// user name, not to loopback. A URL with a user name or password is refused outright.
 fn is_loopback_url(url: &str) -> bool {
-    let rest = url.trim_start_matches("http://");
-    let host = rest.split(['/', '?']).next().unwrap_or("");
-    let host = match host.rsplit_once(':') {
-        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
-        _ => host,
+    let Ok(u) = reqwest::Url::parse(url) else {
+        return false;
     };
-    host == "localhost" || host == "[::1]" || host.starts_with("127.")
+    if u.scheme() != "http" || !u.username().is_empty() || u.password().is_some() {
+        return false;
+    }
+    // The parser has normalised the host: IPv4 in dotted decimal, IPv6 in brackets, names
+    // in lower case.
+    let Some(host) = u.host_str() else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host == "localhost",
+    }
 }
 
 fn tls_config(extra_pem: Option<&[u8]>, pins: &[SpkiPin]) -> Result<rustls::ClientConfig> {
@@ -1060,6 +1072,35 @@ mod tests {
         assert!(is_loopback_url("http://[::1]:9"));
         assert!(!is_loopback_url("http://10.0.0.1:80"));
         assert!(!is_loopback_url("http://example.org"));
+        assert!(is_loopback_url("http://127.1.2.3/"));
+        assert!(is_loopback_url("http://LOCALHOST:80"));
+        // Tricky URLs that a text check takes for loopback; the host is elsewhere.
+        for tricky in [
+            "http://127.0.0.1@example.org/",
+            "http://127.0.0.1:8080@example.org:8080/",
+            "http://localhost@192.0.2.1",
+            "http://user:pw@127.0.0.1/",
+            "http://127.0.0.1.example.org/",
+            "http://localhost.example.org/",
+            "http://[::1].example.org/",
+            "http://example.org/127.0.0.1",
+            "http://example.org?127.0.0.1",
+            "http://example.org#localhost",
+            "http://0x7f000001.example.org/",
+            "https://127.0.0.1/",
+            "not a url",
+        ] {
+            assert!(!is_loopback_url(tricky), "{tricky}");
+            if tricky.starts_with("http://") {
+                assert!(
+                    SyncClient::new(ClientConfig::new(tricky)).is_err(),
+                    "{tricky}"
+                );
+            }
+        }
+        // Numeric forms the URL parser normalises to a loopback address are loopback.
+        assert!(is_loopback_url("http://2130706433/"));
+        assert!(is_loopback_url("http://0x7f.1/"));
         assert!(SyncClient::new(ClientConfig::new("http://192.0.2.1")).is_err());
         assert!(SyncClient::new(ClientConfig::new("ftp://x")).is_err());
         assert!(SyncClient::new(ClientConfig::new("http://127.0.0.1:1")).is_ok());

@@ -16,7 +16,7 @@ fn open_keyed(dir: &Path, key: Option<[u8; 32]>) -> Result<FieldStore, CoreError
         party_match_key: Some([7u8; 32]),
         pii_key: Some([9u8; 32]),
         db_key: key,
-        ..StoreConfig::new("phone-enc")
+        ..StoreConfig::insecure_plain_for_tests("phone-enc")
     };
     FieldStore::open(dir.join("phone-enc.db"), cfg)
 }
@@ -126,4 +126,23 @@ fn a_file_that_is_not_a_store_is_a_typed_error() {
         open_keyed(dir.path(), None),
         Err(CoreError::WrongKey)
     ));
+}
+
+#[test]
+fn a_store_without_a_key_is_refused_unless_plain_for_tests_is_asked_for() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = StoreConfig {
+        db_key: None,
+        ..StoreConfig::new("phone-nokey", [1u8; 32])
+    };
+    match FieldStore::open(dir.path().join("nokey.db"), cfg) {
+        Err(CoreError::InvalidInput { field, .. }) => assert_eq!(field, "db_key"),
+        other => panic!("expected InvalidInput(db_key), got {other:?}"),
+    }
+    assert!(!dir.path().join("nokey.db").exists(), "nothing created");
+    let plain = FieldStore::open(
+        dir.path().join("plain.db"),
+        StoreConfig::insecure_plain_for_tests("phone-plain"),
+    );
+    assert!(plain.is_ok());
 }

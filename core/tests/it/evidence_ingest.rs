@@ -653,7 +653,7 @@ fn opening_a_store_sweeps_old_leftovers_and_keeps_fresh_ones() {
 #[test]
 fn a_blob_folder_can_live_elsewhere() {
     let dir = tempfile::tempdir().expect("tmp");
-    let mut cfg = fieldcase_core::StoreConfig::new("phone-z");
+    let mut cfg = fieldcase_core::StoreConfig::insecure_plain_for_tests("phone-z");
     cfg.blob_dir = Some(dir.path().join("media"));
     let store = fieldcase_core::FieldStore::open(dir.path().join("z.db"), cfg).expect("open");
     let case = case_id(&store);

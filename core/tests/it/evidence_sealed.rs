@@ -16,7 +16,7 @@ fn open_keyed(dir: &Path, key: Option<[u8; 32]>) -> Result<FieldStore, CoreError
         party_match_key: Some([7u8; 32]),
         pii_key: Some([9u8; 32]),
         db_key: key,
-        ..StoreConfig::new("phone-sealed")
+        ..StoreConfig::insecure_plain_for_tests("phone-sealed")
     };
     FieldStore::open(dir.join("phone-sealed.db"), cfg)
 }

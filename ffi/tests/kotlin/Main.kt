@@ -210,7 +210,7 @@ fun main(args: Array<String>) {
                 is FieldcaseException.Cancelled -> "other"
             }
             eq(label, "field violation_code")
-            raises<FieldcaseException.InvalidInput> { FieldcaseStore.open(File(workDir, "bad.db").path, StoreOptions(deviceId = "x", partyMatchKey = ByteArray(3))) }
+            raises<FieldcaseException.InvalidInput> { FieldcaseStore.open(File(workDir, "bad.db").path, StoreOptions(deviceId = "x", partyMatchKey = ByteArray(3), plainStoreForTests = true)) }
         }
     }
 
@@ -395,7 +395,7 @@ fun serverFlow() {
         val cancel = SyncCancel()
         cancel.cancel()
         raises<FieldcaseException.Cancelled> { runBlocking { a.sync(null, cancel) } }
-        FieldcaseStore.open(File(workDir, "lone-${System.nanoTime()}.db").path, StoreOptions(deviceId = "lone")).use { lone ->
+        FieldcaseStore.open(File(workDir, "lone-${System.nanoTime()}.db").path, StoreOptions(deviceId = "lone", plainStoreForTests = true)).use { lone ->
             raises<FieldcaseException.NotEnrolled> { runBlocking { lone.sync(null, null) } }
             val refused = raises<FieldcaseException.ServerRefused> { runBlocking { lone.enrol(url, "AAAA-BBBB-CCCC", "lone") } }
             eq(refused.status, 403.toUShort())

@@ -82,7 +82,9 @@ def test_bad_key_bundle_and_heads_are_refused(tmp_path, store):
     with pytest.raises(fc.FieldcaseError.InvalidInput) as err:
         fc.FieldcaseStore.open(
             str(tmp_path / "x.db"),
-            fc.StoreOptions(device_id="phone-x", party_match_key=b"short"),
+            fc.StoreOptions(
+                device_id="phone-x", party_match_key=b"short", plain_store_for_tests=True
+            ),
         )
     assert err.value.field == "party_match_key"
     with pytest.raises(fc.FieldcaseError.InvalidInput) as err:

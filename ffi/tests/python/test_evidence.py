@@ -106,7 +106,11 @@ def test_encrypted_store_hides_data_and_refuses_a_wrong_key(tmp_path):
     with pytest.raises(fc.FieldcaseError.WrongKey):
         fc.FieldcaseStore.open(path, fc.StoreOptions(device_id="p", db_key=bytes(32)))
     with pytest.raises(fc.FieldcaseError.WrongKey):
+        fc.FieldcaseStore.open(path, fc.StoreOptions(device_id="p", plain_store_for_tests=True))
+    # Without a key, and without asking for a plain test store, nothing is opened.
+    with pytest.raises(fc.FieldcaseError.InvalidInput) as err:
         fc.FieldcaseStore.open(path, fc.StoreOptions(device_id="p"))
+    assert err.value.field == "db_key"
     again = fc.FieldcaseStore.open(path, fc.StoreOptions(device_id="p", db_key=DB_KEY))
     assert again.get_case(case.id).id == case.id
     again.close_store()

@@ -10,7 +10,7 @@ from helpers import T0, new_case, register
 
 def test_close_then_use_fails_cleanly_and_the_file_reopens(tmp_path):
     path = str(tmp_path / "phone.db")
-    s = fc.FieldcaseStore.open(path, fc.StoreOptions(device_id="phone-a"))
+    s = fc.FieldcaseStore.open(path, fc.StoreOptions(device_id="phone-a", plain_store_for_tests=True))
     party = register(s)
     case = s.create_case(new_case(s, party.id))
     s.close_store()
@@ -22,7 +22,7 @@ def test_close_then_use_fails_cleanly_and_the_file_reopens(tmp_path):
     del s
     gc.collect()
 
-    again = fc.FieldcaseStore.open(path, fc.StoreOptions(device_id="phone-a"))
+    again = fc.FieldcaseStore.open(path, fc.StoreOptions(device_id="phone-a", plain_store_for_tests=True))
     assert again.get_case(case.id).id == case.id
     # The per-store party key was kept: the same person matches.
     assert register(again).id == party.id
@@ -32,11 +32,11 @@ def test_close_then_use_fails_cleanly_and_the_file_reopens(tmp_path):
 def test_dropping_without_close_releases_the_store(tmp_path):
     path = str(tmp_path / "phone.db")
     for _ in range(20):
-        s = fc.FieldcaseStore.open(path, fc.StoreOptions(device_id="phone-a"))
+        s = fc.FieldcaseStore.open(path, fc.StoreOptions(device_id="phone-a", plain_store_for_tests=True))
         s.open_cases(None, 1)
         del s
         gc.collect()
-    s = fc.FieldcaseStore.open(path, fc.StoreOptions(device_id="phone-a"))
+    s = fc.FieldcaseStore.open(path, fc.StoreOptions(device_id="phone-a", plain_store_for_tests=True))
     assert s.integrity_check() == "ok"
     s.close_store()
 

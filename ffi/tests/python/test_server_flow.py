@@ -211,7 +211,7 @@ def test_officer_flow_reaches_a_second_phone_and_never_a_volunteer(tmp_path, ser
 
 
 def test_sync_errors_arrive_as_exceptions_and_cancel_loses_nothing(tmp_path, server):
-    lone = fc.FieldcaseStore.open(str(tmp_path / "lone.db"), fc.StoreOptions(device_id="lone"))
+    lone = fc.FieldcaseStore.open(str(tmp_path / "lone.db"), fc.StoreOptions(device_id="lone", plain_store_for_tests=True))
     with pytest.raises(fc.FieldcaseError.NotEnrolled):
         asyncio.run(lone.sync(None, None))
     with pytest.raises(fc.FieldcaseError.ServerRefused) as refused:

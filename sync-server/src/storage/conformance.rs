@@ -54,6 +54,10 @@ pub async fn directory(s: &dyn Storage) -> Result<()> {
     assert_eq!(s.setting("k").await?, None);
     assert_eq!(s.setting_or_insert("k", vec![1]).await?, vec![1]);
     assert_eq!(s.setting_or_insert("k", vec![2]).await?, vec![1]);
+    assert!(s.delete_setting("k").await?);
+    assert!(!s.delete_setting("k").await?);
+    assert_eq!(s.setting("k").await?, None);
+    assert_eq!(s.setting_or_insert("k", vec![3]).await?, vec![3]);
     Ok(())
 }
 

@@ -349,6 +349,12 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     async fn setting(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Stores `value` under `key` unless a value exists; returns the value in force.
     async fn setting_or_insert(&self, key: &str, value: Vec<u8>) -> Result<Vec<u8>>;
+    /// Deletes a setting and, as far as the backend can, every trace of its bytes in the
+    /// database files (for keys moved out of the database); true if it existed. SQLite
+    /// overwrites the deleted cell (`secure_delete`) and truncates the WAL; PostgreSQL
+    /// rewrites the table (`VACUUM FULL settings`), while its WAL and older dumps keep the
+    /// old row until they age out.
+    async fn delete_setting(&self, key: &str) -> Result<bool>;
 
     /// Creates a unit (its parent need not exist). Conflict if the path exists.
     async fn create_unit(&self, unit: Unit) -> Result<()>;
@@ -379,7 +385,9 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     async fn devices(&self) -> Result<Vec<Device>>;
     /// Revokes a device, to erase `wipe` at its next request; false if no such device. A
     /// second revocation keeps the first time but takes the new wipe mode (an operator who
-    /// chose wrongly can correct it before the phone calls in).
+    /// chose wrongly can correct it before the phone calls in). In the same transaction every
+    /// dashboard session of the device's user ends and their unredeemed login links are void
+    /// (whoever holds the phone may hold those too).
     async fn revoke_device(&self, id: &str, at_ms: i64, wipe: WipeScope) -> Result<bool>;
     /// Binds an Automerge actor (hex) to the device that authors under it, unless it is bound
     /// already; returns the device it is bound to now (the first binding wins).
@@ -502,6 +510,9 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     async fn session_user(&self, session_hash: [u8; 32], now_ms: i64) -> Result<Option<User>>;
     /// Ends a session (logout); unknown sessions are ignored.
     async fn end_session(&self, session_hash: [u8; 32]) -> Result<()>;
+    /// Ends every dashboard session of a user and voids their unredeemed login links (at
+    /// `at_ms`); returns the number of sessions ended.
+    async fn end_user_sessions(&self, user_id: &str, at_ms: i64) -> Result<u64>;
 
     /// Appends events to the audit chain in order, in one transaction, signing each entry and
     /// the new head with `key`; concurrent appends (across processes, for PostgreSQL)

@@ -427,6 +427,25 @@ impl PostgresStorage {
     }
 }
 
+/// Ends a user's dashboard sessions and voids their unredeemed login links.
+async fn pg_end_user_sessions(
+    tx: &deadpool_postgres::Transaction<'_>,
+    user_id: &str,
+    at_ms: i64,
+) -> Result<u64> {
+    let n = tx
+        .execute("DELETE FROM web_sessions WHERE user_id = $1", &[&user_id])
+        .await
+        .map_err(db)?;
+    tx.execute(
+        "UPDATE login_tokens SET used_at_ms = $2 WHERE user_id = $1 AND used_at_ms IS NULL",
+        &[&user_id, &at_ms],
+    )
+    .await
+    .map_err(db)?;
+    Ok(n)
+}
+
 #[async_trait]
 impl Storage for PostgresStorage {
     async fn setting(&self, key: &str) -> Result<Option<Vec<u8>>> {
@@ -451,6 +470,19 @@ impl Storage for PostgresStorage {
             .map_err(db)?
             .try_get(0)
             .map_err(db)
+    }
+
+    async fn delete_setting(&self, key: &str) -> Result<bool> {
+        let c = self.client().await?;
+        let n = c
+            .execute("DELETE FROM settings WHERE key = $1", &[&key])
+            .await
+            .map_err(db)?;
+        if n > 0 {
+            // Dead tuples keep their bytes until the page is rewritten: rewrite the table.
+            c.batch_execute("VACUUM FULL settings").await.map_err(db)?;
+        }
+        Ok(n > 0)
     }
 
     async fn create_unit(&self, unit: Unit) -> Result<()> {
@@ -618,16 +650,23 @@ impl Storage for PostgresStorage {
     }
 
     async fn revoke_device(&self, id: &str, at_ms: i64, wipe: WipeScope) -> Result<bool> {
-        let c = self.client().await?;
-        let n = c
-            .execute(
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        let row = tx
+            .query_opt(
                 "UPDATE devices SET revoked_at_ms = coalesce(revoked_at_ms, $2), revoke_wipe = $3
-                 WHERE id = $1",
+                 WHERE id = $1 RETURNING user_id",
                 &[&id, &at_ms, &wipe.as_str()],
             )
             .await
             .map_err(db)?;
-        Ok(n > 0)
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let user: String = row.try_get(0).map_err(db)?;
+        pg_end_user_sessions(&tx, &user, at_ms).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
     }
 
     async fn bind_actor(
@@ -1339,6 +1378,14 @@ impl Storage for PostgresStorage {
             .await
             .map_err(db)?;
         row.map(|r| user_row(&r, 0)).transpose()
+    }
+
+    async fn end_user_sessions(&self, user_id: &str, at_ms: i64) -> Result<u64> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        let n = pg_end_user_sessions(&tx, user_id, at_ms).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(n)
     }
 
     async fn end_session(&self, session_hash: [u8; 32]) -> Result<()> {

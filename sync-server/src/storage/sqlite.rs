@@ -362,6 +362,16 @@ impl SqliteStorage {
     }
 }
 
+/// Ends a user's dashboard sessions and voids their unredeemed login links.
+fn end_user_sessions(tx: &rusqlite::Transaction<'_>, user_id: &str, at_ms: i64) -> Result<u64> {
+    let n = tx.execute("DELETE FROM web_sessions WHERE user_id = ?1", [user_id])?;
+    tx.execute(
+        "UPDATE login_tokens SET used_at_ms = ?2 WHERE user_id = ?1 AND used_at_ms IS NULL",
+        params![user_id, at_ms],
+    )?;
+    Ok(n as u64)
+}
+
 /// One document write inside the caller's transaction: later writes of a batch see earlier
 /// ones, so the same document twice in a batch conflicts the second time.
 fn write_one(tx: &rusqlite::Transaction<'_>, w: &DocWrite) -> Result<WriteOutcome> {
@@ -447,6 +457,43 @@ impl Storage for SqliteStorage {
             )
         })
         .await
+    }
+
+    async fn delete_setting(&self, key: &str) -> Result<bool> {
+        let key = key.to_string();
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || -> Result<bool> {
+            let mut conn = lock(&inner.writer);
+            let exists: bool = conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM settings WHERE key = ?1)",
+                [&key],
+                |r| r.get(0),
+            )?;
+            if !exists {
+                return Ok(false);
+            }
+            // Zero the freed cell in the page, then fold the WAL (which holds older images
+            // of the page) into the file and cut it to nothing.
+            conn.pragma_update(None, "secure_delete", true)?;
+            let deleted = (|| -> Result<()> {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                tx.execute("DELETE FROM settings WHERE key = ?1", [&key])?;
+                tx.commit()?;
+                Ok(())
+            })();
+            conn.pragma_update(None, "secure_delete", false)?;
+            deleted?;
+            let (busy, _, _): (i64, i64, i64) =
+                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
+            if busy != 0 {
+                tracing::warn!("WAL checkpoint after deleting a setting was blocked by a reader");
+            }
+            Ok(true)
+        })
+        .await
+        .map_err(|e| ServerError::Task(e.to_string()))?
     }
 
     async fn create_unit(&self, unit: Unit) -> Result<()> {
@@ -624,6 +671,13 @@ impl Storage for SqliteStorage {
                  WHERE id = ?1",
                 params![id, at_ms, wipe.as_str()],
             )?;
+            if n > 0 {
+                let user: String =
+                    tx.query_row("SELECT user_id FROM devices WHERE id = ?1", [&id], |r| {
+                        r.get(0)
+                    })?;
+                end_user_sessions(tx, &user, at_ms)?;
+            }
             Ok(n > 0)
         })
         .await
@@ -1153,6 +1207,12 @@ impl Storage for SqliteStorage {
             .optional()?)
         })
         .await
+    }
+
+    async fn end_user_sessions(&self, user_id: &str, at_ms: i64) -> Result<u64> {
+        let user_id = user_id.to_string();
+        self.write(move |tx| end_user_sessions(tx, &user_id, at_ms))
+            .await
     }
 
     async fn end_session(&self, session_hash: [u8; 32]) -> Result<()> {

@@ -37,28 +37,110 @@ pub struct DisclosureEntry {
     pub amount_yuan: i64,
 }
 
-/// Generalises an address to its administrative area: keeps the text up to the last
-/// province/city/district/county/town suffix and drops roads, numbers and buildings.
-pub fn generalise_address(address: &str) -> String {
-    const SUFFIXES: [&str; 7] = ["街道", "省", "市", "区", "县", "镇", "乡"];
-    let mut cut = 0;
-    for (i, _) in address.char_indices() {
-        for s in SUFFIXES {
-            if address[i..].starts_with(s) {
-                cut = cut.max(i + s.len());
+/// Suffixes of administrative units and the levels they may stand at: 0 province (or a
+/// city under the State Council), 1 prefecture, 2 county, 3 township. `市` is all three.
+const ADMIN_SUFFIXES: [(&str, &[u8]); 12] = [
+    ("自治区", &[0]),
+    ("省", &[0]),
+    ("自治州", &[1]),
+    ("地区", &[1]),
+    ("盟", &[1]),
+    ("州", &[1]),
+    ("市", &[0, 1, 2]),
+    ("区", &[2]),
+    ("县", &[2]),
+    ("街道", &[3]),
+    ("镇", &[3]),
+    ("乡", &[3]),
+];
+
+/// Words that end like an administrative unit but are places inside one: residential
+/// compounds, communities, parks, campuses, zones, markets. A segment holding one is not an
+/// administrative unit, and nothing after it is kept.
+const NOT_ADMIN: [&str; 24] = [
+    "小区",
+    "社区",
+    "园区",
+    "景区",
+    "校区",
+    "厂区",
+    "院区",
+    "片区",
+    "营区",
+    "库区",
+    "商区",
+    "开发区",
+    "高新区",
+    "工业区",
+    "保税区",
+    "住宅区",
+    "生活区",
+    "服务区",
+    "超市",
+    "菜市",
+    "夜市",
+    "集市",
+    "早市",
+    "门市",
+];
+
+/// Characters that never occur in the name of an administrative unit but do in roads,
+/// numbers, buildings and villages.
+const NOT_IN_NAME: [&str; 14] = [
+    "路", "街", "巷", "号", "栋", "幢", "楼", "弄", "村", "组", "单元", "大道", "广场", "大厦",
+];
+
+/// Longest name (without its suffix) accepted: 黔东南苗族侗族自治州 is 9 and 州.
+const MAX_NAME_CHARS: usize = 10;
+
+/// The admin unit that starts at byte `pos` of `address` and lies below `prev` (the level of
+/// the unit before it): its end and level. The shortest valid segment wins.
+fn next_admin_unit(address: &str, pos: usize, prev: Option<u8>) -> Option<(usize, u8)> {
+    let rest = &address[pos..];
+    for (i, _) in rest.char_indices().take(MAX_NAME_CHARS + 1).skip(1) {
+        for (suffix, levels) in ADMIN_SUFFIXES {
+            if !rest[i..].starts_with(suffix) {
+                continue;
+            }
+            let end = i + suffix.len();
+            let name = &rest[..i];
+            let segment = &rest[..end];
+            let after = &rest[end..];
+            let word_goes_on = (suffix == "市" && after.starts_with('场'))
+                || (suffix == "区" && after.starts_with('域'));
+            let plausible = !word_goes_on
+                && !name
+                    .chars()
+                    .any(|c| c.is_ascii_alphanumeric() || c.is_numeric())
+                && !NOT_IN_NAME.iter().any(|w| name.contains(w))
+                && !NOT_ADMIN.iter().any(|w| segment.contains(w));
+            if !plausible {
+                continue;
+            }
+            if let Some(level) = levels.iter().copied().find(|l| prev.is_none_or(|p| *l > p)) {
+                return Some((pos + end, level));
             }
         }
-        // Stop looking once a road or number starts: "…区梅山中路18号" keeps "…区".
-        if address[i..].starts_with('路')
-            || address[i..].starts_with('街') && !address[i..].starts_with("街道")
-        {
-            break;
-        }
     }
-    if cut == 0 {
+    None
+}
+
+/// Generalises an address to the administrative units it starts with (province, city,
+/// district or county, street office or town), in that order, and drops everything from the
+/// first part that is not one: residential compounds (锦绣小区), communities, parks, roads,
+/// numbers, buildings. An address that does not start with an administrative unit becomes
+/// "（地点已概括）".
+pub fn generalise_address(address: &str) -> String {
+    let address = address.trim();
+    let (mut pos, mut level) = (0, None);
+    while let Some((end, l)) = next_admin_unit(address, pos, level) {
+        pos = end;
+        level = Some(l);
+    }
+    if pos == 0 {
         "（地点已概括）".to_string()
     } else {
-        address[..cut].to_string()
+        address[..pos].to_string()
     }
 }
 
@@ -185,6 +267,45 @@ mod tests {
             "六安市裕安区西市街道"
         );
         assert_eq!(generalise_address("梅山中路18号"), "（地点已概括）");
+    }
+
+    #[test]
+    fn only_administrative_units_survive_generalisation() {
+        let table = [
+            ("六安市金安区锦绣小区3栋2单元501", "六安市金安区"),
+            ("金安区锦绣小区", "金安区"),
+            ("锦绣小区", "（地点已概括）"),
+            ("六安市锦绣小区5号楼", "六安市"),
+            ("安徽省六安市锦绣园区", "安徽省六安市"),
+            (
+                "六安市金安区三里桥街道锦绣社区居委会",
+                "六安市金安区三里桥街道",
+            ),
+            ("六安市裕安区西市街道解放路3号", "六安市裕安区西市街道"),
+            ("六安市金安区东市街道", "六安市金安区东市街道"),
+            ("霍山县衡山镇迎驾大道88号", "霍山县衡山镇"),
+            ("霍山县衡山镇迎驾村三组", "霍山县衡山镇"),
+            ("裕安区城南镇", "裕安区城南镇"),
+            ("六安市叶集区孙岗乡", "六安市叶集区孙岗乡"),
+            ("六安市经济技术开发区皋城路", "六安市"),
+            ("合肥高新区创新大道", "（地点已概括）"),
+            ("六安市金安区大润发超市旁", "六安市金安区"),
+            ("六安市农贸市场东门", "六安市"),
+            ("六安市金安区万达广场", "六安市金安区"),
+            ("六安市金安区阳光花园小区", "六安市金安区"),
+            ("上海市浦东新区张江镇", "上海市浦东新区张江镇"),
+            (
+                "新疆维吾尔自治区乌鲁木齐市天山区",
+                "新疆维吾尔自治区乌鲁木齐市天山区",
+            ),
+            ("安徽省巢湖市", "安徽省巢湖市"),
+            ("六安市金安区8号", "六安市金安区"),
+            ("  六安市金安区  ", "六安市金安区"),
+            ("", "（地点已概括）"),
+        ];
+        for (address, want) in table {
+            assert_eq!(generalise_address(address), want, "{address}");
+        }
     }
 
     #[test]

@@ -66,6 +66,18 @@ impl FromRequestParts<AppState> for Principal {
         }
         let value = cookie(&parts.headers, SESSION_COOKIE)
             .ok_or(ServerError::Unauthorized { wipe: None })?;
+        // A browser sends the cookie with whatever page asks; only this server's own pages may
+        // use it. The one exception is opening the dashboard itself (a top-level GET, which
+        // changes nothing and has no Referer when typed or opened from a login link).
+        let opening_dashboard =
+            parts.method == axum::http::Method::GET && parts.uri.path() == "/dashboard";
+        if !opening_dashboard && !same_origin(&parts.headers, parts.uri.authority()) {
+            return Err(ServerError::Forbidden(
+                "a request with the session cookie must come from this server's own pages \
+                 (same-origin Origin or Referer)"
+                    .into(),
+            ));
+        }
         let user = state
             .storage
             .session_user(sha256(value.as_bytes()), fieldcase_core::ids::now_ms())
@@ -326,22 +338,18 @@ pub async fn disclosure_entries(state: &AppState) -> Result<Vec<DisclosureEntry>
 /// `GET /v1/disclosure` (no login).
 pub async fn disclosure_json(
     State(state): State<AppState>,
-    peer: axum::http::Extensions,
+    crate::ratelimit::ClientAddr(client): crate::ratelimit::ClientAddr,
 ) -> Result<Json<Vec<DisclosureEntry>>> {
-    state
-        .public_rate
-        .check(&crate::ratelimit::client_ip(&peer))?;
+    state.public_rate.check(&client)?;
     Ok(Json(disclosure_entries(&state).await?))
 }
 
 /// `GET /disclosure` (no login): the HTML page.
 pub async fn disclosure_page(
     State(state): State<AppState>,
-    peer: axum::http::Extensions,
+    crate::ratelimit::ClientAddr(client): crate::ratelimit::ClientAddr,
 ) -> Result<Html<String>> {
-    state
-        .public_rate
-        .check(&crate::ratelimit::client_ip(&peer))?;
+    state.public_rate.check(&client)?;
     let entries = disclosure_entries(&state).await?;
     Ok(Html(render_html(
         &entries,
@@ -485,20 +493,36 @@ impl ReviewForm {
     }
 }
 
-/// Whether a form post comes from this server's own page: an `Origin` header, when the
-/// browser sends one, must name the host the request was sent to (with SameSite=Strict
-/// cookies, a second line against cross-site posts).
-fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return true;
-    };
-    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+/// The `scheme://authority` part of an `Origin` or `Referer` value, if it is http(s).
+fn origin_authority(value: &str) -> Option<axum::http::uri::Authority> {
+    let uri: axum::http::Uri = value.parse().ok()?;
+    match uri.scheme_str() {
+        Some("http" | "https") => uri.authority().cloned(),
+        _ => None,
+    }
+}
+
+/// Whether a cookie-authenticated request comes from this server's own pages: its `Origin`
+/// (or, when a browser sends none, its `Referer`) must name the host the request was sent
+/// to. A request with neither, or with `Origin: null`, is not same-origin. With
+/// `SameSite=Strict` cookies this is the second line against cross-site requests.
+fn same_origin(headers: &HeaderMap, authority: Option<&axum::http::uri::Authority>) -> bool {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| h.parse::<axum::http::uri::Authority>().ok())
+        .or_else(|| authority.cloned());
+    let Some(host) = host else {
         return false;
     };
-    origin
-        .strip_prefix("https://")
-        .or_else(|| origin.strip_prefix("http://"))
-        == Some(host)
+    let from = match headers.get(header::ORIGIN) {
+        Some(o) => o.to_str().ok().and_then(origin_authority),
+        None => headers
+            .get(header::REFERER)
+            .and_then(|r| r.to_str().ok())
+            .and_then(origin_authority),
+    };
+    from.is_some_and(|a| a.as_str().eq_ignore_ascii_case(host.as_str()))
 }
 
 /// `POST /dashboard/review`: a reviewer approves or returns a decision from the dashboard;
@@ -506,17 +530,26 @@ fn same_origin(headers: &HeaderMap) -> bool {
 pub async fn dashboard_review(
     State(state): State<AppState>,
     p: std::result::Result<Principal, ServerError>,
-    headers: HeaderMap,
     form: std::result::Result<axum::Form<ReviewForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response> {
-    let Ok(p) = p else {
-        return Ok(html_page(
-            StatusCode::UNAUTHORIZED,
-            "请登录",
-            "请使用管理员发放的一次性登录链接登录监督看板。",
-        ));
+    let p = match p {
+        Ok(p) => p,
+        Err(ServerError::Forbidden(_)) => {
+            return Ok(html_page(
+                StatusCode::FORBIDDEN,
+                "无权操作",
+                "请从监督看板页面提交审核。",
+            ));
+        }
+        Err(_) => {
+            return Ok(html_page(
+                StatusCode::UNAUTHORIZED,
+                "请登录",
+                "请使用管理员发放的一次性登录链接登录监督看板。",
+            ));
+        }
     };
-    if p.user.role != Role::Reviewer || !same_origin(&headers) {
+    if p.user.role != Role::Reviewer {
         return Ok(html_page(
             StatusCode::FORBIDDEN,
             "无权操作",
@@ -572,13 +605,11 @@ pub async fn dashboard_review(
 /// SameSite=Strict) and redirects to the dashboard.
 pub async fn login(
     State(state): State<AppState>,
-    peer: axum::http::Extensions,
+    crate::ratelimit::ClientAddr(client): crate::ratelimit::ClientAddr,
     headers: HeaderMap,
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Result<Response> {
-    state
-        .public_rate
-        .check(&crate::ratelimit::client_ip(&peer))?;
+    state.public_rate.check(&client)?;
     let Some(token) = q.get("token") else {
         return Ok(html_page(
             StatusCode::BAD_REQUEST,
@@ -649,6 +680,13 @@ fn secure_attribute(headers: &HeaderMap) -> &'static str {
 
 /// `POST /logout`: ends the session and clears the cookie.
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
+    if !same_origin(&headers, None) {
+        return Ok(html_page(
+            StatusCode::FORBIDDEN,
+            "无权操作",
+            "请从监督看板页面退出登录。",
+        ));
+    }
     if let Some(v) = cookie(&headers, SESSION_COOKIE) {
         state.storage.end_session(sha256(v.as_bytes())).await?;
     }

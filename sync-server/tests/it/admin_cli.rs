@@ -86,13 +86,16 @@ async fn one_synced_case(data: &Path, extra: &[&str], state: AppState, tmp: &Pat
     let client = SyncClient::new(ClientConfig::new(format!("http://{}", server.addr)))?;
     let path = tmp.join("phone.db");
     let device_id = {
-        let store = FieldStore::open(&path, StoreConfig::new("unenrolled"))?;
+        let store = FieldStore::open(&path, StoreConfig::insecure_plain_for_tests("unenrolled"))?;
         client
             .enrol(&store, &code, &"ab".repeat(32), "phone")
             .await?
             .device_id
     };
-    let store = FieldStore::open(&path, StoreConfig::new(device_id.clone()))?;
+    let store = FieldStore::open(
+        &path,
+        StoreConfig::insecure_plain_for_tests(device_id.clone()),
+    )?;
     let cat = store.catalogue();
     let item = cat
         .items()
@@ -233,6 +236,11 @@ async fn sqlite_devices_backup_restore_verify_revoke() -> R {
 
 /// Edits, deletes and reorders audit rows in copies of the database: each is caught.
 fn audit_tamper_is_detected(data: &Path) -> R {
+    // The copies have no key folder: check them as an auditor would, with the public key.
+    let pk = ok(data, &[], &["audit", "verify"])?["public_key"]
+        .as_str()
+        .ok_or("public key")?
+        .to_string();
     let edits = [
         // No edit: the untouched copy verifies (so the failures below are the edits).
         "SELECT 1",
@@ -252,9 +260,182 @@ fn audit_tamper_is_detected(data: &Path) -> R {
         let c = rusqlite::Connection::open(copy.join("server.db"))?;
         c.execute_batch(edit)?;
         drop(c);
-        let (success, check) = admin(&copy, &[], &["audit", "verify"])?;
+        let (success, check) = admin(&copy, &[], &["audit", "verify", "--public-key", &pk])?;
         assert_eq!(success, i == 0, "{edit}: {check}");
     }
+    Ok(())
+}
+
+/// Rewrites audit entry `seq`'s detail in the database and re-signs it and every later
+/// entry, and the head, with `key`: what someone who can write the database (and holds
+/// `key`) can do.
+fn rewrite_trail(db: &Path, seq: i64, key: &ed25519_dalek::SigningKey) -> R {
+    use fieldcase_server::audit::{AuditEvent, GENESIS_HASH, entry_after, head_for};
+    let c = rusqlite::Connection::open(db)?;
+    let rows: Vec<(i64, AuditEvent)> = c
+        .prepare("SELECT seq, at_ms, actor, action, case_id, detail FROM audit_log ORDER BY seq")?
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                AuditEvent {
+                    at_ms: r.get(1)?,
+                    actor: r.get(2)?,
+                    action: r.get(3)?,
+                    case_id: r.get(4)?,
+                    detail: r.get(5)?,
+                },
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    let (mut prev_seq, mut prev_hash) = (0, GENESIS_HASH.to_string());
+    let mut last = None;
+    for (n, mut ev) in rows {
+        if n == seq {
+            ev.detail = "nothing to see here".into();
+        }
+        let e = entry_after(prev_seq, &prev_hash, ev, key);
+        c.execute(
+            "UPDATE audit_log SET detail = ?2, prev_hash = ?3, hash = ?4, signature = ?5 \
+             WHERE seq = ?1",
+            rusqlite::params![e.seq, e.event.detail, e.prev_hash, e.hash, e.signature],
+        )?;
+        (prev_seq, prev_hash) = (e.seq, e.hash.clone());
+        last = Some(e);
+    }
+    let head = head_for(last.as_ref().ok_or("empty trail")?, key);
+    c.execute(
+        "UPDATE audit_head SET seq = ?1, hash = ?2, signature = ?3 WHERE id = 1",
+        rusqlite::params![head.seq, head.hash, head.signature],
+    )?;
+    // What an older release read its signing key from.
+    c.execute(
+        "INSERT OR REPLACE INTO settings(key, value) VALUES ('server_signing_key', ?1)",
+        [key.to_bytes().to_vec()],
+    )?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exported_head_catches_a_trail_rewritten_by_someone_who_can_write_the_database() -> R {
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    let state = AppState::open_dir(&data).await?;
+    for i in 0..6 {
+        state
+            .audit(fieldcase_server::audit::AuditEvent {
+                at_ms: 1_790_000_000_000 + i,
+                actor: "RV-1".into(),
+                action: "view".into(),
+                case_id: Some(format!("case-{i}")),
+                detail: "dashboard".into(),
+            })
+            .await?;
+    }
+    let real_key = (*state.signing_key).clone();
+    drop(state);
+
+    let head_file = tmp.path().join("audit-head.json");
+    let exported = ok(
+        &data,
+        &[],
+        &[
+            "audit",
+            "export-head",
+            "--out",
+            head_file.to_str().ok_or("path")?,
+        ],
+    )?;
+    assert_eq!(exported["seq"], json!(6));
+    let pk = exported["public_key"]
+        .as_str()
+        .ok_or("public key")?
+        .to_string();
+    assert_eq!(pk, hex::encode(real_key.verifying_key().to_bytes()));
+    let on_disk: Value = serde_json::from_str(&std::fs::read_to_string(&head_file)?)?;
+    assert_eq!(on_disk, exported);
+    let head_arg = head_file.to_str().ok_or("path")?;
+    let external = [
+        "audit",
+        "verify",
+        "--head",
+        head_arg,
+        "--public-key",
+        pk.as_str(),
+    ];
+    let check = ok(&data, &[], &external)?;
+    assert_eq!(
+        (check["ok"].clone(), check["external_head_seq"].clone()),
+        (json!(true), json!(6))
+    );
+
+    // The trail grows after the export: still consistent with the kept head.
+    let state = AppState::open_dir(&data).await?;
+    state
+        .audit(fieldcase_server::audit::AuditEvent {
+            at_ms: 1_790_000_100_000,
+            actor: "operator".into(),
+            action: "export".into(),
+            case_id: None,
+            detail: "report".into(),
+        })
+        .await?;
+    drop(state);
+    assert_eq!(ok(&data, &[], &external)?["entries"], json!(7));
+
+    // Someone who can write the database rewrites entry 3 and re-signs the whole trail with
+    // a key of their own, put where older releases read the signing key from.
+    let copy = |name: &str| -> R<std::path::PathBuf> {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir_all(&dir)?;
+        let src = rusqlite::Connection::open(data.join("server.db"))?;
+        src.execute("VACUUM INTO ?1", [dir.join("server.db").to_string_lossy()])?;
+        Ok(dir)
+    };
+    let forged = copy("forged")?;
+    let attacker = ed25519_dalek::SigningKey::from_bytes(&[0x77; 32]);
+    rewrite_trail(&forged.join("server.db"), 3, &attacker)?;
+    // The forged trail is self-consistent under the key the database now holds ...
+    let attacker_pk = hex::encode(attacker.verifying_key().to_bytes());
+    assert!(
+        ok(
+            &forged,
+            &[],
+            &["audit", "verify", "--public-key", &attacker_pk]
+        )
+        .is_ok()
+    );
+    // ... but not under the public key kept outside, with or without the kept head.
+    let (success, check) = admin(&forged, &[], &external)?;
+    assert!(!success, "{check}");
+    assert!(!admin(&forged, &[], &["audit", "verify", "--public-key", &pk])?.0);
+    // Nor does the server's own key folder accept it.
+    let key_dir = data.join("keys");
+    let kd = ["--key-dir", key_dir.to_str().ok_or("path")?];
+    assert!(!admin(&forged, &kd, &["audit", "verify"])?.0);
+
+    // Even with the real signing key (a thief of the key folder too), a rewrite before the
+    // exported head no longer holds the head kept outside.
+    let stolen = copy("stolen-key")?;
+    rewrite_trail(&stolen.join("server.db"), 3, &real_key)?;
+    assert!(ok(&stolen, &[], &["audit", "verify", "--public-key", &pk]).is_ok());
+    let (success, check) = admin(&stolen, &[], &external)?;
+    assert!(!success, "{check}");
+    // A head file from another key than --public-key is refused outright.
+    assert!(
+        !admin(
+            &data,
+            &[],
+            &[
+                "audit",
+                "verify",
+                "--head",
+                head_arg,
+                "--public-key",
+                &attacker_pk
+            ]
+        )?
+        .0
+    );
     Ok(())
 }
 
@@ -270,6 +451,7 @@ async fn postgres_devices_verify_revoke() -> R {
     let extra = ["--database-url", url.as_str()];
     let state = AppState::new(
         std::sync::Arc::new(storage.clone()),
+        &fieldcase_server::keys::KeySource::dir(data.join("keys")),
         data.join("blobs"),
         fieldcase_server::app::DEFAULT_MAX_BLOB,
     )
@@ -377,12 +559,12 @@ async fn verify_package_checks_a_case_file_and_fails_on_findings() -> R {
     let client = SyncClient::new(ClientConfig::new(format!("http://{}", server.addr)))?;
     let path = tmp.path().join("phone2.db");
     let device_id = {
-        let store = FieldStore::open(&path, StoreConfig::new("unenrolled"))?;
+        let store = FieldStore::open(&path, StoreConfig::insecure_plain_for_tests("unenrolled"))?;
         let key = store.device_public_key()?;
         client.enrol(&store, &code, &key, "phone").await?.device_id
     };
     server.shutdown(std::time::Duration::from_secs(5)).await?;
-    let store = FieldStore::open(&path, StoreConfig::new(device_id))?;
+    let store = FieldStore::open(&path, StoreConfig::insecure_plain_for_tests(device_id))?;
     let cat = store.catalogue();
     let item = cat
         .items()

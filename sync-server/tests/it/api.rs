@@ -119,14 +119,14 @@ async fn enrolment_is_one_time_and_revocation_asks_for_wipe() -> R {
     };
     let (st1, _) = call(&s, req(sync_body.clone())?).await?;
     assert_eq!(st1, StatusCode::OK);
-    admin::revoke_device(st, &device, WipeScope::SyncedOnly).await?;
+    admin::revoke_device(st, &s.signing_key, &device, WipeScope::SyncedOnly).await?;
     let (st2, body) = call(&s, req(sync_body.clone())?).await?;
     assert_eq!(st2, StatusCode::UNAUTHORIZED);
     let v: Value = serde_json::from_slice(&body)?;
     assert_eq!(v["wipe"], true);
     assert_eq!(v["wipe_mode"], "synced_only");
     // The operator changes their mind before the phone calls in again.
-    admin::revoke_device(st, &device, WipeScope::All).await?;
+    admin::revoke_device(st, &s.signing_key, &device, WipeScope::All).await?;
     let (_, body) = call(&s, req(sync_body)?).await?;
     let v: Value = serde_json::from_slice(&body)?;
     assert_eq!((&v["wipe"], &v["wipe_mode"]), (&json!(true), &json!("all")));

@@ -14,7 +14,11 @@ const CANARY_ID: &str = "340102198803037777";
 const CANARY_PHONE: &str = "13955550123";
 
 fn store(dir: &std::path::Path) -> FieldStore {
-    FieldStore::open(dir.join("s.db"), StoreConfig::new("d1")).expect("open")
+    FieldStore::open(
+        dir.join("s.db"),
+        StoreConfig::insecure_plain_for_tests("d1"),
+    )
+    .expect("open")
 }
 
 fn case_with_fine(store: &FieldStore, minor: bool, fine_above_threshold: bool) -> String {

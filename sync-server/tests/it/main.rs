@@ -3,7 +3,9 @@
 mod admin_cli;
 mod api;
 mod disclosure;
+mod keys;
 mod ratelimit;
+mod sessions;
 mod storage_postgres;
 mod storage_sqlite;
 mod supervision;

@@ -73,7 +73,10 @@ async fn enrolment_guesses_and_chatty_devices_are_throttled() -> R {
     let c = client(server.addr)?;
 
     // Wrong codes use up the address's budget; then even a right code waits.
-    let guesser = FieldStore::open(tmp.path().join("guess.db"), StoreConfig::new("g"))?;
+    let guesser = FieldStore::open(
+        tmp.path().join("guess.db"),
+        StoreConfig::insecure_plain_for_tests("g"),
+    )?;
     for _ in 0..3 {
         match c
             .enrol(&guesser, "AAAA-BBBB-CCCC", &"ab".repeat(32), "x")
@@ -129,12 +132,15 @@ async fn enrolment_guesses_and_chatty_devices_are_throttled() -> R {
         let code = admin::create_code(storage.as_ref(), user, 1, None, None).await?;
         let path = tmp.path().join(format!("phone-{i}.db"));
         let id = {
-            let s = FieldStore::open(&path, StoreConfig::new("new"))?;
+            let s = FieldStore::open(&path, StoreConfig::insecure_plain_for_tests("new"))?;
             c.enrol(&s, &code.code, &format!("{:02x}", i + 1).repeat(32), "p")
                 .await?
                 .device_id
         };
-        stores.push(FieldStore::open(&path, StoreConfig::new(id))?);
+        stores.push(FieldStore::open(
+            &path,
+            StoreConfig::insecure_plain_for_tests(id),
+        )?);
     }
     let mut throttled = false;
     for _ in 0..10 {
@@ -156,5 +162,100 @@ async fn enrolment_guesses_and_chatty_devices_are_throttled() -> R {
             e => Err(e),
         })?;
     server.kill().await?;
+    Ok(())
+}
+
+/// Starts a server over `state` on loopback.
+async fn serve(state: AppState) -> R<fieldcase_server::RunningServer> {
+    Ok(fieldcase_server::start(
+        state,
+        Listen {
+            addr: ([127, 0, 0, 1], 0).into(),
+            tls: None,
+            allow_insecure_http: false,
+        },
+    )
+    .await?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_addresses_count_only_from_trusted_proxies_and_bad_credentials_are_budgeted() -> R
+{
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tmp = tempfile::tempdir()?;
+    let base = AppState::open_dir(&tmp.path().join("server")).await?;
+    let tight = |burst: f64| {
+        Arc::new(RateLimiter::new(Budget {
+            burst,
+            per_second: 0.001,
+        }))
+    };
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()?;
+    let enrol_body = serde_json::json!({
+        "code": "AAAA-BBBB-CCCC", "device_public_key": "ab".repeat(32), "device_label": "p"
+    })
+    .to_string();
+    let enrol = |addr: std::net::SocketAddr, xff: &str| {
+        http.post(format!("http://{addr}/v1/enrol"))
+            .header("x-forwarded-for", xff)
+            .header("content-type", "application/json")
+            .body(enrol_body.clone())
+            .send()
+    };
+
+    // No trusted proxy: X-Forwarded-For is ignored, so varying it does not buy attempts.
+    let mut direct = base.clone();
+    direct.enrol_rate = tight(2.0);
+    let server = serve(direct).await?;
+    for (i, xff) in ["198.51.100.1", "198.51.100.2", "198.51.100.3"]
+        .iter()
+        .enumerate()
+    {
+        let status = enrol(server.addr, xff).await?.status();
+        assert_eq!(status == 429, i == 2, "attempt {i}: {status}");
+    }
+    server.shutdown(std::time::Duration::from_secs(5)).await?;
+
+    // Behind a trusted proxy (here: loopback), each forwarded client has its own budget, and
+    // what a client prepends to the header does not choose it.
+    let mut proxied = base.clone();
+    proxied.enrol_rate = tight(2.0);
+    proxied.bad_credential_rate = tight(3.0);
+    proxied.trusted_proxies = Arc::new(fieldcase_server::ratelimit::TrustedProxies::parse(&[
+        "127.0.0.0/8".into(),
+    ])?);
+    let server = serve(proxied).await?;
+    let a = "203.0.113.1";
+    for _ in 0..2 {
+        assert_ne!(enrol(server.addr, a).await?.status(), 429);
+    }
+    assert_eq!(enrol(server.addr, a).await?.status(), 429);
+    assert_eq!(
+        enrol(server.addr, &format!("192.0.2.77, {a}"))
+            .await?
+            .status(),
+        429,
+        "a spoofed left-most hop is not the client"
+    );
+    assert_ne!(enrol(server.addr, "203.0.113.2").await?.status(), 429);
+
+    // Unknown bearer credentials count against the client address: 401 until its budget is
+    // spent, then 429, while another address still gets its 401.
+    let keys = |xff: &str| {
+        http.get(format!("http://{}/v1/device-keys", server.addr))
+            .header("x-forwarded-for", xff)
+            .bearer_auth("not-a-credential")
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(keys(a).await?.status(), 401);
+    }
+    let refused = keys(a).await?;
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(keys("203.0.113.9").await?.status(), 401);
+    server.shutdown(std::time::Duration::from_secs(5)).await?;
     Ok(())
 }

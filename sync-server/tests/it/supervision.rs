@@ -96,7 +96,7 @@ fn enforcement(s: &Stats) -> i64 {
 
 /// The statistics recomputed from the records a phone holds after syncing.
 fn recount(phone: &std::path::Path, device: &str, unit: &str) -> R<Stats> {
-    let store = FieldStore::open(phone, StoreConfig::new(device))?;
+    let store = FieldStore::open(phone, StoreConfig::insecure_plain_for_tests(device))?;
     let scope = StatsScope {
         unit: Some(unit.into()),
         from_ms: None,
@@ -186,7 +186,7 @@ async fn sync_phone(state: &AppState, phone: &std::path::Path, device: &str) -> 
     )
     .await?;
     let client = SyncClient::new(ClientConfig::new(format!("http://{}", server.addr)))?;
-    let store = FieldStore::open(phone, StoreConfig::new(device))?;
+    let store = FieldStore::open(phone, StoreConfig::insecure_plain_for_tests(device))?;
     let report = client.sync(&store).await?;
     assert_eq!(report.rejected, 0);
     server.shutdown(std::time::Duration::from_secs(5)).await?;
@@ -223,6 +223,7 @@ async fn the_same_on_postgres() -> R {
     let storage = fieldcase_server::storage::postgres::PostgresStorage::connect_fresh(&url).await?;
     let state = AppState::new(
         std::sync::Arc::new(storage),
+        &fieldcase_server::keys::KeySource::dir(dir.path().join("keys")),
         dir.path().join("blobs"),
         fieldcase_server::app::DEFAULT_MAX_BLOB,
     )
@@ -566,10 +567,23 @@ async fn scenario(state: AppState, seeded: Seeded) -> R {
         .sum();
     let actions_total: i64 = after.measures.iter().map(|m| m.count).sum();
     assert_eq!(trend_total, actions_total, "the weekly bars add up");
+    // A logout from another site is refused (the session stays); from the page, it ends.
+    let cross = call(
+        &state,
+        Request::post("/logout")
+            .header(header::COOKIE, &cookie)
+            .header(header::HOST, "x")
+            .header(header::ORIGIN, "http://evil.example")
+            .body(Body::empty())?,
+    )
+    .await?;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN);
     let logout = call(
         &state,
         Request::post("/logout")
             .header(header::COOKIE, &cookie)
+            .header(header::HOST, "x")
+            .header(header::ORIGIN, "http://x")
             .body(Body::empty())?,
     )
     .await?;
@@ -622,7 +636,10 @@ async fn scenario(state: AppState, seeded: Seeded) -> R {
 
     // A decision whose case is reopened is withdrawn from the feed (a new version, audited).
     {
-        let phone = FieldStore::open(&seeded.phone1, StoreConfig::new(seeded.device1.as_str()))?;
+        let phone = FieldStore::open(
+            &seeded.phone1,
+            StoreConfig::insecure_plain_for_tests(seeded.device1.as_str()),
+        )?;
         let small = phone.case(&seeded.small)?;
         let dec_small = small.decision.as_ref().ok_or("decision")?.id.clone();
         assert!(published.contains(&dec_small));

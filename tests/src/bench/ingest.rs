@@ -70,7 +70,7 @@ pub fn child_ingest(file: &Path, runs: usize, sealed: bool) -> Result<()> {
         .tempdir_in(cache_root())?;
     let config = StoreConfig {
         db_key: sealed.then_some([0x6b; 32]),
-        ..StoreConfig::new("bench")
+        ..StoreConfig::insecure_plain_for_tests("bench")
     };
     let store = FieldStore::open(dir.path().join("store.db"), config)?;
     let (code, tier) = exemptable(&store).map_err(crate::be)?;

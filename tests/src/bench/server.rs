@@ -43,14 +43,17 @@ async fn enrol(s: &dyn Storage, url: &str, dir: &Path, i: usize) -> Result<Phone
     let path = dir.join(format!("{user}.db"));
     let client = sim_client(url)?;
     let device_id = {
-        let store = FieldStore::open(&path, StoreConfig::new("unenrolled"))?;
+        let store = FieldStore::open(&path, StoreConfig::insecure_plain_for_tests("unenrolled"))?;
         let key = store.device_public_key()?;
         client
             .enrol(&store, &code, &key, &format!("{user} phone"))
             .await?
             .device_id
     };
-    let store = FieldStore::open(&path, StoreConfig::new(device_id.clone()))?;
+    let store = FieldStore::open(
+        &path,
+        StoreConfig::insecure_plain_for_tests(device_id.clone()),
+    )?;
     let phone = Phone {
         store,
         client,
@@ -106,6 +109,7 @@ fn p99(v: &mut [f64]) -> f64 {
 async fn run(name: &str, storage: Arc<dyn Storage>, dir: &Path) -> Result<()> {
     let mut state = AppState::new(
         storage,
+        &fieldcase_server::keys::KeySource::dir(dir.join("keys")),
         dir.join("blobs"),
         fieldcase_server::app::DEFAULT_MAX_BLOB,
     )

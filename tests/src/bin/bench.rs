@@ -159,7 +159,10 @@ fn record_case(quick: bool) -> Result<()> {
     let dir = tempfile::Builder::new()
         .prefix("record-case-")
         .tempdir_in(cache_root())?;
-    let store = FieldStore::open(dir.path().join("store.db"), StoreConfig::new("bench"))?;
+    let store = FieldStore::open(
+        dir.path().join("store.db"),
+        StoreConfig::insecure_plain_for_tests("bench"),
+    )?;
     let floor = floor_conn(&dir.path().join("floor.db"))?;
     floor.execute_batch(
         "CREATE TABLE records (id TEXT PRIMARY KEY, json TEXT NOT NULL) WITHOUT ROWID",
@@ -209,12 +212,12 @@ fn record_case_encrypted(quick: bool) -> Result<()> {
         .tempdir_in(cache_root())?;
     let enc = FieldStore::open(
         dir.path().join("enc.db"),
-        StoreConfig {
-            db_key: Some([0x42; 32]),
-            ..StoreConfig::new("bench-enc")
-        },
+        StoreConfig::new("bench-enc", [0x42; 32]),
     )?;
-    let plain = FieldStore::open(dir.path().join("plain.db"), StoreConfig::new("bench-plain"))?;
+    let plain = FieldStore::open(
+        dir.path().join("plain.db"),
+        StoreConfig::insecure_plain_for_tests("bench-plain"),
+    )?;
     let (mut ours, mut base) = (Vec::new(), Vec::new());
     for k in 0..n + 50 {
         let a = case_input(&enc, k)?;
@@ -251,7 +254,10 @@ fn build_open_cache(n: u64) -> Result<PathBuf> {
     std::fs::create_dir_all(&dir)?;
     let start = Instant::now();
     {
-        let store = FieldStore::open(dir.join("store.db"), StoreConfig::new("bench"))?;
+        let store = FieldStore::open(
+            dir.join("store.db"),
+            StoreConfig::insecure_plain_for_tests("bench"),
+        )?;
         for k in 0..n {
             let c = store.create_case(case_input(&store, k)?)?;
             if k % 10 == 0 {
@@ -304,7 +310,10 @@ fn child_open(which: &str, dir: &Path) -> Result<()> {
     let t = Instant::now();
     let listed = match which {
         "ours" => {
-            let store = FieldStore::open(dir.join("store.db"), StoreConfig::new("bench"))?;
+            let store = FieldStore::open(
+                dir.join("store.db"),
+                StoreConfig::insecure_plain_for_tests("bench"),
+            )?;
             store.open_cases(None, 100)?.len()
         }
         _ => {

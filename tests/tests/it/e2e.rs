@@ -400,7 +400,13 @@ async fn a_revoked_device_is_told_to_wipe() -> TestResult {
     let (dir, s) = server().await?;
     let a = officer(&s, &dir, "OF-A").await?;
     a.sync().await?;
-    fieldcase_server::admin::revoke_device(s.storage(), &a.device_id, WipeScope::All).await?;
+    fieldcase_server::admin::revoke_device(
+        s.storage(),
+        &s.state.signing_key,
+        &a.device_id,
+        WipeScope::All,
+    )
+    .await?;
     assert!(matches!(
         a.sync().await,
         Err(CoreError::Unauthorized {
@@ -434,7 +440,7 @@ async fn enrol_and_sync_over_tls_with_a_bureau_ca() -> TestResult {
     let client = fieldcase_core::sync::SyncClient::new(cfg)?;
     let store = fieldcase_core::FieldStore::open(
         dir.path().join("tls-phone.db"),
-        fieldcase_core::StoreConfig::new("tls-phone"),
+        fieldcase_core::StoreConfig::insecure_plain_for_tests("tls-phone"),
     )?;
     client
         .enrol(&store, &code, &"ef".repeat(32), "tls phone")

@@ -537,6 +537,7 @@ async fn evidence_captured_after_its_key_was_revoked_is_reported() -> TestResult
     a.sync().await?;
     fieldcase_server::admin::revoke_device(
         s.storage(),
+        &s.state.signing_key,
         &a.device_id,
         fieldcase_core::sync::wire::WipeScope::All,
     )

@@ -89,7 +89,7 @@ fn url(server: &RunningServer) -> String {
 fn store(dir: &Path, name: &str) -> TestResult<FieldStore> {
     Ok(FieldStore::open(
         dir.join(format!("{name}.db")),
-        StoreConfig::new(name),
+        StoreConfig::insecure_plain_for_tests(name),
     )?)
 }
 

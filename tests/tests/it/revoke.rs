@@ -65,7 +65,13 @@ async fn phone_with_synced_and_unsynced(
 async fn revoke_all_erases_the_store_and_every_file() -> TestResult {
     let (dir, s) = server().await?;
     let (a, _, synced_files, _, unsynced_files) = phone_with_synced_and_unsynced(&s, &dir).await?;
-    fieldcase_server::admin::revoke_device(s.storage(), &a.device_id, WipeScope::All).await?;
+    fieldcase_server::admin::revoke_device(
+        s.storage(),
+        &s.state.signing_key,
+        &a.device_id,
+        WipeScope::All,
+    )
+    .await?;
     let mode = match a.sync().await {
         Err(CoreError::Unauthorized { wipe: Some(m) }) => m,
         other => return Err(format!("expected a wipe order, got {other:?}").into()),
@@ -88,9 +94,13 @@ async fn revoke_synced_only_keeps_unsynced_work_for_export_and_re_enrolment() ->
     let (dir, s) = server().await?;
     let (a, synced, synced_files, unsynced, unsynced_files) =
         phone_with_synced_and_unsynced(&s, &dir).await?;
-    let device =
-        fieldcase_server::admin::revoke_device(s.storage(), &a.device_id, WipeScope::SyncedOnly)
-            .await?;
+    let device = fieldcase_server::admin::revoke_device(
+        s.storage(),
+        &s.state.signing_key,
+        &a.device_id,
+        WipeScope::SyncedOnly,
+    )
+    .await?;
     assert_eq!(device.revoke_wipe, Some(WipeScope::SyncedOnly));
     let audit = s.storage().audit_entries().await?;
     assert!(
@@ -187,7 +197,13 @@ async fn carried_changes_of_a_revoked_phone_are_quarantined(pg: bool) -> TestRes
     b.sync().await?;
     assert!(b.store.case(&case).is_ok());
 
-    fieldcase_server::admin::revoke_device(s.storage(), &a.device_id, WipeScope::All).await?;
+    fieldcase_server::admin::revoke_device(
+        s.storage(),
+        &s.state.signing_key,
+        &a.device_id,
+        WipeScope::All,
+    )
+    .await?;
     // A, offline and revoked, keeps writing; B writes too, then takes A's changes by
     // phone-to-phone exchange (B's own note does not depend on A's).
     a.store
@@ -233,7 +249,8 @@ async fn carried_changes_of_a_revoked_phone_are_quarantined(pg: bool) -> TestRes
     );
     assert_eq!(item.hashes.split(' ').count(), 1);
 
-    let released = fieldcase_server::quarantine::release(s.storage(), item.id).await?;
+    let released =
+        fieldcase_server::quarantine::release(s.storage(), &s.state.signing_key, item.id).await?;
     assert_eq!(released.status, QuarantineStatus::Released);
     let notes = server_notes(&s, &case).await?;
     assert!(
@@ -247,7 +264,7 @@ async fn carried_changes_of_a_revoked_phone_are_quarantined(pg: bool) -> TestRes
             .is_empty()
     );
     assert!(
-        fieldcase_server::quarantine::reject(s.storage(), item.id)
+        fieldcase_server::quarantine::reject(s.storage(), &s.state.signing_key, item.id)
             .await
             .is_err(),
         "a settled item was settled again"
@@ -280,7 +297,13 @@ async fn a_change_depending_on_a_held_change_is_held_and_rejecting_keeps_it_out(
     let case = a.case(None, T0)?;
     a.sync().await?;
     b.sync().await?;
-    fieldcase_server::admin::revoke_device(s.storage(), &a.device_id, WipeScope::All).await?;
+    fieldcase_server::admin::revoke_device(
+        s.storage(),
+        &s.state.signing_key,
+        &a.device_id,
+        WipeScope::All,
+    )
+    .await?;
     a.store
         .add_note(&case, "OF-A", T0 + 1, "after revocation")?;
     b.store
@@ -293,7 +316,7 @@ async fn a_change_depending_on_a_held_change_is_held_and_rejecting_keeps_it_out(
     let held = fieldcase_server::quarantine::list(s.storage(), false).await?;
     assert_eq!(held.len(), 1);
     assert_eq!(held[0].hashes.split(' ').count(), 2);
-    fieldcase_server::quarantine::reject(s.storage(), held[0].id).await?;
+    fieldcase_server::quarantine::reject(s.storage(), &s.state.signing_key, held[0].id).await?;
     assert!(server_notes(&s, &case).await?.is_empty());
     let all = fieldcase_server::quarantine::list(s.storage(), true).await?;
     assert_eq!(all[0].status, QuarantineStatus::Rejected);

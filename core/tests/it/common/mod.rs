@@ -13,7 +13,7 @@ pub fn open(dir: &std::path::Path, name: &str) -> FieldStore {
     let cfg = StoreConfig {
         party_match_key: Some([7u8; 32]),
         pii_key: Some([9u8; 32]),
-        ..StoreConfig::new(name)
+        ..StoreConfig::insecure_plain_for_tests(name)
     };
     FieldStore::open(dir.join(format!("{name}.db")), cfg).expect("open store")
 }
