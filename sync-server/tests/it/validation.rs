@@ -24,7 +24,10 @@ struct Fixture {
 
 fn fixture() -> R<Fixture> {
     let dir = tempfile::tempdir()?;
-    let store = FieldStore::open(dir.path().join("p.db"), StoreConfig::insecure_plain_for_tests("DEV-1"))?;
+    let store = FieldStore::open(
+        dir.path().join("p.db"),
+        StoreConfig::insecure_plain_for_tests("DEV-1"),
+    )?;
     let key = store.device_public_key()?;
     Ok(Fixture {
         author: Author::device("OF-1", Role::Officer, "luan/jinan", "DEV-1", Some(key)),
