@@ -15,6 +15,9 @@ type R<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
 const T0: i64 = 1_790_000_000_000;
 
+/// How a row of a table alters a lawful record.
+type Forge = Box<dyn Fn(&mut Value)>;
+
 struct Fixture {
     _dir: tempfile::TempDir,
     store: FieldStore,
@@ -134,7 +137,7 @@ fn a_case_made_by_the_phone_passes_and_forged_authorship_does_not() -> R {
         f.check(&id, Some(&case), &moved),
         Err(RefusalCode::OutOfScope)
     );
-    let table: Vec<(&str, Box<dyn Fn(&mut Value)>, RefusalCode)> = vec![
+    let table: Vec<(&str, Forge, RefusalCode)> = vec![
         (
             "created_by another officer",
             Box::new(|c| c["created_by"] = json!("OF-2")),
@@ -237,7 +240,7 @@ fn decisions_are_recomputed_and_signed_and_reviews_are_the_reviewers() -> R {
     let decided = f.json(&id)?;
     assert_eq!(f.check(&id, Some(&open), &decided), Ok(()));
     assert_eq!(f.check(&id, None, &decided), Ok(()), "as a new record");
-    let table: Vec<(&str, Box<dyn Fn(&mut Value)>, RefusalCode)> = vec![
+    let table: Vec<(&str, Forge, RefusalCode)> = vec![
         (
             "review flag cleared",
             Box::new(|c| {

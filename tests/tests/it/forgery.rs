@@ -13,6 +13,9 @@ use fieldcase_tests::outsider::Outsider;
 use serde_json::{Value, json};
 
 const T0: i64 = 1_790_000_000_000;
+
+/// How a row of the table alters a lawful record.
+type Forge = Box<dyn Fn(&mut Value)>;
 const SQUAD: &str = "luan/jinan/squad-1";
 
 /// A catalogue item with a fine for a person, the tier, an amount inside it below the review
@@ -197,7 +200,7 @@ async fn table(s: &TestServer) -> TestResult {
         .await?,
     );
     // Authorship naming someone else.
-    let forged: [(&'static str, &'static str, Box<dyn Fn(&mut Value)>); 6] = [
+    let forged: [(&'static str, &'static str, Forge); 6] = [
         (
             "created_by another officer",
             "forged_author",
