@@ -19,7 +19,8 @@ import pytest
 
 from conftest import BUREAU_KEY, DB_KEY, GENERATED
 from helpers import (
-    DAY, ID_NUMBER, NAME, OFFICER, PHONE, T0, UNIT, exemption, new_case, persuasion, register, warning,
+    DAY, ID_NUMBER, NAME, OFFICER, PARTNER, PHONE, T0, UNIT, exemption, new_case, persuasion, register,
+    warning,
 )
 from test_evidence import capture, make_jpeg, sha256_file
 
