@@ -200,7 +200,8 @@ fun main(args: Array<String>) {
                 is FieldcaseException.InvalidInput -> "field ${e.field}"
                 is FieldcaseException.NotFound, is FieldcaseException.CaseClosed,
                 is FieldcaseException.NotEligible, is FieldcaseException.AmountOutsideRange,
-                is FieldcaseException.NotAllowed, is FieldcaseException.Malformed,
+                is FieldcaseException.NotAllowed, is FieldcaseException.Refused,
+                is FieldcaseException.Malformed,
                 is FieldcaseException.Storage, is FieldcaseException.StoreClosed,
                 is FieldcaseException.Internal, is FieldcaseException.WrongKey,
                 is FieldcaseException.Locked, is FieldcaseException.NotEnrolled,
