@@ -394,7 +394,10 @@ async fn push_naming(
     sha: &str,
 ) -> TestResult<String> {
     let heads = p.store.doc_heads(demo_id)?.ok_or("no demonstration")?;
-    let mut doc = AutoCommit::load(&p.store.changes_after(demo_id, &[])?)?;
+    // Written under the phone's own actor and signed with its own key, as the rules demand:
+    // the attacker is an enrolled device and may sign whatever it likes with its own key.
+    let actor = automerge::ActorId::from(hex::decode(p.store.actor_hex())?);
+    let mut doc = AutoCommit::load(&p.store.changes_after(demo_id, &[])?)?.with_actor(actor);
     let before = doc.get_heads();
     let json = fieldcase_core::doc::read_json(&doc)?;
     let mut entry = json["evidence"]
@@ -404,11 +407,13 @@ async fn push_naming(
         .ok_or("the demonstration has no photo entry")?;
     entry["id"] = serde_json::Value::String(fieldcase_core::ids::new_id());
     entry["original"]["sha256"] = serde_json::Value::String(sha.to_string());
-    fieldcase_core::doc::append(&mut doc, "evidence", &entry)?;
+    let mut signed: fieldcase_core::evidence::EvidenceEntry = serde_json::from_value(entry)?;
+    signed.signature = hex::encode(p.store.signer()?.sign(&signed.signed_payload()?)?);
+    fieldcase_core::doc::append(&mut doc, "evidence", &signed)?;
     doc.commit();
     let changes = doc.save_after(&before);
     let after: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
-    let req = request(
+    let mut req = request(
         &p.device_id,
         vec![DocPush {
             doc_id: demo_id.to_string(),
@@ -418,6 +423,7 @@ async fn push_naming(
             changes,
         }],
     );
+    req.actor_id = Some(p.store.actor_hex());
     let (st, body) = post_sync(http, url, &credential(&p.store)?, &req).await?;
     Ok(answer(st, &body))
 }
@@ -479,6 +485,14 @@ pub async fn blob_by_reference(dir: &Path) -> TestResult<String> {
         attacker.photo(&demo, dir, 32, 24, 100 + n as u64)?;
         attacker.sync().await?;
         let pushed = push_naming(&http, &url, attacker, &demo, &sha).await?;
+        // The record naming the photo is stored: what stops the read is the blob's binding,
+        // not a refusal of the record.
+        check(pushed == "Accepted code=- reason=-", || {
+            format!(
+                "{}: the naming push was not stored: {pushed}",
+                attacker.user
+            )
+        })?;
         let cred = credential(&attacker.store)?;
         let (get, len, st, body) = probe(&http, &url, &cred, &sha).await?;
         let (get_a, len_a, st_a, body_a) = probe(&http, &url, &cred, &absent).await?;
