@@ -435,6 +435,57 @@ async fn the_phone_applies_the_rules_and_a_reviewer_reviews_from_a_phone() -> Te
     );
     new_case.recorded_by = "OF-1".into();
     let case = officer.store.create_case(new_case)?;
+    // The rest of the table, as far as the phone API can express it: each refused with the
+    // server's code before anything is written.
+    let refused = |r: fieldcase_core::Result<()>, want: &str, what: &str| match r {
+        Err(fieldcase_core::CoreError::Refused { code, .. }) if code == want => Ok(()),
+        other => Err(format!("{what}: expected {want}, got {other:?}")),
+    };
+    refused(
+        officer
+            .store
+            .add_note(&case.id, "RV-1", T0, "已审")
+            .map(drop),
+        "forged_author",
+        "a note by a reviewer",
+    )?;
+    refused(
+        officer
+            .store
+            .append_action(&case.id, fieldcase_tests::harness::persuasion("OF-9", T0))
+            .map(drop),
+        "forged_author",
+        "an action by a colleague",
+    )?;
+    refused(
+        officer
+            .store
+            .decide_penalty(
+                &case.id,
+                PenaltyRequest {
+                    by: "OF-9".into(),
+                    at_ms: T0 + 500,
+                    tier: None,
+                    amount_yuan: threshold,
+                    reason: Some("情节严重".into()),
+                },
+            )
+            .map(drop),
+        "forged_author",
+        "a decision in a colleague's name",
+    )?;
+    refused(
+        officer
+            .store
+            .schedule_follow_up(&case.id, "OF-9", T0 + 86_400_000, None)
+            .map(drop),
+        "forged_author",
+        "a follow-up scheduled in a colleague's name",
+    )?;
+    let unchanged = officer.store.case(&case.id)?;
+    assert!(
+        unchanged.notes.is_empty() && unchanged.actions.is_empty() && unchanged.decision.is_none()
+    );
     let decision = officer.store.decide_penalty(
         &case.id,
         PenaltyRequest {
