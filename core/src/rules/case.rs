@@ -86,6 +86,7 @@ pub(super) fn check_case(
     }
     for n in appended_typed("notes", &b.notes, &after.notes, |n| &n.id)? {
         same_author("notes.by", &n.by, author)?;
+        text_within("notes.text", Some(&n.text), MAX_TEXT_CHARS)?;
     }
     check_follow_ups(b, after, author)?;
     check_evidence(
@@ -118,10 +119,37 @@ pub(super) fn check_case(
     check_lifecycle_events(b, after, author)
 }
 
+/// Longest free text the phone accepts (notes, descriptions, action notes).
+const MAX_TEXT_CHARS: usize = 4000;
+
+/// The input checks the phone's operations make, made again on what arrives: a free text is
+/// non-empty and at most `max` characters.
+fn text_within(field: &str, text: Option<&str>, max: usize) -> Result<(), Refusal> {
+    if text.is_some_and(|t| t.trim().is_empty() || t.chars().count() > max) {
+        return refuse(
+            RefusalCode::Malformed,
+            format!("{field} must be 1 to {max} characters"),
+        );
+    }
+    Ok(())
+}
+
 fn check_creation(c: &CaseRecord, author: &Author, ctx: &RuleContext<'_>) -> Result<(), Refusal> {
     if author.role != Role::Officer {
         return refuse(RefusalCode::OutOfScope, "only an officer records cases");
     }
+    // The place and texts, as the phone's `create_case` checks them.
+    if c.place.check().is_err() {
+        return refuse(
+            RefusalCode::Malformed,
+            "the place's coordinates are invalid",
+        );
+    }
+    text_within(
+        "violation.description",
+        c.violation.description.as_deref(),
+        MAX_TEXT_CHARS,
+    )?;
     same_author("created_by", &c.created_by, author)?;
     if c.created_on_device != author.device_id {
         return refuse(
@@ -307,6 +335,7 @@ fn check_flags(b: &CaseRecord, after: &CaseRecord) -> Result<(), Refusal> {
 
 fn check_action(a: &Action, author: &Author, ctx: &RuleContext<'_>) -> Result<(), Refusal> {
     same_author("actions.by", &a.by, author)?;
+    text_within("actions.note", a.note.as_deref(), MAX_TEXT_CHARS)?;
     let Some(spec) = ctx.catalogue.method(a.method) else {
         return refuse(RefusalCode::InvalidAction, "method is not in the catalogue");
     };

@@ -182,6 +182,18 @@ fn a_case_made_by_the_phone_passes_and_forged_authorship_does_not() -> R {
             RefusalCode::InvalidAction,
         ),
         (
+            "coordinates out of range (the phone's input check, made again)",
+            Box::new(|c| c["place"]["lat"] = json!(123.0)),
+            RefusalCode::Malformed,
+        ),
+        (
+            "a note longer than the phone accepts",
+            Box::new(
+                |c| c["notes"] = json!([{"id": "0190a000-0000-7000-8000-00000000a003", "at_ms": T0, "by": "OF-1", "text": "长".repeat(4001)}]),
+            ),
+            RefusalCode::Malformed,
+        ),
+        (
             "a note by a reviewer",
             Box::new(
                 |c| c["notes"] = json!([{"id": "0190a000-0000-7000-8000-00000000a002", "at_ms": T0, "by": "RV-1", "text": "x"}]),
