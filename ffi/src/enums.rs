@@ -116,6 +116,8 @@ pub enum CaseStatus {
     PendingReview,
     /// A penalty decision was returned by legal review.
     Returned,
+    /// An ordinary-procedure decision awaits the head's approval.
+    PendingApproval,
     /// A penalty decision is in effect.
     Decided,
     /// Closed.
@@ -131,19 +133,21 @@ mirror!(
         Corrected,
         PendingReview,
         Returned,
+        PendingApproval,
         Decided,
         Closed
     ]
 );
 
 impl CaseStatus {
-    const ALL: [CaseStatus; 8] = [
+    const ALL: [CaseStatus; 9] = [
         CaseStatus::Open,
         CaseStatus::Pledged,
         CaseStatus::Ordered,
         CaseStatus::Corrected,
         CaseStatus::PendingReview,
         CaseStatus::Returned,
+        CaseStatus::PendingApproval,
         CaseStatus::Decided,
         CaseStatus::Closed,
     ];
@@ -155,6 +159,86 @@ impl CaseStatus {
             .find(|c| model::CaseStatus::from(*c).as_str() == s)
     }
 }
+
+/// Which penalty (行政处罚法 第九条).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum PenaltyKind {
+    /// 警告
+    Warning,
+    /// 罚款
+    Fine,
+    /// 没收违法所得
+    ConfiscateIllegalGains,
+    /// 没收非法财物
+    ConfiscateIllegalProperty,
+    /// 责令停产停业
+    Suspend,
+    /// 吊销许可证件
+    Revoke,
+}
+mirror!(
+    PenaltyKind,
+    cat::PenaltyKind,
+    [
+        Warning,
+        Fine,
+        ConfiscateIllegalGains,
+        ConfiscateIllegalProperty,
+        Suspend,
+        Revoke
+    ]
+);
+
+/// The procedure of a penalty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum Procedure {
+    /// 简易程序: on the spot, a warning or a small fine.
+    Simple,
+    /// 普通程序: 立案, investigation, prior notice, hearing, review, approval.
+    Ordinary,
+}
+mirror!(Procedure, model::Procedure, [Simple, Ordinary]);
+
+/// A step of the penalty procedure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum StepKind {
+    /// 立案
+    Filing,
+    /// 调查取证
+    Investigation,
+    /// 事先告知
+    PriorNotice,
+    /// 陈述申辩
+    Statement,
+    /// The party asks for a hearing.
+    HearingRequest,
+    /// The party waives the hearing.
+    HearingWaived,
+    /// 听证
+    Hearing,
+    /// 负责人批准
+    Approval,
+    /// 送达
+    Service,
+    /// 执行
+    Execution,
+}
+mirror!(
+    StepKind,
+    model::StepKind,
+    [
+        Filing,
+        Investigation,
+        PriorNotice,
+        Statement,
+        HearingRequest,
+        HearingWaived,
+        Hearing,
+        Approval,
+        Service,
+        Execution
+    ]
+);
 
 /// Outcome of a legal review.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]

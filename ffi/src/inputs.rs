@@ -5,7 +5,7 @@
 //! to absent, so apps name only what they have.
 
 use crate::FieldcaseError;
-use crate::enums::{ActionMethod, PartyType};
+use crate::enums::{ActionMethod, PartyType, PenaltyKind, Procedure, StepKind};
 use crate::fields::{self, ActionField};
 use fieldcase_core::{model, store};
 
@@ -247,6 +247,13 @@ pub struct PenaltyRequest {
     /// Written reason (required outside the tier's range).
     #[uniffi(default = None)]
     pub reason: Option<String>,
+    /// Which penalty.
+    pub penalty: PenaltyKind,
+    /// The procedure followed.
+    pub procedure: Procedure,
+    /// The construction cost, for fines set as its share.
+    #[uniffi(default = None)]
+    pub construction_cost_yuan: Option<i64>,
 }
 
 impl From<PenaltyRequest> for store::PenaltyRequest {
@@ -257,6 +264,62 @@ impl From<PenaltyRequest> for store::PenaltyRequest {
             tier: r.tier,
             amount_yuan: r.amount_yuan,
             reason: r.reason,
+            penalty: r.penalty.into(),
+            procedure: r.procedure.into(),
+            construction_cost_yuan: r.construction_cost_yuan,
+        }
+    }
+}
+
+/// A step of the penalty procedure to record.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct StepInput {
+    /// Which step.
+    pub step: StepKind,
+    /// When.
+    pub at_ms: i64,
+    /// Who records it (the enrolled user).
+    pub by: String,
+    /// Officers who took part (an investigation needs two).
+    #[uniffi(default = [])]
+    pub officers: Vec<String>,
+    /// Evidence entries of the step.
+    #[uniffi(default = [])]
+    pub evidence_ids: Vec<String>,
+    /// Free text.
+    #[uniffi(default = None)]
+    pub note: Option<String>,
+    /// The decision an approval, service or execution belongs to (the case's when absent).
+    #[uniffi(default = None)]
+    pub decision_id: Option<String>,
+    /// A prior notice's proposed penalty.
+    #[uniffi(default = None)]
+    pub proposed_penalty: Option<PenaltyKind>,
+    /// A prior notice's proposed amount.
+    #[uniffi(default = None)]
+    pub proposed_amount_yuan: Option<i64>,
+    /// A prior notice tells the party of a hearing right.
+    #[uniffi(default = false)]
+    pub hearing_right_notified: bool,
+}
+
+impl From<StepInput> for store::StepInput {
+    fn from(s: StepInput) -> Self {
+        store::StepInput {
+            step: s.step.into(),
+            at_ms: s.at_ms,
+            by: s.by,
+            officers: s.officers,
+            evidence_ids: s.evidence_ids,
+            note: s.note,
+            decision_id: s.decision_id,
+            proposed: s
+                .proposed_penalty
+                .map(|p| fieldcase_core::model::ProposedPenalty {
+                    penalty: p.into(),
+                    amount_yuan: s.proposed_amount_yuan.unwrap_or(0),
+                }),
+            hearing_right_notified: s.hearing_right_notified,
         }
     }
 }

@@ -12,11 +12,11 @@ use crate::FieldcaseError;
 use crate::error::guard;
 use crate::inputs::{
     ExemptionRequest, FollowUpInput, NewAction, NewCase, NewDemonstration, NewParty,
-    PenaltyRequest, ReviewInput,
+    PenaltyRequest, ReviewInput, StepInput,
 };
 use crate::views::{
-    self, CaseSummary, CaseView, DecisionView, DemonstrationView, DueFollowUp, Eligibility,
-    ExemptionView, ImportReport, MethodSpec, PartyView, ReviewView, ViolationItem,
+    self, CaseSummary, CaseView, DeadlineView, DecisionView, DemonstrationView, DueFollowUp,
+    Eligibility, ExemptionView, ImportReport, MethodSpec, PartyView, ReviewView, ViolationItem,
 };
 use fieldcase_core::catalogue as cat;
 use fieldcase_core::store::{ChangeBundle, WipeMode};
@@ -421,6 +421,26 @@ impl FieldcaseStore {
         request: PenaltyRequest,
     ) -> Result<DecisionView, FieldcaseError> {
         self.with(|s| Ok(s.decide_penalty(&case_id, request.into())?.into()))
+    }
+
+    /// Records a step of the penalty procedure (立案, 调查取证, 事先告知, 陈述申辩, 听证,
+    /// 负责人批准, 送达, 执行); out of order it is `Refused(procedure_invalid)`.
+    pub fn record_step(&self, case_id: String, step: StepInput) -> Result<String, FieldcaseError> {
+        self.with(|s| Ok(s.record_step(&case_id, step.into())?))
+    }
+
+    /// The time limits the law sets on the case and which are overdue at `now_ms`.
+    pub fn procedure_deadlines(
+        &self,
+        case_id: String,
+        now_ms: i64,
+    ) -> Result<Vec<DeadlineView>, FieldcaseError> {
+        self.with(|s| {
+            Ok(s.procedure_deadlines(&case_id, now_ms)?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        })
     }
 
     /// Writes the legal review of the case's decision from a reviewer's phone, signed with this

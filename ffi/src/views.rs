@@ -4,7 +4,7 @@
 use crate::FieldcaseError;
 use crate::enums::{
     ActionMethod, CaseStatus, ExemptionKind, FieldType, LifecycleKind, MeasureCategory, PartyType,
-    ReviewOutcome,
+    PenaltyKind, Procedure, ReviewOutcome, StepKind,
 };
 use crate::fields::{self, ActionField};
 use crate::inputs::Place;
@@ -57,6 +57,8 @@ pub struct CaseView {
     pub notes: Vec<NoteView>,
     /// Close and reopen events.
     pub lifecycle: Vec<LifecycleEventView>,
+    /// Steps of the penalty procedure, in order.
+    pub steps: Vec<StepView>,
     /// Number of evidence entries (photos, audio, signatures).
     pub evidence_count: u32,
     /// Another first-offence exemption of the same party and violation exists in the window.
@@ -94,11 +96,84 @@ impl From<model::CaseRecord> for CaseView {
             decision: c.decision.map(Into::into),
             notes: c.notes.into_iter().map(Into::into).collect(),
             lifecycle: c.lifecycle.into_iter().map(Into::into).collect(),
+            steps: c.steps.into_iter().map(Into::into).collect(),
             evidence_count: u32::try_from(c.evidence.len()).unwrap_or(u32::MAX),
             exemption_conflict: c.flags.exemption_conflict,
             conflict_with: c.flags.conflict_with,
             involves_minor: c.involves_minor,
             privacy_protected: c.privacy_protected,
+        }
+    }
+}
+
+/// One recorded step of the penalty procedure.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct StepView {
+    /// Step id.
+    pub id: String,
+    /// Which step.
+    pub step: StepKind,
+    /// When.
+    pub at_ms: i64,
+    /// Who recorded it.
+    pub by: String,
+    /// Officers who took part.
+    pub officers: Vec<String>,
+    /// Evidence entries.
+    pub evidence_ids: Vec<String>,
+    /// Free text.
+    pub note: Option<String>,
+    /// The decision it belongs to.
+    pub decision_id: Option<String>,
+    /// A prior notice's proposed penalty and amount.
+    pub proposed_penalty: Option<PenaltyKind>,
+    /// A prior notice's proposed amount.
+    pub proposed_amount_yuan: Option<i64>,
+    /// A prior notice told of a hearing right.
+    pub hearing_right_notified: bool,
+}
+
+impl From<model::ProcedureStep> for StepView {
+    fn from(s: model::ProcedureStep) -> Self {
+        StepView {
+            id: s.id,
+            step: s.step.into(),
+            at_ms: s.at_ms,
+            by: s.by,
+            officers: s.officers,
+            evidence_ids: s.evidence_ids,
+            note: s.note,
+            decision_id: s.decision_id,
+            proposed_penalty: s.proposed.map(|p| p.penalty.into()),
+            proposed_amount_yuan: s.proposed.map(|p| p.amount_yuan),
+            hearing_right_notified: s.hearing_right_notified,
+        }
+    }
+}
+
+/// A time limit of the procedure and where it stands.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct DeadlineView {
+    /// `decision`, `service`, `payment` or `correction`.
+    pub what: String,
+    /// When it falls due.
+    pub due_ms: i64,
+    /// When it was met.
+    pub met_at_ms: Option<i64>,
+    /// Passed unmet, or met late.
+    pub overdue: bool,
+    /// The article that sets it.
+    pub basis: String,
+}
+
+impl From<fieldcase_core::rules::Deadline> for DeadlineView {
+    fn from(d: fieldcase_core::rules::Deadline) -> Self {
+        DeadlineView {
+            what: d.what,
+            due_ms: d.due_ms,
+            met_at_ms: d.met_at_ms,
+            overdue: d.overdue,
+            basis: d.basis,
         }
     }
 }
@@ -300,7 +375,8 @@ pub struct DecisionView {
     pub review_required: bool,
     /// Why review is required: `major_amount`, `outside_discretion_range`.
     pub review_reasons: Vec<String>,
-    /// In effect: no review needed, or approved.
+    /// Through legal review: none needed, or approved. An ordinary-procedure decision is in
+    /// effect once the head also approves it (the case's status says `Decided`).
     pub effective: bool,
     /// The legal review, once made.
     pub review: Option<ReviewView>,
@@ -308,12 +384,21 @@ pub struct DecisionView {
     pub catalogue_version: String,
     /// The penalty action recorded with it.
     pub action_id: String,
+    /// Which penalty.
+    pub penalty: PenaltyKind,
+    /// The procedure followed (absent on records made before procedures existed).
+    pub procedure: Option<Procedure>,
+    /// The party may ask for a hearing.
+    pub hearing_right: bool,
 }
 
 impl From<model::Decision> for DecisionView {
     fn from(d: model::Decision) -> Self {
         DecisionView {
             effective: d.is_effective(),
+            penalty: d.penalty.into(),
+            procedure: d.procedure.map(Into::into),
+            hearing_right: d.hearing_right,
             id: d.id,
             decided_at_ms: d.decided_at_ms,
             decided_by: d.decided_by,
@@ -684,19 +769,40 @@ pub struct ViolationItem {
     pub tiers: Vec<TierView>,
     /// Party types it applies to.
     pub applies_to: Vec<PartyType>,
+    /// The penalties its law prescribes (empty: service methods only).
+    pub penalty_kinds: Vec<PenaltyKind>,
+    /// The law fines only after an order to correct expired uncorrected.
+    pub correction_order_first: bool,
+    /// Its legal basis as `law title + article`, with whether each was confirmed.
+    pub legal_basis: Vec<BasisView>,
+}
+
+/// One article an item rests on.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct BasisView {
+    /// The law's id.
+    pub law: String,
+    /// The article, if known.
+    pub article: Option<String>,
+    /// prohibition, penalty, correction_order, exemption or procedure.
+    pub role: String,
+    /// Whether it was read in a public text; an unconfirmed basis must be shown as such.
+    pub confirmed: bool,
 }
 
 /// A discretion benchmark row.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct TierView {
     /// Tier id.
     pub tier: String,
     /// Who the row applies to.
     pub party_type: PartyType,
-    /// Lowest fine, whole yuan.
-    pub min_yuan: i64,
+    /// warning or fine.
+    pub penalty: PenaltyKind,
+    /// Lowest fine, whole yuan (absent for a share of the construction cost).
+    pub min_yuan: Option<i64>,
     /// Highest fine, whole yuan.
-    pub max_yuan: i64,
+    pub max_yuan: Option<i64>,
     /// When the tier applies.
     pub conditions: Label,
 }
@@ -706,7 +812,19 @@ impl From<&cat::Item> for ViolationItem {
         ViolationItem {
             code: i.code.clone(),
             name: (&i.name).into(),
-            exemption_kinds: i.exemption.kinds.iter().map(|k| (*k).into()).collect(),
+            exemption_kinds: i.exemption.kinds.iter().map(|k| k.kind.into()).collect(),
+            penalty_kinds: i.penalties.kinds.iter().map(|k| (*k).into()).collect(),
+            correction_order_first: i.penalties.correction_order_first,
+            legal_basis: i
+                .legal_basis
+                .iter()
+                .map(|b| BasisView {
+                    law: b.law.clone(),
+                    article: b.article.clone(),
+                    role: b.role.clone(),
+                    confirmed: b.confirmed,
+                })
+                .collect(),
             exempt_tiers: i.exemption.exempt_tiers.clone(),
             default_correction_hours: i.default_correction_hours,
             tiers: i
@@ -715,6 +833,7 @@ impl From<&cat::Item> for ViolationItem {
                 .map(|t| TierView {
                     tier: t.tier.clone(),
                     party_type: t.party_type.into(),
+                    penalty: t.penalty.into(),
                     min_yuan: t.min_yuan,
                     max_yuan: t.max_yuan,
                     conditions: (&t.conditions).into(),

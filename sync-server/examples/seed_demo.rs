@@ -147,6 +147,9 @@ impl Phone {
                 tier: None,
                 amount_yuan: amount,
                 reason: reason.map(String::from),
+                penalty: fieldcase_core::catalogue::PenaltyKind::Fine,
+                procedure: fieldcase_core::model::Procedure::Simple,
+                construction_cost_yuan: None,
             },
         )?;
         Ok(())

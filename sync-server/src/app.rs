@@ -14,7 +14,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use ed25519_dalek::SigningKey;
-use fieldcase_core::catalogue::Catalogue;
+use fieldcase_core::catalogue::CatalogueSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,7 +34,7 @@ pub struct AppState {
     /// Counters.
     pub metrics: Arc<Metrics>,
     /// The catalogue validation checks codes against.
-    pub catalogue: Arc<Catalogue>,
+    pub catalogues: Arc<CatalogueSet>,
     /// The actor the server writes its own changes (conflict flags) with.
     pub server_actor: ActorId,
     /// The bureau's party-match key, given to enrolled devices.
@@ -85,7 +85,7 @@ impl AppState {
             storage,
             blobs: Arc::new(BlobDir::open(blob_dir, max_blob)?),
             metrics: Arc::new(Metrics::default()),
-            catalogue: Arc::new(Catalogue::builtin()?),
+            catalogues: Arc::new(CatalogueSet::builtin()?),
             server_actor: ActorId::from(actor.as_slice()),
             party_key: keys.party_key,
             pii_key: keys.pii_key,

@@ -246,7 +246,7 @@ pub async fn release(
     id: i64,
 ) -> Result<QuarantineItem> {
     let item = pending(s, id).await?;
-    let catalogue = fieldcase_core::catalogue::Catalogue::builtin()?;
+    let catalogue = fieldcase_core::catalogue::CatalogueSet::builtin()?;
     let (author, device) = first_author(s, &item).await?;
     for _ in 0..5 {
         let Some(stored) = s.load_doc(&item.doc_id).await? else {

@@ -354,7 +354,7 @@ async fn ingest_doc(
         };
         match validate::check(
             &author,
-            &state.catalogue,
+            &state.catalogues,
             &who.users,
             &push.doc_id,
             push.kind,
@@ -594,9 +594,11 @@ pub(crate) async fn check_party_conflicts(state: &AppState, party_hash: &str) ->
             code: case.violation.code.clone(),
             occurred_at_ms: case.occurred_at_ms,
             lookback_days: state
-                .catalogue
+                .catalogues
+                .get(&case.violation.catalogue_version)
+                .unwrap_or(state.catalogues.current())
                 .item(&case.violation.code)
-                .map(|i| i.exemption.first_offence_lookback_days)
+                .map(|i| i.exemption.lookback_days())
                 .unwrap_or(365),
         });
     }

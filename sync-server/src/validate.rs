@@ -4,7 +4,7 @@
 //! the change. A refusal names the rule broken (never personal data), and nothing is stored.
 
 use crate::storage::{User, unit_in_scope};
-use fieldcase_core::catalogue::{Catalogue, ExemptionKind};
+use fieldcase_core::catalogue::{CatalogueSet, ExemptionKind};
 use fieldcase_core::model::{CaseRecord, RecordKind};
 use fieldcase_core::rules::{Author, Directory, Refusal, RefusalCode, RuleContext, UserInfo};
 use serde_json::Value;
@@ -103,7 +103,7 @@ pub fn device_author(user: &User, device_id: &str, device_key: &str) -> Author {
 /// what the server needs to know of it.
 pub fn check(
     author: &Author,
-    catalogue: &Catalogue,
+    catalogues: &CatalogueSet,
     users: &dyn Directory,
     doc_id: &str,
     kind: RecordKind,
@@ -120,7 +120,7 @@ pub fn check(
         }
     }
     let ctx = RuleContext {
-        catalogue,
+        catalogues,
         directory: users,
     };
     fieldcase_core::rules::check_record(kind, doc_id, old, new, author, &ctx)?;

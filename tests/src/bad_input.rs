@@ -202,7 +202,7 @@ impl BadInput {
                     Some((i, t))
                 })
                 .ok_or_else(|| BadInputError("no tier for a person".into()))?;
-            (item.code.clone(), t.tier.clone(), t.max_yuan)
+            (item.code.clone(), t.tier.clone(), t.max_yuan.unwrap_or(0))
         };
         // Shared history: a case the target already has, then edits it lacks.
         let p = register(&source, 1)?;
@@ -450,6 +450,9 @@ impl BadInput {
                         tier: None,
                         amount_yuan: amount,
                         reason: reason.clone(),
+                        penalty: fieldcase_core::catalogue::PenaltyKind::Fine,
+                        procedure: fieldcase_core::model::Procedure::Simple,
+                        construction_cost_yuan: None,
                     },
                 );
                 match r {
@@ -493,6 +496,9 @@ impl BadInput {
                                 tier: None,
                                 amount_yuan: 0,
                                 reason: None,
+                                penalty: fieldcase_core::catalogue::PenaltyKind::Fine,
+                                procedure: fieldcase_core::model::Procedure::Simple,
+                                construction_cost_yuan: None,
                             },
                         )
                         .map(|_| ()),

@@ -294,8 +294,7 @@ fn exemptable(store: &FieldStore) -> Result<(String, String, (i64, i64)), Schedu
         .items()
         .find(|i| {
             i.exemption
-                .kinds
-                .contains(&fieldcase_core::catalogue::ExemptionKind::FirstOffence)
+                .allows(fieldcase_core::catalogue::ExemptionKind::FirstOffence)
                 && i.exemption.pledge_required
                 && i.applies_to.contains(&PartyType::Person)
                 && !i.exemption.exempt_tiers.is_empty()
@@ -308,7 +307,11 @@ fn exemptable(store: &FieldStore) -> Result<(String, String, (i64, i64)), Schedu
         .cloned()
         .ok_or_else(|| ScheduleError("no exempt tier".into()))?;
     let spec = c.tier(&item.code, &tier, PartyType::Person)?;
-    Ok((item.code.clone(), tier, (spec.min_yuan, spec.max_yuan)))
+    Ok((
+        item.code.clone(),
+        tier,
+        (spec.min_yuan.unwrap_or(0), spec.max_yuan.unwrap_or(0)),
+    ))
 }
 
 /// An error an operation may legitimately return: the record is absent on this store, or the
@@ -607,6 +610,9 @@ impl World {
                         tier: None,
                         amount_yuan,
                         reason,
+                        penalty: fieldcase_core::catalogue::PenaltyKind::Fine,
+                        procedure: fieldcase_core::model::Procedure::Simple,
+                        construction_cost_yuan: None,
                     },
                 );
                 if amount % 4 == 2 && r.is_ok() {

@@ -4,7 +4,7 @@
 //! and must return without panicking; what it returns only feeds the replay's counts.
 
 use automerge::AutoCommit;
-use fieldcase_core::catalogue::Catalogue;
+use fieldcase_core::catalogue::{Catalogue, CatalogueBundle, CatalogueSet};
 use fieldcase_core::model::RecordKind;
 use fieldcase_core::sync::wire::SyncRequest;
 use fieldcase_server::blobs::{BlobDir, UploadOutcome};
@@ -34,9 +34,9 @@ const KINDS: [RecordKind; 3] = [
     RecordKind::Demonstration,
 ];
 
-fn builtin() -> Option<&'static Catalogue> {
-    static CAT: OnceLock<Option<Catalogue>> = OnceLock::new();
-    CAT.get_or_init(|| Catalogue::builtin().ok()).as_ref()
+fn builtin() -> Option<&'static CatalogueSet> {
+    static CAT: OnceLock<Option<CatalogueSet>> = OnceLock::new();
+    CAT.get_or_init(|| CatalogueSet::builtin().ok()).as_ref()
 }
 
 /// The author a fuzzed push is checked as: the fuzz user on its own device.
@@ -108,13 +108,10 @@ pub fn change_ingest(data: &[u8]) -> bool {
     accepted
 }
 
-/// A catalogue part (a file of `schemas/catalogue/`), then the merge of it alone.
+/// A catalogue bundle as a server sends it: parsed (bounded), then validated and merged.
 pub fn catalogue(data: &[u8]) -> bool {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return false;
-    };
-    match Catalogue::parse_part(text) {
-        Ok(part) => Catalogue::from_parts(vec![part]).is_ok(),
+    match CatalogueBundle::from_bytes(data) {
+        Ok(b) => Catalogue::from_bundle(&b).is_ok(),
         Err(_) => false,
     }
 }

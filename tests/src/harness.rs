@@ -411,7 +411,7 @@ pub fn exemptable(store: &FieldStore) -> TestResult<(String, String)> {
     let item = c
         .items()
         .find(|i| {
-            i.exemption.kinds.contains(&ExemptionKind::FirstOffence)
+            i.exemption.allows(ExemptionKind::FirstOffence)
                 && i.exemption.pledge_required
                 && i.applies_to.contains(&PartyType::Person)
                 && !i.exemption.exempt_tiers.is_empty()

@@ -123,8 +123,11 @@ fn build_base() -> Base {
                     by: "OF-1001".into(),
                     at_ms: T0 + 40,
                     tier: None,
-                    amount_yuan: row.min_yuan,
+                    amount_yuan: row.min_yuan.unwrap_or(0),
                     reason: None,
+                    penalty: fieldcase_core::catalogue::PenaltyKind::Fine,
+                    procedure: fieldcase_core::model::Procedure::Simple,
+                    construction_cost_yuan: None,
                 },
             )
             .expect("decide");

@@ -39,6 +39,15 @@ pub fn decision_payload(case: &CaseRecord, d: &Decision, device_key: &str) -> Re
         c.str(r);
     }
     c.str(&d.catalogue_version).str(&d.action_id);
+    // Decisions with a procedure also sign their penalty kind, procedure, cost basis and
+    // hearing right; older decisions keep their bytes (and no new decision may omit them).
+    if let Some(p) = d.procedure {
+        c.str(d.penalty.as_str())
+            .str(p.as_str())
+            .present(d.construction_cost_yuan.is_some())
+            .i64(d.construction_cost_yuan.unwrap_or(0))
+            .bool(d.hearing_right);
+    }
     c.hash("signed_by_device", device_key)?;
     Ok(c.finish())
 }
@@ -165,8 +174,8 @@ pub fn check_decision(case: &CaseRecord, d: &Decision) -> Option<bool> {
 /// decision. What disclosure publishes; a decision whose signature no longer matches what it
 /// says (an amount changed after signing) is as good as a draft.
 pub fn standing_decision(case: &CaseRecord) -> Option<&Decision> {
-    let d = case.decision.as_ref()?;
-    if !d.is_effective() || check_decision(case, d) != Some(true) {
+    let d = case.decision_in_effect()?;
+    if check_decision(case, d) != Some(true) {
         return None;
     }
     if d.review_required {

@@ -1,7 +1,7 @@
 //! The case record: one street encounter and everything done about it.
 
 use super::Place;
-use crate::catalogue::{ExemptionKind, MeasureCategory, Method, PartyType};
+use crate::catalogue::{ExemptionKind, MeasureCategory, Method, PartyType, PenaltyKind};
 use serde::{Deserialize, Serialize};
 
 /// A case document.
@@ -47,6 +47,10 @@ pub struct CaseRecord {
     /// Free notes.
     #[serde(default)]
     pub notes: Vec<Note>,
+    /// The steps of the penalty procedure (立案, 调查取证, 事先告知, ...), in order of
+    /// recording: see `docs/procedure.md`.
+    #[serde(default)]
+    pub steps: Vec<ProcedureStep>,
     /// Evidence entries (photos, audio, signatures): [`crate::evidence::EvidenceEntry`].
     #[serde(default)]
     pub evidence: Vec<serde_json::Value>,
@@ -226,8 +230,23 @@ pub struct Decision {
     pub tier: String,
     /// Party type the tier row was taken for.
     pub party_type: PartyType,
-    /// Fine in whole yuan.
+    /// Which penalty (警告, 罚款, 没收, ...). Records made before penalty kinds existed
+    /// are fines.
+    #[serde(default = "fine")]
+    pub penalty: PenaltyKind,
+    /// The procedure followed; `None` only on records made before procedures existed, which
+    /// no new decision may copy.
+    #[serde(default)]
+    pub procedure: Option<Procedure>,
+    /// Fine in whole yuan (0 for a warning; the value confiscated for a confiscation).
     pub amount_yuan: i64,
+    /// The construction cost a fine set as its share is computed from (城乡规划法 第六十四条).
+    #[serde(default)]
+    pub construction_cost_yuan: Option<i64>,
+    /// The party has the right to ask for a hearing (行政处罚法 第六十三条), as the catalogue
+    /// gives it for this penalty.
+    #[serde(default)]
+    pub hearing_right: bool,
     /// Written reason (required outside the tier's range).
     #[serde(default)]
     pub reason: Option<String>,
@@ -254,8 +273,117 @@ pub struct Decision {
     pub signed_by_device: Option<String>,
 }
 
+fn fine() -> PenaltyKind {
+    PenaltyKind::Fine
+}
+
+/// The procedure of an administrative penalty (行政处罚法 第五章).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Procedure {
+    /// 简易程序: on the spot, a warning or a small fine (第五十一条).
+    Simple,
+    /// 普通程序: 立案, investigation, prior notice, hearing where due, review, approval.
+    Ordinary,
+}
+
+impl Procedure {
+    /// The identifier used in documents.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Procedure::Simple => "simple",
+            Procedure::Ordinary => "ordinary",
+        }
+    }
+}
+
+/// A step of the penalty procedure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// 立案: the case is registered for the ordinary procedure.
+    Filing,
+    /// 调查取证: investigation by at least two officers, with evidence.
+    Investigation,
+    /// 事先告知: the party is told the facts, basis, proposed penalty and rights.
+    PriorNotice,
+    /// 陈述申辩: the party's statement and defence, recorded.
+    Statement,
+    /// The party asks for a hearing.
+    HearingRequest,
+    /// The party waives the hearing.
+    HearingWaived,
+    /// 听证: the hearing held.
+    Hearing,
+    /// 负责人批准: the head of the bureau approves the decision.
+    Approval,
+    /// 送达: the decision is served on the party.
+    Service,
+    /// 执行: the penalty is carried out (fine paid, property confiscated).
+    Execution,
+}
+
+impl StepKind {
+    /// The identifier used in documents.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKind::Filing => "filing",
+            StepKind::Investigation => "investigation",
+            StepKind::PriorNotice => "prior_notice",
+            StepKind::Statement => "statement",
+            StepKind::HearingRequest => "hearing_request",
+            StepKind::HearingWaived => "hearing_waived",
+            StepKind::Hearing => "hearing",
+            StepKind::Approval => "approval",
+            StepKind::Service => "service",
+            StepKind::Execution => "execution",
+        }
+    }
+}
+
+/// The penalty a prior notice proposes; the decision may not be heavier (第四十五条).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposedPenalty {
+    /// Which penalty.
+    pub penalty: PenaltyKind,
+    /// Amount in whole yuan.
+    pub amount_yuan: i64,
+}
+
+/// One recorded step: who, when, with whom and on what evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcedureStep {
+    /// UUIDv7.
+    pub id: String,
+    /// Which step.
+    pub step: StepKind,
+    /// When.
+    pub at_ms: i64,
+    /// Who recorded it (an officer; the head of the bureau for an approval).
+    pub by: String,
+    /// Officers who took part (an investigation needs two).
+    #[serde(default)]
+    pub officers: Vec<String>,
+    /// Evidence entries of the step (notices, records, receipts).
+    #[serde(default)]
+    pub evidence_ids: Vec<String>,
+    /// Free text (the statement, the hearing's outcome, how it was served).
+    #[serde(default)]
+    pub note: Option<String>,
+    /// The decision the step belongs to (approval, service, execution).
+    #[serde(default)]
+    pub decision_id: Option<String>,
+    /// A prior notice's proposed penalty.
+    #[serde(default)]
+    pub proposed: Option<ProposedPenalty>,
+    /// A prior notice told the party of a hearing right.
+    #[serde(default)]
+    pub hearing_right_notified: bool,
+}
+
 impl Decision {
-    /// A decision takes effect without review, or once approved.
+    /// A decision takes effect without review, or once approved. Under the ordinary
+    /// procedure it also needs the head's approval: see [`CaseRecord::decision_in_effect`].
     pub fn is_effective(&self) -> bool {
         !self.review_required
             || self
@@ -450,6 +578,8 @@ pub enum CaseStatus {
     PendingReview,
     /// A penalty decision was returned by legal review.
     Returned,
+    /// An ordinary-procedure decision awaits the head's approval.
+    PendingApproval,
     /// A penalty decision is in effect.
     Decided,
     /// Closed.
@@ -466,6 +596,7 @@ impl CaseStatus {
             CaseStatus::Corrected => "corrected",
             CaseStatus::PendingReview => "pending_review",
             CaseStatus::Returned => "returned",
+            CaseStatus::PendingApproval => "pending_approval",
             CaseStatus::Decided => "decided",
             CaseStatus::Closed => "closed",
         }
@@ -473,11 +604,80 @@ impl CaseStatus {
 }
 
 impl CaseRecord {
+    /// The steps of one kind, in order.
+    pub fn steps_of(&self, kind: StepKind) -> impl Iterator<Item = &ProcedureStep> {
+        self.steps.iter().filter(move |s| s.step == kind)
+    }
+
+    /// The step of a kind that belongs to decision `decision_id`.
+    pub fn step_for(&self, kind: StepKind, decision_id: &str) -> Option<&ProcedureStep> {
+        self.steps_of(kind)
+            .find(|s| s.decision_id.as_deref() == Some(decision_id))
+    }
+
+    /// The decision, if it is in effect: reviewed where review is required and, under the
+    /// ordinary procedure, approved by the head of the bureau (行政处罚法 第五十七条).
+    pub fn decision_in_effect(&self) -> Option<&Decision> {
+        let d = self.decision.as_ref()?;
+        if !d.is_effective() {
+            return None;
+        }
+        if d.procedure == Some(Procedure::Ordinary)
+            && self.step_for(StepKind::Approval, &d.id).is_none()
+        {
+            return None;
+        }
+        Some(d)
+    }
+
+    /// The case's 721 class: its highest action class (a case with a penalty counts once as
+    /// enforcement, however many reminders and visits it also holds); `None` without actions.
+    pub fn measure_category(&self) -> Option<MeasureCategory> {
+        self.actions.iter().map(|a| a.measure_category).max()
+    }
+
     /// Whether the last lifecycle event is a close.
     pub fn is_closed(&self) -> bool {
         self.lifecycle
             .last()
             .is_some_and(|e| e.event == LifecycleKind::Closed)
+    }
+
+    /// Whether a follow-up visit at or before `at_ms` found the violation corrected.
+    pub fn is_corrected_before(&self, at_ms: i64) -> bool {
+        self.follow_ups.iter().any(|f| {
+            f.result
+                .as_ref()
+                .is_some_and(|r| r.corrected && r.at_ms <= at_ms)
+        })
+    }
+
+    /// Why the case may not be closed now, if it may not: a decision awaiting review or
+    /// approval, returned, or in effect but not yet served and executed (结案 follows 执行);
+    /// a correction not yet verified by a visit (免罚不免责).
+    pub fn close_blocker(&self) -> Option<&'static str> {
+        match self.status() {
+            CaseStatus::PendingReview => Some("the decision awaits legal review"),
+            CaseStatus::PendingApproval => Some("the decision awaits the head's approval"),
+            CaseStatus::Returned => Some("the decision was returned by legal review"),
+            CaseStatus::Pledged | CaseStatus::Ordered => {
+                Some("the correction has not been verified by a follow-up")
+            }
+            CaseStatus::Decided => {
+                let d = self.decision.as_ref()?;
+                if d.procedure.is_none() {
+                    return None;
+                }
+                if self.step_for(StepKind::Service, &d.id).is_none() {
+                    Some("the decision has not been served (送达)")
+                } else if self.step_for(StepKind::Execution, &d.id).is_none() {
+                    Some("the penalty has not been executed (执行)")
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        }
     }
 
     /// Whether a follow-up found the violation corrected.
@@ -493,11 +693,12 @@ impl CaseRecord {
             return CaseStatus::Closed;
         }
         if let Some(d) = &self.decision {
-            if d.is_effective() {
+            if self.decision_in_effect().is_some() {
                 return CaseStatus::Decided;
             }
             return match d.review.as_ref().map(|r| r.outcome) {
                 Some(ReviewOutcome::Returned) => CaseStatus::Returned,
+                _ if d.is_effective() => CaseStatus::PendingApproval,
                 _ => CaseStatus::PendingReview,
             };
         }

@@ -7,7 +7,7 @@ use super::change::{
     MAX_OPINION_CHARS, Refusal, RefusalCode, RuleContext, appended_typed, check_evidence, refuse,
     same_author,
 };
-use crate::catalogue::Method;
+use crate::catalogue::{Catalogue, Method};
 use crate::evidence::records::{check_decision, check_lifecycle, check_review};
 use crate::model::*;
 use serde_json::Value;
@@ -51,8 +51,9 @@ pub(super) fn check_case(
     author: &Author,
     ctx: &RuleContext<'_>,
 ) -> Result<(), Refusal> {
+    let cat = ctx.catalogue(&after.violation.catalogue_version)?;
     match before {
-        None => check_creation(after, author, ctx)?,
+        None => check_creation(after, author, ctx, cat)?,
         Some(b) => {
             if creation_fields(b) != creation_fields(after) {
                 return refuse(
@@ -65,12 +66,16 @@ pub(super) fn check_case(
     if author.role == Role::Reviewer {
         return check_reviewer_change(before, after, author);
     }
+    if author.role == Role::Supervisor {
+        return check_supervisor_change(before, after, author, cat);
+    }
     let empty = CaseRecord {
         actions: vec![],
         exemption: None,
         follow_ups: vec![],
         decision: None,
         notes: vec![],
+        steps: vec![],
         evidence: vec![],
         redactions: vec![],
         lifecycle: vec![],
@@ -82,7 +87,7 @@ pub(super) fn check_case(
     check_flags(b, after)?;
     let new_actions = appended_typed("actions", &b.actions, &after.actions, |a| &a.id)?;
     for a in &new_actions {
-        check_action(a, author, ctx)?;
+        check_action(a, author, cat)?;
     }
     for n in appended_typed("notes", &b.notes, &after.notes, |n| &n.id)? {
         same_author("notes.by", &n.by, author)?;
@@ -97,8 +102,9 @@ pub(super) fn check_case(
         &after.redactions,
         author,
     )?;
-    check_exemption(b, after, author, ctx)?;
-    check_decision_change(b, after, author, ctx)?;
+    check_exemption(b, after, author, cat)?;
+    check_decision_change(b, after, author, cat)?;
+    check_steps(b, after, author, cat)?;
     // Penalty and follow-up actions exist only with their decision or visit.
     for a in &new_actions {
         let tied = match a.method {
@@ -134,7 +140,12 @@ fn text_within(field: &str, text: Option<&str>, max: usize) -> Result<(), Refusa
     Ok(())
 }
 
-fn check_creation(c: &CaseRecord, author: &Author, ctx: &RuleContext<'_>) -> Result<(), Refusal> {
+fn check_creation(
+    c: &CaseRecord,
+    author: &Author,
+    ctx: &RuleContext<'_>,
+    cat: &Catalogue,
+) -> Result<(), Refusal> {
     if author.role != Role::Officer {
         return refuse(RefusalCode::OutOfScope, "only an officer records cases");
     }
@@ -178,23 +189,107 @@ fn check_creation(c: &CaseRecord, author: &Author, ctx: &RuleContext<'_>) -> Res
             None => {}
         }
     }
-    let item = ctx.catalogue.item(&c.violation.code).map_err(|_| Refusal {
+    let item = cat.item(&c.violation.code).map_err(|_| Refusal {
         code: RefusalCode::UnknownViolation,
         detail: "violation code is not in the catalogue".into(),
     })?;
-    let tier_ok = item.tiers.iter().any(|t| {
-        t.tier == c.violation.tier
-            && c.party
-                .as_ref()
-                .is_none_or(|p| p.party_type == t.party_type)
-    });
-    if !tier_ok {
+    if !crate::catalogue::TIERS.contains(&c.violation.tier.as_str()) {
         return refuse(
             RefusalCode::UnknownViolation,
-            "the tier does not exist for this violation and party type",
+            "the circumstance tier is not one of trivial, minor, general, serious, severe",
+        );
+    }
+    if let Some(p) = &c.party
+        && !item.applies_to.contains(&p.party_type)
+    {
+        return refuse(
+            RefusalCode::UnknownViolation,
+            format!(
+                "{} does not apply to a {}",
+                item.code,
+                p.party_type.as_str()
+            ),
         );
     }
     Ok(())
+}
+
+/// Steps are appended, never changed, each by its author, in the order the procedure allows.
+fn check_steps(
+    b: &CaseRecord,
+    after: &CaseRecord,
+    author: &Author,
+    cat: &Catalogue,
+) -> Result<(), Refusal> {
+    let new = appended_typed("steps", &b.steps, &after.steps, |s| &s.id)?;
+    for s in &new {
+        same_author("steps.by", &s.by, author)?;
+        if s.step == StepKind::Approval {
+            return refuse(
+                RefusalCode::OutOfScope,
+                "the head of the bureau (a supervisor) approves decisions, not an officer",
+            );
+        }
+    }
+    let ids = new.iter().map(|s| s.id.as_str()).collect();
+    super::procedure::check_new_steps(&ids, after, cat)
+}
+
+/// The head of the bureau (a supervisor) approves ordinary-procedure decisions (负责人批准,
+/// 第五十七条) and writes nothing else.
+fn check_supervisor_change(
+    before: Option<&CaseRecord>,
+    after: &CaseRecord,
+    author: &Author,
+    cat: &Catalogue,
+) -> Result<(), Refusal> {
+    let Some(b) = before else {
+        return refuse(
+            RefusalCode::OutOfScope,
+            "a supervisor does not record cases",
+        );
+    };
+    if !unit_in_scope(&after.unit, &author.unit) {
+        return refuse(
+            RefusalCode::OutOfScope,
+            "the case lies outside the supervisor's unit",
+        );
+    }
+    let without_steps = |c: &CaseRecord| CaseRecord {
+        steps: vec![],
+        ..c.clone()
+    };
+    if without_steps(b) != without_steps(after) {
+        return refuse(
+            RefusalCode::OutOfScope,
+            "a supervisor may only approve a decision",
+        );
+    }
+    if after.is_closed() {
+        return refuse(RefusalCode::CaseClosed, "the case is closed");
+    }
+    let new = appended_typed("steps", &b.steps, &after.steps, |s| &s.id)?;
+    for s in &new {
+        same_author("steps.by", &s.by, author)?;
+        if s.step != StepKind::Approval {
+            return refuse(
+                RefusalCode::OutOfScope,
+                "a supervisor may only approve a decision",
+            );
+        }
+        if after
+            .decision
+            .as_ref()
+            .is_some_and(|d| d.decided_by == author.user_id)
+        {
+            return refuse(
+                RefusalCode::ProcedureInvalid,
+                "the head approves another officer's decision, not their own",
+            );
+        }
+    }
+    let ids = new.iter().map(|s| s.id.as_str()).collect();
+    super::procedure::check_new_steps(&ids, after, cat)
 }
 
 /// A reviewer writes the review of a decision and nothing else.
@@ -333,10 +428,10 @@ fn check_flags(b: &CaseRecord, after: &CaseRecord) -> Result<(), Refusal> {
     Ok(())
 }
 
-fn check_action(a: &Action, author: &Author, ctx: &RuleContext<'_>) -> Result<(), Refusal> {
+fn check_action(a: &Action, author: &Author, cat: &Catalogue) -> Result<(), Refusal> {
     same_author("actions.by", &a.by, author)?;
     text_within("actions.note", a.note.as_deref(), MAX_TEXT_CHARS)?;
-    let Some(spec) = ctx.catalogue.method(a.method) else {
+    let Some(spec) = cat.method(a.method) else {
         return refuse(RefusalCode::InvalidAction, "method is not in the catalogue");
     };
     if a.measure_category != spec.measure_category {
@@ -428,7 +523,7 @@ fn check_exemption(
     b: &CaseRecord,
     after: &CaseRecord,
     author: &Author,
-    ctx: &RuleContext<'_>,
+    cat: &Catalogue,
 ) -> Result<(), Refusal> {
     match (&b.exemption, &after.exemption) {
         (None, None) => Ok(()),
@@ -451,13 +546,10 @@ fn check_exemption(
                     "the party must be identified to check for a first offence",
                 );
             }
-            let item = ctx
-                .catalogue
-                .item(&after.violation.code)
-                .map_err(|_| Refusal {
-                    code: RefusalCode::UnknownViolation,
-                    detail: "violation code is not in the catalogue".into(),
-                })?;
+            let item = cat.item(&after.violation.code).map_err(|_| Refusal {
+                code: RefusalCode::UnknownViolation,
+                detail: "violation code is not in the catalogue".into(),
+            })?;
             let prior = e
                 .first_offence
                 .as_ref()
@@ -511,7 +603,7 @@ fn check_decision_change(
     b: &CaseRecord,
     after: &CaseRecord,
     author: &Author,
-    ctx: &RuleContext<'_>,
+    cat: &Catalogue,
 ) -> Result<(), Refusal> {
     match (&b.decision, &after.decision) {
         (None, None) => Ok(()),
@@ -543,7 +635,7 @@ fn check_decision_change(
                     "a decision exists; only one returned by legal review may be replaced",
                 );
             }
-            check_new_decision(after, n, author, ctx)
+            check_new_decision(after, n, author, cat)
         }
     }
 }
@@ -552,7 +644,7 @@ fn check_new_decision(
     case: &CaseRecord,
     d: &Decision,
     author: &Author,
-    ctx: &RuleContext<'_>,
+    cat: &Catalogue,
 ) -> Result<(), Refusal> {
     same_author("decision.decided_by", &d.decided_by, author)?;
     if d.review.is_some() {
@@ -573,32 +665,30 @@ fn check_new_decision(
             "the decision's party type is not the party's",
         );
     }
-    let assessed = super::assess_penalty(
-        ctx.catalogue,
-        &case.violation.code,
-        &d.tier,
-        d.party_type,
-        d.amount_yuan,
-        d.reason.as_deref(),
-    )
-    .map_err(|e| Refusal {
-        code: RefusalCode::DecisionInvalid,
-        detail: e.to_string(),
-    })?;
+    if d.catalogue_version != case.violation.catalogue_version {
+        return refuse(
+            RefusalCode::DecisionInvalid,
+            "a decision is made under the catalogue version its case recorded",
+        );
+    }
+    let assessed = super::procedure::assess_decision(case, d, cat)?;
     if assessed.within_range != d.within_range
         || assessed.review_required != d.review_required
         || assessed.review_reasons != d.review_reasons
+        || assessed.hearing_right != d.hearing_right
     {
         return refuse(
             RefusalCode::DecisionInvalid,
             format!(
-                "the catalogue gives within_range {}, review_required {} ({}) for this amount",
+                "the catalogue gives within_range {}, review_required {} ({}), hearing right {} for this penalty",
                 assessed.within_range,
                 assessed.review_required,
-                assessed.review_reasons.join(", ")
+                assessed.review_reasons.join(", "),
+                assessed.hearing_right
             ),
         );
     }
+    super::procedure::check_decision_procedure(case, d, cat)?;
     let action_ok = case.actions.iter().any(|a| {
         a.id == d.action_id
             && a.method == Method::Penalty
@@ -663,14 +753,7 @@ fn check_lifecycle_events(
                     lifecycle: after.lifecycle[..i].to_vec(),
                     ..after.clone()
                 };
-                let why = match open.status() {
-                    CaseStatus::PendingReview => Some("the decision awaits legal review"),
-                    CaseStatus::Returned => Some("the decision was returned by legal review"),
-                    CaseStatus::Pledged | CaseStatus::Ordered => {
-                        Some("the correction has not been verified by a follow-up")
-                    }
-                    _ => None,
-                };
+                let why = open.close_blocker();
                 if let Some(why) = why {
                     return refuse(RefusalCode::LifecycleInvalid, why);
                 }

@@ -14,7 +14,7 @@
 //! What each rule rests on in law is in `docs/procedure.md`.
 
 use super::author::{Author, Directory, Role, unit_in_scope};
-use crate::catalogue::Catalogue;
+use crate::catalogue::{Catalogue, CatalogueSet};
 use crate::evidence::{EvidenceEntry, Redaction, signer::verify_hex};
 use crate::model::*;
 use serde::{Deserialize, Serialize};
@@ -65,6 +65,13 @@ pub enum RefusalCode {
     FlagCleared,
     /// Changes authored under an Automerge actor that is not the pushing device's.
     ForeignActor,
+    /// A penalty the item's law does not allow: a kind it does not prescribe, a fine where it
+    /// sets none, an amount outside the statutory range, a fine before the order to correct
+    /// the law requires expired.
+    PenaltyUnlawful,
+    /// A step of the procedure out of order, missing, late where the law bars it, or taken
+    /// by fewer officers than the law requires; the simple procedure beyond its caps.
+    ProcedureInvalid,
 }
 
 impl RefusalCode {
@@ -87,6 +94,8 @@ impl RefusalCode {
             RefusalCode::LifecycleInvalid => "lifecycle_invalid",
             RefusalCode::FlagCleared => "flag_cleared",
             RefusalCode::ForeignActor => "foreign_actor",
+            RefusalCode::PenaltyUnlawful => "penalty_unlawful",
+            RefusalCode::ProcedureInvalid => "procedure_invalid",
         }
     }
 }
@@ -117,16 +126,33 @@ pub(super) fn refuse<T>(code: RefusalCode, detail: impl Into<String>) -> Result<
 /// What the rules look things up in.
 #[derive(Clone, Copy)]
 pub struct RuleContext<'a> {
-    /// The catalogue the case is judged under.
-    pub catalogue: &'a Catalogue,
+    /// Every catalogue version known; a case is judged under the version it recorded.
+    pub catalogues: &'a CatalogueSet,
     /// Other users.
     pub directory: &'a dyn Directory,
+}
+
+impl RuleContext<'_> {
+    /// The catalogue of `version`; a version this replica does not know is refused (it was
+    /// never published to it, or the record was made up).
+    pub fn catalogue(&self, version: &str) -> Result<&Catalogue, Refusal> {
+        self.catalogues
+            .get(version)
+            .map(|c| c.as_ref())
+            .ok_or_else(|| Refusal {
+                code: RefusalCode::UnknownViolation,
+                detail: format!("catalogue version {version} is not known here"),
+            })
+    }
 }
 
 impl std::fmt::Debug for RuleContext<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RuleContext")
-            .field("catalogue", &self.catalogue.version())
+            .field(
+                "catalogues",
+                &self.catalogues.versions().collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -140,8 +166,9 @@ pub fn writable_kinds(role: Role) -> &'static [RecordKind] {
             RecordKind::Demonstration,
         ],
         Role::Volunteer => &[RecordKind::Demonstration],
-        Role::Reviewer => &[RecordKind::Case],
-        Role::Supervisor | Role::Operator => &[],
+        // Reviewers write reviews, supervisors approvals (负责人批准), on cases only.
+        Role::Reviewer | Role::Supervisor => &[RecordKind::Case],
+        Role::Operator => &[],
     }
 }
 

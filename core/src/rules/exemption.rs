@@ -73,6 +73,7 @@ pub fn assess_exemption(
     as_of: SyncPoint,
 ) -> Eligibility {
     let rule = &item.exemption;
+    let tier_ok = rule.exempt_tiers.is_empty() || rule.exempt_tiers.iter().any(|t| t == tier);
     let mut conditions = vec![
         cond(
             "item_exemptable",
@@ -85,16 +86,16 @@ pub fn assess_exemption(
         ),
         cond(
             "tier_exemptable",
-            rule.exempt_tiers.iter().any(|t| t == tier),
-            format!(
-                "tier {tier} {} exemptable (exemptable: {})",
-                if rule.exempt_tiers.iter().any(|t| t == tier) {
-                    "is"
-                } else {
-                    "is not"
-                },
-                rule.exempt_tiers.join(", ")
-            ),
+            tier_ok,
+            if rule.exempt_tiers.is_empty() {
+                format!("tier {tier}: the item's exemption conditions apply at any tier")
+            } else {
+                format!(
+                    "tier {tier} {} exemptable (exemptable: {})",
+                    if tier_ok { "is" } else { "is not" },
+                    rule.exempt_tiers.join(", ")
+                )
+            },
         ),
     ];
     if rule.requires_minor {
@@ -119,30 +120,34 @@ pub fn assess_exemption(
             },
         ));
     }
+    // Prior cases are those of the same party and item that ended in a penalty or an
+    // exemption: a reminder or a visit is no offence on record. A kind that requires a first
+    // offence (as published 免罚清单 do for either kind) is out once one exists.
     let first = prior_case_ids.is_empty();
-    let wants_first = rule.kinds.contains(&ExemptionKind::FirstOffence);
-    let allows_minor = rule.kinds.contains(&ExemptionKind::MinorNoPenalty);
-    let kind = if wants_first && first {
-        Some(ExemptionKind::FirstOffence)
-    } else if allows_minor {
-        Some(ExemptionKind::MinorNoPenalty)
-    } else {
-        None
+    let open = |k: ExemptionKind| {
+        rule.kind(k)
+            .is_some_and(|r| first || !r.first_offence_required)
     };
-    if wants_first && !allows_minor {
+    let kind = [ExemptionKind::FirstOffence, ExemptionKind::MinorNoPenalty]
+        .into_iter()
+        .find(|k| open(*k));
+    if !rule.kinds.is_empty() && rule.kinds.iter().any(|k| k.first_offence_required) {
+        let lookback = rule.lookback_days();
         conditions.push(cond(
             "first_offence",
-            first,
+            kind.is_some(),
             if first {
+                format!("no prior penalised or exempted case in the last {lookback} days")
+            } else if kind.is_some() {
                 format!(
-                    "no prior case in the last {} days",
-                    rule.first_offence_lookback_days
+                    "{} prior case(s) in the last {lookback} days; {} does not require a first offence",
+                    prior_case_ids.len(),
+                    kind.map(|k| k.as_str()).unwrap_or_default()
                 )
             } else {
                 format!(
-                    "{} prior case(s) in the last {} days",
-                    prior_case_ids.len(),
-                    rule.first_offence_lookback_days
+                    "{} prior penalised or exempted case(s) in the last {lookback} days: every exemption of this item requires a first offence",
+                    prior_case_ids.len()
                 )
             },
         ));
@@ -173,7 +178,7 @@ pub fn assess_exemption(
         kind: if eligible { kind } else { None },
         conditions,
         first_offence: FirstOffenceCheck {
-            lookback_days: rule.first_offence_lookback_days,
+            lookback_days: rule.lookback_days(),
             prior_case_ids,
             cases_checked,
             as_of,

@@ -11,6 +11,7 @@ mod conflicts;
 mod discretion;
 mod exemption;
 mod fields;
+mod procedure;
 
 pub use author::{Author, Directory, NoDirectory, Role, UserInfo, unit_in_scope};
 pub use case::educates;
@@ -18,6 +19,37 @@ pub use change::{
     MAX_OPINION_CHARS, Refusal, RefusalCode, RuleContext, check_record, writable_kinds,
 };
 pub use conflicts::{ExemptionSummary, exemption_conflicts};
-pub use discretion::{PenaltyAssessment, assess_penalty};
+pub use discretion::{PenaltyAssessment, PenaltyProposal, assess_penalty};
 pub use exemption::{Condition, Eligibility, ExemptionFacts, assess_exemption};
 pub use fields::check_fields;
+pub use procedure::{Deadline, add_working_days, period_end, procedure_deadlines};
+
+use crate::catalogue::Catalogue;
+use crate::model::{CaseRecord, Decision};
+
+/// The law's checks of a decision about to be made on `case` (which already holds its penalty
+/// action): the penalty's lawfulness, its benchmark, review and hearing flags, and the
+/// procedure before it. The phone runs it before signing, whoever is enrolled; the server
+/// runs the same functions on every decision it merges.
+pub fn check_decision_draft(
+    case: &CaseRecord,
+    d: &Decision,
+    catalogue: &Catalogue,
+) -> Result<PenaltyAssessment, Refusal> {
+    let assessed = procedure::assess_decision(case, d, catalogue)?;
+    let d = Decision {
+        hearing_right: assessed.hearing_right,
+        ..d.clone()
+    };
+    procedure::check_decision_procedure(case, &d, catalogue)?;
+    Ok(assessed)
+}
+
+/// The procedure's checks of step `step_id`, the last of `case.steps`.
+pub fn check_step_draft(
+    case: &CaseRecord,
+    step_id: &str,
+    catalogue: &Catalogue,
+) -> Result<(), Refusal> {
+    procedure::check_new_steps(&[step_id].into_iter().collect(), case, catalogue)
+}

@@ -168,9 +168,9 @@ impl FieldStore {
         );
         let json = crate::doc::read_json(&doc)?;
         if let Some(author) = &author {
-            let catalogue = self.catalogue();
+            let catalogues = self.catalogues();
             let ctx = crate::rules::RuleContext {
-                catalogue: &catalogue,
+                catalogues: &catalogues,
                 directory: &crate::rules::NoDirectory,
             };
             crate::rules::check_record(kind, id, before_json.as_ref(), &json, author, &ctx)

@@ -24,7 +24,7 @@ pub use projection::china_day;
 pub use queries::*;
 pub use sync_state::{DirtyDoc, RejectedDoc, SyncApply};
 
-use crate::catalogue::Catalogue;
+use crate::catalogue::{Catalogue, CatalogueSet};
 use crate::pii::PiiKey;
 use crate::{CoreError, Result};
 use automerge::ActorId;
@@ -118,7 +118,7 @@ pub struct FieldStore {
     last_contact_ms: AtomicI64,
     /// Whether local edits are checked against the server's rules before they are written.
     local_rules: std::sync::atomic::AtomicBool,
-    catalogue: RwLock<Arc<Catalogue>>,
+    catalogue: RwLock<CatalogueSet>,
     writer: Mutex<Writer>,
     reader: Mutex<Connection>,
     pub(crate) evidence: crate::evidence::EvidenceState,
@@ -244,10 +244,12 @@ impl FieldStore {
                 now
             }
         };
-        let catalogue = match config.catalogue {
-            Some(c) => c,
-            None => Catalogue::builtin()?,
-        };
+        // The built-in version is always known (cases recorded under it stay judgeable);
+        // a configured catalogue is added and put in force.
+        let mut catalogues = CatalogueSet::builtin()?;
+        if let Some(c) = config.catalogue {
+            catalogues.insert(Arc::new(c), true);
+        }
 
         let reader = Connection::open_with_flags(
             &path,
@@ -267,7 +269,7 @@ impl FieldStore {
             lease_ms: AtomicI64::new(lease_ms),
             last_contact_ms: AtomicI64::new(last_contact_ms),
             local_rules: std::sync::atomic::AtomicBool::new(true),
-            catalogue: RwLock::new(Arc::new(catalogue)),
+            catalogue: RwLock::new(catalogues),
             writer: Mutex::new(Writer {
                 conn,
                 actor,
@@ -418,19 +420,29 @@ impl FieldStore {
             .unwrap_or(0))
     }
 
-    /// The catalogue in force.
+    /// The catalogue in force for new cases.
     pub fn catalogue(&self) -> Arc<Catalogue> {
+        self.catalogue
+            .read()
+            .map(|c| c.current().clone())
+            .unwrap_or_else(|p| p.into_inner().current().clone())
+    }
+
+    /// Every catalogue version this store knows; a case is judged under the one it recorded.
+    pub fn catalogues(&self) -> CatalogueSet {
         self.catalogue
             .read()
             .map(|c| c.clone())
             .unwrap_or_else(|p| p.into_inner().clone())
     }
 
-    /// Replaces the catalogue (a newer version pushed by the server).
+    /// Adds a catalogue version and puts it in force for new cases (a newer version sent by
+    /// the server); the versions known before stay, for the cases that recorded them.
     pub fn set_catalogue(&self, catalogue: Catalogue) {
+        let c = Arc::new(catalogue);
         match self.catalogue.write() {
-            Ok(mut c) => *c = Arc::new(catalogue),
-            Err(p) => *p.into_inner() = Arc::new(catalogue),
+            Ok(mut set) => set.insert(c, true),
+            Err(p) => p.into_inner().insert(c, true),
         }
     }
 

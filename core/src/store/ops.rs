@@ -6,7 +6,7 @@
 
 use super::Change;
 use super::FieldStore;
-use crate::catalogue::{Method, PartyType};
+use crate::catalogue::{Method, PartyType, PenaltyKind};
 use crate::doc::{self, append, put, put_root};
 use crate::model::*;
 use crate::rules::{self, Eligibility, ExemptionFacts};
@@ -125,10 +125,52 @@ pub struct PenaltyRequest {
     pub at_ms: i64,
     /// Tier; the case's tier when `None`.
     pub tier: Option<String>,
-    /// Fine in whole yuan.
+    /// Fine in whole yuan (0 for a warning; the value concerned for a confiscation).
     pub amount_yuan: i64,
     /// Written reason (required outside the tier's range).
     pub reason: Option<String>,
+    /// Which penalty; a fine when absent.
+    #[serde(default = "default_penalty")]
+    pub penalty: PenaltyKind,
+    /// The procedure followed.
+    pub procedure: Procedure,
+    /// The construction cost, for fines set as its share.
+    #[serde(default)]
+    pub construction_cost_yuan: Option<i64>,
+}
+
+fn default_penalty() -> PenaltyKind {
+    PenaltyKind::Fine
+}
+
+/// A step of the penalty procedure to record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepInput {
+    /// Which step.
+    pub step: StepKind,
+    /// When.
+    pub at_ms: i64,
+    /// Who records it (the enrolled user).
+    pub by: String,
+    /// Officers who took part.
+    #[serde(default)]
+    pub officers: Vec<String>,
+    /// Evidence entries of the step.
+    #[serde(default)]
+    pub evidence_ids: Vec<String>,
+    /// Free text.
+    #[serde(default)]
+    pub note: Option<String>,
+    /// The decision an approval, service or execution belongs to; the case's decision when
+    /// `None`.
+    #[serde(default)]
+    pub decision_id: Option<String>,
+    /// A prior notice's proposed penalty.
+    #[serde(default)]
+    pub proposed: Option<ProposedPenalty>,
+    /// A prior notice tells the party of a hearing right.
+    #[serde(default)]
+    pub hearing_right_notified: bool,
 }
 
 /// A legal review written on a reviewer's phone.
@@ -309,19 +351,24 @@ impl FieldStore {
             Some(p) => Some(self.party_ref(p)?),
             None => None,
         };
-        match &party {
-            Some(p) => {
-                catalogue.tier(&item.code, &input.tier, p.party_type)?;
-            }
-            None => {
-                if !item.tiers.iter().any(|t| t.tier == input.tier) {
-                    return Err(CoreError::UnknownTier {
-                        code: item.code.clone(),
-                        tier: input.tier.clone(),
-                        party_type: "any".into(),
-                    });
-                }
-            }
+        if !crate::catalogue::TIERS.contains(&input.tier.as_str()) {
+            return Err(CoreError::UnknownTier {
+                code: item.code.clone(),
+                tier: input.tier.clone(),
+                party_type: "any".into(),
+            });
+        }
+        if let Some(p) = &party
+            && !item.applies_to.contains(&p.party_type)
+        {
+            return Err(CoreError::invalid(
+                "party_id",
+                format!(
+                    "{} does not apply to a {}",
+                    item.code,
+                    p.party_type.as_str()
+                ),
+            ));
         }
         let mut actions = Vec::with_capacity(input.actions.len());
         for a in &input.actions {
@@ -357,6 +404,7 @@ impl FieldStore {
             follow_ups: vec![],
             decision: None,
             notes: vec![],
+            steps: vec![],
             evidence: vec![],
             redactions: vec![],
             lifecycle: vec![],
@@ -408,8 +456,9 @@ impl FieldStore {
         Ok(id)
     }
 
-    /// The prior cases of the case's party and violation within the item's look-back window,
-    /// and how many cases of that party the device holds.
+    /// The prior cases of the case's party and violation within the item's look-back window
+    /// that ended in an exemption or a penalty decision (a reminder or a visit is no offence
+    /// on record), and how many cases of that party the device holds.
     fn prior_cases(&self, case: &CaseRecord, lookback_days: i64) -> Result<(Vec<String>, i64)> {
         let Some(party) = &case.party else {
             return Ok((vec![], 0));
@@ -419,6 +468,7 @@ impl FieldStore {
             let mut stmt = c.prepare_cached(
                 "SELECT id FROM cases WHERE party_match_hash = ?1 AND violation_code = ?2
                  AND occurred_at_ms >= ?3 AND occurred_at_ms <= ?4 AND id <> ?5
+                 AND (exemption_kind IS NOT NULL OR decision_amount_yuan IS NOT NULL)
                  ORDER BY occurred_at_ms",
             )?;
             let ids = stmt
@@ -479,8 +529,7 @@ impl FieldStore {
     ) -> Result<Eligibility> {
         let catalogue = self.catalogue();
         let item = catalogue.item(&case.violation.code)?;
-        let (prior, checked) =
-            self.prior_cases(case, item.exemption.first_offence_lookback_days)?;
+        let (prior, checked) = self.prior_cases(case, item.exemption.lookback_days())?;
         let educated = case.actions.iter().any(|a| rules::educates(a.method));
         let mut e = rules::assess_exemption(
             item,
@@ -717,15 +766,24 @@ impl FieldStore {
             .tier
             .clone()
             .unwrap_or_else(|| current.violation.tier.clone());
-        let catalogue = self.catalogue();
-        let a = rules::assess_penalty(
-            &catalogue,
-            &current.violation.code,
-            &tier,
-            party.party_type,
-            req.amount_yuan,
-            req.reason.as_deref(),
-        )?;
+        let catalogue = self
+            .catalogues()
+            .get(&current.violation.catalogue_version)
+            .cloned()
+            .ok_or_else(|| CoreError::Catalogue {
+                reason: format!(
+                    "catalogue version {} of this case is not on this device",
+                    current.violation.catalogue_version
+                ),
+            })?;
+        if let Some(c) = req.construction_cost_yuan
+            && c <= 0
+        {
+            return Err(CoreError::invalid(
+                "construction_cost_yuan",
+                "must be positive",
+            ));
+        }
         let mut fields = Map::new();
         fields.insert("tier".into(), json!(tier));
         fields.insert("amount_yuan".into(), json!(req.amount_yuan));
@@ -744,23 +802,37 @@ impl FieldStore {
             note: None,
             fields,
         })?;
-        let decision = Decision {
+        let mut decision = Decision {
             id: ids::new_id(),
             decided_at_ms: req.at_ms,
             decided_by: req.by,
             tier,
             party_type: party.party_type,
+            penalty: req.penalty,
+            procedure: Some(req.procedure),
             amount_yuan: req.amount_yuan,
+            construction_cost_yuan: req.construction_cost_yuan,
+            hearing_right: false,
             reason: req.reason,
-            within_range: a.within_range,
-            review_required: a.review_required,
-            review_reasons: a.review_reasons,
+            within_range: false,
+            review_required: false,
+            review_reasons: vec![],
             catalogue_version: catalogue.version().to_string(),
             action_id: action.id.clone(),
             review: None,
             signature: None,
             signed_by_device: None,
         };
+        // The law's checks, made here whether or not the phone is enrolled: the same
+        // functions the server runs on the merged case.
+        let mut draft = current.clone();
+        draft.actions.push(action.clone());
+        let a =
+            rules::check_decision_draft(&draft, &decision, &catalogue).map_err(CoreError::from)?;
+        decision.within_range = a.within_range;
+        decision.review_required = a.review_required;
+        decision.review_reasons = a.review_reasons;
+        decision.hearing_right = a.hearing_right;
         let decision = self.sign_decision(&current, decision)?;
         self.write_doc(case_id, Change::Edited, "decide penalty", |doc| {
             open_case(doc, case_id)?;
@@ -768,6 +840,87 @@ impl FieldStore {
             append(doc, "actions", &action)
         })?;
         Ok(decision)
+    }
+
+    /// Records a step of the penalty procedure (立案, 调查取证, 事先告知, 陈述申辩, 听证,
+    /// 负责人批准, 送达, 执行); returns its id. Refused (`procedure_invalid`) out of order, and
+    /// (`penalty_unlawful`) for a notice proposing what the law does not allow.
+    pub fn record_step(&self, case_id: &str, input: StepInput) -> Result<String> {
+        check_person("by", &input.by)?;
+        check_time("at_ms", input.at_ms)?;
+        for o in &input.officers {
+            check_person("officers", o)?;
+        }
+        if let Some(n) = &input.note {
+            check_text("note", n, 4000)?;
+        }
+        if let Some(p) = &input.proposed
+            && p.amount_yuan < 0
+        {
+            return Err(CoreError::invalid(
+                "proposed.amount_yuan",
+                "must not be negative",
+            ));
+        }
+        let current: CaseRecord = doc::read(&self.load(case_id)?, case_id)?;
+        if current.is_closed() {
+            return Err(CoreError::CaseClosed {
+                case_id: case_id.into(),
+            });
+        }
+        let decision_id = match input.step {
+            StepKind::Approval | StepKind::Service | StepKind::Execution => Some(
+                input
+                    .decision_id
+                    .clone()
+                    .or_else(|| current.decision.as_ref().map(|d| d.id.clone()))
+                    .ok_or_else(|| CoreError::not_allowed("the case has no decision"))?,
+            ),
+            _ => None,
+        };
+        let step = ProcedureStep {
+            id: ids::new_id(),
+            step: input.step,
+            at_ms: input.at_ms,
+            by: input.by,
+            officers: input.officers,
+            evidence_ids: input.evidence_ids,
+            note: input.note,
+            decision_id,
+            proposed: input.proposed,
+            hearing_right_notified: input.hearing_right_notified,
+        };
+        let catalogue = self
+            .catalogues()
+            .get(&current.violation.catalogue_version)
+            .cloned()
+            .ok_or_else(|| CoreError::Catalogue {
+                reason: format!(
+                    "catalogue version {} of this case is not on this device",
+                    current.violation.catalogue_version
+                ),
+            })?;
+        let mut draft = current;
+        draft.steps.push(step.clone());
+        rules::check_step_draft(&draft, &step.id, &catalogue).map_err(CoreError::from)?;
+        let id = step.id.clone();
+        self.write_doc(case_id, Change::Edited, "record procedure step", |doc| {
+            open_case(doc, case_id)?;
+            append(doc, "steps", &step)
+        })?;
+        Ok(id)
+    }
+
+    /// The time limits the law sets on the case (decision, service, payment, correction),
+    /// judged under the catalogue the case recorded, and which are overdue at `now_ms`.
+    pub fn procedure_deadlines(&self, case_id: &str, now_ms: i64) -> Result<Vec<rules::Deadline>> {
+        self.guard()?;
+        let case: CaseRecord = doc::read(&self.load(case_id)?, case_id)?;
+        let set = self.catalogues();
+        let cat = set
+            .get(&case.violation.catalogue_version)
+            .unwrap_or(set.current());
+        Ok(rules::procedure_deadlines(&case, cat, now_ms))
     }
 
     /// Closes a case. Refused while a decision awaits review or was returned, and while a
@@ -787,21 +940,8 @@ impl FieldStore {
         let signer = self.signer()?;
         self.write_doc(case_id, Change::Edited, "close case", |doc| {
             let case = open_case(doc, case_id)?;
-            match case.status() {
-                CaseStatus::PendingReview => {
-                    return Err(CoreError::not_allowed("the decision awaits legal review"));
-                }
-                CaseStatus::Returned => {
-                    return Err(CoreError::not_allowed(
-                        "the decision was returned by legal review",
-                    ));
-                }
-                CaseStatus::Pledged | CaseStatus::Ordered => {
-                    return Err(CoreError::not_allowed(
-                        "the correction has not been verified by a follow-up",
-                    ));
-                }
-                _ => {}
+            if let Some(why) = case.close_blocker() {
+                return Err(CoreError::not_allowed(why));
             }
             let ev = crate::evidence::sign_lifecycle(signer.as_ref(), case_id, doc, ev)?;
             append(doc, "lifecycle", &ev)
@@ -1063,7 +1203,7 @@ impl FieldStore {
                 occurred_at_ms: *at,
                 lookback_days: catalogue
                     .item(code)
-                    .map(|i| i.exemption.first_offence_lookback_days)
+                    .map(|i| i.exemption.lookback_days())
                     .unwrap_or(365),
             })
             .collect();

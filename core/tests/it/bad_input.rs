@@ -128,8 +128,11 @@ fn invalid_inputs_are_typed_errors_and_change_nothing() {
             by: "OF-1001".into(),
             at_ms: T0 + 1,
             tier: None,
-            amount_yuan: tier.max_yuan + 100,
+            amount_yuan: tier.max_yuan.unwrap_or(0) + 100,
             reason: None,
+            penalty: fieldcase_core::catalogue::PenaltyKind::Fine,
+            procedure: fieldcase_core::model::Procedure::Simple,
+            construction_cost_yuan: None,
         },
     );
     assert!(
@@ -144,6 +147,9 @@ fn invalid_inputs_are_typed_errors_and_change_nothing() {
             tier: None,
             amount_yuan: -5,
             reason: None,
+            penalty: fieldcase_core::catalogue::PenaltyKind::Fine,
+            procedure: fieldcase_core::model::Procedure::Simple,
+            construction_cost_yuan: None,
         },
     );
     assert!(matches!(err, Err(CoreError::InvalidInput { .. })));

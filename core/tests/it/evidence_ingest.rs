@@ -447,8 +447,11 @@ fn decisions_and_closures_are_signed_and_closed_cases_take_no_evidence() {
                 by: "OF-1001".into(),
                 at_ms: T0 + 1000,
                 tier: None,
-                amount_yuan: row.min_yuan,
+                amount_yuan: row.min_yuan.unwrap_or(0),
                 reason: None,
+                penalty: fieldcase_core::catalogue::PenaltyKind::Fine,
+                procedure: fieldcase_core::model::Procedure::Simple,
+                construction_cost_yuan: None,
             },
         )
         .expect("decide");

@@ -86,8 +86,11 @@ fn stats_match_a_hand_count() {
                 by: "OF-1001".into(),
                 at_ms: T0 + 5 * DAY,
                 tier: None,
-                amount_yuan: tier.min_yuan,
+                amount_yuan: tier.min_yuan.unwrap_or(0),
                 reason: None,
+                penalty: fieldcase_core::catalogue::PenaltyKind::Fine,
+                procedure: fieldcase_core::model::Procedure::Simple,
+                construction_cost_yuan: None,
             },
         )
         .expect("penalty");

@@ -6,7 +6,7 @@
 //! minor or marked privacy-protected are never published; a decision that is not (or no longer)
 //! in effect is withdrawn.
 
-use fieldcase_core::catalogue::{Catalogue, PartyType};
+use fieldcase_core::catalogue::{CatalogueSet, PartyType};
 use fieldcase_core::model::{CaseRecord, LifecycleKind, mask_name};
 use serde::{Deserialize, Serialize};
 
@@ -151,7 +151,7 @@ pub fn generalise_address(address: &str) -> String {
 pub fn disclose(
     case: &CaseRecord,
     party_masked_name: Option<&str>,
-    catalogue: &Catalogue,
+    catalogues: &CatalogueSet,
 ) -> Option<DisclosureEntry> {
     if case.involves_minor || case.privacy_protected {
         return None;
@@ -166,6 +166,9 @@ pub fn disclose(
     if reopened_after {
         return None;
     }
+    let catalogue = catalogues
+        .get(&case.violation.catalogue_version)
+        .unwrap_or(catalogues.current());
     let item = catalogue.item(&case.violation.code).ok();
     let party = match party_masked_name {
         Some(n) => public_name(n),
@@ -180,9 +183,14 @@ pub fn disclose(
         violation_en: item.map(|i| i.name.en.clone()).unwrap_or_default(),
         legal_basis: item
             .map(|i| {
+                // Only articles read in a public text are published as the basis.
                 i.legal_basis
                     .iter()
-                    .map(|b| format!("{}{}", b.law.zh, b.article))
+                    .filter(|b| b.confirmed && matches!(b.role.as_str(), "prohibition" | "penalty"))
+                    .filter_map(|b| {
+                        let law = catalogue.law(&b.law)?;
+                        Some(format!("{}{}", law.title.zh, b.article.as_deref()?))
+                    })
                     .collect()
             })
             .unwrap_or_default(),

@@ -168,7 +168,7 @@ pub async fn apply(state: &AppState, reviewer: &User, req: &ReviewRequest) -> Re
         let new_json = fieldcase_core::doc::read_json(&doc)?;
         let accepted = crate::validate::check(
             &author,
-            &state.catalogue,
+            &state.catalogues,
             &crate::validate::Users::default(),
             &req.case_id,
             RecordKind::Case,

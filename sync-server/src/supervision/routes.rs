@@ -299,7 +299,7 @@ pub async fn disclosure_entries(state: &AppState) -> Result<Vec<DisclosureEntry>
                 .as_ref()
                 .and_then(|p| recs.party_names.get(&p.party_id))
                 .map(String::as_str);
-            disclose(c, name, &state.catalogue)
+            disclose(c, name, &state.catalogues)
         })
         .collect();
     entries.sort_by(|a, b| {

@@ -101,6 +101,9 @@ fn case_with_fine(store: &FieldStore, minor: bool, fine_above_threshold: bool) -
                 tier: None,
                 amount_yuan: amount,
                 reason,
+                penalty: fieldcase_core::catalogue::PenaltyKind::Fine,
+                procedure: fieldcase_core::model::Procedure::Simple,
+                construction_cost_yuan: None,
             },
         )
         .expect("penalty");

@@ -247,6 +247,9 @@ fn decisions_are_recomputed_and_signed_and_reviews_are_the_reviewers() -> R {
             tier: None,
             amount_yuan: amount,
             reason: None,
+            penalty: fieldcase_core::catalogue::PenaltyKind::Fine,
+            procedure: fieldcase_core::model::Procedure::Simple,
+            construction_cost_yuan: None,
         },
     )?;
     let decided = f.json(&id)?;

@@ -468,6 +468,9 @@ async fn the_phone_applies_the_rules_and_a_reviewer_reviews_from_a_phone() -> Te
                     tier: None,
                     amount_yuan: threshold,
                     reason: Some("情节严重".into()),
+                    penalty: fieldcase_core::catalogue::PenaltyKind::Fine,
+                    procedure: fieldcase_core::model::Procedure::Simple,
+                    construction_cost_yuan: None,
                 },
             )
             .map(drop),
@@ -494,6 +497,9 @@ async fn the_phone_applies_the_rules_and_a_reviewer_reviews_from_a_phone() -> Te
             tier: None,
             amount_yuan: threshold,
             reason: Some("情节严重".into()),
+            penalty: fieldcase_core::catalogue::PenaltyKind::Fine,
+            procedure: fieldcase_core::model::Procedure::Simple,
+            construction_cost_yuan: None,
         },
     )?;
     assert!(decision.review_required);

@@ -66,8 +66,7 @@ pub fn exemptable(store: &FieldStore) -> (String, String) {
         .items()
         .find(|i| {
             i.exemption
-                .kinds
-                .contains(&fieldcase_core::catalogue::ExemptionKind::FirstOffence)
+                .allows(fieldcase_core::catalogue::ExemptionKind::FirstOffence)
                 && i.exemption.pledge_required
                 && i.applies_to
                     .contains(&fieldcase_core::catalogue::PartyType::Person)
