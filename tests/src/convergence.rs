@@ -324,6 +324,7 @@ fn is_refusal(e: &CoreError) -> bool {
             | CoreError::NotAllowed { .. }
             | CoreError::NotEligible { .. }
             | CoreError::AmountOutsideRange { .. }
+            | CoreError::Refused { .. }
     )
 }
 
@@ -438,7 +439,7 @@ impl World {
                     unit: "luan/jinan/squad-1".into(),
                     occurred_at_ms: at,
                     place: place(),
-                    officers: vec![by.clone()],
+                    officers: vec![by.clone(), "OF-2009".into()],
                     recorded_by: by.clone(),
                     party_id,
                     violation_code: self.code.clone(),
@@ -602,6 +603,19 @@ impl World {
                     2 => (max + 1, None),
                     _ => (max + 1, Some("情节特殊，经集体讨论".to_string())),
                 };
+                // Every penalty comes with an order to correct (行政处罚法 第二十八条).
+                let ordered = self.store(store as usize % n)?.order_correction(
+                    &id,
+                    "OF-2008",
+                    at + 10 * DAY - 1,
+                    at + 10 * DAY,
+                    vec![],
+                );
+                if let Err(e) = ordered
+                    && !is_refusal(&e)
+                {
+                    return fail(format!("order correction failed: {e}"));
+                }
                 let r = self.store(store as usize % n)?.decide_penalty(
                     &id,
                     PenaltyRequest {

@@ -106,31 +106,8 @@ fn build_base() -> Base {
         store
             .redact_evidence(&case_id, &photos[1].id, "OF-2001", "bystander", T0 + 30)
             .expect("redact");
-        let tier = case.violation.tier.clone();
-        let row = store
-            .catalogue()
-            .tier(
-                &case.violation.code,
-                &tier,
-                fieldcase_core::catalogue::PartyType::Person,
-            )
-            .expect("tier")
-            .clone();
-        store
-            .decide_penalty(
-                &case_id,
-                PenaltyRequest {
-                    by: "OF-1001".into(),
-                    at_ms: T0 + 40,
-                    tier: None,
-                    amount_yuan: row.min_yuan.unwrap_or(0),
-                    reason: None,
-                    penalty: fieldcase_core::catalogue::PenaltyKind::Fine,
-                    procedure: fieldcase_core::model::Procedure::Simple,
-                    construction_cost_yuan: None,
-                },
-            )
-            .expect("decide");
+        common::lawful::simple(&store, &case_id, "OF-1001", T0 + 39).expect("decide");
+        common::lawful::serve_and_execute(&store, &case_id, "OF-1001", T0 + 45).expect("serve");
         store
             .close_case(&case_id, "OF-1001", T0 + 50, "penalty paid")
             .expect("close");

@@ -776,6 +776,9 @@ impl FieldStore {
                     current.violation.catalogue_version
                 ),
             })?;
+        if req.amount_yuan < 0 {
+            return Err(CoreError::invalid("amount_yuan", "must not be negative"));
+        }
         if let Some(c) = req.construction_cost_yuan
             && c <= 0
         {

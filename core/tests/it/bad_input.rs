@@ -131,12 +131,12 @@ fn invalid_inputs_are_typed_errors_and_change_nothing() {
             amount_yuan: tier.max_yuan.unwrap_or(0) + 100,
             reason: None,
             penalty: fieldcase_core::catalogue::PenaltyKind::Fine,
-            procedure: fieldcase_core::model::Procedure::Simple,
+            procedure: fieldcase_core::model::Procedure::Ordinary,
             construction_cost_yuan: None,
         },
     );
     assert!(
-        matches!(err, Err(CoreError::AmountOutsideRange { .. })),
+        matches!(&err, Err(CoreError::Refused { code, .. }) if code == "decision_invalid"),
         "{err:?}"
     );
     let err = store.decide_penalty(

@@ -440,25 +440,12 @@ fn decisions_and_closures_are_signed_and_closed_cases_take_no_evidence() {
     let row = cat
         .tier(&code, &tier, fieldcase_core::catalogue::PartyType::Person)
         .expect("tier");
-    let d = store
-        .decide_penalty(
-            &case,
-            PenaltyRequest {
-                by: "OF-1001".into(),
-                at_ms: T0 + 1000,
-                tier: None,
-                amount_yuan: row.min_yuan.unwrap_or(0),
-                reason: None,
-                penalty: fieldcase_core::catalogue::PenaltyKind::Fine,
-                procedure: fieldcase_core::model::Procedure::Simple,
-                construction_cost_yuan: None,
-            },
-        )
-        .expect("decide");
+    let d = lawful::simple(&store, &case, "OF-1001", T0 + 999).expect("decide");
     assert!(d.signature.is_some());
     assert_eq!(d.signed_by_device, Some(store.device_public_key().unwrap()));
     let closable = store.case(&case).expect("case").status().as_str() == "decided";
     if closable {
+        lawful::serve_and_execute(&store, &case, "OF-1001", T0 + 1500).expect("serve");
         store
             .close_case(&case, "OF-1001", T0 + 2000, "penalty paid")
             .expect("close");

@@ -3,7 +3,7 @@
 use crate::common::*;
 use fieldcase_core::catalogue::{Catalogue, Method};
 use fieldcase_core::store::{
-    ExemptionRequest, FollowUpInput, NewAction, NewDemonstration, PenaltyRequest, PledgeInput,
+    ExemptionRequest, FollowUpInput, NewAction, NewDemonstration, PledgeInput,
 };
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -140,21 +140,16 @@ fn every_record_the_core_writes_matches_its_schema() {
         )
         .expect("tier")
         .clone();
-    store
-        .decide_penalty(
-            &case2.id,
-            PenaltyRequest {
-                by: "OF-1001".into(),
-                at_ms: T0 + 11 * 86_400_000,
-                tier: None,
-                amount_yuan: tier.max_yuan.unwrap_or(0) + 1,
-                reason: Some("情节严重".into()),
-                penalty: fieldcase_core::catalogue::PenaltyKind::Fine,
-                procedure: fieldcase_core::model::Procedure::Simple,
-                construction_cost_yuan: None,
-            },
-        )
-        .expect("penalty");
+    lawful::ordinary(
+        &store,
+        &case2.id,
+        "OF-1001",
+        "OF-1002",
+        T0 + 11 * 86_400_000,
+        Some(tier.max_yuan.unwrap_or(0) + 1),
+        Some("情节严重"),
+    )
+    .expect("penalty");
     let json = store.record_json(&case2.id).expect("json");
     assert_valid(&case_v, &json, "decided case");
     assert_eq!(json["decision"]["review_required"], json!(true));

@@ -1,6 +1,8 @@
 //! Helpers shared by the core integration tests (declared once in `main.rs`).
 #![allow(dead_code)]
 
+pub mod lawful;
+
 use fieldcase_core::catalogue::Method;
 use fieldcase_core::model::Place;
 use fieldcase_core::store::{NewAction, NewCase, NewParty};
