@@ -51,9 +51,9 @@ impl StatsScope {
 pub struct MeasureShare {
     /// service, management or enforcement.
     pub category: MeasureCategory,
-    /// Actions of the class.
+    /// Cases (and demonstrations) of the class.
     pub count: i64,
-    /// Share of all actions (0 when there are none).
+    /// Share of all counted cases and demonstrations (0 when there are none).
     pub share: f64,
     /// Target share.
     pub target: f64,
@@ -93,7 +93,8 @@ pub struct Stats {
     pub cases: i64,
     /// Actions by method identifier (demonstration records count as demonstration actions).
     pub actions_by_method: BTreeMap<String, i64>,
-    /// The 721 shares against the 70/20/10 target.
+    /// The 721 shares against the 70/20/10 target, counted per case (each case once, in the
+    /// highest class of its measures) and per demonstration (service).
     pub measures: Vec<MeasureShare>,
     /// Exemptions granted in the period.
     pub exemptions_granted: i64,
@@ -137,9 +138,18 @@ pub fn action_counts(case: &CaseRecord, action: &Action) -> bool {
     if action.method != Method::Penalty {
         return true;
     }
-    case.decision
-        .as_ref()
-        .is_some_and(|d| d.action_id == action.id && d.is_effective())
+    case.decision_in_effect()
+        .is_some_and(|d| d.action_id == action.id)
+}
+
+/// The 721 class of a case: the highest class of its counted actions (a penalty counts only
+/// while in effect); `None` for a case with no counted action.
+pub fn case_class(case: &CaseRecord) -> Option<MeasureCategory> {
+    case.actions
+        .iter()
+        .filter(|a| action_counts(case, a))
+        .map(|a| a.measure_category)
+        .max()
 }
 
 /// A place cell: coordinates rounded to 0.001 degree (about 110 m north-south).
@@ -204,7 +214,13 @@ pub fn compute(
             .filter(|a| scope.covers_time(a.at_ms) && action_counts(c, a))
         {
             *by_method.entry(a.method.as_str().to_string()).or_default() += 1;
-            *by_class.entry(a.measure_category).or_default() += 1;
+        }
+        // 721 per case: a case counts once, in its highest class, so the visits and reminders
+        // of a penalised case do not swell the service share.
+        if scope.covers_time(c.occurred_at_ms)
+            && let Some(class) = case_class(c)
+        {
+            *by_class.entry(class).or_default() += 1;
         }
         let corrected_at = c
             .follow_ups
@@ -254,7 +270,7 @@ pub fn compute(
         }
         if let Some(d) = &c.decision {
             let in_period = scope.covers_time(d.decided_at_ms);
-            if in_period && d.is_effective() {
+            if in_period && c.decision_in_effect().is_some() {
                 stats.decisions_effective += 1;
                 stats.fines_effective_yuan += d.amount_yuan;
                 if soft_measure_before(c, d.decided_at_ms) {

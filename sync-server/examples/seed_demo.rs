@@ -12,10 +12,11 @@
 
 #![allow(dead_code)]
 
-use fieldcase_core::catalogue::{ExemptionKind, Method, PartyType};
-use fieldcase_core::model::Place;
+use fieldcase_core::catalogue::{ExemptionKind, Method, PartyType, PenaltyKind};
+use fieldcase_core::model::{Place, Procedure, ProposedPenalty, StepKind};
 use fieldcase_core::store::{
     ExemptionRequest, NewAction, NewCase, NewDemonstration, NewParty, PenaltyRequest, PledgeInput,
+    StepInput,
 };
 use fieldcase_core::sync::{ClientConfig, SyncClient};
 use fieldcase_core::{FieldStore, StoreConfig};
@@ -91,6 +92,8 @@ fn persuasion(at: i64, by: &str) -> NewAction {
 struct Phone {
     store: FieldStore,
     officer: String,
+    /// The second officer on every case (行政处罚法 第四十二条).
+    colleague: String,
     unit: String,
 }
 
@@ -125,7 +128,7 @@ impl Phone {
                 unit: self.unit.clone(),
                 occurred_at_ms: at,
                 place: place("六安市金安区梅山中路18号", lat),
-                officers: vec![self.officer.clone()],
+                officers: vec![self.officer.clone(), self.colleague.clone()],
                 recorded_by: self.officer.clone(),
                 party_id: party,
                 violation_code: code.into(),
@@ -138,17 +141,70 @@ impl Phone {
             .id)
     }
 
-    fn penalty(&self, case: &str, at: i64, amount: i64, reason: Option<&str>) -> R {
+    fn step(&self, step: StepKind, at: i64) -> StepInput {
+        StepInput {
+            step,
+            at_ms: at,
+            by: self.officer.clone(),
+            officers: vec![],
+            evidence_ids: vec![],
+            note: None,
+            decision_id: None,
+            proposed: None,
+            hearing_right_notified: false,
+        }
+    }
+
+    /// A fine after an order to correct given `at`: on the spot (简易程序) when `ordinary` is
+    /// false, else through 立案, investigation, prior notice and a waived hearing, decided ten
+    /// days on.
+    fn penalty(&self, case: &str, at: i64, amount: i64, reason: Option<&str>, ordinary: bool) -> R {
+        let start = at;
+        self.store.order_correction(
+            case,
+            &self.officer,
+            start,
+            start + DAY,
+            vec!["整改".into()],
+        )?;
+        if ordinary {
+            self.store
+                .record_step(case, self.step(StepKind::Filing, start + 1))?;
+            self.store.record_step(
+                case,
+                StepInput {
+                    officers: vec![self.officer.clone(), self.colleague.clone()],
+                    ..self.step(StepKind::Investigation, start + 2)
+                },
+            )?;
+            self.store.record_step(
+                case,
+                StepInput {
+                    proposed: Some(ProposedPenalty {
+                        penalty: PenaltyKind::Fine,
+                        amount_yuan: amount,
+                    }),
+                    hearing_right_notified: true,
+                    ..self.step(StepKind::PriorNotice, start + 3)
+                },
+            )?;
+            self.store
+                .record_step(case, self.step(StepKind::HearingWaived, start + 4))?;
+        }
         self.store.decide_penalty(
             case,
             PenaltyRequest {
                 by: self.officer.clone(),
-                at_ms: at,
+                at_ms: if ordinary { at + 10 * DAY } else { at + 1 },
                 tier: None,
                 amount_yuan: amount,
                 reason: reason.map(String::from),
-                penalty: fieldcase_core::catalogue::PenaltyKind::Fine,
-                procedure: fieldcase_core::model::Procedure::Simple,
+                penalty: PenaltyKind::Fine,
+                procedure: if ordinary {
+                    Procedure::Ordinary
+                } else {
+                    Procedure::Simple
+                },
                 construction_cost_yuan: None,
             },
         )?;
@@ -170,7 +226,9 @@ pub async fn seed(state: AppState, tmp: &Path) -> R<Seeded> {
     }
     for (id, name, role, unit) in [
         ("OF-1", "王队员", Role::Officer, "luan/jinan/squad-1"),
+        ("OF-3", "陈队员", Role::Officer, "luan/jinan/squad-1"),
         ("OF-2", "赵队员", Role::Officer, "luan/yuan"),
+        ("OF-4", "钱队员", Role::Officer, "luan/yuan"),
         ("RV-1", "法制审核员", Role::Reviewer, "luan"),
         ("SV-1", "金安督查", Role::Supervisor, "luan/jinan"),
         ("SV-0", "市局督查", Role::Supervisor, "luan"),
@@ -189,9 +247,9 @@ pub async fn seed(state: AppState, tmp: &Path) -> R<Seeded> {
     .await?;
     let client = SyncClient::new(ClientConfig::new(format!("http://{}", server.addr)))?;
     let mut phones = Vec::new();
-    for (user, unit, file) in [
-        ("OF-1", "luan/jinan/squad-1", "phone1.db"),
-        ("OF-2", "luan/yuan", "phone2.db"),
+    for (user, colleague, unit, file) in [
+        ("OF-1", "OF-3", "luan/jinan/squad-1", "phone1.db"),
+        ("OF-2", "OF-4", "luan/yuan", "phone2.db"),
     ] {
         let code = admin::create_code(st, user, 1, None, None).await?.code;
         let path = tmp.join(file);
@@ -209,6 +267,7 @@ pub async fn seed(state: AppState, tmp: &Path) -> R<Seeded> {
             Phone {
                 store,
                 officer: user.into(),
+                colleague: colleague.into(),
                 unit: unit.into(),
             },
             path,
@@ -221,7 +280,7 @@ pub async fn seed(state: AppState, tmp: &Path) -> R<Seeded> {
     let exempt_item = cat
         .items()
         .find(|i| {
-            i.exemption.kinds.contains(&ExemptionKind::FirstOffence)
+            i.exemption.allows(ExemptionKind::FirstOffence)
                 && i.applies_to.contains(&PartyType::Person)
                 && !i.exemption.exempt_tiers.is_empty()
         })
@@ -234,14 +293,17 @@ pub async fn seed(state: AppState, tmp: &Path) -> R<Seeded> {
                 .iter()
                 .find(|t| {
                     t.party_type == PartyType::Person
-                        && t.max_yuan > 0
-                        && t.max_yuan < i.review_threshold.person_yuan
+                        && t.penalty == PenaltyKind::Fine
+                        && t.min_yuan.is_some_and(|m| m > 0 && m <= 200)
                 })
                 .map(|t| (i.clone(), t.clone()))
         })
         .ok_or("no item with a small fine")?;
-    let small_amount = small_tier.min_yuan.max(1).min(small_tier.max_yuan);
-    let major_amount = fine_item.review_threshold.person_yuan;
+    // On the spot within the simple procedure's cap; the "major" decisions go through the
+    // ordinary procedure, which the Lu'an profile sends to legal review.
+    let small_amount = small_tier.min_yuan.unwrap_or(0);
+    let major_amount = small_tier.max_yuan.unwrap_or(0);
+    let _ = &fine_item;
 
     let p1 = &phones[0].0;
     // A first-offence exemption on a pledge that lapsed uncorrected; its follow-up is overdue.
@@ -281,7 +343,7 @@ pub async fn seed(state: AppState, tmp: &Path) -> R<Seeded> {
         31.7302,
         false,
     )?;
-    p1.penalty(&small, t0 + DAY + 1_000, small_amount, None)?;
+    p1.penalty(&small, t0 + DAY + 1_000, small_amount, None, false)?;
     p1.store
         .schedule_follow_up(&small, "OF-1", now + 2 * DAY, Some("回访"))?;
     // Two major decisions awaiting legal review.
@@ -299,6 +361,7 @@ pub async fn seed(state: AppState, tmp: &Path) -> R<Seeded> {
         t0 + 2 * DAY + 1_000,
         major_amount,
         Some("情节严重，多次劝导拒不整改"),
+        true,
     )?;
     let pd = p1.party("钱多多", "340102198212126666", "13700002222")?;
     let major_b = p1.case(
@@ -314,6 +377,7 @@ pub async fn seed(state: AppState, tmp: &Path) -> R<Seeded> {
         t0 + 3 * DAY + 1_000,
         major_amount,
         Some("情节严重"),
+        true,
     )?;
     // A case involving a minor: effective, never published.
     let pe = p1.party("孙小小", "340102201001018888", "13700003333")?;
@@ -325,7 +389,7 @@ pub async fn seed(state: AppState, tmp: &Path) -> R<Seeded> {
         31.77,
         true,
     )?;
-    p1.penalty(&minor, t0 + 4 * DAY + 1_000, small_amount, None)?;
+    p1.penalty(&minor, t0 + 4 * DAY + 1_000, small_amount, None, false)?;
     p1.store.record_demonstration(NewDemonstration {
         unit: "luan/jinan/squad-1".into(),
         team: "一中队志愿服务队".into(),
@@ -349,7 +413,7 @@ pub async fn seed(state: AppState, tmp: &Path) -> R<Seeded> {
         31.70,
         false,
     )?;
-    p2.penalty(&yuan, t0 + DAY + 1_000, small_amount, None)?;
+    p2.penalty(&yuan, t0 + DAY + 1_000, small_amount, None, false)?;
 
     for (phone, _, _) in &phones {
         let report = client.sync(&phone.store).await?;

@@ -80,7 +80,9 @@ mod tests {
         assert!(!can_read(&v, RecordKind::Case, "luan/a"));
         let s = user(Role::Supervisor, "luan");
         assert!(can_read(&s, RecordKind::Case, "luan/a"));
-        assert!(!can_write(&s, RecordKind::Case, "luan/a"));
+        // Supervisors write approvals (负责人批准) on cases, nothing else (the rules check).
+        assert!(can_write(&s, RecordKind::Case, "luan/a"));
+        assert!(!can_write(&s, RecordKind::Party, "luan/a"));
         let op = user(Role::Operator, "luan");
         assert!(!can_read(&op, RecordKind::Demonstration, "luan"));
     }

@@ -152,6 +152,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/reports", get(routes::reports))
         .route("/v1/reviews/queue", get(routes::review_queue))
         .route("/v1/reviews", post(routes::post_review))
+        .route("/v1/approvals", post(routes::post_approval))
         .route("/v1/follow-ups", get(routes::follow_ups))
         .route("/v1/disclosure", get(routes::disclosure_json))
         .route("/disclosure", get(routes::disclosure_page))

@@ -188,6 +188,11 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
         "Approve or return a decision (legal reviewers)",
     ),
     (
+        "post",
+        "/v1/approvals",
+        "Approve an ordinary-procedure decision after review (the head of the bureau)",
+    ),
+    (
         "get",
         "/v1/follow-ups",
         "Due and overdue follow-ups and escalated pledges per squad",

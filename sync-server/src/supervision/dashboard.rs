@@ -5,7 +5,7 @@ use super::disclosure::escape_html;
 use fieldcase_core::catalogue::MeasureCategory;
 use fieldcase_core::model::CaseRecord;
 use fieldcase_core::model::DemonstrationRecord;
-use fieldcase_core::stats::{Stats, StatsScope, action_counts};
+use fieldcase_core::stats::{Stats, StatsScope, case_class};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -103,8 +103,9 @@ const CLASSES: [MeasureCategory; 3] = [
     MeasureCategory::Enforcement,
 ];
 
-/// Actions per week (weeks start on Monday, China time) for the last `weeks` weeks ending at
-/// `now_ms`, by 721 class. Demonstration records count as service actions.
+/// Cases per week of their occurrence (weeks start on Monday, China time) for the last `weeks`
+/// weeks ending at `now_ms`, by 721 class (each case once, in its highest class, as the
+/// statistics count it). Demonstration records count as service.
 pub fn weekly_counts(
     scope: &StatsScope,
     cases: &[CaseRecord],
@@ -122,10 +123,10 @@ pub fn weekly_counts(
     let mut counts: BTreeMap<i64, [i64; 3]> = (first..=last).map(|w| (w, [0; 3])).collect();
     let idx = |c: MeasureCategory| CLASSES.iter().position(|x| *x == c).unwrap_or(0);
     for c in cases.iter().filter(|c| scope.covers_unit(&c.unit)) {
-        for a in c.actions.iter().filter(|a| action_counts(c, a)) {
-            if let Some(slot) = counts.get_mut(&week_of(a.at_ms)) {
-                slot[idx(a.measure_category)] += 1;
-            }
+        if let (Some(class), Some(slot)) =
+            (case_class(c), counts.get_mut(&week_of(c.occurred_at_ms)))
+        {
+            slot[idx(class)] += 1;
         }
     }
     for d in demos.iter().filter(|d| scope.covers_unit(&d.unit)) {

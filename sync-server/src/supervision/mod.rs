@@ -2,6 +2,7 @@
 //! bureau reports and the public disclosure feed. Pure functions over records and statistics;
 //! the HTTP routes and the CLI are thin shells around them.
 
+pub mod approval;
 pub mod dashboard;
 pub mod disclosure;
 pub mod queues;

@@ -106,71 +106,119 @@ pub async fn apply(state: &AppState, reviewer: &User, req: &ReviewRequest) -> Re
     if !fieldcase_core::ids::is_valid_id(&req.case_id) {
         return Err(ServerError::BadRequest("case_id is not a record id".into()));
     }
-    let not_found = || ServerError::NotFound(format!("case {}", req.case_id));
     let service_key = service_key_hex(state);
     let signer = SoftwareSigner::from_secret(&state.signing_key.to_bytes());
+    let review = edit_case(
+        state,
+        reviewer,
+        vec![service_key],
+        &req.case_id,
+        "server: legal review",
+        |doc, case| {
+            check(reviewer, req, case)?;
+            let Some(decision) = &case.decision else {
+                return Err(ServerError::Conflict("the case has no decision".into()));
+            };
+            let review = fieldcase_core::evidence::records::sign_review(
+                &signer,
+                &req.case_id,
+                decision,
+                Review {
+                    outcome: req.outcome,
+                    reviewer: reviewer.id.clone(),
+                    opinion: opinion.to_string(),
+                    at_ms: fieldcase_core::ids::now_ms(),
+                    checklist: Some(req.checklist.clone()),
+                    decision_signature: None,
+                    signature: None,
+                    signed_by_key: None,
+                    via: Some(VIA_REVIEW_SERVICE.into()),
+                },
+            )?;
+            let decision_obj = match doc.get(automerge::ROOT, "decision") {
+                Ok(Some((Value::Object(ObjType::Map), id))) => id,
+                _ => return Err(ServerError::Conflict("the case has no decision".into())),
+            };
+            let json = serde_json::to_value(&review)
+                .map_err(|e| ServerError::Config(format!("review: {e}")))?;
+            fieldcase_core::doc::put(doc, &decision_obj, "review", &json)?;
+            Ok((review.at_ms, review))
+        },
+    )
+    .await?;
+    let outcome = match review.outcome {
+        ReviewOutcome::Approved => "approved",
+        ReviewOutcome::Returned => "returned",
+    };
+    let sig = review.signature.as_deref().unwrap_or_default();
+    state
+        .audit(AuditEvent {
+            at_ms: review.at_ms,
+            actor: reviewer.id.clone(),
+            action: "review".into(),
+            case_id: Some(req.case_id.clone()),
+            detail: format!(
+                "decision {} {outcome}; signature {}",
+                req.decision_id,
+                &sig[..sig.len().min(16)]
+            ),
+        })
+        .await?;
+    Ok(review)
+}
+
+/// Writes an edit of case `case_id` made through a server service on behalf of `user` (a
+/// review, an approval): loads the stored case, lets `edit` change it as a change of the
+/// server's actor, checks the result with the rules every phone change passes (as `user`,
+/// through the service channel), and writes it, retrying on a concurrent write. `edit`
+/// returns the change's time (ms) and what the caller wants back.
+pub(super) async fn edit_case<T>(
+    state: &AppState,
+    user: &User,
+    review_keys: Vec<String>,
+    case_id: &str,
+    message: &str,
+    mut edit: impl FnMut(&mut AutoCommit, &CaseRecord) -> Result<(i64, T)>,
+) -> Result<T> {
+    if !fieldcase_core::ids::is_valid_id(case_id) {
+        return Err(ServerError::BadRequest("case_id is not a record id".into()));
+    }
+    let not_found = || ServerError::NotFound(format!("case {case_id}"));
     let author = Author {
-        user_id: reviewer.id.clone(),
-        role: reviewer.role,
-        unit: reviewer.unit.clone(),
+        user_id: user.id.clone(),
+        role: user.role,
+        unit: user.unit.clone(),
         device_id: VIA_REVIEW_SERVICE.into(),
         device_key: None,
-        review_keys: vec![service_key],
+        review_keys,
     };
     for _ in 0..WRITE_ATTEMPTS {
         let stored = state
             .storage
-            .load_doc(&req.case_id)
+            .load_doc(case_id)
             .await?
             .ok_or_else(not_found)?;
-        if stored.kind != RecordKind::Case || !unit_in_scope(&stored.unit, &reviewer.unit) {
+        if stored.kind != RecordKind::Case || !unit_in_scope(&stored.unit, &user.unit) {
             return Err(not_found());
         }
         let mut doc = AutoCommit::load(&stored.bytes)
             .map_err(|_| ServerError::Database("stored document does not load".into()))?
             .with_actor(state.server_actor.clone());
         let old_json = fieldcase_core::doc::read_json(&doc)?;
-        let case: CaseRecord = fieldcase_core::doc::read(&doc, &req.case_id)?;
-        check(reviewer, req, &case)?;
-        let Some(decision) = &case.decision else {
-            return Err(ServerError::Conflict("the case has no decision".into()));
-        };
+        let case: CaseRecord = fieldcase_core::doc::read(&doc, case_id)?;
         let before = doc.get_heads();
-        let review = fieldcase_core::evidence::records::sign_review(
-            &signer,
-            &req.case_id,
-            decision,
-            Review {
-                outcome: req.outcome,
-                reviewer: reviewer.id.clone(),
-                opinion: opinion.to_string(),
-                at_ms: fieldcase_core::ids::now_ms(),
-                checklist: Some(req.checklist.clone()),
-                decision_signature: None,
-                signature: None,
-                signed_by_key: None,
-                via: Some(VIA_REVIEW_SERVICE.into()),
-            },
-        )?;
-        let decision_obj = match doc.get(automerge::ROOT, "decision") {
-            Ok(Some((Value::Object(ObjType::Map), id))) => id,
-            _ => return Err(ServerError::Conflict("the case has no decision".into())),
-        };
-        let json = serde_json::to_value(&review)
-            .map_err(|e| ServerError::Config(format!("review: {e}")))?;
-        fieldcase_core::doc::put(&mut doc, &decision_obj, "review", &json)?;
+        let (at_ms, out) = edit(&mut doc, &case)?;
         doc.commit_with(
             CommitOptions::default()
-                .with_message("server: legal review")
-                .with_time(review.at_ms / 1000),
+                .with_message(message)
+                .with_time(at_ms / 1000),
         );
-        // The rules every review passes, on phones and here alike.
         let new_json = fieldcase_core::doc::read_json(&doc)?;
         let accepted = crate::validate::check(
             &author,
             &state.catalogues,
             &crate::validate::Users::default(),
-            &req.case_id,
+            case_id,
             RecordKind::Case,
             Some(&old_json),
             &new_json,
@@ -179,7 +227,7 @@ pub async fn apply(state: &AppState, reviewer: &User, req: &ReviewRequest) -> Re
         let after = doc.get_heads();
         let compact = stored.chunk_count + 1 > COMPACT_AFTER;
         let write = DocWrite {
-            doc_id: req.case_id.clone(),
+            doc_id: case_id.to_string(),
             kind: RecordKind::Case,
             unit: stored.unit.clone(),
             party_hash: accepted.party_hash.clone(),
@@ -194,29 +242,10 @@ pub async fn apply(state: &AppState, reviewer: &User, req: &ReviewRequest) -> Re
             blob_refs: accepted.blob_refs.clone(),
         };
         match state.storage.write_doc(write).await {
-            Ok(_) => {}
+            Ok(_) => return Ok(out),
             Err(ServerError::Conflict(_)) => continue,
             Err(e) => return Err(e),
         }
-        let outcome = match review.outcome {
-            ReviewOutcome::Approved => "approved",
-            ReviewOutcome::Returned => "returned",
-        };
-        let sig = review.signature.as_deref().unwrap_or_default();
-        state
-            .audit(AuditEvent {
-                at_ms: review.at_ms,
-                actor: reviewer.id.clone(),
-                action: "review".into(),
-                case_id: Some(req.case_id.clone()),
-                detail: format!(
-                    "decision {} {outcome}; signature {}",
-                    req.decision_id,
-                    &sig[..sig.len().min(16)]
-                ),
-            })
-            .await?;
-        return Ok(review);
     }
     Err(ServerError::Conflict(
         "the case is being written concurrently; retry".into(),

@@ -7,6 +7,7 @@
 //! | `GET /v1/stats`, `GET /v1/follow-ups`, `GET /v1/reviews/queue` | officer, reviewer, supervisor |
 //! | `GET /v1/reports` | reviewer, supervisor |
 //! | `POST /v1/reviews` | reviewer |
+//! | `POST /v1/approvals` | supervisor (负责人批准 of an ordinary-procedure decision) |
 //! | `GET /dashboard` | reviewer, supervisor (session cookie) |
 //! | `GET /disclosure`, `GET /v1/disclosure` | anyone |
 //!
@@ -264,6 +265,18 @@ pub async fn post_review(
     let req: ReviewRequest = serde_json::from_slice(&body)
         .map_err(|e| ServerError::BadRequest(format!("review request: {e}")))?;
     Ok(Json(review::apply(&state, &p.user, &req).await?))
+}
+
+/// `POST /v1/approvals`: body [`super::approval::ApprovalRequest`] (负责人批准).
+pub async fn post_approval(
+    State(state): State<AppState>,
+    p: Principal,
+    body: Bytes,
+) -> Result<Json<fieldcase_core::model::ProcedureStep>> {
+    require(&p.user, &[Role::Supervisor])?;
+    let req: super::approval::ApprovalRequest = serde_json::from_slice(&body)
+        .map_err(|e| ServerError::BadRequest(format!("approval request: {e}")))?;
+    Ok(Json(super::approval::apply(&state, &p.user, &req).await?))
 }
 
 /// `GET /v1/follow-ups?unit=&at=`.

@@ -100,7 +100,7 @@ async fn one_synced_case(data: &Path, extra: &[&str], state: AppState, tmp: &Pat
     let item = cat
         .items()
         .find(|i| {
-            i.exemption.kinds.contains(&ExemptionKind::FirstOffence)
+            i.exemption.allows(ExemptionKind::FirstOffence)
                 && i.applies_to.contains(&PartyType::Person)
                 && !i.exemption.exempt_tiers.is_empty()
         })
@@ -569,7 +569,7 @@ async fn verify_package_checks_a_case_file_and_fails_on_findings() -> R {
     let item = cat
         .items()
         .find(|i| {
-            i.exemption.kinds.contains(&ExemptionKind::FirstOffence)
+            i.exemption.allows(ExemptionKind::FirstOffence)
                 && i.applies_to.contains(&PartyType::Person)
                 && !i.exemption.exempt_tiers.is_empty()
         })

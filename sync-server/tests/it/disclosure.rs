@@ -3,7 +3,7 @@
 
 use fieldcase_core::catalogue::{Method, PartyType};
 use fieldcase_core::model::Place;
-use fieldcase_core::store::{NewAction, NewCase, NewParty, PenaltyRequest};
+use fieldcase_core::store::{NewAction, NewCase, NewParty};
 use fieldcase_core::{FieldStore, StoreConfig};
 use fieldcase_server::supervision::disclosure::{disclose, render_html};
 use serde_json::json;
@@ -38,9 +38,7 @@ fn case_with_fine(store: &FieldStore, minor: bool, fine_above_threshold: bool) -
         .items()
         .find(|i| {
             i.tiers.iter().any(|t| {
-                t.party_type == PartyType::Person
-                    && t.max_yuan > 0
-                    && t.max_yuan < i.review_threshold.person_yuan
+                t.party_type == PartyType::Person && t.min_yuan.is_some_and(|m| m > 0 && m <= 200)
             })
         })
         .expect("item with a small fine");
@@ -48,9 +46,7 @@ fn case_with_fine(store: &FieldStore, minor: bool, fine_above_threshold: bool) -
         .tiers
         .iter()
         .find(|t| {
-            t.party_type == PartyType::Person
-                && t.max_yuan > 0
-                && t.max_yuan < item.review_threshold.person_yuan
+            t.party_type == PartyType::Person && t.min_yuan.is_some_and(|m| m > 0 && m <= 200)
         })
         .expect("tier")
         .clone();
@@ -64,7 +60,7 @@ fn case_with_fine(store: &FieldStore, minor: bool, fine_above_threshold: bool) -
                 accuracy_m: None,
                 address: Some("六安市金安区梅山中路18号".into()),
             },
-            officers: vec!["OF-1".into()],
+            officers: vec!["OF-1".into(), "OF-3".into()],
             recorded_by: "OF-1".into(),
             party_id: Some(party.id),
             violation_code: item.code.clone(),
@@ -84,29 +80,21 @@ fn case_with_fine(store: &FieldStore, minor: bool, fine_above_threshold: bool) -
             privacy_protected: false,
         })
         .expect("case");
-    let (amount, reason) = if fine_above_threshold {
-        (
-            item.review_threshold.person_yuan,
-            Some("情节严重".to_string()),
-        )
-    } else {
-        (tier.min_yuan.max(1).min(tier.max_yuan), None)
-    };
-    store
-        .decide_penalty(
+    // A decision in effect on the spot, or one under the ordinary procedure awaiting review.
+    if fine_above_threshold {
+        crate::lawful::ordinary(
+            store,
             &case.id,
-            PenaltyRequest {
-                by: "OF-1".into(),
-                at_ms: T0 + 1,
-                tier: None,
-                amount_yuan: amount,
-                reason,
-                penalty: fieldcase_core::catalogue::PenaltyKind::Fine,
-                procedure: fieldcase_core::model::Procedure::Simple,
-                construction_cost_yuan: None,
-            },
+            "OF-1",
+            "OF-3",
+            T0 + 1,
+            tier.max_yuan,
+            Some("情节严重"),
         )
         .expect("penalty");
+    } else {
+        crate::lawful::simple(store, &case.id, "OF-1", T0 + 1).expect("penalty");
+    }
     case.id
 }
 
@@ -117,7 +105,7 @@ fn feed_publishes_effective_decisions_without_personal_data() {
     let published = case_with_fine(&s, false, false);
     let minor = case_with_fine(&s, true, false);
     let pending = case_with_fine(&s, false, true);
-    let c = s.catalogue();
+    let c = s.catalogues();
     let mut entries = Vec::new();
     for id in [&published, &minor, &pending] {
         let case = s.case(id).expect("case");

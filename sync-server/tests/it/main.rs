@@ -4,6 +4,8 @@ mod admin_cli;
 mod api;
 mod disclosure;
 mod keys;
+#[path = "../../../core/tests/it/common/lawful.rs"]
+mod lawful;
 mod ratelimit;
 mod sessions;
 mod storage_postgres;

@@ -59,6 +59,16 @@ async fn get(state: &AppState, uri: &str, bearer: Option<&str>) -> R<Reply> {
     call(state, b.body(Body::empty())?).await
 }
 
+async fn post_json(state: &AppState, path: &str, bearer: &str, body: Value) -> R<Reply> {
+    call(
+        state,
+        Request::post(path)
+            .header(header::AUTHORIZATION, format!("Bearer {bearer}"))
+            .body(Body::from(body.to_string()))?,
+    )
+    .await
+}
+
 async fn post_review(state: &AppState, bearer: &str, body: Value) -> R<Reply> {
     call(
         state,
@@ -413,7 +423,36 @@ async fn scenario(state: AppState, seeded: Seeded) -> R {
     .await?;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
 
-    // The reviews reach the officer's phone like any other change.
+    // Reviewed, the ordinary-procedure decision awaits the head's approval (负责人批准):
+    // not the reviewer's, not an officer's, and only for the decision in force.
+    let approval = json!({"case_id": seeded.major_a, "decision_id": dec_a});
+    for (who, want) in [(&rv, StatusCode::FORBIDDEN), (&of, StatusCode::FORBIDDEN)] {
+        assert_eq!(
+            post_json(&state, "/v1/approvals", who, approval.clone())
+                .await?
+                .status,
+            want
+        );
+    }
+    let returned = json!({"case_id": seeded.major_b, "decision_id": dec_b});
+    assert_ne!(
+        post_json(&state, "/v1/approvals", &sv, returned)
+            .await?
+            .status,
+        StatusCode::OK,
+        "a returned decision is not approved"
+    );
+    let r = post_json(&state, "/v1/approvals", &sv, approval.clone()).await?;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(
+        post_json(&state, "/v1/approvals", &sv, approval)
+            .await?
+            .status,
+        StatusCode::CONFLICT,
+        "approved once"
+    );
+
+    // The reviews and the approval reach the officer's phone like any other change.
     let phone = sync_phone(&state, &seeded.phone1, &seeded.device1).await?;
     let a = phone.case(&seeded.major_a)?;
     assert_eq!(a.status(), CaseStatus::Decided);
@@ -644,6 +683,7 @@ async fn scenario(state: AppState, seeded: Seeded) -> R {
         let dec_small = small.decision.as_ref().ok_or("decision")?.id.clone();
         assert!(published.contains(&dec_small));
         let at = fieldcase_core::ids::now_ms();
+        crate::lawful::serve_and_execute(&phone, &seeded.small, "OF-1", at - 10)?;
         phone.close_case(&seeded.small, "OF-1", at, "已缴纳罚款")?;
         phone.reopen_case(&seeded.small, "OF-1", at + 1, "当事人申请复议，决定变更")?;
     }

@@ -3,10 +3,10 @@
 //! client that is not ours could alter them. No network: the real-server table is in
 //! `tests/tests/it/forgery.rs`.
 
-use fieldcase_core::catalogue::{Catalogue, PartyType};
+use fieldcase_core::catalogue::{CatalogueSet, PartyType};
 use fieldcase_core::model::RecordKind;
 use fieldcase_core::rules::{Author, RefusalCode, Role};
-use fieldcase_core::store::{NewCase, NewParty, PenaltyRequest};
+use fieldcase_core::store::{NewCase, NewParty};
 use fieldcase_core::{FieldStore, StoreConfig};
 use fieldcase_server::validate::{Users, check};
 use serde_json::{Value, json};
@@ -15,13 +15,26 @@ type R<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
 const T0: i64 = 1_790_000_000_000;
 
+/// The directory the server would hold: the colleague OF-3 whose unit covers the cases.
+fn colleagues() -> Users {
+    let mut users = Users::default();
+    users.insert(&fieldcase_server::storage::User {
+        id: "OF-3".into(),
+        name: "n".into(),
+        role: Role::Officer,
+        unit: "luan/jinan".into(),
+        created_at_ms: 0,
+    });
+    users
+}
+
 /// How a row of a table alters a lawful record.
 type Forge = Box<dyn Fn(&mut Value)>;
 
 struct Fixture {
     _dir: tempfile::TempDir,
     store: FieldStore,
-    cat: Catalogue,
+    cat: CatalogueSet,
     author: Author,
 }
 
@@ -34,7 +47,7 @@ fn fixture() -> R<Fixture> {
     let key = store.device_public_key()?;
     Ok(Fixture {
         author: Author::device("OF-1", Role::Officer, "luan/jinan", "DEV-1", Some(key)),
-        cat: Catalogue::builtin()?,
+        cat: CatalogueSet::builtin()?,
         store,
         _dir: dir,
     })
@@ -43,22 +56,19 @@ fn fixture() -> R<Fixture> {
 impl Fixture {
     /// A case with an identified party, of the first item with a fine for a person.
     fn case(&self) -> R<(String, i64, String)> {
-        let (code, tier, min, threshold) = self
+        let (code, tier, min) = self
             .cat
+            .current()
             .items()
             .find_map(|i| {
-                let t = i
-                    .tiers
-                    .iter()
-                    .find(|t| t.party_type == PartyType::Person && t.max_yuan > 0)?;
-                Some((
-                    i.code.clone(),
-                    t.tier.clone(),
-                    t.min_yuan.max(1),
-                    i.review_threshold.person_yuan,
-                ))
+                let t = i.tiers.iter().find(|t| {
+                    t.party_type == PartyType::Person
+                        && t.min_yuan.is_some_and(|m| m > 0)
+                        && t.max_yuan.is_some_and(|m| m <= 200)
+                })?;
+                Some((i.code.clone(), t.tier.clone(), t.min_yuan.unwrap_or(0)))
             })
-            .ok_or("no item with a fine")?;
+            .ok_or("no item with a fine on the spot")?;
         let party = self.store.register_party(NewParty {
             party_type: PartyType::Person,
             unit: "luan/jinan/squad-1".into(),
@@ -77,7 +87,7 @@ impl Fixture {
                 accuracy_m: None,
                 address: None,
             },
-            officers: vec!["OF-1".into()],
+            officers: vec!["OF-1".into(), "OF-3".into()],
             recorded_by: "OF-1".into(),
             party_id: Some(party.id),
             violation_code: code,
@@ -87,7 +97,6 @@ impl Fixture {
             involves_minor: false,
             privacy_protected: false,
         })?;
-        let _ = threshold;
         Ok((case.id, min, tier))
     }
 
@@ -99,7 +108,7 @@ impl Fixture {
         check(
             &self.author,
             &self.cat,
-            &Users::default(),
+            &colleagues(),
             id,
             RecordKind::Case,
             old,
@@ -121,7 +130,7 @@ fn a_case_made_by_the_phone_passes_and_forged_authorship_does_not() -> R {
         check(
             &f.author,
             &f.cat,
-            &Users::default(),
+            &colleagues(),
             &id,
             RecordKind::Party,
             None,
@@ -201,7 +210,7 @@ fn a_case_made_by_the_phone_passes_and_forged_authorship_does_not() -> R {
             RefusalCode::ForgedAuthor,
         ),
     ];
-    let mut users = Users::default();
+    let mut users = colleagues();
     users.insert(&fieldcase_server::storage::User {
         id: "OF-2".into(),
         name: "n".into(),
@@ -239,19 +248,7 @@ fn decisions_are_recomputed_and_signed_and_reviews_are_the_reviewers() -> R {
     let f = fixture()?;
     let (id, amount, _) = f.case()?;
     let open = f.json(&id)?;
-    f.store.decide_penalty(
-        &id,
-        PenaltyRequest {
-            by: "OF-1".into(),
-            at_ms: T0 + 1_000,
-            tier: None,
-            amount_yuan: amount,
-            reason: None,
-            penalty: fieldcase_core::catalogue::PenaltyKind::Fine,
-            procedure: fieldcase_core::model::Procedure::Simple,
-            construction_cost_yuan: None,
-        },
-    )?;
+    crate::lawful::simple(&f.store, &id, "OF-1", T0 + 999)?;
     let decided = f.json(&id)?;
     assert_eq!(f.check(&id, Some(&open), &decided), Ok(()));
     assert_eq!(f.check(&id, None, &decided), Ok(()), "as a new record");
@@ -323,7 +320,7 @@ fn decisions_are_recomputed_and_signed_and_reviews_are_the_reviewers() -> R {
     let got = check(
         &reviewer,
         &f.cat,
-        &Users::default(),
+        &colleagues(),
         &id,
         RecordKind::Case,
         Some(&decided),
@@ -334,7 +331,7 @@ fn decisions_are_recomputed_and_signed_and_reviews_are_the_reviewers() -> R {
         check(
             &reviewer,
             &f.cat,
-            &Users::default(),
+            &colleagues(),
             &id,
             RecordKind::Case,
             None,

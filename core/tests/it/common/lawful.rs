@@ -29,12 +29,14 @@ pub fn order(store: &FieldStore, case_id: &str, by: &str, at_ms: i64) -> Result<
 /// The penalty and amount the case's own tier gives at its lowest.
 pub fn tier_penalty(store: &FieldStore, case_id: &str) -> Result<(PenaltyKind, i64)> {
     let case = store.case(case_id)?;
-    let row = store.catalogue().tier(
-        &case.violation.code,
-        &case.violation.tier,
-        party_type(store, case_id)?,
-    )?
-    .clone();
+    let row = store
+        .catalogue()
+        .tier(
+            &case.violation.code,
+            &case.violation.tier,
+            party_type(store, case_id)?,
+        )?
+        .clone();
     Ok((row.penalty, row.min_yuan.unwrap_or(0)))
 }
 
