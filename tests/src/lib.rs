@@ -13,6 +13,8 @@ pub mod disk_faults;
 pub mod fleet;
 pub mod fuzz_targets;
 pub mod harness;
+#[path = "../../core/tests/it/common/lawful.rs"]
+pub mod lawful;
 pub mod outsider;
 pub mod proxy;
 pub mod server_crash;

@@ -30,7 +30,6 @@ use fieldcase_core::evidence::{
     EvidenceEntry, IssueKind, SegmentInfo, Signer, SoftwareSigner, VerificationReport,
     verify_package,
 };
-use fieldcase_core::store::PenaltyRequest;
 use fixtures::*;
 use rusqlite::{Connection, params};
 use serde_json::Value as Json;

@@ -665,9 +665,8 @@ impl CaseRecord {
             }
             CaseStatus::Decided => {
                 let d = self.decision.as_ref()?;
-                if d.procedure.is_none() {
-                    return None;
-                }
+                // Decisions from before procedures existed close as they did.
+                d.procedure?;
                 if self.step_for(StepKind::Service, &d.id).is_none() {
                     Some("the decision has not been served (送达)")
                 } else if self.step_for(StepKind::Execution, &d.id).is_none() {

@@ -59,12 +59,15 @@ fn unlawful<T>(detail: impl Into<String>) -> Result<T, Refusal> {
     })
 }
 
+/// An inclusive range of whole yuan.
+type Yuan = (i64, i64);
+
 /// The statutory and benchmark ranges of a fine.
 fn fine_ranges(
     item: &Item,
     p: &PenaltyProposal<'_>,
     row: &crate::catalogue::TierSpec,
-) -> Result<((i64, i64), (i64, i64)), Refusal> {
+) -> Result<(Yuan, Yuan), Refusal> {
     if row.is_percent() {
         let Some(cost) = p.construction_cost_yuan.filter(|c| *c > 0) else {
             return unlawful(format!(
@@ -199,7 +202,7 @@ pub fn assess_penalty(
         }
     }
     let within_range = (tier_range.0..=tier_range.1).contains(&p.amount_yuan);
-    if !within_range && !p.reason.is_some_and(|r| !r.trim().is_empty()) {
+    if !within_range && p.reason.is_none_or(|r| r.trim().is_empty()) {
         return Err(Refusal {
             code: RefusalCode::DecisionInvalid,
             detail: format!(

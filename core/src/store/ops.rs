@@ -736,6 +736,7 @@ impl FieldStore {
     /// recorded as awaiting legal review and takes no effect until approved.
     pub fn decide_penalty(&self, case_id: &str, req: PenaltyRequest) -> Result<Decision> {
         check_person("by", &req.by)?;
+        self.check_enrolled_author("decided_by", &req.by)?;
         check_time("at_ms", req.at_ms)?;
         if let Some(r) = &req.reason {
             check_text("reason", r, 4000)?;
@@ -845,11 +846,26 @@ impl FieldStore {
         Ok(decision)
     }
 
+    /// On an enrolled phone, `by` must be the enrolled user: refused as the server would
+    /// (`forged_author`) before the law's checks look at anything else.
+    fn check_enrolled_author(&self, field: &str, by: &str) -> Result<()> {
+        if let Some(a) = self.enrolled_author()?
+            && a.user_id != by
+        {
+            return Err(CoreError::Refused {
+                code: rules::RefusalCode::ForgedAuthor.as_str().to_string(),
+                detail: format!("{field} must name the author of the change"),
+            });
+        }
+        Ok(())
+    }
+
     /// Records a step of the penalty procedure (立案, 调查取证, 事先告知, 陈述申辩, 听证,
     /// 负责人批准, 送达, 执行); returns its id. Refused (`procedure_invalid`) out of order, and
     /// (`penalty_unlawful`) for a notice proposing what the law does not allow.
     pub fn record_step(&self, case_id: &str, input: StepInput) -> Result<String> {
         check_person("by", &input.by)?;
+        self.check_enrolled_author("steps.by", &input.by)?;
         check_time("at_ms", input.at_ms)?;
         for o in &input.officers {
             check_person("officers", o)?;

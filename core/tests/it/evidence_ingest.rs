@@ -11,7 +11,6 @@ use fieldcase_core::evidence::{
     EvidenceKind, FaultInjector, IoStep, IssueKind, MonotonicClock, SegmentInfo, verify_package,
     verify_package_with_keys,
 };
-use fieldcase_core::store::PenaltyRequest;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -434,12 +433,6 @@ fn decisions_and_closures_are_signed_and_closed_cases_take_no_evidence() {
     let mut nc = new_case(&store, Some(party_id), T0);
     nc.actions.clear();
     let case = store.create_case(nc).expect("case").id;
-    let tier = store.case(&case).expect("case").violation.tier.clone();
-    let (code, _) = exemptable(&store);
-    let cat = store.catalogue();
-    let row = cat
-        .tier(&code, &tier, fieldcase_core::catalogue::PartyType::Person)
-        .expect("tier");
     let d = lawful::simple(&store, &case, "OF-1001", T0 + 999).expect("decide");
     assert!(d.signature.is_some());
     assert_eq!(d.signed_by_device, Some(store.device_public_key().unwrap()));

@@ -1,7 +1,7 @@
 //! The JSON Schemas in `schemas/` against the data and the records the core writes.
 
 use crate::common::*;
-use fieldcase_core::catalogue::{Catalogue, Method};
+use fieldcase_core::catalogue::Method;
 use fieldcase_core::store::{
     ExemptionRequest, FollowUpInput, NewAction, NewDemonstration, PledgeInput,
 };

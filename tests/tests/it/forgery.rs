@@ -18,49 +18,50 @@ const T0: i64 = 1_790_000_000_000;
 type Forge = Box<dyn Fn(&mut Value)>;
 const SQUAD: &str = "luan/jinan/squad-1";
 
-/// A catalogue item with a fine for a person, the tier, an amount inside it below the review
-/// threshold, and the threshold.
-fn fine_item(cat: &Catalogue) -> TestResult<(String, String, i64, i64)> {
+/// A catalogue item with a fine for a person that the simple procedure allows (at most 200
+/// yuan), its tier and lowest amount. A decision under the ordinary procedure is always
+/// reviewed under the Lu'an profile (no confirmed review threshold).
+fn fine_item(cat: &Catalogue) -> TestResult<(String, String, i64)> {
     cat.items()
         .find_map(|i| {
             let t = i.tiers.iter().find(|t| {
                 t.party_type == PartyType::Person
-                    && t.max_yuan > 0
-                    && t.min_yuan.max(1) < i.review_threshold.person_yuan
+                    && t.min_yuan.is_some_and(|m| m > 0)
+                    && t.max_yuan.is_some_and(|m| m <= 200)
             })?;
-            Some((
-                i.code.clone(),
-                t.tier.clone(),
-                t.min_yuan.max(1),
-                i.review_threshold.person_yuan,
-            ))
+            Some((i.code.clone(), t.tier.clone(), t.min_yuan.unwrap_or(0)))
         })
-        .ok_or_else(|| "no item with a small fine".into())
+        .ok_or_else(|| "no item with a fine on the spot".into())
 }
 
-/// A plain case recorded by `o`, as its JSON.
+/// A plain case recorded by `o` with its colleague OF-9, as its JSON.
 fn base_case(o: &Outsider, cat: &Catalogue) -> TestResult<Value> {
-    let (code, tier, _, _) = fine_item(cat)?;
+    let (code, tier, _) = fine_item(cat)?;
     Ok(json!({
         "kind": "case", "schema_version": 1, "id": fieldcase_core::ids::new_id(), "unit": SQUAD,
         "created_at_ms": T0, "created_by": o.user, "created_on_device": o.device_id,
         "occurred_at_ms": T0, "place": {"lat": 31.73, "lon": 116.5},
-        "officers": [o.user],
+        "officers": [o.user, "OF-9"],
         "party": {"party_id": fieldcase_core::ids::new_id(), "party_type": "person", "match_hash": "ab".repeat(32)},
         "violation": {"code": code, "tier": tier, "catalogue_version": cat.version()},
-        "actions": [], "follow_ups": [], "notes": [], "evidence": [], "redactions": [], "lifecycle": [],
+        "actions": [], "follow_ups": [], "notes": [], "steps": [], "evidence": [], "redactions": [], "lifecycle": [],
         "flags": {"exemption_conflict": false, "conflict_with": []},
         "involves_minor": false, "privacy_protected": false
     }))
 }
 
-/// Adds to `case` a penalty of `amount` by `o`, with the flags the catalogue gives (unless
-/// `forge` changes them after), signed by `o`'s key over the result.
+const DAY: i64 = 86_400_000;
+
+/// Adds to `case` a fine of `amount` by `o` after an order to correct: on the spot, or under
+/// the ordinary procedure (立案, investigation with OF-9, prior notice, hearing waived,
+/// decided ten days on), with the flags the catalogue gives (unless `forge` changes them
+/// after), signed by `o`'s key over the result.
 fn decide(
     o: &Outsider,
     cat: &Catalogue,
     case: &mut Value,
     amount: i64,
+    ordinary: bool,
     forge: impl Fn(&mut Value),
 ) -> TestResult {
     let code = case["violation"]["code"]
@@ -72,22 +73,52 @@ fn decide(
         .ok_or("tier")?
         .to_string();
     let reason = "情节较重";
+    let procedure = if ordinary {
+        fieldcase_core::model::Procedure::Ordinary
+    } else {
+        fieldcase_core::model::Procedure::Simple
+    };
     let a = fieldcase_core::rules::assess_penalty(
         cat,
-        &code,
-        &tier,
-        PartyType::Person,
-        amount,
-        Some(reason),
-    )?;
+        &fieldcase_core::rules::PenaltyProposal {
+            code: &code,
+            tier: &tier,
+            party_type: PartyType::Person,
+            penalty: fieldcase_core::catalogue::PenaltyKind::Fine,
+            amount_yuan: amount,
+            reason: Some(reason),
+            procedure,
+            construction_cost_yuan: None,
+            heard: false,
+        },
+    )
+    .map_err(|r| format!("{r:?}"))?;
+    let decided_at = if ordinary { T0 + 10 * DAY } else { T0 + 1000 };
     let action_id = fieldcase_core::ids::new_id();
-    case["actions"] = json!([{
-        "id": action_id, "method": "penalty", "measure_category": "enforcement", "at_ms": T0 + 1000,
-        "by": o.user, "fields": {"tier": tier, "amount_yuan": amount, "reason": reason}
-    }]);
+    case["actions"] = json!([
+        {"id": fieldcase_core::ids::new_id(), "method": "correction_order", "measure_category": "management",
+         "at_ms": T0 + 500, "by": o.user, "fields": {"deadline": T0 + 3_600_000}},
+        {"id": action_id, "method": "penalty", "measure_category": "enforcement", "at_ms": decided_at,
+         "by": o.user, "fields": {"tier": tier, "amount_yuan": amount, "reason": reason}}
+    ]);
+    if ordinary {
+        let step = |kind: &str, at: i64| json!({"id": fieldcase_core::ids::new_id(), "step": kind, "at_ms": at, "by": o.user});
+        let mut inv = step("investigation", T0 + 600);
+        inv["officers"] = json!([o.user, "OF-9"]);
+        let mut notice = step("prior_notice", T0 + 700);
+        notice["proposed"] = json!({"penalty": "fine", "amount_yuan": amount});
+        notice["hearing_right_notified"] = json!(true);
+        case["steps"] = json!([
+            step("filing", T0 + 550),
+            inv,
+            notice,
+            step("hearing_waived", T0 + 800)
+        ]);
+    }
     case["decision"] = json!({
-        "id": fieldcase_core::ids::new_id(), "decided_at_ms": T0 + 1000, "decided_by": o.user,
-        "tier": tier, "party_type": "person", "amount_yuan": amount, "reason": reason,
+        "id": fieldcase_core::ids::new_id(), "decided_at_ms": decided_at, "decided_by": o.user,
+        "tier": tier, "party_type": "person", "penalty": "fine", "procedure": procedure.as_str(),
+        "amount_yuan": amount, "reason": reason, "hearing_right": a.hearing_right,
         "within_range": a.within_range, "review_required": a.review_required,
         "review_reasons": a.review_reasons, "catalogue_version": cat.version(),
         "action_id": action_id, "signed_by_device": o.key_hex()
@@ -148,7 +179,7 @@ async fn refused_new(
 /// Every bypass attempt of the table against one server.
 async fn table(s: &TestServer) -> TestResult {
     let cat = Catalogue::builtin()?;
-    let (_, _, small, threshold) = fine_item(&cat)?;
+    let (_, _, small) = fine_item(&cat)?;
     let o = Outsider::enrol(s, "OF-1", Role::Officer, SQUAD).await?;
     let colleague = Outsider::enrol(s, "OF-9", Role::Officer, SQUAD).await?;
     let _other_unit = Outsider::enrol(s, "OF-2", Role::Officer, "luan/yuan").await?;
@@ -157,7 +188,7 @@ async fn table(s: &TestServer) -> TestResult {
 
     // The control: a lawful case from the same client is accepted.
     let mut good = base_case(&o, &cat)?;
-    decide(&o, &cat, &mut good, small, |_| {})?;
+    decide(&o, &cat, &mut good, small, false, |_| {})?;
     let gid = good["id"].as_str().ok_or("id")?.to_string();
     let mut good_doc = o.new_doc(&good, &o.actor)?;
     let r = o.push(RecordKind::Case, &gid, good_doc.save()).await?;
@@ -166,7 +197,7 @@ async fn table(s: &TestServer) -> TestResult {
     let mut attempts = Vec::new();
     // A new case whose major decision already carries an approval.
     let mut c = base_case(&o, &cat)?;
-    decide(&o, &cat, &mut c, threshold, |c| {
+    decide(&o, &cat, &mut c, small, true, |c| {
         c["decision"]["review"] = json!({"outcome": "approved", "reviewer": "RV-1", "opinion": "同意", "at_ms": T0 + 2000});
     })?;
     attempts.push(
@@ -183,7 +214,7 @@ async fn table(s: &TestServer) -> TestResult {
     );
     // A major decision claiming it needs no review (signed over the forged flag).
     let mut c = base_case(&o, &cat)?;
-    decide(&o, &cat, &mut c, threshold, |c| {
+    decide(&o, &cat, &mut c, small, true, |c| {
         c["decision"]["review_required"] = json!(false);
         c["decision"]["review_reasons"] = json!([]);
     })?;
@@ -311,18 +342,13 @@ async fn table(s: &TestServer) -> TestResult {
         .await?,
     );
 
-    // An edit of the lawful, in-effect decision: raised from `small` to a major amount.
+    // An edit of the lawful, in-effect decision: its amount raised.
     let before = good_doc.get_heads();
     let decision = match automerge::ReadDoc::get(&good_doc, automerge::ROOT, "decision")? {
         Some((automerge::Value::Object(_), id)) => id,
         _ => return Err("no decision".into()),
     };
-    automerge::transaction::Transactable::put(
-        &mut good_doc,
-        &decision,
-        "amount_yuan",
-        threshold * 5,
-    )?;
+    automerge::transaction::Transactable::put(&mut good_doc, &decision, "amount_yuan", small + 1)?;
     good_doc.commit();
     let r = o
         .push(RecordKind::Case, &gid, good_doc.save_after(&before))
@@ -402,8 +428,10 @@ async fn the_phone_applies_the_rules_and_a_reviewer_reviews_from_a_phone() -> Te
     let url = s.url();
     let officer = Phone::enrol(&s, &url, dir.path(), "OF-1", Role::Officer, SQUAD).await?;
     let reviewer = Phone::enrol(&s, &url, dir.path(), "RV-1", Role::Reviewer, "luan").await?;
+    let _colleague = Phone::enrol(&s, &url, dir.path(), "OF-9", Role::Officer, SQUAD).await?;
+    let head = Phone::enrol(&s, &url, dir.path(), "SV-1", Role::Supervisor, "luan").await?;
     let cat = officer.store.catalogue();
-    let (code, tier, _, threshold) = fine_item(&cat)?;
+    let (code, tier, small) = fine_item(&cat)?;
     let party = officer.store.register_party(NewParty {
         party_type: PartyType::Person,
         unit: SQUAD.into(),
@@ -417,7 +445,7 @@ async fn the_phone_applies_the_rules_and_a_reviewer_reviews_from_a_phone() -> Te
         unit: SQUAD.into(),
         occurred_at_ms: T0,
         place: fieldcase_tests::harness::place(),
-        officers: vec!["OF-1".into()],
+        officers: vec!["OF-1".into(), "OF-9".into()],
         recorded_by: "OF-9".into(),
         party_id: Some(party.id.clone()),
         violation_code: code,
@@ -466,7 +494,7 @@ async fn the_phone_applies_the_rules_and_a_reviewer_reviews_from_a_phone() -> Te
                     by: "OF-9".into(),
                     at_ms: T0 + 500,
                     tier: None,
-                    amount_yuan: threshold,
+                    amount_yuan: small,
                     reason: Some("情节严重".into()),
                     penalty: fieldcase_core::catalogue::PenaltyKind::Fine,
                     procedure: fieldcase_core::model::Procedure::Simple,
@@ -489,18 +517,15 @@ async fn the_phone_applies_the_rules_and_a_reviewer_reviews_from_a_phone() -> Te
     assert!(
         unchanged.notes.is_empty() && unchanged.actions.is_empty() && unchanged.decision.is_none()
     );
-    let decision = officer.store.decide_penalty(
+    // Under the ordinary procedure, which the Lu'an profile sends to legal review.
+    let decision = fieldcase_tests::lawful::ordinary(
+        &officer.store,
         &case.id,
-        PenaltyRequest {
-            by: "OF-1".into(),
-            at_ms: T0 + 1_000,
-            tier: None,
-            amount_yuan: threshold,
-            reason: Some("情节严重".into()),
-            penalty: fieldcase_core::catalogue::PenaltyKind::Fine,
-            procedure: fieldcase_core::model::Procedure::Simple,
-            construction_cost_yuan: None,
-        },
+        "OF-1",
+        "OF-9",
+        T0 + 1_000,
+        None,
+        Some("情节严重"),
     )?;
     assert!(decision.review_required);
     assert_eq!(officer.sync().await?.rejected, 0);
@@ -544,6 +569,19 @@ async fn the_phone_applies_the_rules_and_a_reviewer_reviews_from_a_phone() -> Te
     )?;
     assert_eq!(review.via.as_deref(), Some("device"));
     let r = reviewer.sync().await?;
+    assert_eq!((r.accepted, r.rejected), (1, 0), "{:?}", r.rejections);
+    officer.sync().await?;
+    assert_eq!(
+        officer.store.case(&case.id)?.status(),
+        CaseStatus::PendingApproval
+    );
+    // The head of the bureau approves from a phone (负责人批准); an officer cannot.
+    assert!(
+        fieldcase_tests::lawful::approve(&officer.store, &case.id, "OF-1", T0 + 11 * DAY).is_err()
+    );
+    head.sync().await?;
+    fieldcase_tests::lawful::approve(&head.store, &case.id, "SV-1", T0 + 11 * DAY)?;
+    let r = head.sync().await?;
     assert_eq!((r.accepted, r.rejected), (1, 0), "{:?}", r.rejections);
     officer.sync().await?;
     assert_eq!(officer.store.case(&case.id)?.status(), CaseStatus::Decided);
