@@ -105,6 +105,8 @@ pub struct SyncRejection {
     pub record_id: String,
     /// The server's reason, in words for the officer.
     pub reason: String,
+    /// The server's stable refusal code, for the app to map to its own words.
+    pub code: Option<String>,
 }
 
 /// The outcome of a sync.
@@ -152,6 +154,7 @@ impl From<cs::SyncReport> for SyncReport {
                 .map(|x| SyncRejection {
                     record_id: x.doc_id,
                     reason: x.reason,
+                    code: x.code,
                 })
                 .collect(),
             unreadable: r
@@ -160,6 +163,7 @@ impl From<cs::SyncReport> for SyncReport {
                 .map(|x| SyncRejection {
                     record_id: x.doc_id,
                     reason: x.reason,
+                    code: x.code,
                 })
                 .collect(),
             blobs_uploaded: r.blobs_uploaded,

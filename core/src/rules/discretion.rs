@@ -147,6 +147,19 @@ pub fn assess_penalty(
             p.party_type.as_str()
         ));
     }
+    // A fine where the law sets no amount (left to provincial law not confirmed) has no
+    // legal basis, whatever tier is named (行政处罚法 第三十八条).
+    if p.penalty == PenaltyKind::Fine
+        && item.penalties.fine_percent_of_construction_cost.is_none()
+        && item.statutory_fine(p.party_type, false).is_none()
+        && item.statutory_fine(p.party_type, true).is_none()
+    {
+        return unlawful(format!(
+            "{}: the law sets no fine amount for a {} (a fine needs a confirmed statutory range)",
+            item.code,
+            p.party_type.as_str()
+        ));
+    }
     let profile = catalogue.profile();
     let (statute, tier_range) = match p.penalty {
         PenaltyKind::Warning | PenaltyKind::Fine => {

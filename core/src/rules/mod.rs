@@ -45,6 +45,16 @@ pub fn check_decision_draft(
     Ok(assessed)
 }
 
+/// The penalty's own assessment (lawful kind and amount, benchmark, review and hearing
+/// flags), without the procedure before it.
+pub fn assess_decision_draft(
+    case: &CaseRecord,
+    d: &Decision,
+    catalogue: &Catalogue,
+) -> Result<PenaltyAssessment, Refusal> {
+    procedure::assess_decision(case, d, catalogue)
+}
+
 /// The procedure's checks of step `step_id`, the last of `case.steps`.
 pub fn check_step_draft(
     case: &CaseRecord,

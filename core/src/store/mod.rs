@@ -368,6 +368,12 @@ impl FieldStore {
             .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Whether the phone checks its own writes against the rules (always, but in tests that
+    /// play a client that is not ours).
+    pub(crate) fn local_rules_on(&self) -> bool {
+        self.local_rules.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Who this phone writes as, once enrolled: the user, role and unit the server gave at
     /// enrolment, the enrolled device id and this device's signing key. `None` before
     /// enrolment.

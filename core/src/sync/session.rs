@@ -86,6 +86,9 @@ pub struct Rejection {
     pub doc_id: String,
     /// The server's reason.
     pub reason: String,
+    /// The server's stable refusal code (`decision_invalid`, `procedure_invalid`, ...), which
+    /// an app maps to its own words.
+    pub code: Option<String>,
 }
 
 /// What was in flight for one document.
@@ -315,6 +318,7 @@ impl SyncSession {
                         self.report.rejections.push(Rejection {
                             doc_id: r.doc_id.clone(),
                             reason: reason.clone(),
+                            code: r.code.clone(),
                         });
                         self.need_full.remove(&r.doc_id);
                         store.mark_sync_rejected(&r.doc_id, acked, &reason)?;
@@ -415,7 +419,11 @@ impl SyncSession {
                 {
                     tracing::warn!(doc = %doc_id, %reason, "the server sent a document that does not merge");
                     accepted.retain(|a| a.doc_id != doc_id);
-                    self.report.unreadable.push(Rejection { doc_id, reason });
+                    self.report.unreadable.push(Rejection {
+                        doc_id,
+                        reason,
+                        code: None,
+                    });
                 }
                 Err(e) => return Err(e),
             }

@@ -55,7 +55,7 @@ fn officer_flow_warning_pledge_follow_up_close() {
     assert_eq!(ex.kind.as_str(), "first_offence");
     assert!(matches!(
         store.close_case(&case.id, "OF-1001", T0 + 70_000, "done"),
-        Err(CoreError::NotAllowed { .. })
+        Err(CoreError::Refused { code, .. }) if code == "lifecycle_invalid"
     ));
 
     let fu = store

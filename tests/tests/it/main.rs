@@ -12,4 +12,5 @@ mod forgery;
 mod measure;
 mod pinning;
 mod revoke;
+mod scenarios;
 mod wire_schemas;
