@@ -4,6 +4,7 @@ mod admin_cli;
 mod api;
 mod disclosure;
 mod keys;
+mod pg_tls;
 mod ratelimit;
 mod sessions;
 mod storage_postgres;
