@@ -340,6 +340,7 @@ async fn pii_key_rotation_reseals_parties_and_reaches_phones() -> TestResult {
     a.sync().await?;
     late.sync().await?;
     b.sync().await?;
+    a.sync().await?;
     let c = officer(&s, &dir, "OF-NEW").await?;
     c.sync().await?;
     for (phone, name) in [(&a, "a"), (&b, "b"), (&late, "late"), (&c, "enrolled after")] {
