@@ -500,7 +500,10 @@ fn write_retired(src: &KeySource, keys: &[[u8; 32]]) -> Result<(), KeyError> {
         opts.mode(0o600);
     }
     let mut f = opts.open(&tmp).map_err(io_err(&tmp))?;
-    let text: String = keys.iter().map(|k| format!("{}\n", hex::encode(k))).collect();
+    let text: String = keys
+        .iter()
+        .map(|k| format!("{}\n", hex::encode(k)))
+        .collect();
     f.write_all(text.as_bytes()).map_err(io_err(&tmp))?;
     f.sync_all().map_err(io_err(&tmp))?;
     drop(f);

@@ -76,9 +76,8 @@ pub fn parse_recipients(
 ) -> Result<Vec<age::x25519::Recipient>> {
     let mut texts: Vec<String> = given.to_vec();
     if let Some(path) = file {
-        let body = std::fs::read_to_string(path).map_err(|e| {
-            ServerError::Config(format!("recipients file {}: {e}", path.display()))
-        })?;
+        let body = std::fs::read_to_string(path)
+            .map_err(|e| ServerError::Config(format!("recipients file {}: {e}", path.display())))?;
         texts.extend(
             body.lines()
                 .map(str::trim)
@@ -103,8 +102,8 @@ pub fn load_identities(path: &Path) -> Result<Vec<Box<dyn age::Identity>>> {
     let bad = |e: &dyn std::fmt::Display| {
         ServerError::Config(format!("identity file {}: {e}", path.display()))
     };
-    let file = age::IdentityFile::from_file(path.to_string_lossy().into_owned())
-        .map_err(|e| bad(&e))?;
+    let file =
+        age::IdentityFile::from_file(path.to_string_lossy().into_owned()).map_err(|e| bad(&e))?;
     let ids = file.into_identities().map_err(|e| bad(&e))?;
     if ids.is_empty() {
         return Err(bad(&"no identity in the file"));
@@ -236,9 +235,11 @@ pub async fn backup(
     }
     crate::maintenance::ensure_empty(out)?;
     let (data, out) = (data.to_path_buf(), out.to_path_buf());
-    tokio::task::spawn_blocking(move || backup_blocking(&data, &out, &recipients, blobs_only, progress))
-        .await
-        .map_err(|e| ServerError::Task(e.to_string()))?
+    tokio::task::spawn_blocking(move || {
+        backup_blocking(&data, &out, &recipients, blobs_only, progress)
+    })
+    .await
+    .map_err(|e| ServerError::Task(e.to_string()))?
 }
 
 fn backup_blocking(
@@ -331,8 +332,8 @@ pub async fn restore(from: &Path, data: &Path, identity_file: &Path) -> Result<S
         let identities = load_identities(&identity_file)?;
         restore_blocking(&from, &data, &identities)
     })
-        .await
-        .map_err(|e| ServerError::Task(e.to_string()))?
+    .await
+    .map_err(|e| ServerError::Task(e.to_string()))?
 }
 
 fn restore_blocking(
@@ -375,7 +376,12 @@ fn restore_blocking(
     for b in &contents.blobs {
         let dir = data.join("blobs").join(&b.sha256[..2]);
         std::fs::create_dir_all(&dir)?;
-        blob_bytes += unseal_file(&from.join(&b.file), &dir.join(&b.sha256), identities, &b.sha256)?;
+        blob_bytes += unseal_file(
+            &from.join(&b.file),
+            &dir.join(&b.sha256),
+            identities,
+            &b.sha256,
+        )?;
     }
     Ok(SealedManifest {
         created_at_ms: fieldcase_core::ids::now_ms(),

@@ -357,7 +357,11 @@ impl FieldStore {
     /// under a key no other phone holds.
     pub fn set_party_match_key(&self, key: Option<[u8; 32]>) -> Result<()> {
         let w = lock(&self.writer);
-        set_meta(&w.conn, "party_match_key", key.as_ref().map_or(&[][..], |k| &k[..]))?;
+        set_meta(
+            &w.conn,
+            "party_match_key",
+            key.as_ref().map_or(&[][..], |k| &k[..]),
+        )?;
         match self.party_key.write() {
             Ok(mut k) => *k = key,
             Err(p) => *p.into_inner() = key,

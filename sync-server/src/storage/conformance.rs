@@ -324,7 +324,10 @@ pub async fn upload_claims(s: Arc<dyn Storage>) -> Result<()> {
     // Not idle before 500: kept; idle before 2000: taken over.
     assert!(!s.claim_upload_session(session("late", 1_100), 500).await?);
     assert_eq!(s.upload_session(&sha).await?.map(|u| u.device_id), owner);
-    assert!(s.claim_upload_session(session("late", 5_000), 2_000).await?);
+    assert!(
+        s.claim_upload_session(session("late", 5_000), 2_000)
+            .await?
+    );
     s.release_upload_session(&sha, "someone-else").await?;
     assert!(s.upload_session(&sha).await?.is_some());
     s.release_upload_session(&sha, "late").await?;

@@ -465,8 +465,11 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// touched before `idle_before_ms`; otherwise changes nothing. Returns whether the claim
     /// took. Two servers (or requests) beginning the same upload at once cannot both own it,
     /// which a read followed by a write could not promise across server processes.
-    async fn claim_upload_session(&self, session: UploadSession, idle_before_ms: i64)
-    -> Result<bool>;
+    async fn claim_upload_session(
+        &self,
+        session: UploadSession,
+        idle_before_ms: i64,
+    ) -> Result<bool>;
     /// Ends `device_id`'s upload session of a blob (a claim whose first chunk failed), so it
     /// neither blocks colleagues nor counts as unfinished; another device's is left alone.
     async fn release_upload_session(&self, sha256: &str, device_id: &str) -> Result<()>;

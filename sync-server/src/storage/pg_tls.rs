@@ -369,10 +369,12 @@ fn client_config(mode: SslMode, root: Option<&RootSource>) -> Result<rustls::Cli
     let provider = provider();
     let verifier: Arc<dyn ServerCertVerifier> = match root {
         Some(source) => {
-            let webpki =
-                WebPkiServerVerifier::builder_with_provider(Arc::new(roots(source)?), provider.clone())
-                    .build()
-                    .map_err(|e| tls_err(DbTlsKind::Config, format!("sslrootcert: {e}")))?;
+            let webpki = WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots(source)?),
+                provider.clone(),
+            )
+            .build()
+            .map_err(|e| tls_err(DbTlsKind::Config, format!("sslrootcert: {e}")))?;
             if mode == SslMode::VerifyFull {
                 webpki
             } else {
@@ -405,13 +407,10 @@ impl ServerCertVerifier for ChainOnly {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        match self.0.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -498,13 +497,11 @@ impl ServerCertVerifier for EncryptOnly {
 pub(crate) fn connect_error(e: &tokio_postgres::Error, mode: SslMode) -> ServerError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = source {
-        let rustls_err = s
-            .downcast_ref::<rustls::Error>()
-            .or_else(|| {
-                s.downcast_ref::<std::io::Error>()
-                    .and_then(|io| io.get_ref())
-                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            });
+        let rustls_err = s.downcast_ref::<rustls::Error>().or_else(|| {
+            s.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
         if let Some(r) = rustls_err {
             let kind = match r {
                 rustls::Error::InvalidCertificate(
@@ -555,7 +552,10 @@ mod tests {
         );
 
         let (rest, mode, root) = take_tls_params("postgres://u@db/x")?;
-        assert_eq!((rest.as_str(), mode), ("postgres://u@db/x", SslMode::Prefer));
+        assert_eq!(
+            (rest.as_str(), mode),
+            ("postgres://u@db/x", SslMode::Prefer)
+        );
         assert!(root.is_none());
         let (_, _, root) = take_tls_params("postgres://u@db/x?sslmode=require&sslrootcert=system")?;
         assert!(matches!(root, Some(RootSource::System)));
@@ -584,8 +584,10 @@ mod tests {
                 "{url}: {e:?}"
             );
         }
-        let e = PgConnect::from_url("postgres://u@db/x?sslmode=verify-ca&sslrootcert=/nonexistent/ca.pem")
-            .err();
+        let e = PgConnect::from_url(
+            "postgres://u@db/x?sslmode=verify-ca&sslrootcert=/nonexistent/ca.pem",
+        )
+        .err();
         assert!(matches!(
             e,
             Some(ServerError::DatabaseTls {

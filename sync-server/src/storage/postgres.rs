@@ -19,9 +19,9 @@
 //! another with `?options=-c%20search_path%3Dname`; tests use [`PostgresStorage::connect_fresh`]
 //! to get a private schema that is dropped when the last handle goes.
 
+use super::pg_tls::PgConnect;
 use super::*;
 use crate::error::ServerError;
-use super::pg_tls::PgConnect;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::sync::Arc;
 use tokio_postgres::error::SqlState;

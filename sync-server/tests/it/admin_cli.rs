@@ -692,8 +692,8 @@ fn holds(haystack: &[u8], needle: &[u8]) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn encrypted_backup_hides_every_record_and_restores_only_with_its_identity() -> R {
     use age::secrecy::ExposeSecret;
-    use sha2::Digest;
     use fieldcase_server::storage::BlobRecord;
+    use sha2::Digest;
     let tmp = tempfile::tempdir()?;
     let data = tmp.path().join("data");
     std::fs::create_dir_all(&data)?;
@@ -705,7 +705,8 @@ async fn encrypted_backup_hides_every_record_and_restores_only_with_its_identity
         |r| r.get(0),
     )?;
     // An evidence file, stored as an upload leaves it.
-    let photo = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00 canary evidence bytes of a case photo".repeat(40);
+    let photo =
+        b"\xff\xd8\xff\xe0\x00\x10JFIF\x00 canary evidence bytes of a case photo".repeat(40);
     let sha = hex::encode(sha2::Sha256::digest(&photo));
     let path = state.blobs.final_path(&sha);
     std::fs::create_dir_all(path.parent().ok_or("parent")?)?;
@@ -752,7 +753,10 @@ async fn encrypted_backup_hides_every_record_and_restores_only_with_its_identity
             &s(&recipients_file),
         ],
     )?;
-    assert_eq!((m["documents"].clone(), m["blobs"].clone()), (json!(1), json!(1)));
+    assert_eq!(
+        (m["documents"].clone(), m["blobs"].clone()),
+        (json!(1), json!(1))
+    );
     assert_eq!(m["recipients"].as_array().map(Vec::len), Some(2));
     let plain = tmp.path().join("plain");
     ok(&data, &[], &["backup", "--plain", "--out", &s(&plain)])?;
@@ -765,7 +769,10 @@ async fn encrypted_backup_hides_every_record_and_restores_only_with_its_identity
         ("photo bytes", photo[..48].to_vec()),
         ("photo hash", sha.as_bytes().to_vec()),
     ];
-    let plain_bytes: Vec<u8> = all_bytes(&plain)?.into_iter().flat_map(|(_, b)| b).collect();
+    let plain_bytes: Vec<u8> = all_bytes(&plain)?
+        .into_iter()
+        .flat_map(|(_, b)| b)
+        .collect();
     let plain_names: String = all_bytes(&plain)?.into_iter().map(|(n, _)| n).collect();
     for (what, c) in &canaries {
         // The canary is real: a plain backup holds it.
@@ -777,14 +784,24 @@ async fn encrypted_backup_hides_every_record_and_restores_only_with_its_identity
     for (name, bytes) in all_bytes(&sealed)? {
         for (what, c) in &canaries {
             assert!(!holds(&bytes, c), "{name} holds the {what}");
-            assert!(!holds(name.as_bytes(), c), "the file name {name} holds the {what}");
+            assert!(
+                !holds(name.as_bytes(), c),
+                "the file name {name} holds the {what}"
+            );
         }
     }
 
     // A wrong identity: a clear error, and the data folder is not even created.
     let restored = tmp.path().join("restored");
     let out = Command::new(BIN)
-        .args(["admin", "--data", &s(&restored), "restore", "--from", &s(&sealed)])
+        .args([
+            "admin",
+            "--data",
+            &s(&restored),
+            "restore",
+            "--from",
+            &s(&sealed),
+        ])
         .args(["--identity", &s(&stranger_file)])
         .env_remove("FIELDCASE_DATABASE_URL")
         .output()?;
@@ -799,10 +816,22 @@ async fn encrypted_backup_hides_every_record_and_restores_only_with_its_identity
     let m = ok(
         &restored,
         &[],
-        &["restore", "--from", &s(&sealed), "--identity", &s(&key_file)],
+        &[
+            "restore",
+            "--from",
+            &s(&sealed),
+            "--identity",
+            &s(&key_file),
+        ],
     )?;
-    assert_eq!((m["documents"].clone(), m["blobs"].clone()), (json!(1), json!(1)));
-    assert_eq!(std::fs::read(restored.join("server.db"))?, std::fs::read(plain.join("server.db"))?);
+    assert_eq!(
+        (m["documents"].clone(), m["blobs"].clone()),
+        (json!(1), json!(1))
+    );
+    assert_eq!(
+        std::fs::read(restored.join("server.db"))?,
+        std::fs::read(plain.join("server.db"))?
+    );
     let report = ok(&restored, &[], &["verify"])?;
     assert_eq!(
         (report["documents"].clone(), report["problems"].clone()),

@@ -147,7 +147,9 @@ impl PrivatePg {
         let log = pg.dir.path().join("log").to_string_lossy().to_string();
         pg.run(
             "pg_ctl",
-            &["-D", &data_s, "-l", &log, "-o", &opts, "-w", "-t", "60", "start"],
+            &[
+                "-D", &data_s, "-l", &log, "-o", &opts, "-w", "-t", "60", "start",
+            ],
         )?;
         Ok(pg)
     }
@@ -178,7 +180,8 @@ fn pki(dir: &Path, name: &str, leaf_for: &[&str]) -> R<(PathBuf, String, String)
     std::fs::write(&ca_path, ca_cert.pem())?;
     let issuer = Issuer::new(ca, ca_key);
     let leaf_key = KeyPair::generate()?;
-    let mut leaf = CertificateParams::new(leaf_for.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
+    let mut leaf =
+        CertificateParams::new(leaf_for.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
     leaf.distinguished_name
         .push(DnType::CommonName, format!("{name} database"));
     leaf.is_ca = IsCa::ExplicitNoCa;
@@ -225,16 +228,25 @@ async fn postgres_over_tls_honours_sslmode_and_sslrootcert() -> R {
 
     // verify-full with the right CA and the certificate's name: encrypted, and the storage
     // works (schema, migrations, a write and a read).
-    let full = pg.url("localhost", &format!("sslmode=verify-full&sslrootcert={ca}"));
+    let full = pg.url(
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={ca}"),
+    );
     let s = PostgresStorage::connect_fresh(&full).await?;
-    assert!(s.connection_is_encrypted().await?, "verify-full must encrypt");
+    assert!(
+        s.connection_is_encrypted().await?,
+        "verify-full must encrypt"
+    );
     fieldcase_server::admin::create_unit(&s, "luan", "Lu'an").await?;
     assert_eq!(s.units().await?.len(), 1);
     drop(s);
 
     // A CA that did not sign the server's certificate: refused, typed, in both verify modes.
     for mode in ["verify-full", "verify-ca"] {
-        let url = pg.url("localhost", &format!("sslmode={mode}&sslrootcert={other_ca}"));
+        let url = pg.url(
+            "localhost",
+            &format!("sslmode={mode}&sslrootcert={other_ca}"),
+        );
         let r = PostgresStorage::connect_fresh(&url).await;
         assert_eq!(
             tls_kind(&r),
@@ -245,9 +257,10 @@ async fn postgres_over_tls_honours_sslmode_and_sslrootcert() -> R {
 
     // The certificate names localhost, not 127.0.0.1: verify-full refuses, verify-ca (chain
     // only) connects, encrypted.
-    let r = PostgresStorage::connect_fresh(
-        &pg.url("127.0.0.1", &format!("sslmode=verify-full&sslrootcert={ca}")),
-    )
+    let r = PostgresStorage::connect_fresh(&pg.url(
+        "127.0.0.1",
+        &format!("sslmode=verify-full&sslrootcert={ca}"),
+    ))
     .await;
     assert_eq!(tls_kind(&r), Some(DbTlsKind::HostnameMismatch), "{r:?}");
     let s = PostgresStorage::connect_fresh(
@@ -262,9 +275,10 @@ async fn postgres_over_tls_honours_sslmode_and_sslrootcert() -> R {
     let s = PostgresStorage::connect_fresh(&pg.url("127.0.0.1", "sslmode=require")).await?;
     assert!(s.connection_is_encrypted().await?);
     drop(s);
-    let r = PostgresStorage::connect_fresh(
-        &pg.url("127.0.0.1", &format!("sslmode=require&sslrootcert={other_ca}")),
-    )
+    let r = PostgresStorage::connect_fresh(&pg.url(
+        "127.0.0.1",
+        &format!("sslmode=require&sslrootcert={other_ca}"),
+    ))
     .await;
     assert_eq!(tls_kind(&r), Some(DbTlsKind::UntrustedCertificate), "{r:?}");
     // No sslmode: prefer, as libpq; the server offers TLS, so it is used.
@@ -278,7 +292,10 @@ async fn postgres_over_tls_honours_sslmode_and_sslrootcert() -> R {
     assert!(ok, "admin over verify-full: {err}");
     let (ok, err) = admin_create_unit(
         data.path(),
-        &pg.url("localhost", &format!("sslmode=verify-full&sslrootcert={other_ca}")),
+        &pg.url(
+            "localhost",
+            &format!("sslmode=verify-full&sslrootcert={other_ca}"),
+        ),
         "luan/yuan",
     )?;
     assert!(!ok);
@@ -291,7 +308,10 @@ async fn postgres_over_tls_honours_sslmode_and_sslrootcert() -> R {
         assert!(!plain.connection_is_encrypted().await?);
     }
     let (client, conn) = tokio_postgres::connect(
-        &format!("host=127.0.0.1 port={} user=postgres sslmode=disable", pg.port),
+        &format!(
+            "host=127.0.0.1 port={} user=postgres sslmode=disable",
+            pg.port
+        ),
         tokio_postgres::NoTls,
     )
     .await?;
@@ -308,7 +328,11 @@ async fn postgres_over_tls_honours_sslmode_and_sslrootcert() -> R {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert_eq!(tls_kind(&refused), Some(DbTlsKind::NotOffered), "{refused:?}");
+    assert_eq!(
+        tls_kind(&refused),
+        Some(DbTlsKind::NotOffered),
+        "{refused:?}"
+    );
     let r = PostgresStorage::connect_fresh(&full).await;
     assert_eq!(tls_kind(&r), Some(DbTlsKind::NotOffered), "{r:?}");
     let s = PostgresStorage::connect_fresh(&pg.url("127.0.0.1", "sslmode=prefer")).await?;

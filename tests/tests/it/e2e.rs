@@ -246,7 +246,10 @@ async fn party_keys_reach_only_the_roles_that_handle_parties() -> TestResult {
         assert_eq!(resp.party_match_key.is_some(), handles_parties, "{user}");
         assert_eq!(resp.pii_key.is_some(), handles_parties, "{user}");
         // The same store, and the store opened again, see the same keys.
-        for store in [store, FieldStore::open(&path, phone_config(resp.device_id.clone()))?] {
+        for store in [
+            store,
+            FieldStore::open(&path, phone_config(resp.device_id.clone()))?,
+        ] {
             let registered = store.register_party(party(SQUAD, user));
             let found = store.find_party_by_id_number("340102199001011234");
             if handles_parties {
@@ -336,14 +339,23 @@ async fn pii_key_rotation_reseals_parties_and_reaches_phones() -> TestResult {
     assert_eq!(a.store.party(&p1)?.pii_sealed.key_id, new_id);
     assert_eq!(a.store.party_pii(&p1)?.id_number, "340102199001011234");
     let p2 = a.party("340102197707071234")?;
-    assert_eq!(a.store.party(&p2)?.pii_sealed.key_id, new_id, "new seals use the new key");
+    assert_eq!(
+        a.store.party(&p2)?.pii_sealed.key_id,
+        new_id,
+        "new seals use the new key"
+    );
     a.sync().await?;
     late.sync().await?;
     b.sync().await?;
     a.sync().await?;
     let c = officer(&s, &dir, "OF-NEW").await?;
     c.sync().await?;
-    for (phone, name) in [(&a, "a"), (&b, "b"), (&late, "late"), (&c, "enrolled after")] {
+    for (phone, name) in [
+        (&a, "a"),
+        (&b, "b"),
+        (&late, "late"),
+        (&c, "enrolled after"),
+    ] {
         for (p, id_number) in [
             (&p1, "340102199001011234"),
             (&p2, "340102197707071234"),
@@ -360,7 +372,10 @@ async fn pii_key_rotation_reseals_parties_and_reaches_phones() -> TestResult {
     // (it arrived after the re-seal); a second pass re-seals it, and none is left.
     let on_server = party_seals(s.storage()).await?;
     assert_eq!(on_server.len(), 3);
-    assert!(on_server.iter().all(|(id, k)| *k == new_id || *id == p3), "{on_server:?}");
+    assert!(
+        on_server.iter().all(|(id, k)| *k == new_id || *id == p3),
+        "{on_server:?}"
+    );
     let again = fieldcase_server::pii_rotation::reseal_parties(
         s.storage(),
         &s.state.server_actor,
@@ -369,7 +384,12 @@ async fn pii_key_rotation_reseals_parties_and_reaches_phones() -> TestResult {
     )
     .await?;
     assert_eq!((again.resealed, again.current), (1, 2));
-    assert!(party_seals(s.storage()).await?.iter().all(|(_, k)| *k == new_id));
+    assert!(
+        party_seals(s.storage())
+            .await?
+            .iter()
+            .all(|(_, k)| *k == new_id)
+    );
     b.sync().await?;
     assert_eq!(b.store.party(&p3)?.pii_sealed.key_id, new_id);
     assert_eq!(b.store.party_pii(&p3)?.id_number, "340102198505051234");
