@@ -145,6 +145,9 @@ enum KeysCommand {
     /// re-seal every party on the server under it. Stop the servers first and start them
     /// again after: phones receive the new key at their next sync.
     RotatePii,
+    /// Re-seal under the current PII key every party still sealed under a retired one (those
+    /// phones recorded offline before they learnt the new key); safe while servers run.
+    ResealPii,
 }
 
 #[derive(Debug, Subcommand)]
@@ -716,6 +719,21 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                             r.reseal.resealed,
                             r.reseal.parties,
                             r.reseal.not_opened
+                        );
+                        Ok(())
+                    }
+                }
+                AdminCommand::Keys {
+                    command: KeysCommand::ResealPii,
+                } => {
+                    let r = fieldcase_server::pii_rotation::reseal(&key_source, s).await?;
+                    if json {
+                        print(json, &r)
+                    } else {
+                        println!(
+                            "{} of {} parties re-sealed, {} under the current key already, {} \
+                             sealed under a key the server does not hold",
+                            r.resealed, r.parties, r.current, r.not_opened
                         );
                         Ok(())
                     }

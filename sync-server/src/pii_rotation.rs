@@ -155,3 +155,39 @@ pub async fn rotate(src: &KeySource, storage: &dyn Storage) -> Result<RotationRe
     .await?;
     Ok(RotationReport { rotation, reseal })
 }
+
+/// `admin keys reseal-pii`: re-seals, under the current key, the parties still sealed under a
+/// retired one (recorded offline on phones that had not yet learnt the new key), with one
+/// audit entry. Writes only through the storage, so servers may keep running.
+pub async fn reseal(src: &KeySource, storage: &dyn Storage) -> Result<ResealReport> {
+    let actor = storage
+        .setting_or_insert("server_actor", crate::auth::random::<16>()?.to_vec())
+        .await?;
+    let keys = crate::keys::ServerKeys::load(src, storage).await?;
+    let report = reseal_parties(
+        storage,
+        &ActorId::from(actor.as_slice()),
+        &keys.pii_ring(),
+        &keys.pii_key,
+    )
+    .await?;
+    crate::admin::audit(
+        storage,
+        &keys.signing_key,
+        crate::audit::AuditEvent {
+            at_ms: fieldcase_core::ids::now_ms(),
+            actor: "operator".into(),
+            action: "pii_resealed".into(),
+            case_id: None,
+            detail: format!(
+                "key {} current; {} of {} parties re-sealed, {} not opened",
+                crate::keys::pii_key_id(&keys.pii_key),
+                report.resealed,
+                report.parties,
+                report.not_opened
+            ),
+        },
+    )
+    .await?;
+    Ok(report)
+}

@@ -376,13 +376,10 @@ async fn pii_key_rotation_reseals_parties_and_reaches_phones() -> TestResult {
         on_server.iter().all(|(id, k)| *k == new_id || *id == p3),
         "{on_server:?}"
     );
-    let again = fieldcase_server::pii_rotation::reseal_parties(
-        s.storage(),
-        &s.state.server_actor,
-        &s.state.pii_ring,
-        &s.state.pii_key,
-    )
-    .await?;
+    // `admin keys reseal-pii`, while the server runs.
+    let again =
+        fieldcase_server::pii_rotation::reseal(&KeySource::dir(data.join("keys")), s.storage())
+            .await?;
     assert_eq!((again.resealed, again.current), (1, 2));
     assert!(
         party_seals(s.storage())
