@@ -135,6 +135,11 @@ pub enum CoreError {
         /// The party.
         party_id: String,
     },
+    /// This device holds no party-match key: its role neither records nor reads parties
+    /// (volunteers), so the server did not give it one. Party registration and look-up by
+    /// identity number are unavailable.
+    #[error("this device holds no party-match key (its role does not handle parties)")]
+    PartyMatchKeyUnavailable,
     /// The phone has not reached the server within its lease: sync to unlock.
     #[error("store locked since {since_ms}: connect to the server to unlock")]
     Locked {

@@ -3,9 +3,11 @@
 //! A party's name, identity number, phone and address are encrypted (XChaCha20-Poly1305) under
 //! the bureau's PII key before they enter the document, bound to the party id as associated
 //! data. The key is given at enrolment only to roles entitled to personal data (officers,
-//! reviewers); the server stores and relays the ciphertext but holds no key, and volunteers'
-//! phones never receive party documents at all. Lists and rules use the masked forms and the
-//! keyed match hash that sit beside the ciphertext.
+//! reviewers, supervisors), and volunteers' phones never receive party documents at all.
+//! Lists and rules use the masked forms and the keyed match hash that sit beside the
+//! ciphertext. Each seal names its key (`key_id`), so after a rotation (the server re-seals
+//! its parties under a new key and sends entitled phones every key with the device keys) a
+//! store opens a party with whichever key of its ring sealed it: every key ever held is kept.
 
 use crate::model::PartyPii;
 use crate::{CoreError, Result};

@@ -282,6 +282,9 @@ impl From<CoreError> for FieldcaseError {
             CoreError::PiiUnavailable { .. } => F::NotAllowed {
                 reason: "personal data is not available on this device".into(),
             },
+            CoreError::PartyMatchKeyUnavailable => F::NotAllowed {
+                reason: "this device does not handle parties".into(),
+            },
             CoreError::Automerge(e) => F::Internal {
                 reason: format!("document engine: {e}"),
             },

@@ -27,6 +27,14 @@ pub fn may_read_pii(role: Role) -> bool {
     readable_kinds(role).contains(&RecordKind::Party)
 }
 
+/// Whether a role's phones receive the bureau's party-match key: those that record or read
+/// party documents (the same roles as [`may_read_pii`]; they see identity numbers in the
+/// sealed data anyway). Anyone else holding it could test guessed identity numbers against
+/// match hashes, so volunteers and operators never get it (`docs/security.md`, Keys).
+pub fn may_match_parties(role: Role) -> bool {
+    may_read_pii(role)
+}
+
 /// Kinds a role may write: the rule the phone applies too.
 pub use fieldcase_core::rules::writable_kinds;
 
@@ -56,6 +64,11 @@ mod tests {
         assert!(may_read_pii(Role::Supervisor));
         assert!(!may_read_pii(Role::Volunteer));
         assert!(!may_read_pii(Role::Operator));
+        for role in [Role::Officer, Role::Reviewer, Role::Supervisor] {
+            assert!(may_match_parties(role));
+        }
+        assert!(!may_match_parties(Role::Volunteer));
+        assert!(!may_match_parties(Role::Operator));
     }
 
     fn user(role: Role, unit: &str) -> User {

@@ -41,6 +41,9 @@ pub struct AppState {
     pub party_key: [u8; 32],
     /// The bureau key sealing personal data; given at enrolment to entitled roles only.
     pub pii_key: [u8; 32],
+    /// Every PII key, oldest first, `pii_key` last: phones of entitled roles get them all
+    /// with the device keys, so parties sealed before a rotation stay readable.
+    pub pii_ring: Arc<Vec<[u8; 32]>>,
     /// Request budget per device (authenticated routes).
     pub device_rate: Arc<crate::ratelimit::RateLimiter>,
     /// Request budget per client address on enrolment.
@@ -89,6 +92,7 @@ impl AppState {
             server_actor: ActorId::from(actor.as_slice()),
             party_key: keys.party_key,
             pii_key: keys.pii_key,
+            pii_ring: Arc::new(keys.pii_ring()),
             device_rate: Arc::new(crate::ratelimit::RateLimiter::new(
                 crate::ratelimit::Budget::DEVICE,
             )),

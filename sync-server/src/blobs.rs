@@ -386,57 +386,79 @@ pub struct PutQuery {
 
 /// Settles who owns the upload of `sha` before `auth`'s chunk is appended (with the blob's
 /// upload lock held): refuses another device's live session, takes over an idle one, drops
-/// partial bytes no session owns, and applies the per-device quota to a new upload.
+/// partial bytes no session owns, and applies the per-device quota to a new upload. A new or
+/// taken-over session is claimed in the database in one atomic step
+/// ([`crate::storage::Storage::claim_upload_session`]) before any byte is touched, so two
+/// server instances sharing the database and blob folder cannot both begin the same upload
+/// (the lock is per process). Returns whether this call began a new session.
 async fn claim_upload(
     state: &AppState,
     auth: &DeviceAuth,
     sha: &str,
     total: u64,
     now: i64,
-) -> Result<()> {
+) -> Result<bool> {
     let device = &auth.device.id;
-    let new_upload = match state.storage.upload_session(sha).await? {
-        Some(u) if u.device_id == *device => {
-            if u.total != total {
-                return Err(ServerError::Conflict(format!(
-                    "this upload was begun with total {}",
-                    u.total
-                )));
-            }
-            false
+    let own = |u: &UploadSession| -> Result<bool> {
+        if u.total != total {
+            return Err(ServerError::Conflict(format!(
+                "this upload was begun with total {}",
+                u.total
+            )));
         }
+        Ok(false)
+    };
+    match state.storage.upload_session(sha).await? {
+        Some(u) if u.device_id == *device => return own(&u),
         Some(u) if now - u.updated_at_ms < UPLOAD_TAKEOVER_AFTER_MS => {
             return Err(ServerError::UploadInProgress);
         }
-        Some(_) | None => {
-            // An idle colleague's upload, or bytes no session owns: start again from 0 so
-            // nothing of another device's bytes ends up in this device's upload.
-            let blobs = state.blobs.clone();
-            let sha = sha.to_string();
-            tokio::task::spawn_blocking(move || blobs.discard_partial(&sha))
-                .await
-                .map_err(|e| ServerError::Task(e.to_string()))??;
-            true
-        }
-    };
-    if new_upload {
-        let max_age = i64::try_from(PARTIAL_MAX_AGE_MS).unwrap_or(i64::MAX);
-        let pending = state
-            .storage
-            .upload_sessions()
-            .await?
-            .into_iter()
-            .filter(|u| u.device_id == *device && u.sha256 != sha)
-            .filter(|u| now - u.updated_at_ms < max_age)
-            .fold(0u64, |sum, u| sum.saturating_add(u.total));
-        if pending.saturating_add(total) > MAX_PENDING_UPLOAD_BYTES {
-            return Err(ServerError::TooLarge(format!(
-                "unfinished uploads of one device are limited to {MAX_PENDING_UPLOAD_BYTES} bytes; \
-                 finish or abandon one first"
-            )));
-        }
+        Some(_) | None => {}
     }
-    Ok(())
+    let max_age = i64::try_from(PARTIAL_MAX_AGE_MS).unwrap_or(i64::MAX);
+    let pending = state
+        .storage
+        .upload_sessions()
+        .await?
+        .into_iter()
+        .filter(|u| u.device_id == *device && u.sha256 != sha)
+        .filter(|u| now - u.updated_at_ms < max_age)
+        .fold(0u64, |sum, u| sum.saturating_add(u.total));
+    if pending.saturating_add(total) > MAX_PENDING_UPLOAD_BYTES {
+        return Err(ServerError::TooLarge(format!(
+            "unfinished uploads of one device are limited to {MAX_PENDING_UPLOAD_BYTES} bytes; \
+             finish or abandon one first"
+        )));
+    }
+    let claimed = state
+        .storage
+        .claim_upload_session(
+            UploadSession {
+                sha256: sha.to_string(),
+                device_id: device.clone(),
+                received: 0,
+                total,
+                updated_at_ms: now,
+            },
+            now - UPLOAD_TAKEOVER_AFTER_MS,
+        )
+        .await?;
+    if !claimed {
+        // Someone claimed it between the read and the claim: another instance serving a
+        // colleague (refused), or this device through another instance (its own upload).
+        return match state.storage.upload_session(sha).await? {
+            Some(u) if u.device_id == *device => own(&u),
+            _ => Err(ServerError::UploadInProgress),
+        };
+    }
+    // An idle colleague's upload, or bytes no session owns: start again from 0 so nothing of
+    // another device's bytes ends up in this device's upload.
+    let blobs = state.blobs.clone();
+    let sha = sha.to_string();
+    tokio::task::spawn_blocking(move || blobs.discard_partial(&sha))
+        .await
+        .map_err(|e| ServerError::Task(e.to_string()))??;
+    Ok(true)
 }
 
 /// `PUT /v1/blobs/{sha256}?offset=N&total=T`.
@@ -472,13 +494,26 @@ pub async fn put(
     let lock = state.blobs.lock_for(&sha);
     let _guard = lock.lock().await;
     let now = fieldcase_core::ids::now_ms();
-    claim_upload(&state, &auth, &sha, q.total, now).await?;
+    let began = claim_upload(&state, &auth, &sha, q.total, now).await?;
     let blobs = state.blobs.clone();
     let sha_c = sha.clone();
     let (offset, total) = (q.offset, q.total);
-    let outcome = tokio::task::spawn_blocking(move || blobs.append(&sha_c, offset, total, &body))
+    let appended = tokio::task::spawn_blocking(move || blobs.append(&sha_c, offset, total, &body))
         .await
-        .map_err(|e| ServerError::Task(e.to_string()))??;
+        .map_err(|e| ServerError::Task(e.to_string()))?;
+    let outcome = match appended {
+        Ok(o) => o,
+        Err(e) => {
+            if began {
+                // A claim whose first chunk failed is released, as if never made.
+                state
+                    .storage
+                    .release_upload_session(&sha, &auth.device.id)
+                    .await?;
+            }
+            return Err(e);
+        }
+    };
     let end = outcome.received();
     let complete = matches!(outcome, UploadOutcome::Complete { .. });
     state

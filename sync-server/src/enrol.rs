@@ -1,5 +1,6 @@
 //! `POST /v1/enrol`: a one-time code becomes a device with its own credential;
-//! `GET /v1/device-keys`: the device keys a phone needs to verify the evidence it reads.
+//! `GET /v1/device-keys`: the device keys a phone needs to verify the evidence it reads, and
+//! for entitled roles every PII key (so a rotated key reaches phones at their next sync).
 
 use crate::AppState;
 use crate::auth;
@@ -76,7 +77,8 @@ pub async fn enrol(
         user_id: user.id,
         role: user.role.as_str().into(),
         unit: user.unit,
-        party_match_key: hex::encode(state.party_key),
+        party_match_key: crate::access::may_match_parties(user.role)
+            .then(|| hex::encode(state.party_key)),
         pii_key: crate::access::may_read_pii(user.role).then(|| hex::encode(state.pii_key)),
         server_time_ms: now,
     }))
@@ -93,7 +95,10 @@ pub async fn device_keys(
 ) -> Result<Json<DeviceKeysResponse>> {
     let me = &auth.user;
     if crate::access::readable_kinds(me.role).is_empty() {
-        return Ok(Json(DeviceKeysResponse { keys: vec![] }));
+        return Ok(Json(DeviceKeysResponse {
+            keys: vec![],
+            pii_keys: None,
+        }));
     }
     let units: HashMap<String, String> = state
         .storage
@@ -125,5 +130,9 @@ pub async fn device_keys(
         revoked_at_ms: None,
     });
     keys.sort_by(|a, b| a.device_id.cmp(&b.device_id));
-    Ok(Json(DeviceKeysResponse { keys }))
+    // The PII key ring (after a rotation, the new key and those it replaced), to the roles
+    // entitled to personal data: how a phone learns a new key without enrolling again.
+    let pii_keys = crate::access::may_read_pii(me.role)
+        .then(|| state.pii_ring.iter().map(hex::encode).collect());
+    Ok(Json(DeviceKeysResponse { keys, pii_keys }))
 }

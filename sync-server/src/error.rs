@@ -67,6 +67,15 @@ pub enum ServerError {
     /// Startup configuration is unusable.
     #[error("configuration: {0}")]
     Config(String),
+    /// TLS to the PostgreSQL server failed or is misconfigured; `kind` says which check
+    /// (`sslmode` / `sslrootcert` of the database URL, see `storage::pg_tls`).
+    #[error("database TLS, {kind}: {detail}")]
+    DatabaseTls {
+        /// What failed.
+        kind: crate::storage::pg_tls::DbTlsKind,
+        /// For logs and the operator (no secrets: the URL is never echoed).
+        detail: String,
+    },
 }
 
 impl ServerError {
@@ -117,7 +126,8 @@ impl ServerError {
             | ServerError::Io(_)
             | ServerError::Core(_)
             | ServerError::Task(_)
-            | ServerError::Config(_) => (
+            | ServerError::Config(_)
+            | ServerError::DatabaseTls { .. } => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
                 "internal error; try again later".into(),

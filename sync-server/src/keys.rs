@@ -1,7 +1,8 @@
 //! The server's secrets, kept apart from its database.
 //!
 //! Three keys: the bureau's party-match key, the bureau's PII key (given at enrolment to the
-//! roles entitled to it) and the ed25519 key that signs the audit trail. None of them is
+//! roles entitled to it; the keys earlier rotations replaced stay in `pii.retired`, see
+//! [`rotate_pii`]) and the ed25519 key that signs the audit trail. None of them is
 //! stored in the database, so a copy of the database (a backup, a dump, a stolen disk image of
 //! the database volume) holds none of them.
 //!
@@ -221,13 +222,19 @@ impl KeySource {
     }
 }
 
+/// The file in the key folder holding the PII keys a rotation replaced (hex, one a line,
+/// oldest first): kept so parties sealed under them stay readable, and handed to phones.
+pub const PII_RETIRED_FILE: &str = "pii.retired";
+
 /// The server's keys, loaded.
 #[derive(Clone)]
 pub struct ServerKeys {
     /// The bureau's party-match key.
     pub party_key: [u8; 32],
-    /// The bureau's PII key.
+    /// The bureau's PII key: the one new seals use.
     pub pii_key: [u8; 32],
+    /// PII keys replaced by rotations, oldest first ([`PII_RETIRED_FILE`]).
+    pub pii_retired: Vec<[u8; 32]>,
     /// The audit (and legal review) signing key.
     pub signing_key: SigningKey,
 }
@@ -435,19 +442,172 @@ impl ServerKeys {
     /// keys an older release kept in the database out of it.
     pub async fn load(src: &KeySource, storage: &dyn Storage) -> crate::error::Result<ServerKeys> {
         let party_key = load_one(src, storage, KeyName::PartyMatch).await?;
+        let pii_retired = read_retired(src)?;
+        finish_interrupted_rotation(src, storage, &pii_retired).await?;
         let pii_key = load_one(src, storage, KeyName::Pii).await?;
         let seed = load_one(src, storage, KeyName::AuditSigning).await?;
         Ok(ServerKeys {
             party_key,
             pii_key,
+            pii_retired,
             signing_key: SigningKey::from_bytes(&seed),
         })
+    }
+
+    /// Every PII key, oldest first, the current one last (the order phones add them in, so
+    /// the last is the one they seal with).
+    pub fn pii_ring(&self) -> Vec<[u8; 32]> {
+        let mut ring = self.pii_retired.clone();
+        ring.retain(|k| *k != self.pii_key);
+        ring.push(self.pii_key);
+        ring
     }
 
     /// The audit public key, hex (what an auditor keeps to check exported heads).
     pub fn audit_public_key_hex(&self) -> String {
         hex::encode(self.signing_key.verifying_key().to_bytes())
     }
+}
+
+/// Reads the retired PII keys of the key folder (none when the file is absent).
+fn read_retired(src: &KeySource) -> Result<Vec<[u8; 32]>, KeyError> {
+    let path = src.dir.join(PII_RETIRED_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(io_err(&path)(e)),
+    };
+    check_mode(&src.dir, 0o700)?;
+    check_mode(&path, 0o600)?;
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| parse_hex(KeyName::Pii, path.display().to_string(), l))
+        .collect()
+}
+
+/// Writes the retired PII keys (0600, through a temporary file and a rename).
+fn write_retired(src: &KeySource, keys: &[[u8; 32]]) -> Result<(), KeyError> {
+    ensure_dir(&src.dir)?;
+    let path = src.dir.join(PII_RETIRED_FILE);
+    let tmp = src.dir.join(format!(".{PII_RETIRED_FILE}.new"));
+    let _ = std::fs::remove_file(&tmp);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(&tmp).map_err(io_err(&tmp))?;
+    let text: String = keys
+        .iter()
+        .map(|k| format!("{}\n", hex::encode(k)))
+        .collect();
+    f.write_all(text.as_bytes()).map_err(io_err(&tmp))?;
+    f.sync_all().map_err(io_err(&tmp))?;
+    drop(f);
+    std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
+    if let Ok(d) = std::fs::File::open(&src.dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// A rotation stopped between writing the new key file and recording its fingerprint leaves
+/// the database naming a key that is now retired: record the current key's fingerprint, so
+/// the server starts. (Whoever can write the key folder holds every key anyway.)
+async fn finish_interrupted_rotation(
+    src: &KeySource,
+    storage: &dyn Storage,
+    retired: &[[u8; 32]],
+) -> crate::error::Result<()> {
+    let name = KeyName::Pii;
+    if src.env.contains_key(name.env_var()) {
+        return Ok(());
+    }
+    let (Some(stored), Some(current)) = (
+        storage.setting(name.fingerprint_setting()).await?,
+        read_file(src, name)?,
+    ) else {
+        return Ok(());
+    };
+    let current_fp = fingerprint(name, &current);
+    if stored == current_fp.as_bytes()
+        || !retired
+            .iter()
+            .any(|k| fingerprint(name, k).as_bytes() == stored.as_slice())
+    {
+        return Ok(());
+    }
+    storage.delete_setting(name.fingerprint_setting()).await?;
+    storage
+        .setting_or_insert(name.fingerprint_setting(), current_fp.into_bytes())
+        .await?;
+    tracing::warn!("finished an interrupted PII key rotation");
+    Ok(())
+}
+
+/// What [`rotate_pii`] did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PiiRotation {
+    /// Id (as in sealed data) of the key replaced, now retired.
+    pub retired_key_id: String,
+    /// Id of the new key.
+    pub new_key_id: String,
+    /// Retired keys now kept (this one included).
+    pub retired_keys: usize,
+}
+
+/// The id sealed data names a PII key by.
+pub fn pii_key_id(key: &[u8; 32]) -> String {
+    fieldcase_core::pii::PiiKey::from_bytes(*key).id()
+}
+
+/// Makes a new PII key the one new seals use: the current key is appended to the retired
+/// keys (first, so it can never be lost), the new key written to the key folder, and its
+/// fingerprint recorded. Refused when the PII key comes from `FIELDCASE_PII_KEY` (rotate it
+/// in the secret manager). Servers hold their keys in memory: run this with them stopped,
+/// and start them again afterwards (`docs/operator-guide.md`).
+pub async fn rotate_pii(
+    src: &KeySource,
+    storage: &dyn Storage,
+) -> crate::error::Result<(ServerKeys, PiiRotation)> {
+    let name = KeyName::Pii;
+    if src.env.contains_key(name.env_var()) {
+        return Err(crate::error::ServerError::Config(format!(
+            "the PII key comes from {}: rotate it where that variable is set",
+            name.env_var()
+        )));
+    }
+    let mut keys = ServerKeys::load(src, storage).await?;
+    let old = keys.pii_key;
+    let new = random_key()?;
+    let mut retired = keys.pii_retired.clone();
+    retired.retain(|k| *k != old);
+    retired.push(old);
+    write_retired(src, &retired)?;
+    write_file(src, name, &new)?;
+    storage.delete_setting(name.fingerprint_setting()).await?;
+    let fp = fingerprint(name, &new);
+    let stored = storage
+        .setting_or_insert(name.fingerprint_setting(), fp.clone().into_bytes())
+        .await?;
+    if stored != fp.as_bytes() {
+        return Err(crate::error::ServerError::Config(
+            "another process recorded a PII key during the rotation; stop every server and \
+             run the rotation again"
+                .into(),
+        ));
+    }
+    keys.pii_key = new;
+    keys.pii_retired = retired;
+    let rotation = PiiRotation {
+        retired_key_id: pii_key_id(&old),
+        new_key_id: pii_key_id(&new),
+        retired_keys: keys.pii_retired.len(),
+    };
+    Ok((keys, rotation))
 }
 
 #[cfg(test)]

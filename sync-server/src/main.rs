@@ -140,6 +140,17 @@ enum AuditCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Make a new bureau PII key (the current one is retired and kept in `pii.retired`) and
+    /// re-seal every party on the server under it. Stop the servers first and start them
+    /// again after: phones receive the new key at their next sync.
+    RotatePii,
+    /// Re-seal under the current PII key every party still sealed under a retired one (those
+    /// phones recorded offline before they learnt the new key); safe while servers run.
+    ResealPii,
+}
+
+#[derive(Debug, Subcommand)]
 enum AdminCommand {
     /// Create a unit.
     CreateUnit {
@@ -211,7 +222,8 @@ enum AdminCommand {
         #[arg(long, default_value = "all", value_parser = ["all", "synced-only"])]
         wipe: String,
     },
-    /// Copy the embedded database (online) and the blobs into a new folder.
+    /// Copy the embedded database (online) and the blobs into a new folder, every file
+    /// encrypted with age to the recipients given (or, only with --plain, unencrypted).
     Backup {
         /// The new backup folder.
         #[arg(long)]
@@ -219,12 +231,26 @@ enum AdminCommand {
         /// Copy only the blobs (the database is PostgreSQL: use pg_dump for it).
         #[arg(long)]
         blobs_only: bool,
+        /// An age X25519 recipient (`age1...`, from age-keygen) to encrypt to; repeat for
+        /// several (e.g. the operator's key and one kept in a safe).
+        #[arg(long = "recipient", value_name = "AGE1...")]
+        recipients: Vec<String>,
+        /// A file of age recipients, one per line (`#` comments allowed).
+        #[arg(long)]
+        recipients_file: Option<PathBuf>,
+        /// Write an unencrypted copy (the backup then holds every record and photo in the
+        /// clear): only for a destination that is itself encrypted.
+        #[arg(long, conflicts_with_all = ["recipients", "recipients_file"])]
+        plain: bool,
     },
     /// Restore a backup folder into an empty data folder (--data).
     Restore {
         /// The backup folder.
         #[arg(long)]
         from: PathBuf,
+        /// The age identity file (`AGE-SECRET-KEY-1...`) of an encrypted backup.
+        #[arg(long)]
+        identity: Option<PathBuf>,
     },
     /// Check every document and blob; exits non-zero if anything is wrong.
     Verify,
@@ -237,6 +263,11 @@ enum AdminCommand {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// The server's keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
     },
     /// Write a bureau report (per unit and the total) of a unit subtree and period.
     Report {
@@ -446,7 +477,13 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
             let key_source =
                 KeySource::from_env(key_dir.unwrap_or_else(|| KeySource::default_dir(&data)));
             match &command {
-                AdminCommand::Backup { out, blobs_only } => {
+                AdminCommand::Backup {
+                    out,
+                    blobs_only,
+                    recipients,
+                    recipients_file,
+                    plain,
+                } => {
                     if database_url.is_some() && !blobs_only {
                         return Err(ServerError::Config(
                             "back up a PostgreSQL database with pg_dump, and its blobs with \
@@ -454,18 +491,50 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                                 .into(),
                         ));
                     }
-                    let m = maintenance::backup(&data, out, *blobs_only, !json).await?;
+                    if *plain {
+                        let m = maintenance::backup(&data, out, *blobs_only, !json).await?;
+                        return print(json, &m);
+                    }
+                    let recipients = fieldcase_server::sealed_backup::parse_recipients(
+                        recipients,
+                        recipients_file.as_deref(),
+                    )?;
+                    if recipients.is_empty() {
+                        return Err(ServerError::Config(
+                            "backups are encrypted: give --recipient age1... (or \
+                             --recipients-file), or --plain for an unencrypted copy"
+                                .into(),
+                        ));
+                    }
+                    let m = fieldcase_server::sealed_backup::backup(
+                        &data,
+                        out,
+                        recipients,
+                        *blobs_only,
+                        !json,
+                    )
+                    .await?;
                     return print(json, &m);
                 }
                 AdminCommand::VerifyPackage {
                     file,
                     no_trust_list: true,
                 } => return verify_package(file, None, json),
-                AdminCommand::Restore { from } => {
+                AdminCommand::Restore { from, identity } => {
                     if database_url.is_some() {
                         return Err(ServerError::Config(
                             "restore a PostgreSQL database with pg_restore or psql".into(),
                         ));
+                    }
+                    if fieldcase_server::sealed_backup::is_sealed(from)? {
+                        let identity = identity.as_deref().ok_or_else(|| {
+                            ServerError::Config(
+                                "this backup is encrypted: give --identity FILE".into(),
+                            )
+                        })?;
+                        let m =
+                            fieldcase_server::sealed_backup::restore(from, &data, identity).await?;
+                        return print(json, &m);
                     }
                     let m = maintenance::restore(from, &data, !json).await?;
                     return print(json, &m);
@@ -630,6 +699,42 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                                 e.seq, e.event.at_ms, e.event.action, e.event.actor, e.event.detail
                             );
                         }
+                        Ok(())
+                    }
+                }
+                AdminCommand::Keys {
+                    command: KeysCommand::RotatePii,
+                } => {
+                    let r = fieldcase_server::pii_rotation::rotate(&key_source, s).await?;
+                    if json {
+                        print(json, &r)
+                    } else {
+                        println!(
+                            "PII key {} retired (kept for reading), {} current; {} of {} \
+                             parties re-sealed, {} sealed under a key the server does not \
+                             hold. Start the servers again: phones get the new key at their \
+                             next sync.",
+                            r.rotation.retired_key_id,
+                            r.rotation.new_key_id,
+                            r.reseal.resealed,
+                            r.reseal.parties,
+                            r.reseal.not_opened
+                        );
+                        Ok(())
+                    }
+                }
+                AdminCommand::Keys {
+                    command: KeysCommand::ResealPii,
+                } => {
+                    let r = fieldcase_server::pii_rotation::reseal(&key_source, s).await?;
+                    if json {
+                        print(json, &r)
+                    } else {
+                        println!(
+                            "{} of {} parties re-sealed, {} under the current key already, {} \
+                             sealed under a key the server does not hold",
+                            r.resealed, r.parties, r.current, r.not_opened
+                        );
                         Ok(())
                     }
                 }

@@ -258,7 +258,7 @@ pub struct BackupManifest {
     pub blob_bytes: u64,
 }
 
-fn stored_blob_files(root: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+pub(crate) fn stored_blob_files(root: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
     if !root.exists() {
         return Ok(out);
@@ -308,7 +308,25 @@ fn copy_blobs(from: &Path, to: &Path, progress: bool) -> Result<(usize, u64)> {
     Ok((files.len(), bytes))
 }
 
-fn ensure_empty(dir: &Path) -> Result<()> {
+/// Writes a consistent copy of the SQLite database `src` (which may be in use) to `dest` with
+/// `VACUUM INTO`, checks the copy's integrity and returns its document count.
+pub(crate) fn vacuum_into(src: &Path, dest: &Path) -> Result<i64> {
+    let conn =
+        rusqlite::Connection::open_with_flags(src, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    let target = dest.to_string_lossy().to_string();
+    conn.execute("VACUUM INTO ?1", [target])?;
+    let copy = rusqlite::Connection::open(dest)?;
+    let ok: String = copy.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    if ok != "ok" {
+        return Err(ServerError::Config(format!(
+            "backup copy fails its check: {ok}"
+        )));
+    }
+    Ok(copy.query_row("SELECT count(*) FROM docs", [], |r| r.get(0))?)
+}
+
+pub(crate) fn ensure_empty(dir: &Path) -> Result<()> {
     if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
         return Err(ServerError::Config(format!(
             "{} is not empty; choose a new folder",
@@ -341,25 +359,9 @@ pub async fn backup(
         }
         let dest = out.join("server.db");
         let (s2, d2) = (src.clone(), dest.clone());
-        let documents = tokio::task::spawn_blocking(move || -> Result<i64> {
-            let conn = rusqlite::Connection::open_with_flags(
-                &s2,
-                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-            )?;
-            conn.busy_timeout(std::time::Duration::from_secs(30))?;
-            let target = d2.to_string_lossy().to_string();
-            conn.execute("VACUUM INTO ?1", [target])?;
-            let copy = rusqlite::Connection::open(&d2)?;
-            let ok: String = copy.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
-            if ok != "ok" {
-                return Err(ServerError::Config(format!(
-                    "backup copy fails its check: {ok}"
-                )));
-            }
-            Ok(copy.query_row("SELECT count(*) FROM docs", [], |r| r.get(0))?)
-        })
-        .await
-        .map_err(|e| ServerError::Task(e.to_string()))??;
+        let documents = tokio::task::spawn_blocking(move || vacuum_into(&s2, &d2))
+            .await
+            .map_err(|e| ServerError::Task(e.to_string()))??;
         let (sha, _) = hash_file(&dest)?;
         (Some("server.db".to_string()), Some(sha), documents)
     };

@@ -12,6 +12,8 @@
 //!   naming a case photo's SHA-256, then ask for the photo and its status.
 //! - [`upload_hijack`]: a colleague appends to, shrinks or restarts another device's upload.
 //! - [`upload_quota`]: one device opens unfinished uploads past its quota.
+//! - [`upload_race`]: two colleagues start the same upload at once through two server
+//!   instances.
 
 use crate::harness::{Phone, T0, TestResult, TestServer, phone_config, raw_http};
 use automerge::AutoCommit;
@@ -680,6 +682,125 @@ pub async fn upload_hijack(dir: &Path) -> TestResult<String> {
     ))
 }
 
+/// Which database the upload race runs on.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// The embedded SQLite database.
+    Sqlite,
+    /// PostgreSQL at this URL (a private schema).
+    Postgres(String),
+}
+
+/// Rounds of [`upload_race`]: each a new blob, both devices' first chunks sent at once.
+pub const RACE_ROUNDS: usize = 12;
+
+/// Two colleagues whose records both name one blob (each holds the photo) start its upload at
+/// the same moment, through two server instances sharing one database and one blob folder
+/// (the scale-out set-up; on one instance the per-blob lock alone would serialise them). In
+/// every round exactly one device owns the session (`200`), the other gets
+/// `409 upload_in_progress`; the owner finishes, the stored file is the blob, recorded as the
+/// owner's, and the other device then sees it complete.
+pub async fn upload_race(dir: &Path, backend: Backend) -> TestResult<String> {
+    use fieldcase_server::{AppState, Listen, keys::KeySource};
+    let data = dir.join("server");
+    let s = match &backend {
+        Backend::Sqlite => TestServer::start(&data).await?,
+        Backend::Postgres(url) => TestServer::start_postgres(&data, url).await?,
+    };
+    // A second server instance: the same storage and blob folder, its own process state.
+    let twin = fieldcase_server::start(
+        AppState::new(
+            s.state.storage.clone(),
+            &KeySource::dir(data.join("keys")),
+            data.join("blobs"),
+            fieldcase_server::app::DEFAULT_MAX_BLOB,
+        )
+        .await?,
+        Listen {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls: None,
+            allow_insecure_http: false,
+        },
+    )
+    .await?;
+    let urls = [s.url(), format!("http://{}", twin.addr)];
+    let http = raw_http()?;
+    let squad = "luan/jinan/squad-1";
+    let a = Phone::enrol(&s, &urls[0], dir, "OF-RACE-A", Role::Officer, squad).await?;
+    let b = Phone::enrol(&s, &urls[1], dir, "OF-RACE-B", Role::Officer, squad).await?;
+    let creds = [credential(&a.store)?, credential(&b.store)?];
+    let devices = [a.device_id.clone(), b.device_id.clone()];
+    let chunk = 96 * 1024;
+    let mut wins = [0usize; 2];
+    for round in 0..RACE_ROUNDS {
+        // `pattern` sets the lowest bit of its seed: odd seeds only, one per round.
+        let bytes = pattern(3 * chunk, 1001 + 2 * round as u64);
+        let total = bytes.len() as u64;
+        let sha = hex::encode(Sha256::digest(&bytes));
+        reference(&s, squad, &sha).await?;
+        let first = bytes[..chunk].to_vec();
+        let (ra, rb) = tokio::join!(
+            put(&http, &urls[0], &creds[0], &sha, 0, total, first.clone()),
+            put(&http, &urls[1], &creds[1], &sha, 0, total, first),
+        );
+        let answers = [ra?, rb?];
+        let owner = match (answers[0].0, answers[1].0) {
+            (200, 409) => 0,
+            (409, 200) => 1,
+            _ => {
+                return Err(format!(
+                    "round {round}: both devices began the upload: {} {} / {} {}",
+                    answers[0].0, answers[0].1, answers[1].0, answers[1].1
+                )
+                .into());
+            }
+        };
+        let other = 1 - owner;
+        check(answers[other].1.contains("upload_in_progress"), || {
+            format!("round {round}: the loser got {}", answers[other].1)
+        })?;
+        wins[owner] += 1;
+        for n in 1..3 {
+            let (st, text) = put(
+                &http,
+                &urls[owner],
+                &creds[owner],
+                &sha,
+                (n * chunk) as u64,
+                total,
+                bytes[n * chunk..(n + 1) * chunk].to_vec(),
+            )
+            .await?;
+            check(st == 200, || {
+                format!("round {round}: the owner's chunk {n} answered {st} {text}")
+            })?;
+        }
+        let stored = std::fs::read(s.state.blobs.final_path(&sha))?;
+        check(stored == bytes, || {
+            format!("round {round}: the stored blob differs")
+        })?;
+        let rec = s.storage().blob(&sha).await?.ok_or("no blob record")?;
+        check(rec.device_id == devices[owner], || {
+            format!("round {round}: the blob is recorded as {}", rec.device_id)
+        })?;
+        let (st, text) = put(&http, &urls[other], &creds[other], &sha, 0, total, vec![]).await?;
+        check(st == 200 && text.contains("\"complete\":true"), || {
+            format!("round {round}: afterwards the other device got {st} {text}")
+        })?;
+    }
+    twin.shutdown(Duration::from_secs(5)).await?;
+    Ok(format!(
+        "{RACE_ROUNDS} rounds on {}: one owner and one 409 upload_in_progress each \
+         (A owned {}, B {}); every blob intact",
+        match backend {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres(_) => "PostgreSQL",
+        },
+        wins[0],
+        wins[1]
+    ))
+}
+
 /// One device opens unfinished uploads declaring 1 GiB each (1 byte sent of each): the
 /// third passes the 2 GiB quota and is refused `413 too_large`; another device is unaffected.
 pub async fn upload_quota(dir: &Path) -> TestResult<String> {
@@ -732,12 +853,14 @@ pub async fn run_in_process(dir: &Path) -> TestResult<Vec<String>> {
         ("blob_by_reference", "a"),
         ("upload_hijack", "b"),
         ("upload_quota", "c"),
+        ("upload_race", "e"),
     ] {
         let d: PathBuf = dir.join(sub);
         std::fs::create_dir_all(&d)?;
         let line = match name {
             "blob_by_reference" => blob_by_reference(&d).await,
             "upload_hijack" => upload_hijack(&d).await,
+            "upload_race" => upload_race(&d, Backend::Sqlite).await,
             _ => upload_quota(&d).await,
         }
         .map_err(|e| format!("{name}: {e}"))?;

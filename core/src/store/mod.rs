@@ -112,7 +112,9 @@ struct Writer {
 pub struct FieldStore {
     path: PathBuf,
     device_id: String,
-    party_key: [u8; 32],
+    /// `None` on a device whose role neither records nor reads parties (the server withheld
+    /// the key at enrolment): every call that needs it is `PartyMatchKeyUnavailable`.
+    party_key: RwLock<Option<[u8; 32]>>,
     pii_keys: RwLock<Vec<PiiKey>>,
     lease_ms: AtomicI64,
     last_contact_ms: AtomicI64,
@@ -217,19 +219,21 @@ impl FieldStore {
         let party_key = match config.party_match_key {
             Some(k) => {
                 set_meta(&conn, "party_match_key", &k)?;
-                k
+                Some(k)
             }
             None => match get_meta(&conn, "party_match_key")? {
                 Some(v) if v.len() == 32 => {
                     let mut k = [0u8; 32];
                     k.copy_from_slice(&v);
-                    k
+                    Some(k)
                 }
+                // Withheld by the server at enrolment (see `set_party_match_key`).
+                Some(v) if v.is_empty() => None,
                 _ => {
                     let mut k = [0u8; 32];
                     crate::ids::random_bytes(&mut k)?;
                     set_meta(&conn, "party_match_key", &k)?;
-                    k
+                    Some(k)
                 }
             },
         };
@@ -264,7 +268,7 @@ impl FieldStore {
         let store = FieldStore {
             path,
             device_id: config.device_id,
-            party_key,
+            party_key: RwLock::new(party_key),
             pii_keys: RwLock::new(pii_keys),
             lease_ms: AtomicI64::new(lease_ms),
             last_contact_ms: AtomicI64::new(last_contact_ms),
@@ -337,6 +341,34 @@ impl FieldStore {
         keys.last()
             .cloned()
             .unwrap_or_else(|| PiiKey::from_bytes([0; 32]))
+    }
+
+    /// The bureau's party-match key, or `PartyMatchKeyUnavailable` on a device that was not
+    /// given one.
+    pub(crate) fn party_key(&self) -> Result<[u8; 32]> {
+        let k = match self.party_key.read() {
+            Ok(k) => *k,
+            Err(p) => *p.into_inner(),
+        };
+        k.ok_or(CoreError::PartyMatchKeyUnavailable)
+    }
+
+    /// Sets the bureau's party-match key received at enrolment, or records that the server
+    /// withheld it (`None`: the role neither records nor reads parties), so a local key made
+    /// before enrolment is not kept either and party calls fail, typed, instead of hashing
+    /// under a key no other phone holds.
+    pub fn set_party_match_key(&self, key: Option<[u8; 32]>) -> Result<()> {
+        let w = lock(&self.writer);
+        set_meta(
+            &w.conn,
+            "party_match_key",
+            key.as_ref().map_or(&[][..], |k| &k[..]),
+        )?;
+        match self.party_key.write() {
+            Ok(mut k) => *k = key,
+            Err(p) => *p.into_inner() = key,
+        }
+        Ok(())
     }
 
     /// Adds the bureau's PII key (received at enrolment); it seals parties from now on.

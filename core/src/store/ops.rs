@@ -1090,9 +1090,10 @@ impl FieldStore {
         })
     }
 
-    /// The keyed match hash of an identity number (HMAC-SHA-256 with the bureau key).
-    pub fn party_match_hash(&self, id_number: &str) -> String {
-        match_hash(&self.party_key, id_number)
+    /// The keyed match hash of an identity number (HMAC-SHA-256 with the bureau key);
+    /// `PartyMatchKeyUnavailable` on a device not given the key.
+    pub fn party_match_hash(&self, id_number: &str) -> Result<String> {
+        Ok(match_hash(&self.party_key()?, id_number))
     }
 
     /// The plain personal data of a party, if this device holds the key that sealed it.
@@ -1121,7 +1122,7 @@ impl FieldStore {
         {
             return Err(CoreError::invalid("phone", "5 to 20 digits"));
         }
-        let hash = self.party_match_hash(&id_number);
+        let hash = self.party_match_hash(&id_number)?;
         if let Some(existing) = self.find_party(&hash)? {
             return Ok(existing);
         }
@@ -1176,7 +1177,7 @@ impl FieldStore {
     /// The party whose identity number is `id_number`, if registered on this device.
     pub fn find_party_by_id_number(&self, id_number: &str) -> Result<Option<PartyRecord>> {
         self.guard()?;
-        self.find_party(&self.party_match_hash(&normalise_id_number(id_number)))
+        self.find_party(&self.party_match_hash(&normalise_id_number(id_number))?)
     }
 
     /// Records a persuasion demonstration.

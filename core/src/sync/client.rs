@@ -387,12 +387,17 @@ impl SyncClient {
             serde_json::from_slice(&bytes).map_err(|e| CoreError::Protocol {
                 reason: e.to_string(),
             })?;
-        let key = hex::decode(&resp.party_match_key)
-            .ok()
-            .filter(|k| k.len() == 32)
-            .ok_or_else(|| CoreError::Protocol {
-                reason: "party match key is not 32 bytes of hex".into(),
-            })?;
+        let party_key = match &resp.party_match_key {
+            None => None,
+            Some(h) => Some(
+                hex::decode(h)
+                    .ok()
+                    .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
+                    .ok_or_else(|| CoreError::Protocol {
+                        reason: "party match key is not 32 bytes of hex".into(),
+                    })?,
+            ),
+        };
         let pii_key = match &resp.pii_key {
             None => None,
             Some(h) => Some(
@@ -422,12 +427,14 @@ impl SyncClient {
             (META_SERVER_URL, self.base.as_bytes()),
             (META_PINS, pins.as_bytes()),
             (META_EXTRA_ROOTS, roots),
-            ("party_match_key", &key),
             (
                 super::session::META_CLOCK_OFFSET,
                 offset.to_string().as_bytes(),
             ),
         ])?;
+        // The bureau's match key, or none at all for a role that does not handle parties
+        // (a key made locally before enrolment is dropped too).
+        store.set_party_match_key(party_key)?;
         // Parties recorded from now on are sealed under the bureau key, so every entitled
         // phone can read them; keys held before stay for parties sealed earlier.
         if let Some(k) = pii_key {
@@ -822,6 +829,17 @@ impl SyncClient {
             return Err(error_from(status, &bytes));
         }
         let resp: DeviceKeysResponse = serde_json::from_slice(&bytes).map_err(protocol)?;
+        // Every PII key the bureau has used, in order: the last seals new parties, the others
+        // open parties sealed before a rotation. Keys held already stay.
+        for hex_key in resp.pii_keys.iter().flatten() {
+            let key = hex::decode(hex_key)
+                .ok()
+                .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
+                .ok_or_else(|| CoreError::Protocol {
+                    reason: "PII key is not 32 bytes of hex".into(),
+                })?;
+            store.add_pii_key(key)?;
+        }
         let known: std::collections::HashSet<String> =
             store.trusted_device_keys()?.into_iter().collect();
         let mut learned = 0u32;

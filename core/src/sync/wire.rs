@@ -169,8 +169,11 @@ pub struct EnrolResponse {
     pub role: String,
     /// The user's unit path.
     pub unit: String,
-    /// The bureau key for matching parties across phones, hex (64 characters).
-    pub party_match_key: String,
+    /// The bureau key for matching parties across phones, hex (64 characters), for the roles
+    /// that record or read parties (those given `pii_key`); absent for volunteers and
+    /// operators, whose phones then refuse party calls (`PartyMatchKeyUnavailable`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub party_match_key: Option<String>,
     /// The bureau key for personal data of the public, hex, for roles entitled to it
     /// (officers, reviewers, supervisors); absent for volunteers and operators.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -203,10 +206,25 @@ pub struct BlobStatus {
 
 /// `GET /v1/device-keys` reply: the public keys of the devices whose signed evidence the
 /// caller may read (devices of users in the caller's unit subtree or in a unit above it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceKeysResponse {
     /// One entry per device, ordered by device id.
     pub keys: Vec<DeviceKeyInfo>,
+    /// Every bureau PII key, hex, oldest first and the one new parties are sealed with last,
+    /// for the roles entitled to personal data (absent for others, and from older servers).
+    /// A phone adds each to its key ring in order and keeps every key it ever held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pii_keys: Option<Vec<String>>,
+}
+
+/// PII keys are left out: `Debug` output may reach logs.
+impl std::fmt::Debug for DeviceKeysResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceKeysResponse")
+            .field("keys", &self.keys)
+            .field("pii_keys", &self.pii_keys.as_ref().map(Vec::len))
+            .finish()
+    }
 }
 
 /// One device's public key.

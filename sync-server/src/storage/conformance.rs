@@ -295,6 +295,46 @@ pub async fn concurrent_feed_order(s: Arc<dyn Storage>) -> Result<()> {
     Ok(())
 }
 
+/// Upload claims: of many devices claiming one blob's upload at once exactly one gets it; a
+/// fresh session is not taken, an idle one is; release ends only the device's own session.
+pub async fn upload_claims(s: Arc<dyn Storage>) -> Result<()> {
+    let sha = format!("{:064x}", 77);
+    let session = |device: &str, at: i64| UploadSession {
+        sha256: sha.clone(),
+        device_id: device.into(),
+        received: 0,
+        total: 100,
+        updated_at_ms: at,
+    };
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (s, claim) = (s.clone(), session(&format!("d{i}"), 1_000));
+        tasks.push(tokio::spawn(async move {
+            s.claim_upload_session(claim, 0).await
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        if t.await.map_err(|e| ServerError::Task(e.to_string()))?? {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1, "exactly one claim takes");
+    let owner = s.upload_session(&sha).await?.map(|u| u.device_id);
+    // Not idle before 500: kept; idle before 2000: taken over.
+    assert!(!s.claim_upload_session(session("late", 1_100), 500).await?);
+    assert_eq!(s.upload_session(&sha).await?.map(|u| u.device_id), owner);
+    assert!(
+        s.claim_upload_session(session("late", 5_000), 2_000)
+            .await?
+    );
+    s.release_upload_session(&sha, "someone-else").await?;
+    assert!(s.upload_session(&sha).await?.is_some());
+    s.release_upload_session(&sha, "late").await?;
+    assert_eq!(s.upload_session(&sha).await?, None);
+    Ok(())
+}
+
 /// Blobs, upload sessions and blob references by scope and kind.
 pub async fn blobs(s: &dyn Storage) -> Result<()> {
     let sha = format!("{:064x}", 1);
@@ -761,6 +801,11 @@ macro_rules! storage_conformance_tests {
         async fn conformance_blob_anchors() -> $crate::error::Result<()> {
             let s = $make.await;
             $crate::storage::conformance::blob_anchors(&s).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn conformance_upload_claims() -> $crate::error::Result<()> {
+            let s = $make.await;
+            $crate::storage::conformance::upload_claims(std::sync::Arc::new(s)).await
         }
         #[tokio::test]
         async fn conformance_blobs() -> $crate::error::Result<()> {

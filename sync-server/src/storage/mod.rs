@@ -13,6 +13,7 @@
 //! therefore a safe cursor to hand out when the page is not full.
 
 pub mod conformance;
+pub mod pg_tls;
 pub mod postgres;
 pub mod sqlite;
 
@@ -459,6 +460,19 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     async fn upload_session(&self, sha256: &str) -> Result<Option<UploadSession>>;
     /// Creates or updates an upload session.
     async fn put_upload_session(&self, session: UploadSession) -> Result<()>;
+    /// Claims the upload of `session.sha256` for `session.device_id` in one atomic step:
+    /// writes `session` when the blob has no upload session, or when its session was last
+    /// touched before `idle_before_ms`; otherwise changes nothing. Returns whether the claim
+    /// took. Two servers (or requests) beginning the same upload at once cannot both own it,
+    /// which a read followed by a write could not promise across server processes.
+    async fn claim_upload_session(
+        &self,
+        session: UploadSession,
+        idle_before_ms: i64,
+    ) -> Result<bool>;
+    /// Ends `device_id`'s upload session of a blob (a claim whose first chunk failed), so it
+    /// neither blocks colleagues nor counts as unfinished; another device's is left alone.
+    async fn release_upload_session(&self, sha256: &str, device_id: &str) -> Result<()>;
     /// Whether a document of one of `kinds` in one of `scopes` refers to the blob.
     async fn blob_referenced(
         &self,

@@ -1,8 +1,8 @@
 //! The PostgreSQL backend: several server processes may share one database and serve one
 //! fleet.
 //!
-//! - A connection pool (deadpool-postgres over tokio-postgres, no TLS: the database is
-//!   expected on the same host or a private network).
+//! - A connection pool (deadpool-postgres over tokio-postgres), over TLS as the URL's
+//!   `sslmode` and `sslrootcert` say ([`super::pg_tls`]: `verify-full` off the host).
 //! - Numbered migrations in [`MIGRATIONS`], applied in order under a transaction-scoped
 //!   advisory lock and recorded in `schema_migrations`, so two servers starting together
 //!   migrate once.
@@ -19,11 +19,11 @@
 //! another with `?options=-c%20search_path%3Dname`; tests use [`PostgresStorage::connect_fresh`]
 //! to get a private schema that is dropped when the last handle goes.
 
+use super::pg_tls::PgConnect;
 use super::*;
 use crate::error::ServerError;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::sync::Arc;
-use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 /// Numbered migrations; index + 1 is the version each brings the schema to. Never edit one
@@ -133,13 +133,13 @@ pub const DEFAULT_POOL_SIZE: usize = 16;
 /// Drops a test schema when the last storage handle using it is dropped.
 #[derive(Debug)]
 struct SchemaGuard {
-    url: String,
+    connect: PgConnect,
     schema: String,
 }
 
 impl Drop for SchemaGuard {
     fn drop(&mut self) {
-        let url = self.url.clone();
+        let connect = self.connect.clone();
         let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema);
         // Drop runs inside or outside a runtime; a thread of its own works in both.
         let _ = std::thread::spawn(move || {
@@ -148,12 +148,8 @@ impl Drop for SchemaGuard {
                 .build()
                 .ok()?;
             rt.block_on(async move {
-                let (client, conn) = tokio_postgres::connect(&url, NoTls).await.ok()?;
-                let task = tokio::spawn(conn);
-                let r = client.batch_execute(&sql).await.ok();
-                drop(client);
-                let _ = task.await;
-                r
+                let client = connect.connect().await.ok()?;
+                client.batch_execute(&sql).await.ok()
             })
         })
         .join();
@@ -164,6 +160,7 @@ impl Drop for SchemaGuard {
 #[derive(Clone)]
 pub struct PostgresStorage {
     pool: Pool,
+    connect: PgConnect,
     schema: Option<String>,
     _guard: Option<Arc<SchemaGuard>>,
 }
@@ -295,10 +292,14 @@ impl PostgresStorage {
 
     /// Connects with every pooled connection's `search_path` set to `schema` (created if
     /// missing), with at most `pool_size` connections.
+    ///
+    /// One connection is opened first, so an unreachable database or a certificate that fails
+    /// the URL's `sslmode` check is reported here, typed ([`ServerError::DatabaseTls`]), not
+    /// at the first request.
     pub async fn connect_with(url: &str, schema: Option<&str>, pool_size: usize) -> Result<Self> {
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| ServerError::Config(format!("database URL: {e}")))?;
+        let connect = PgConnect::from_url(url)?;
+        let mut config = connect.config.clone();
+        let client = connect.connect().await?;
         if let Some(schema) = schema {
             if !schema
                 .chars()
@@ -309,11 +310,6 @@ impl PostgresStorage {
                     "schema name must be lowercase letters, digits and '_'".into(),
                 ));
             }
-            let (client, conn) = config
-                .connect(NoTls)
-                .await
-                .map_err(|e| ServerError::Config(format!("cannot reach PostgreSQL: {e}")))?;
-            let task = tokio::spawn(conn);
             client
                 .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
                 .await
@@ -325,13 +321,12 @@ impl PostgresStorage {
                         Err(db(e))
                     }
                 })?;
-            drop(client);
-            let _ = task.await;
             config.options(format!("-c search_path={schema}"));
         }
+        drop(client);
         let manager = Manager::from_config(
             config,
-            NoTls,
+            connect.tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -342,6 +337,7 @@ impl PostgresStorage {
             .map_err(|e| ServerError::Config(format!("connection pool: {e}")))?;
         let storage = PostgresStorage {
             pool,
+            connect,
             schema: schema.map(String::from),
             _guard: None,
         };
@@ -355,10 +351,24 @@ impl PostgresStorage {
         let schema = random_schema()?;
         let mut s = Self::connect_with(url, Some(&schema), 8).await?;
         s._guard = Some(Arc::new(SchemaGuard {
-            url: url.to_string(),
+            connect: s.connect.clone(),
             schema,
         }));
         Ok(s)
+    }
+
+    /// Whether the pooled connection a query gets is encrypted (PostgreSQL's own view,
+    /// `pg_stat_ssl`), for operators' checks and the TLS tests.
+    pub async fn connection_is_encrypted(&self) -> Result<bool> {
+        let c = self.client().await?;
+        let row = c
+            .query_one(
+                "SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
+                &[],
+            )
+            .await
+            .map_err(db)?;
+        row.try_get(0).map_err(db)
     }
 
     /// The schema every connection uses, when one was chosen.
@@ -1177,6 +1187,43 @@ impl Storage for PostgresStorage {
             .await
             .map_err(db)?;
         row.map(|r| session_row(&r)).transpose()
+    }
+
+    async fn claim_upload_session(&self, s: UploadSession, idle_before_ms: i64) -> Result<bool> {
+        let c = self.client().await?;
+        // One statement: the primary key serialises two claimants; the loser's conflict
+        // update sees the winner's fresh row and its WHERE leaves it alone.
+        let n = c
+            .execute(
+                "INSERT INTO upload_sessions(sha256, device_id, received, total, updated_at_ms)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (sha256) DO UPDATE SET device_id = excluded.device_id,
+                    received = excluded.received, total = excluded.total,
+                    updated_at_ms = excluded.updated_at_ms
+                 WHERE upload_sessions.updated_at_ms < $6",
+                &[
+                    &s.sha256,
+                    &s.device_id,
+                    &to_i64(s.received),
+                    &to_i64(s.total),
+                    &s.updated_at_ms,
+                    &idle_before_ms,
+                ],
+            )
+            .await
+            .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    async fn release_upload_session(&self, sha256: &str, device_id: &str) -> Result<()> {
+        let c = self.client().await?;
+        c.execute(
+            "DELETE FROM upload_sessions WHERE sha256 = $1 AND device_id = $2",
+            &[&sha256, &device_id],
+        )
+        .await
+        .map_err(db)?;
+        Ok(())
     }
 
     async fn put_upload_session(&self, s: UploadSession) -> Result<()> {

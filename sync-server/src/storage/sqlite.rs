@@ -986,6 +986,41 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    async fn claim_upload_session(&self, s: UploadSession, idle_before_ms: i64) -> Result<bool> {
+        self.write(move |tx| {
+            let n = tx.execute(
+                "INSERT INTO upload_sessions(sha256, device_id, received, total, updated_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(sha256) DO UPDATE SET device_id = excluded.device_id,
+                    received = excluded.received, total = excluded.total,
+                    updated_at_ms = excluded.updated_at_ms
+                 WHERE upload_sessions.updated_at_ms < ?6",
+                params![
+                    s.sha256,
+                    s.device_id,
+                    i64::try_from(s.received).unwrap_or(i64::MAX),
+                    i64::try_from(s.total).unwrap_or(i64::MAX),
+                    s.updated_at_ms,
+                    idle_before_ms
+                ],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn release_upload_session(&self, sha256: &str, device_id: &str) -> Result<()> {
+        let (sha, device) = (sha256.to_string(), device_id.to_string());
+        self.write(move |tx| {
+            tx.execute(
+                "DELETE FROM upload_sessions WHERE sha256 = ?1 AND device_id = ?2",
+                params![sha, device],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn put_upload_session(&self, s: UploadSession) -> Result<()> {
         self.write(move |tx| {
             tx.execute(

@@ -162,7 +162,7 @@ async fn sqlite_devices_backup_restore_verify_revoke() -> R {
     let m = ok(
         &data,
         &[],
-        &["backup", "--out", backup.to_str().ok_or("path")?],
+        &["backup", "--plain", "--out", backup.to_str().ok_or("path")?],
     )?;
     assert_eq!(m["documents"], json!(1));
     assert!(backup.join("manifest.json").exists());
@@ -171,7 +171,7 @@ async fn sqlite_devices_backup_restore_verify_revoke() -> R {
         !admin(
             &data,
             &[],
-            &["backup", "--out", backup.to_str().ok_or("path")?]
+            &["backup", "--plain", "--out", backup.to_str().ok_or("path")?]
         )?
         .0
     );
@@ -479,6 +479,7 @@ async fn postgres_devices_verify_revoke() -> R {
         &[
             "backup",
             "--blobs-only",
+            "--plain",
             "--out",
             tmp.path().join("b2").to_str().ok_or("p")?,
         ],
@@ -659,5 +660,213 @@ async fn verify_package_checks_a_case_file_and_fails_on_findings() -> R {
         ],
     )?;
     assert!(!success);
+    Ok(())
+}
+
+/// Every byte of every file under `dir`.
+fn all_bytes(dir: &Path) -> R<Vec<(String, Vec<u8>)>> {
+    let mut out = vec![];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.display().to_string(), std::fs::read(&p)?));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn holds(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Encrypted backups through the binary: no backup without recipients unless `--plain` is
+/// asked for; an encrypted backup holds none of the canaries a plain one holds (the SQLite
+/// header, the case id, the device id, a note's text, an evidence file's bytes and its
+/// SHA-256); a wrong identity is refused before the data folder is created; the right one
+/// restores a server that verifies and that the phone syncs with again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encrypted_backup_hides_every_record_and_restores_only_with_its_identity() -> R {
+    use age::secrecy::ExposeSecret;
+    use fieldcase_server::storage::BlobRecord;
+    use sha2::Digest;
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data)?;
+    let state = AppState::open_dir(&data).await?;
+    let device = one_synced_case(&data, &[], state.clone(), tmp.path()).await?;
+    let case_id: String = rusqlite::Connection::open(data.join("server.db"))?.query_row(
+        "SELECT id FROM docs WHERE kind = 'case'",
+        [],
+        |r| r.get(0),
+    )?;
+    // An evidence file, stored as an upload leaves it.
+    let photo =
+        b"\xff\xd8\xff\xe0\x00\x10JFIF\x00 canary evidence bytes of a case photo".repeat(40);
+    let sha = hex::encode(sha2::Sha256::digest(&photo));
+    let path = state.blobs.final_path(&sha);
+    std::fs::create_dir_all(path.parent().ok_or("parent")?)?;
+    std::fs::write(&path, &photo)?;
+    state
+        .storage
+        .insert_blob(BlobRecord {
+            sha256: sha.clone(),
+            size: photo.len() as u64,
+            stored_at_ms: 1,
+            device_id: device.clone(),
+        })
+        .await?;
+
+    let key = age::x25519::Identity::generate();
+    let spare = age::x25519::Identity::generate();
+    let stranger = age::x25519::Identity::generate();
+    let key_file = tmp.path().join("backup-key.txt");
+    std::fs::write(&key_file, key.to_string().expose_secret())?;
+    let stranger_file = tmp.path().join("stranger-key.txt");
+    std::fs::write(&stranger_file, stranger.to_string().expose_secret())?;
+    let recipients_file = tmp.path().join("recipients.txt");
+    std::fs::write(
+        &recipients_file,
+        format!("# the key in the safe\n{}\n", spare.to_public()),
+    )?;
+    let s = |p: &Path| p.to_string_lossy().into_owned();
+
+    // No recipients and no --plain: refused, nothing written.
+    let sealed = tmp.path().join("sealed");
+    let (done, _) = admin(&data, &[], &["backup", "--out", &s(&sealed)])?;
+    assert!(!done && !sealed.exists());
+
+    let m = ok(
+        &data,
+        &[],
+        &[
+            "backup",
+            "--out",
+            &s(&sealed),
+            "--recipient",
+            &key.to_public().to_string(),
+            "--recipients-file",
+            &s(&recipients_file),
+        ],
+    )?;
+    assert_eq!(
+        (m["documents"].clone(), m["blobs"].clone()),
+        (json!(1), json!(1))
+    );
+    assert_eq!(m["recipients"].as_array().map(Vec::len), Some(2));
+    let plain = tmp.path().join("plain");
+    ok(&data, &[], &["backup", "--plain", "--out", &s(&plain)])?;
+
+    let canaries: Vec<(&str, Vec<u8>)> = vec![
+        ("SQLite header", b"SQLite format 3".to_vec()),
+        ("case id", case_id.as_bytes().to_vec()),
+        ("device id", device.as_bytes().to_vec()),
+        ("action note", "占道经营影响通行".as_bytes().to_vec()),
+        ("photo bytes", photo[..48].to_vec()),
+        ("photo hash", sha.as_bytes().to_vec()),
+    ];
+    let plain_bytes: Vec<u8> = all_bytes(&plain)?
+        .into_iter()
+        .flat_map(|(_, b)| b)
+        .collect();
+    let plain_names: String = all_bytes(&plain)?.into_iter().map(|(n, _)| n).collect();
+    for (what, c) in &canaries {
+        // The canary is real: a plain backup holds it.
+        assert!(
+            holds(&plain_bytes, c) || holds(plain_names.as_bytes(), c),
+            "the plain backup lacks the {what}"
+        );
+    }
+    for (name, bytes) in all_bytes(&sealed)? {
+        for (what, c) in &canaries {
+            assert!(!holds(&bytes, c), "{name} holds the {what}");
+            assert!(
+                !holds(name.as_bytes(), c),
+                "the file name {name} holds the {what}"
+            );
+        }
+    }
+
+    // A wrong identity: a clear error, and the data folder is not even created.
+    let restored = tmp.path().join("restored");
+    let out = Command::new(BIN)
+        .args([
+            "admin",
+            "--data",
+            &s(&restored),
+            "restore",
+            "--from",
+            &s(&sealed),
+        ])
+        .args(["--identity", &s(&stranger_file)])
+        .env_remove("FIELDCASE_DATABASE_URL")
+        .output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("wrong --identity"), "{err}");
+    assert!(!restored.exists());
+    // No identity at all for an encrypted backup: told so.
+    let (done, _) = admin(&restored, &[], &["restore", "--from", &s(&sealed)])?;
+    assert!(!done && !restored.exists());
+
+    let m = ok(
+        &restored,
+        &[],
+        &[
+            "restore",
+            "--from",
+            &s(&sealed),
+            "--identity",
+            &s(&key_file),
+        ],
+    )?;
+    assert_eq!(
+        (m["documents"].clone(), m["blobs"].clone()),
+        (json!(1), json!(1))
+    );
+    assert_eq!(
+        std::fs::read(restored.join("server.db"))?,
+        std::fs::read(plain.join("server.db"))?
+    );
+    let report = ok(&restored, &[], &["verify"])?;
+    assert_eq!(
+        (report["documents"].clone(), report["problems"].clone()),
+        (json!(1), json!([]))
+    );
+
+    // A working server: the restored data with the key folder kept apart, and the phone
+    // syncs with it as with the original.
+    drop(state);
+    let restored_state = AppState::new(
+        std::sync::Arc::new(fieldcase_server::storage::sqlite::SqliteStorage::open(
+            restored.join("server.db"),
+        )?),
+        &fieldcase_server::keys::KeySource::dir(data.join("keys")),
+        restored.join("blobs"),
+        fieldcase_server::app::DEFAULT_MAX_BLOB,
+    )
+    .await?;
+    let server = fieldcase_server::start(
+        restored_state,
+        Listen {
+            addr: ([127, 0, 0, 1], 0).into(),
+            tls: None,
+            allow_insecure_http: false,
+        },
+    )
+    .await?;
+    let client = SyncClient::new(ClientConfig::new(format!("http://{}", server.addr)))?;
+    let store = FieldStore::open(
+        tmp.path().join("phone.db"),
+        StoreConfig::insecure_plain_for_tests(device.clone()),
+    )?;
+    let r = client.sync(&store).await?;
+    assert!(r.complete && r.rejected == 0, "{r:?}");
+    assert!(store.case(&case_id).is_ok());
+    server.shutdown(std::time::Duration::from_secs(5)).await?;
     Ok(())
 }

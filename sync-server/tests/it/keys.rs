@@ -264,3 +264,78 @@ async fn a_key_folder_others_can_read_is_refused() -> R {
     assert!(err.to_string().contains("group or others"), "{err}");
     Ok(())
 }
+
+/// `admin keys rotate-pii` through the binary: the old key is kept in `pii.retired` (0600), a
+/// new `pii.key` is current and recorded, a server started afterwards holds both (old first),
+/// not one key byte reaches the database, an interrupted rotation (the database still naming
+/// the retired key) is finished at start, and a `pii.key` that is neither is still refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_the_pii_key_keeps_the_old_one_for_reading() -> R {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    let before = AppState::open_dir(&data).await?;
+    let old = before.pii_key;
+    drop(before);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fieldcase-server"))
+        .args(["admin", "--data"])
+        .arg(&data)
+        .args(["--json", "keys", "rotate-pii"])
+        .env_remove("FIELDCASE_PII_KEY")
+        .env_remove("FIELDCASE_KEY_DIR")
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let retired_file = data
+        .join("keys")
+        .join(fieldcase_server::keys::PII_RETIRED_FILE);
+    assert_eq!(
+        std::fs::metadata(&retired_file)?.permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::read_to_string(&retired_file)?.trim(),
+        hex::encode(old)
+    );
+    assert_eq!(
+        report["rotation"]["retired_key_id"],
+        serde_json::json!(fieldcase_server::keys::pii_key_id(&old))
+    );
+
+    let after = AppState::open_dir(&data).await?;
+    let new = after.pii_key;
+    assert_ne!(new, old);
+    assert_eq!(after.pii_ring.as_slice(), &[old, new]);
+    assert_eq!(
+        report["rotation"]["new_key_id"],
+        serde_json::json!(fieldcase_server::keys::pii_key_id(&new))
+    );
+    let audit = after.storage.audit_entries().await?;
+    assert!(audit.iter().any(|e| e.event.action == "pii_key_rotated"));
+    drop(after);
+    assert_no_key_in_database(&data, &[old, new])?;
+
+    // Interrupted between the key file and the fingerprint: the database names the old key.
+    {
+        let storage = SqliteStorage::open(data.join("server.db"))?;
+        let fp = fieldcase_server::keys::fingerprint(KeyName::Pii, &old);
+        storage.delete_setting("key_fingerprint.pii").await?;
+        storage
+            .setting_or_insert("key_fingerprint.pii", fp.into_bytes())
+            .await?;
+    }
+    let resumed = AppState::open_dir(&data).await?;
+    assert_eq!(resumed.pii_key, new);
+    drop(resumed);
+    // A key that is neither the recorded nor a retired one is refused, as before.
+    std::fs::write(
+        data.join("keys").join(KeyName::Pii.file_name()),
+        format!("{}\n", "ab".repeat(32)),
+    )?;
+    assert!(AppState::open_dir(&data).await.is_err());
+    Ok(())
+}

@@ -6,6 +6,7 @@ mod disclosure;
 mod keys;
 #[path = "../../../core/tests/it/common/lawful.rs"]
 mod lawful;
+mod pg_tls;
 mod ratelimit;
 mod sessions;
 mod storage_postgres;

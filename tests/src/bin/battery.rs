@@ -398,7 +398,7 @@ fn authz_family(seed: u64, count: u64) -> FamilyResult {
 
 /// The server-side attacks of an enrolled phone holder or colleague (`attacks`), each run
 /// against a real server: the memory bomb against the `fieldcase-server` binary (its peak
-/// memory read from `/proc`), evidence by reference and upload hijack and quota in process.
+/// memory read from `/proc`), evidence by reference, upload hijack, quota and race in process.
 fn attacks_family(seed: u64, count: u64) -> FamilyResult {
     let fail = |message: String| Failure {
         seed,
@@ -429,7 +429,7 @@ fn attacks_family(seed: u64, count: u64) -> FamilyResult {
         last = lines;
     }
     Ok(format!(
-        "{count} runs of 5 attacks, all refused; last: {}",
+        "{count} runs of 6 attacks, all refused; last: {}",
         last.join(" | ")
     ))
 }

@@ -31,6 +31,27 @@ async fn attacks_uploads_are_bound_to_their_device() -> TestResult {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attacks_a_raced_upload_has_exactly_one_owner_on_sqlite() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    println!(
+        "{}",
+        attacks::upload_race(dir.path(), attacks::Backend::Sqlite).await?
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attacks_a_raced_upload_has_exactly_one_owner_on_postgres() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let url = fieldcase_tests::harness::pg_url();
+    println!(
+        "{}",
+        attacks::upload_race(dir.path(), attacks::Backend::Postgres(url)).await?
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attacks_unfinished_uploads_have_a_per_device_quota() -> TestResult {
     let dir = tempfile::tempdir()?;
     println!("{}", attacks::upload_quota(dir.path()).await?);

@@ -214,6 +214,185 @@ async fn volunteer_never_receives_party_or_case_documents() -> TestResult {
     Ok(())
 }
 
+/// Keys as `docs/security.md` lists them, through the real client over loopback: an
+/// officer's enrolment reply carries the PII and party-match keys, a volunteer's neither; the
+/// volunteer's phone then refuses party calls with a typed error (a key it made itself before
+/// enrolment is not kept), and the officer's matches parties under the bureau key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn party_keys_reach_only_the_roles_that_handle_parties() -> TestResult {
+    use fieldcase_core::{FieldStore, catalogue::PartyType, store::NewParty};
+    use fieldcase_tests::harness::{client, phone_config};
+    let (dir, s) = server().await?;
+    let party = |unit: &str, by: &str| NewParty {
+        party_type: PartyType::Person,
+        unit: unit.into(),
+        by: by.into(),
+        name: "张三丰".into(),
+        id_number: "340102199001011234".into(),
+        phone: None,
+        address: None,
+    };
+    for (user, role, handles_parties) in [
+        ("VOL-K", Role::Volunteer, false),
+        ("OF-K", Role::Officer, true),
+    ] {
+        let code = s.user_code(user, role, SQUAD).await?;
+        let path = dir.path().join(format!("{user}.db"));
+        let store = FieldStore::open(&path, phone_config("unenrolled"))?;
+        // Before enrolment the phone matches parties under a key of its own.
+        assert!(store.find_party_by_id_number("340102199001011234").is_ok());
+        let key = store.device_public_key()?;
+        let resp = client(&s.url())?.enrol(&store, &code, &key, user).await?;
+        assert_eq!(resp.party_match_key.is_some(), handles_parties, "{user}");
+        assert_eq!(resp.pii_key.is_some(), handles_parties, "{user}");
+        // The same store, and the store opened again, see the same keys.
+        for store in [
+            store,
+            FieldStore::open(&path, phone_config(resp.device_id.clone()))?,
+        ] {
+            let registered = store.register_party(party(SQUAD, user));
+            let found = store.find_party_by_id_number("340102199001011234");
+            if handles_parties {
+                let p = registered?;
+                assert_eq!(
+                    p.match_hash,
+                    fieldcase_core::store::match_hash(&s.state.party_key, "340102199001011234")
+                );
+                assert!(found?.is_some());
+            } else {
+                assert!(
+                    matches!(registered, Err(CoreError::PartyMatchKeyUnavailable)),
+                    "{registered:?}"
+                );
+                assert!(
+                    matches!(found, Err(CoreError::PartyMatchKeyUnavailable)),
+                    "{found:?}"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Each party on the server with the id of the key its personal data is sealed under.
+async fn party_seals(
+    st: &dyn fieldcase_server::storage::Storage,
+) -> TestResult<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for id in st.doc_ids().await? {
+        let Some(d) = st.load_doc(&id).await? else {
+            continue;
+        };
+        if d.kind == fieldcase_core::model::RecordKind::Party {
+            let doc = automerge::AutoCommit::load(&d.bytes)?;
+            let p: fieldcase_core::model::PartyRecord = fieldcase_core::doc::read(&doc, &id)?;
+            out.push((id, p.pii_sealed.key_id));
+        }
+    }
+    Ok(out)
+}
+
+/// PII key rotation end to end over loopback: parties sealed under the first key are re-sealed
+/// on the server by `rotate`; after a restart the phones' next sync brings the re-sealed
+/// parties and the new key, new parties are sealed under it, no party on the server is left
+/// under the old key, and a party a phone recorded offline under the old key (it had not
+/// synced since) stays readable on every phone, a phone enrolled after the rotation included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pii_key_rotation_reseals_parties_and_reaches_phones() -> TestResult {
+    use fieldcase_server::keys::{KeySource, pii_key_id};
+    let (dir, s) = server().await?;
+    let data = s.data.clone();
+    let mut a = officer(&s, &dir, "OF-A").await?;
+    let mut b = officer(&s, &dir, "OF-B").await?;
+    let mut late = officer(&s, &dir, "OF-LATE").await?;
+    let old_id = pii_key_id(&s.state.pii_key);
+    let p1 = a.party("340102199001011234")?;
+    assert_eq!(a.store.party(&p1)?.pii_sealed.key_id, old_id);
+    a.sync().await?;
+    b.sync().await?;
+    assert_eq!(b.store.party_pii(&p1)?.id_number, "340102199001011234");
+
+    // Stop the server, rotate, start again.
+    s.server.kill().await?;
+    drop(s.state);
+    let storage = fieldcase_server::storage::sqlite::SqliteStorage::open(data.join("server.db"))?;
+    let report =
+        fieldcase_server::pii_rotation::rotate(&KeySource::dir(data.join("keys")), &storage)
+            .await?;
+    drop(storage);
+    assert_eq!(report.rotation.retired_key_id, old_id);
+    assert_eq!((report.reseal.parties, report.reseal.resealed), (1, 1));
+    let new_id = report.rotation.new_key_id.clone();
+    assert_ne!(new_id, old_id);
+    let s = TestServer::start(&data).await?;
+    assert_eq!(pii_key_id(&s.state.pii_key), new_id);
+    for p in [&mut a, &mut b, &mut late] {
+        p.use_url(&s.url())?;
+    }
+
+    // A phone that has not synced since records a party offline: under the old key.
+    let p3 = late.party("340102198505051234")?;
+    assert_eq!(late.store.party(&p3)?.pii_sealed.key_id, old_id);
+
+    // The next sync brings the re-sealed party and the new key.
+    a.sync().await?;
+    assert_eq!(a.store.party(&p1)?.pii_sealed.key_id, new_id);
+    assert_eq!(a.store.party_pii(&p1)?.id_number, "340102199001011234");
+    let p2 = a.party("340102197707071234")?;
+    assert_eq!(
+        a.store.party(&p2)?.pii_sealed.key_id,
+        new_id,
+        "new seals use the new key"
+    );
+    a.sync().await?;
+    late.sync().await?;
+    b.sync().await?;
+    a.sync().await?;
+    let c = officer(&s, &dir, "OF-NEW").await?;
+    c.sync().await?;
+    for (phone, name) in [
+        (&a, "a"),
+        (&b, "b"),
+        (&late, "late"),
+        (&c, "enrolled after"),
+    ] {
+        for (p, id_number) in [
+            (&p1, "340102199001011234"),
+            (&p2, "340102197707071234"),
+            (&p3, "340102198505051234"),
+        ] {
+            assert_eq!(phone.store.party_pii(p)?.id_number, id_number, "{name} {p}");
+        }
+    }
+    // The late phone learnt the new key too: its next party is sealed under it.
+    let p4 = late.party("340102196606061234")?;
+    assert_eq!(late.store.party(&p4)?.pii_sealed.key_id, new_id);
+
+    // On the server, only the party recorded offline under the old key is still under it
+    // (it arrived after the re-seal); a second pass re-seals it, and none is left.
+    let on_server = party_seals(s.storage()).await?;
+    assert_eq!(on_server.len(), 3);
+    assert!(
+        on_server.iter().all(|(id, k)| *k == new_id || *id == p3),
+        "{on_server:?}"
+    );
+    // `admin keys reseal-pii`, while the server runs.
+    let again =
+        fieldcase_server::pii_rotation::reseal(&KeySource::dir(data.join("keys")), s.storage())
+            .await?;
+    assert_eq!((again.resealed, again.current), (1, 2));
+    assert!(
+        party_seals(s.storage())
+            .await?
+            .iter()
+            .all(|(_, k)| *k == new_id)
+    );
+    b.sync().await?;
+    assert_eq!(b.store.party(&p3)?.pii_sealed.key_id, new_id);
+    assert_eq!(b.store.party_pii(&p3)?.id_number, "340102198505051234");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_change_is_rejected_and_kept_on_the_phone() -> TestResult {
     let (dir, s) = server().await?;
