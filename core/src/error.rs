@@ -45,20 +45,6 @@ pub enum CoreError {
         /// Why it was refused.
         reason: String,
     },
-    /// A penalty amount outside the tier's discretion range was given without a written reason.
-    #[error(
-        "amount {amount_yuan} yuan is outside the range {min_yuan}..={max_yuan} of tier {tier}; a written reason is required"
-    )]
-    AmountOutsideRange {
-        /// Amount asked for.
-        amount_yuan: i64,
-        /// Lower bound of the tier.
-        min_yuan: i64,
-        /// Upper bound of the tier.
-        max_yuan: i64,
-        /// The tier.
-        tier: String,
-    },
     /// The case is closed: reopen it (with a reason) before editing.
     #[error("case {case_id} is closed")]
     CaseClosed {

@@ -44,19 +44,6 @@ pub enum FieldcaseError {
         /// One entry per unmet condition.
         reasons: Vec<String>,
     },
-    /// A fine outside the tier's discretion range needs a written reason (and goes to legal
-    /// review); ask for one, or choose an amount inside the range.
-    #[error("amount {amount_yuan} outside {min_yuan}..={max_yuan} of tier {tier}")]
-    AmountOutsideRange {
-        /// Amount asked for, whole yuan.
-        amount_yuan: i64,
-        /// Lowest fine of the tier.
-        min_yuan: i64,
-        /// Highest fine of the tier.
-        max_yuan: i64,
-        /// The tier.
-        tier: String,
-    },
     /// The operation is not allowed in the record's current state (e.g. closing a case whose
     /// correction has not been verified).
     #[error("not allowed: {reason}")]
@@ -184,17 +171,6 @@ impl From<CoreError> for FieldcaseError {
                 reason: "coordinates out of range".into(),
             },
             CoreError::InvalidInput { field, reason } => F::InvalidInput { field, reason },
-            CoreError::AmountOutsideRange {
-                amount_yuan,
-                min_yuan,
-                max_yuan,
-                tier,
-            } => F::AmountOutsideRange {
-                amount_yuan,
-                min_yuan,
-                max_yuan,
-                tier,
-            },
             CoreError::CaseClosed { case_id } => F::CaseClosed { case_id },
             CoreError::NotAllowed { reason } => F::NotAllowed { reason },
             CoreError::Refused { code, detail } => F::Refused {

@@ -456,7 +456,14 @@ impl BadInput {
                     },
                 );
                 match r {
-                    Err(CoreError::AmountOutsideRange { .. }) => {
+                    // Outside the benchmark without a reason, beyond the simple procedure's
+                    // cap, or beyond the statute: each a typed refusal.
+                    Err(CoreError::Refused { code, .. })
+                        if matches!(
+                            code.as_str(),
+                            "decision_invalid" | "procedure_invalid" | "penalty_unlawful"
+                        ) =>
+                    {
                         Ok(Verdict::Refused("amount outside range"))
                     }
                     // A blank reason is refused by the text check before the range check.

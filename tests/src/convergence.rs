@@ -323,7 +323,6 @@ fn is_refusal(e: &CoreError) -> bool {
             | CoreError::CaseClosed { .. }
             | CoreError::NotAllowed { .. }
             | CoreError::NotEligible { .. }
-            | CoreError::AmountOutsideRange { .. }
             | CoreError::Refused { .. }
     )
 }

@@ -774,16 +774,7 @@ impl FieldStore {
             .tier
             .clone()
             .unwrap_or_else(|| current.violation.tier.clone());
-        let catalogue = self
-            .catalogues()
-            .get(&current.violation.catalogue_version)
-            .cloned()
-            .ok_or_else(|| CoreError::Catalogue {
-                reason: format!(
-                    "catalogue version {} of this case is not on this device",
-                    current.violation.catalogue_version
-                ),
-            })?;
+        let catalogue = self.case_catalogue(&current)?;
         if req.amount_yuan < 0 {
             return Err(CoreError::invalid("amount_yuan", "must not be negative"));
         }
@@ -926,16 +917,7 @@ impl FieldStore {
             proposed: input.proposed,
             hearing_right_notified: input.hearing_right_notified,
         };
-        let catalogue = self
-            .catalogues()
-            .get(&current.violation.catalogue_version)
-            .cloned()
-            .ok_or_else(|| CoreError::Catalogue {
-                reason: format!(
-                    "catalogue version {} of this case is not on this device",
-                    current.violation.catalogue_version
-                ),
-            })?;
+        let catalogue = self.case_catalogue(&current)?;
         let mut draft = current;
         draft.steps.push(step.clone());
         if let Err(r) = rules::check_step_draft(&draft, &step.id, &catalogue)
@@ -951,16 +933,29 @@ impl FieldStore {
         Ok(id)
     }
 
+    /// The catalogue a case is judged under: the version it recorded.
+    fn case_catalogue(
+        &self,
+        case: &CaseRecord,
+    ) -> Result<std::sync::Arc<crate::catalogue::Catalogue>> {
+        self.catalogues()
+            .get(&case.violation.catalogue_version)
+            .cloned()
+            .ok_or_else(|| CoreError::Catalogue {
+                reason: format!(
+                    "catalogue version {} of this case is not on this device",
+                    case.violation.catalogue_version
+                ),
+            })
+    }
+
     /// The time limits the law sets on the case (decision, service, payment, correction),
     /// judged under the catalogue the case recorded, and which are overdue at `now_ms`.
     pub fn procedure_deadlines(&self, case_id: &str, now_ms: i64) -> Result<Vec<rules::Deadline>> {
         self.guard()?;
         let case: CaseRecord = doc::read(&self.load(case_id)?, case_id)?;
-        let set = self.catalogues();
-        let cat = set
-            .get(&case.violation.catalogue_version)
-            .unwrap_or(set.current());
-        Ok(rules::procedure_deadlines(&case, cat, now_ms))
+        let cat = self.case_catalogue(&case)?;
+        Ok(rules::procedure_deadlines(&case, &cat, now_ms))
     }
 
     /// Closes a case. Refused while a decision awaits review or was returned, and while a

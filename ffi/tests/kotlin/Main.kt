@@ -188,18 +188,24 @@ fun main(args: Array<String>) {
             eq(ne.reasons.size, 1)
 
             val second = store.createCase(newCase(store, party.id, at = T0 + 5 * DAY))
-            val range = raises<FieldcaseException.AmountOutsideRange> {
-                store.decidePenalty(second.id, PenaltyRequest(by = OFFICER, atMs = T0 + 5 * DAY, amountYuan = 1_000_000))
+            // Above the statutory maximum: refused whatever the reason, with the server's code.
+            val unlawful = raises<FieldcaseException.Refused> {
+                store.decidePenalty(
+                    second.id,
+                    PenaltyRequest(
+                        by = OFFICER, atMs = T0 + 5 * DAY, amountYuan = 1_000_000,
+                        penalty = PenaltyKind.FINE, procedure = Procedure.SIMPLE,
+                    ),
+                )
             }
-            check(range.maxYuan < 1_000_000 && range.amountYuan == 1_000_000L)
-            eq(range.tier, second.tier)
+            eq(unlawful.code, "penalty_unlawful")
 
             // All of them are one sealed hierarchy an app can `when` over.
             val e: FieldcaseException = unknown
             val label = when (e) {
                 is FieldcaseException.InvalidInput -> "field ${e.field}"
                 is FieldcaseException.NotFound, is FieldcaseException.CaseClosed,
-                is FieldcaseException.NotEligible, is FieldcaseException.AmountOutsideRange,
+                is FieldcaseException.NotEligible,
                 is FieldcaseException.NotAllowed, is FieldcaseException.Refused,
                 is FieldcaseException.Malformed,
                 is FieldcaseException.Storage, is FieldcaseException.StoreClosed,

@@ -97,35 +97,69 @@ def test_case_with_persuasion_warning_exemption_follow_up_and_close(store):
     assert store.get_case(case.id).status == fc.CaseStatus.CORRECTED
 
 
-def test_second_case_is_not_a_first_offence_and_a_penalty_needs_its_range(store):
+def test_a_case_without_penalty_or_exemption_is_no_prior_offence_and_the_ordinary_procedure_runs_in_order(store):
     party = register(store)
     first = store.create_case(new_case(store, party.id))
     second = store.create_case(new_case(store, party.id, at=T0 + 5 * DAY))
+    # The first case ended in neither an exemption nor a penalty: no offence on record.
     e = store.check_exemption(second.id, True, True, True)
-    assert e.first_offence.prior_case_ids == [first.id]
+    assert e.first_offence.prior_case_ids == []
     history = store.party_history(party.id)
     assert [c.id for c in history] == [first.id, second.id]
     assert history[0].status == fc.CaseStatus.OPEN and history[0].day == "2026-09-21"
     assert [c.id for c in store.cases_by_unit_day("luan", "2026-09-21")] == [first.id]
 
-    tier = next(
-        t for t in next(i for i in store.violation_items() if i.code == second.violation_code).tiers
-        if t.tier == second.tier and t.party_type == fc.PartyType.PERSON
-    )
+    item = next(i for i in store.violation_items() if i.code == second.violation_code)
+    assert fc.PenaltyKind.FINE in item.penalty_kinds
+    assert any(b.confirmed and b.role == "penalty" for b in item.legal_basis)
+    tier = next(t for t in item.tiers if t.tier == second.tier and t.party_type == fc.PartyType.PERSON)
     too_much = tier.max_yuan + 1000
-    with pytest.raises(fc.FieldcaseError.AmountOutsideRange) as err:
-        store.decide_penalty(second.id, fc.PenaltyRequest(by=OFFICER, at_ms=T0 + 5 * DAY, amount_yuan=too_much))
-    v = err.value
-    assert (v.amount_yuan, v.min_yuan, v.max_yuan, v.tier) == (too_much, tier.min_yuan, tier.max_yuan, tier.tier)
+    at = T0 + 5 * DAY
+
+    def decide(amount, reason=None, when=at):
+        return store.decide_penalty(
+            second.id,
+            fc.PenaltyRequest(
+                by=OFFICER, at_ms=when, amount_yuan=amount, reason=reason,
+                penalty=fc.PenaltyKind.FINE, procedure=fc.Procedure.ORDINARY,
+            ),
+        )
+
+    # Outside the benchmark without a reason; then, with one, the procedure is missing.
+    with pytest.raises(fc.FieldcaseError.Refused) as err:
+        decide(too_much)
+    assert err.value.code == "decision_invalid"
+    with pytest.raises(fc.FieldcaseError.Refused) as err:
+        decide(too_much, "多次违法, 情节较重")
+    assert err.value.code == "procedure_invalid"
     assert store.get_case(second.id).decision is None  # nothing written
 
-    d = store.decide_penalty(
-        second.id,
-        fc.PenaltyRequest(by=OFFICER, at_ms=T0 + 5 * DAY, amount_yuan=too_much, reason="多次违法, 情节较重"),
+    def step(kind, when, **kw):
+        return store.record_step(second.id, fc.StepInput(step=kind, at_ms=when, by=OFFICER, **kw))
+
+    # Out of order: an investigation before 立案 is refused.
+    with pytest.raises(fc.FieldcaseError.Refused) as err:
+        step(fc.StepKind.INVESTIGATION, at + 2, officers=[OFFICER, PARTNER])
+    assert err.value.code == "procedure_invalid"
+    store.order_correction(second.id, OFFICER, at, at + DAY, [])
+    step(fc.StepKind.FILING, at + 1)
+    step(fc.StepKind.INVESTIGATION, at + 2, officers=[OFFICER, PARTNER])
+    step(
+        fc.StepKind.PRIOR_NOTICE, at + 3,
+        proposed_penalty=fc.PenaltyKind.FINE, proposed_amount_yuan=too_much, hearing_right_notified=True,
     )
+    step(fc.StepKind.HEARING_WAIVED, at + 4)
+    d = decide(too_much, "多次违法, 情节较重", at + 10 * DAY)
     assert d.review_required and not d.within_range and not d.effective
+    assert d.procedure == fc.Procedure.ORDINARY and d.hearing_right
     assert "outside_discretion_range" in d.review_reasons
-    assert store.get_case(second.id).status == fc.CaseStatus.PENDING_REVIEW
+    view = store.get_case(second.id)
+    assert view.status == fc.CaseStatus.PENDING_REVIEW
+    assert [s.step for s in view.steps] == [
+        fc.StepKind.FILING, fc.StepKind.INVESTIGATION, fc.StepKind.PRIOR_NOTICE, fc.StepKind.HEARING_WAIVED,
+    ]
+    deadlines = {x.what: x for x in store.procedure_deadlines(second.id, at + 11 * DAY)}
+    assert not deadlines["decision"].overdue and deadlines["decision"].met_at_ms == at + 10 * DAY
 
 
 def test_catalogue_is_readable_for_forms(store):
