@@ -155,7 +155,7 @@ fun main(args: Array<String>) {
             val ex = store.grantExemption(case.id, pledgedExemption(T0 + 60_000, T0 + DAY))
             eq(ex.pledge?.deadlineMs, T0 + DAY)
             eq(store.getCase(case.id).status, CaseStatus.PLEDGED)
-            raises<FieldcaseException.NotAllowed> { store.closeCase(case.id, OFFICER, T0 + 70_000, "done") }
+            eq(raises<FieldcaseException.Refused> { store.closeCase(case.id, OFFICER, T0 + 70_000, "done") }.code, "lifecycle_invalid")
 
             val fu = store.scheduleFollowUp(case.id, OFFICER, T0 + DAY, "复查")
             val overdue = store.overdueFollowUps(null, T0 + 2 * DAY)

@@ -58,9 +58,9 @@ def test_case_with_persuasion_warning_exemption_follow_up_and_close(store):
     assert ex.kind == fc.ExemptionKind.FIRST_OFFENCE
     assert ex.pledge.deadline_ms == T0 + DAY
     assert store.get_case(case.id).status == fc.CaseStatus.PLEDGED
-    with pytest.raises(fc.FieldcaseError.NotAllowed) as refused:
+    with pytest.raises(fc.FieldcaseError.Refused) as refused:
         store.close_case(case.id, OFFICER, T0 + 70_000, "done")
-    assert "follow-up" in refused.value.reason
+    assert refused.value.code == "lifecycle_invalid" and "follow-up" in refused.value.reason
 
     fu = store.schedule_follow_up(case.id, OFFICER, T0 + DAY, "复查")
     due = store.due_follow_ups(None, T0, DAY)
