@@ -162,6 +162,7 @@ pub fn router(state: AppState) -> Router {
         .route("/disclosure", get(routes::disclosure_page))
         .route("/dashboard", get(routes::dashboard_page))
         .route("/dashboard/review", post(routes::dashboard_review))
+        .route("/dashboard/approve", post(routes::dashboard_approve))
         .route("/login", get(routes::login))
         .route("/logout", post(routes::logout))
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -205,6 +205,11 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
         "/dashboard/review",
         "Approve or return a decision from the dashboard (reviewers)",
     ),
+    (
+        "post",
+        "/dashboard/approve",
+        "Approve an ordinary-procedure decision from the dashboard (the head of the bureau)",
+    ),
     ("get", "/login", "Redeem a one-time dashboard login link"),
     ("post", "/logout", "End the dashboard session"),
 ];

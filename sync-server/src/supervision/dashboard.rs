@@ -62,6 +62,12 @@ pub struct DashboardData {
     /// The viewer is a legal reviewer: the queue carries approve/return forms.
     #[serde(default)]
     pub can_review: bool,
+    /// Decisions awaiting the head's approval.
+    #[serde(default)]
+    pub approval_queue: Vec<ReviewRow>,
+    /// The viewer is a supervisor: the approval queue carries approve forms.
+    #[serde(default)]
+    pub can_approve: bool,
 }
 
 /// Everything the dashboard shows of `scope` as of `now_ms`, from the same functions as the
@@ -90,6 +96,8 @@ pub fn assemble(
         weekly: weekly_counts(scope, cases, demos, now_ms, 8),
         overdue: follow.overdue_rows(),
         review_queue: queue.pending,
+        approval_queue: queue.awaiting_approval,
+        can_approve: false,
         repeat_places: fieldcase_core::stats::repeat_places(scope, cases),
         can_review: false,
     }
@@ -293,6 +301,8 @@ pub fn render(d: &DashboardData) -> String {
             .iter()
             .map(|x| match x.as_str() {
                 "major_amount" => "重大罚款",
+                "ordinary_procedure" => "普通程序",
+                "hearing_held" => "经听证",
                 "outside_discretion_range" => "超出裁量幅度",
                 _ => "其他",
             })
@@ -329,6 +339,30 @@ pub fn render(d: &DashboardData) -> String {
             escape_html(&r.decided_day)
         );
     }
+    let mut approvals = String::new();
+    for r in &d.approval_queue {
+        let action = if d.can_approve {
+            format!(
+                "<form method=\"post\" action=\"/dashboard/approve\">\
+                 <input type=\"hidden\" name=\"case_id\" value=\"{c}\">\
+                 <input type=\"hidden\" name=\"decision_id\" value=\"{dec}\">\
+                 <input name=\"note\" maxlength=\"4000\" placeholder=\"批示（可选）\">\
+                 <button>批准</button></form>",
+                c = escape_html(&r.case_id),
+                dec = escape_html(&r.decision_id),
+            )
+        } else {
+            "—".to_string()
+        };
+        let _ = write!(
+            approvals,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{action}</td></tr>",
+            escape_html(&r.case_id),
+            escape_html(&r.unit),
+            r.amount_yuan,
+            escape_html(&r.decided_day)
+        );
+    }
     let mut places = String::new();
     for (cell, n) in &d.repeat_places {
         let _ = write!(
@@ -348,6 +382,7 @@ pub fn render(d: &DashboardData) -> String {
     <section><h2>各单位</h2><table id=\"units\"><thead><tr><th>单位</th><th>案件</th><th>服务</th><th>管理</th><th>执法</th><th>免罚</th><th>按期整改率</th><th>回访完成率</th></tr></thead><tbody>{units}</tbody></table></section>\
     <section><h2>逾期回访（{n_over}）</h2><table id=\"overdue\"><thead><tr><th>案件</th><th>单位</th><th>应回访日</th><th>逾期天数</th></tr></thead><tbody>{overdue}</tbody></table></section>\
     <section><h2>法制审核队列（{n_rev}）</h2><table id=\"reviews\"><thead><tr><th>案件</th><th>单位</th><th>罚款（元）</th><th>审核原因</th><th>决定日期</th><th>审核</th></tr></thead><tbody>{reviews}</tbody></table></section>\
+    <section><h2>负责人批准（{n_appr}）</h2><table id=\"approvals\"><thead><tr><th>案件</th><th>单位</th><th>罚款（元）</th><th>决定日期</th><th>批准</th></tr></thead><tbody>{approvals}</tbody></table></section>\
     <section><h2>重复违法地点</h2><table id=\"places\"><thead><tr><th>地点（约 110 米网格）</th><th>案件</th></tr></thead><tbody>{places}</tbody></table></section>\
     </body></html>",
         scope = escape_html(&d.scope_label),
@@ -367,6 +402,8 @@ pub fn render(d: &DashboardData) -> String {
         overdue = overdue,
         n_rev = d.review_queue.len(),
         reviews = reviews,
+        n_appr = d.approval_queue.len(),
+        approvals = approvals,
         places = places,
     )
 }
@@ -394,9 +431,25 @@ mod tests {
             review_queue: vec![],
             repeat_places: vec![],
             can_review: false,
+            approval_queue: vec![ReviewRow {
+                case_id: "c\"><script>".into(),
+                decision_id: "d-1".into(),
+                unit: "luan/jinan".into(),
+                amount_yuan: 300,
+                reasons: vec!["ordinary_procedure".into()],
+                decided_day: "2026-11-12".into(),
+            }],
+            can_approve: false,
         };
         let html = render(&d);
         assert!(!html.contains("<script"));
+        // A reviewer sees the approval queue without the form; the head gets the form.
+        assert!(html.contains("负责人批准（1）") && !html.contains("/dashboard/approve"));
+        let html = render(&DashboardData {
+            can_approve: true,
+            ..d.clone()
+        });
+        assert!(html.contains("action=\"/dashboard/approve\"") && !html.contains("<script"));
         assert!(
             !html.contains("http://")
                 || html.matches("http://").count()

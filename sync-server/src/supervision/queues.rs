@@ -195,17 +195,35 @@ pub struct ReviewQueue {
     pub pending: Vec<ReviewRow>,
     /// Returned to their officers, newest first.
     pub returned: Vec<ReturnedRow>,
+    /// Ordinary-procedure decisions through review (or needing none) that await the head's
+    /// approval (负责人批准), oldest first.
+    #[serde(default)]
+    pub awaiting_approval: Vec<ReviewRow>,
 }
 
 /// The review queue of `scope`'s unit subtree (closed cases excluded).
 pub fn review_queue(scope: &StatsScope, cases: &[CaseRecord]) -> ReviewQueue {
     let mut pending = Vec::new();
     let mut returned = Vec::new();
+    let mut approval = Vec::new();
     for c in cases
         .iter()
         .filter(|c| scope.covers_unit(&c.unit) && !c.is_closed())
     {
         let Some(d) = &c.decision else { continue };
+        if c.status() == fieldcase_core::model::CaseStatus::PendingApproval {
+            approval.push((
+                d.decided_at_ms,
+                ReviewRow {
+                    case_id: c.id.clone(),
+                    decision_id: d.id.clone(),
+                    unit: c.unit.clone(),
+                    amount_yuan: d.amount_yuan,
+                    reasons: d.review_reasons.clone(),
+                    decided_day: china_day(d.decided_at_ms),
+                },
+            ));
+        }
         match &d.review {
             None if d.review_required => pending.push((
                 d.decided_at_ms,
@@ -235,7 +253,9 @@ pub fn review_queue(scope: &StatsScope, cases: &[CaseRecord]) -> ReviewQueue {
     }
     pending.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.case_id.cmp(&b.1.case_id)));
     returned.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.case_id.cmp(&b.1.case_id)));
+    approval.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.case_id.cmp(&b.1.case_id)));
     ReviewQueue {
+        awaiting_approval: approval.into_iter().map(|p| p.1).collect(),
         pending: pending.into_iter().map(|p| p.1).collect(),
         returned: returned.into_iter().map(|p| p.1).collect(),
     }

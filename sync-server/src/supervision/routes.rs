@@ -9,6 +9,7 @@
 //! | `POST /v1/reviews` | reviewer |
 //! | `POST /v1/approvals` | supervisor (负责人批准 of an ordinary-procedure decision) |
 //! | `GET /dashboard` | reviewer, supervisor (session cookie) |
+//! | `POST /dashboard/review`, `POST /dashboard/approve` | reviewer; supervisor (session cookie, same origin) |
 //! | `GET /disclosure`, `GET /v1/disclosure` | anyone |
 //!
 //! A `unit` parameter must lie in the caller's own subtree (the default is the caller's unit).
@@ -419,6 +420,7 @@ pub async fn dashboard_page(
     let now = q.at.unwrap_or_else(fieldcase_core::ids::now_ms);
     let mut data = dashboard::assemble(&scope, &label, &recs.cases, &recs.demonstrations, now);
     data.can_review = p.user.role == Role::Reviewer;
+    data.can_approve = p.user.role == Role::Supervisor;
     audit(
         &state,
         &p.user,
@@ -609,6 +611,75 @@ pub async fn dashboard_review(
         ) => {
             let status = e.status();
             Ok(html_page(status, "审核未提交", &e.to_string()))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The dashboard's approval form.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApprovalForm {
+    /// The case.
+    pub case_id: String,
+    /// The decision.
+    pub decision_id: String,
+    /// An optional note.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// `POST /dashboard/approve`: the head of the bureau (a supervisor) approves an
+/// ordinary-procedure decision from the dashboard; the same checks and write as
+/// `POST /v1/approvals`, then back to the dashboard.
+pub async fn dashboard_approve(
+    State(state): State<AppState>,
+    p: std::result::Result<Principal, ServerError>,
+    form: std::result::Result<axum::Form<ApprovalForm>, axum::extract::rejection::FormRejection>,
+) -> Result<Response> {
+    let p = match p {
+        Ok(p) => p,
+        Err(ServerError::Forbidden(_)) => {
+            return Ok(html_page(
+                StatusCode::FORBIDDEN,
+                "无权操作",
+                "请从监督看板页面提交批准。",
+            ));
+        }
+        Err(_) => {
+            return Ok(html_page(
+                StatusCode::UNAUTHORIZED,
+                "请登录",
+                "请使用管理员发放的一次性登录链接登录监督看板。",
+            ));
+        }
+    };
+    let Ok(axum::Form(form)) = form else {
+        return Ok(html_page(
+            StatusCode::BAD_REQUEST,
+            "批准未提交",
+            "表单不完整。",
+        ));
+    };
+    let req = super::approval::ApprovalRequest {
+        case_id: form.case_id,
+        decision_id: form.decision_id,
+        note: form.note.filter(|n| !n.trim().is_empty()),
+    };
+    match super::approval::apply(&state, &p.user, &req).await {
+        Ok(_) => {
+            let mut resp = (StatusCode::SEE_OTHER, "").into_response();
+            resp.headers_mut()
+                .insert(header::LOCATION, HeaderValue::from_static("/dashboard"));
+            Ok(resp)
+        }
+        Err(
+            e @ (ServerError::BadRequest(_)
+            | ServerError::Conflict(_)
+            | ServerError::NotFound(_)
+            | ServerError::Forbidden(_)),
+        ) => {
+            let status = e.status();
+            Ok(html_page(status, "批准未提交", &e.to_string()))
         }
         Err(e) => Err(e),
     }

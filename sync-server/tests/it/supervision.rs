@@ -594,6 +594,10 @@ async fn scenario(state: AppState, seeded: Seeded) -> R {
         after.people_persuaded
     )));
     assert!(html.contains("法制审核队列（0）"));
+    assert!(
+        html.contains("负责人批准（0）"),
+        "the approved decision left the approval queue"
+    );
     assert!(html.contains("逾期回访（1）"));
     assert!(html.contains(&seeded.lapsed));
     assert!(!html.contains("<script"));
