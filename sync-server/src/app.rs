@@ -14,7 +14,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use ed25519_dalek::SigningKey;
-use fieldcase_core::catalogue::CatalogueSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,8 +32,9 @@ pub struct AppState {
     pub blobs: Arc<BlobDir>,
     /// Counters.
     pub metrics: Arc<Metrics>,
-    /// The catalogue validation checks codes against.
-    pub catalogues: Arc<CatalogueSet>,
+    /// The catalogue versions known (built-in and published): validation judges each case
+    /// under the version it recorded; the one in force goes to phones that lack it.
+    pub catalogues: Arc<crate::catalogue::ServerCatalogues>,
     /// The actor the server writes its own changes (conflict flags) with.
     pub server_actor: ActorId,
     /// The bureau's party-match key, given to enrolled devices.
@@ -84,11 +84,13 @@ impl AppState {
             .setting_or_insert("server_actor", crate::auth::random::<16>()?.to_vec())
             .await?;
         let keys = ServerKeys::load(keys, storage.as_ref()).await?;
+        let catalogues =
+            crate::catalogue::ServerCatalogues::load(storage.as_ref(), &keys.signing_key).await?;
         Ok(AppState {
             storage,
             blobs: Arc::new(BlobDir::open(blob_dir, max_blob)?),
             metrics: Arc::new(Metrics::default()),
-            catalogues: Arc::new(CatalogueSet::builtin()?),
+            catalogues: Arc::new(catalogues),
             server_actor: ActorId::from(actor.as_slice()),
             party_key: keys.party_key,
             pii_key: keys.pii_key,

@@ -81,6 +81,8 @@ pub async fn enrol(
             .then(|| hex::encode(state.party_key)),
         pii_key: crate::access::may_read_pii(user.role).then(|| hex::encode(state.pii_key)),
         server_time_ms: now,
+        // Phones pin it: every catalogue they receive must be signed by it.
+        server_signing_key: Some(crate::supervision::review::service_key_hex(&state)),
     }))
 }
 
@@ -98,6 +100,7 @@ pub async fn device_keys(
         return Ok(Json(DeviceKeysResponse {
             keys: vec![],
             pii_keys: None,
+            server_signing_key: Some(crate::supervision::review::service_key_hex(&state)),
         }));
     }
     let units: HashMap<String, String> = state
@@ -134,5 +137,9 @@ pub async fn device_keys(
     // entitled to personal data: how a phone learns a new key without enrolling again.
     let pii_keys = crate::access::may_read_pii(me.role)
         .then(|| state.pii_ring.iter().map(hex::encode).collect());
-    Ok(Json(DeviceKeysResponse { keys, pii_keys }))
+    Ok(Json(DeviceKeysResponse {
+        keys,
+        pii_keys,
+        server_signing_key: Some(crate::supervision::review::service_key_hex(&state)),
+    }))
 }

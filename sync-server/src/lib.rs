@@ -20,6 +20,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod blobs;
+pub mod catalogue;
 pub mod enrol;
 pub mod error;
 pub mod inflate;

@@ -246,7 +246,10 @@ pub async fn release(
     id: i64,
 ) -> Result<QuarantineItem> {
     let item = pending(s, id).await?;
-    let catalogue = fieldcase_core::catalogue::CatalogueSet::builtin()?;
+    // Every version known, so a case is judged under the one it recorded.
+    let catalogue = crate::catalogue::ServerCatalogues::load(s, key)
+        .await?
+        .set();
     let (author, device) = first_author(s, &item).await?;
     for _ in 0..5 {
         let Some(stored) = s.load_doc(&item.doc_id).await? else {

@@ -354,7 +354,7 @@ async fn ingest_doc(
         };
         match validate::check(
             &author,
-            &state.catalogues,
+            &state.catalogues.set(),
             &who.users,
             &push.doc_id,
             push.kind,
@@ -570,6 +570,7 @@ pub(crate) async fn check_party_conflicts(state: &AppState, party_hash: &str) ->
     let ids = state.storage.docs_by_party(party_hash).await?;
     let mut summaries = Vec::new();
     let mut flagged_already = BTreeSet::new();
+    let catalogues = state.catalogues.set();
     for id in &ids {
         let Some(stored) = state.storage.load_doc(id).await? else {
             continue;
@@ -593,10 +594,9 @@ pub(crate) async fn check_party_conflicts(state: &AppState, party_hash: &str) ->
             match_hash: party.match_hash.clone(),
             code: case.violation.code.clone(),
             occurred_at_ms: case.occurred_at_ms,
-            lookback_days: state
-                .catalogues
+            lookback_days: catalogues
                 .get(&case.violation.catalogue_version)
-                .unwrap_or(state.catalogues.current())
+                .unwrap_or(catalogues.current())
                 .item(&case.violation.code)
                 .map(|i| i.exemption.lookback_days())
                 .unwrap_or(365),
@@ -682,6 +682,11 @@ pub async fn sync(
     }
     let now = fieldcase_core::ids::now_ms();
     state.storage.touch_device(&auth.device.id, now).await?;
+    // A catalogue published since the last look is in force before this request is judged.
+    state
+        .catalogues
+        .refresh_if_due(state.storage.as_ref(), &state.signing_key)
+        .await;
     let declared = req.actor_id.as_deref();
     crate::quarantine::bind_declared(state.storage.as_ref(), &auth.device.id, declared, "sync")
         .await?;
@@ -759,6 +764,12 @@ pub async fn sync(
             heads: heads_hex(&i.heads),
         })
         .collect();
+    // The catalogue in force, signed, to a phone that lacks it (once per session at most).
+    let (catalogue_version, catalogue) = state.catalogues.for_phone(
+        req.catalogue_version.as_deref(),
+        &req.catalogue_versions,
+        req.catalogue_refused.as_deref(),
+    );
     Ok(Json(SyncResponse {
         protocol: PROTOCOL_VERSION,
         cursor,
@@ -766,5 +777,7 @@ pub async fn sync(
         feed,
         more,
         server_time_ms: now,
+        catalogue_version: Some(catalogue_version),
+        catalogue,
     }))
 }

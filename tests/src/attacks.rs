@@ -203,6 +203,9 @@ fn request(device_id: &str, docs: Vec<DocPush>) -> SyncRequest {
         cursor: 0,
         docs,
         actor_id: None,
+        catalogue_version: None,
+        catalogue_versions: vec![],
+        catalogue_refused: None,
     }
 }
 

@@ -104,6 +104,9 @@ impl Outsider {
                 changes,
             }],
             actor_id: Some(self.actor.to_hex_string()),
+            catalogue_version: None,
+            catalogue_versions: vec![],
+            catalogue_refused: None,
         };
         let resp = self
             .http

@@ -141,6 +141,19 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE device_keys ADD COLUMN revoked_at_ms INTEGER;
     "#,
+    // 4: catalogue versions received from the server, each as the signed bytes it verified,
+    // so every version stays available to judge the cases recorded under it. The version in
+    // force is the meta value `catalogue_current`.
+    r#"
+    CREATE TABLE catalogues (
+        version        TEXT PRIMARY KEY,
+        digest         TEXT NOT NULL,
+        signature      TEXT NOT NULL,
+        bundle         BLOB NOT NULL,
+        published_at_ms INTEGER NOT NULL,
+        received_at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -213,6 +226,35 @@ mod tests {
         let revoked: Option<i64> =
             conn.query_row("SELECT revoked_at_ms FROM device_keys", [], |r| r.get(0))?;
         assert_eq!(revoked, None);
+        Ok(())
+    }
+
+    #[test]
+    fn version_3_store_gains_the_catalogue_table_keeping_its_rows() -> Result<()> {
+        let mut conn = Connection::open_in_memory()?;
+        let tx = conn.transaction()?;
+        for sql in &MIGRATIONS[..3] {
+            tx.execute_batch(sql)?;
+        }
+        tx.pragma_update(None, "user_version", 3)?;
+        tx.execute(
+            "INSERT INTO device_keys(public_key, device_id, source, added_at_ms, revoked_at_ms)
+             VALUES ('k', 'd', 'enrolment', 1, 5)",
+            [],
+        )?;
+        tx.execute("INSERT INTO meta(key, value) VALUES ('k', x'01')", [])?;
+        tx.commit()?;
+        migrate(&mut conn)?;
+        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        assert!(v >= 4);
+        let kept: i64 = conn.query_row(
+            "SELECT count(*) FROM device_keys WHERE revoked_at_ms = 5",
+            [],
+            |r| r.get(0),
+        )?;
+        assert_eq!(kept, 1);
+        let none: i64 = conn.query_row("SELECT count(*) FROM catalogues", [], |r| r.get(0))?;
+        assert_eq!(none, 0);
         Ok(())
     }
 

@@ -6,6 +6,7 @@
 //! projection. When a call returns `Ok` the transaction has committed and been synced to disk,
 //! so a crash at any later instant keeps it; a crash before leaves the previous state.
 
+mod catalogues;
 mod docs;
 pub(crate) use docs::{Change, doc_kind, load_doc};
 mod exchange;
@@ -16,6 +17,7 @@ mod projection;
 mod queries;
 mod sync_state;
 
+pub use catalogues::META_CATALOGUE_CURRENT;
 pub use exchange::{ChangeBundle, DocChanges, ImportReport};
 pub use lease::{LockState, WipeMode, WipeReport};
 pub use migrations::CURRENT_VERSION as SCHEMA_VERSION;
@@ -251,9 +253,12 @@ impl FieldStore {
         // The built-in version is always known (cases recorded under it stay judgeable);
         // a configured catalogue is added and put in force.
         let mut catalogues = CatalogueSet::builtin()?;
+        let configured = config.catalogue.is_some();
         if let Some(c) = config.catalogue {
             catalogues.insert(Arc::new(c), true);
         }
+        // Every version the server sent, and the one it put in force.
+        catalogues::load_stored(&conn, &mut catalogues, configured)?;
 
         let reader = Connection::open_with_flags(
             &path,

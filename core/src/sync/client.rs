@@ -39,6 +39,10 @@ pub const META_PINS: &str = "sync_pins";
 /// Meta key of the extra trusted roots (PEM) given at enrolment (empty for none).
 pub const META_EXTRA_ROOTS: &str = "sync_extra_roots_pem";
 
+/// Meta key of the server's ed25519 public key (hex), pinned at enrolment (or at the first
+/// key refresh after an older server's enrolment): every catalogue must be signed by it.
+pub const META_SERVER_SIGNING_KEY: &str = "sync_server_signing_key";
+
 /// Meta key of the time (device clock, ms) device keys were last fetched.
 pub const META_DEVICE_KEYS_AT: &str = "sync_device_keys_at_ms";
 
@@ -418,7 +422,16 @@ impl SyncClient {
             .collect::<Vec<_>>()
             .join("\n");
         let roots = self.config.extra_roots_pem.as_deref().unwrap_or_default();
+        // The key catalogues must be signed by, pinned with the enrolment (empty when the
+        // server is too old to send it: the first key refresh pins it then).
+        let server_key = resp
+            .server_signing_key
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .filter(|k| k.len() == 64 && k.chars().all(|c| c.is_ascii_hexdigit()))
+            .unwrap_or_default();
         store.set_metas(&[
+            (META_SERVER_SIGNING_KEY, server_key.as_bytes()),
             (META_DEVICE_ID, resp.device_id.as_bytes()),
             (META_CREDENTIAL, resp.credential.as_bytes()),
             (META_USER_ID, resp.user_id.as_bytes()),
@@ -507,7 +520,6 @@ impl SyncClient {
             progress.bytes_received = session.report().bytes_received;
             observer.progress(&progress);
         }
-        let mut report = session.report().clone();
         let received_docs = session.received_docs().to_vec();
 
         // 2. Device keys.
@@ -520,9 +532,15 @@ impl SyncClient {
             .and_then(|s| s.parse::<i64>().ok());
         let now = crate::ids::now_ms();
         let stale = last_fetch.is_none_or(|t| now.saturating_sub(t) >= DEVICE_KEYS_REFRESH_MS);
-        if report.received > 0 || stale {
-            let (learned, sent, received) =
-                self.learn_device_keys(store, &credential, cancel).await?;
+        // A catalogue that arrived before the server key was pinned needs the key fetch too.
+        let pending_catalogue = session.has_pending_catalogue();
+        let mut keys = None;
+        if session.report().received > 0 || stale || pending_catalogue {
+            keys = Some(self.learn_device_keys(store, &credential, cancel).await?);
+        }
+        session.install_pending_catalogue(store)?;
+        let mut report = session.report().clone();
+        if let Some((learned, sent, received)) = keys {
             report.device_keys_learned = learned;
             report.bytes_sent += sent;
             report.bytes_received += received;
@@ -839,6 +857,11 @@ impl SyncClient {
                     reason: "PII key is not 32 bytes of hex".into(),
                 })?;
             store.add_pii_key(key)?;
+        }
+        if let Some(k) = &resp.server_signing_key
+            && store.pin_server_signing_key(k)?
+        {
+            tracing::info!("server signing key pinned from the key refresh");
         }
         let known: std::collections::HashSet<String> =
             store.trusted_device_keys()?.into_iter().collect();

@@ -13,7 +13,8 @@
 //!    or a lost response at any point repeats work but never skips a document.
 
 use super::wire::{
-    DEFAULT_BATCH_BYTES, DocPush, DocStatus, FEED_PAGE, PROTOCOL_VERSION, SyncRequest, SyncResponse,
+    DEFAULT_BATCH_BYTES, DocPush, DocStatus, FEED_PAGE, PROTOCOL_VERSION, SignedCatalogue,
+    SyncRequest, SyncResponse,
 };
 use crate::model::RecordKind;
 use crate::store::{FieldStore, SyncApply};
@@ -77,6 +78,22 @@ pub struct SyncReport {
     /// else in the same reply is merged; the session ends incomplete and the cursor stays
     /// where it was, so the next sync asks for them again.
     pub unreadable: Vec<Rejection>,
+    /// The catalogue version received in this session, verified, stored and put in force for
+    /// new cases.
+    pub catalogue_received: Option<String>,
+    /// A catalogue the server sent that this phone refused (signature, content, or no server
+    /// key pinned), with the reason. Nothing was stored or changed; the server offers it
+    /// again at the next sync.
+    pub catalogue_refused: Option<CatalogueRefusal>,
+}
+
+/// A catalogue bundle the phone refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogueRefusal {
+    /// The version the server announced.
+    pub version: String,
+    /// Why it was refused.
+    pub reason: String,
 }
 
 /// A pushed document the server refused (kept on the phone, marked rejected).
@@ -120,6 +137,12 @@ pub struct SyncSession {
     finished: bool,
     /// Documents that gained changes from the server in this session, in arrival order.
     received_docs: Vec<(String, RecordKind)>,
+    /// A catalogue that arrived before this phone had the server's key to check it against:
+    /// checked after the key fetch of the same sync ([`SyncSession::install_pending_catalogue`]).
+    pending_catalogue: Option<SignedCatalogue>,
+    /// The version refused (or held pending) in this session, so the server does not send it
+    /// again with every round trip.
+    catalogue_refused: Option<String>,
 }
 
 fn read_i64(store: &FieldStore, key: &str) -> Result<Option<i64>> {
@@ -149,6 +172,8 @@ impl SyncSession {
             },
             finished: false,
             received_docs: Vec::new(),
+            pending_catalogue: None,
+            catalogue_refused: None,
         })
     }
 
@@ -248,6 +273,9 @@ impl SyncSession {
             cursor: self.cursor,
             docs,
             actor_id: Some(store.actor_hex()),
+            catalogue_version: Some(store.catalogue().version().to_string()),
+            catalogue_versions: store.catalogue_versions(),
+            catalogue_refused: self.catalogue_refused.clone(),
         }))
     }
 
@@ -266,6 +294,11 @@ impl SyncSession {
         self.report.round_trips += 1;
         let offset = resp.server_time_ms - crate::ids::now_ms();
         store.set_meta(META_CLOCK_OFFSET, offset.to_string().as_bytes())?;
+        self.apply_catalogue(
+            store,
+            resp.catalogue_version.as_deref(),
+            resp.catalogue.as_ref(),
+        )?;
 
         // Every accepted document of the reply is merged in one transaction.
         let mut accepted = Vec::new();
@@ -399,6 +432,67 @@ impl SyncSession {
         if self.wants.is_empty() && self.report.unreadable.is_empty() {
             store.set_meta(META_CURSOR, self.cursor.to_string().as_bytes())?;
             self.report.cursor = self.cursor;
+        }
+        Ok(())
+    }
+
+    /// Takes the server's catalogue: a signed bundle is checked and stored (or refused, and
+    /// recorded in the report), and the server's current version is put in force when this
+    /// phone holds it. A bundle that arrives before the server key is pinned waits for
+    /// [`SyncSession::install_pending_catalogue`].
+    fn apply_catalogue(
+        &mut self,
+        store: &FieldStore,
+        current: Option<&str>,
+        offer: Option<&SignedCatalogue>,
+    ) -> Result<()> {
+        if let Some(offer) = offer {
+            self.catalogue_refused = Some(offer.version.clone());
+            if store.server_signing_key()?.is_none() {
+                self.pending_catalogue = Some(offer.clone());
+            } else {
+                self.install(store, offer)?;
+            }
+        }
+        if let Some(v) = current
+            && store.use_catalogue(v)?
+        {
+            tracing::info!(version = v, "catalogue put in force by the server");
+        }
+        Ok(())
+    }
+
+    fn install(&mut self, store: &FieldStore, offer: &SignedCatalogue) -> Result<()> {
+        match store.install_catalogue(offer) {
+            Ok(v) => {
+                tracing::info!(version = %v, "catalogue received");
+                self.report.catalogue_received = Some(v);
+                self.report.catalogue_refused = None;
+                self.catalogue_refused = None;
+            }
+            Err(CoreError::Catalogue { reason }) => {
+                tracing::warn!(version = %offer.version, %reason, "catalogue refused");
+                self.report.catalogue_refused = Some(CatalogueRefusal {
+                    version: offer.version.clone(),
+                    reason,
+                });
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+
+    /// Whether a catalogue waits for the server's key (the shell then fetches the keys).
+    pub fn has_pending_catalogue(&self) -> bool {
+        self.pending_catalogue.is_some()
+    }
+
+    /// Checks a catalogue that arrived before the server key was pinned, now that the key
+    /// fetch may have pinned it; without a key it is refused (nothing stored) and offered
+    /// again at the next sync.
+    pub fn install_pending_catalogue(&mut self, store: &FieldStore) -> Result<()> {
+        if let Some(offer) = self.pending_catalogue.take() {
+            self.install(store, &offer)?;
         }
         Ok(())
     }

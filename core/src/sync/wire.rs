@@ -49,6 +49,19 @@ pub struct SyncRequest {
     /// in by another phone are recognised.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor_id: Option<String>,
+    /// The catalogue version the phone records new cases under. A server sends its current
+    /// signed catalogue only to a phone that states this (an older phone would not use it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalogue_version: Option<String>,
+    /// Every catalogue version the phone holds; the server sends its current one only when it
+    /// is not among them, so a phone downloads a catalogue once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub catalogue_versions: Vec<String>,
+    /// A catalogue version whose bundle the phone refused earlier in this session (bad
+    /// signature, invalid content): the server does not send it again in this session, so a
+    /// refused bundle costs one download per sync, not one per round trip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalogue_refused: Option<String>,
 }
 
 /// One document in a request.
@@ -88,6 +101,44 @@ pub struct SyncResponse {
     pub more: bool,
     /// The server clock, unix milliseconds.
     pub server_time_ms: i64,
+    /// The catalogue version the server holds in force for new cases (absent from older
+    /// servers). A phone that holds it already puts it in force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalogue_version: Option<String>,
+    /// The current catalogue, signed, when the phone named a `catalogue_version` and its
+    /// `catalogue_versions` lack the server's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalogue: Option<SignedCatalogue>,
+}
+
+/// A catalogue bundle as published on the server: its canonical bytes and the server's
+/// ed25519 signature over `fieldcase catalogue bundle v1\0 || SHA-256(bytes) || version`
+/// (see `fieldcase_core::sync::catalogue`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedCatalogue {
+    /// The version the operator published (dotted numbers).
+    pub version: String,
+    /// SHA-256 of `bundle`, hex.
+    pub digest: String,
+    /// ed25519 signature, hex (128 characters).
+    pub signature: String,
+    /// When it was published (server clock, unix ms; 0 for the server's built-in one).
+    pub published_at_ms: i64,
+    /// The bundle's canonical JSON bytes (`CatalogueBundle::to_bytes`).
+    #[serde(with = "b64")]
+    pub bundle: Vec<u8>,
+}
+
+/// The bytes are left out: a bundle is hundreds of KB.
+impl std::fmt::Debug for SignedCatalogue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedCatalogue")
+            .field("version", &self.version)
+            .field("digest", &self.digest)
+            .field("published_at_ms", &self.published_at_ms)
+            .field("bytes", &self.bundle.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the server did with one pushed document.
@@ -180,6 +231,11 @@ pub struct EnrolResponse {
     pub pii_key: Option<String>,
     /// The server clock, unix milliseconds.
     pub server_time_ms: i64,
+    /// The server's ed25519 public key (hex), which signs catalogues and legal reviews. The
+    /// phone pins it at enrolment and checks every catalogue it receives against it. Absent
+    /// from older servers; the phone then learns it from `GET /v1/device-keys`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_signing_key: Option<String>,
 }
 
 impl std::fmt::Debug for EnrolResponse {
@@ -215,6 +271,10 @@ pub struct DeviceKeysResponse {
     /// A phone adds each to its key ring in order and keeps every key it ever held.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pii_keys: Option<Vec<String>>,
+    /// The server's ed25519 public key (hex), which signs catalogues: a phone that enrolled
+    /// with a server too old to send it at enrolment pins it from here, once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_signing_key: Option<String>,
 }
 
 /// PII keys are left out: `Debug` output may reach logs.
@@ -223,6 +283,7 @@ impl std::fmt::Debug for DeviceKeysResponse {
         f.debug_struct("DeviceKeysResponse")
             .field("keys", &self.keys)
             .field("pii_keys", &self.pii_keys.as_ref().map(Vec::len))
+            .field("server_signing_key", &self.server_signing_key)
             .finish()
     }
 }

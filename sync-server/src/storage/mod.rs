@@ -12,6 +12,7 @@
 //! misses a later commit with a smaller number. `latest_seq` read before a feed query is
 //! therefore a safe cursor to hand out when the page is not full.
 
+pub mod catalogue;
 pub mod conformance;
 pub mod pg_tls;
 pub mod postgres;
@@ -345,7 +346,7 @@ pub use fieldcase_core::rules::unit_in_scope;
 
 /// The server's storage (see the module docs). All methods are safe to call concurrently.
 #[async_trait]
-pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
+pub trait Storage: catalogue::CatalogueStore + Send + Sync + std::fmt::Debug + 'static {
     /// A setting (server actor id, bureau party key, ...).
     async fn setting(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Stores `value` under `key` unless a value exists; returns the value in force.

@@ -26,6 +26,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::sync::Arc;
 use tokio_postgres::error::SqlState;
 
+mod catalogue_store;
+
 /// Numbered migrations; index + 1 is the version each brings the schema to. Never edit one
 /// that shipped: add another.
 pub const MIGRATIONS: &[&str] = &[
@@ -124,6 +126,15 @@ pub const MIGRATIONS: &[&str] = &[
         SELECT b.sha256, r.doc_id, b.device_id, b.stored_at_ms
         FROM blobs b JOIN doc_blobs r ON r.sha256 = b.sha256
         ON CONFLICT DO NOTHING;
+"#,
+    // 6: catalogues an operator published (`admin catalogue publish`): the canonical bundle
+    // bytes and the server's signature over their digest and version. Phones receive the
+    // newest through sync; every version stays, to judge the cases recorded under it.
+    r#"
+    CREATE TABLE catalogues (
+        version TEXT PRIMARY KEY, digest TEXT NOT NULL, signature TEXT NOT NULL,
+        bundle BYTEA NOT NULL, published_at_ms BIGINT NOT NULL
+    );
 "#,
 ];
 

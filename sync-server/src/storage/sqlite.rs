@@ -7,6 +7,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+mod catalogue_store;
+
 /// Numbered migrations; index + 1 is the version each brings the file to. Never edit one that
 /// shipped: add another.
 const MIGRATIONS: &[&str] = &[
@@ -105,6 +107,15 @@ const MIGRATIONS: &[&str] = &[
     INSERT OR IGNORE INTO blob_anchors(sha256, doc_id, device_id, anchored_at_ms)
         SELECT b.sha256, r.doc_id, b.device_id, b.stored_at_ms
         FROM blobs b JOIN doc_blobs r ON r.sha256 = b.sha256;
+"#,
+    // 6: catalogues an operator published (`admin catalogue publish`): the canonical bundle
+    // bytes and the server's signature over their digest and version. Phones receive the
+    // newest through sync; every version stays, to judge the cases recorded under it.
+    r#"
+    CREATE TABLE catalogues (
+        version TEXT PRIMARY KEY, digest TEXT NOT NULL, signature TEXT NOT NULL,
+        bundle BLOB NOT NULL, published_at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
 "#,
 ];
 
@@ -1430,7 +1441,7 @@ mod upgrade_tests {
         let version: i64 = s
             .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
             .await?;
-        assert_eq!(version, 5);
+        assert_eq!(version, MIGRATIONS.len() as i64);
         assert!(s.blob(&sha).await?.is_some());
         let scopes = vec!["luan".to_string()];
         assert!(s.blob_readable(&sha, &scopes, &[RecordKind::Case]).await?);

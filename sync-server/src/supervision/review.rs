@@ -216,7 +216,7 @@ pub(super) async fn edit_case<T>(
         let new_json = fieldcase_core::doc::read_json(&doc)?;
         let accepted = crate::validate::check(
             &author,
-            &state.catalogues,
+            &state.catalogues.set(),
             &crate::validate::Users::default(),
             case_id,
             RecordKind::Case,

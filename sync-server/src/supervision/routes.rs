@@ -304,6 +304,7 @@ pub async fn follow_ups(
 /// parameters, so nothing a caller sends can widen it. A new version is audited once.
 pub async fn disclosure_entries(state: &AppState) -> Result<Vec<DisclosureEntry>> {
     let recs = records::load(state.storage.as_ref(), None, true).await?;
+    let catalogues = state.catalogues.set();
     let mut entries: Vec<DisclosureEntry> = recs
         .cases
         .iter()
@@ -313,7 +314,7 @@ pub async fn disclosure_entries(state: &AppState) -> Result<Vec<DisclosureEntry>
                 .as_ref()
                 .and_then(|p| recs.party_names.get(&p.party_id))
                 .map(String::as_str);
-            disclose(c, name, &state.catalogues)
+            disclose(c, name, &catalogues)
         })
         .collect();
     entries.sort_by(|a, b| {
