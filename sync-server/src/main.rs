@@ -5,7 +5,7 @@ use fieldcase_core::sync::wire::WipeScope;
 use fieldcase_server::blobs::BlobDir;
 use fieldcase_server::keys::{KeySource, ServerKeys};
 use fieldcase_server::storage::{Role, Storage, open_storage};
-use fieldcase_server::{AppState, Listen, ServerError, admin, maintenance};
+use fieldcase_server::{AppState, Listen, ServerError, admin, catalogue, maintenance};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -148,6 +148,31 @@ enum KeysCommand {
     /// Re-seal under the current PII key every party still sealed under a retired one (those
     /// phones recorded offline before they learnt the new key); safe while servers run.
     ResealPii,
+}
+
+#[derive(Debug, Subcommand)]
+enum CatalogueCommand {
+    /// Validate a catalogue folder (`base/` and `profiles/ID/`) as phones will; prints every
+    /// problem and exits non-zero when there is one.
+    Check {
+        /// The folder (the layout of `schemas/catalogue/`).
+        dir: PathBuf,
+        /// The jurisdiction profile (a folder under `profiles/`).
+        #[arg(long, default_value = fieldcase_core::catalogue::BUILTIN_PROFILE)]
+        profile: String,
+    },
+    /// Validate, sign with the server's key and publish a catalogue: it is in force for new
+    /// cases and goes to every phone at its next sync. Its version must be newer than the one
+    /// in force; a version published already with other content is refused.
+    Publish {
+        /// The folder (the layout of `schemas/catalogue/`).
+        dir: PathBuf,
+        /// The jurisdiction profile (a folder under `profiles/`).
+        #[arg(long, default_value = fieldcase_core::catalogue::BUILTIN_PROFILE)]
+        profile: String,
+    },
+    /// The built-in catalogue and every published one; the one in force is marked.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -310,6 +335,11 @@ enum AdminCommand {
         /// Minutes the link stays valid.
         #[arg(long, default_value_t = 15)]
         ttl_minutes: i64,
+    },
+    /// Publish and list catalogues.
+    Catalogue {
+        #[command(subcommand)]
+        command: CatalogueCommand,
     },
     /// Verify a case-file package (zip) offline: history, signatures, files. Signing keys
     /// are checked against the devices this server enrolled (unless --no-trust-list). Exits
@@ -520,6 +550,25 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                     file,
                     no_trust_list: true,
                 } => return verify_package(file, None, json),
+                AdminCommand::Catalogue {
+                    command: CatalogueCommand::Check { dir, profile },
+                } => {
+                    // Needs no database: an operator checks a catalogue before touching one.
+                    let (_, checked) = catalogue::check(dir, profile)?;
+                    if json {
+                        return print(json, &checked);
+                    }
+                    println!(
+                        "catalogue {} ({}) is valid: {} item(s), {} file(s), {} bytes, sha256 {}",
+                        checked.version,
+                        checked.jurisdiction,
+                        checked.items,
+                        checked.files,
+                        checked.size,
+                        checked.digest
+                    );
+                    return Ok(());
+                }
                 AdminCommand::Restore { from, identity } => {
                     if database_url.is_some() {
                         return Err(ServerError::Config(
@@ -748,6 +797,49 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                     verify_package(&file, Some(&keys), json)
                 }
                 AdminCommand::Backup { .. } | AdminCommand::Restore { .. } => Ok(()),
+                AdminCommand::Catalogue { command } => match command {
+                    CatalogueCommand::Check { .. } => Ok(()),
+                    CatalogueCommand::Publish { dir, profile } => {
+                        let k = keys().await?;
+                        let p = catalogue::publish(s, &k.signing_key, &dir, &profile).await?;
+                        if json {
+                            print(json, &p)
+                        } else {
+                            match p.newly_published {
+                                true => println!(
+                                    "catalogue {} published ({} bytes, sha256 {}); in force for \
+                                     new cases, sent to phones at their next sync",
+                                    p.version, p.size, p.digest
+                                ),
+                                false => println!(
+                                    "catalogue {} was published already with this content; \
+                                     nothing changed",
+                                    p.version
+                                ),
+                            }
+                            Ok(())
+                        }
+                    }
+                    CatalogueCommand::List => {
+                        let all = catalogue::list(s).await?;
+                        if json {
+                            print(json, &all)
+                        } else {
+                            for c in &all {
+                                println!(
+                                    "{} {:<12} {:<9} {:>14} {:>8} B  sha256 {}",
+                                    if c.current { "*" } else { " " },
+                                    c.version,
+                                    c.source,
+                                    c.published_at_ms,
+                                    c.size,
+                                    c.digest
+                                );
+                            }
+                            Ok(())
+                        }
+                    }
+                },
                 AdminCommand::RevokeDevice { device, id, wipe } => {
                     let id = device.or(id).unwrap_or_default();
                     let wipe = WipeScope::parse(&wipe).ok_or_else(|| {
