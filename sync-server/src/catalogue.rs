@@ -254,18 +254,13 @@ pub async fn publish(
     let (bundle, checked) = check(dir, profile)?;
     let bytes = bundle.to_bytes()?;
     let (digest, signature) = sign(key, &bytes, &bundle.version);
-    let latest = storage.latest_catalogue().await?;
-    let same = latest
-        .as_ref()
-        .is_some_and(|(v, d)| *v == bundle.version && *d == digest);
-    if !same {
-        let current = match &latest {
-            Some((v, _)) => v.clone(),
-            None => CatalogueBundle::builtin()?.version,
-        };
-        if compare_versions(&bundle.version, &current) != Some(Ordering::Greater) {
+    // Against published versions the storage decides, inside its transaction; while none is,
+    // the built-in version is the one in force.
+    if storage.latest_catalogue().await?.is_none() {
+        let builtin = CatalogueBundle::builtin()?.version;
+        if compare_versions(&bundle.version, &builtin) != Some(Ordering::Greater) {
             return Err(ServerError::Conflict(format!(
-                "catalogue {} is not newer than the version in force, {current}",
+                "catalogue {} is not newer than the version in force, the built-in {builtin}",
                 bundle.version
             )));
         }

@@ -737,6 +737,50 @@ pub async fn audit_chain(s: Arc<dyn Storage>) -> Result<()> {
     Ok(())
 }
 
+/// Published catalogues: stored once per version with one content, each newer than the last
+/// (dotted numbers, not text order), listed oldest first; a repeat of the same content is
+/// harmless and changes nothing.
+pub async fn catalogues(s: &dyn Storage) -> Result<()> {
+    use super::catalogue::PublishedCatalogue;
+    let c = |version: &str, digest: &str| PublishedCatalogue {
+        version: version.into(),
+        digest: digest.into(),
+        signature: "ab".repeat(64),
+        published_at_ms: 7,
+        size: 3,
+        bundle: vec![1, 2, 3],
+    };
+    assert_eq!(s.latest_catalogue().await?, None);
+    assert!(s.published_catalogues().await?.is_empty());
+    assert!(s.publish_catalogue(c("2026.9.1", "d1")).await?);
+    assert!(!s.publish_catalogue(c("2026.9.1", "d1")).await?);
+    assert!(matches!(
+        s.publish_catalogue(c("2026.9.1", "other")).await,
+        Err(ServerError::Conflict(_))
+    ));
+    // 2026.10.1 sorts before 2026.9.1 as text, after it as a version.
+    assert!(s.publish_catalogue(c("2026.10.1", "d2")).await?);
+    for older in ["2026.9.5", "2026.10.1.0", "2025.12.31"] {
+        assert!(
+            matches!(
+                s.publish_catalogue(c(older, "d3")).await,
+                Err(ServerError::Conflict(_))
+            ),
+            "{older}"
+        );
+    }
+    assert!(s.publish_catalogue(c("not-a-version", "d4")).await.is_err());
+    assert_eq!(
+        s.latest_catalogue().await?,
+        Some(("2026.10.1".to_string(), "d2".to_string()))
+    );
+    let all = s.published_catalogues().await?;
+    let versions: Vec<&str> = all.iter().map(|p| p.version.as_str()).collect();
+    assert_eq!(versions, ["2026.9.1", "2026.10.1"]);
+    assert_eq!(all[1], c("2026.10.1", "d2"));
+    Ok(())
+}
+
 /// Runs the whole suite as `#[tokio::test]`s; `$make` is an expression (usually an `async`
 /// block) giving a fresh, empty `Arc<dyn Storage>`-compatible backend each time.
 #[macro_export]
@@ -806,6 +850,11 @@ macro_rules! storage_conformance_tests {
         async fn conformance_upload_claims() -> $crate::error::Result<()> {
             let s = $make.await;
             $crate::storage::conformance::upload_claims(std::sync::Arc::new(s)).await
+        }
+        #[tokio::test]
+        async fn conformance_catalogues() -> $crate::error::Result<()> {
+            let s = $make.await;
+            $crate::storage::conformance::catalogues(&s).await
         }
         #[tokio::test]
         async fn conformance_blobs() -> $crate::error::Result<()> {

@@ -2,6 +2,7 @@
 
 mod admin_cli;
 mod api;
+mod catalogue;
 mod disclosure;
 mod keys;
 #[path = "../../../core/tests/it/common/lawful.rs"]
