@@ -1406,6 +1406,46 @@ fn load_doc_in(c: &Connection, id: String) -> Result<Option<StoredDoc>> {
 mod upgrade_tests {
     use super::*;
 
+    /// A database left at schema 5 gains the published-catalogue table (6), keeping its rows.
+    #[tokio::test]
+    async fn schema_5_upgrades_to_6_and_can_publish_catalogues() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("server.db");
+        {
+            let mut conn = Connection::open(&path)?;
+            for (i, sql) in MIGRATIONS.iter().take(5).enumerate() {
+                let tx = conn.transaction()?;
+                tx.execute_batch(sql)?;
+                tx.pragma_update(None, "user_version", i as i64 + 1)?;
+                tx.commit()?;
+            }
+            conn.execute(
+                "INSERT INTO settings(key, value) VALUES ('server_actor', x'01')",
+                [],
+            )?;
+        }
+        let s = SqliteStorage::open(&path)?;
+        let version: i64 = s
+            .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .await?;
+        assert_eq!(version, 6);
+        assert_eq!(s.setting("server_actor").await?, Some(vec![1]));
+        assert_eq!(s.latest_catalogue().await?, None);
+        use crate::storage::catalogue::{CatalogueStore, PublishedCatalogue};
+        assert!(
+            s.publish_catalogue(PublishedCatalogue {
+                version: "2099.1.1".into(),
+                digest: "d".into(),
+                signature: "s".into(),
+                published_at_ms: 1,
+                size: 1,
+                bundle: vec![1],
+            })
+            .await?
+        );
+        Ok(())
+    }
+
     /// A database left at schema 4 (before blob anchors) upgrades to 5 keeping every row, and
     /// its stored blobs stay readable through the documents that referred to them.
     #[tokio::test]

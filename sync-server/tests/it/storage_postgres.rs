@@ -96,3 +96,69 @@ async fn schema_4_upgrades_to_5_and_old_blobs_stay_readable() -> fieldcase_serve
     let _ = task.await;
     result
 }
+
+/// A schema left at version 5 gains the published-catalogue table (6), keeping its rows.
+#[tokio::test]
+async fn schema_5_upgrades_to_6_and_can_publish_catalogues() -> fieldcase_server::Result<()> {
+    use fieldcase_server::storage::Storage;
+    use fieldcase_server::storage::catalogue::{CatalogueStore, PublishedCatalogue};
+    use fieldcase_server::storage::postgres::MIGRATIONS;
+    let db = |e: tokio_postgres::Error| fieldcase_server::ServerError::Database(e.to_string());
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).map_err(|e| fieldcase_server::ServerError::Config(e.to_string()))?;
+    let schema = format!("t_up6_{}", hex::encode(b));
+    let (client, conn) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
+        .await
+        .map_err(db)?;
+    let task = tokio::spawn(conn);
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA {schema}; SET search_path = {schema};
+             CREATE TABLE schema_migrations (
+                version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now());"
+        ))
+        .await
+        .map_err(db)?;
+    let result = async {
+        for (i, sql) in MIGRATIONS.iter().take(5).enumerate() {
+            client.batch_execute(sql).await.map_err(db)?;
+            client
+                .execute(
+                    "INSERT INTO schema_migrations(version) VALUES ($1)",
+                    &[&(i as i64 + 1)],
+                )
+                .await
+                .map_err(db)?;
+        }
+        client
+            .execute(
+                "INSERT INTO settings(key, value) VALUES ('server_actor', '\\x01')",
+                &[],
+            )
+            .await
+            .map_err(db)?;
+        let s = PostgresStorage::connect_with(&url(), Some(&schema), 2).await?;
+        assert_eq!(s.schema_version().await?, 6);
+        assert_eq!(s.setting("server_actor").await?, Some(vec![1]));
+        assert_eq!(s.latest_catalogue().await?, None);
+        assert!(
+            s.publish_catalogue(PublishedCatalogue {
+                version: "2099.1.1".into(),
+                digest: "d".into(),
+                signature: "s".into(),
+                published_at_ms: 1,
+                size: 1,
+                bundle: vec![1],
+            })
+            .await?
+        );
+        fieldcase_server::Result::Ok(())
+    }
+    .await;
+    let _ = client
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .await;
+    drop(client);
+    let _ = task.await;
+    result
+}
