@@ -117,5 +117,27 @@ async fn real_messages_match_the_schemas() -> TestResult {
             .count()
     });
     assert_eq!(n, 3, "OF-9, OF-A and OF-B share the squad: {keys}");
+    assert!(keys["server_signing_key"].is_string(), "{keys}");
+
+    // A phone holding another catalogue version receives the server's, signed.
+    let req = serde_json::json!({
+        "protocol": 1, "device_id": b.device_id, "request_id": "catalogue", "cursor": 0,
+        "catalogue_version": "2000.1.1", "catalogue_versions": ["2000.1.1"],
+    });
+    check("sync-request", &req)?;
+    let resp: Value = http
+        .post(format!("{}/v1/sync", s.url()))
+        .bearer_auth(&cred)
+        .json(&req)
+        .send()
+        .await?
+        .json()
+        .await?;
+    check("sync-response", &resp)?;
+    assert_eq!(
+        resp["catalogue"]["version"],
+        serde_json::json!(b.store.catalogue().version()),
+        "the signed catalogue in force"
+    );
     Ok(())
 }
