@@ -282,6 +282,12 @@ impl FieldcaseStore {
         self.with(|s| Ok(s.catalogue().version().to_string()))
     }
 
+    /// Every catalogue version this phone holds (built in, and received signed from the
+    /// server); each case is judged under the one it recorded.
+    pub fn catalogue_versions(&self) -> Result<Vec<String>, FieldcaseError> {
+        self.with(|s| Ok(s.catalogue_versions()))
+    }
+
     /// Every violation item of the catalogue, ordered by code.
     pub fn violation_items(&self) -> Result<Vec<ViolationItem>, FieldcaseError> {
         self.with(|s| Ok(s.catalogue().items().map(Into::into).collect()))

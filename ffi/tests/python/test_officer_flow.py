@@ -173,6 +173,7 @@ def test_catalogue_is_readable_for_forms(store):
     items = store.violation_items()
     assert len(items) >= 15 and items[0].name.zh and items[0].name.en
     assert store.catalogue_version()
+    assert store.catalogue_version() in store.catalogue_versions()
     assert store.device_id() == "phone-a"
     assert store.integrity_check() == "ok"
 
