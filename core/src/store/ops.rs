@@ -527,7 +527,7 @@ impl FieldStore {
         no_harm: bool,
         pledge_offered: bool,
     ) -> Result<Eligibility> {
-        let catalogue = self.catalogue();
+        let catalogue = self.case_catalogue(case)?;
         let item = catalogue.item(&case.violation.code)?;
         let (prior, checked) = self.prior_cases(case, item.exemption.lookback_days())?;
         let educated = case.actions.iter().any(|a| rules::educates(a.method));
@@ -572,7 +572,7 @@ impl FieldStore {
         if current.decision.is_some() {
             return Err(CoreError::not_allowed("a penalty decision exists"));
         }
-        let catalogue = self.catalogue();
+        let catalogue = self.case_catalogue(&current)?;
         let item = catalogue.item(&current.violation.code)?;
         let pledge = match &req.pledge {
             Some(p) => {
