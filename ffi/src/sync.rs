@@ -139,6 +139,22 @@ pub struct SyncReport {
     pub bytes_received: u64,
     /// Everything was exchanged.
     pub complete: bool,
+    /// The catalogue version received from the server in this sync, verified and now in
+    /// force for new cases.
+    pub catalogue_received: Option<String>,
+    /// A catalogue the server sent that this phone refused (nothing was changed; it is
+    /// offered again at the next sync).
+    pub catalogue_refused: Option<CatalogueRefusal>,
+}
+
+/// A catalogue from the server that the phone refused: a signature that does not verify
+/// under the server key pinned at enrolment, or content that is not a valid catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct CatalogueRefusal {
+    /// The version the server announced.
+    pub version: String,
+    /// Why it was refused.
+    pub reason: String,
 }
 
 impl From<cs::SyncReport> for SyncReport {
@@ -173,6 +189,11 @@ impl From<cs::SyncReport> for SyncReport {
             bytes_sent: r.bytes_sent,
             bytes_received: r.bytes_received,
             complete: r.complete,
+            catalogue_received: r.catalogue_received,
+            catalogue_refused: r.catalogue_refused.map(|c| CatalogueRefusal {
+                version: c.version,
+                reason: c.reason,
+            }),
         }
     }
 }

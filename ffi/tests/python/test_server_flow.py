@@ -169,6 +169,8 @@ def test_officer_flow_reaches_a_second_phone_and_never_a_volunteer(tmp_path, ser
     assert report.complete
     assert report.accepted >= 2 and report.rejections == []
     assert report.blobs_uploaded >= 1 and report.blobs_pending == 0
+    # Phone and server share the built-in catalogue: nothing to receive, nothing refused.
+    assert report.catalogue_received is None and report.catalogue_refused is None
     phases = [p.phase for p in progress.events]
     assert phases[0] == fc.SyncPhase.RECORDS and phases[-1] == fc.SyncPhase.DONE
     assert fc.SyncPhase.BLOBS in phases
