@@ -46,6 +46,8 @@ struct Held {
 pub struct ServerCatalogues {
     held: RwLock<Arc<Held>>,
     last_check_ms: AtomicI64,
+    /// How often to look for a new publication: [`REFRESH_MS`] unless a test shortens it.
+    refresh_ms: AtomicI64,
 }
 
 fn invalid(e: CoreError) -> ServerError {
@@ -106,7 +108,13 @@ impl ServerCatalogues {
         Ok(ServerCatalogues {
             held: RwLock::new(Arc::new(build(storage, key).await?)),
             last_check_ms: AtomicI64::new(fieldcase_core::ids::now_ms()),
+            refresh_ms: AtomicI64::new(REFRESH_MS),
         })
+    }
+
+    /// Looks for new publications every `ms` instead of [`REFRESH_MS`] (tests).
+    pub fn set_refresh_ms(&self, ms: i64) {
+        self.refresh_ms.store(ms.max(0), AtomicOrdering::Relaxed);
     }
 
     fn held(&self) -> Arc<Held> {
@@ -148,7 +156,7 @@ impl ServerCatalogues {
     pub async fn refresh_if_due(&self, storage: &dyn Storage, key: &SigningKey) {
         let now = fieldcase_core::ids::now_ms();
         let last = self.last_check_ms.load(AtomicOrdering::Relaxed);
-        if now.saturating_sub(last) < REFRESH_MS
+        if now.saturating_sub(last) < self.refresh_ms.load(AtomicOrdering::Relaxed)
             || self
                 .last_check_ms
                 .compare_exchange(last, now, AtomicOrdering::Relaxed, AtomicOrdering::Relaxed)

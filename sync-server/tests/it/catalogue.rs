@@ -276,6 +276,69 @@ async fn a_published_catalogue_altered_in_the_database_is_not_used() -> R {
     Ok(())
 }
 
+/// A running server picks up a catalogue published by another process (the CLI, or another
+/// server host) on a sync request, without a restart; a case recorded under a version the
+/// server does not know is refused as `unknown_violation`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_server_takes_up_a_publication_and_refuses_unknown_versions() -> R {
+    let tmp = tempfile::tempdir()?;
+    let state = AppState::open_dir(&tmp.path().join("server")).await?;
+    state.catalogues.set_refresh_ms(0);
+    let s = state.storage.as_ref();
+    admin::create_unit(s, "luan", "Lu'an").await?;
+    admin::create_user(s, "OF-1", "One", Role::Officer, "luan").await?;
+    admin::create_user(s, "OF-2", "Two", Role::Officer, "luan").await?;
+    let code = admin::create_code(s, "OF-1", 1, None, None).await?.code;
+    let server = fieldcase_server::start(
+        state.clone(),
+        Listen {
+            addr: ([127, 0, 0, 1], 0).into(),
+            tls: None,
+            allow_insecure_http: false,
+        },
+    )
+    .await?;
+    let client = SyncClient::new(ClientConfig::new(format!("http://{}", server.addr)))?;
+    let path = tmp.path().join("phone.db");
+    let device_id = {
+        let store = FieldStore::open(&path, StoreConfig::insecure_plain_for_tests("unenrolled"))?;
+        let key = store.device_public_key()?;
+        client.enrol(&store, &code, &key, "phone").await?.device_id
+    };
+    // A phone whose app carries a catalogue version the server never published.
+    let unknown = "2099.9.9";
+    let bundle = bumped(unknown, 100)?;
+    let mut config = StoreConfig::insecure_plain_for_tests(device_id);
+    config.catalogue = Some(fieldcase_core::catalogue::Catalogue::from_bundle(&bundle)?);
+    let store = FieldStore::open(&path, config)?;
+    let stray = case(&store, "340102199001011234", T0)?;
+    assert_eq!(store.case(&stray)?.violation.catalogue_version, unknown);
+    let r = client.sync(&store).await?;
+    let refused = r
+        .rejections
+        .iter()
+        .find(|x| x.doc_id == stray)
+        .ok_or("the case under an unknown version was accepted")?;
+    assert_eq!(
+        refused.code.as_deref(),
+        Some("unknown_violation"),
+        "{refused:?}"
+    );
+    // The server's version is put in force on the phone, so new cases are judged alike.
+    let builtin = CatalogueBundle::builtin()?.version;
+    assert_eq!(store.catalogue().version(), builtin);
+
+    // Published by another process: no reload is called here.
+    let dir = tmp.path().join("catalogue");
+    write_dir(&bumped(NEXT, 100)?, &dir)?;
+    catalogue::publish(s, &state.signing_key, &dir, "cn-ah-la").await?;
+    let r = client.sync(&store).await?;
+    assert_eq!(r.catalogue_received.as_deref(), Some(NEXT), "{r:?}");
+    assert_eq!(state.catalogues.current().version(), NEXT);
+    server.shutdown(std::time::Duration::from_secs(5)).await?;
+    Ok(())
+}
+
 /// Runs `fieldcase-server admin --data DATA --json ARGS`; returns (success, stdout, stderr).
 fn cli(data: &Path, args: &[&str]) -> R<(bool, String, String)> {
     let out = Command::new(BIN)
