@@ -328,12 +328,20 @@ async fn a_running_server_takes_up_a_publication_and_refuses_unknown_versions() 
     let builtin = CatalogueBundle::builtin()?.version;
     assert_eq!(store.catalogue().version(), builtin);
 
+    // As if enrolled with a server too old to send its key: the bundle waits for the key
+    // refresh of the same sync, which pins the key.
+    store.set_meta(fieldcase_core::sync::client::META_SERVER_SIGNING_KEY, b"")?;
     // Published by another process: no reload is called here.
     let dir = tmp.path().join("catalogue");
     write_dir(&bumped(NEXT, 100)?, &dir)?;
     catalogue::publish(s, &state.signing_key, &dir, "cn-ah-la").await?;
     let r = client.sync(&store).await?;
     assert_eq!(r.catalogue_received.as_deref(), Some(NEXT), "{r:?}");
+    assert_eq!(r.catalogue_refused, None);
+    assert_eq!(
+        store.server_signing_key()?,
+        Some(hex::encode(state.signing_key.verifying_key().as_bytes()))
+    );
     assert_eq!(state.catalogues.current().version(), NEXT);
     server.shutdown(std::time::Duration::from_secs(5)).await?;
     Ok(())
