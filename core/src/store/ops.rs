@@ -6,7 +6,7 @@
 
 use super::Change;
 use super::FieldStore;
-use crate::catalogue::{ExemptionKind, Method, PartyType, PenaltyKind};
+use crate::catalogue::{Catalogue, ExemptionKind, Method, PartyType, PenaltyKind};
 use crate::doc::{self, append, put, put_root};
 use crate::model::*;
 use crate::rules::{self, Eligibility, ExemptionFacts};
@@ -285,13 +285,13 @@ fn open_case(doc: &AutoCommit, id: &str) -> Result<CaseRecord> {
 }
 
 impl FieldStore {
-    fn build_action(&self, a: &NewAction) -> Result<Action> {
+    /// An action checked against `catalogue` (the version of the case it goes on).
+    fn build_action(&self, a: &NewAction, catalogue: &Catalogue) -> Result<Action> {
         check_person("action.by", &a.by)?;
         check_time("action.at_ms", a.at_ms)?;
         if let Some(n) = &a.note {
             check_text("action.note", n, 4000)?;
         }
-        let catalogue = self.catalogue();
         let spec = catalogue
             .method(a.method)
             .ok_or_else(|| CoreError::invalid("method", "not in the catalogue"))?;
@@ -378,7 +378,7 @@ impl FieldStore {
                     "penalties and follow-ups are recorded with their own operations",
                 ));
             }
-            actions.push(self.build_action(a)?);
+            actions.push(self.build_action(a, &catalogue)?);
         }
         let id = ids::new_id();
         let record = CaseRecord {
@@ -429,7 +429,8 @@ impl FieldStore {
                 "penalties and follow-ups are recorded with their own operations",
             ));
         }
-        let action = self.build_action(&input)?;
+        let case: CaseRecord = doc::read(&self.load(case_id)?, case_id)?;
+        let action = self.build_action(&input, &*self.case_catalogue(&case)?)?;
         let id = action.id.clone();
         self.write_doc(case_id, Change::Edited, "append action", |doc| {
             open_case(doc, case_id)?;
@@ -673,13 +674,17 @@ impl FieldStore {
         if let Some(s) = &input.satisfaction {
             fields.insert("satisfaction".into(), json!(s));
         }
-        let action = self.build_action(&NewAction {
-            method: Method::FollowUp,
-            at_ms: input.at_ms,
-            by: input.by.clone(),
-            note: None,
-            fields,
-        })?;
+        let case: CaseRecord = doc::read(&self.load(case_id)?, case_id)?;
+        let action = self.build_action(
+            &NewAction {
+                method: Method::FollowUp,
+                at_ms: input.at_ms,
+                by: input.by.clone(),
+                note: None,
+                fields,
+            },
+            &*self.case_catalogue(&case)?,
+        )?;
         let result = FollowUpResult {
             at_ms: input.at_ms,
             by: input.by,
@@ -797,13 +802,16 @@ impl FieldStore {
                     .unwrap_or_else(|| "within the discretion benchmark".into())
             ),
         );
-        let action = self.build_action(&NewAction {
-            method: Method::Penalty,
-            at_ms: req.at_ms,
-            by: req.by.clone(),
-            note: None,
-            fields,
-        })?;
+        let action = self.build_action(
+            &NewAction {
+                method: Method::Penalty,
+                at_ms: req.at_ms,
+                by: req.by.clone(),
+                note: None,
+                fields,
+            },
+            &catalogue,
+        )?;
         let mut decision = Decision {
             id: ids::new_id(),
             decided_at_ms: req.at_ms,
