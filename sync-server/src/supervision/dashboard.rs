@@ -68,6 +68,9 @@ pub struct DashboardData {
     /// The viewer is a supervisor: the approval queue carries approve forms.
     #[serde(default)]
     pub can_approve: bool,
+    /// Procedure time limits passed unmet (decision, service, payment).
+    #[serde(default)]
+    pub overdue_limits: Vec<super::queues::LimitRow>,
 }
 
 /// Everything the dashboard shows of `scope` as of `now_ms`, from the same functions as the
@@ -77,6 +80,7 @@ pub fn assemble(
     scope_label: &str,
     cases: &[CaseRecord],
     demos: &[DemonstrationRecord],
+    catalogues: &fieldcase_core::catalogue::CatalogueSet,
     now_ms: i64,
 ) -> DashboardData {
     let report = super::report::Report::compute(scope, cases, demos);
@@ -98,6 +102,7 @@ pub fn assemble(
         review_queue: queue.pending,
         approval_queue: queue.awaiting_approval,
         can_approve: false,
+        overdue_limits: super::queues::overdue_limits(scope, cases, catalogues, now_ms),
         repeat_places: fieldcase_core::stats::repeat_places(scope, cases),
         can_review: false,
     }
@@ -363,6 +368,23 @@ pub fn render(d: &DashboardData) -> String {
             escape_html(&r.decided_day)
         );
     }
+    let mut limits = String::new();
+    for l in &d.overdue_limits {
+        let what = match l.what.as_str() {
+            "decision" => "作出决定（立案后90日）",
+            "service" => "送达（7个工作日）",
+            "payment" => "缴纳罚款（15日）",
+            _ => "其他",
+        };
+        let _ = write!(
+            limits,
+            "<tr><td>{}</td><td>{}</td><td>{what}</td><td>{}</td><td>{}</td></tr>",
+            escape_html(&l.case_id),
+            escape_html(&l.unit),
+            escape_html(&l.due_day),
+            l.days_overdue
+        );
+    }
     let mut places = String::new();
     for (cell, n) in &d.repeat_places {
         let _ = write!(
@@ -383,6 +405,7 @@ pub fn render(d: &DashboardData) -> String {
     <section><h2>逾期回访（{n_over}）</h2><table id=\"overdue\"><thead><tr><th>案件</th><th>单位</th><th>应回访日</th><th>逾期天数</th></tr></thead><tbody>{overdue}</tbody></table></section>\
     <section><h2>法制审核队列（{n_rev}）</h2><table id=\"reviews\"><thead><tr><th>案件</th><th>单位</th><th>罚款（元）</th><th>审核原因</th><th>决定日期</th><th>审核</th></tr></thead><tbody>{reviews}</tbody></table></section>\
     <section><h2>负责人批准（{n_appr}）</h2><table id=\"approvals\"><thead><tr><th>案件</th><th>单位</th><th>罚款（元）</th><th>决定日期</th><th>批准</th></tr></thead><tbody>{approvals}</tbody></table></section>\
+    <section><h2>程序时限逾期（{n_lim}）</h2><table id=\"limits\"><thead><tr><th>案件</th><th>单位</th><th>时限</th><th>到期日</th><th>逾期天数</th></tr></thead><tbody>{limits}</tbody></table></section>\
     <section><h2>重复违法地点</h2><table id=\"places\"><thead><tr><th>地点（约 110 米网格）</th><th>案件</th></tr></thead><tbody>{places}</tbody></table></section>\
     </body></html>",
         scope = escape_html(&d.scope_label),
@@ -403,6 +426,8 @@ pub fn render(d: &DashboardData) -> String {
         n_rev = d.review_queue.len(),
         reviews = reviews,
         n_appr = d.approval_queue.len(),
+        n_lim = d.overdue_limits.len(),
+        limits = limits,
         approvals = approvals,
         places = places,
     )
@@ -440,6 +465,7 @@ mod tests {
                 decided_day: "2026-11-12".into(),
             }],
             can_approve: false,
+            overdue_limits: vec![],
         };
         let html = render(&d);
         assert!(!html.contains("<script"));

@@ -201,6 +201,62 @@ pub struct ReviewQueue {
     pub awaiting_approval: Vec<ReviewRow>,
 }
 
+/// A time limit of the penalty procedure that has passed unmet (or was met late).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitRow {
+    /// Case.
+    pub case_id: String,
+    /// Unit.
+    pub unit: String,
+    /// `decision` (90 days from 立案), `service` (7 working days) or `payment` (15 days).
+    pub what: String,
+    /// Day it fell due (China time).
+    pub due_day: String,
+    /// Whole days past it at `now_ms`.
+    pub days_overdue: i64,
+    /// The article that sets it.
+    pub basis: String,
+}
+
+/// The procedure time limits of open cases in `scope` that are overdue at `now_ms`, most
+/// overdue first, each judged under the catalogue version its case recorded (correction
+/// deadlines are in the follow-up queue).
+pub fn overdue_limits(
+    scope: &StatsScope,
+    cases: &[CaseRecord],
+    catalogues: &fieldcase_core::catalogue::CatalogueSet,
+    now_ms: i64,
+) -> Vec<LimitRow> {
+    let mut rows = Vec::new();
+    for c in cases
+        .iter()
+        .filter(|c| scope.covers_unit(&c.unit) && !c.is_closed())
+    {
+        let cat = catalogues
+            .get(&c.violation.catalogue_version)
+            .unwrap_or(catalogues.current());
+        for d in fieldcase_core::rules::procedure_deadlines(c, cat, now_ms) {
+            if d.what == "correction" || !d.overdue || d.met_at_ms.is_some() {
+                continue;
+            }
+            rows.push(LimitRow {
+                case_id: c.id.clone(),
+                unit: c.unit.clone(),
+                days_overdue: (now_ms - d.due_ms) / 86_400_000,
+                due_day: china_day(d.due_ms),
+                what: d.what,
+                basis: d.basis,
+            });
+        }
+    }
+    rows.sort_by(|a, b| {
+        b.days_overdue
+            .cmp(&a.days_overdue)
+            .then_with(|| a.case_id.cmp(&b.case_id))
+    });
+    rows
+}
+
 /// The review queue of `scope`'s unit subtree (closed cases excluded).
 pub fn review_queue(scope: &StatsScope, cases: &[CaseRecord]) -> ReviewQueue {
     let mut pending = Vec::new();

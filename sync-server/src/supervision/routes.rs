@@ -419,7 +419,14 @@ pub async fn dashboard_page(
         None => scope.unit.clone().unwrap_or_else(|| "全市".into()),
     };
     let now = q.at.unwrap_or_else(fieldcase_core::ids::now_ms);
-    let mut data = dashboard::assemble(&scope, &label, &recs.cases, &recs.demonstrations, now);
+    let mut data = dashboard::assemble(
+        &scope,
+        &label,
+        &recs.cases,
+        &recs.demonstrations,
+        &state.catalogues.set(),
+        now,
+    );
     data.can_review = p.user.role == Role::Reviewer;
     data.can_approve = p.user.role == Role::Supervisor;
     audit(
