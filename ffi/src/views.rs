@@ -773,6 +773,9 @@ pub struct ViolationItem {
     pub penalty_kinds: Vec<PenaltyKind>,
     /// The law fines only after an order to correct expired uncorrected.
     pub correction_order_first: bool,
+    /// Not a violation: a service record (行政指导 where nothing unlawful was found); only
+    /// service measures may be recorded on it.
+    pub service_only: bool,
     /// Its legal basis as `law title + article`, with whether each was confirmed.
     pub legal_basis: Vec<BasisView>,
 }
@@ -815,6 +818,7 @@ impl From<&cat::Item> for ViolationItem {
             exemption_kinds: i.exemption.kinds.iter().map(|k| k.kind.into()).collect(),
             penalty_kinds: i.penalties.kinds.iter().map(|k| (*k).into()).collect(),
             correction_order_first: i.penalties.correction_order_first,
+            service_only: i.service_only,
             legal_basis: i
                 .legal_basis
                 .iter()

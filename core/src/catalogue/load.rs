@@ -351,7 +351,17 @@ fn check_item(
     if !in_base {
         check_basis(code, &item.legal_basis, laws, false, jurisdiction, p);
     }
-    if in_base
+    if item.service_only {
+        if !item.penalties.kinds.is_empty()
+            || !item.tiers.is_empty()
+            || !item.exemption.kinds.is_empty()
+            || item.penalties.correction_order_first
+        {
+            p.add(format!(
+                "{code}: a service-only item has no penalty, tier or exemption"
+            ));
+        }
+    } else if in_base
         && !item
             .legal_basis
             .iter()

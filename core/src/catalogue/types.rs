@@ -493,6 +493,10 @@ pub struct Item {
     /// Whether the bureau's power over the item was confirmed in a public text.
     #[serde(default)]
     pub bureau_power_confirmed: bool,
+    /// Not a violation: a service record (行政指导, 提示) where nothing unlawful was found.
+    /// Only service measures may be recorded on it; it is never a prior offence.
+    #[serde(default)]
+    pub service_only: bool,
     /// Where the entry comes from.
     #[serde(default)]
     pub source_note: Option<String>,

@@ -105,6 +105,7 @@ pub(super) fn check_case(
     check_exemption(b, after, author, cat)?;
     check_decision_change(b, after, author, cat)?;
     check_steps(b, after, author, cat)?;
+    check_service_only(after, &new_actions, cat)?;
     // Penalty and follow-up actions exist only with their decision or visit.
     for a in &new_actions {
         let tied = match a.method {
@@ -209,6 +210,40 @@ fn check_creation(
                 item.code,
                 p.party_type.as_str()
             ),
+        );
+    }
+    Ok(())
+}
+
+/// A case where no violation was found (a service-only item such as 行政指导) carries service
+/// measures only: no order, warning or interview, no exemption, penalty or procedure step.
+fn check_service_only(
+    after: &CaseRecord,
+    new_actions: &[&Action],
+    cat: &Catalogue,
+) -> Result<(), Refusal> {
+    if !cat
+        .item(&after.violation.code)
+        .is_ok_and(|i| i.service_only)
+    {
+        return Ok(());
+    }
+    if let Some(a) = new_actions
+        .iter()
+        .find(|a| cat.measure_category(a.method) != crate::catalogue::MeasureCategory::Service)
+    {
+        return refuse(
+            RefusalCode::InvalidAction,
+            format!(
+                "no violation was found: a {} is not a service measure",
+                a.method.as_str()
+            ),
+        );
+    }
+    if after.exemption.is_some() || !after.steps.is_empty() {
+        return refuse(
+            RefusalCode::InvalidAction,
+            "no violation was found: nothing to exempt and no penalty procedure",
         );
     }
     Ok(())

@@ -978,6 +978,39 @@ fn table() -> Vec<Row> {
             None,
         ),
     ];
+    // 行政指导 where no violation was found: a service record only.
+    t.push(row(
+        "guidance where no violation was found",
+        "通知 五、方式方法 (行政指导)",
+        "CG-SV-001",
+        "trivial",
+        vec![Op::Educate { at: h(1) }],
+        None,
+    ));
+    t.push(row(
+        "an order to correct where no violation was found",
+        "第二十八条 (a violation to correct)",
+        "CG-SV-001",
+        "trivial",
+        vec![order()],
+        Some("invalid_action"),
+    ));
+    t.push(row(
+        "a fine where no violation was found",
+        "第三十八条",
+        "CG-SV-001",
+        "trivial",
+        vec![decide(h(3), PenaltyKind::Fine, 50, Procedure::Simple)],
+        Some("penalty_unlawful"),
+    ));
+    t.push(row(
+        "an exemption where no violation was found",
+        "第三十三条",
+        "CG-SV-001",
+        "trivial",
+        exemption_ops(),
+        Some("exemption_invalid"),
+    ));
     t[5].two_officers = false;
     let prior = |name, p, expect| Row {
         name,
