@@ -122,6 +122,7 @@ pub fn check(
     let ctx = RuleContext {
         catalogues,
         directory: users,
+        now_ms: Some(fieldcase_core::ids::now_ms()),
     };
     fieldcase_core::rules::check_record(kind, doc_id, old, new, author, &ctx)?;
     let unit = new

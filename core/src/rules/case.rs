@@ -106,6 +106,7 @@ pub(super) fn check_case(
     check_decision_change(b, after, author, cat)?;
     check_steps(b, after, author, cat)?;
     check_service_only(after, &new_actions, cat)?;
+    check_not_ahead(b, after, ctx.now_ms)?;
     // Penalty and follow-up actions exist only with their decision or visit.
     for a in &new_actions {
         let tied = match a.method {
@@ -210,6 +211,48 @@ fn check_creation(
                 item.code,
                 p.party_type.as_str()
             ),
+        );
+    }
+    Ok(())
+}
+
+/// The decision, the steps and the visits a change adds are not dated ahead of the clock.
+fn check_not_ahead(b: &CaseRecord, after: &CaseRecord, now_ms: Option<i64>) -> Result<(), Refusal> {
+    let Some(now) = now_ms else {
+        return Ok(());
+    };
+    let limit = now + super::change::MAX_CLOCK_AHEAD_MS;
+    let old_steps: HashSet<&str> = b.steps.iter().map(|s| s.id.as_str()).collect();
+    let new_decision = after
+        .decision
+        .as_ref()
+        .filter(|d| b.decision.as_ref().map(|o| &o.id) != Some(&d.id))
+        .map(|d| d.decided_at_ms);
+    let new_steps = after
+        .steps
+        .iter()
+        .filter(|s| !old_steps.contains(s.id.as_str()))
+        .map(|s| s.at_ms);
+    let old_visits: HashSet<&str> = b
+        .follow_ups
+        .iter()
+        .filter(|f| f.result.is_some())
+        .map(|f| f.id.as_str())
+        .collect();
+    let new_visits = after
+        .follow_ups
+        .iter()
+        .filter(|f| !old_visits.contains(f.id.as_str()))
+        .filter_map(|f| f.result.as_ref().map(|r| r.at_ms));
+    if new_decision
+        .into_iter()
+        .chain(new_steps)
+        .chain(new_visits)
+        .any(|t| t > limit)
+    {
+        return refuse(
+            RefusalCode::ProcedureInvalid,
+            "a decision, step or visit is dated ahead of the clock: the law's periods run in real time",
         );
     }
     Ok(())

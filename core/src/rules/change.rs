@@ -130,7 +130,15 @@ pub struct RuleContext<'a> {
     pub catalogues: &'a CatalogueSet,
     /// Other users.
     pub directory: &'a dyn Directory,
+    /// The checking replica's clock (unix ms): a decision, step or visit dated more than
+    /// [`MAX_CLOCK_AHEAD_MS`] after it is refused, so the law's waiting periods (statement,
+    /// hearing request) cannot be skipped by dating the decision ahead. `None` skips it.
+    pub now_ms: Option<i64>,
 }
+
+/// How far ahead of the checking replica's clock a record may be dated (phones' clocks
+/// drift; an hour is far more than drift and far less than any period of the law).
+pub const MAX_CLOCK_AHEAD_MS: i64 = 3_600_000;
 
 impl RuleContext<'_> {
     /// The catalogue of `version`; a version this replica does not know is refused (it was

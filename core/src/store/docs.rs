@@ -172,6 +172,7 @@ impl FieldStore {
             let ctx = crate::rules::RuleContext {
                 catalogues: &catalogues,
                 directory: &crate::rules::NoDirectory,
+                now_ms: Some(crate::ids::now_ms()),
             };
             crate::rules::check_record(kind, id, before_json.as_ref(), &json, author, &ctx)
                 .map_err(CoreError::from)?;

@@ -1011,6 +1011,18 @@ fn table() -> Vec<Row> {
         exemption_ops(),
         Some("exemption_invalid"),
     ));
+    t.push(row(
+        "a decision dated ahead of the clock to skip the periods",
+        "第四十五、六十四条 (periods run in real time)",
+        "CG-ST-001",
+        "general",
+        replace(
+            ordinary(PenaltyKind::Fine, 300),
+            5,
+            decide(d(3_650), PenaltyKind::Fine, 300, Procedure::Ordinary),
+        ),
+        Some("procedure_invalid"),
+    ));
     t[5].two_officers = false;
     let prior = |name, p, expect| Row {
         name,
