@@ -555,22 +555,9 @@ pub async fn dashboard_review(
     p: std::result::Result<Principal, ServerError>,
     form: std::result::Result<axum::Form<ReviewForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response> {
-    let p = match p {
+    let p = match form_principal(p, "审核") {
         Ok(p) => p,
-        Err(ServerError::Forbidden(_)) => {
-            return Ok(html_page(
-                StatusCode::FORBIDDEN,
-                "无权操作",
-                "请从监督看板页面提交审核。",
-            ));
-        }
-        Err(_) => {
-            return Ok(html_page(
-                StatusCode::UNAUTHORIZED,
-                "请登录",
-                "请使用管理员发放的一次性登录链接登录监督看板。",
-            ));
-        }
+        Err(page) => return Ok(*page),
     };
     if p.user.role != Role::Reviewer {
         return Ok(html_page(
@@ -604,7 +591,33 @@ pub async fn dashboard_review(
         outcome,
         opinion: form.opinion,
     };
-    match review::apply(&state, &p.user, &req).await {
+    back_to_dashboard(review::apply(&state, &p.user, &req).await, "审核未提交")
+}
+
+/// The principal of a dashboard form post, or the page that says why there is none (`what`
+/// names the action: 审核, 批准).
+fn form_principal(
+    p: std::result::Result<Principal, ServerError>,
+    what: &str,
+) -> std::result::Result<Principal, Box<Response>> {
+    match p {
+        Ok(p) => Ok(p),
+        Err(ServerError::Forbidden(_)) => Err(Box::new(html_page(
+            StatusCode::FORBIDDEN,
+            "无权操作",
+            &format!("请从监督看板页面提交{what}。"),
+        ))),
+        Err(_) => Err(Box::new(html_page(
+            StatusCode::UNAUTHORIZED,
+            "请登录",
+            "请使用管理员发放的一次性登录链接登录监督看板。",
+        ))),
+    }
+}
+
+/// After a dashboard form's write: back to the dashboard, or a page with the refusal.
+fn back_to_dashboard<T>(r: Result<T>, title: &str) -> Result<Response> {
+    match r {
         Ok(_) => {
             let mut resp = (StatusCode::SEE_OTHER, "").into_response();
             resp.headers_mut()
@@ -618,7 +631,7 @@ pub async fn dashboard_review(
             | ServerError::Forbidden(_)),
         ) => {
             let status = e.status();
-            Ok(html_page(status, "审核未提交", &e.to_string()))
+            Ok(html_page(status, title, &e.to_string()))
         }
         Err(e) => Err(e),
     }
@@ -644,22 +657,9 @@ pub async fn dashboard_approve(
     p: std::result::Result<Principal, ServerError>,
     form: std::result::Result<axum::Form<ApprovalForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response> {
-    let p = match p {
+    let p = match form_principal(p, "批准") {
         Ok(p) => p,
-        Err(ServerError::Forbidden(_)) => {
-            return Ok(html_page(
-                StatusCode::FORBIDDEN,
-                "无权操作",
-                "请从监督看板页面提交批准。",
-            ));
-        }
-        Err(_) => {
-            return Ok(html_page(
-                StatusCode::UNAUTHORIZED,
-                "请登录",
-                "请使用管理员发放的一次性登录链接登录监督看板。",
-            ));
-        }
+        Err(page) => return Ok(*page),
     };
     let Ok(axum::Form(form)) = form else {
         return Ok(html_page(
@@ -673,24 +673,10 @@ pub async fn dashboard_approve(
         decision_id: form.decision_id,
         note: form.note.filter(|n| !n.trim().is_empty()),
     };
-    match super::approval::apply(&state, &p.user, &req).await {
-        Ok(_) => {
-            let mut resp = (StatusCode::SEE_OTHER, "").into_response();
-            resp.headers_mut()
-                .insert(header::LOCATION, HeaderValue::from_static("/dashboard"));
-            Ok(resp)
-        }
-        Err(
-            e @ (ServerError::BadRequest(_)
-            | ServerError::Conflict(_)
-            | ServerError::NotFound(_)
-            | ServerError::Forbidden(_)),
-        ) => {
-            let status = e.status();
-            Ok(html_page(status, "批准未提交", &e.to_string()))
-        }
-        Err(e) => Err(e),
-    }
+    back_to_dashboard(
+        super::approval::apply(&state, &p.user, &req).await,
+        "批准未提交",
+    )
 }
 
 /// `GET /login?token=`: redeems a one-time login link, sets the session cookie (HttpOnly,
