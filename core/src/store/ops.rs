@@ -429,14 +429,13 @@ impl FieldStore {
                 "penalties and follow-ups are recorded with their own operations",
             ));
         }
-        let case: CaseRecord = doc::read(&self.load(case_id)?, case_id)?;
-        let action = self.build_action(&input, &*self.case_catalogue(&case)?)?;
-        let id = action.id.clone();
+        // Checked against the catalogue version of the case, read once, inside the write.
         self.write_doc(case_id, Change::Edited, "append action", |doc| {
-            open_case(doc, case_id)?;
-            append(doc, "actions", &action)
-        })?;
-        Ok(id)
+            let case = open_case(doc, case_id)?;
+            let action = self.build_action(&input, &*self.case_catalogue(&case)?)?;
+            append(doc, "actions", &action)?;
+            Ok(action.id)
+        })
     }
 
     /// Adds a note; returns its id.
@@ -674,27 +673,17 @@ impl FieldStore {
         if let Some(s) = &input.satisfaction {
             fields.insert("satisfaction".into(), json!(s));
         }
-        let case: CaseRecord = doc::read(&self.load(case_id)?, case_id)?;
-        let action = self.build_action(
-            &NewAction {
-                method: Method::FollowUp,
-                at_ms: input.at_ms,
-                by: input.by.clone(),
-                note: None,
-                fields,
-            },
-            &*self.case_catalogue(&case)?,
-        )?;
-        let result = FollowUpResult {
+        let new_action = NewAction {
+            method: Method::FollowUp,
             at_ms: input.at_ms,
-            by: input.by,
-            corrected: input.corrected,
-            opinion: input.opinion,
-            satisfaction: input.satisfaction,
-            action_id: action.id.clone(),
+            by: input.by.clone(),
+            note: None,
+            fields,
         };
+        // Checked against the catalogue version of the case, read once, inside the write.
         self.write_doc(case_id, Change::Edited, "record follow-up", |doc| {
             let case = open_case(doc, case_id)?;
+            let action = self.build_action(&new_action, &*self.case_catalogue(&case)?)?;
             let f = case
                 .follow_ups
                 .iter()
@@ -705,6 +694,14 @@ impl FieldStore {
                     "this follow-up was already recorded",
                 ));
             }
+            let result = FollowUpResult {
+                at_ms: input.at_ms,
+                by: input.by,
+                corrected: input.corrected,
+                opinion: input.opinion,
+                satisfaction: input.satisfaction,
+                action_id: action.id.clone(),
+            };
             let obj = doc::find_in_list(doc, "follow_ups", follow_up_id)?
                 .ok_or_else(|| CoreError::not_found("follow-up", follow_up_id))?;
             put(doc, &obj, "result", &doc::to_json(&result)?)?;
