@@ -158,6 +158,9 @@ fn check_step(
             let Some(p) = &s.proposed else {
                 return invalid("a prior notice states the penalty proposed (第四十四条)");
             };
+            if p.amount_yuan < 0 {
+                return refuse(RefusalCode::Malformed, "a proposed amount is not negative");
+            }
             let item = cat.item(&case.violation.code).map_err(|e| Refusal {
                 code: RefusalCode::UnknownViolation,
                 detail: e.to_string(),

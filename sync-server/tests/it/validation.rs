@@ -342,3 +342,79 @@ fn decisions_are_recomputed_and_signed_and_reviews_are_the_reviewers() -> R {
     );
     Ok(())
 }
+
+/// What a supervisor's client that is not ours could push: anything but an approval of an
+/// ordinary-procedure decision is refused; and a notice proposing a negative amount.
+#[test]
+fn a_supervisor_only_approves_and_a_notice_proposes_no_negative_amount() -> R {
+    let f = fixture()?;
+    let (id, _, _) = f.case()?;
+    crate::lawful::simple(&f.store, &id, "OF-1", T0 + 999)?;
+    let decided = f.json(&id)?;
+    let head = Author::device("SV-1", Role::Supervisor, "luan", "DEV-S", None);
+    let as_head = |new: &Value| {
+        check(
+            &head,
+            &f.cat,
+            &colleagues(),
+            &id,
+            RecordKind::Case,
+            Some(&decided),
+            new,
+        )
+        .map(drop)
+        .map_err(|r| r.code)
+    };
+    let step = |kind: &str, by: &str| {
+        json!({"id": fieldcase_core::ids::new_id(), "step": kind, "at_ms": T0 + 2_000, "by": by,
+               "decision_id": decided["decision"]["id"]})
+    };
+    let mut note = decided.clone();
+    note["notes"] =
+        json!([{"id": fieldcase_core::ids::new_id(), "at_ms": T0, "by": "SV-1", "text": "阅"}]);
+    assert_eq!(as_head(&note), Err(RefusalCode::OutOfScope), "a note");
+    let mut filing = decided.clone();
+    filing["steps"] = json!([step("filing", "SV-1")]);
+    assert_eq!(
+        as_head(&filing),
+        Err(RefusalCode::OutOfScope),
+        "a filing step"
+    );
+    let mut approval = decided.clone();
+    approval["steps"] = json!([step("approval", "SV-1")]);
+    assert_eq!(
+        as_head(&approval),
+        Err(RefusalCode::ProcedureInvalid),
+        "approving a decision on the spot, which needs none"
+    );
+    approval["steps"] = json!([step("approval", "SV-2")]);
+    assert_eq!(
+        as_head(&approval),
+        Err(RefusalCode::ForgedAuthor),
+        "in another's name"
+    );
+    // An officer's notice proposing a negative amount.
+    let open = f.json(&f.case()?.0)?;
+    let oid = open["id"].as_str().ok_or("id")?.to_string();
+    let mut steps = open.clone();
+    let s = |kind: &str, at: i64| json!({"id": fieldcase_core::ids::new_id(), "step": kind, "at_ms": at, "by": "OF-1", "officers": ["OF-1", "OF-3"]});
+    let mut notice = s("prior_notice", T0 + 3);
+    notice["proposed"] = json!({"penalty": "fine", "amount_yuan": -100});
+    notice["hearing_right_notified"] = json!(true);
+    steps["steps"] = json!([s("filing", T0 + 1), s("investigation", T0 + 2), notice]);
+    assert_eq!(
+        check(
+            &f.author,
+            &f.cat,
+            &colleagues(),
+            &oid,
+            RecordKind::Case,
+            Some(&open),
+            &steps
+        )
+        .map(drop)
+        .map_err(|r| r.code),
+        Err(RefusalCode::Malformed)
+    );
+    Ok(())
+}
