@@ -51,6 +51,10 @@ pub struct CaseRecord {
     /// recording: see `docs/procedure.md`.
     #[serde(default)]
     pub steps: Vec<ProcedureStep>,
+    /// The enforcement documents issued, in order of issue (append-only; a correction is a
+    /// new entry naming the one it replaces): see `docs/documents.md`.
+    #[serde(default)]
+    pub documents: Vec<super::IssuedDocument>,
     /// Evidence entries (photos, audio, signatures): [`crate::evidence::EvidenceEntry`].
     #[serde(default)]
     pub evidence: Vec<serde_json::Value>,

@@ -7,10 +7,12 @@
 
 mod case;
 mod demonstration;
+mod document;
 mod party;
 
 pub use case::*;
 pub use demonstration::*;
+pub use document::*;
 pub use party::*;
 
 use serde::{Deserialize, Serialize};

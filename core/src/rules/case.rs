@@ -76,6 +76,7 @@ pub(super) fn check_case(
         decision: None,
         notes: vec![],
         steps: vec![],
+        documents: vec![],
         evidence: vec![],
         redactions: vec![],
         lifecycle: vec![],

@@ -405,6 +405,7 @@ impl FieldStore {
             decision: None,
             notes: vec![],
             steps: vec![],
+            documents: vec![],
             evidence: vec![],
             redactions: vec![],
             lifecycle: vec![],
