@@ -126,6 +126,15 @@ pub enum CoreError {
     /// identity number are unavailable.
     #[error("this device holds no party-match key (its role does not handle parties)")]
     PartyMatchKeyUnavailable,
+    /// The device holds no free document number of the series for the year: the server
+    /// reserves blocks at sync.
+    #[error("no free document number of series {series} for {year}: sync to receive a block")]
+    NoDocumentNumber {
+        /// The series (`罚`).
+        series: String,
+        /// The year.
+        year: i32,
+    },
     /// The phone has not reached the server within its lease: sync to unlock.
     #[error("store locked since {since_ms}: connect to the server to unlock")]
     Locked {

@@ -10,6 +10,7 @@
 
 pub mod catalogue;
 pub mod doc;
+pub mod documents;
 mod error;
 pub mod evidence;
 pub mod ids;

@@ -129,6 +129,7 @@ pub(super) fn from_bundle(bundle: &CatalogueBundle) -> Result<Catalogue> {
     let mut exemptions: BTreeMap<String, ExemptionRule> = BTreeMap::new();
     let mut local: Vec<LocalBasisEntry> = Vec::new();
     let mut profile: Option<Profile> = None;
+    let mut documents: Option<super::templates::DocumentTemplates> = None;
 
     for (name, value) in &bundle.files {
         let h: Header = parse(name, value)?;
@@ -210,6 +211,14 @@ pub(super) fn from_bundle(bundle: &CatalogueBundle) -> Result<Catalogue> {
                 }
                 profile = Some(parse(name, value)?);
             }
+            "documents" => {
+                if in_base || documents.is_some() {
+                    p.add(format!(
+                        "{name}: document templates belong once in the profile"
+                    ));
+                }
+                documents = Some(parse(name, value)?);
+            }
             other => p.add(format!("{name}: unknown part {other:?}")),
         }
     }
@@ -279,6 +288,11 @@ pub(super) fn from_bundle(bundle: &CatalogueBundle) -> Result<Catalogue> {
         merged.insert(code, item);
     }
     check_profile(&profile, &mut p);
+    if let Some(d) = &documents {
+        for problem in d.problems(&|id| laws.contains_key(id)) {
+            p.add(problem);
+        }
+    }
 
     if !p.0.is_empty() {
         return Err(CoreError::Catalogue {
@@ -291,6 +305,7 @@ pub(super) fn from_bundle(bundle: &CatalogueBundle) -> Result<Catalogue> {
         items: merged,
         laws,
         profile,
+        documents,
     })
 }
 

@@ -8,10 +8,12 @@
 
 mod bundle;
 mod load;
+mod templates;
 mod types;
 
 pub use bundle::{BUILTIN_PROFILE, BUNDLE_FORMAT, CatalogueBundle, MAX_BUNDLE_BYTES};
 pub use load::TIERS;
+pub use templates::*;
 pub use types::*;
 
 use crate::{CoreError, Result};
@@ -26,6 +28,7 @@ pub struct Catalogue {
     items: BTreeMap<String, Item>,
     laws: BTreeMap<String, Law>,
     profile: Profile,
+    documents: Option<DocumentTemplates>,
 }
 
 impl Catalogue {
@@ -49,6 +52,11 @@ impl Catalogue {
     /// The jurisdiction profile (procedure figures, rights, time limits).
     pub fn profile(&self) -> &Profile {
         &self.profile
+    }
+
+    /// The document templates; `None` in catalogues published before documents existed.
+    pub fn documents(&self) -> Option<&DocumentTemplates> {
+        self.documents.as_ref()
     }
 
     /// A law of the law table.

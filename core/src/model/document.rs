@@ -201,6 +201,10 @@ mod tests {
         d.sha256 = "x".into();
         assert_eq!(d.compute_sha256(), first, "the hash ignores itself");
         d.fields.insert("amount".into(), "2000".into());
-        assert_ne!(d.compute_sha256(), first, "a raised amount changes the hash");
+        assert_ne!(
+            d.compute_sha256(),
+            first,
+            "a raised amount changes the hash"
+        );
     }
 }

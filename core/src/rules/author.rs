@@ -105,6 +105,10 @@ pub struct UserInfo {
     pub role: Role,
     /// Unit path.
     pub unit: String,
+    /// Full name, as documents print it (empty when not known).
+    pub name: String,
+    /// Enforcement certificate number (执法证号) of an officer, when entered.
+    pub cert_no: Option<String>,
 }
 
 /// Look-ups of other users.

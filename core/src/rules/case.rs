@@ -106,6 +106,7 @@ pub(super) fn check_case(
     check_exemption(b, after, author, cat)?;
     check_decision_change(b, after, author, cat)?;
     check_steps(b, after, author, cat)?;
+    super::documents::check_documents(b, after, author, cat, ctx)?;
     check_service_only(after, &new_actions, cat)?;
     check_not_ahead(b, after, ctx.now_ms)?;
     // Penalty and follow-up actions exist only with their decision or visit.

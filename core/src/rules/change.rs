@@ -72,6 +72,10 @@ pub enum RefusalCode {
     /// A step of the procedure out of order, missing, late where the law bars it, or taken
     /// by fewer officers than the law requires; the simple procedure beyond its caps.
     ProcedureInvalid,
+    /// An enforcement document the case does not support (no decision, no pledge), whose
+    /// fields differ from what the case gives, whose number the issuing device does not hold
+    /// or another document took, or that altered or removed an issued one.
+    DocumentInvalid,
 }
 
 impl RefusalCode {
@@ -96,6 +100,7 @@ impl RefusalCode {
             RefusalCode::ForeignActor => "foreign_actor",
             RefusalCode::PenaltyUnlawful => "penalty_unlawful",
             RefusalCode::ProcedureInvalid => "procedure_invalid",
+            RefusalCode::DocumentInvalid => "document_invalid",
         }
     }
 }
@@ -134,6 +139,8 @@ pub struct RuleContext<'a> {
     /// [`MAX_CLOCK_AHEAD_MS`] after it is refused, so the law's waiting periods (statement,
     /// hearing request) cannot be skipped by dating the decision ahead. `None` skips it.
     pub now_ms: Option<i64>,
+    /// Who holds and who used document numbers.
+    pub numbers: &'a dyn super::documents::NumberLedger,
 }
 
 /// How far ahead of the checking replica's clock a record may be dated (phones' clocks

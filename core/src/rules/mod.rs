@@ -9,6 +9,7 @@ mod case;
 mod change;
 mod conflicts;
 mod discretion;
+mod documents;
 mod exemption;
 mod fields;
 mod procedure;
@@ -20,6 +21,7 @@ pub use change::{
 };
 pub use conflicts::{ExemptionSummary, exemption_conflicts};
 pub use discretion::{PenaltyAssessment, PenaltyProposal, assess_penalty};
+pub use documents::{MAX_INPUT_CHARS, NoLedger, NumberLedger, roster_directory};
 pub use exemption::{Condition, Eligibility, ExemptionFacts, assess_exemption};
 pub use fields::check_fields;
 pub use procedure::{Deadline, add_working_days, period_end, procedure_deadlines};

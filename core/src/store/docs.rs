@@ -169,10 +169,16 @@ impl FieldStore {
         let json = crate::doc::read_json(&doc)?;
         if let Some(author) = &author {
             let catalogues = self.catalogues();
+            let directory = crate::rules::roster_directory(super::documents::load_roster(&w.conn)?);
+            let ledger = super::documents::PhoneLedger {
+                conn: &w.conn,
+                device_id: &author.device_id,
+            };
             let ctx = crate::rules::RuleContext {
                 catalogues: &catalogues,
-                directory: &crate::rules::NoDirectory,
+                directory: &directory,
                 now_ms: Some(crate::ids::now_ms()),
+                numbers: &ledger,
             };
             crate::rules::check_record(kind, id, before_json.as_ref(), &json, author, &ctx)
                 .map_err(CoreError::from)?;

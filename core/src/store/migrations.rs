@@ -154,6 +154,34 @@ const MIGRATIONS: &[&str] = &[
         received_at_ms INTEGER NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 5: enforcement documents: the number blocks the server reserved for this device, the
+    // numbers seen used on any case (projected from the cases' documents), and the roster of
+    // officers' names and certificate numbers that documents print.
+    r#"
+    CREATE TABLE number_blocks (
+        series         TEXT NOT NULL,
+        year           INTEGER NOT NULL,
+        first          INTEGER NOT NULL,
+        last           INTEGER NOT NULL,
+        received_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (series, year, first)
+    ) WITHOUT ROWID;
+    CREATE TABLE issued_numbers (
+        series      TEXT NOT NULL,
+        year        INTEGER NOT NULL,
+        seq         INTEGER NOT NULL,
+        document_id TEXT NOT NULL,
+        case_id     TEXT NOT NULL,
+        PRIMARY KEY (series, year, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE roster (
+        user_id TEXT PRIMARY KEY,
+        name    TEXT NOT NULL,
+        role    TEXT NOT NULL,
+        unit    TEXT NOT NULL,
+        cert_no TEXT
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -8,16 +8,18 @@
 
 mod catalogues;
 mod docs;
+mod documents;
 pub(crate) use docs::{Change, doc_kind, load_doc};
 mod exchange;
 mod lease;
 mod migrations;
 mod ops;
-mod projection;
+pub(crate) mod projection;
 mod queries;
 mod sync_state;
 
 pub use catalogues::META_CATALOGUE_CURRENT;
+pub use documents::{DocumentRequest, META_ROSTER_DIGEST, RosterEntry};
 pub use exchange::{ChangeBundle, DocChanges, ImportReport};
 pub use lease::{LockState, WipeMode, WipeReport};
 pub use migrations::CURRENT_VERSION as SCHEMA_VERSION;

@@ -246,14 +246,14 @@ fn check_unit(unit: &str) -> Result<()> {
     }
 }
 
-fn check_person(field: &str, v: &str) -> Result<()> {
+pub(crate) fn check_person(field: &str, v: &str) -> Result<()> {
     if v.trim().is_empty() || v.len() > 64 {
         return Err(CoreError::invalid(field, "must be 1 to 64 characters"));
     }
     Ok(())
 }
 
-fn check_text(field: &str, v: &str, max: usize) -> Result<()> {
+pub(crate) fn check_text(field: &str, v: &str, max: usize) -> Result<()> {
     if v.trim().is_empty() {
         return Err(CoreError::invalid(field, "must not be empty"));
     }

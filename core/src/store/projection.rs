@@ -35,6 +35,20 @@ pub fn china_day(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// A unix-millisecond instant in China Standard Time as (year, month, day, hour, minute).
+pub fn china_time(ms: i64) -> (i64, u32, u32, u32, u32) {
+    let secs = ms.div_euclid(1000) + 8 * 3600;
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let in_day = secs.rem_euclid(86_400);
+    (
+        y,
+        m,
+        d,
+        (in_day / 3600) as u32,
+        ((in_day % 3600) / 60) as u32,
+    )
+}
+
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -50,6 +64,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 fn project_case(tx: &Transaction<'_>, c: &CaseRecord) -> Result<()> {
+    super::documents::project_numbers(tx, c)?;
     let exemption_kind = c.exemption.as_ref().map(|e| e.kind.as_str());
     let exemption_at = c.exemption.as_ref().map(|e| e.decided_at_ms);
     let decision = c.decision.as_ref();

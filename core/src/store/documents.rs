@@ -1,0 +1,404 @@
+//! Issuing enforcement documents on the phone, with no network: the number from the device's
+//! blocks, the fields from the case and the roster, the party block bound by its hash, the
+//! entry appended to the case through the one write path (so the rules the server applies
+//! run here first).
+
+use super::FieldStore;
+use super::docs::Change;
+use crate::catalogue::{Catalogue, PartyUse};
+use crate::doc::{self, append};
+use crate::documents::fields::{DocumentFrame, derived_fields, number_year};
+use crate::documents::number::{NumberBlock, next_free};
+use crate::model::{CaseRecord, DocumentKind, DocumentNumber, IssuedDocument, PartyPii};
+use crate::rules::{self, NumberLedger, Role, UserInfo};
+use crate::{CoreError, Result, ids};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+/// One officer or user of the roster the server sends at sync: what documents print.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterEntry {
+    /// User id (officer number).
+    pub user_id: String,
+    /// Full name.
+    pub name: String,
+    /// Role.
+    pub role: String,
+    /// Unit path.
+    pub unit: String,
+    /// 执法证号, when entered.
+    #[serde(default)]
+    pub cert_no: Option<String>,
+}
+
+/// What the officer asks for when issuing a document.
+#[derive(Debug, Clone, Default)]
+pub struct DocumentRequest {
+    /// Which document.
+    pub kind: Option<DocumentKind>,
+    /// The officer issuing (must be the enrolled user).
+    pub by: String,
+    /// The document it corrects.
+    pub replaces: Option<String>,
+    /// The document a service receipt proves served.
+    pub serves: Option<String>,
+    /// The fields the template asks the officer for (`qa`, `service_method`, ...).
+    pub inputs: BTreeMap<String, String>,
+}
+
+/// The party block as printed, and its hash.
+pub(crate) fn party_block(pii: &PartyPii) -> (BTreeMap<String, String>, String) {
+    use sha2::{Digest, Sha256};
+    let block = BTreeMap::from([
+        ("party_name".to_string(), pii.name.clone()),
+        ("party_id_number".to_string(), pii.id_number.clone()),
+        (
+            "party_address".to_string(),
+            pii.address.clone().unwrap_or_default(),
+        ),
+        (
+            "party_phone".to_string(),
+            pii.phone.clone().unwrap_or_default(),
+        ),
+    ]);
+    let bytes = serde_json::to_vec(&block).unwrap_or_default();
+    (block, hex::encode(Sha256::digest(bytes)))
+}
+
+/// The empty party block of a document issued before the party was known.
+pub(crate) fn no_party_block() -> BTreeMap<String, String> {
+    [
+        "party_name",
+        "party_id_number",
+        "party_address",
+        "party_phone",
+    ]
+    .into_iter()
+    .map(|k| (k.to_string(), "（未查明）".to_string()))
+    .collect()
+}
+
+/// The phone's view of document numbers: the blocks it received (its own) and the numbers
+/// its replica has seen used.
+pub(crate) struct PhoneLedger<'c> {
+    pub(crate) conn: &'c Connection,
+    pub(crate) device_id: &'c str,
+}
+
+impl NumberLedger for PhoneLedger<'_> {
+    fn holder(&self, series: &str, year: i32, seq: i64) -> Option<String> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM number_blocks WHERE series = ?1 AND year = ?2
+                 AND first <= ?3 AND last >= ?3",
+                params![series, year, seq],
+                |_| Ok(()),
+            )
+            .optional()
+            .ok()
+            .flatten()
+            .map(|_| self.device_id.to_string())
+    }
+
+    fn used_by(&self, series: &str, year: i32, seq: i64) -> Option<String> {
+        self.conn
+            .query_row(
+                "SELECT document_id FROM issued_numbers WHERE series = ?1 AND year = ?2
+                 AND seq = ?3",
+                params![series, year, seq],
+                |r| r.get(0),
+            )
+            .optional()
+            .ok()
+            .flatten()
+    }
+
+    fn complete(&self) -> bool {
+        false
+    }
+}
+
+/// The roster as the rules look it up.
+pub(crate) fn load_roster(conn: &Connection) -> Result<BTreeMap<String, UserInfo>> {
+    let mut stmt = conn.prepare_cached("SELECT user_id, name, role, unit, cert_no FROM roster")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, Option<String>>(4)?,
+        ))
+    })?;
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let (id, name, role, unit, cert_no) = row?;
+        if let Some(role) = Role::parse(&role) {
+            out.insert(
+                id,
+                UserInfo {
+                    role,
+                    unit,
+                    name,
+                    cert_no,
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// The projection of a case's document numbers (what the phone's ledger calls used).
+pub(crate) fn project_numbers(tx: &Connection, c: &CaseRecord) -> Result<()> {
+    for d in &c.documents {
+        if let Some(n) = &d.number {
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO issued_numbers(series, year, seq, document_id, case_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![n.series, n.year, n.seq, d.id, c.id])?;
+        }
+    }
+    Ok(())
+}
+
+impl FieldStore {
+    /// Stores the number blocks the server reserved for this device (idempotent: the server
+    /// sends every block still holding numbers at each sync).
+    pub fn add_number_blocks(&self, blocks: &[NumberBlock]) -> Result<()> {
+        let now = ids::now_ms();
+        self.write_tx(|tx| {
+            for b in blocks {
+                if b.first < 1 || b.last < b.first {
+                    return Err(CoreError::invalid(
+                        "number_blocks",
+                        "an empty or negative block",
+                    ));
+                }
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO number_blocks(series, year, first, last, received_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![b.series, b.year, b.first, b.last, now])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The blocks this device holds, with how many numbers of each are still free.
+    pub fn number_blocks(&self) -> Result<Vec<(NumberBlock, i64)>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT b.series, b.year, b.first, b.last,
+                    (SELECT COUNT(*) FROM issued_numbers u WHERE u.series = b.series
+                     AND u.year = b.year AND u.seq BETWEEN b.first AND b.last)
+                 FROM number_blocks b ORDER BY b.series, b.year, b.first",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                let b = NumberBlock {
+                    series: r.get(0)?,
+                    year: r.get(1)?,
+                    first: r.get(2)?,
+                    last: r.get(3)?,
+                };
+                let used: i64 = r.get(4)?;
+                Ok((b.clone(), b.last - b.first + 1 - used))
+            })?;
+            Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// Replaces the roster with what the server sent.
+    pub fn set_roster(&self, roster: &[RosterEntry], digest: &str) -> Result<()> {
+        self.write_tx(|tx| {
+            tx.execute("DELETE FROM roster", [])?;
+            for e in roster {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO roster(user_id, name, role, unit, cert_no)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![e.user_id, e.name, e.role, e.unit, e.cert_no])?;
+            }
+            super::set_meta(tx, META_ROSTER_DIGEST, digest.as_bytes())
+        })
+    }
+
+    /// The digest of the roster held, which the phone sends so the server resends only a
+    /// changed roster.
+    pub fn roster_digest(&self) -> Result<Option<String>> {
+        Ok(self
+            .meta(META_ROSTER_DIGEST)?
+            .and_then(|v| String::from_utf8(v).ok()))
+    }
+
+    /// The documents issued on a case, in order of issue.
+    pub fn documents(&self, case_id: &str) -> Result<Vec<IssuedDocument>> {
+        let case: CaseRecord = doc::read(&self.load(case_id)?, case_id)?;
+        Ok(case.documents)
+    }
+
+    /// The catalogue whose templates draw a new document on `case`: the case's own version
+    /// when it has templates, else the one in force.
+    pub(crate) fn template_catalogue(&self, case: &CaseRecord) -> Result<Arc<Catalogue>> {
+        let set = self.catalogues();
+        if let Some(c) = set.get(&case.violation.catalogue_version)
+            && c.documents().is_some()
+        {
+            return Ok(c.clone());
+        }
+        let current = set.current().clone();
+        if current.documents().is_none() {
+            return Err(CoreError::not_allowed(
+                "no catalogue on this phone has document templates",
+            ));
+        }
+        Ok(current)
+    }
+
+    /// Issues a document on a case: numbers it from this device's blocks, fills it from the
+    /// case, the roster and the typed inputs, binds the party block by hash, and appends it
+    /// to the case. Refused (`document_invalid`) when the case does not support the
+    /// document; `NoDocumentNumber` when the device holds no free number of its series (sync
+    /// to receive a block).
+    pub fn issue_document(&self, case_id: &str, req: DocumentRequest) -> Result<IssuedDocument> {
+        let kind = req
+            .kind
+            .ok_or_else(|| CoreError::invalid("kind", "which document to issue"))?;
+        super::ops::check_person("by", &req.by)?;
+        let author = self.enrolled_author()?.ok_or_else(|| {
+            CoreError::not_allowed("documents are issued once the phone is enrolled")
+        })?;
+        if author.user_id != req.by {
+            return Err(CoreError::not_allowed(
+                "documents are issued by the enrolled officer",
+            ));
+        }
+        let case: CaseRecord = doc::read(&self.load(case_id)?, case_id)?;
+        if case.is_closed() {
+            return Err(CoreError::CaseClosed {
+                case_id: case_id.into(),
+            });
+        }
+        let doc_cat = self.template_catalogue(&case)?;
+        let templates = doc_cat
+            .documents()
+            .ok_or_else(|| CoreError::not_allowed("no document templates"))?;
+        let template = templates
+            .get(kind)
+            .ok_or_else(|| CoreError::not_allowed("no template for this document"))?;
+        for (k, v) in &req.inputs {
+            if !template.inputs.iter().any(|i| &i.name == k) {
+                return Err(CoreError::invalid(
+                    "inputs",
+                    format!("{} takes no input {k}", kind.as_str()),
+                ));
+            }
+            super::ops::check_text("inputs", v, rules::MAX_INPUT_CHARS)?;
+        }
+        let party_sha256 = match (&case.party, template.party) {
+            (Some(p), _) => Some(party_block(&self.party_pii(&p.party_id)?).1),
+            (None, PartyUse::Required) => {
+                return Err(CoreError::not_allowed(format!(
+                    "a {} needs the party of the case",
+                    kind.as_str()
+                )));
+            }
+            (None, PartyUse::Optional) => None,
+        };
+        let issued_at_ms = ids::now_ms();
+        let number = match &template.series {
+            None => None,
+            Some(series) => {
+                let year = number_year(issued_at_ms);
+                let seq = self.read(|c| {
+                    let blocks = self.held_blocks(c)?;
+                    let used = used_numbers(c, series, year)?;
+                    Ok(next_free(&blocks, &used, series, year))
+                })?;
+                let seq = seq.ok_or_else(|| CoreError::NoDocumentNumber {
+                    series: series.clone(),
+                    year,
+                })?;
+                Some(DocumentNumber {
+                    series: series.clone(),
+                    year,
+                    seq,
+                    text: templates.format_number(series, year, seq),
+                })
+            }
+        };
+        let case_cat = self
+            .catalogues()
+            .get(&case.violation.catalogue_version)
+            .cloned()
+            .ok_or_else(|| {
+                CoreError::not_allowed("the case's catalogue version is not on this phone")
+            })?;
+        let roster = self.read(load_roster)?;
+        let directory = rules::roster_directory(roster);
+        let mut entry = IssuedDocument {
+            id: ids::new_id(),
+            kind,
+            number,
+            issued_at_ms,
+            issued_by: req.by,
+            issued_on_device: author.device_id.clone(),
+            catalogue_version: doc_cat.version().to_string(),
+            decision_id: match kind {
+                DocumentKind::OnTheSpotDecision | DocumentKind::PenaltyDecision => {
+                    case.decision.as_ref().map(|d| d.id.clone())
+                }
+                _ => None,
+            },
+            replaces: req.replaces,
+            serves: req.serves,
+            fields: BTreeMap::new(),
+            party_sha256,
+            sha256: String::new(),
+        };
+        let mut fields = derived_fields(
+            DocumentFrame::of(&entry),
+            &case,
+            &case.documents,
+            &case_cat,
+            &doc_cat,
+            &directory,
+        )?;
+        fields.extend(req.inputs);
+        entry.fields = fields;
+        entry.sha256 = entry.compute_sha256();
+        self.write_doc(case_id, Change::Edited, "issue document", |d| {
+            append(d, "documents", &entry)
+        })?;
+        Ok(entry)
+    }
+
+    fn held_blocks(&self, c: &Connection) -> Result<Vec<NumberBlock>> {
+        let mut stmt = c.prepare_cached("SELECT series, year, first, last FROM number_blocks")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(NumberBlock {
+                series: r.get(0)?,
+                year: r.get(1)?,
+                first: r.get(2)?,
+                last: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+    }
+}
+
+fn used_numbers(c: &Connection, series: &str, year: i32) -> Result<HashSet<(String, i32, i64)>> {
+    let mut stmt =
+        c.prepare_cached("SELECT seq FROM issued_numbers WHERE series = ?1 AND year = ?2")?;
+    let rows = stmt.query_map(params![series, year], |r| r.get::<_, i64>(0))?;
+    let mut out = HashSet::new();
+    for r in rows {
+        out.insert((series.to_string(), year, r?));
+    }
+    Ok(out)
+}
+
+/// Meta key of the roster's digest.
+pub const META_ROSTER_DIGEST: &str = "roster_digest";
