@@ -26,6 +26,7 @@ pub mod error;
 pub mod inflate;
 pub mod keys;
 pub mod maintenance;
+pub mod numbering;
 pub mod ops;
 pub mod pii_rotation;
 pub mod quarantine;

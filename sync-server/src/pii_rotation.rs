@@ -106,6 +106,7 @@ pub async fn reseal_parties(
                 chunk: doc.save_after(&before),
                 replace: false,
                 blob_refs: vec![],
+                numbers: vec![],
             };
             match storage.write_doc(write).await {
                 Ok(_) => {

@@ -273,6 +273,7 @@ pub async fn release(
                 &crate::validate::device_author(&author, &device.id, &device.public_key),
                 &catalogue,
                 &crate::validate::Users::default(),
+                &fieldcase_core::rules::NoLedger,
                 &item.doc_id,
                 item.kind,
                 Some(&old_json),
@@ -289,6 +290,7 @@ pub async fn release(
                 chunk: doc.save_after(&before),
                 replace: false,
                 blob_refs: accepted.blob_refs,
+                numbers: vec![],
             };
             match s.write_doc(write).await {
                 Ok(_) => {}

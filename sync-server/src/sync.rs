@@ -137,6 +137,10 @@ struct Pusher<'a> {
     users: validate::Users,
     /// Users looked up and not found.
     unknown_users: BTreeSet<String>,
+    /// Officers' certificate numbers, loaded at the first pushed case.
+    certs: Option<std::collections::BTreeMap<String, String>>,
+    /// Document numbers named in pushed cases, as looked up so far.
+    numbers: crate::numbering::Numbers,
     /// Refusals to write to the audit trail once the request is answered.
     refusals: Vec<crate::audit::AuditEvent>,
     /// Decoded bytes the request's pushes may still inflate to (see [`crate::inflate`]).
@@ -177,12 +181,19 @@ impl Pusher<'_> {
 
     /// Looks up the officers a pushed case names, so the rules can check them.
     async fn learn_users(&mut self, state: &AppState, json: &serde_json::Value) -> Result<()> {
+        self.numbers.learn(state, json).await?;
+        if self.certs.is_none() {
+            self.certs = Some(state.storage.cert_nos().await?);
+        }
         for id in validate::named_officers(json) {
             if self.users.0.contains_key(&id) || self.unknown_users.contains(&id) {
                 continue;
             }
             match state.storage.user(&id).await? {
-                Some(u) => self.users.insert(&u),
+                Some(u) => {
+                    let cert = self.certs.as_ref().and_then(|c| c.get(&u.id).cloned());
+                    self.users.insert_with_cert(&u, cert);
+                }
                 None => {
                     self.unknown_users.insert(id);
                 }
@@ -356,6 +367,7 @@ async fn ingest_doc(
             &author,
             &state.catalogues.set(),
             &who.users,
+            &who.numbers,
             &push.doc_id,
             push.kind,
             prev_json.as_ref(),
@@ -373,7 +385,7 @@ async fn ingest_doc(
         new_json = Some(json);
     }
     let after = doc.get_heads();
-    let (Some(accepted), Some(_)) = (accepted, new_json) else {
+    let (Some(accepted), Some(final_json)) = (accepted, new_json) else {
         // Nothing new merged (everything was known, held or left out).
         let mut r = result(push, DocStatus::Accepted, None);
         r.code = code;
@@ -414,6 +426,7 @@ async fn ingest_doc(
         chunk,
         replace: compact,
         blob_refs: accepted.blob_refs,
+        numbers: crate::numbering::new_numbers(old_json.as_ref(), &final_json),
     };
     let mut r = result(push, DocStatus::Accepted, None);
     r.code = code;
@@ -634,6 +647,7 @@ pub(crate) async fn check_party_conflicts(state: &AppState, party_hash: &str) ->
                 },
                 replace: compact,
                 blob_refs: validate_blob_refs(&doc)?,
+                numbers: vec![],
             };
             match state.storage.write_doc(write).await {
                 Ok(_) => {
@@ -704,6 +718,8 @@ pub async fn sync(
         actors: HashMap::new(),
         users: validate::Users::default(),
         unknown_users: BTreeSet::new(),
+        certs: None,
+        numbers: crate::numbering::Numbers::default(),
         refusals: Vec::new(),
     };
     let mut party_checks = BTreeSet::new();
@@ -770,7 +786,13 @@ pub async fn sync(
         &req.catalogue_versions,
         req.catalogue_refused.as_deref(),
     );
+    let number_blocks = crate::numbering::blocks_for(&state, &auth.device.id, &auth.user).await?;
+    let (roster, roster_digest) =
+        crate::numbering::roster_for(&state, &auth.user, req.roster_digest.as_deref()).await?;
     Ok(Json(SyncResponse {
+        number_blocks,
+        roster,
+        roster_digest: Some(roster_digest),
         protocol: PROTOCOL_VERSION,
         cursor,
         docs,

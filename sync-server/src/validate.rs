@@ -6,7 +6,9 @@
 use crate::storage::{User, unit_in_scope};
 use fieldcase_core::catalogue::{CatalogueSet, ExemptionKind};
 use fieldcase_core::model::{CaseRecord, RecordKind};
-use fieldcase_core::rules::{Author, Directory, Refusal, RefusalCode, RuleContext, UserInfo};
+use fieldcase_core::rules::{
+    Author, Directory, NumberLedger, Refusal, RefusalCode, RuleContext, UserInfo,
+};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -21,6 +23,8 @@ pub struct Accepted {
     pub blob_refs: Vec<String>,
     /// A case with a first-offence exemption (run the conflict rule).
     pub first_offence: bool,
+    /// Document numbers the change's new documents took.
+    pub numbers: Vec<crate::storage::numbers::UsedNumber>,
 }
 
 /// The blobs a record's evidence entries name: each entry's `original`, `thumbnail` and
@@ -67,11 +71,18 @@ impl Directory for Users {
 impl Users {
     /// Adds a user.
     pub fn insert(&mut self, u: &User) {
+        self.insert_with_cert(u, None);
+    }
+
+    /// Adds a user with its certificate number (what documents print).
+    pub fn insert_with_cert(&mut self, u: &User, cert_no: Option<String>) {
         self.0.insert(
             u.id.clone(),
             UserInfo {
                 role: u.role,
                 unit: u.unit.clone(),
+                name: u.name.clone(),
+                cert_no,
             },
         );
     }
@@ -105,6 +116,7 @@ pub fn check(
     author: &Author,
     catalogues: &CatalogueSet,
     users: &dyn Directory,
+    numbers: &dyn NumberLedger,
     doc_id: &str,
     kind: RecordKind,
     old: Option<&Value>,
@@ -123,6 +135,7 @@ pub fn check(
         catalogues,
         directory: users,
         now_ms: Some(fieldcase_core::ids::now_ms()),
+        numbers,
     };
     fieldcase_core::rules::check_record(kind, doc_id, old, new, author, &ctx)?;
     let unit = new
@@ -135,6 +148,7 @@ pub fn check(
         party_hash: None,
         blob_refs: blob_refs(new),
         first_offence: false,
+        numbers: crate::numbering::new_numbers(old, new),
     };
     if kind == RecordKind::Case {
         let case: CaseRecord = serde_json::from_value(new.clone()).map_err(|e| Refusal {

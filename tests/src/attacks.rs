@@ -196,6 +196,7 @@ async fn post_sync(
 }
 
 fn request(device_id: &str, docs: Vec<DocPush>) -> SyncRequest {
+    roster_digest: None,
     SyncRequest {
         protocol: PROTOCOL_VERSION,
         device_id: device_id.into(),

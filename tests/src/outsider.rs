@@ -92,6 +92,7 @@ impl Outsider {
         changes: Vec<u8>,
     ) -> TestResult<DocResult> {
         let req = SyncRequest {
+            roster_digest: None,
             protocol: fieldcase_core::sync::wire::PROTOCOL_VERSION,
             device_id: self.device_id.clone(),
             request_id: fieldcase_core::ids::new_id(),

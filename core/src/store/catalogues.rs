@@ -357,6 +357,9 @@ mod tests {
         let mut tampered = signed(&server_key(), &bumped(NEXT)?)?;
         tampered.version = "2099.1.2".into();
         let reply = SyncResponse {
+            number_blocks: vec![],
+            roster: None,
+            roster_digest: None,
             protocol: PROTOCOL_VERSION,
             cursor: 0,
             docs: vec![],
@@ -382,6 +385,9 @@ mod tests {
 
         // A good bundle in a later reply is taken.
         let reply = SyncResponse {
+            number_blocks: vec![],
+            roster: None,
+            roster_digest: None,
             protocol: PROTOCOL_VERSION,
             cursor: 0,
             docs: vec![],

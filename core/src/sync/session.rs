@@ -276,6 +276,7 @@ impl SyncSession {
             catalogue_version: Some(store.catalogue().version().to_string()),
             catalogue_versions: store.catalogue_versions(),
             catalogue_refused: self.catalogue_refused.clone(),
+            roster_digest: store.roster_digest()?,
         }))
     }
 
@@ -299,6 +300,12 @@ impl SyncSession {
             resp.catalogue_version.as_deref(),
             resp.catalogue.as_ref(),
         )?;
+        if !resp.number_blocks.is_empty() {
+            store.add_number_blocks(&resp.number_blocks)?;
+        }
+        if let (Some(roster), Some(digest)) = (&resp.roster, &resp.roster_digest) {
+            store.set_roster(roster, digest)?;
+        }
 
         // Every accepted document of the reply is merged in one transaction.
         let mut accepted = Vec::new();

@@ -62,6 +62,9 @@ pub struct SyncRequest {
     /// refused bundle costs one download per sync, not one per round trip.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catalogue_refused: Option<String>,
+    /// The digest of the roster the phone holds; the server sends its roster when it differs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roster_digest: Option<String>,
 }
 
 /// One document in a request.
@@ -109,6 +112,17 @@ pub struct SyncResponse {
     /// `catalogue_versions` lack the server's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catalogue: Option<SignedCatalogue>,
+    /// Every document-number block reserved for the device that still holds unused numbers
+    /// (officers' devices only): the phone numbers documents from them offline.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub number_blocks: Vec<crate::documents::number::NumberBlock>,
+    /// The roster of the device's unit (names and 执法证号 that documents print), when the
+    /// request's `roster_digest` differs from `roster_digest`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roster: Option<Vec<crate::store::RosterEntry>>,
+    /// The digest of the server's roster for the device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roster_digest: Option<String>,
 }
 
 /// A catalogue bundle as published on the server: its canonical bytes and the server's

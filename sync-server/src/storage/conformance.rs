@@ -22,6 +22,7 @@ fn doc_write(id: &str, unit: &str, expected: Option<Vec<u8>>, heads: u8) -> DocW
         chunk: vec![heads; 4],
         replace: false,
         blob_refs: vec![format!("{:064x}", heads)],
+        numbers: vec![],
     }
 }
 

@@ -13,6 +13,7 @@
 //! therefore a safe cursor to hand out when the page is not full.
 
 pub mod catalogue;
+pub mod numbers;
 pub mod conformance;
 pub mod pg_tls;
 pub mod postgres;
@@ -156,6 +157,8 @@ pub struct DocWrite {
     pub replace: bool,
     /// Blob SHA-256s (hex) the document refers to after the write.
     pub blob_refs: Vec<String>,
+    /// Document numbers the write's new documents took.
+    pub numbers: Vec<numbers::UsedNumber>,
 }
 
 /// What became of one document of [`Storage::write_docs`].
@@ -346,7 +349,8 @@ pub use fieldcase_core::rules::unit_in_scope;
 
 /// The server's storage (see the module docs). All methods are safe to call concurrently.
 #[async_trait]
-pub trait Storage: catalogue::CatalogueStore + Send + Sync + std::fmt::Debug + 'static {
+pub trait Storage:
+    catalogue::CatalogueStore + numbers::NumberStore + Send + Sync + std::fmt::Debug + 'static {
     /// A setting (server actor id, bureau party key, ...).
     async fn setting(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Stores `value` under `key` unless a value exists; returns the value in force.

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use tokio_postgres::error::SqlState;
 
 mod catalogue_store;
+mod number_store;
 
 /// Numbered migrations; index + 1 is the version each brings the schema to. Never edit one
 /// that shipped: add another.
@@ -134,6 +135,25 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TABLE catalogues (
         version TEXT PRIMARY KEY, digest TEXT NOT NULL, signature TEXT NOT NULL,
         bundle BYTEA NOT NULL, published_at_ms BIGINT NOT NULL
+    );
+"#,
+    // 7: enforcement documents: officers' certificate numbers (执法证号), the number blocks
+    // reserved per device, and the numbers documents took (one row per document, so a
+    // number taken twice shows as two rows).
+    r#"
+    CREATE TABLE officer_certs (
+        user_id TEXT PRIMARY KEY REFERENCES users(id), cert_no TEXT NOT NULL
+    );
+    CREATE TABLE number_blocks (
+        series TEXT NOT NULL, year INTEGER NOT NULL, first BIGINT NOT NULL,
+        last BIGINT NOT NULL, device_id TEXT NOT NULL, reserved_at_ms BIGINT NOT NULL,
+        PRIMARY KEY (series, year, first)
+    );
+    CREATE INDEX number_blocks_device ON number_blocks(device_id);
+    CREATE TABLE document_numbers (
+        series TEXT NOT NULL, year INTEGER NOT NULL, seq BIGINT NOT NULL,
+        document_id TEXT NOT NULL, case_id TEXT NOT NULL, device_id TEXT NOT NULL,
+        PRIMARY KEY (series, year, seq, document_id)
     );
 "#,
 ];
@@ -1027,6 +1047,15 @@ impl Storage for PostgresStorage {
                 tx.execute(&ins_blobs, &[&w.blob_refs, &w.doc_id])
                     .await
                     .map_err(db)?;
+            }
+            for n in &w.numbers {
+                tx.execute(
+                    "INSERT INTO document_numbers(series, year, seq, document_id, case_id,
+                        device_id) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                    &[&n.series, &n.year, &n.seq, &n.document_id, &w.doc_id, &n.device_id],
+                )
+                .await
+                .map_err(db)?;
             }
         }
         let written = next_chunks.iter().filter(|n| n.is_some()).count();

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 mod catalogue_store;
+mod number_store;
 
 /// Numbered migrations; index + 1 is the version each brings the file to. Never edit one that
 /// shipped: add another.
@@ -115,6 +116,25 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE catalogues (
         version TEXT PRIMARY KEY, digest TEXT NOT NULL, signature TEXT NOT NULL,
         bundle BLOB NOT NULL, published_at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+"#,
+    // 7: enforcement documents: officers' certificate numbers (执法证号), the number blocks
+    // reserved per device, and the numbers documents took (one row per document, so a
+    // number taken twice shows as two rows).
+    r#"
+    CREATE TABLE officer_certs (
+        user_id TEXT PRIMARY KEY REFERENCES users(id), cert_no TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE number_blocks (
+        series TEXT NOT NULL, year INTEGER NOT NULL, first INTEGER NOT NULL,
+        last INTEGER NOT NULL, device_id TEXT NOT NULL, reserved_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (series, year, first)
+    ) WITHOUT ROWID;
+    CREATE INDEX number_blocks_device ON number_blocks(device_id);
+    CREATE TABLE document_numbers (
+        series TEXT NOT NULL, year INTEGER NOT NULL, seq INTEGER NOT NULL,
+        document_id TEXT NOT NULL, case_id TEXT NOT NULL, device_id TEXT NOT NULL,
+        PRIMARY KEY (series, year, seq, document_id)
     ) WITHOUT ROWID;
 "#,
 ];
@@ -435,6 +455,13 @@ fn write_one(tx: &rusqlite::Transaction<'_>, w: &DocWrite) -> Result<WriteOutcom
     for sha in &w.blob_refs {
         tx.prepare_cached("INSERT OR IGNORE INTO doc_blobs(sha256, doc_id) VALUES (?1, ?2)")?
             .execute(params![sha, w.doc_id])?;
+    }
+    for n in &w.numbers {
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO document_numbers(series, year, seq, document_id, case_id,
+                device_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![n.series, n.year, n.seq, n.document_id, w.doc_id, n.device_id])?;
     }
     Ok(WriteOutcome::Written(seq))
 }

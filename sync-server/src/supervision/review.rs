@@ -218,6 +218,7 @@ pub(super) async fn edit_case<T>(
             &author,
             &state.catalogues.set(),
             &crate::validate::Users::default(),
+                &fieldcase_core::rules::NoLedger,
             case_id,
             RecordKind::Case,
             Some(&old_json),
@@ -240,6 +241,7 @@ pub(super) async fn edit_case<T>(
             },
             replace: compact,
             blob_refs: accepted.blob_refs.clone(),
+            numbers: vec![],
         };
         match state.storage.write_doc(write).await {
             Ok(_) => return Ok(out),

@@ -1,0 +1,166 @@
+//! What a sync reply carries for documents: the number blocks of an officer's device (topped
+//! up when few numbers are left) and the roster of names and certificate numbers that
+//! documents print; and the ledger of numbers that a push's documents are checked against.
+
+use crate::app::AppState;
+use crate::error::Result;
+use crate::storage::{User, unit_in_scope};
+use fieldcase_core::documents::fields::number_year;
+use fieldcase_core::documents::number::{BLOCK_SIZE, NumberBlock, REFILL_BELOW};
+use fieldcase_core::rules::{NumberLedger, Role};
+use fieldcase_core::store::RosterEntry;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+
+/// The blocks of `device_id` that still hold free numbers, after reserving a new block of
+/// every series of the catalogue in force whose free numbers ran low. Officers only: no
+/// other role issues documents.
+pub async fn blocks_for(state: &AppState, device_id: &str, user: &User) -> Result<Vec<NumberBlock>> {
+    if user.role != Role::Officer {
+        return Ok(vec![]);
+    }
+    let now = fieldcase_core::ids::now_ms();
+    let year = number_year(now);
+    let catalogue = state.catalogues.set().current().clone();
+    let series: Vec<String> = catalogue
+        .documents()
+        .map(|d| d.templates.iter().filter_map(|t| t.series.clone()).collect())
+        .unwrap_or_default();
+    let mut held = state.storage.device_blocks(device_id).await?;
+    for s in &series {
+        let free: i64 = held
+            .iter()
+            .filter(|(b, _)| &b.series == s && b.year == year)
+            .map(|(b, used)| b.last - b.first + 1 - used)
+            .sum();
+        if free < REFILL_BELOW {
+            let b = state
+                .storage
+                .reserve_block(device_id, s, year, BLOCK_SIZE, now)
+                .await?;
+            held.push((b, 0));
+        }
+    }
+    Ok(held
+        .into_iter()
+        .filter(|(b, used)| b.last - b.first + 1 > *used && b.year >= year)
+        .map(|(b, _)| b)
+        .collect())
+}
+
+/// The roster of the user's unit subtree and its digest; the roster itself only when the
+/// phone's digest differs.
+pub async fn roster_for(
+    state: &AppState,
+    user: &User,
+    phone_digest: Option<&str>,
+) -> Result<(Option<Vec<RosterEntry>>, String)> {
+    let certs = state.storage.cert_nos().await?;
+    let roster: Vec<RosterEntry> = state
+        .storage
+        .users()
+        .await?
+        .into_iter()
+        .filter(|u| unit_in_scope(&u.unit, &user.unit))
+        .map(|u| RosterEntry {
+            cert_no: certs.get(&u.id).cloned(),
+            user_id: u.id,
+            name: u.name,
+            role: u.role.as_str().to_string(),
+            unit: u.unit,
+        })
+        .collect();
+    let digest = hex::encode(Sha256::digest(
+        serde_json::to_vec(&roster).unwrap_or_default(),
+    ));
+    if phone_digest == Some(digest.as_str()) {
+        return Ok((None, digest));
+    }
+    Ok((Some(roster), digest))
+}
+
+/// The numbers the documents of a record name, looked up in storage: the server knows every
+/// block, so the rules refuse a number no block holds.
+#[derive(Debug, Default)]
+pub struct Numbers {
+    known: HashMap<(String, i32, i64), (Option<String>, Option<String>)>,
+}
+
+impl Numbers {
+    /// Looks up the numbers `json`'s documents carry that are not known yet.
+    pub async fn learn(&mut self, state: &AppState, json: &serde_json::Value) -> Result<()> {
+        for (series, year, seq) in numbers_in(json) {
+            let key = (series, year, seq);
+            if self.known.contains_key(&key) {
+                continue;
+            }
+            let holder = state.storage.number_holder(&key.0, year, seq).await?;
+            let used = state.storage.number_used_by(&key.0, year, seq).await?;
+            self.known.insert(key, (holder, used));
+        }
+        Ok(())
+    }
+}
+
+impl NumberLedger for Numbers {
+    fn holder(&self, series: &str, year: i32, seq: i64) -> Option<String> {
+        self.known
+            .get(&(series.to_string(), year, seq))
+            .and_then(|(h, _)| h.clone())
+    }
+    fn used_by(&self, series: &str, year: i32, seq: i64) -> Option<String> {
+        self.known
+            .get(&(series.to_string(), year, seq))
+            .and_then(|(_, u)| u.clone())
+    }
+    fn complete(&self) -> bool {
+        true
+    }
+}
+
+/// (series, year, seq) of every numbered document of a record.
+fn numbers_in(json: &serde_json::Value) -> Vec<(String, i32, i64)> {
+    json.get("documents")
+        .and_then(|d| d.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|d| {
+            let n = d.get("number")?;
+            Some((
+                n.get("series")?.as_str()?.to_string(),
+                i32::try_from(n.get("year")?.as_i64()?).ok()?,
+                n.get("seq")?.as_i64()?,
+            ))
+        })
+        .collect()
+}
+
+/// The numbers the documents of `new` took that `old` did not hold: what the write records.
+pub fn new_numbers(
+    old: Option<&serde_json::Value>,
+    new: &serde_json::Value,
+) -> Vec<crate::storage::numbers::UsedNumber> {
+    let docs = |v: &serde_json::Value| -> BTreeMap<String, serde_json::Value> {
+        v.get("documents")
+            .and_then(|d| d.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|d| Some((d.get("id")?.as_str()?.to_string(), d.clone())))
+            .collect()
+    };
+    let before = old.map(docs).unwrap_or_default();
+    docs(new)
+        .into_iter()
+        .filter(|(id, _)| !before.contains_key(id))
+        .filter_map(|(id, d)| {
+            let n = d.get("number")?;
+            Some(crate::storage::numbers::UsedNumber {
+                series: n.get("series")?.as_str()?.to_string(),
+                year: i32::try_from(n.get("year")?.as_i64()?).ok()?,
+                seq: n.get("seq")?.as_i64()?,
+                document_id: id,
+                device_id: d.get("issued_on_device")?.as_str()?.to_string(),
+            })
+        })
+        .collect()
+}
