@@ -496,3 +496,37 @@ pub fn stats_text(st: &fieldcase_core::stats::Stats) -> String {
     ]
     .join("\n")
 }
+
+/// Sets (or clears) an officer's enforcement certificate number (执法证号): documents print
+/// it, and phones refuse to issue a document naming an officer without one.
+pub async fn set_cert_no(s: &dyn Storage, id: &str, cert_no: Option<&str>) -> Result<()> {
+    if s.user(id).await?.is_none() {
+        return Err(ServerError::NotFound(format!("user {id}")));
+    }
+    if let Some(c) = cert_no
+        && (c.trim().is_empty() || c.chars().count() > 32 || c.chars().any(char::is_control))
+    {
+        return Err(ServerError::BadRequest(
+            "a certificate number is 1 to 32 printable characters".into(),
+        ));
+    }
+    s.set_cert_no(id, cert_no.map(str::trim)).await
+}
+
+/// The ledger of document numbers (see [`crate::storage::numbers::ledger`]).
+pub async fn number_ledger(s: &dyn Storage) -> Result<Vec<crate::storage::numbers::SeriesLedger>> {
+    let revoked: std::collections::BTreeSet<String> = s
+        .devices()
+        .await?
+        .into_iter()
+        .filter(|d| d.revoked_at_ms.is_some())
+        .map(|d| d.id)
+        .collect();
+    let year = fieldcase_core::documents::fields::number_year(fieldcase_core::ids::now_ms());
+    Ok(crate::storage::numbers::ledger(
+        &s.all_blocks().await?,
+        &s.taken_numbers().await?,
+        year,
+        &|d| revoked.contains(d),
+    ))
+}

@@ -200,7 +200,22 @@ enum AdminCommand {
         /// Unit path.
         #[arg(long)]
         unit: String,
+        /// An officer's enforcement certificate number (执法证号), printed on documents.
+        #[arg(long)]
+        cert_no: Option<String>,
     },
+    /// Set (or with no --cert-no clear) an officer's enforcement certificate number.
+    SetCert {
+        /// User id.
+        #[arg(long)]
+        id: String,
+        /// 执法证号.
+        #[arg(long)]
+        cert_no: Option<String>,
+    },
+    /// The ledger of document numbers: per series and year, numbers reserved, taken, still
+    /// held by devices, skipped for good (gaps), taken twice, or taken outside a block.
+    Numbers,
     /// Create a one-time enrolment code for a user.
     CreateCode {
         /// The user.
@@ -602,11 +617,21 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                     name,
                     role,
                     unit,
+                    cert_no,
                 } => {
                     let role = Role::parse(&role)
                         .ok_or_else(|| ServerError::BadRequest(format!("unknown role {role}")))?;
-                    print(json, &admin::create_user(s, &id, &name, role, &unit).await?)
+                    let user = admin::create_user(s, &id, &name, role, &unit).await?;
+                    if cert_no.is_some() {
+                        admin::set_cert_no(s, &id, cert_no.as_deref()).await?;
+                    }
+                    print(json, &user)
                 }
+                AdminCommand::SetCert { id, cert_no } => {
+                    admin::set_cert_no(s, &id, cert_no.as_deref()).await?;
+                    print(json, &serde_json::json!({ "user": id, "cert_no": cert_no }))
+                }
+                AdminCommand::Numbers => print(json, &admin::number_ledger(s).await?),
                 AdminCommand::CreateCode {
                     user,
                     ttl_hours,

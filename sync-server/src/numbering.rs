@@ -15,7 +15,11 @@ use std::collections::{BTreeMap, HashMap};
 /// The blocks of `device_id` that still hold free numbers, after reserving a new block of
 /// every series of the catalogue in force whose free numbers ran low. Officers only: no
 /// other role issues documents.
-pub async fn blocks_for(state: &AppState, device_id: &str, user: &User) -> Result<Vec<NumberBlock>> {
+pub async fn blocks_for(
+    state: &AppState,
+    device_id: &str,
+    user: &User,
+) -> Result<Vec<NumberBlock>> {
     if user.role != Role::Officer {
         return Ok(vec![]);
     }
@@ -24,7 +28,12 @@ pub async fn blocks_for(state: &AppState, device_id: &str, user: &User) -> Resul
     let catalogue = state.catalogues.set().current().clone();
     let series: Vec<String> = catalogue
         .documents()
-        .map(|d| d.templates.iter().filter_map(|t| t.series.clone()).collect())
+        .map(|d| {
+            d.templates
+                .iter()
+                .filter_map(|t| t.series.clone())
+                .collect()
+        })
         .unwrap_or_default();
     let mut held = state.storage.device_blocks(device_id).await?;
     for s in &series {

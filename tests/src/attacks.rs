@@ -196,8 +196,8 @@ async fn post_sync(
 }
 
 fn request(device_id: &str, docs: Vec<DocPush>) -> SyncRequest {
-    roster_digest: None,
     SyncRequest {
+        roster_digest: None,
         protocol: PROTOCOL_VERSION,
         device_id: device_id.into(),
         request_id: fieldcase_core::ids::new_id(),
@@ -569,6 +569,7 @@ async fn reference(s: &TestServer, unit: &str, sha: &str) -> TestResult {
             chunk: vec![],
             replace: true,
             blob_refs: vec![sha.into()],
+            numbers: vec![],
         })
         .await?;
     Ok(())

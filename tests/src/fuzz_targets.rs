@@ -61,6 +61,7 @@ fn ingest(role: Role, kind: RecordKind, doc_id: Option<&str>, changes: &[u8]) ->
         &author(role),
         cat,
         &validate::Users::default(),
+        &fieldcase_core::rules::NoLedger,
         id,
         kind,
         None,
@@ -102,8 +103,28 @@ pub fn change_ingest(data: &[u8]) -> bool {
         let a = author(role);
         let users = validate::Users::default();
         let id = record_id(&json);
-        accepted |= validate::check(&a, cat, &users, id, kind, None, &json).is_ok();
-        accepted |= validate::check(&a, cat, &users, id, kind, Some(&json), &json).is_ok();
+        accepted |= validate::check(
+            &a,
+            cat,
+            &users,
+            &fieldcase_core::rules::NoLedger,
+            id,
+            kind,
+            None,
+            &json,
+        )
+        .is_ok();
+        accepted |= validate::check(
+            &a,
+            cat,
+            &users,
+            &fieldcase_core::rules::NoLedger,
+            id,
+            kind,
+            Some(&json),
+            &json,
+        )
+        .is_ok();
     }
     accepted
 }

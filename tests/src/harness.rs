@@ -116,6 +116,10 @@ impl TestServer {
     pub async fn user_code(&self, id: &str, role: Role, unit: &str) -> TestResult<String> {
         if self.storage().user(id).await?.is_none() {
             admin::create_user(self.storage(), id, id, role, unit).await?;
+            if role == Role::Officer {
+                // Documents print every officer's certificate number.
+                admin::set_cert_no(self.storage(), id, Some(&format!("皖城执{id}"))).await?;
+            }
         }
         Ok(admin::create_code(self.storage(), id, 1, None, None)
             .await?

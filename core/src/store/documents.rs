@@ -267,7 +267,7 @@ impl FieldStore {
             .kind
             .ok_or_else(|| CoreError::invalid("kind", "which document to issue"))?;
         super::ops::check_person("by", &req.by)?;
-        let author = self.enrolled_author()?.ok_or_else(|| {
+        let author = self.enrolled_identity()?.ok_or_else(|| {
             CoreError::not_allowed("documents are issued once the phone is enrolled")
         })?;
         if author.user_id != req.by {

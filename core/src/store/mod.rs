@@ -417,6 +417,14 @@ impl FieldStore {
     /// enrolment, the enrolled device id and this device's signing key. `None` before
     /// enrolment.
     pub fn enrolled_author(&self) -> Result<Option<crate::rules::Author>> {
+        if !self.local_rules.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(None);
+        }
+        self.enrolled_identity()
+    }
+
+    /// Who this phone is enrolled as, whether or not it checks its own writes.
+    pub(crate) fn enrolled_identity(&self) -> Result<Option<crate::rules::Author>> {
         use crate::sync::client::{META_DEVICE_ID, META_USER_ID, META_USER_ROLE, META_USER_UNIT};
         let text = |k: &str| -> Result<Option<String>> {
             Ok(self.meta(k)?.and_then(|v| String::from_utf8(v).ok()))
@@ -429,9 +437,6 @@ impl FieldStore {
         ) else {
             return Ok(None);
         };
-        if !self.local_rules.load(std::sync::atomic::Ordering::Relaxed) {
-            return Ok(None);
-        }
         let Some(role) = crate::rules::Role::parse(&role) else {
             return Ok(None);
         };

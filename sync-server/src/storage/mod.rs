@@ -13,8 +13,8 @@
 //! therefore a safe cursor to hand out when the page is not full.
 
 pub mod catalogue;
-pub mod numbers;
 pub mod conformance;
+pub mod numbers;
 pub mod pg_tls;
 pub mod postgres;
 pub mod sqlite;
@@ -350,7 +350,8 @@ pub use fieldcase_core::rules::unit_in_scope;
 /// The server's storage (see the module docs). All methods are safe to call concurrently.
 #[async_trait]
 pub trait Storage:
-    catalogue::CatalogueStore + numbers::NumberStore + Send + Sync + std::fmt::Debug + 'static {
+    catalogue::CatalogueStore + numbers::NumberStore + Send + Sync + std::fmt::Debug + 'static
+{
     /// A setting (server actor id, bureau party key, ...).
     async fn setting(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Stores `value` under `key` unless a value exists; returns the value in force.

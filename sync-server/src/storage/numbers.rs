@@ -80,7 +80,7 @@ pub trait NumberStore {
 }
 
 /// One series and year of the ledger.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SeriesLedger {
     /// Series.
     pub series: String,
@@ -110,7 +110,11 @@ pub fn ledger(
     closed_device: &dyn Fn(&str) -> bool,
 ) -> Vec<SeriesLedger> {
     let mut keys: BTreeSet<(String, i32)> = BTreeSet::new();
-    keys.extend(blocks.iter().map(|b| (b.block.series.clone(), b.block.year)));
+    keys.extend(
+        blocks
+            .iter()
+            .map(|b| (b.block.series.clone(), b.block.year)),
+    );
     keys.extend(taken.iter().map(|t| (t.series.clone(), t.year)));
     let mut out = Vec::new();
     for (series, year) in keys {
@@ -119,7 +123,10 @@ pub fn ledger(
             .filter(|b| b.block.series == series && b.block.year == year)
             .collect();
         let mut docs_by_seq: BTreeMap<i64, BTreeSet<&str>> = BTreeMap::new();
-        for t in taken.iter().filter(|t| t.series == series && t.year == year) {
+        for t in taken
+            .iter()
+            .filter(|t| t.series == series && t.year == year)
+        {
             docs_by_seq.entry(t.seq).or_default().insert(&t.document_id);
         }
         let mut l = SeriesLedger {
@@ -154,7 +161,10 @@ pub fn ledger(
                 }
             }
         }
-        for t in taken.iter().filter(|t| t.series == series && t.year == year) {
+        for t in taken
+            .iter()
+            .filter(|t| t.series == series && t.year == year)
+        {
             let held = bs
                 .iter()
                 .any(|b| b.device_id == t.device_id && b.block.holds(&series, year, t.seq));

@@ -1052,7 +1052,14 @@ impl Storage for PostgresStorage {
                 tx.execute(
                     "INSERT INTO document_numbers(series, year, seq, document_id, case_id,
                         device_id) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                    &[&n.series, &n.year, &n.seq, &n.document_id, &w.doc_id, &n.device_id],
+                    &[
+                        &n.series,
+                        &n.year,
+                        &n.seq,
+                        &n.document_id,
+                        &w.doc_id,
+                        &n.device_id,
+                    ],
                 )
                 .await
                 .map_err(db)?;

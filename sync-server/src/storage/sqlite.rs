@@ -461,7 +461,14 @@ fn write_one(tx: &rusqlite::Transaction<'_>, w: &DocWrite) -> Result<WriteOutcom
             "INSERT OR IGNORE INTO document_numbers(series, year, seq, document_id, case_id,
                 device_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
-        .execute(params![n.series, n.year, n.seq, n.document_id, w.doc_id, n.device_id])?;
+        .execute(params![
+            n.series,
+            n.year,
+            n.seq,
+            n.document_id,
+            w.doc_id,
+            n.device_id
+        ])?;
     }
     Ok(WriteOutcome::Written(seq))
 }

@@ -218,7 +218,7 @@ pub(super) async fn edit_case<T>(
             &author,
             &state.catalogues.set(),
             &crate::validate::Users::default(),
-                &fieldcase_core::rules::NoLedger,
+            &fieldcase_core::rules::NoLedger,
             case_id,
             RecordKind::Case,
             Some(&old_json),

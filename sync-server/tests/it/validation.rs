@@ -5,6 +5,7 @@
 
 use fieldcase_core::catalogue::{CatalogueSet, PartyType};
 use fieldcase_core::model::RecordKind;
+use fieldcase_core::rules::NoLedger;
 use fieldcase_core::rules::{Author, RefusalCode, Role};
 use fieldcase_core::store::{NewCase, NewParty};
 use fieldcase_core::{FieldStore, StoreConfig};
@@ -109,6 +110,7 @@ impl Fixture {
             &self.author,
             &self.cat,
             &colleagues(),
+            &NoLedger,
             id,
             RecordKind::Case,
             old,
@@ -131,6 +133,7 @@ fn a_case_made_by_the_phone_passes_and_forged_authorship_does_not() -> R {
             &f.author,
             &f.cat,
             &colleagues(),
+            &NoLedger,
             &id,
             RecordKind::Party,
             None,
@@ -221,15 +224,34 @@ fn a_case_made_by_the_phone_passes_and_forged_authorship_does_not() -> R {
     for (what, mutate, code) in table {
         let mut c = case.clone();
         mutate(&mut c);
-        let got = check(&f.author, &f.cat, &users, &id, RecordKind::Case, None, &c)
-            .map(drop)
-            .map_err(|r| r.code);
+        let got = check(
+            &f.author,
+            &f.cat,
+            &users,
+            &NoLedger,
+            &id,
+            RecordKind::Case,
+            None,
+            &c,
+        )
+        .map(drop)
+        .map_err(|r| r.code);
         assert_eq!(got, Err(code), "{what}");
     }
     // A second officer of another unit is refused; of a unit covering the case, accepted.
     let mut two = case.clone();
     two["officers"] = json!(["OF-1", "OF-2"]);
-    let got = check(&f.author, &f.cat, &users, &id, RecordKind::Case, None, &two).map(drop);
+    let got = check(
+        &f.author,
+        &f.cat,
+        &users,
+        &NoLedger,
+        &id,
+        RecordKind::Case,
+        None,
+        &two,
+    )
+    .map(drop);
     assert_eq!(got.map_err(|r| r.code), Err(RefusalCode::UnknownOfficer));
     users.insert(&fieldcase_server::storage::User {
         id: "OF-3".into(),
@@ -239,7 +261,19 @@ fn a_case_made_by_the_phone_passes_and_forged_authorship_does_not() -> R {
         created_at_ms: 0,
     });
     two["officers"] = json!(["OF-1", "OF-3"]);
-    assert!(check(&f.author, &f.cat, &users, &id, RecordKind::Case, None, &two).is_ok());
+    assert!(
+        check(
+            &f.author,
+            &f.cat,
+            &users,
+            &NoLedger,
+            &id,
+            RecordKind::Case,
+            None,
+            &two
+        )
+        .is_ok()
+    );
     Ok(())
 }
 
@@ -321,6 +355,7 @@ fn decisions_are_recomputed_and_signed_and_reviews_are_the_reviewers() -> R {
         &reviewer,
         &f.cat,
         &colleagues(),
+        &NoLedger,
         &id,
         RecordKind::Case,
         Some(&decided),
@@ -332,6 +367,7 @@ fn decisions_are_recomputed_and_signed_and_reviews_are_the_reviewers() -> R {
             &reviewer,
             &f.cat,
             &colleagues(),
+            &NoLedger,
             &id,
             RecordKind::Case,
             None,
@@ -357,6 +393,7 @@ fn a_supervisor_only_approves_and_a_notice_proposes_no_negative_amount() -> R {
             &head,
             &f.cat,
             &colleagues(),
+            &NoLedger,
             &id,
             RecordKind::Case,
             Some(&decided),
@@ -407,6 +444,7 @@ fn a_supervisor_only_approves_and_a_notice_proposes_no_negative_amount() -> R {
             &f.author,
             &f.cat,
             &colleagues(),
+            &NoLedger,
             &oid,
             RecordKind::Case,
             Some(&open),

@@ -32,6 +32,7 @@ async fn reference(s: &TestServer, unit: &str, sha: &str) -> TestResult {
             chunk: vec![],
             replace: true,
             blob_refs: vec![sha.into()],
+            numbers: vec![],
         })
         .await?;
     Ok(())

@@ -4,6 +4,7 @@ mod attacks;
 mod authz_matrix;
 mod blobs;
 mod crash;
+mod documents;
 mod e2e;
 mod evidence_entries;
 mod evsync;
