@@ -258,6 +258,11 @@ impl From<CoreError> for FieldcaseError {
             CoreError::PiiUnavailable { .. } => F::NotAllowed {
                 reason: "personal data is not available on this device".into(),
             },
+            CoreError::NoDocumentNumber { series, year } => F::NotAllowed {
+                reason: format!(
+                    "no free document number of series {series} for {year}: sync to receive a block"
+                ),
+            },
             CoreError::PartyMatchKeyUnavailable => F::NotAllowed {
                 reason: "this device does not handle parties".into(),
             },

@@ -16,6 +16,7 @@
 //!
 //! See `docs/ffi.md` for the Android and iOS integration.
 
+mod documents;
 mod enums;
 mod error;
 mod evidence;
@@ -26,6 +27,7 @@ mod store;
 mod sync;
 mod views;
 
+pub use documents::*;
 pub use enums::*;
 pub use error::FieldcaseError;
 pub use evidence::*;
