@@ -1,7 +1,9 @@
 //! Seeds a server data folder with a small, known set of synced records for demonstrations
 //! and the dashboard browser test: units, users, two officers' phones that record cases
 //! (an exemption whose pledge lapsed, effective and major penalty decisions, a case involving
-//! a minor, follow-ups) and a demonstration, synced through the real protocol.
+//! a minor, follow-ups) and a demonstration, synced through the real protocol. The first major
+//! decision's case carries a photo (JPEG) and a recording (WAV) captured through the phone's
+//! evidence ingest and uploaded by the sync.
 //!
 //! ```sh
 //! cargo run -p fieldcase-server --example seed_demo -- DATA_DIR
@@ -13,6 +15,7 @@
 #![allow(dead_code)]
 
 use fieldcase_core::catalogue::{ExemptionKind, Method, PartyType, PenaltyKind};
+use fieldcase_core::evidence::CaptureInfo;
 use fieldcase_core::model::{Place, Procedure, ProposedPenalty, StepKind};
 use fieldcase_core::store::{
     ExemptionRequest, NewAction, NewCase, NewDemonstration, NewParty, PenaltyRequest, PledgeInput,
@@ -57,8 +60,12 @@ pub struct Seeded {
     pub lapsed: String,
     /// Case with an effective small penalty and a follow-up due soon.
     pub small: String,
-    /// Case with a major penalty, to be approved.
+    /// Case with a major penalty, to be approved; it has a photo and a recording.
     pub major_a: String,
+    /// The photo's evidence entry on `major_a`.
+    pub photo_id: String,
+    /// The recording's evidence entry on `major_a`.
+    pub audio_id: String,
     /// Case with a major penalty, to be returned.
     pub major_b: String,
     /// Case involving a minor, small penalty.
@@ -87,6 +94,47 @@ fn persuasion(at: i64, by: &str) -> NewAction {
             .cloned()
             .unwrap_or_default(),
     }
+}
+
+/// A photo-like JPEG of `w` x `h` (gradients and a disc, so every thumbnail differs).
+pub fn demo_jpeg(w: u32, h: u32) -> R<Vec<u8>> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        let (dx, dy) = (x as i64 - w as i64 / 2, y as i64 - h as i64 / 3);
+        let disc = dx * dx + dy * dy < (h as i64 / 5).pow(2);
+        if disc {
+            image::Rgb([200, 40, 40])
+        } else {
+            image::Rgb([(x * 255 / w) as u8, (y * 255 / h) as u8, 120])
+        }
+    });
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85).encode_image(&img)?;
+    Ok(out)
+}
+
+/// A 16-bit mono PCM WAV of `ms` milliseconds at 16 kHz: a 440 Hz tone.
+pub fn demo_wav(ms: u32) -> Vec<u8> {
+    let rate = 16_000u32;
+    let n = rate * ms / 1000;
+    let data_len = n * 2;
+    let mut v = b"RIFF".to_vec();
+    v.extend_from_slice(&(36 + data_len).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    v.extend_from_slice(&16u32.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&rate.to_le_bytes());
+    v.extend_from_slice(&(rate * 2).to_le_bytes());
+    v.extend_from_slice(&2u16.to_le_bytes());
+    v.extend_from_slice(&16u16.to_le_bytes());
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&data_len.to_le_bytes());
+    for i in 0..n {
+        let t = f64::from(i) / f64::from(rate);
+        let s = ((t * 440.0 * std::f64::consts::TAU).sin() * 8000.0) as i16;
+        v.extend_from_slice(&s.to_le_bytes());
+    }
+    v
 }
 
 struct Phone {
@@ -139,6 +187,16 @@ impl Phone {
                 privacy_protected: false,
             })?
             .id)
+    }
+
+    fn capture(&self, at: i64) -> CaptureInfo {
+        CaptureInfo {
+            officer: self.officer.clone(),
+            device_time_ms: at,
+            monotonic_ms: 1_000,
+            place: Some(place("六安市金安区梅山中路18号", 31.75)),
+            note: None,
+        }
     }
 
     fn step(&self, step: StepKind, at: i64) -> StepInput {
@@ -356,6 +414,20 @@ pub async fn seed(state: AppState, tmp: &Path) -> R<Seeded> {
         31.75,
         false,
     )?;
+    // The scene: a photo and the officer's recording of the persuasion, as a phone captures
+    // them (files the camera and recorder wrote, ingested, signed and later uploaded).
+    let photo_file = tmp.join("scene.jpg");
+    std::fs::write(&photo_file, demo_jpeg(640, 480)?)?;
+    let photo_id = p1
+        .store
+        .add_photo(&major_a, &photo_file, p1.capture(t0 + 2 * DAY + 200))?
+        .id;
+    let audio_file = tmp.join("persuasion.wav");
+    std::fs::write(&audio_file, demo_wav(1_500))?;
+    let audio_id = p1
+        .store
+        .add_audio(&major_a, &audio_file, p1.capture(t0 + 2 * DAY + 300), None)?
+        .id;
     p1.penalty(
         &major_a,
         t0 + 2 * DAY + 1_000,
@@ -430,6 +502,8 @@ pub async fn seed(state: AppState, tmp: &Path) -> R<Seeded> {
         lapsed,
         small,
         major_a,
+        photo_id,
+        audio_id,
         major_b,
         minor,
         yuan,

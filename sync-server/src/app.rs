@@ -7,7 +7,7 @@ use crate::keys::{KeySource, ServerKeys};
 use crate::ops::Metrics;
 use crate::storage::Storage;
 use crate::storage::sqlite::SqliteStorage;
-use crate::supervision::routes;
+use crate::supervision::{case_routes, routes};
 use crate::{blobs, enrol, ops, sync};
 use automerge::ActorId;
 use axum::Router;
@@ -163,6 +163,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/disclosure", get(routes::disclosure_json))
         .route("/disclosure", get(routes::disclosure_page))
         .route("/dashboard", get(routes::dashboard_page))
+        .route("/dashboard/case/{id}", get(case_routes::case_page))
+        .route(
+            "/dashboard/case/{id}/evidence/{sha256}",
+            get(case_routes::case_evidence),
+        )
         .route("/dashboard/review", post(routes::dashboard_review))
         .route("/dashboard/approve", post(routes::dashboard_approve))
         .route("/login", get(routes::login))

@@ -583,7 +583,10 @@ const DOWNLOAD_FRAME: usize = 256 * 1024;
 /// A parsed `Range` header: the first byte and the last byte (inclusive), both within `len`.
 /// `None` for an absent or unsupported header (the whole blob is sent); `Err` for a range
 /// that starts past the end.
-fn parse_range(h: Option<&HeaderValue>, len: u64) -> std::result::Result<Option<(u64, u64)>, ()> {
+pub(crate) fn parse_range(
+    h: Option<&HeaderValue>,
+    len: u64,
+) -> std::result::Result<Option<(u64, u64)>, ()> {
     let Some(v) = h.and_then(|v| v.to_str().ok()) else {
         return Ok(None);
     };

@@ -201,6 +201,16 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ("get", "/disclosure", "Public disclosure page (no login)"),
     ("get", "/dashboard", "Supervisors' dashboard (session)"),
     (
+        "get",
+        "/dashboard/case/{id}",
+        "A case for legal review: facts, timeline, evidence, documents, checks (session)",
+    ),
+    (
+        "get",
+        "/dashboard/case/{id}/evidence/{sha256}",
+        "An evidence file of a case the viewer may read (session)",
+    ),
+    (
         "post",
         "/dashboard/review",
         "Approve or return a decision from the dashboard (reviewers)",

@@ -2,6 +2,7 @@
 //! scripts, no external fonts or styles, so it renders the same on any browser the bureau has.
 
 use super::disclosure::escape_html;
+use super::labels;
 use fieldcase_core::catalogue::MeasureCategory;
 use fieldcase_core::model::CaseRecord;
 use fieldcase_core::model::DemonstrationRecord;
@@ -247,6 +248,65 @@ fn pct(v: f64) -> String {
     format!("{:.1}%", v * 100.0)
 }
 
+/// A case id linked to its case page.
+pub fn case_link(case_id: &str) -> String {
+    format!(
+        "<a class=\"case\" href=\"/dashboard/case/{c}\">{c}</a>",
+        c = escape_html(case_id)
+    )
+}
+
+/// The legal review form (approve or return, with the checklist), posted to
+/// `/dashboard/review`. `ticked`: the checklist boxes start ticked (the queue's quick form);
+/// the case page leaves them for the reviewer to tick. `back`: `case` returns to the case page
+/// after the review.
+pub fn review_form(case_id: &str, decision_id: &str, ticked: bool, back: Option<&str>) -> String {
+    let checked = if ticked { " checked" } else { "" };
+    format!(
+        "<form class=\"review\" method=\"post\" action=\"/dashboard/review\">\
+         <input type=\"hidden\" name=\"case_id\" value=\"{c}\">\
+         <input type=\"hidden\" name=\"decision_id\" value=\"{dec}\">{back}\
+         <fieldset class=\"checklist\"><legend>审核要点</legend>{points}</fieldset>\
+         <input name=\"opinion\" required maxlength=\"4000\" placeholder=\"审核意见\">\
+         <button name=\"outcome\" value=\"approved\">批准</button>\
+         <button name=\"outcome\" value=\"returned\">退回</button></form>",
+        c = escape_html(case_id),
+        dec = escape_html(decision_id),
+        back = back_field(back),
+        points = labels::CHECKLIST_POINTS
+            .iter()
+            .map(|(name, label)| format!(
+                "<label><input type=\"checkbox\" name=\"pass_{name}\"{checked}> {label}</label>\
+                 <input name=\"note_{name}\" maxlength=\"2000\" placeholder=\"{label}：未通过的说明\">"
+            ))
+            .collect::<String>()
+    )
+}
+
+/// The head's approval form, posted to `/dashboard/approve` (`back` as for [`review_form`]).
+pub fn approval_form(case_id: &str, decision_id: &str, back: Option<&str>) -> String {
+    format!(
+        "<form class=\"approval\" method=\"post\" action=\"/dashboard/approve\">\
+         <input type=\"hidden\" name=\"case_id\" value=\"{c}\">\
+         <input type=\"hidden\" name=\"decision_id\" value=\"{dec}\">{back}\
+         <input name=\"note\" maxlength=\"4000\" placeholder=\"批示（可选）\">\
+         <button>批准</button></form>",
+        c = escape_html(case_id),
+        dec = escape_html(decision_id),
+        back = back_field(back),
+    )
+}
+
+fn back_field(back: Option<&str>) -> String {
+    back.map(|b| {
+        format!(
+            "<input type=\"hidden\" name=\"back\" value=\"{}\">",
+            escape_html(b)
+        )
+    })
+    .unwrap_or_default()
+}
+
 /// The whole page.
 pub fn render(d: &DashboardData) -> String {
     let sh = shares(&d.overall);
@@ -284,60 +344,24 @@ pub fn render(d: &DashboardData) -> String {
         let _ = write!(
             overdue,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape_html(&o.case_id),
+            case_link(&o.case_id),
             escape_html(&o.unit),
             escape_html(&o.due_day),
             o.days_overdue
         );
     }
     let mut reviews = String::new();
-    /// The legal review checklist (重大执法决定法制审核), as the form shows it.
-    const CHECKLIST_POINTS: [(&str, &str); 6] = [
-        ("subject", "主体"),
-        ("facts", "事实"),
-        ("evidence", "证据"),
-        ("basis", "依据"),
-        ("discretion", "裁量"),
-        ("procedure", "程序"),
-    ];
     for r in &d.review_queue {
-        let reasons: Vec<&str> = r
-            .reasons
-            .iter()
-            .map(|x| match x.as_str() {
-                "major_amount" => "重大罚款",
-                "ordinary_procedure" => "普通程序",
-                "hearing_held" => "经听证",
-                "outside_discretion_range" => "超出裁量幅度",
-                _ => "其他",
-            })
-            .collect();
+        let reasons: Vec<&str> = r.reasons.iter().map(|x| labels::review_reason(x)).collect();
         let action = if d.can_review {
-            format!(
-                "<form method=\"post\" action=\"/dashboard/review\">\
-                 <input type=\"hidden\" name=\"case_id\" value=\"{c}\">\
-                 <input type=\"hidden\" name=\"decision_id\" value=\"{dec}\">\
-                 <fieldset class=\"checklist\"><legend>审核要点</legend>{points}</fieldset>\
-                 <input name=\"opinion\" required maxlength=\"4000\" placeholder=\"审核意见\">\
-                 <button name=\"outcome\" value=\"approved\">批准</button>\
-                 <button name=\"outcome\" value=\"returned\">退回</button></form>",
-                c = escape_html(&r.case_id),
-                dec = escape_html(&r.decision_id),
-                points = CHECKLIST_POINTS
-                    .iter()
-                    .map(|(name, label)| format!(
-                        "<label><input type=\"checkbox\" name=\"pass_{name}\" checked> {label}</label>\
-                         <input name=\"note_{name}\" maxlength=\"2000\" placeholder=\"{label}：未通过的说明\">"
-                    ))
-                    .collect::<String>()
-            )
+            review_form(&r.case_id, &r.decision_id, true, None)
         } else {
             "—".to_string()
         };
         let _ = write!(
             reviews,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{action}</td></tr>",
-            escape_html(&r.case_id),
+            case_link(&r.case_id),
             escape_html(&r.unit),
             r.amount_yuan,
             reasons.join("、"),
@@ -347,22 +371,14 @@ pub fn render(d: &DashboardData) -> String {
     let mut approvals = String::new();
     for r in &d.approval_queue {
         let action = if d.can_approve {
-            format!(
-                "<form method=\"post\" action=\"/dashboard/approve\">\
-                 <input type=\"hidden\" name=\"case_id\" value=\"{c}\">\
-                 <input type=\"hidden\" name=\"decision_id\" value=\"{dec}\">\
-                 <input name=\"note\" maxlength=\"4000\" placeholder=\"批示（可选）\">\
-                 <button>批准</button></form>",
-                c = escape_html(&r.case_id),
-                dec = escape_html(&r.decision_id),
-            )
+            approval_form(&r.case_id, &r.decision_id, None)
         } else {
             "—".to_string()
         };
         let _ = write!(
             approvals,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{action}</td></tr>",
-            escape_html(&r.case_id),
+            case_link(&r.case_id),
             escape_html(&r.unit),
             r.amount_yuan,
             escape_html(&r.decided_day)
@@ -379,7 +395,7 @@ pub fn render(d: &DashboardData) -> String {
         let _ = write!(
             limits,
             "<tr><td>{}</td><td>{}</td><td>{what}</td><td>{}</td><td>{}</td></tr>",
-            escape_html(&l.case_id),
+            case_link(&l.case_id),
             escape_html(&l.unit),
             escape_html(&l.due_day),
             l.days_overdue

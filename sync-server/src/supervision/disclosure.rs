@@ -7,8 +7,14 @@
 //! in effect is withdrawn.
 
 use fieldcase_core::catalogue::{CatalogueSet, PartyType};
-use fieldcase_core::model::{CaseRecord, LifecycleKind, mask_name};
+use fieldcase_core::model::{CaseRecord, Decision, IssuedDocument, LifecycleKind, mask_name};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Entries per page when the query names no `per_page`.
+pub const DEFAULT_PER_PAGE: usize = 50;
+/// The most entries one page carries.
+pub const MAX_PER_PAGE: usize = 200;
 
 /// One published decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,8 +23,17 @@ pub struct DisclosureEntry {
     pub decision_id: String,
     /// Deciding unit.
     pub unit: String,
+    /// The deciding unit's name (its path when the unit has no name on record).
+    #[serde(default)]
+    pub unit_name: String,
     /// When decided (unix ms).
     pub decided_at_ms: i64,
+    /// The day decided, China time (YYYY-MM-DD).
+    #[serde(default)]
+    pub decided_day: String,
+    /// The number (文号) of the decision document, when one was issued.
+    #[serde(default)]
+    pub document_number: Option<String>,
     /// Violation code.
     pub violation_code: String,
     /// Violation name in Chinese.
@@ -177,7 +192,12 @@ pub fn disclose(
     Some(DisclosureEntry {
         decision_id: decision.id.clone(),
         unit: case.unit.clone(),
+        unit_name: case.unit.clone(),
         decided_at_ms: decision.decided_at_ms,
+        decided_day: fieldcase_core::store::china_day(decision.decided_at_ms),
+        document_number: decision_document(case, decision)
+            .and_then(|d| d.number.as_ref())
+            .map(|n| n.text.clone()),
         violation_code: case.violation.code.clone(),
         violation_zh: item.map(|i| i.name.zh.clone()).unwrap_or_default(),
         violation_en: item.map(|i| i.name.en.clone()).unwrap_or_default(),
@@ -209,6 +229,90 @@ pub fn disclose(
     })
 }
 
+/// The document that carries `decision`: the latest decision document (行政处罚决定书, 当场
+/// 行政处罚决定书, 不予行政处罚决定书) of the case that no other entry replaces and that names
+/// this decision or none.
+pub fn decision_document<'a>(
+    case: &'a CaseRecord,
+    decision: &Decision,
+) -> Option<&'a IssuedDocument> {
+    let superseded: std::collections::HashSet<&str> = case
+        .documents
+        .iter()
+        .filter_map(|d| d.replaces.as_deref())
+        .collect();
+    case.documents
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| {
+            d.kind.is_decision()
+                && !superseded.contains(d.id.as_str())
+                && d.decision_id.as_deref().is_none_or(|id| id == decision.id)
+        })
+        .max_by_key(|(i, d)| (d.issued_at_ms, *i))
+        .map(|(_, d)| d)
+}
+
+impl DisclosureEntry {
+    /// Names the deciding unit from `names` (unit path to name); an unnamed unit keeps its
+    /// path.
+    pub fn name_unit(&mut self, names: &BTreeMap<String, String>) {
+        if let Some(n) = names.get(&self.unit).filter(|n| !n.trim().is_empty()) {
+            self.unit_name = n.clone();
+        }
+    }
+}
+
+/// One page of the feed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisclosurePage {
+    /// The page, from 1.
+    pub page: usize,
+    /// Entries per page.
+    pub per_page: usize,
+    /// Entries in the whole feed.
+    pub total: usize,
+    /// Pages in the whole feed (0 when it is empty).
+    pub pages: usize,
+    /// This page's entries, newest first.
+    pub entries: Vec<DisclosureEntry>,
+}
+
+impl DisclosurePage {
+    /// Page `page` (from 1; 0 is read as 1) of `per_page` entries (1 to [`MAX_PER_PAGE`]) of
+    /// the whole feed `all`. A page past the end is empty.
+    pub fn of(all: &[DisclosureEntry], page: usize, per_page: usize) -> Self {
+        let page = page.max(1);
+        let per_page = per_page.clamp(1, MAX_PER_PAGE);
+        let start = (page - 1).saturating_mul(per_page);
+        DisclosurePage {
+            page,
+            per_page,
+            total: all.len(),
+            pages: all.len().div_ceil(per_page),
+            entries: all.iter().skip(start).take(per_page).cloned().collect(),
+        }
+    }
+}
+
+/// The page and page size a query asks for, leniently: a missing, malformed or zero `page` is
+/// 1; a missing or malformed `per_page` is [`DEFAULT_PER_PAGE`], and one above
+/// [`MAX_PER_PAGE`] is that. Every other parameter is ignored.
+pub fn paging(query: &std::collections::HashMap<String, String>) -> (usize, usize) {
+    let num = |k: &str| {
+        query
+            .get(k)
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|n| *n > 0)
+    };
+    (
+        num("page").unwrap_or(1),
+        num("per_page")
+            .unwrap_or(DEFAULT_PER_PAGE)
+            .min(MAX_PER_PAGE),
+    )
+}
+
 /// The published form of a name: its first character and two stars, whatever its length, so
 /// neither the given name nor its length is revealed (张三丰 and 欧阳金花 give 张** and 欧**).
 pub fn public_name(name: &str) -> String {
@@ -235,14 +339,16 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
-/// The public disclosure page (Chinese, no scripts, no external resources).
-pub fn render_html(entries: &[DisclosureEntry], day: impl Fn(i64) -> String) -> String {
+/// The public disclosure page (Chinese, no scripts, no external resources): one page of the
+/// feed with links to the pages before and after it. No record id appears on it.
+pub fn render_html(p: &DisclosurePage) -> String {
     let mut rows = String::new();
-    for e in entries {
+    for e in &p.entries {
         rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>罚款 {} 元</td></tr>\n",
-            escape_html(&day(e.decided_at_ms)),
-            escape_html(&e.unit),
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>罚款 {} 元</td></tr>\n",
+            escape_html(&e.decided_day),
+            escape_html(&e.unit_name),
+            escape_html(e.document_number.as_deref().unwrap_or("—")),
             escape_html(&e.party),
             escape_html(&e.violation_zh),
             escape_html(&e.legal_basis.join("；")),
@@ -250,13 +356,28 @@ pub fn render_html(entries: &[DisclosureEntry], day: impl Fn(i64) -> String) -> 
             e.amount_yuan
         ));
     }
+    let link = |page: usize, rel: &str, text: &str| {
+        format!(
+            "<a rel=\"{rel}\" href=\"/disclosure?page={page}&amp;per_page={}\">{text}</a>",
+            p.per_page
+        )
+    };
+    let mut nav = Vec::new();
+    if p.page > 1 {
+        nav.push(link((p.page - 1).min(p.pages.max(1)), "prev", "上一页"));
+    }
+    if p.page < p.pages {
+        nav.push(link(p.page + 1, "next", "下一页"));
+    }
     format!(
         "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>行政执法公示</title>\
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #999;padding:4px 8px}}</style>\
-</head><body><h1>行政执法决定公示</h1><p>共 {} 条。当事人姓名、身份证号、电话已隐去，地址已概括；涉及未成年人及个人隐私的案件不予公开。</p>\
-<table><thead><tr><th>决定日期</th><th>执法单位</th><th>当事人</th><th>违法行为</th><th>依据</th><th>地点</th><th>处理结果</th></tr></thead><tbody>\n{}</tbody></table></body></html>",
-        entries.len(),
-        rows
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #999;padding:4px 8px}}nav a{{margin-right:1em}}</style>\
+</head><body><h1>行政执法决定公示</h1><p>共 <b id=\"total\">{total}</b> 条，第 <b id=\"page\">{page}</b> / {pages} 页。当事人姓名、身份证号、电话已隐去，地址已概括；涉及未成年人及个人隐私的案件不予公开。</p>\
+<table><thead><tr><th>决定日期</th><th>执法单位</th><th>决定书文号</th><th>当事人</th><th>违法行为</th><th>依据</th><th>地点</th><th>处理结果</th></tr></thead><tbody>\n{rows}</tbody></table><nav>{nav}</nav></body></html>",
+        total = p.total,
+        page = p.page,
+        pages = p.pages.max(1),
+        nav = nav.join(""),
     )
 }
 

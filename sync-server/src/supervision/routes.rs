@@ -14,7 +14,7 @@
 //!
 //! A `unit` parameter must lie in the caller's own subtree (the default is the caller's unit).
 
-use super::disclosure::{DisclosureEntry, disclose, render_html};
+use super::disclosure::{DisclosureEntry, DisclosurePage, disclose, paging, render_html};
 use super::records::{self, Records};
 use super::report::{Report, to_csv, to_xlsx};
 use super::review::{self, ReviewRequest};
@@ -71,8 +71,10 @@ impl FromRequestParts<AppState> for Principal {
         // A browser sends the cookie with whatever page asks; only this server's own pages may
         // use it. The one exception is opening the dashboard itself (a top-level GET, which
         // changes nothing and has no Referer when typed or opened from a login link).
-        let opening_dashboard =
-            parts.method == axum::http::Method::GET && parts.uri.path() == "/dashboard";
+        // A case page is opened the same way (a bookmark, a link pasted into the address bar).
+        let opening_dashboard = parts.method == axum::http::Method::GET
+            && (parts.uri.path() == "/dashboard"
+                || super::case_routes::is_case_page(parts.uri.path()));
         if !opening_dashboard && !same_origin(&parts.headers, parts.uri.authority()) {
             return Err(ServerError::Forbidden(
                 "a request with the session cookie must come from this server's own pages \
@@ -89,7 +91,7 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
-fn require(user: &User, roles: &[Role]) -> Result<()> {
+pub(super) fn require(user: &User, roles: &[Role]) -> Result<()> {
     if roles.contains(&user.role) {
         Ok(())
     } else {
@@ -101,7 +103,7 @@ fn require(user: &User, roles: &[Role]) -> Result<()> {
 }
 
 const READERS: &[Role] = &[Role::Officer, Role::Reviewer, Role::Supervisor];
-const SUPERVISORS: &[Role] = &[Role::Reviewer, Role::Supervisor];
+pub(super) const SUPERVISORS: &[Role] = &[Role::Reviewer, Role::Supervisor];
 
 /// Query parameters of the supervision routes.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -300,11 +302,19 @@ pub async fn follow_ups(
     Ok(Json(queues::follow_ups(&scope, &recs.cases, now)))
 }
 
-/// The public feed: every publishable decision of the whole city, newest first. Takes no
-/// parameters, so nothing a caller sends can widen it. A new version is audited once.
+/// The public feed: every publishable decision of the whole city, newest first, each naming
+/// its unit. Takes no parameters, so nothing a caller sends can widen it (the routes only cut
+/// it into pages). A new version is audited once.
 pub async fn disclosure_entries(state: &AppState) -> Result<Vec<DisclosureEntry>> {
     let recs = records::load(state.storage.as_ref(), None, true).await?;
     let catalogues = state.catalogues.set();
+    let unit_names: std::collections::BTreeMap<String, String> = state
+        .storage
+        .units()
+        .await?
+        .into_iter()
+        .map(|u| (u.path, u.name))
+        .collect();
     let mut entries: Vec<DisclosureEntry> = recs
         .cases
         .iter()
@@ -314,7 +324,10 @@ pub async fn disclosure_entries(state: &AppState) -> Result<Vec<DisclosureEntry>
                 .as_ref()
                 .and_then(|p| recs.party_names.get(&p.party_id))
                 .map(String::as_str);
-            disclose(c, name, &catalogues)
+            disclose(c, name, &catalogues).map(|mut e| {
+                e.name_unit(&unit_names);
+                e
+            })
         })
         .collect();
     entries.sort_by(|a, b| {
@@ -350,29 +363,42 @@ pub async fn disclosure_entries(state: &AppState) -> Result<Vec<DisclosureEntry>
     Ok(entries)
 }
 
-/// `GET /v1/disclosure` (no login).
+type PagingQuery = std::result::Result<
+    Query<std::collections::HashMap<String, String>>,
+    axum::extract::rejection::QueryRejection,
+>;
+
+/// The page a disclosure request asks for (see [`paging`]; a query that does not parse is
+/// the first page).
+async fn disclosure_page_of(state: &AppState, q: PagingQuery) -> Result<DisclosurePage> {
+    let (page, per_page) = q
+        .map(|Query(q)| paging(&q))
+        .unwrap_or((1, super::disclosure::DEFAULT_PER_PAGE));
+    let entries = disclosure_entries(state).await?;
+    Ok(DisclosurePage::of(&entries, page, per_page))
+}
+
+/// `GET /v1/disclosure?page=&per_page=` (no login): one page of the feed with the totals.
 pub async fn disclosure_json(
     State(state): State<AppState>,
     crate::ratelimit::ClientAddr(client): crate::ratelimit::ClientAddr,
-) -> Result<Json<Vec<DisclosureEntry>>> {
+    q: PagingQuery,
+) -> Result<Json<DisclosurePage>> {
     state.public_rate.check(&client)?;
-    Ok(Json(disclosure_entries(&state).await?))
+    Ok(Json(disclosure_page_of(&state, q).await?))
 }
 
-/// `GET /disclosure` (no login): the HTML page.
+/// `GET /disclosure?page=&per_page=` (no login): the HTML page.
 pub async fn disclosure_page(
     State(state): State<AppState>,
     crate::ratelimit::ClientAddr(client): crate::ratelimit::ClientAddr,
+    q: PagingQuery,
 ) -> Result<Html<String>> {
     state.public_rate.check(&client)?;
-    let entries = disclosure_entries(&state).await?;
-    Ok(Html(render_html(
-        &entries,
-        fieldcase_core::store::china_day,
-    )))
+    Ok(Html(render_html(&disclosure_page_of(&state, q).await?)))
 }
 
-fn html_page(status: StatusCode, title: &str, text: &str) -> Response {
+pub(super) fn html_page(status: StatusCode, title: &str, text: &str) -> Response {
     let body = format!(
         "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>{t}</title></head>\
          <body><h1>{t}</h1><p>{x}</p></body></html>",
@@ -495,6 +521,9 @@ pub struct ReviewForm {
     /// See `pass_subject`.
     #[serde(default)]
     pub note_procedure: Option<String>,
+    /// `case`: back to the case page after the review (the dashboard otherwise).
+    #[serde(default)]
+    pub back: Option<String>,
 }
 
 impl ReviewForm {
@@ -584,6 +613,7 @@ pub async fn dashboard_review(
             ));
         }
     };
+    let back = back_to(form.back.as_deref(), &form.case_id);
     let req = ReviewRequest {
         checklist: form.checklist(),
         case_id: form.case_id,
@@ -591,7 +621,11 @@ pub async fn dashboard_review(
         outcome,
         opinion: form.opinion,
     };
-    back_to_dashboard(review::apply(&state, &p.user, &req).await, "审核未提交")
+    back_to_dashboard(
+        review::apply(&state, &p.user, &req).await,
+        "审核未提交",
+        &back,
+    )
 }
 
 /// The principal of a dashboard form post, or the page that says why there is none (`what`
@@ -615,13 +649,27 @@ fn form_principal(
     }
 }
 
-/// After a dashboard form's write: back to the dashboard, or a page with the refusal.
-fn back_to_dashboard<T>(r: Result<T>, title: &str) -> Result<Response> {
+/// Where a dashboard form returns to: the case page when it asked to (`back=case`) and the
+/// case id is a record id, else the dashboard.
+fn back_to(back: Option<&str>, case_id: &str) -> String {
+    if back == Some("case") && fieldcase_core::ids::is_valid_id(case_id) {
+        format!("/dashboard/case/{case_id}")
+    } else {
+        "/dashboard".into()
+    }
+}
+
+/// After a dashboard form's write: back to `location` (the dashboard or the case page), or a
+/// page with the refusal.
+fn back_to_dashboard<T>(r: Result<T>, title: &str, location: &str) -> Result<Response> {
     match r {
         Ok(_) => {
             let mut resp = (StatusCode::SEE_OTHER, "").into_response();
-            resp.headers_mut()
-                .insert(header::LOCATION, HeaderValue::from_static("/dashboard"));
+            resp.headers_mut().insert(
+                header::LOCATION,
+                HeaderValue::from_str(location)
+                    .unwrap_or_else(|_| HeaderValue::from_static("/dashboard")),
+            );
             Ok(resp)
         }
         Err(
@@ -647,6 +695,9 @@ pub struct ApprovalForm {
     /// An optional note.
     #[serde(default)]
     pub note: Option<String>,
+    /// `case`: back to the case page after the approval (the dashboard otherwise).
+    #[serde(default)]
+    pub back: Option<String>,
 }
 
 /// `POST /dashboard/approve`: the head of the bureau (a supervisor) approves an
@@ -668,6 +719,7 @@ pub async fn dashboard_approve(
             "表单不完整。",
         ));
     };
+    let back = back_to(form.back.as_deref(), &form.case_id);
     let req = super::approval::ApprovalRequest {
         case_id: form.case_id,
         decision_id: form.decision_id,
@@ -676,6 +728,7 @@ pub async fn dashboard_approve(
     back_to_dashboard(
         super::approval::apply(&state, &p.user, &req).await,
         "批准未提交",
+        &back,
     )
 }
 

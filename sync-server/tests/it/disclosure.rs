@@ -5,7 +5,7 @@ use fieldcase_core::catalogue::{Method, PartyType};
 use fieldcase_core::model::Place;
 use fieldcase_core::store::{NewAction, NewCase, NewParty};
 use fieldcase_core::{FieldStore, StoreConfig};
-use fieldcase_server::supervision::disclosure::{disclose, render_html};
+use fieldcase_server::supervision::disclosure::{DisclosurePage, disclose, render_html};
 use serde_json::json;
 
 const T0: i64 = 1_790_000_000_000;
@@ -124,7 +124,7 @@ fn feed_publishes_effective_decisions_without_personal_data() {
     assert_eq!(entries[0].party, "欧**");
     assert_eq!(entries[0].place, "六安市金安区");
     let json = serde_json::to_string(&entries).expect("json");
-    let html = render_html(&entries, |ms| ms.to_string());
+    let html = render_html(&DisclosurePage::of(&entries, 1, 50));
     for out in [&json, &html] {
         for canary in [CANARY_NAME, CANARY_ID, CANARY_PHONE, "梅山中路", "金花"] {
             assert!(!out.contains(canary), "{canary} leaked");

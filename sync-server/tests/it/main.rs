@@ -2,6 +2,7 @@
 
 mod admin_cli;
 mod api;
+mod case_page;
 mod catalogue;
 mod disclosure;
 mod keys;
@@ -9,6 +10,8 @@ mod keys;
 mod lawful;
 mod pg_tls;
 mod ratelimit;
+#[path = "../../examples/seed_demo.rs"]
+mod seed_demo;
 mod sessions;
 mod storage_postgres;
 mod storage_sqlite;

@@ -3,9 +3,6 @@
 //! reaching the officer's phone, reports (XLSX read back, CSV, JSON) and the dashboard agreeing
 //! with the statistics, follow-up queues, and a public disclosure without personal data.
 
-#[path = "../../examples/seed_demo.rs"]
-mod seed_demo;
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use fieldcase_core::catalogue::MeasureCategory;
@@ -14,32 +11,32 @@ use fieldcase_core::stats::{Stats, StatsScope, compute};
 use fieldcase_core::sync::{ClientConfig, SyncClient};
 use fieldcase_core::{FieldStore, StoreConfig};
 
+use crate::seed_demo::{CANARIES, Seeded, seed};
 use fieldcase_server::supervision::routes::issue_login_link;
 use fieldcase_server::{AppState, Listen, admin, router};
 use http_body_util::BodyExt;
-use seed_demo::{CANARIES, Seeded, seed};
 use serde_json::{Value, json};
 use std::io::Read;
 use tower::ServiceExt;
 
-type R<T = ()> = Result<T, Box<dyn std::error::Error>>;
+pub(crate) type R<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
-struct Reply {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Vec<u8>,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: axum::http::HeaderMap,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Reply {
-    fn json(&self) -> R<Value> {
+    pub(crate) fn json(&self) -> R<Value> {
         Ok(serde_json::from_slice(&self.body)?)
     }
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 }
 
-async fn call(state: &AppState, req: Request<Body>) -> R<Reply> {
+pub(crate) async fn call(state: &AppState, req: Request<Body>) -> R<Reply> {
     let resp = router(state.clone()).oneshot(req).await?;
     let status = resp.status();
     let headers = resp.headers().clone();
@@ -51,7 +48,7 @@ async fn call(state: &AppState, req: Request<Body>) -> R<Reply> {
     })
 }
 
-async fn get(state: &AppState, uri: &str, bearer: Option<&str>) -> R<Reply> {
+pub(crate) async fn get(state: &AppState, uri: &str, bearer: Option<&str>) -> R<Reply> {
     let mut b = Request::get(uri);
     if let Some(t) = bearer {
         b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
@@ -59,7 +56,7 @@ async fn get(state: &AppState, uri: &str, bearer: Option<&str>) -> R<Reply> {
     call(state, b.body(Body::empty())?).await
 }
 
-async fn post_json(state: &AppState, path: &str, bearer: &str, body: Value) -> R<Reply> {
+pub(crate) async fn post_json(state: &AppState, path: &str, bearer: &str, body: Value) -> R<Reply> {
     call(
         state,
         Request::post(path)
@@ -80,7 +77,7 @@ async fn post_review(state: &AppState, bearer: &str, body: Value) -> R<Reply> {
 }
 
 /// A device credential for `user`, through the enrolment route.
-async fn bearer(state: &AppState, user: &str) -> R<String> {
+pub(crate) async fn bearer(state: &AppState, user: &str) -> R<String> {
     let code = admin::create_code(state.storage.as_ref(), user, 1, None, None)
         .await?
         .code;
@@ -179,13 +176,17 @@ fn xlsx_cells(bytes: &[u8]) -> R<std::collections::BTreeMap<(u32, u32), String>>
     Ok(cells)
 }
 
-fn assert_no_canary(what: &str, text: &str) {
+pub(crate) fn assert_no_canary(what: &str, text: &str) {
     for c in CANARIES {
         assert!(!text.contains(c), "{c} appears in {what}");
     }
 }
 
-async fn sync_phone(state: &AppState, phone: &std::path::Path, device: &str) -> R<FieldStore> {
+pub(crate) async fn sync_phone(
+    state: &AppState,
+    phone: &std::path::Path,
+    device: &str,
+) -> R<FieldStore> {
     let server = fieldcase_server::start(
         state.clone(),
         Listen {
@@ -204,13 +205,16 @@ async fn sync_phone(state: &AppState, phone: &std::path::Path, device: &str) -> 
 }
 
 /// A case as the server holds it (no phone involved).
-async fn phone_free_case(state: &AppState, id: &str) -> R<fieldcase_core::model::CaseRecord> {
+pub(crate) async fn phone_free_case(
+    state: &AppState,
+    id: &str,
+) -> R<fieldcase_core::model::CaseRecord> {
     let stored = state.storage.load_doc(id).await?.ok_or("stored case")?;
     let doc = automerge::AutoCommit::load(&stored.bytes)?;
     Ok(fieldcase_core::doc::read(&doc, id)?)
 }
 
-async fn seeded() -> R<(tempfile::TempDir, AppState, Seeded)> {
+pub(crate) async fn seeded() -> R<(tempfile::TempDir, AppState, Seeded)> {
     let dir = tempfile::tempdir()?;
     let state = AppState::open_dir(&dir.path().join("data")).await?;
     let phones = dir.path().join("phones");
@@ -644,7 +648,7 @@ async fn scenario(state: AppState, seeded: Seeded) -> R {
     // never the returned one or the minor's case; no personal data whatever the query.
     let feed = get(&state, "/v1/disclosure", None).await?;
     assert_eq!(feed.status, StatusCode::OK);
-    let entries = feed.json()?;
+    let entries = feed.json()?["entries"].clone();
     let published: std::collections::BTreeSet<String> = entries
         .as_array()
         .ok_or("entries")?
@@ -692,7 +696,7 @@ async fn scenario(state: AppState, seeded: Seeded) -> R {
         phone.reopen_case(&seeded.small, "OF-1", at + 1, "当事人申请复议，决定变更")?;
     }
     sync_phone(&state, &seeded.phone1, &seeded.device1).await?;
-    let entries = get(&state, "/v1/disclosure", None).await?.json()?;
+    let entries = get(&state, "/v1/disclosure", None).await?.json()?["entries"].clone();
     let now_published: Vec<&str> = entries
         .as_array()
         .ok_or("entries")?
