@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The supervisors' dashboard and the public disclosure page in headless Chromium (Debian
-# `chromium`): a fresh data folder seeded with synced cases, the server on loopback, a login
-# through a one-time link, assertions on the rendered DOM, and a screenshot kept as
-# target/dashboard.png. Everything is bounded by timeouts; the server is stopped on exit.
+# `chromium`): a fresh data folder seeded with synced cases (one with a photo and a recording
+# captured through the phone's ingest), the server on loopback, a login through a one-time
+# link, assertions on the rendered DOM, and a screenshot kept as target/dashboard.png. Then a
+# legal reviewer's path driven over the DevTools protocol (dashboard_case_cdp.py): the review
+# queue, the case page with its thumbnails and recording loaded, the checklist ticked, the
+# decision approved; screenshot target/case-page.png. Everything is bounded by timeouts; the
+# server is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -51,7 +55,7 @@ done
 case "$ADDR" in 127.0.0.1:*) ;; *) echo "not loopback: $ADDR"; exit 1 ;; esac
 BASE="http://$ADDR"
 
-link() { "$BIN" admin --data "$DATA" dashboard-link --user SV-0 --base-url "$BASE" --ttl-minutes 5; }
+link() { "$BIN" admin --data "$DATA" dashboard-link --user "${1:-SV-0}" --base-url "$BASE" --ttl-minutes 5; }
 
 chrome() {
   timeout 90 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-background-networking \
@@ -74,6 +78,8 @@ NOLOGIN="$(chrome anon --dump-dom "$BASE/dashboard")"
 grep -qF '请登录' <<<"$NOLOGIN" || fail "dashboard without login"
 PUBLIC="$(chrome public --dump-dom "$BASE/disclosure?unit=luan&pii=1")"
 grep -qF '行政执法决定公示' <<<"$PUBLIC" || fail "disclosure page"
+grep -qF '金安区一中队' <<<"$PUBLIC" || fail "disclosure page names no unit"
+grep -qF '<b id="total">2</b>' <<<"$PUBLIC" || fail "disclosure page total"
 for canary in 欧阳金花 340102198803037777 13955550123 张三丰 340102199001011234 13866661234 梅山中路; do
   grep -qF "$canary" <<<"$PUBLIC" && fail "disclosure shows $canary"
 done
@@ -82,4 +88,10 @@ mkdir -p "$TARGET"
 rm -f "$TARGET/dashboard.png"
 chrome shot --window-size=1280,2200 --screenshot="$TARGET/dashboard.png" "$(link)" >/dev/null || true
 [ -s "$TARGET/dashboard.png" ] || fail "no screenshot"
-echo "dashboard OK in headless Chromium; screenshot: $TARGET/dashboard.png"
+
+# The reviewer's path: queue, case page, evidence loaded, checklist, approval.
+rm -f "$TARGET/case-page.png"
+timeout 180 python3 scripts/test-extra.d/dashboard_case_cdp.py "$CHROMIUM" "$(link RV-1)" \
+  "$TARGET/case-page.png" "$WORK/profile-cdp" || fail "the reviewer's case page in Chromium"
+[ -s "$TARGET/case-page.png" ] || fail "no case page screenshot"
+echo "dashboard OK in headless Chromium; screenshots: $TARGET/dashboard.png, $TARGET/case-page.png"
