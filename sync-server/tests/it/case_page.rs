@@ -448,6 +448,7 @@ async fn write_documents(state: &AppState, case_id: &str, docs: &[IssuedDocument
             chunk: doc.save_after(&before),
             replace: false,
             blob_refs: vec![],
+            numbers: vec![],
         })
         .await?;
     Ok(())
