@@ -7,7 +7,7 @@ use crate::keys::{KeySource, ServerKeys};
 use crate::ops::Metrics;
 use crate::storage::Storage;
 use crate::storage::sqlite::SqliteStorage;
-use crate::supervision::{case_routes, routes};
+use crate::supervision::{case_routes, disclosure_routes, routes};
 use crate::{blobs, enrol, ops, sync};
 use automerge::ActorId;
 use axum::Router;
@@ -160,8 +160,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/reviews", post(routes::post_review))
         .route("/v1/approvals", post(routes::post_approval))
         .route("/v1/follow-ups", get(routes::follow_ups))
-        .route("/v1/disclosure", get(routes::disclosure_json))
-        .route("/disclosure", get(routes::disclosure_page))
+        .route("/v1/disclosure", get(disclosure_routes::disclosure_json))
+        .route("/disclosure", get(disclosure_routes::disclosure_page))
         .route("/dashboard", get(routes::dashboard_page))
         .route("/dashboard/case/{id}", get(case_routes::case_page))
         .route(

@@ -9,6 +9,7 @@ pub mod case_routes;
 pub mod case_view;
 pub mod dashboard;
 pub mod disclosure;
+pub mod disclosure_routes;
 pub mod labels;
 pub mod queues;
 pub mod records;

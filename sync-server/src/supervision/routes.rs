@@ -10,11 +10,11 @@
 //! | `POST /v1/approvals` | supervisor (负责人批准 of an ordinary-procedure decision) |
 //! | `GET /dashboard` | reviewer, supervisor (session cookie) |
 //! | `POST /dashboard/review`, `POST /dashboard/approve` | reviewer; supervisor (session cookie, same origin) |
-//! | `GET /disclosure`, `GET /v1/disclosure` | anyone |
+//! | `GET /disclosure`, `GET /v1/disclosure` | anyone ([`super::disclosure_routes`]) |
+//! | `GET /dashboard/case/{id}` and its evidence | reviewer, supervisor ([`super::case_routes`]) |
 //!
 //! A `unit` parameter must lie in the caller's own subtree (the default is the caller's unit).
 
-use super::disclosure::{DisclosureEntry, DisclosurePage, disclose, paging, render_html};
 use super::records::{self, Records};
 use super::report::{Report, to_csv, to_xlsx};
 use super::review::{self, ReviewRequest};
@@ -33,7 +33,6 @@ use axum::response::{Html, IntoResponse, Response};
 use base64::Engine;
 use fieldcase_core::stats::{Stats, StatsScope};
 use serde::Deserialize;
-use sha2::Digest;
 
 /// Name of the dashboard session cookie.
 pub const SESSION_COOKIE: &str = "fieldcase_session";
@@ -300,102 +299,6 @@ pub async fn follow_ups(
     )
     .await?;
     Ok(Json(queues::follow_ups(&scope, &recs.cases, now)))
-}
-
-/// The public feed: every publishable decision of the whole city, newest first, each naming
-/// its unit. Takes no parameters, so nothing a caller sends can widen it (the routes only cut
-/// it into pages). A new version is audited once.
-pub async fn disclosure_entries(state: &AppState) -> Result<Vec<DisclosureEntry>> {
-    let recs = records::load(state.storage.as_ref(), None, true).await?;
-    let catalogues = state.catalogues.set();
-    let unit_names: std::collections::BTreeMap<String, String> = state
-        .storage
-        .units()
-        .await?
-        .into_iter()
-        .map(|u| (u.path, u.name))
-        .collect();
-    let mut entries: Vec<DisclosureEntry> = recs
-        .cases
-        .iter()
-        .filter_map(|c| {
-            let name = c
-                .party
-                .as_ref()
-                .and_then(|p| recs.party_names.get(&p.party_id))
-                .map(String::as_str);
-            disclose(c, name, &catalogues).map(|mut e| {
-                e.name_unit(&unit_names);
-                e
-            })
-        })
-        .collect();
-    entries.sort_by(|a, b| {
-        b.decided_at_ms
-            .cmp(&a.decided_at_ms)
-            .then_with(|| a.decision_id.cmp(&b.decision_id))
-    });
-    let bytes = serde_json::to_vec(&entries).map_err(|e| ServerError::Config(e.to_string()))?;
-    let hash = hex::encode(sha2::Sha256::digest(&bytes));
-    let changed = {
-        let mut last = state
-            .last_disclosure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if last.as_deref() == Some(hash.as_str()) {
-            false
-        } else {
-            *last = Some(hash.clone());
-            true
-        }
-    };
-    if changed {
-        state
-            .audit(AuditEvent {
-                at_ms: fieldcase_core::ids::now_ms(),
-                actor: "public".into(),
-                action: "disclosure".into(),
-                case_id: None,
-                detail: format!("published {} decisions; feed sha256 {hash}", entries.len()),
-            })
-            .await?;
-    }
-    Ok(entries)
-}
-
-type PagingQuery = std::result::Result<
-    Query<std::collections::HashMap<String, String>>,
-    axum::extract::rejection::QueryRejection,
->;
-
-/// The page a disclosure request asks for (see [`paging`]; a query that does not parse is
-/// the first page).
-async fn disclosure_page_of(state: &AppState, q: PagingQuery) -> Result<DisclosurePage> {
-    let (page, per_page) = q
-        .map(|Query(q)| paging(&q))
-        .unwrap_or((1, super::disclosure::DEFAULT_PER_PAGE));
-    let entries = disclosure_entries(state).await?;
-    Ok(DisclosurePage::of(&entries, page, per_page))
-}
-
-/// `GET /v1/disclosure?page=&per_page=` (no login): one page of the feed with the totals.
-pub async fn disclosure_json(
-    State(state): State<AppState>,
-    crate::ratelimit::ClientAddr(client): crate::ratelimit::ClientAddr,
-    q: PagingQuery,
-) -> Result<Json<DisclosurePage>> {
-    state.public_rate.check(&client)?;
-    Ok(Json(disclosure_page_of(&state, q).await?))
-}
-
-/// `GET /disclosure?page=&per_page=` (no login): the HTML page.
-pub async fn disclosure_page(
-    State(state): State<AppState>,
-    crate::ratelimit::ClientAddr(client): crate::ratelimit::ClientAddr,
-    q: PagingQuery,
-) -> Result<Html<String>> {
-    state.public_rate.check(&client)?;
-    Ok(Html(render_html(&disclosure_page_of(&state, q).await?)))
 }
 
 pub(super) fn html_page(status: StatusCode, title: &str, text: &str) -> Response {
