@@ -92,8 +92,11 @@ pub async fn roster_for(
 /// block, so the rules refuse a number no block holds.
 #[derive(Debug, Default)]
 pub struct Numbers {
-    known: HashMap<(String, i32, i64), (Option<String>, Option<String>)>,
+    /// (series, year, seq) -> (holding device, document that took it).
+    known: HashMap<NumberKey, (Option<String>, Option<String>)>,
 }
+
+type NumberKey = (String, i32, i64);
 
 impl Numbers {
     /// Looks up the numbers `json`'s documents carry that are not known yet.
