@@ -72,6 +72,9 @@ pub struct DashboardData {
     /// Procedure time limits passed unmet (decision, service, payment).
     #[serde(default)]
     pub overdue_limits: Vec<super::queues::LimitRow>,
+    /// The ledger of document numbers (supervisors): gaps and numbers taken twice.
+    #[serde(default, skip_deserializing)]
+    pub number_ledger: Vec<crate::storage::numbers::SeriesLedger>,
 }
 
 /// Everything the dashboard shows of `scope` as of `now_ms`, from the same functions as the
@@ -106,6 +109,7 @@ pub fn assemble(
         overdue_limits: super::queues::overdue_limits(scope, cases, catalogues, now_ms),
         repeat_places: fieldcase_core::stats::repeat_places(scope, cases),
         can_review: false,
+        number_ledger: vec![],
     }
 }
 
@@ -401,6 +405,32 @@ pub fn render(d: &DashboardData) -> String {
             l.days_overdue
         );
     }
+    let mut numbers = String::new();
+    for l in &d.number_ledger {
+        let list = |v: &[i64]| {
+            let shown: Vec<String> = v.iter().take(50).map(i64::to_string).collect();
+            let more = if v.len() > 50 { "……" } else { "" };
+            format!("{}{more}", shown.join("、"))
+        };
+        let _ = write!(
+            numbers,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape_html(&l.series),
+            l.year,
+            l.reserved,
+            l.taken,
+            l.held,
+            escape_html(&list(&l.gaps)),
+            escape_html(&list(&l.duplicates)),
+        );
+    }
+    let numbers = if d.number_ledger.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<section><h2>文号台账</h2><table id=\"numbers\"><thead><tr><th>类别</th><th>年度</th><th>已分配</th><th>已使用</th><th>设备持有</th><th>空号</th><th>重号</th></tr></thead><tbody>{numbers}</tbody></table></section>"
+        )
+    };
     let mut places = String::new();
     for (cell, n) in &d.repeat_places {
         let _ = write!(
@@ -422,7 +452,7 @@ pub fn render(d: &DashboardData) -> String {
     <section><h2>法制审核队列（{n_rev}）</h2><table id=\"reviews\"><thead><tr><th>案件</th><th>单位</th><th>罚款（元）</th><th>审核原因</th><th>决定日期</th><th>审核</th></tr></thead><tbody>{reviews}</tbody></table></section>\
     <section><h2>负责人批准（{n_appr}）</h2><table id=\"approvals\"><thead><tr><th>案件</th><th>单位</th><th>罚款（元）</th><th>决定日期</th><th>批准</th></tr></thead><tbody>{approvals}</tbody></table></section>\
     <section><h2>程序时限逾期（{n_lim}）</h2><table id=\"limits\"><thead><tr><th>案件</th><th>单位</th><th>时限</th><th>到期日</th><th>逾期天数</th></tr></thead><tbody>{limits}</tbody></table></section>\
-    <section><h2>重复违法地点</h2><table id=\"places\"><thead><tr><th>地点（约 110 米网格）</th><th>案件</th></tr></thead><tbody>{places}</tbody></table></section>\
+    <section><h2>重复违法地点</h2><table id=\"places\"><thead><tr><th>地点（约 110 米网格）</th><th>案件</th></tr></thead><tbody>{places}</tbody></table></section>{numbers}\
     </body></html>",
         scope = escape_html(&d.scope_label),
         gen = escape_html(&d.generated_at),
@@ -446,6 +476,7 @@ pub fn render(d: &DashboardData) -> String {
         limits = limits,
         approvals = approvals,
         places = places,
+        numbers = numbers,
     )
 }
 

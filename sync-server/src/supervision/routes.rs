@@ -358,6 +358,10 @@ pub async fn dashboard_page(
     );
     data.can_review = p.user.role == Role::Reviewer;
     data.can_approve = p.user.role == Role::Supervisor;
+    if p.user.role == Role::Supervisor {
+        // Numbers run bureau-wide, so the ledger is the whole bureau's.
+        data.number_ledger = crate::admin::number_ledger(state.storage.as_ref()).await?;
+    }
     audit(
         &state,
         &p.user,
