@@ -10,6 +10,9 @@ step() { printf '\n==> %s\n' "$*"; }
 step "PostgreSQL for the storage tests"
 bash scripts/ensure-postgres.sh
 
+step "Command-line tools the tests use (poppler-utils)"
+bash scripts/ensure-tools.sh
+
 step "Rust workspace tests"
 cargo test --workspace --all-targets --no-fail-fast
 

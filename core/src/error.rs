@@ -253,6 +253,19 @@ pub enum CoreError {
         /// The hash of what arrived (hex).
         actual: String,
     },
+    /// The document font has no glyph for some characters of a document: nothing was
+    /// rendered, because a legal document must not print a box or a wrong character in a
+    /// name. `chars` holds only the distinct missing characters, never the text around them,
+    /// so the officer can be told which to write differently.
+    #[error("the document font has no glyph for {chars:?}")]
+    MissingGlyphs {
+        /// The missing characters, each once, in order of first appearance.
+        chars: String,
+    },
+    /// A document could not be rendered: an image that is not a readable JPEG or PNG, a font
+    /// that cannot be parsed, or the PDF writer's refusal.
+    #[error("cannot render the document: {0}")]
+    Render(String),
     /// The database was written by a newer version of fieldcase.
     #[error("store schema version {found} is newer than this build supports ({supported})")]
     SchemaTooNew {

@@ -4,4 +4,5 @@
 
 pub mod fields;
 pub mod number;
+pub mod render;
 pub mod words;

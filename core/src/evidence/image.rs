@@ -246,8 +246,26 @@ pub fn watermarked_jpeg(mut img: RgbImage, lines: &[String]) -> Result<Vec<u8>> 
     encode_jpeg(&img, DISPLAY_QUALITY)
 }
 
-/// Draws `lines` (ASCII; others drawn as `?`) in white on a darkened band along the bottom.
+/// Draws `lines` in white on a darkened band along the bottom.
+///
+/// With the `bundled-font` feature (the default) the lines are drawn with the CJK document
+/// font ([`super::watermark::burn_in_with`]), so Chinese prints as Chinese; a character the
+/// font lacks is drawn as `?`. Built without it, the 5x7 ASCII bitmap font is used
+/// ([`burn_in_bitmap`]) and every character outside ASCII is drawn as `?`.
 pub fn burn_in(img: &mut RgbImage, lines: &[String]) {
+    #[cfg(feature = "bundled-font")]
+    super::watermark::burn_in_with(
+        img,
+        lines,
+        &crate::documents::render::DocumentFont::bundled(),
+    );
+    #[cfg(not(feature = "bundled-font"))]
+    burn_in_bitmap(img, lines);
+}
+
+/// Draws `lines` (ASCII; others drawn as `?`) with the 5x7 bitmap font in white on a darkened
+/// band along the bottom: the watermark of builds without the `bundled-font` feature.
+pub fn burn_in_bitmap(img: &mut RgbImage, lines: &[String]) {
     let (w, h) = img.dimensions();
     let longest = lines.iter().map(|l| l.chars().count()).max().unwrap_or(1) as u32;
     let cell_w = GLYPH_W + 1;
@@ -255,14 +273,7 @@ pub fn burn_in(img: &mut RgbImage, lines: &[String]) {
     let line_h = (GLYPH_H + 3) * scale;
     let band = (line_h * lines.len() as u32 + 2 * scale).min(h);
     let top = h - band;
-    for y in top..h {
-        for x in 0..w {
-            let p = img.get_pixel_mut(x, y);
-            for c in p.0.iter_mut() {
-                *c = (u16::from(*c) * 35 / 100) as u8;
-            }
-        }
-    }
+    super::watermark::darken(img, band);
     for (i, line) in lines.iter().enumerate() {
         let y0 = top + scale + i as u32 * line_h + scale;
         draw_text(img, scale * 2, y0, scale, line, Rgb([255, 255, 255]));
@@ -312,6 +323,16 @@ mod tests {
     fn burned_in_text_changes_only_the_band() {
         let mut img = RgbImage::from_pixel(400, 300, Rgb([200, 200, 200]));
         burn_in(&mut img, &["CASE 123".into(), "OF-1001".into()]);
+        assert_eq!(*img.get_pixel(10, 10), Rgb([200, 200, 200]));
+        let white = img.pixels().filter(|p| p.0 == [255, 255, 255]).count();
+        let dark = img.pixels().filter(|p| p.0 == [70, 70, 70]).count();
+        assert!(white > 50 && dark > 1000, "white {white}, dark {dark}");
+    }
+
+    #[test]
+    fn bitmap_fallback_draws_ascii_in_the_band() {
+        let mut img = RgbImage::from_pixel(400, 300, Rgb([200, 200, 200]));
+        burn_in_bitmap(&mut img, &["CASE 123".into(), "OF-1001".into()]);
         assert_eq!(*img.get_pixel(10, 10), Rgb([200, 200, 200]));
         let white = img.pixels().filter(|p| p.0 == [255, 255, 255]).count();
         let dark = img.pixels().filter(|p| p.0 == [70, 70, 70]).count();

@@ -176,6 +176,57 @@ fn china_time(ms: i64) -> String {
     )
 }
 
+/// The watermark's words: Chinese where the document font is built in, English capitals for
+/// the ASCII bitmap font otherwise.
+struct WatermarkWords {
+    time: &'static str,
+    zone: &'static str,
+    skew: &'static str,
+    place: &'static str,
+    none: &'static str,
+    accuracy: &'static str,
+    metres: &'static str,
+    from_exif: &'static str,
+    from_device: &'static str,
+    officer: &'static str,
+    device: &'static str,
+    case: &'static str,
+}
+
+#[cfg(feature = "bundled-font")]
+const WORDS: WatermarkWords = WatermarkWords {
+    time: "时间",
+    zone: "北京时间",
+    skew: "设备时钟偏差",
+    place: "位置",
+    none: "无",
+    accuracy: "精度",
+    metres: "米",
+    from_exif: "照片EXIF",
+    from_device: "设备定位",
+    officer: "执法人员",
+    device: "设备",
+    case: "案件",
+};
+
+#[cfg(not(feature = "bundled-font"))]
+const WORDS: WatermarkWords = WatermarkWords {
+    time: "TIME",
+    zone: "UTC+8",
+    skew: "CLOCK SKEW",
+    place: "GPS",
+    none: "NONE",
+    accuracy: "ACC",
+    metres: "M",
+    from_exif: "exif",
+    from_device: "device",
+    officer: "OFFICER",
+    device: "DEVICE",
+    case: "CASE",
+};
+
+/// The lines burned into a display copy. Characters the watermark font cannot draw come out
+/// as `?` ([`img::burn_in`]).
 fn watermark_lines(
     record_id: &str,
     capture: &CaptureInfo,
@@ -184,48 +235,48 @@ fn watermark_lines(
     device_id: &str,
     sha_hex: &str,
 ) -> Vec<String> {
-    let ascii = |s: &str| -> String {
-        s.chars()
-            .map(|c| {
-                if c.is_ascii_graphic() || c == ' ' {
-                    c
-                } else {
-                    '?'
-                }
-            })
-            .collect()
-    };
+    let w = &WORDS;
     let time = format!(
-        "TIME {} UTC+8{}",
+        "{} {} {}{}",
+        w.time,
         china_time(capture.device_time_ms),
-        if skew { " CLOCK SKEW" } else { "" }
+        w.zone,
+        if skew {
+            format!(" {}", w.skew)
+        } else {
+            String::new()
+        }
     );
     let gps = match place {
         Some(p) => {
             let acc = p
                 .accuracy_m
-                .map(|a| format!(" ACC {a:.0}M"))
+                .map(|a| format!(" {} {a:.0}{}", w.accuracy, w.metres))
                 .unwrap_or_default();
+            let source = match p.source.as_str() {
+                "exif" => w.from_exif,
+                "device" => w.from_device,
+                other => other,
+            };
             format!(
-                "GPS {}{:.6} {}{:.6}{acc} ({})",
+                "{} {}{:.6} {}{:.6}{acc} ({source})",
+                w.place,
                 if p.lat < 0.0 { 'S' } else { 'N' },
                 p.lat.abs(),
                 if p.lon < 0.0 { 'W' } else { 'E' },
                 p.lon.abs(),
-                p.source
             )
         }
-        None => "GPS NONE".into(),
+        None => format!("{} {}", w.place, w.none),
     };
     vec![
         time,
         gps,
         format!(
-            "OFFICER {} DEVICE {}",
-            ascii(&capture.officer),
-            ascii(device_id)
+            "{} {} {} {}",
+            w.officer, capture.officer, w.device, device_id
         ),
-        format!("CASE {}", ascii(record_id)),
+        format!("{} {}", w.case, record_id),
         format!("SHA256 {}", &sha_hex[..32.min(sha_hex.len())]),
     ]
 }

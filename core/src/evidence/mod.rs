@@ -7,7 +7,7 @@
 //!    hash is of exactly the bytes kept, and identical content is stored once ([`blobs`]);
 //!    in an encrypted store the file is sealed on the way in ([`sealed`]);
 //! 2. EXIF time, GPS and orientation are read ([`exif`]); images are decoded under limits and
-//!    a thumbnail and a watermarked display copy are derived ([`image`], [`font`]); audio
+//!    a thumbnail and a watermarked display copy are derived ([`image`], [`watermark`]); audio
 //!    duration is probed ([`audio`]). The original file is never modified;
 //! 3. an evidence entry ([`entry`]) naming the hashes, capture time (device clock, monotonic
 //!    reading, last known offset to the server clock), place, officer and device is signed
@@ -36,6 +36,7 @@ pub mod records;
 pub mod sealed;
 pub mod signer;
 pub mod verify;
+pub mod watermark;
 
 pub use blobs::{BlobInfo, BlobStore, FaultInjector, IoStep};
 pub use entry::{

@@ -3,6 +3,8 @@
 mod bad_input;
 mod common;
 mod convergence;
+#[cfg(feature = "bundled-font")]
+mod documents_render;
 mod encryption;
 mod evidence_ingest;
 mod evidence_sealed;
