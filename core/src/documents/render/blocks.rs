@@ -36,9 +36,17 @@ impl Flow<'_> {
         } else {
             (label_w, false)
         };
-        let mut lines: Vec<Line> = Vec::new();
+        // Each line with whether it ends its paragraph (those are not justified).
+        let mut lines: Vec<(Line, bool)> = Vec::new();
         for p in value.lines() {
-            lines.extend(self.wrap(p.trim_end(), size, w - hang, w - hang));
+            let wrapped = self.wrap(p.trim_end(), size, w - hang, w - hang);
+            let n = wrapped.len();
+            lines.extend(
+                wrapped
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, l)| (l, i + 1 == n)),
+            );
         }
         if label_alone || lines.is_empty() {
             let label_line = Line {
@@ -48,8 +56,7 @@ impl Flow<'_> {
             self.line(&label_line, size, x, w, LineStyle::LEFT);
         }
         let lh = self.line_h(size);
-        let n = lines.len();
-        for (i, l) in lines.iter().enumerate() {
+        for (i, (l, last)) in lines.iter().enumerate() {
             if i == 0 && !label_alone {
                 // Label and first value line share a line and a page.
                 self.need(lh);
@@ -57,7 +64,7 @@ impl Flow<'_> {
                 self.op(op);
             }
             let how = LineStyle {
-                justify: i + 1 < n,
+                justify: !last,
                 ..LineStyle::LEFT
             };
             self.line(l, size, x + hang, w - hang, how);

@@ -209,7 +209,10 @@ impl<'a> Flow<'a> {
     /// Wraps `text` (no line feeds) at `size`.
     pub(crate) fn wrap(&self, text: &str, size: f32, first: f32, rest: f32) -> Vec<Line> {
         let font = self.font;
-        linebreak::wrap(text, first, rest, &|c| font.advance_em(c) * size)
+        // A tab is drawn as a space (`text_op`), so it is measured as one.
+        linebreak::wrap(text, first, rest, &|c| {
+            font.advance_em(if c == '\t' { ' ' } else { c }) * size
+        })
     }
 
     /// Text op for one line whose box starts at `top` and is `line_h` tall.
