@@ -168,6 +168,14 @@ pub fn router(state: AppState) -> Router {
             "/dashboard/case/{id}/evidence/{sha256}",
             get(case_routes::case_evidence),
         )
+        .route(
+            "/dashboard/case/{id}/documents/{doc}",
+            get(case_routes::document_pdf),
+        )
+        .route(
+            "/dashboard/case/{id}/file.pdf",
+            get(case_routes::case_file_pdf),
+        )
         .route("/dashboard/review", post(routes::dashboard_review))
         .route("/dashboard/approve", post(routes::dashboard_approve))
         .route("/login", get(routes::login))

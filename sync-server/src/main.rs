@@ -216,6 +216,16 @@ enum AdminCommand {
     /// The ledger of document numbers: per series and year, numbers reserved, taken, still
     /// held by devices, skipped for good (gaps), taken twice, or taken outside a block.
     Numbers,
+    /// Write a case's file (案卷: cover, contents, documents, evidence with hashes and checks)
+    /// as one A4 PDF, with the party's personal data.
+    CaseFile {
+        /// The case id.
+        #[arg(long)]
+        case: String,
+        /// The PDF to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Create a one-time enrolment code for a user.
     CreateCode {
         /// The user.
@@ -603,6 +613,24 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                     let m = maintenance::restore(from, &data, !json).await?;
                     return print(json, &m);
                 }
+                AdminCommand::CaseFile { case, out } => {
+                    let storage = open_storage(&data, database_url.as_deref()).await?;
+                    let state = AppState::new(
+                        storage,
+                        &key_source,
+                        data.join("blobs"),
+                        fieldcase_server::app::DEFAULT_MAX_BLOB,
+                    )
+                    .await?;
+                    let bytes = fieldcase_server::supervision::case_file::write_case_file(
+                        &state, case, out,
+                    )
+                    .await?;
+                    return print(
+                        json,
+                        &serde_json::json!({ "case": case, "out": out, "bytes": bytes }),
+                    );
+                }
                 _ => {}
             }
             let s: Arc<dyn Storage> = open_storage(&data, database_url.as_deref()).await?;
@@ -821,7 +849,9 @@ async fn run(cli: Cli) -> Result<(), ServerError> {
                         .collect();
                     verify_package(&file, Some(&keys), json)
                 }
-                AdminCommand::Backup { .. } | AdminCommand::Restore { .. } => Ok(()),
+                AdminCommand::Backup { .. }
+                | AdminCommand::Restore { .. }
+                | AdminCommand::CaseFile { .. } => Ok(()),
                 AdminCommand::Catalogue { command } => match command {
                     CatalogueCommand::Check { .. } => Ok(()),
                     CatalogueCommand::Publish { dir, profile } => {

@@ -211,6 +211,16 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
         "An evidence file of a case the viewer may read (session)",
     ),
     (
+        "get",
+        "/dashboard/case/{id}/documents/{doc}",
+        "An enforcement document of a case as an A4 PDF (session)",
+    ),
+    (
+        "get",
+        "/dashboard/case/{id}/file.pdf",
+        "The case file (案卷) as one A4 PDF (session)",
+    ),
+    (
         "post",
         "/dashboard/review",
         "Approve or return a decision from the dashboard (reviewers)",

@@ -16,6 +16,7 @@ pub mod harness;
 #[path = "../../core/tests/it/common/lawful.rs"]
 pub mod lawful;
 pub mod outsider;
+pub mod pdf;
 pub mod proxy;
 pub mod server_crash;
 pub mod tamper;

@@ -7,7 +7,7 @@
 //! violation, the signed decision, the exemption, recorded steps and actions), never on the
 //! clock of the replica that checks.
 
-use super::words::{yuan_in_words, yuan_text};
+use super::words::{count_zh, yuan_in_words, yuan_text};
 use crate::catalogue::{Catalogue, ExemptionKind, Item, Method, PenaltyKind};
 use crate::model::{CaseRecord, DocumentKind, IssuedDocument, Procedure, StepKind};
 use crate::rules::{Directory, Refusal, RefusalCode};
@@ -127,6 +127,7 @@ fn rights_text(cat: &Catalogue, on_the_spot: bool) -> Result<String, Refusal> {
     let (Some(body), Some(days), Some(court), Some(months)) = (body, days, court, months) else {
         return refuse("the catalogue's profile names no reconsideration body or court");
     };
+    let (days, months, after) = (count_zh(days), count_zh(months), count_zh(after));
     Ok(if on_the_spot {
         format!(
             "如不服本决定，可以在收到本决定书之日起{days}日内向{body}申请行政复议（对当场作出的行政处罚决定不服的，应当先申请行政复议）；对行政复议决定不服的，可以在收到行政复议决定书之日起{after}日内向{court}提起行政诉讼。行政复议期间，本决定不停止执行。"
@@ -214,16 +215,19 @@ pub fn derived_fields(
         },
     );
     let exemption_basis = basis(item, case_cat, "exemption");
+    const APL_33: &str = "《中华人民共和国行政处罚法》第三十三条第一款";
     put(
         "basis_exemption",
         if exemption_basis.is_empty() {
-            "《中华人民共和国行政处罚法》第三十三条第一款".into()
+            APL_33.into()
+        } else if exemption_basis.contains("第三十三条") {
+            exemption_basis
         } else {
-            format!("《中华人民共和国行政处罚法》第三十三条第一款、{exemption_basis}")
+            format!("{APL_33}、{exemption_basis}")
         },
     );
     let statement = profile.rights.statement_days.days.unwrap_or(3);
-    put("statement_days", statement.to_string());
+    put("statement_days", count_zh(statement));
     let hearing_days = profile.rights.hearing_request_days.days.unwrap_or(5);
 
     // Empty unless the kind fills them.
@@ -248,11 +252,13 @@ pub fn derived_fields(
     }
 
     let hearing_text = format!(
-        "根据《中华人民共和国行政处罚法》第六十三条、第六十四条的规定，你（单位）有权要求举行听证，可在收到本告知书之日起{hearing_days}个工作日内向本机关提出；逾期未提出的，视为放弃听证权利。"
+        "根据《中华人民共和国行政处罚法》第六十三条、第六十四条的规定，你（单位）有权要求举行听证，可在收到本告知书之日起{}个工作日内向本机关提出；逾期未提出的，视为放弃听证权利。",
+        count_zh(hearing_days)
     );
     let payment_days = profile.time_limits.fine_payment_days.days.unwrap_or(15);
     let payment_text = format!(
-        "你（单位）应当自收到本决定书之日起{payment_days}日内，到指定的银行或者通过电子支付系统缴纳罚款。到期不缴纳罚款的，本机关可以每日按罚款数额的百分之三加处罚款，加处罚款的数额不得超出罚款的数额。"
+        "你（单位）应当自收到本决定书之日起{}日内，到指定的银行或者通过电子支付系统缴纳罚款。到期不缴纳罚款的，本机关可以每日按罚款数额的百分之三加处罚款，加处罚款的数额不得超出罚款的数额。",
+        count_zh(payment_days)
     );
 
     match frame.kind {

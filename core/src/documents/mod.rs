@@ -2,7 +2,9 @@
 //! number ([`number`]), the sheet drawn from its template ([`sheet`]) and the PDF
 //! ([`render`]). See `docs/documents.md`.
 
+pub mod case_file;
 pub mod fields;
 pub mod number;
 pub mod render;
+pub mod sheet;
 pub mod words;

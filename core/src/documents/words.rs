@@ -50,6 +50,26 @@ pub fn yuan_in_words(yuan: i64) -> String {
     out
 }
 
+/// A small count in Chinese numerals, as periods are written in documents: 3 → 三, 15 → 十五,
+/// 60 → 六十; other numbers stay in figures.
+pub fn count_zh(n: i64) -> String {
+    const D: [&str; 10] = ["零", "一", "二", "三", "四", "五", "六", "七", "八", "九"];
+    match n {
+        0..=9 => D[n as usize].to_string(),
+        10..=19 => format!("十{}", if n == 10 { "" } else { D[(n - 10) as usize] }),
+        20..=99 => format!(
+            "{}十{}",
+            D[(n / 10) as usize],
+            if n % 10 == 0 {
+                ""
+            } else {
+                D[(n % 10) as usize]
+            }
+        ),
+        _ => n.to_string(),
+    }
+}
+
 /// 人民币贰佰元整（¥200.00）.
 pub fn yuan_text(yuan: i64) -> String {
     format!("人民币{}（¥{yuan}.00）", yuan_in_words(yuan))
@@ -79,5 +99,16 @@ mod tests {
             assert_eq!(yuan_in_words(n), w, "{n}");
         }
         assert_eq!(yuan_text(200), "人民币贰佰元整（¥200.00）");
+        for (n, w) in [
+            (3, "三"),
+            (5, "五"),
+            (10, "十"),
+            (15, "十五"),
+            (60, "六十"),
+            (90, "九十"),
+            (120, "120"),
+        ] {
+            assert_eq!(count_zh(n), w);
+        }
     }
 }

@@ -50,7 +50,6 @@ pub struct DocumentRequest {
 
 /// The party block as printed, and its hash.
 pub(crate) fn party_block(pii: &PartyPii) -> (BTreeMap<String, String>, String) {
-    use sha2::{Digest, Sha256};
     let block = BTreeMap::from([
         ("party_name".to_string(), pii.name.clone()),
         ("party_id_number".to_string(), pii.id_number.clone()),
@@ -63,21 +62,8 @@ pub(crate) fn party_block(pii: &PartyPii) -> (BTreeMap<String, String>, String) 
             pii.phone.clone().unwrap_or_default(),
         ),
     ]);
-    let bytes = serde_json::to_vec(&block).unwrap_or_default();
-    (block, hex::encode(Sha256::digest(bytes)))
-}
-
-/// The empty party block of a document issued before the party was known.
-pub(crate) fn no_party_block() -> BTreeMap<String, String> {
-    [
-        "party_name",
-        "party_id_number",
-        "party_address",
-        "party_phone",
-    ]
-    .into_iter()
-    .map(|k| (k.to_string(), "（未查明）".to_string()))
-    .collect()
+    let sha = crate::documents::sheet::party_block_sha256(&block);
+    (block, sha)
 }
 
 /// The phone's view of document numbers: the blocks it received (its own) and the numbers
@@ -386,6 +372,95 @@ impl FieldStore {
             })
         })?;
         Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+    }
+}
+
+impl crate::documents::sheet::SheetSource for FieldStore {
+    fn blob(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
+        let mut out = Vec::new();
+        Ok(self.read_blob(sha256, &mut out)?.map(|_| out))
+    }
+
+    fn party_block(&self, party_id: &str) -> Result<Option<BTreeMap<String, String>>> {
+        match self.party_pii(party_id) {
+            Ok(pii) => Ok(Some(party_block(&pii).0)),
+            Err(CoreError::PiiUnavailable { .. } | CoreError::PartyMatchKeyUnavailable) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl FieldStore {
+    /// The PDF of document `doc_id` of a case, on `paper`, drawn with the font compiled into
+    /// the library. Refused when the party record changed since the document was issued
+    /// (its hash no longer matches: issue a correction).
+    pub fn render_document(
+        &self,
+        case_id: &str,
+        doc_id: &str,
+        paper: crate::documents::render::Paper,
+    ) -> Result<Vec<u8>> {
+        let case: CaseRecord = doc::read(&self.load(case_id)?, case_id)?;
+        let d = case
+            .documents
+            .iter()
+            .find(|d| d.id == doc_id)
+            .ok_or_else(|| CoreError::not_found("document", doc_id))?;
+        let cats = self.catalogues();
+        let cat = cats.get(&d.catalogue_version).ok_or_else(|| {
+            CoreError::not_allowed("the document's catalogue version is not on this phone")
+        })?;
+        let sheet = crate::documents::sheet::document_sheet(&case, d, cat, self)?;
+        crate::documents::render::render_pdf(&[sheet], &self.document_font()?, paper)
+    }
+
+    /// The case file (案卷) as one A4 PDF: cover, contents, every document, the evidence with
+    /// its hashes and what verifying each entry found.
+    pub fn render_case_file(&self, case_id: &str) -> Result<Vec<u8>> {
+        let case: CaseRecord = doc::read(&self.load(case_id)?, case_id)?;
+        let report = self.verify_case(case_id)?;
+        let mut checks = BTreeMap::new();
+        for e in crate::documents::sheet::visible_evidence(&case) {
+            let issues: Vec<String> = report
+                .issues
+                .iter()
+                .filter(|i| i.evidence_id.as_deref() == Some(e.id.as_str()))
+                .map(|i| format!("{:?}", i.kind))
+                .collect();
+            checks.insert(
+                e.id.clone(),
+                if issues.is_empty() {
+                    "文件完整、签名有效".to_string()
+                } else {
+                    format!("有问题：{}", issues.join("、"))
+                },
+            );
+        }
+        let sheets = crate::documents::case_file::case_file_sheets(
+            &case,
+            &self.catalogues(),
+            self,
+            &checks,
+        )?;
+        crate::documents::render::render_pdf(
+            &sheets,
+            &self.document_font()?,
+            crate::documents::render::Paper::A4,
+        )
+    }
+
+    /// The font documents are drawn with: the one compiled into the library.
+    fn document_font(&self) -> Result<crate::documents::render::DocumentFont> {
+        #[cfg(feature = "bundled-font")]
+        {
+            Ok(crate::documents::render::DocumentFont::bundled())
+        }
+        #[cfg(not(feature = "bundled-font"))]
+        {
+            Err(CoreError::not_allowed(
+                "this build has no document font (built without bundled-font)",
+            ))
+        }
     }
 }
 

@@ -160,8 +160,12 @@ fn evidence(v: &CaseView) -> String {
 }
 
 fn documents(v: &CaseView) -> String {
+    let file = format!(
+        "<p><a id=\"case-file\" href=\"/dashboard/case/{}/file.pdf\">打印案卷（封面、目录、文书、证据，PDF）</a></p>",
+        escape_html(&v.id)
+    );
     if v.documents.is_empty() {
-        return "<p id=\"documents\">尚未制发文书。</p>".into();
+        return format!("<p id=\"documents\">尚未制发文书。</p>{file}");
     }
     let mut t = String::from(
         "<table id=\"documents\"><thead><tr><th>文书</th><th>文号</th><th>日期</th><th>SHA-256</th><th>更正</th><th>文件</th></tr></thead><tbody>",
@@ -198,6 +202,7 @@ fn documents(v: &CaseView) -> String {
         );
     }
     t.push_str("</tbody></table>");
+    t.push_str(&file);
     t
 }
 

@@ -124,19 +124,7 @@ pub async fn case_page(
     let Some((_, mut doc, case)) = readable_case(&state, &p.user, &id).await? else {
         return Ok(not_found_page());
     };
-    let wanted = case_check::named_blobs(&case);
-    let blobs = state.blobs.clone();
-    let found = tokio::task::spawn_blocking(move || case_check::blob_states(&blobs, &wanted))
-        .await
-        .map_err(|e| ServerError::Task(e.to_string()))?;
-    let device_keys: HashSet<String> = state
-        .storage
-        .devices()
-        .await?
-        .into_iter()
-        .map(|d| d.public_key.to_ascii_lowercase())
-        .collect();
-    let checks = case_check::verify(&case, &mut doc, &found, &device_keys);
+    let checks = super::case_file::server_checks(&state, &case, &mut doc).await?;
     let unit_names: BTreeMap<String, String> = state
         .storage
         .units()
@@ -373,4 +361,74 @@ async fn stream(
         StatusCode::OK
     };
     Ok((status, h, axum::body::Body::from_stream(body)).into_response())
+}
+
+/// `GET /dashboard/case/{id}/documents/{doc}` (with or without `.pdf`): one document as an A4
+/// PDF, for the viewers of the case page. The party block is printed only for roles that may
+/// read personal data; for others the document cannot be drawn (its hash binds the party).
+pub async fn document_pdf(
+    State(state): State<AppState>,
+    p: Principal,
+    Path((id, doc_id)): Path<(String, String)>,
+) -> Result<Response> {
+    require(&p.user, SUPERVISORS)?;
+    let Some((_, _, case)) = readable_case(&state, &p.user, &id).await? else {
+        return Ok(not_found_page());
+    };
+    let doc_id = doc_id.strip_suffix(".pdf").unwrap_or(&doc_id).to_string();
+    let with_pii = crate::access::may_read_pii(p.user.role);
+    let Some(pdf) = super::case_file::document_pdf(&state, &case, &doc_id, with_pii).await? else {
+        return Ok(not_found_page());
+    };
+    pdf_response(&state, &p, &case, format!("document {doc_id}"), pdf).await
+}
+
+/// `GET /dashboard/case/{id}/file.pdf`: the case file (案卷) as one A4 PDF.
+pub async fn case_file_pdf(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    require(&p.user, SUPERVISORS)?;
+    let Some((_, mut doc, case)) = readable_case(&state, &p.user, &id).await? else {
+        return Ok(not_found_page());
+    };
+    let checks = super::case_file::server_checks(&state, &case, &mut doc).await?;
+    let with_pii = crate::access::may_read_pii(p.user.role);
+    let pdf = super::case_file::case_file_pdf(
+        &state,
+        &case,
+        super::case_file::checks_by_entry(&checks),
+        with_pii,
+    )
+    .await?;
+    pdf_response(&state, &p, &case, "case file".into(), pdf).await
+}
+
+async fn pdf_response(
+    state: &AppState,
+    p: &Principal,
+    case: &CaseRecord,
+    what: String,
+    pdf: Vec<u8>,
+) -> Result<Response> {
+    state
+        .audit(AuditEvent {
+            at_ms: fieldcase_core::ids::now_ms(),
+            actor: p.user.id.clone(),
+            action: "view".into(),
+            case_id: Some(case.id.clone()),
+            detail: format!("{what} as PDF"),
+        })
+        .await?;
+    let mut resp = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/pdf"),
+        )],
+        pdf,
+    )
+        .into_response();
+    no_store(&mut resp);
+    Ok(resp)
 }

@@ -513,6 +513,7 @@ mod tests {
             }],
             can_approve: false,
             overdue_limits: vec![],
+            number_ledger: vec![],
         };
         let html = render(&d);
         assert!(!html.contains("<script"));

@@ -4,6 +4,7 @@
 
 pub mod approval;
 pub mod case_check;
+pub mod case_file;
 pub mod case_page;
 pub mod case_routes;
 pub mod case_view;

@@ -234,3 +234,277 @@ async fn fleet_numbers_documents_offline_without_duplicates_postgres() -> TestRe
     let s = TestServer::start_postgres(&dir.path().join("server"), &pg_url()).await?;
     fleet_numbers(s, dir.path()).await
 }
+
+/// Renders `doc` of `case` on `paper` and checks it as a reader would: the Chinese title, the
+/// number and `wants` come back from the text, the pages carry ink, and the QR code decodes to
+/// the case, the entry and its hash.
+fn check_render(
+    p: &Phone,
+    case: &str,
+    doc: &fieldcase_core::model::IssuedDocument,
+    paper: fieldcase_core::documents::render::Paper,
+    title: &str,
+    wants: &[&str],
+) -> TestResult {
+    let pdf = p.store.render_document(case, &doc.id, paper)?;
+    let text = fieldcase_tests::pdf::text(&pdf)?;
+    assert!(text.contains(title), "{title} not in {text}");
+    if let Some(n) = &doc.number {
+        assert!(text.contains(&n.text), "{} not in {text}", n.text);
+    }
+    for w in wants {
+        assert!(text.contains(w), "{w} not in the {title}: {text}");
+    }
+    let pages = fieldcase_tests::pdf::pages(&pdf)?;
+    assert!(!pages.is_empty());
+    for page in &pages {
+        assert!(
+            fieldcase_tests::pdf::inked(page) > 0.005,
+            "a blank page in {title}"
+        );
+    }
+    let codes: Vec<String> = pages
+        .iter()
+        .flat_map(fieldcase_tests::pdf::qr_codes)
+        .collect();
+    assert!(
+        codes.contains(&doc.qr_payload(case)),
+        "the QR code of the {title} names its case and hash: {codes:?}"
+    );
+    Ok(())
+}
+
+fn issue_with(
+    p: &Phone,
+    case: &str,
+    kind: DocumentKind,
+    inputs: &[(&str, &str)],
+    serves: Option<String>,
+) -> TestResult<fieldcase_core::model::IssuedDocument> {
+    Ok(p.store.issue_document(
+        case,
+        DocumentRequest {
+            kind: Some(kind),
+            by: p.user.clone(),
+            serves,
+            inputs: inputs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        },
+    )?)
+}
+
+/// A case of `party` recorded by `p` with its colleague OF-D2 (a penalty needs two officers).
+fn two_officer_case(p: &Phone, party: String, at: i64) -> TestResult<String> {
+    let (code, tier) = fieldcase_tests::harness::exemptable(&p.store)?;
+    Ok(p.store
+        .create_case(fieldcase_core::store::NewCase {
+            unit: p.unit.clone(),
+            occurred_at_ms: at,
+            place: fieldcase_tests::harness::place(),
+            officers: vec![p.user.clone(), "OF-D2".into()],
+            recorded_by: p.user.clone(),
+            party_id: Some(party),
+            violation_code: code,
+            tier,
+            description: Some("店外摆放货架".into()),
+            actions: vec![fieldcase_tests::harness::persuasion(&p.user, at)],
+            involves_minor: false,
+            privacy_protected: false,
+        })?
+        .id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_document_kind_renders_with_its_text_number_amount_and_qr() -> TestResult {
+    use fieldcase_core::documents::render::Paper;
+    use fieldcase_core::model::{CheckPoint, ReviewChecklist, ReviewOutcome};
+    use fieldcase_core::store::ReviewInput;
+    use fieldcase_tests::lawful;
+    let dir = tempfile::tempdir()?;
+    let s = TestServer::start(&dir.path().join("server")).await?;
+    let url = s.url();
+    let d = dir.path();
+    let colleague = Phone::enrol(&s, &url, d, "OF-D2", Role::Officer, SQUAD).await?;
+    let o = Phone::enrol(&s, &url, d, "OF-D1", Role::Officer, SQUAD).await?;
+    let rv = Phone::enrol(&s, &url, d, "RV-D", Role::Reviewer, SQUAD).await?;
+    let head = Phone::enrol(&s, &url, d, "SV-D", Role::Supervisor, SQUAD).await?;
+    o.sync().await?;
+    drop(colleague);
+
+    // An exempted first offence: pledge notice, no-penalty decision, its service receipt.
+    let party = o.party("110105194912310021")?;
+    let a = o.case(Some(party), T0)?;
+    o.exempt(&a, T0 + 1000)?;
+    let pledge = issue_with(&o, &a, DocumentKind::PledgeNotice, &[], None)?;
+    check_render(
+        &o,
+        &a,
+        &pledge,
+        Paper::A4,
+        "告知承诺书",
+        &["本人承诺当日内整改", "张三丰", "六安市城市管理局"],
+    )?;
+    let nopen = issue_with(&o, &a, DocumentKind::NoPenaltyDecision, &[], None)?;
+    check_render(
+        &o,
+        &a,
+        &nopen,
+        Paper::A4,
+        "不予行政处罚决定书",
+        &["不予行政处罚", "六安市人民政府", "六十日内"],
+    )?;
+    let receipt = issue_with(
+        &o,
+        &a,
+        DocumentKind::ServiceReceipt,
+        &[("service_method", "直接送达")],
+        Some(nopen.id.clone()),
+    )?;
+    check_render(
+        &o,
+        &a,
+        &receipt,
+        Paper::Roll80,
+        "送达回证",
+        &[
+            "直接送达",
+            nopen.number.as_ref().map(|n| n.text.as_str()).unwrap_or(""),
+        ],
+    )?;
+
+    // On the spot: scene record with photos, inquiry, order to correct, simple decision.
+    let party = o.party("110105194912310048")?;
+    let b = two_officer_case(&o, party, T0 + 100_000)?;
+    o.photo(&b, d, 640, 480, 1)?;
+    o.photo(&b, d, 480, 640, 2)?;
+    let scene = issue_with(&o, &b, DocumentKind::InspectionRecord, &[], None)?;
+    check_render(
+        &o,
+        &b,
+        &scene,
+        Paper::A4,
+        "现场检查（勘验）笔录",
+        &["店外摆放货架", "照片1", "照片2", "皖城执OF-D1"],
+    )?;
+    let inquiry = issue_with(
+        &o,
+        &b,
+        DocumentKind::InquiryRecord,
+        &[
+            ("inquiry_place", "梅山南路12号店内"),
+            ("qa", "问：货架是你摆放的吗？\n答：是的，早上摆出去的。"),
+        ],
+        None,
+    )?;
+    check_render(
+        &o,
+        &b,
+        &inquiry,
+        Paper::A4,
+        "询问笔录",
+        &["货架是你摆放的吗", "梅山南路12号店内"],
+    )?;
+    let decision = lawful::simple(&o.store, &b, "OF-D1", T0 + 200_000)?;
+    let order = issue_with(&o, &b, DocumentKind::CorrectionOrder, &[], None)?;
+    check_render(
+        &o,
+        &b,
+        &order,
+        Paper::A4,
+        "责令（限期）改正通知书",
+        &["整改"],
+    )?;
+    let spot = issue_with(&o, &b, DocumentKind::OnTheSpotDecision, &[], None)?;
+    let amount = fieldcase_core::documents::words::yuan_in_words(decision.amount_yuan);
+    for paper in [Paper::A4, Paper::Roll58, Paper::Roll80] {
+        check_render(
+            &o,
+            &b,
+            &spot,
+            paper,
+            "当场行政处罚决定书",
+            &[&amount, "先申请行政复议"],
+        )?;
+    }
+
+    // The ordinary procedure: prior notice, review, the head's approval, the decision.
+    let party = o.party("110105194912310064")?;
+    let c = two_officer_case(&o, party, T0 + 300_000)?;
+    let decided = lawful::ordinary(&o.store, &c, "OF-D1", "OF-D2", T0 + 300_000, None, None)?;
+    let notice = issue_with(&o, &c, DocumentKind::PriorNotice, &[], None)?;
+    let proposed = fieldcase_core::documents::words::yuan_in_words(decided.amount_yuan);
+    check_render(
+        &o,
+        &c,
+        &notice,
+        Paper::A4,
+        "行政处罚事先告知书",
+        &[&proposed, "陈述和申辩", "听证"],
+    )?;
+    assert!(
+        issue_with(&o, &c, DocumentKind::PenaltyDecision, &[], None).is_err(),
+        "no decision document before review and approval"
+    );
+    o.sync().await?;
+    rv.sync().await?;
+    let pass = CheckPoint {
+        passed: true,
+        note: None,
+    };
+    rv.store.review_decision(
+        &c,
+        &decided.id,
+        ReviewInput {
+            reviewer: "RV-D".into(),
+            outcome: ReviewOutcome::Approved,
+            opinion: "事实清楚，证据确凿，程序合法".into(),
+            checklist: ReviewChecklist {
+                subject: pass.clone(),
+                facts: pass.clone(),
+                evidence: pass.clone(),
+                basis: pass.clone(),
+                discretion: pass.clone(),
+                procedure: pass,
+            },
+            at_ms: T0 + 300_000 + 11 * 86_400_000,
+        },
+    )?;
+    rv.sync().await?;
+    head.sync().await?;
+    lawful::approve(&head.store, &c, "SV-D", T0 + 300_000 + 12 * 86_400_000)?;
+    head.sync().await?;
+    o.sync().await?;
+    let fine = issue_with(&o, &c, DocumentKind::PenaltyDecision, &[], None)?;
+    check_render(
+        &o,
+        &c,
+        &fine,
+        Paper::A4,
+        "行政处罚决定书",
+        &[&proposed, "十五日内", "六个月内"],
+    )?;
+
+    // The case file, on the phone and from the server's admin command.
+    let file = o.store.render_case_file(&c)?;
+    let text = fieldcase_tests::pdf::text(&file)?;
+    for want in [
+        "行政执法案卷",
+        "卷内目录",
+        "行政处罚事先告知书",
+        "行政处罚决定书",
+        "证据材料",
+    ] {
+        assert!(text.contains(want), "{want} not in the case file");
+    }
+    o.sync().await?;
+    let out = d.join("case-file.pdf");
+    fieldcase_server::supervision::case_file::write_case_file(&s.state, &c, &out).await?;
+    let text = fieldcase_tests::pdf::text(&std::fs::read(&out)?)?;
+    for want in ["行政执法案卷", "行政处罚决定书", "张三丰"] {
+        assert!(text.contains(want), "{want} not in the server's case file");
+    }
+    Ok(())
+}
