@@ -247,6 +247,13 @@ fn check_render(
     wants: &[&str],
 ) -> TestResult {
     let pdf = p.store.render_document(case, &doc.id, paper)?;
+    // FIELDCASE_RENDER_OUT=dir keeps the PDFs to look at.
+    if let Some(dir) = std::env::var_os("FIELDCASE_RENDER_OUT") {
+        std::fs::write(
+            std::path::Path::new(&dir).join(format!("{}-{paper:?}.pdf", doc.kind.as_str())),
+            &pdf,
+        )?;
+    }
     let text = fieldcase_tests::pdf::text(&pdf)?;
     assert!(text.contains(title), "{title} not in {text}");
     if let Some(n) = &doc.number {
