@@ -63,6 +63,28 @@ impl From<model::DocumentKind> for DocumentKind {
     }
 }
 
+/// The paper a document is printed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Paper {
+    /// A4 portrait: the copy for the file and for the party.
+    A4,
+    /// A 58 mm roll (48 mm printable), as on most handheld printers.
+    Roll58,
+    /// An 80 mm roll (72 mm printable).
+    Roll80,
+}
+
+impl From<Paper> for fieldcase_core::documents::render::Paper {
+    fn from(p: Paper) -> Self {
+        use fieldcase_core::documents::render::Paper as P;
+        match p {
+            Paper::A4 => P::A4,
+            Paper::Roll58 => P::Roll58,
+            Paper::Roll80 => P::Roll80,
+        }
+    }
+}
+
 /// What the officer asks for when issuing a document.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct DocumentInput {
@@ -172,6 +194,24 @@ impl FieldcaseStore {
                 .map(|d| DocumentView::of(&case_id, d))
                 .collect())
         })
+    }
+
+    /// The PDF of a document on `paper` (the same pages whichever phone draws them: the
+    /// fields are stored with the document, the party block is checked against its hash).
+    /// Takes a fraction of a second: call it off the UI thread.
+    pub fn render_document(
+        &self,
+        case_id: String,
+        document_id: String,
+        paper: Paper,
+    ) -> Result<Vec<u8>, FieldcaseError> {
+        self.with(|s| Ok(s.render_document(&case_id, &document_id, paper.into())?))
+    }
+
+    /// The case file (案卷: cover, contents, documents, evidence with its checks) as one A4
+    /// PDF. Reads and hashes every evidence file: call it off the UI thread.
+    pub fn render_case_file(&self, case_id: String) -> Result<Vec<u8>, FieldcaseError> {
+        self.with(|s| Ok(s.render_case_file(&case_id)?))
     }
 
     /// The document-number blocks this device holds and how many numbers each has free.

@@ -258,6 +258,15 @@ impl From<CoreError> for FieldcaseError {
             CoreError::PiiUnavailable { .. } => F::NotAllowed {
                 reason: "personal data is not available on this device".into(),
             },
+            CoreError::MissingGlyphs { chars } => F::InvalidInput {
+                field: "text".into(),
+                reason: format!(
+                    "the document font has no glyph for {chars}: the document cannot be printed with these characters"
+                ),
+            },
+            CoreError::Render(reason) => F::Internal {
+                reason: format!("document could not be drawn: {reason}"),
+            },
             CoreError::NoDocumentNumber { series, year } => F::NotAllowed {
                 reason: format!(
                     "no free document number of series {series} for {year}: sync to receive a block"

@@ -106,7 +106,8 @@ def make_server(tmp_path, tls=False):
     s.admin("create-unit", "--path", "luan/jinan", "--name", "金安区")
     s.admin("create-unit", "--path", UNIT, "--name", "一中队")
     for uid, role in [(OFFICER, "officer"), (PARTNER, "officer"), ("OF-1003", "officer"), ("VOL-1", "volunteer")]:
-        s.admin("create-user", "--id", uid, "--name", uid, "--role", role, "--unit", UNIT)
+        cert = ["--cert-no", f"皖城执{uid}"] if role == "officer" else []
+        s.admin("create-user", "--id", uid, "--name", uid, "--role", role, "--unit", UNIT, *cert)
     s.start()
     return s
 
@@ -387,3 +388,37 @@ def test_an_enrolled_phone_refuses_what_the_server_would(tmp_path, server):
         a.create_case(forged)
     assert e.value.code == "forged_author"
     a.close_store()
+
+
+def test_documents_are_numbered_offline_rendered_and_refused_without_a_block(tmp_path, server):
+    a, _, _ = enrolled_phone(tmp_path, server, OFFICER, "phone-docs")
+    party = register(a)
+    case = a.create_case(new_case(a, party.id, actions=[persuasion(T0)]))
+    a.grant_exemption(case.id, exemption(T0 + 1500, T0 + 3 * DAY))
+    # Before the first sync the phone holds no numbers: a numbered document is refused.
+    with pytest.raises(fc.FieldcaseError.NotAllowed) as e:
+        a.issue_document(case.id, fc.DocumentInput(kind=fc.DocumentKind.PLEDGE_NOTICE, by=OFFICER, inputs={}))
+    assert "承" in str(e.value)
+    asyncio.run(a.sync(None, None))
+    blocks = a.number_blocks()
+    assert {b.series for b in blocks} >= {"承", "不罚", "罚"}
+    assert all(b.free == b.last - b.first + 1 for b in blocks)
+    doc = a.issue_document(
+        case.id, fc.DocumentInput(kind=fc.DocumentKind.NO_PENALTY_DECISION, by=OFFICER, inputs={})
+    )
+    assert doc.number.startswith("六城管不罚〔") and doc.number.endswith("号")
+    assert doc.qr_payload == f"fieldcase:doc?case={case.id}&doc={doc.id}&sha256={doc.sha256}"
+    assert [d.id for d in a.documents(case.id)] == [doc.id]
+    pdf = a.render_document(case.id, doc.id, fc.Paper.ROLL58)
+    assert pdf[:5] == b"%PDF-"
+    # A receipt names what it served and asks how; an unknown input is refused.
+    with pytest.raises(fc.FieldcaseError.InvalidInput):
+        a.issue_document(case.id, fc.DocumentInput(
+            kind=fc.DocumentKind.SERVICE_RECEIPT, by=OFFICER, serves=doc.id, inputs={"colour": "红"}))
+    receipt = a.issue_document(case.id, fc.DocumentInput(
+        kind=fc.DocumentKind.SERVICE_RECEIPT, by=OFFICER, serves=doc.id, inputs={"service_method": "直接送达"}))
+    assert receipt.number is None
+    report = asyncio.run(a.sync(None, None))
+    assert report.rejections == []
+    file = a.render_case_file(case.id)
+    assert file[:5] == b"%PDF-" and len(file) > len(pdf)
