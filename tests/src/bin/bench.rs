@@ -8,6 +8,8 @@
 //! See `docs/benchmarks.md` for what each benchmark and baseline is, the results, and what is
 //! not measured yet. The sync, server, ingest and peer benchmarks live in `tests/src/bench/`.
 
+#[path = "../bench/documents.rs"]
+mod documents;
 #[path = "../bench/ingest.rs"]
 mod ingest;
 #[path = "../bench/peers.rs"]
@@ -415,6 +417,7 @@ const BENCHES: &[Bench] = &[
         server::server_200_devices_postgres,
     ),
     ("evidence_ingest_12mp", ingest::evidence_ingest_12mp),
+    ("document_render", documents::document_render),
     (
         "peer_replication_10000_docs",
         peers::peer_replication_10000_docs,

@@ -515,3 +515,147 @@ async fn every_document_kind_renders_with_its_text_number_amount_and_qr() -> Tes
     }
     Ok(())
 }
+
+/// A client that is not ours pushes a case with a scene record whose fields it forged (the
+/// facts, an officer's certificate number), a number on an unnumbered kind, or a hash not its
+/// own: each refused with `document_invalid`; the same document as the case gives it is
+/// accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_documents_are_refused_by_the_server() -> TestResult {
+    use fieldcase_core::catalogue::Catalogue;
+    use fieldcase_core::documents::fields::{DocumentFrame, derived_fields};
+    use fieldcase_core::model::{CaseRecord, DocumentNumber, IssuedDocument, RecordKind};
+    use fieldcase_core::rules::{UserInfo, roster_directory};
+    use fieldcase_core::sync::wire::DocStatus;
+    use fieldcase_tests::outsider::Outsider;
+    use serde_json::json;
+
+    let dir = tempfile::tempdir()?;
+    let s = TestServer::start(&dir.path().join("server")).await?;
+    let o = Outsider::enrol(&s, "OF-X", Role::Officer, SQUAD).await?;
+    let cat = Catalogue::builtin()?;
+    let item = cat
+        .items()
+        .find(|i| !i.service_only && !i.tiers.is_empty())
+        .ok_or("an item with tiers")?;
+    let case_json = |id: &str| {
+        json!({
+            "kind": "case", "schema_version": 1, "id": id, "unit": SQUAD,
+            "created_at_ms": T0, "created_by": o.user, "created_on_device": o.device_id,
+            "occurred_at_ms": T0, "place": {"lat": 31.73, "lon": 116.5, "address": "梅山南路"},
+            "officers": [o.user],
+            "violation": {"code": item.code, "tier": item.tiers[0].tier, "catalogue_version": cat.version(),
+                          "description": "店外摆放货架"},
+            "actions": [], "follow_ups": [], "notes": [], "steps": [], "documents": [], "evidence": [],
+            "redactions": [], "lifecycle": [], "flags": {"exemption_conflict": false, "conflict_with": []},
+            "involves_minor": false, "privacy_protected": false
+        })
+    };
+    let roster = roster_directory(
+        [(
+            o.user.clone(),
+            UserInfo {
+                role: Role::Officer,
+                unit: SQUAD.into(),
+                name: o.user.clone(),
+                cert_no: Some(format!("皖城执{}", o.user)),
+            },
+        )]
+        .into_iter()
+        .collect(),
+    );
+    let honest = |case_id: &str| -> TestResult<IssuedDocument> {
+        let record: CaseRecord = serde_json::from_value(case_json(case_id))?;
+        let mut d = IssuedDocument {
+            id: fieldcase_core::ids::new_id(),
+            kind: DocumentKind::InspectionRecord,
+            number: None,
+            issued_at_ms: fieldcase_core::ids::now_ms(),
+            issued_by: o.user.clone(),
+            issued_on_device: o.device_id.clone(),
+            catalogue_version: cat.version().to_string(),
+            decision_id: None,
+            replaces: None,
+            serves: None,
+            fields: Default::default(),
+            party_sha256: None,
+            sha256: String::new(),
+        };
+        d.fields = derived_fields(DocumentFrame::of(&d), &record, &[], &cat, &cat, &roster)
+            .map_err(|r| r.to_string())?;
+        d.sha256 = d.compute_sha256();
+        Ok(d)
+    };
+    type Forge = Box<dyn Fn(&mut IssuedDocument)>;
+    let rows: Vec<(&str, Forge, bool)> = vec![
+        (
+            "facts rewritten",
+            Box::new(|d| {
+                d.fields
+                    .insert("violation_facts".into(), "当事人已主动整改".into());
+            }),
+            true,
+        ),
+        (
+            "a certificate number the bureau did not enter",
+            Box::new(|d| {
+                d.fields
+                    .insert("officers".into(), "OF-X（执法证号：99999999）".into());
+            }),
+            true,
+        ),
+        (
+            "a number on an unnumbered record",
+            Box::new(|d| {
+                d.number = Some(DocumentNumber {
+                    series: "罚".into(),
+                    year: 2026,
+                    seq: 1,
+                    text: "六城管罚〔2026〕1号".into(),
+                })
+            }),
+            true,
+        ),
+        (
+            "a hash not its own",
+            Box::new(|d| d.sha256 = "00".repeat(32)),
+            false,
+        ),
+        (
+            "issued in another officer's name",
+            Box::new(|d| d.issued_by = "OF-9".into()),
+            true,
+        ),
+    ];
+    for (what, forge, rehash) in rows {
+        let id = fieldcase_core::ids::new_id();
+        let mut d = honest(&id)?;
+        forge(&mut d);
+        if rehash {
+            d.sha256 = d.compute_sha256();
+        }
+        let mut c = case_json(&id);
+        c["documents"] = json!([d]);
+        let mut doc = o.new_doc(&c, &o.actor)?;
+        let r = o.push(RecordKind::Case, &id, doc.save()).await?;
+        assert_eq!(r.status, DocStatus::Rejected, "{what}: {r:?}");
+        let want = if what.starts_with("issued in") {
+            "forged_author"
+        } else {
+            "document_invalid"
+        };
+        assert_eq!(r.code.as_deref(), Some(want), "{what}: {r:?}");
+        assert!(
+            s.storage().load_doc(&id).await?.is_none(),
+            "{what}: nothing stored"
+        );
+    }
+    // The control: the same document as the case gives it.
+    let id = fieldcase_core::ids::new_id();
+    let mut c = case_json(&id);
+    c["documents"] = json!([honest(&id)?]);
+    let mut doc = o.new_doc(&c, &o.actor)?;
+    let r = o.push(RecordKind::Case, &id, doc.save()).await?;
+    assert_eq!(r.status, DocStatus::Accepted, "{r:?}");
+    Ok(())
+}
