@@ -369,6 +369,44 @@ mod tests {
                 "item CG-ST-001 defined twice",
             ),
             (
+                "document template with an unknown placeholder",
+                Box::new(|b| {
+                    let f = file(b, "documents.json");
+                    f["templates"][0]["blocks"][0]["text"] = json!("{occured_at}");
+                }),
+                "uses unknown field {occured_at}",
+            ),
+            (
+                "document kind without a template",
+                Box::new(|b| {
+                    let f = file(b, "documents.json");
+                    if let Some(t) = f["templates"].as_array_mut() {
+                        t.retain(|t| t["kind"] != "penalty_decision");
+                    }
+                }),
+                "no template for penalty_decision",
+            ),
+            (
+                "document citing a law not in the table",
+                Box::new(|b| {
+                    let f = file(b, "documents.json");
+                    f["templates"][0]["basis"][0]["law"] = json!("hn-some-rule");
+                }),
+                "cites unknown law hn-some-rule",
+            ),
+            (
+                "two document kinds sharing a number series",
+                Box::new(|b| {
+                    let f = file(b, "documents.json");
+                    if let Some(t) = f["templates"].as_array_mut() {
+                        for t in t.iter_mut().filter(|t| t["kind"] == "prior_notice") {
+                            t["series"] = json!("罚");
+                        }
+                    }
+                }),
+                "series 罚 used by",
+            ),
+            (
                 "no profile",
                 Box::new(|b| {
                     b.files
