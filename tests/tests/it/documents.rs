@@ -354,6 +354,38 @@ async fn every_document_kind_renders_with_its_text_number_amount_and_qr() -> Tes
         "告知承诺书",
         &["本人承诺当日内整改", "张三丰", "六安市城市管理局"],
     )?;
+    // A correction is a new document naming the one it replaces, once; the old one stays.
+    let corrected = o.store.issue_document(
+        &a,
+        DocumentRequest {
+            kind: Some(DocumentKind::PledgeNotice),
+            by: o.user.clone(),
+            replaces: Some(pledge.id.clone()),
+            ..Default::default()
+        },
+    )?;
+    assert_ne!(
+        corrected.number, pledge.number,
+        "a correction takes its own number"
+    );
+    let again = o.store.issue_document(
+        &a,
+        DocumentRequest {
+            kind: Some(DocumentKind::PledgeNotice),
+            by: o.user.clone(),
+            replaces: Some(pledge.id.clone()),
+            ..Default::default()
+        },
+    );
+    assert!(
+        matches!(&again, Err(CoreError::Refused { code, .. }) if code == "document_invalid"),
+        "{again:?}"
+    );
+    assert_eq!(
+        o.store.documents(&a)?.len(),
+        2,
+        "both the old and the correction stay"
+    );
     let nopen = issue_with(&o, &a, DocumentKind::NoPenaltyDecision, &[], None)?;
     check_render(
         &o,
