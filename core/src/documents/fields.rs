@@ -170,7 +170,11 @@ pub fn derived_fields(
         code: RefusalCode::UnknownViolation,
         detail: e.to_string(),
     })?;
-    let mut f = BTreeMap::new();
+    // Every field the templates may use exists; a kind fills its own.
+    let mut f: BTreeMap<String, String> = crate::catalogue::KNOWN_FIELDS
+        .iter()
+        .map(|k| (k.to_string(), String::new()))
+        .collect();
     let mut put = |k: &str, v: String| {
         f.insert(k.to_string(), v);
     };
@@ -229,27 +233,6 @@ pub fn derived_fields(
     let statement = profile.rights.statement_days.days.unwrap_or(3);
     put("statement_days", count_zh(statement));
     let hearing_days = profile.rights.hearing_request_days.days.unwrap_or(5);
-
-    // Empty unless the kind fills them.
-    for k in [
-        "penalty_text",
-        "amount_yuan",
-        "amount_words",
-        "payment_text",
-        "correction_deadline",
-        "correction_items",
-        "pledge_text",
-        "pledge_deadline",
-        "exemption_reason",
-        "proposed_penalty_text",
-        "prior_notice_date",
-        "hearing_text",
-        "rights_text",
-        "served_title",
-        "served_number",
-    ] {
-        put(k, String::new());
-    }
 
     let hearing_text = format!(
         "根据《中华人民共和国行政处罚法》第六十三条、第六十四条的规定，你（单位）有权要求举行听证，可在收到本告知书之日起{}个工作日内向本机关提出；逾期未提出的，视为放弃听证权利。",

@@ -20,6 +20,22 @@ pub trait SheetSource {
     fn party_block(&self, party_id: &str) -> Result<Option<BTreeMap<String, String>>>;
 }
 
+/// The party block as printed: the fields [`crate::catalogue::PARTY_FIELDS`] name.
+pub fn party_block(pii: &crate::model::PartyPii) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("party_name".to_string(), pii.name.clone()),
+        ("party_id_number".to_string(), pii.id_number.clone()),
+        (
+            "party_address".to_string(),
+            pii.address.clone().unwrap_or_default(),
+        ),
+        (
+            "party_phone".to_string(),
+            pii.phone.clone().unwrap_or_default(),
+        ),
+    ])
+}
+
 /// The SHA-256 of a party block, as documents bind it.
 pub fn party_block_sha256(block: &BTreeMap<String, String>) -> String {
     use sha2::{Digest, Sha256};

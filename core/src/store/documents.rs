@@ -50,18 +50,7 @@ pub struct DocumentRequest {
 
 /// The party block as printed, and its hash.
 pub(crate) fn party_block(pii: &PartyPii) -> (BTreeMap<String, String>, String) {
-    let block = BTreeMap::from([
-        ("party_name".to_string(), pii.name.clone()),
-        ("party_id_number".to_string(), pii.id_number.clone()),
-        (
-            "party_address".to_string(),
-            pii.address.clone().unwrap_or_default(),
-        ),
-        (
-            "party_phone".to_string(),
-            pii.phone.clone().unwrap_or_default(),
-        ),
-    ]);
+    let block = crate::documents::sheet::party_block(pii);
     let sha = crate::documents::sheet::party_block_sha256(&block);
     (block, sha)
 }

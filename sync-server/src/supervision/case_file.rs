@@ -74,18 +74,7 @@ async fn load(state: &AppState, case: &CaseRecord, with_pii: bool) -> Result<Loa
             .map(|k| PiiKey::from_bytes(*k))
             .collect();
         if let Ok(pii) = fieldcase_core::pii::open(&keys, &p.party_id, &record.pii_sealed) {
-            let block = BTreeMap::from([
-                ("party_name".to_string(), pii.name.clone()),
-                ("party_id_number".to_string(), pii.id_number.clone()),
-                (
-                    "party_address".to_string(),
-                    pii.address.clone().unwrap_or_default(),
-                ),
-                (
-                    "party_phone".to_string(),
-                    pii.phone.clone().unwrap_or_default(),
-                ),
-            ]);
+            let block = fieldcase_core::documents::sheet::party_block(&pii);
             party = Some((p.party_id.clone(), block));
         }
     }
