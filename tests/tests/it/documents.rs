@@ -545,6 +545,82 @@ async fn every_document_kind_renders_with_its_text_number_amount_and_qr() -> Tes
     for want in ["行政执法案卷", "行政处罚决定书", "张三丰"] {
         assert!(text.contains(want), "{want} not in the server's case file");
     }
+
+    // The reviewer opens the decision and the case file from the case page.
+    let link =
+        fieldcase_server::supervision::routes::issue_login_link(s.storage(), "RV-D", &url, 5)
+            .await?;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let r = http.get(&link.url).send().await?;
+    let cookie = r
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .ok_or("no session cookie")?
+        .to_string();
+    for (path, want) in [
+        (
+            format!("/dashboard/case/{c}/documents/{}.pdf", fine.id),
+            "行政处罚决定书",
+        ),
+        (format!("/dashboard/case/{c}/file.pdf"), "卷内目录"),
+    ] {
+        let r = http
+            .get(format!("{url}{path}"))
+            .header(reqwest::header::COOKIE, &cookie)
+            .header(
+                reqwest::header::REFERER,
+                format!("{url}/dashboard/case/{c}"),
+            )
+            .send()
+            .await?;
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(
+            r.headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+            Some("application/pdf")
+        );
+        let text = fieldcase_tests::pdf::text(&r.bytes().await?)?;
+        assert!(
+            text.contains(want) && text.contains("张三丰"),
+            "{path}: {text}"
+        );
+    }
+    // Another squad's reviewer is answered as if the case did not exist.
+    fieldcase_server::admin::create_user(
+        s.storage(),
+        "RV-O",
+        "RV-O",
+        Role::Reviewer,
+        "luan/jinan/squad-2",
+    )
+    .await?;
+    let link =
+        fieldcase_server::supervision::routes::issue_login_link(s.storage(), "RV-O", &url, 5)
+            .await?;
+    let r = http.get(&link.url).send().await?;
+    let other = r
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .ok_or("no session cookie")?
+        .to_string();
+    let r = http
+        .get(format!(
+            "{url}/dashboard/case/{c}/documents/{}.pdf",
+            fine.id
+        ))
+        .header(reqwest::header::COOKIE, &other)
+        .header(reqwest::header::REFERER, format!("{url}/dashboard"))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 404);
     Ok(())
 }
 
