@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::storage::{User, unit_in_scope};
 use fieldcase_core::documents::fields::number_year;
 use fieldcase_core::documents::number::{BLOCK_SIZE, NumberBlock, REFILL_BELOW};
-use fieldcase_core::rules::{NumberLedger, Role};
+use fieldcase_core::rules::{DocumentLedger, Role};
 use fieldcase_core::store::RosterEntry;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -94,6 +94,8 @@ pub async fn roster_for(
 pub struct Numbers {
     /// (series, year, seq) -> (holding device, document that took it).
     known: HashMap<NumberKey, (Option<String>, Option<String>)>,
+    /// Party id -> the SHA-256 of its block, when the server could open its personal data.
+    parties: HashMap<String, Option<String>>,
 }
 
 type NumberKey = (String, i32, i64);
@@ -110,11 +112,25 @@ impl Numbers {
             let used = state.storage.number_used_by(&key.0, year, seq).await?;
             self.known.insert(key, (holder, used));
         }
+        let party = json
+            .get("party")
+            .and_then(|p| p.get("party_id"))
+            .and_then(|p| p.as_str());
+        let has_documents = json
+            .get("documents")
+            .and_then(|d| d.as_array())
+            .is_some_and(|d| !d.is_empty());
+        if let Some(pid) = party.filter(|_| has_documents)
+            && !self.parties.contains_key(pid)
+        {
+            let sha = party_block_sha256(state, pid).await?;
+            self.parties.insert(pid.to_string(), sha);
+        }
         Ok(())
     }
 }
 
-impl NumberLedger for Numbers {
+impl DocumentLedger for Numbers {
     fn holder(&self, series: &str, year: i32, seq: i64) -> Option<String> {
         self.known
             .get(&(series.to_string(), year, seq))
@@ -128,6 +144,64 @@ impl NumberLedger for Numbers {
     fn complete(&self) -> bool {
         true
     }
+    fn party_sha256(&self, party_id: &str) -> Option<String> {
+        self.parties.get(party_id).cloned().flatten()
+    }
+}
+
+impl Numbers {
+    /// Notes a party record accepted earlier in the same request (not yet stored), so a case
+    /// pushed after it in the request is checked against it.
+    pub fn note_party(&mut self, state: &AppState, party_id: &str, json: &serde_json::Value) {
+        if let Ok(record) =
+            serde_json::from_value::<fieldcase_core::model::PartyRecord>(json.clone())
+        {
+            self.parties.insert(
+                party_id.to_string(),
+                sealed_sha256(state, party_id, &record),
+            );
+        }
+    }
+}
+
+/// The SHA-256 of a party's block as documents print it, opened with the bureau's PII keys;
+/// `None` when the server does not hold the party or cannot open its seal (sealed under a
+/// phone's own key before enrolment).
+async fn party_block_sha256(state: &AppState, party_id: &str) -> Result<Option<String>> {
+    let Some(stored) = state.storage.load_doc(party_id).await? else {
+        return Ok(None);
+    };
+    if stored.kind != fieldcase_core::model::RecordKind::Party {
+        return Ok(None);
+    }
+    let Ok(doc) = automerge::AutoCommit::load(&stored.bytes) else {
+        return Ok(None);
+    };
+    let Ok(record) =
+        fieldcase_core::doc::read::<fieldcase_core::model::PartyRecord>(&doc, party_id)
+    else {
+        return Ok(None);
+    };
+    Ok(sealed_sha256(state, party_id, &record))
+}
+
+fn sealed_sha256(
+    state: &AppState,
+    party_id: &str,
+    record: &fieldcase_core::model::PartyRecord,
+) -> Option<String> {
+    let keys: Vec<fieldcase_core::pii::PiiKey> = state
+        .pii_ring
+        .iter()
+        .map(|k| fieldcase_core::pii::PiiKey::from_bytes(*k))
+        .collect();
+    fieldcase_core::pii::open(&keys, party_id, &record.pii_sealed)
+        .ok()
+        .map(|pii| {
+            fieldcase_core::documents::sheet::party_block_sha256(
+                &fieldcase_core::documents::sheet::party_block(&pii),
+            )
+        })
 }
 
 /// (series, year, seq) of every numbered document of a record.

@@ -385,6 +385,11 @@ async fn ingest_doc(
         new_json = Some(json);
     }
     let after = doc.get_heads();
+    if push.kind == RecordKind::Party
+        && let Some(json) = &new_json
+    {
+        who.numbers.note_party(state, &push.doc_id, json);
+    }
     let (Some(accepted), Some(final_json)) = (accepted, new_json) else {
         // Nothing new merged (everything was known, held or left out).
         let mut r = result(push, DocStatus::Accepted, None);

@@ -7,7 +7,7 @@ use crate::storage::{User, unit_in_scope};
 use fieldcase_core::catalogue::{CatalogueSet, ExemptionKind};
 use fieldcase_core::model::{CaseRecord, RecordKind};
 use fieldcase_core::rules::{
-    Author, Directory, NumberLedger, Refusal, RefusalCode, RuleContext, UserInfo,
+    Author, Directory, DocumentLedger, Refusal, RefusalCode, RuleContext, UserInfo,
 };
 use serde_json::Value;
 use std::collections::HashMap;
@@ -119,7 +119,7 @@ pub fn check(
     author: &Author,
     catalogues: &CatalogueSet,
     users: &dyn Directory,
-    numbers: &dyn NumberLedger,
+    numbers: &dyn DocumentLedger,
     doc_id: &str,
     kind: RecordKind,
     old: Option<&Value>,

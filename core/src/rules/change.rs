@@ -140,7 +140,7 @@ pub struct RuleContext<'a> {
     /// hearing request) cannot be skipped by dating the decision ahead. `None` skips it.
     pub now_ms: Option<i64>,
     /// Who holds and who used document numbers.
-    pub numbers: &'a dyn super::documents::NumberLedger,
+    pub numbers: &'a dyn super::documents::DocumentLedger,
 }
 
 /// How far ahead of the checking replica's clock a record may be dated (phones' clocks

@@ -16,22 +16,29 @@ use std::collections::HashSet;
 /// Longest text an officer types into a document (a question-and-answer record).
 pub const MAX_INPUT_CHARS: usize = 20_000;
 
-/// Who holds and who used document numbers, as far as the checking replica knows.
-pub trait NumberLedger {
+/// What a replica knows beyond the case when it checks documents: who holds and who used
+/// document numbers, and the party blocks as the party records give them.
+pub trait DocumentLedger {
     /// The device a block holding number `seq` of `series` in `year` was reserved for.
     fn holder(&self, series: &str, year: i32, seq: i64) -> Option<String>;
     /// The document that already took the number, if any is known.
     fn used_by(&self, series: &str, year: i32, seq: i64) -> Option<String>;
-    /// Whether [`NumberLedger::holder`] knows every block (the server): then a number of no
+    /// Whether [`DocumentLedger::holder`] knows every block (the server): then a number of no
     /// known block is refused. A phone knows only its own blocks.
     fn complete(&self) -> bool;
+    /// The SHA-256 of party `party_id`'s block as its record gives it, when this replica can
+    /// open the party's personal data (the server, with the bureau's keys); `None` skips the
+    /// check.
+    fn party_sha256(&self, _party_id: &str) -> Option<String> {
+        None
+    }
 }
 
 /// The ledger of a replica that knows no blocks (lets numbers through for the server).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoLedger;
 
-impl NumberLedger for NoLedger {
+impl DocumentLedger for NoLedger {
     fn holder(&self, _: &str, _: i32, _: i64) -> Option<String> {
         None
     }
@@ -151,6 +158,13 @@ fn check_one(
         }
         (_, Some(_), None) => return invalid("the party block's hash is missing"),
         (_, None, Some(_)) => return invalid("a party hash on a case without a party"),
+        (_, Some(p), Some(printed)) => {
+            if let Some(actual) = ctx.numbers.party_sha256(&p.party_id)
+                && &actual != printed
+            {
+                return invalid("the party block printed is not the party's record");
+            }
+        }
         _ => {}
     }
     let derived = derived_fields(
@@ -192,7 +206,7 @@ fn check_number(
     series: Option<&str>,
     templates: &crate::catalogue::DocumentTemplates,
     author: &Author,
-    ledger: &dyn NumberLedger,
+    ledger: &dyn DocumentLedger,
 ) -> Result<(), Refusal> {
     let (n, series) = match (&d.number, series) {
         (None, None) => return Ok(()),

@@ -10,7 +10,7 @@ use crate::doc::{self, append};
 use crate::documents::fields::{DocumentFrame, derived_fields, number_year};
 use crate::documents::number::{NumberBlock, next_free};
 use crate::model::{CaseRecord, DocumentKind, DocumentNumber, IssuedDocument, PartyPii};
-use crate::rules::{self, NumberLedger, Role, UserInfo};
+use crate::rules::{self, DocumentLedger, Role, UserInfo};
 use crate::{CoreError, Result, ids};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -62,7 +62,7 @@ pub(crate) struct PhoneLedger<'c> {
     pub(crate) device_id: &'c str,
 }
 
-impl NumberLedger for PhoneLedger<'_> {
+impl DocumentLedger for PhoneLedger<'_> {
     fn holder(&self, series: &str, year: i32, seq: i64) -> Option<String> {
         self.conn
             .query_row(

@@ -765,5 +765,39 @@ async fn forged_documents_are_refused_by_the_server() -> TestResult {
     let mut doc = o.new_doc(&c, &o.actor)?;
     let r = o.push(RecordKind::Case, &id, doc.save()).await?;
     assert_eq!(r.status, DocStatus::Accepted, "{r:?}");
+
+    // The party block: a colleague's phone registered the party; the document binds a block
+    // with another name (what a forged printout would show) and is refused; the true block
+    // passes.
+    let p = Phone::enrol(&s, &s.url(), dir.path(), "OF-P", Role::Officer, SQUAD).await?;
+    let party_id = p.party("110105194912310021")?;
+    p.sync().await?;
+    let party = p.store.party(&party_id)?;
+    let block = |name: &str| {
+        let mut pii = p.store.party_pii(&party_id)?;
+        pii.name = name.into();
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+            fieldcase_core::documents::sheet::party_block_sha256(
+                &fieldcase_core::documents::sheet::party_block(&pii),
+            ),
+        )
+    };
+    for (name, accepted) in [("李四", false), ("张三丰", true)] {
+        let id = fieldcase_core::ids::new_id();
+        let mut c = case_json(&id);
+        c["party"] = json!({"party_id": party_id, "party_type": party.party_type, "match_hash": party.match_hash});
+        let mut d = honest(&id)?;
+        d.party_sha256 = Some(block(name)?);
+        d.sha256 = d.compute_sha256();
+        c["documents"] = json!([d]);
+        let mut doc = o.new_doc(&c, &o.actor)?;
+        let r = o.push(RecordKind::Case, &id, doc.save()).await?;
+        if accepted {
+            assert_eq!(r.status, DocStatus::Accepted, "{name}: {r:?}");
+        } else {
+            assert_eq!(r.status, DocStatus::Rejected, "{name}: {r:?}");
+            assert_eq!(r.code.as_deref(), Some("document_invalid"), "{r:?}");
+        }
+    }
     Ok(())
 }
