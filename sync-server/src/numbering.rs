@@ -103,15 +103,7 @@ type NumberKey = (String, i32, i64);
 impl Numbers {
     /// Looks up the numbers `json`'s documents carry that are not known yet.
     pub async fn learn(&mut self, state: &AppState, json: &serde_json::Value) -> Result<()> {
-        for (series, year, seq) in numbers_in(json) {
-            let key = (series, year, seq);
-            if self.known.contains_key(&key) {
-                continue;
-            }
-            let holder = state.storage.number_holder(&key.0, year, seq).await?;
-            let used = state.storage.number_used_by(&key.0, year, seq).await?;
-            self.known.insert(key, (holder, used));
-        }
+        self.learn_numbers(state.storage.as_ref(), json).await?;
         let party = json
             .get("party")
             .and_then(|p| p.get("party_id"))
@@ -150,6 +142,25 @@ impl DocumentLedger for Numbers {
 }
 
 impl Numbers {
+    /// Looks up the numbers `json`'s documents carry (not the party blocks: those need the
+    /// bureau's keys, see [`Numbers::learn`]).
+    pub async fn learn_numbers(
+        &mut self,
+        storage: &dyn crate::storage::Storage,
+        json: &serde_json::Value,
+    ) -> Result<()> {
+        for (series, year, seq) in numbers_in(json) {
+            let key = (series, year, seq);
+            if self.known.contains_key(&key) {
+                continue;
+            }
+            let holder = storage.number_holder(&key.0, year, seq).await?;
+            let used = storage.number_used_by(&key.0, year, seq).await?;
+            self.known.insert(key, (holder, used));
+        }
+        Ok(())
+    }
+
     /// Notes a party record accepted earlier in the same request (not yet stored), so a case
     /// pushed after it in the request is checked against it.
     pub fn note_party(&mut self, state: &AppState, party_id: &str, json: &serde_json::Value) {

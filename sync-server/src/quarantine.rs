@@ -269,11 +269,14 @@ pub async fn release(
         let after = doc.get_heads();
         if after != before {
             let new_json = fieldcase_core::doc::read_json(&doc)?;
+            // Numbers of documents the revoked phone issued are checked like any push's.
+            let mut numbers = crate::numbering::Numbers::default();
+            numbers.learn_numbers(s, &new_json).await?;
             let accepted = crate::validate::check(
                 &crate::validate::device_author(&author, &device.id, &device.public_key),
                 &catalogue,
                 &crate::validate::Users::default(),
-                &fieldcase_core::rules::NoLedger,
+                &numbers,
                 &item.doc_id,
                 item.kind,
                 Some(&old_json),
@@ -290,7 +293,7 @@ pub async fn release(
                 chunk: doc.save_after(&before),
                 replace: false,
                 blob_refs: accepted.blob_refs,
-                numbers: vec![],
+                numbers: crate::numbering::new_numbers(Some(&old_json), &new_json),
             };
             match s.write_doc(write).await {
                 Ok(_) => {}
