@@ -14,17 +14,33 @@ use std::collections::{BTreeMap, HashMap};
 
 /// The blocks of `device_id` that still hold free numbers, after reserving a new block of
 /// every series of the catalogue in force whose free numbers ran low. Officers only: no
-/// other role issues documents.
+/// other role issues documents. In December the next year's blocks are reserved too, so a
+/// phone that is offline across New Year can still number its documents.
 pub async fn blocks_for(
     state: &AppState,
     device_id: &str,
     user: &User,
 ) -> Result<Vec<NumberBlock>> {
+    blocks_at(state, device_id, user, fieldcase_core::ids::now_ms()).await
+}
+
+/// [`blocks_for`] as of `now_ms`.
+pub async fn blocks_at(
+    state: &AppState,
+    device_id: &str,
+    user: &User,
+    now_ms: i64,
+) -> Result<Vec<NumberBlock>> {
     if user.role != Role::Officer {
         return Ok(vec![]);
     }
-    let now = fieldcase_core::ids::now_ms();
-    let year = number_year(now);
+    let year = number_year(now_ms);
+    let december = fieldcase_core::store::china_day(now_ms).get(5..7) == Some("12");
+    let years = if december {
+        vec![year, year + 1]
+    } else {
+        vec![year]
+    };
     let catalogue = state.catalogues.set().current().clone();
     let series: Vec<String> = catalogue
         .documents()
@@ -36,18 +52,20 @@ pub async fn blocks_for(
         })
         .unwrap_or_default();
     let mut held = state.storage.device_blocks(device_id).await?;
-    for s in &series {
-        let free: i64 = held
-            .iter()
-            .filter(|(b, _)| &b.series == s && b.year == year)
-            .map(|(b, used)| b.last - b.first + 1 - used)
-            .sum();
-        if free < REFILL_BELOW {
-            let b = state
-                .storage
-                .reserve_block(device_id, s, year, BLOCK_SIZE, now)
-                .await?;
-            held.push((b, 0));
+    for y in years {
+        for s in &series {
+            let free: i64 = held
+                .iter()
+                .filter(|(b, _)| &b.series == s && b.year == y)
+                .map(|(b, used)| b.last - b.first + 1 - used)
+                .sum();
+            if free < REFILL_BELOW {
+                let b = state
+                    .storage
+                    .reserve_block(device_id, s, y, BLOCK_SIZE, now_ms)
+                    .await?;
+                held.push((b, 0));
+            }
         }
     }
     Ok(held

@@ -801,3 +801,34 @@ async fn forged_documents_are_refused_by_the_server() -> TestResult {
     }
     Ok(())
 }
+
+/// In December an officer's phone also receives next year's blocks, so it can number documents
+/// in January before its first sync of the year; in June it gets only this year's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_december_a_phone_also_holds_next_years_numbers() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let s = TestServer::start(&dir.path().join("server")).await?;
+    let p = Phone::enrol(&s, &s.url(), dir.path(), "OF-Y", Role::Officer, SQUAD).await?;
+    let user = s.storage().user("OF-Y").await?.ok_or("user")?;
+    // 2027-06-01 and 2027-12-20, 10:00 China time.
+    let june = 1_811_815_200_000;
+    let december = 1_829_268_000_000;
+    let years =
+        |blocks: &[NumberBlock]| -> BTreeSet<i32> { blocks.iter().map(|b| b.year).collect() };
+    let got = fieldcase_server::numbering::blocks_at(&s.state, &p.device_id, &user, june).await?;
+    assert_eq!(years(&got), BTreeSet::from([2027]));
+    let got =
+        fieldcase_server::numbering::blocks_at(&s.state, &p.device_id, &user, december).await?;
+    assert_eq!(years(&got), BTreeSet::from([2027, 2028]));
+    for series in ["罚", "不罚", "承"] {
+        assert!(
+            got.iter().any(|b| b.series == series && b.year == 2028),
+            "next year's {series} block"
+        );
+    }
+    // Asked again, nothing more is reserved.
+    let again =
+        fieldcase_server::numbering::blocks_at(&s.state, &p.device_id, &user, december).await?;
+    assert_eq!(again.len(), got.len());
+    Ok(())
+}
