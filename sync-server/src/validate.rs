@@ -23,8 +23,6 @@ pub struct Accepted {
     pub blob_refs: Vec<String>,
     /// A case with a first-offence exemption (run the conflict rule).
     pub first_offence: bool,
-    /// Document numbers the change's new documents took.
-    pub numbers: Vec<crate::storage::numbers::UsedNumber>,
 }
 
 /// The blobs a record's evidence entries name: each entry's `original`, `thumbnail` and
@@ -151,7 +149,6 @@ pub fn check(
         party_hash: None,
         blob_refs: blob_refs(new),
         first_offence: false,
-        numbers: crate::numbering::new_numbers(old, new),
     };
     if kind == RecordKind::Case {
         let case: CaseRecord = serde_json::from_value(new.clone()).map_err(|e| Refusal {
