@@ -640,7 +640,6 @@ pub async fn download(
     headers: HeaderMap,
 ) -> Result<axum::response::Response> {
     use axum::http::header;
-    use tokio::io::{AsyncReadExt, AsyncSeekExt};
     let sha = check_sha(&sha)?;
     let not_found = || ServerError::NotFound("no such blob".into());
     let record = match state.storage.blob(&sha).await? {
@@ -654,7 +653,7 @@ pub async fn download(
         }
     };
     let path = state.blobs.final_path(&sha);
-    let mut file = match tokio::fs::File::open(&path).await {
+    let file = match tokio::fs::File::open(&path).await {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             tracing::error!(blob = %sha, "a recorded blob's file is missing");
@@ -687,25 +686,7 @@ pub async fn download(
         &format!("bytes={start}-{end}/{len}"),
     )
     .await?;
-    if start > 0 {
-        file.seek(std::io::SeekFrom::Start(start)).await?;
-    }
-    // Bounded: each step reads at most `remaining` bytes and stops at end of file.
-    let stream = futures::stream::unfold((file, count), |(mut file, remaining)| async move {
-        if remaining == 0 {
-            return None;
-        }
-        let want = usize::try_from(remaining.min(DOWNLOAD_FRAME as u64)).unwrap_or(DOWNLOAD_FRAME);
-        let mut buf = vec![0u8; want];
-        match file.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(Bytes::from(buf)), (file, remaining - n as u64)))
-            }
-            Err(e) => Some((Err(e), (file, 0))),
-        }
-    });
+    let stream = ranged_body(file, start, count).await?;
     let mut h = HeaderMap::new();
     h.insert(
         header::CONTENT_TYPE,
@@ -725,6 +706,39 @@ pub async fn download(
         StatusCode::OK
     };
     Ok((status, h, axum::body::Body::from_stream(stream)).into_response())
+}
+
+/// The bytes `start..start + count` of `file` as a response body, read in frames of
+/// [`DOWNLOAD_FRAME`] (bounded: each step reads at most what remains and stops at end of file).
+/// Shared by the blob download and the dashboard's evidence route.
+pub(crate) async fn ranged_body(
+    mut file: tokio::fs::File,
+    start: u64,
+    count: u64,
+) -> std::io::Result<impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    if start > 0 {
+        file.seek(std::io::SeekFrom::Start(start)).await?;
+    }
+    Ok(futures::stream::unfold(
+        (file, count),
+        |(mut file, remaining)| async move {
+            if remaining == 0 {
+                return None;
+            }
+            let want =
+                usize::try_from(remaining.min(DOWNLOAD_FRAME as u64)).unwrap_or(DOWNLOAD_FRAME);
+            let mut buf = vec![0u8; want];
+            match file.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok(Bytes::from(buf)), (file, remaining - n as u64)))
+                }
+                Err(e) => Some((Err(e), (file, 0))),
+            }
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -20,7 +20,6 @@ use crate::audit::AuditEvent;
 use crate::error::{Result, ServerError};
 use crate::storage::StoredDoc;
 use automerge::AutoCommit;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -30,8 +29,6 @@ use std::collections::{BTreeMap, HashSet};
 
 /// Characters of a blob's hash written to the audit log.
 const AUDIT_SHA_PREFIX: usize = 16;
-/// Bytes read from disk per streamed body frame.
-const FRAME: usize = 256 * 1024;
 
 /// Content types the evidence route sends as they are; anything else (a type a forged entry
 /// could name, such as `text/html`) goes out as `application/octet-stream`.
@@ -305,33 +302,15 @@ pub async fn case_evidence(
 /// Streams bytes `start..=end` of a `len`-byte file: `206` with `Content-Range` for a range,
 /// else `200`.
 async fn stream(
-    mut file: tokio::fs::File,
+    file: tokio::fs::File,
     start: u64,
     end: u64,
     len: u64,
     partial: bool,
     ctype: &str,
 ) -> std::io::Result<Response> {
-    use tokio::io::{AsyncReadExt, AsyncSeekExt};
     let count = if len == 0 { 0 } else { end - start + 1 };
-    if start > 0 {
-        file.seek(std::io::SeekFrom::Start(start)).await?;
-    }
-    let body = futures::stream::unfold((file, count), |(mut file, remaining)| async move {
-        if remaining == 0 {
-            return None;
-        }
-        let want = usize::try_from(remaining.min(FRAME as u64)).unwrap_or(FRAME);
-        let mut buf = vec![0u8; want];
-        match file.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(Bytes::from(buf)), (file, remaining - n as u64)))
-            }
-            Err(e) => Some((Err(e), (file, 0))),
-        }
-    });
+    let body = crate::blobs::ranged_body(file, start, count).await?;
     let mut h = HeaderMap::new();
     h.insert(
         header::CONTENT_TYPE,
