@@ -169,7 +169,7 @@ impl FieldStore {
         let json = crate::doc::read_json(&doc)?;
         if let Some(author) = &author {
             let catalogues = self.catalogues();
-            let directory = crate::rules::roster_directory(super::documents::load_roster(&w.conn)?);
+            let directory = super::documents::PhoneRoster { conn: &w.conn };
             let ledger = super::documents::PhoneLedger {
                 conn: &w.conn,
                 device_id: &author.device_id,

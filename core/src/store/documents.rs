@@ -95,34 +95,44 @@ impl DocumentLedger for PhoneLedger<'_> {
     }
 }
 
-/// The roster as the rules look it up.
-pub(crate) fn load_roster(conn: &Connection) -> Result<BTreeMap<String, UserInfo>> {
-    let mut stmt = conn.prepare_cached("SELECT user_id, name, role, unit, cert_no FROM roster")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, Option<String>>(4)?,
-        ))
-    })?;
-    let mut out = BTreeMap::new();
-    for row in rows {
-        let (id, name, role, unit, cert_no) = row?;
-        if let Some(role) = Role::parse(&role) {
-            out.insert(
-                id,
-                UserInfo {
-                    role,
+/// The roster as the rules look it up: one row per look-up, read on the writer's connection
+/// (the write path checks every edit, and most edits name no one it needs to look up).
+/// Partial: an officer not on it is let through for the server to decide.
+pub(crate) struct PhoneRoster<'c> {
+    pub(crate) conn: &'c Connection,
+}
+
+impl crate::rules::Directory for PhoneRoster<'_> {
+    fn user(&self, id: &str) -> Option<UserInfo> {
+        self.conn
+            .query_row(
+                "SELECT name, role, unit, cert_no FROM roster WHERE user_id = ?1",
+                [id],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                    ))
+                },
+            )
+            .optional()
+            .ok()
+            .flatten()
+            .and_then(|(name, role, unit, cert_no)| {
+                Some(UserInfo {
+                    role: Role::parse(&role)?,
                     unit,
                     name,
                     cert_no,
-                },
-            );
-        }
+                })
+            })
     }
-    Ok(out)
+
+    fn complete(&self) -> bool {
+        false
+    }
 }
 
 /// The projection of a case's document numbers (what the phone's ledger calls used).
@@ -311,8 +321,6 @@ impl FieldStore {
             .ok_or_else(|| {
                 CoreError::not_allowed("the case's catalogue version is not on this phone")
             })?;
-        let roster = self.read(load_roster)?;
-        let directory = rules::roster_directory(roster);
         let mut entry = IssuedDocument {
             id: ids::new_id(),
             kind,
@@ -333,14 +341,16 @@ impl FieldStore {
             party_sha256,
             sha256: String::new(),
         };
-        let mut fields = derived_fields(
-            DocumentFrame::of(&entry),
-            &case,
-            &case.documents,
-            &case_cat,
-            &doc_cat,
-            &directory,
-        )?;
+        let mut fields = self.read(|conn| {
+            Ok(derived_fields(
+                DocumentFrame::of(&entry),
+                &case,
+                &case.documents,
+                &case_cat,
+                &doc_cat,
+                &PhoneRoster { conn },
+            )?)
+        })?;
         fields.extend(req.inputs);
         entry.fields = fields;
         entry.sha256 = entry.compute_sha256();
