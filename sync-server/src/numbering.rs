@@ -119,18 +119,25 @@ pub struct Numbers {
 type NumberKey = (String, i32, i64);
 
 impl Numbers {
-    /// Looks up the numbers `json`'s documents carry that are not known yet.
-    pub async fn learn(&mut self, state: &AppState, json: &serde_json::Value) -> Result<()> {
-        self.learn_numbers(state.storage.as_ref(), json).await?;
+    /// Looks up what checking the documents `json` adds to `old` needs: their numbers, and
+    /// the party block when any document is new. Documents already stored are not checked
+    /// again, so nothing is looked up for them.
+    pub async fn learn(
+        &mut self,
+        state: &AppState,
+        old: Option<&serde_json::Value>,
+        json: &serde_json::Value,
+    ) -> Result<()> {
+        if !adds_documents(old, json) {
+            return Ok(());
+        }
+        self.learn_numbers(state.storage.as_ref(), old, json)
+            .await?;
         let party = json
             .get("party")
             .and_then(|p| p.get("party_id"))
             .and_then(|p| p.as_str());
-        let has_documents = json
-            .get("documents")
-            .and_then(|d| d.as_array())
-            .is_some_and(|d| !d.is_empty());
-        if let Some(pid) = party.filter(|_| has_documents)
+        if let Some(pid) = party
             && !self.parties.contains_key(pid)
         {
             let sha = party_block_sha256(state, pid).await?;
@@ -160,20 +167,21 @@ impl DocumentLedger for Numbers {
 }
 
 impl Numbers {
-    /// Looks up the numbers `json`'s documents carry (not the party blocks: those need the
-    /// bureau's keys, see [`Numbers::learn`]).
+    /// Looks up the numbers of the documents `json` adds to `old` (not the party blocks:
+    /// those need the bureau's keys, see [`Numbers::learn`]).
     pub async fn learn_numbers(
         &mut self,
         storage: &dyn crate::storage::Storage,
+        old: Option<&serde_json::Value>,
         json: &serde_json::Value,
     ) -> Result<()> {
-        for (series, year, seq) in numbers_in(json) {
-            let key = (series, year, seq);
+        for n in new_numbers(old, json) {
+            let key = (n.series, n.year, n.seq);
             if self.known.contains_key(&key) {
                 continue;
             }
-            let holder = storage.number_holder(&key.0, year, seq).await?;
-            let used = storage.number_used_by(&key.0, year, seq).await?;
+            let holder = storage.number_holder(&key.0, key.1, key.2).await?;
+            let used = storage.number_used_by(&key.0, key.1, key.2).await?;
             self.known.insert(key, (holder, used));
         }
         Ok(())
@@ -233,28 +241,16 @@ fn sealed_sha256(
         })
 }
 
-/// (series, year, seq) of every numbered document of a record.
-fn numbers_in(json: &serde_json::Value) -> Vec<(String, i32, i64)> {
-    json.get("documents")
-        .and_then(|d| d.as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|d| {
-            let n = d.get("number")?;
-            Some((
-                n.get("series")?.as_str()?.to_string(),
-                i32::try_from(n.get("year")?.as_i64()?).ok()?,
-                n.get("seq")?.as_i64()?,
-            ))
-        })
-        .collect()
+/// Whether `new` holds a document entry `old` did not.
+pub fn adds_documents(old: Option<&serde_json::Value>, new: &serde_json::Value) -> bool {
+    !new_documents(old, new).is_empty()
 }
 
-/// The numbers the documents of `new` took that `old` did not hold: what the write records.
-pub fn new_numbers(
+/// The document entries of `new` that `old` did not hold, by id.
+fn new_documents(
     old: Option<&serde_json::Value>,
     new: &serde_json::Value,
-) -> Vec<crate::storage::numbers::UsedNumber> {
+) -> Vec<(String, serde_json::Value)> {
     let docs = |v: &serde_json::Value| -> BTreeMap<String, serde_json::Value> {
         v.get("documents")
             .and_then(|d| d.as_array())
@@ -267,6 +263,16 @@ pub fn new_numbers(
     docs(new)
         .into_iter()
         .filter(|(id, _)| !before.contains_key(id))
+        .collect()
+}
+
+/// The numbers the documents of `new` took that `old` did not hold: what the write records.
+pub fn new_numbers(
+    old: Option<&serde_json::Value>,
+    new: &serde_json::Value,
+) -> Vec<crate::storage::numbers::UsedNumber> {
+    new_documents(old, new)
+        .into_iter()
         .filter_map(|(id, d)| {
             let n = d.get("number")?;
             Some(crate::storage::numbers::UsedNumber {

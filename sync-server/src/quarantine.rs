@@ -271,7 +271,7 @@ pub async fn release(
             let new_json = fieldcase_core::doc::read_json(&doc)?;
             // Numbers of documents the revoked phone issued are checked like any push's.
             let mut numbers = crate::numbering::Numbers::default();
-            numbers.learn_numbers(s, &new_json).await?;
+            numbers.learn_numbers(s, Some(&old_json), &new_json).await?;
             let accepted = crate::validate::check(
                 &crate::validate::device_author(&author, &device.id, &device.public_key),
                 &catalogue,

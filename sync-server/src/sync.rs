@@ -180,10 +180,21 @@ impl Pusher<'_> {
     }
 
     /// Looks up the officers a pushed case names, so the rules can check them.
-    async fn learn_users(&mut self, state: &AppState, json: &serde_json::Value) -> Result<()> {
-        self.numbers.learn(state, json).await?;
-        if self.certs.is_none() {
-            self.certs = Some(state.storage.cert_nos().await?);
+    async fn learn_users(
+        &mut self,
+        state: &AppState,
+        old: Option<&serde_json::Value>,
+        json: &serde_json::Value,
+    ) -> Result<()> {
+        self.numbers.learn(state, old, json).await?;
+        // Certificate numbers matter only to new documents: loaded once per request, at the
+        // first case that adds one, and given to the users looked up before.
+        if self.certs.is_none() && crate::numbering::adds_documents(old, json) {
+            let certs = state.storage.cert_nos().await?;
+            for (id, info) in self.users.0.iter_mut() {
+                info.cert_no = certs.get(id).cloned();
+            }
+            self.certs = Some(certs);
         }
         for id in validate::named_officers(json) {
             if self.users.0.contains_key(&id) || self.unknown_users.contains(&id) {
@@ -357,7 +368,7 @@ async fn ingest_doc(
         }
         let json = fieldcase_core::doc::read_json(&doc)?;
         if push.kind == RecordKind::Case {
-            who.learn_users(state, &json).await?;
+            who.learn_users(state, prev_json.as_ref(), &json).await?;
         }
         let author = match &by {
             None => who.author.clone(),
@@ -792,12 +803,18 @@ pub async fn sync(
         req.catalogue_refused.as_deref(),
     );
     let number_blocks = crate::numbering::blocks_for(&state, &auth.device.id, &auth.user).await?;
-    let (roster, roster_digest) =
-        crate::numbering::roster_for(&state, &auth.user, req.roster_digest.as_deref()).await?;
+    // Only officers issue documents: other roles' phones need no roster.
+    let (roster, roster_digest) = if auth.user.role == fieldcase_core::rules::Role::Officer {
+        let (r, d) =
+            crate::numbering::roster_for(&state, &auth.user, req.roster_digest.as_deref()).await?;
+        (r, Some(d))
+    } else {
+        (None, None)
+    };
     Ok(Json(SyncResponse {
         number_blocks,
         roster,
-        roster_digest: Some(roster_digest),
+        roster_digest,
         protocol: PROTOCOL_VERSION,
         cursor,
         docs,
