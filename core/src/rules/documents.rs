@@ -6,7 +6,7 @@
 //! print another officer's name, or reuse a number.
 
 use super::Refusal;
-use super::author::{Author, Directory};
+use super::author::Author;
 use super::change::{RefusalCode, RuleContext, appended_typed, refuse, same_author};
 use crate::catalogue::{Catalogue, PartyUse};
 use crate::documents::fields::{DocumentFrame, derived_fields, number_year};
@@ -238,22 +238,4 @@ fn check_number(
         return invalid(format!("number {} was already used", n.text));
     }
     Ok(())
-}
-
-/// The directory a phone checks its own documents with: the roster it received.
-pub fn roster_directory(
-    roster: std::collections::BTreeMap<String, super::UserInfo>,
-) -> impl Directory {
-    RosterDirectory(roster)
-}
-
-struct RosterDirectory(std::collections::BTreeMap<String, super::UserInfo>);
-
-impl Directory for RosterDirectory {
-    fn user(&self, id: &str) -> Option<super::UserInfo> {
-        self.0.get(id).cloned()
-    }
-    fn complete(&self) -> bool {
-        false
-    }
 }

@@ -21,7 +21,7 @@ pub use change::{
 };
 pub use conflicts::{ExemptionSummary, exemption_conflicts};
 pub use discretion::{PenaltyAssessment, PenaltyProposal, assess_penalty};
-pub use documents::{DocumentLedger, MAX_INPUT_CHARS, NoLedger, roster_directory};
+pub use documents::{DocumentLedger, MAX_INPUT_CHARS, NoLedger};
 pub use exemption::{Condition, Eligibility, ExemptionFacts, assess_exemption};
 pub use fields::check_fields;
 pub use procedure::{Deadline, add_working_days, period_end, procedure_deadlines};

@@ -633,7 +633,6 @@ async fn forged_documents_are_refused_by_the_server() -> TestResult {
     use fieldcase_core::catalogue::Catalogue;
     use fieldcase_core::documents::fields::{DocumentFrame, derived_fields};
     use fieldcase_core::model::{CaseRecord, DocumentNumber, IssuedDocument, RecordKind};
-    use fieldcase_core::rules::{UserInfo, roster_directory};
     use fieldcase_core::sync::wire::DocStatus;
     use fieldcase_tests::outsider::Outsider;
     use serde_json::json;
@@ -659,18 +658,11 @@ async fn forged_documents_are_refused_by_the_server() -> TestResult {
             "involves_minor": false, "privacy_protected": false
         })
     };
-    let roster = roster_directory(
-        [(
-            o.user.clone(),
-            UserInfo {
-                role: Role::Officer,
-                unit: SQUAD.into(),
-                name: o.user.clone(),
-                cert_no: Some(format!("皖城执{}", o.user)),
-            },
-        )]
-        .into_iter()
-        .collect(),
+    // The server's own view of the officer, as the rules look it up.
+    let mut roster = fieldcase_server::validate::Users::default();
+    roster.insert_with_cert(
+        &s.storage().user(&o.user).await?.ok_or("user")?,
+        Some(format!("皖城执{}", o.user)),
     );
     let honest = |case_id: &str| -> TestResult<IssuedDocument> {
         let record: CaseRecord = serde_json::from_value(case_json(case_id))?;
