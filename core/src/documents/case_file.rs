@@ -97,11 +97,9 @@ pub fn case_file_sheets(
     }];
 
     let mut rows = Vec::new();
+    let replaced = crate::model::superseded_ids(&case.documents);
     for (i, d) in case.documents.iter().enumerate() {
-        let superseded = case
-            .documents
-            .iter()
-            .any(|o| o.replaces.as_deref() == Some(d.id.as_str()));
+        let superseded = replaced.contains(d.id.as_str());
         rows.push(vec![
             (i + 1).to_string(),
             format!(

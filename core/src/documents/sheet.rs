@@ -214,16 +214,3 @@ pub fn document_sheet(
         )),
     })
 }
-
-/// The documents of a case that were not replaced by a later correction.
-pub fn in_force(case: &CaseRecord) -> Vec<&IssuedDocument> {
-    case.documents
-        .iter()
-        .filter(|d| {
-            !case
-                .documents
-                .iter()
-                .any(|o| o.replaces.as_deref() == Some(d.id.as_str()))
-        })
-        .collect()
-}

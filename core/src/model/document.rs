@@ -160,6 +160,12 @@ impl IssuedDocument {
     }
 }
 
+/// The ids of the documents a later correction replaced: they stay in the case file, marked
+/// superseded, and are no longer the act in force.
+pub fn superseded_ids(docs: &[IssuedDocument]) -> std::collections::HashSet<&str> {
+    docs.iter().filter_map(|d| d.replaces.as_deref()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

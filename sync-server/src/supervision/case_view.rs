@@ -191,11 +191,6 @@ fn who(names: &BTreeMap<String, String>, id: &str) -> String {
     }
 }
 
-/// The ids of the documents another entry replaces.
-pub fn superseded_ids(docs: &[IssuedDocument]) -> HashSet<&str> {
-    docs.iter().filter_map(|d| d.replaces.as_deref()).collect()
-}
-
 fn document_label(d: &IssuedDocument) -> String {
     match &d.number {
         Some(n) => n.text.clone(),
@@ -493,7 +488,7 @@ pub fn assemble(case: &CaseRecord, viewer: &Viewer, cx: &Context<'_>) -> CaseVie
             note: e.note.clone(),
         })
         .collect();
-    let superseded = superseded_ids(&case.documents);
+    let superseded = fieldcase_core::model::superseded_ids(&case.documents);
     let documents = case
         .documents
         .iter()

@@ -236,11 +236,7 @@ pub fn decision_document<'a>(
     case: &'a CaseRecord,
     decision: &Decision,
 ) -> Option<&'a IssuedDocument> {
-    let superseded: std::collections::HashSet<&str> = case
-        .documents
-        .iter()
-        .filter_map(|d| d.replaces.as_deref())
-        .collect();
+    let superseded = fieldcase_core::model::superseded_ids(&case.documents);
     case.documents
         .iter()
         .enumerate()
