@@ -36,6 +36,19 @@ pub enum ServerError {
     /// The body or blob exceeds a limit.
     #[error("too large: {0}")]
     TooLarge(String),
+    /// A sync body that does not decode in the form its `Content-Type` names (truncated or
+    /// malformed CBOR or JSON, wrong field types, a broken gzip stream): `400 bad_request`,
+    /// nothing read or written.
+    #[error("malformed {format} sync request: {reason}")]
+    MalformedBody {
+        /// `JSON`, `CBOR` or `gzip`.
+        format: &'static str,
+        /// What the decoder said (positions and expected types, never content).
+        reason: String,
+    },
+    /// A `Content-Type` or `Content-Encoding` the route does not take: `415`.
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
     /// Another device's upload of this blob is in progress: uploads are bound to the device
     /// that began them (`409 upload_in_progress`; retry later, not at another offset).
     #[error("another device is uploading this blob")]
@@ -96,6 +109,14 @@ impl ServerError {
             ServerError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone()),
             ServerError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone()),
             ServerError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", m.clone()),
+            ServerError::MalformedBody { .. } => {
+                (StatusCode::BAD_REQUEST, "bad_request", self.to_string())
+            }
+            ServerError::UnsupportedMediaType(m) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                m.clone(),
+            ),
             ServerError::UploadInProgress => (
                 StatusCode::CONFLICT,
                 "upload_in_progress",

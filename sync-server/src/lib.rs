@@ -1,7 +1,8 @@
 //! fieldcase sync server: the hub phones sync their record documents with.
 //!
 //! - [`app`]: state, router, starting a server (plain HTTP on loopback, or TLS).
-//! - [`sync`]: `POST /v1/sync`, merge then validate then persist, and the change feed.
+//! - [`sync`]: `POST /v1/sync`, merge then validate then persist, and the change feed;
+//!   [`sync_body`]: its body in JSON or CBOR, gzip or not, as the phone negotiated.
 //! - [`validate`]: the rules a merged record must pass; [`access`]: roles and unit scope.
 //! - [`enrol`], [`auth`]: one-time codes, device credentials, the bearer extractor.
 //! - [`blobs`]: resumable, verified, content-addressed evidence upload.
@@ -35,6 +36,7 @@ pub mod sealed_backup;
 pub mod storage;
 pub mod supervision;
 pub mod sync;
+pub mod sync_body;
 pub mod validate;
 
 pub use app::{AppState, Listen, RunningServer, router, start};

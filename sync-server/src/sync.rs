@@ -7,14 +7,12 @@ use crate::error::{Result, ServerError};
 use crate::storage::{DocWrite, FeedQuery, StoredDoc, User, WriteOutcome};
 use crate::{AppState, validate};
 use automerge::{AutoCommit, ChangeHash, transaction::CommitOptions};
-use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use fieldcase_core::model::{CaseRecord, RecordKind};
 use fieldcase_core::rules::{Author, Refusal, RefusalCode};
 use fieldcase_core::sync::wire::{
     CODE_DEFERRED, DocPush, DocResult, DocStatus, FEED_PAGE, FeedEntry, PROTOCOL_VERSION,
-    SyncRequest, SyncResponse,
+    SyncResponse,
 };
 use std::collections::{BTreeSet, HashMap};
 
@@ -689,11 +687,9 @@ fn validate_blob_refs(doc: &AutoCommit) -> Result<Vec<String>> {
 pub async fn sync(
     State(state): State<AppState>,
     Authed(auth): Authed,
-    body: Bytes,
-) -> Result<Json<SyncResponse>> {
+    crate::sync_body::SyncBody(req, negotiated): crate::sync_body::SyncBody,
+) -> Result<crate::sync_body::SyncReply> {
     state.metrics.inc(&state.metrics.sync_requests);
-    let req: SyncRequest = serde_json::from_slice(&body)
-        .map_err(|e| ServerError::BadRequest(format!("sync request: {e}")))?;
     if req.protocol != PROTOCOL_VERSION {
         return Err(ServerError::BadRequest(format!(
             "protocol {} is not supported; this server speaks {PROTOCOL_VERSION}",
@@ -811,17 +807,20 @@ pub async fn sync(
     } else {
         (None, None)
     };
-    Ok(Json(SyncResponse {
-        number_blocks,
-        roster,
-        roster_digest,
-        protocol: PROTOCOL_VERSION,
-        cursor,
-        docs,
-        feed,
-        more,
-        server_time_ms: now,
-        catalogue_version: Some(catalogue_version),
-        catalogue,
-    }))
+    Ok(crate::sync_body::SyncReply::new(
+        negotiated,
+        SyncResponse {
+            number_blocks,
+            roster,
+            roster_digest,
+            protocol: PROTOCOL_VERSION,
+            cursor,
+            docs,
+            feed,
+            more,
+            server_time_ms: now,
+            catalogue_version: Some(catalogue_version),
+            catalogue,
+        },
+    ))
 }

@@ -206,6 +206,21 @@ impl Phone {
         self.client.sync(&self.store).await
     }
 
+    /// Rebuilds the phone's client with these sync body options (JSON only, binary without
+    /// compression, ...), keeping its URL.
+    pub fn use_wire(
+        &mut self,
+        url: &str,
+        wire: fieldcase_core::sync::negotiate::WireOptions,
+    ) -> TestResult {
+        let mut cfg = ClientConfig::new(url);
+        cfg.timeout = Duration::from_secs(10);
+        cfg.attempts = 3;
+        cfg.wire = wire;
+        self.client = SyncClient::new(cfg)?;
+        Ok(())
+    }
+
     /// Points the phone at another URL (a proxy or a restarted server).
     pub fn use_url(&mut self, url: &str) -> TestResult {
         self.client = client(url)?;

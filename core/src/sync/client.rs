@@ -1,25 +1,32 @@
-//! The HTTP shell around [`super::session::SyncSession`]: enrolment, sync rounds and
-//! resumable blob upload over reqwest with rustls (ring provider, webpki roots plus an
-//! optional bureau CA, optionally pinned to the bureau's keys: [`super::pinning`]), driven
-//! by tokio.
+//! The HTTP shell of a sync session: enrolment, and the executor of the actions of
+//! [`super::machine::SyncMachine`] over reqwest with rustls (ring provider, webpki roots plus
+//! an optional bureau CA, optionally pinned to the bureau's keys: [`super::pinning`]), driven
+//! by tokio. Blob transfer outside a session is in [`super::transfer`].
+//!
+//! The shell decides nothing: which request comes next, what a reply means, when to retry
+//! and how long to wait are the machine's (and [`super::machine::retry`]'s) decisions. It
+//! builds each request, sends it once, and feeds the reply or the transport failure back.
 //!
 //! Plain `http://` is accepted only for loopback addresses (tests, a server on the same
-//! machine); everything else must be `https://`. Transport failures are retried a bounded
-//! number of times with backoff; every request is idempotent, so a retry is always safe.
+//! machine); everything else must be `https://`.
 
+use super::codec;
+use super::machine::retry::{Attempts, Failure, Retry};
+use super::machine::{Action, Outcome, Request, SyncMachine};
+use super::negotiate::ReplyHeaders;
 use super::pinning::{PinnedVerifier, SpkiPin};
-use super::progress::{CancelToken, NoProgress, SyncObserver, SyncPhase, SyncProgress};
-use super::session::{SyncReport, SyncSession};
-use super::wire::{
-    BlobStatus, DeviceKeysResponse, EnrolRequest, EnrolResponse, ErrorBody, SyncResponse,
-};
-use crate::evidence::sealed::BlobReader;
-use crate::model::RecordKind;
+use super::progress::{CancelToken, NoProgress, SyncObserver};
+use super::session::SyncReport;
+use super::wire::{EnrolRequest, EnrolResponse};
 use crate::store::FieldStore;
 use crate::{CoreError, Result};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+pub use super::machine::error_from;
+pub use super::machine::retry::RETRY_AFTER_MAX;
+pub use super::machine::{BLOB_CHUNK, DEVICE_KEYS_REFRESH_MS, META_DEVICE_KEYS_AT};
+pub use super::transfer::MAX_DOWNLOAD;
 
 /// Meta key of the enrolled device id.
 pub const META_DEVICE_ID: &str = "sync_device_id";
@@ -43,40 +50,11 @@ pub const META_EXTRA_ROOTS: &str = "sync_extra_roots_pem";
 /// key refresh after an older server's enrolment): every catalogue must be signed by it.
 pub const META_SERVER_SIGNING_KEY: &str = "sync_server_signing_key";
 
-/// Meta key of the time (device clock, ms) device keys were last fetched.
-pub const META_DEVICE_KEYS_AT: &str = "sync_device_keys_at_ms";
-
-/// Bytes per blob upload request.
-pub const BLOB_CHUNK: usize = 1024 * 1024;
-
-/// Device keys are fetched again after this long even when nothing new arrived (to learn
-/// devices enrolled since, whose evidence may arrive later).
-pub const DEVICE_KEYS_REFRESH_MS: i64 = 24 * 3_600_000;
-
-/// First retry delay; each further retry doubles it, up to [`BACKOFF_MAX_MS`].
-const BACKOFF_BASE_MS: u64 = 400;
-/// Longest retry delay before jitter.
-const BACKOFF_MAX_MS: u64 = 8_000;
-/// Longest wait a `429` reply's `Retry-After` is honoured for.
-pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(30);
-/// Wait after a `429` without a usable `Retry-After`.
-const RETRY_AFTER_DEFAULT: Duration = Duration::from_secs(1);
 /// Slice of a wait between cancellation checks.
 const PAUSE_SLICE: Duration = Duration::from_millis(200);
 
-/// The wait a `429` reply asks for: `Retry-After` in seconds (an HTTP date is not used),
-/// capped at [`RETRY_AFTER_MAX`].
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Duration {
-    headers
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map_or(RETRY_AFTER_DEFAULT, Duration::from_secs)
-        .min(RETRY_AFTER_MAX)
-}
-
 /// Sleeps `d`, checking `cancel` every [`PAUSE_SLICE`].
-async fn pause(cancel: &CancelToken, d: Duration) -> Result<()> {
+pub(super) async fn pause(cancel: &CancelToken, d: Duration) -> Result<()> {
     let deadline = tokio::time::Instant::now() + d;
     loop {
         cancel.check()?;
@@ -85,28 +63,6 @@ async fn pause(cancel: &CancelToken, d: Duration) -> Result<()> {
             return Ok(());
         }
         tokio::time::sleep((deadline - now).min(PAUSE_SLICE)).await;
-    }
-}
-
-/// The delay before retry `attempt` (1-based): a random 50-100% of
-/// `min(BACKOFF_BASE_MS * 2^(attempt-1), BACKOFF_MAX_MS)`.
-fn backoff(attempt: u32) -> Duration {
-    let exp = BACKOFF_BASE_MS
-        .saturating_mul(1u64 << attempt.saturating_sub(1).min(16))
-        .min(BACKOFF_MAX_MS);
-    let mut r = [0u8; 2];
-    // Without randomness, the full delay: still bounded, just not spread.
-    let frac = match getrandom::fill(&mut r) {
-        Ok(()) => u64::from(u16::from_le_bytes(r)),
-        Err(_) => u64::from(u16::MAX),
-    };
-    let half = exp / 2;
-    Duration::from_millis(half + half * frac / u64::from(u16::MAX))
-}
-
-fn protocol(e: impl std::fmt::Display) -> CoreError {
-    CoreError::Protocol {
-        reason: e.to_string(),
     }
 }
 
@@ -125,6 +81,9 @@ pub struct ClientConfig {
     pub attempts: u32,
     /// Automerge bytes per sync request.
     pub batch_bytes: usize,
+    /// Which sync body forms this client may use (binary and gzip by default, each only
+    /// once the server is known to take it: [`super::negotiate`]).
+    pub wire: super::negotiate::WireOptions,
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -148,6 +107,7 @@ impl ClientConfig {
             timeout: Duration::from_secs(30),
             attempts: 4,
             batch_bytes: super::wire::DEFAULT_BATCH_BYTES,
+            wire: super::negotiate::WireOptions::default(),
         }
     }
 
@@ -181,9 +141,9 @@ impl ClientConfig {
 /// The sync client. Cheap to clone.
 #[derive(Clone)]
 pub struct SyncClient {
-    http: reqwest::Client,
-    base: String,
-    config: ClientConfig,
+    pub(super) http: reqwest::Client,
+    pub(super) base: String,
+    pub(super) config: ClientConfig,
 }
 
 impl std::fmt::Debug for SyncClient {
@@ -196,7 +156,7 @@ impl std::fmt::Debug for SyncClient {
 
 /// A transport failure; a handshake refused by the pin check is told apart, as it is not
 /// cured by retrying.
-fn net(e: reqwest::Error) -> CoreError {
+pub(super) fn net(e: reqwest::Error) -> CoreError {
     if super::pinning::is_pin_mismatch(&e) {
         return CoreError::CertificatePinMismatch;
     }
@@ -293,7 +253,7 @@ impl SyncClient {
         SyncClient::new(ClientConfig::for_store(store)?)
     }
 
-    fn credential(store: &FieldStore) -> Result<(String, String)> {
+    pub(super) fn credential(store: &FieldStore) -> Result<(String, String)> {
         let id = store
             .meta(META_DEVICE_ID)?
             .and_then(|v| String::from_utf8(v).ok());
@@ -312,54 +272,109 @@ impl SyncClient {
     /// gives (capped at [`RETRY_AFTER_MAX`]). When the attempts run out the last failure is
     /// returned (a `429` as [`CoreError::Server`] with status 429) without waiting again.
     /// Checks `cancel` before every attempt and during every wait.
-    async fn send(
+    /// Sends one request with the retry policy of [`super::machine::retry`]; returns the
+    /// status, headers and body of a reply that is not a transport failure, a `5xx` or a
+    /// `429`. When the attempts run out the last failure is returned (a `429` as
+    /// [`CoreError::Server`] with status 429) without waiting again. Checks `cancel` before
+    /// every attempt and during every wait.
+    pub(crate) async fn send(
         &self,
         cancel: &CancelToken,
         build: impl Fn() -> reqwest::RequestBuilder,
-    ) -> Result<(reqwest::StatusCode, Vec<u8>)> {
-        let attempts = self.config.attempts.max(1);
-        let mut last = CoreError::Network {
-            reason: "no attempt made".into(),
-        };
-        let mut wait: Option<Duration> = None;
-        for attempt in 0..attempts {
+    ) -> Result<(u16, ReplyHeaders, Vec<u8>)> {
+        let mut attempts = Attempts::new(self.config.attempts);
+        loop {
             cancel.check()?;
-            if attempt > 0 {
-                pause(cancel, wait.take().unwrap_or_else(|| backoff(attempt))).await?;
-            }
-            match build().send().await {
-                Ok(resp) => {
-                    let status = resp.status();
-                    let throttled = status == reqwest::StatusCode::TOO_MANY_REQUESTS;
-                    let asked = throttled.then(|| retry_after(resp.headers()));
-                    match resp.bytes().await {
-                        Ok(body) if !status.is_server_error() && !throttled => {
-                            return Ok((status, body.to_vec()));
-                        }
-                        Ok(body) => {
-                            if throttled {
-                                tracing::info!(wait_ms = ?asked, "server asked to slow down");
-                            }
-                            last = error_from(status, &body);
-                            wait = asked;
-                        }
-                        Err(e) => last = net(e),
+            let failure = match self.once(build()).await {
+                Outcome::Reply {
+                    status,
+                    headers,
+                    body,
+                } => {
+                    if status == 429 {
+                        let e = error_from(status, &body);
+                        Failure::Throttled(e, headers.retry_after.clone())
+                    } else if status >= 500 {
+                        Failure::ServerError(error_from(status, &body))
+                    } else {
+                        return Ok((status, headers, body));
                     }
                 }
-                Err(e) => match net(e) {
-                    // The same key comes back on every attempt.
-                    e @ CoreError::CertificatePinMismatch => return Err(e),
-                    e => last = e,
-                },
+                Outcome::Transport(e) => Failure::Transport(e),
+                _ => unreachable_outcome()?,
+            };
+            match attempts.on_failure(failure) {
+                Retry::After(d) => pause(cancel, d).await?,
+                Retry::GiveUp(e) => return Err(e),
             }
         }
-        Err(last)
     }
 
-    /// Enrols this device with a one-time code. Stores the device id, credential, server URL
-    /// with this client's pins and extra roots (so [`SyncClient::for_store`] reaches the
-    /// server as enrolment did), bureau party-match key (used from the next open of the
-    /// store) and clock offset. Nothing is stored when the request fails, a refused pin
+    /// Sends one request once: its reply, or the transport failure.
+    pub(crate) async fn once(&self, req: reqwest::RequestBuilder) -> Outcome {
+        match req.send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let headers = reply_headers(resp.headers());
+                match resp.bytes().await {
+                    Ok(body) => Outcome::Reply {
+                        status,
+                        headers,
+                        body: body.to_vec(),
+                    },
+                    Err(e) => Outcome::Transport(net(e)),
+                }
+            }
+            Err(e) => Outcome::Transport(net(e)),
+        }
+    }
+
+    /// The reqwest request for one of the machine's requests.
+    fn build(&self, credential: &str, req: &Request) -> reqwest::RequestBuilder {
+        match req {
+            Request::Sync(enc) => {
+                let mut b = self
+                    .http
+                    .post(format!("{}/v1/sync", self.base))
+                    .bearer_auth(credential)
+                    .header(reqwest::header::CONTENT_TYPE, enc.format.content_type())
+                    .body(enc.body.clone());
+                if enc.gzip {
+                    b = b.header(reqwest::header::CONTENT_ENCODING, codec::GZIP);
+                }
+                if let Some(a) = enc.accept {
+                    b = b.header(reqwest::header::ACCEPT, a);
+                }
+                if enc.accept_gzip {
+                    b = b.header(reqwest::header::ACCEPT_ENCODING, codec::GZIP);
+                }
+                b
+            }
+            Request::DeviceKeys => self
+                .http
+                .get(format!("{}/v1/device-keys", self.base))
+                .bearer_auth(credential),
+            Request::BlobStatus { sha256 } => self
+                .http
+                .get(format!("{}/v1/blobs/{sha256}/status", self.base))
+                .bearer_auth(credential),
+            Request::UploadChunk {
+                sha256,
+                offset,
+                total,
+                body,
+            } => self
+                .http
+                .put(format!(
+                    "{}/v1/blobs/{sha256}?offset={offset}&total={total}",
+                    self.base
+                ))
+                .bearer_auth(credential)
+                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                .body(body.clone()),
+        }
+    }
+
     /// included.
     pub async fn enrol(
         &self,
@@ -376,7 +391,7 @@ impl SyncClient {
         })
         .map_err(|e| CoreError::invalid("enrol", e.to_string()))?;
         let url = format!("{}/v1/enrol", self.base);
-        let (status, bytes) = self
+        let (status, _, bytes) = self
             .send(&CancelToken::new(), || {
                 self.http
                     .post(&url)
@@ -384,7 +399,7 @@ impl SyncClient {
                     .body(body.clone())
             })
             .await?;
-        if !status.is_success() {
+        if !(200..300).contains(&status) {
             return Err(error_from(status, &bytes));
         }
         let resp: EnrolResponse =
@@ -484,600 +499,76 @@ impl SyncClient {
         cancel: &CancelToken,
     ) -> Result<SyncReport> {
         let (device_id, credential) = Self::credential(store)?;
-        cancel.check()?;
-        let mut progress = SyncProgress::start();
-        observer.progress(&progress);
-
-        // 1. Records.
-        let mut session =
-            SyncSession::new(store, device_id)?.with_batch_bytes(self.config.batch_bytes);
-        let url = format!("{}/v1/sync", self.base);
-        while let Some(req) = session.next_request(store)? {
-            cancel.check()?;
-            let pushes = req.docs.iter().filter(|d| !d.changes.is_empty()).count();
-            let body = serde_json::to_vec(&req).map_err(protocol)?;
-            let (status, bytes) = self
-                .send(cancel, || {
-                    self.http
-                        .post(&url)
-                        .bearer_auth(&credential)
-                        .header("content-type", "application/json")
-                        .body(body.clone())
-                })
-                .await?;
-            session.report_mut().bytes_sent += body.len() as u64;
-            session.report_mut().bytes_received += bytes.len() as u64;
-            if !status.is_success() {
-                return Err(error_from(status, &bytes));
-            }
-            let resp: SyncResponse = serde_json::from_slice(&bytes).map_err(protocol)?;
-            session.apply_response(store, resp)?;
-            progress.docs_sent = progress
-                .docs_sent
-                .saturating_add(u32::try_from(pushes).unwrap_or(u32::MAX));
-            progress.docs_received = session.report().received;
-            progress.bytes_sent = session.report().bytes_sent;
-            progress.bytes_received = session.report().bytes_received;
-            observer.progress(&progress);
-        }
-        let received_docs = session.received_docs().to_vec();
-
-        // 2. Device keys.
-        cancel.check()?;
-        progress.phase = SyncPhase::DeviceKeys;
-        observer.progress(&progress);
-        let last_fetch = store
-            .meta(META_DEVICE_KEYS_AT)?
-            .and_then(|v| String::from_utf8(v).ok())
-            .and_then(|s| s.parse::<i64>().ok());
-        let now = crate::ids::now_ms();
-        let stale = last_fetch.is_none_or(|t| now.saturating_sub(t) >= DEVICE_KEYS_REFRESH_MS);
-        // A catalogue that arrived before the server key was pinned needs the key fetch too.
-        let pending_catalogue = session.has_pending_catalogue();
-        let mut keys = None;
-        if session.report().received > 0 || stale || pending_catalogue {
-            keys = Some(self.learn_device_keys(store, &credential, cancel).await?);
-        }
-        session.install_pending_catalogue(store)?;
-        let mut report = session.report().clone();
-        if let Some((learned, sent, received)) = keys {
-            report.device_keys_learned = learned;
-            report.bytes_sent += sent;
-            report.bytes_received += received;
-            progress.bytes_sent = report.bytes_sent;
-            progress.bytes_received = report.bytes_received;
-            observer.progress(&progress);
-        }
-
-        // 3. Blobs.
-        cancel.check()?;
-        let blobs = store.unconfirmed_blobs()?;
-        progress.phase = SyncPhase::Blobs;
-        progress.blobs_total = u32::try_from(blobs.len()).unwrap_or(u32::MAX);
-        observer.progress(&progress);
-        for b in &blobs {
-            cancel.check()?;
-            let outcome = {
-                let mut on_chunk = |sent: u64, received: u64| {
-                    report.bytes_sent += sent;
-                    report.bytes_received += received;
-                    progress.bytes_sent = report.bytes_sent;
-                    progress.bytes_received = report.bytes_received;
-                    observer.progress(&progress);
-                };
-                self.upload_stored(store, &credential, &b.sha256, cancel, &mut on_chunk)
-                    .await
-            };
-            match outcome {
-                Ok(()) => {
-                    store.mark_blob_confirmed(&b.sha256)?;
-                    report.blobs_uploaded += 1;
-                }
-                // Refused for now (not referenced by a record the server accepted, too
-                // large, content mismatch): stays pending, the phone keeps the file.
-                Err(CoreError::Server { status, code, .. }) if status < 500 => {
-                    tracing::warn!(blob = %b.sha256, status, %code, "blob left pending");
-                    report.blobs_pending += 1;
-                }
-                // The local file is unreadable: nothing to send; keep the row for a later
-                // verification to report.
-                Err(CoreError::Io { .. }) => {
-                    tracing::warn!(blob = %b.sha256, "blob file unreadable; left pending");
-                    report.blobs_pending += 1;
-                }
-                Err(e) => return Err(e),
-            }
-            progress.blobs_done += 1;
-            observer.progress(&progress);
-        }
-
-        // 4. Thumbnails of evidence in documents received now that this phone lacks
-        //    (originals are fetched on demand with `download_blob`).
-        let mut wanted: Vec<(String, String, u64)> = Vec::new();
-        for (doc_id, kind) in &received_docs {
-            if !matches!(kind, RecordKind::Case | RecordKind::Demonstration) {
-                continue;
-            }
-            for e in store.evidence(doc_id)? {
-                if let Some(t) = e.thumbnail
-                    && !wanted.iter().any(|(sha, _, _)| sha == &t.sha256)
-                    && !store.holds_blob(&t.sha256)?
-                {
-                    wanted.push((t.sha256, t.mime, t.size));
-                }
-            }
-        }
-        for (sha, mime, size) in &wanted {
-            cancel.check()?;
-            let outcome = {
-                let mut on_bytes = |received: u64| {
-                    report.bytes_received += received;
-                    progress.bytes_received = report.bytes_received;
-                };
-                self.download_inner(
-                    store,
-                    &credential,
-                    sha,
-                    Fetch {
-                        role: "thumbnail",
-                        mime,
-                        max_size: Some(*size),
-                    },
-                    cancel,
-                    &mut on_bytes,
-                )
-                .await
-            };
-            match outcome {
-                Ok(_) => {
-                    report.thumbnails_fetched += 1;
-                    progress.thumbnails_fetched = report.thumbnails_fetched;
-                }
-                // Not on the server yet (its phone has not uploaded it) or not readable:
-                // a later sync or an on-demand download gets it.
-                Err(CoreError::Server { status, code, .. }) if status < 500 && status != 429 => {
-                    tracing::info!(blob = %sha, status, %code, "thumbnail not available yet");
-                }
-                Err(CoreError::BlobHashMismatch { .. }) => {
-                    tracing::warn!(blob = %sha, "thumbnail arrived damaged; discarded");
-                }
-                Err(e) => return Err(e),
-            }
-            observer.progress(&progress);
-        }
-
-        progress.phase = SyncPhase::Done;
-        observer.progress(&progress);
-        Ok(report)
-    }
-
-    /// Downloads blob `sha256` (hex) into this phone's blob folder and returns its path. A
-    /// blob the phone already holds is not fetched again. The file is streamed to a
-    /// temporary file (a broken transfer resumes from where it stopped on the next attempt,
-    /// with `Range`), fsynced, and only if its SHA-256 matches renamed into the blob folder
-    /// and recorded as held by the server (never uploaded back). A wrong hash returns
-    /// [`CoreError::BlobHashMismatch`] and leaves nothing behind. The server answers `404`
-    /// ([`CoreError::Server`]) for a blob it does not hold or the device may not read.
-    pub async fn download_blob(&self, store: &FieldStore, sha256: &str) -> Result<PathBuf> {
-        let (_, credential) = Self::credential(store)?;
-        self.download_inner(
+        let mut machine = SyncMachine::new(
             store,
-            &credential,
-            sha256,
-            Fetch {
-                role: "original",
-                mime: "application/octet-stream",
-                max_size: None,
-            },
-            &CancelToken::new(),
-            &mut |_| {},
-        )
-        .await
-    }
-
-    /// The download loop; `on_bytes(received)` after every body frame.
-    async fn download_inner(
-        &self,
-        store: &FieldStore,
-        credential: &str,
-        sha256: &str,
-        fetch: Fetch<'_>,
-        cancel: &CancelToken,
-        on_bytes: &mut (dyn FnMut(u64) + Send),
-    ) -> Result<PathBuf> {
-        let sha = sha256.to_ascii_lowercase();
-        let Some(expected) = crate::evidence::blobs::parse_sha256(&sha) else {
-            return Err(CoreError::invalid("sha256", "expected 64 hex characters"));
-        };
-        if let Some(p) = store.blob_path(&sha)?.filter(|p| p.is_file()) {
-            return Ok(p);
-        }
-        let max = fetch.max_size.unwrap_or(MAX_DOWNLOAD);
-        let tmp = store.blob_download_temp(&sha);
-        let url = format!("{}/v1/blobs/{sha}", self.base);
-        let attempts = self.config.attempts.max(1);
-        let mut last = CoreError::Network {
-            reason: "no attempt made".into(),
-        };
-        let mut wait: Option<Duration> = None;
-        let mut complete = None;
-        for attempt in 0..attempts {
-            cancel.check()?;
-            if attempt > 0 {
-                pause(cancel, wait.take().unwrap_or_else(|| backoff(attempt))).await?;
-            }
-            // The temp file (sealed in an encrypted store) keeps what earlier attempts, or
-            // an earlier run, received; the request asks for the rest.
-            let mut sink = store.blob_download_sink(&sha, true)?;
-            let have = sink.have();
-            let mut req = self.http.get(&url).bearer_auth(credential);
-            if have > 0 {
-                req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
-            }
-            let mut resp = match req.send().await {
-                Ok(r) => r,
-                Err(e) => match net(e) {
-                    // The same key comes back on every attempt.
-                    e @ CoreError::CertificatePinMismatch => return Err(e),
-                    e => {
-                        last = e;
-                        continue;
-                    }
-                },
-            };
-            let status = resp.status();
-            if status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE && have > 0 {
-                // What we hold is already the whole blob (or more): the hash decides.
-                complete = Some(sink);
-                break;
-            }
-            if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-                let asked = (status == reqwest::StatusCode::TOO_MANY_REQUESTS)
-                    .then(|| retry_after(resp.headers()));
-                let body = resp.bytes().await.unwrap_or_default();
-                last = error_from(status, &body);
-                wait = asked;
-                continue;
-            }
-            if !status.is_success() {
-                let body = resp.bytes().await.unwrap_or_default();
-                return Err(error_from(status, &body));
-            }
-            // 206 continues the temp file where it ends; anything else starts it over.
-            let resumed = status == reqwest::StatusCode::PARTIAL_CONTENT
-                && content_range_start(resp.headers()) == Some(have);
-            if !resumed && have > 0 {
-                drop(sink);
-                sink = store.blob_download_sink(&sha, false)?;
-            }
-            let mut len = sink.have();
-            let finished = loop {
-                if cancel.is_cancelled() {
-                    sink.suspend()?;
-                    return Err(CoreError::Cancelled);
-                }
-                match resp.chunk().await {
-                    Ok(Some(bytes)) => {
-                        len += bytes.len() as u64;
-                        if len > max {
-                            drop(sink);
-                            let _ = tokio::fs::remove_file(&tmp).await;
-                            return Err(CoreError::BlobHashMismatch {
-                                expected: sha,
-                                actual: format!("more than {max} bytes"),
-                            });
-                        }
-                        sink.write(&bytes)?;
-                        on_bytes(bytes.len() as u64);
-                    }
-                    Ok(None) => break true,
-                    Err(e) => {
-                        last = net(e);
-                        break false;
-                    }
-                }
-            };
-            if finished {
-                complete = Some(sink);
-                break;
-            }
-            sink.suspend()?;
-        }
-        let Some(sink) = complete else {
-            // The partial file stays for the next attempt to resume.
-            return Err(last);
-        };
-        let hashed = sink
-            .finish()
-            .and_then(|p| store.open_blob_file(&p))
-            .map(|mut reader| {
-                let hash_path = tmp.clone();
-                tokio::task::spawn_blocking(move || {
-                    crate::evidence::blobs::hash_reader(&mut reader)
-                        .map_err(|e| CoreError::io(&hash_path, e))
-                })
-            });
-        let hashed = match hashed {
-            Ok(task) => task
-                .await
-                .map_err(|e| CoreError::io(&tmp, std::io::Error::other(e.to_string())))
-                .and_then(|r| r),
-            Err(e) => Err(e),
-        };
-        let (actual, size) = match hashed {
-            Ok(x) => x,
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&tmp).await;
-                return Err(e);
-            }
-        };
-        if actual != expected {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(CoreError::BlobHashMismatch {
-                expected: sha,
-                actual: hex::encode(actual),
-            });
-        }
-        match store.install_downloaded_blob(&tmp, expected, size, fetch.mime, fetch.role) {
-            Ok(p) => Ok(p),
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&tmp).await;
-                Err(e)
-            }
-        }
-    }
-
-    /// Fetches the device keys the caller may need and trusts each new one. Returns the
-    /// number learned and the bytes sent and received.
-    async fn learn_device_keys(
-        &self,
-        store: &FieldStore,
-        credential: &str,
-        cancel: &CancelToken,
-    ) -> Result<(u32, u64, u64)> {
-        let url = format!("{}/v1/device-keys", self.base);
-        let (status, bytes) = self
-            .send(cancel, || self.http.get(&url).bearer_auth(credential))
-            .await?;
-        if status == reqwest::StatusCode::NOT_FOUND {
-            // A server older than the route: nothing to learn, not a failure.
-            return Ok((0, 0, bytes.len() as u64));
-        }
-        if !status.is_success() {
-            return Err(error_from(status, &bytes));
-        }
-        let resp: DeviceKeysResponse = serde_json::from_slice(&bytes).map_err(protocol)?;
-        // Every PII key the bureau has used, in order: the last seals new parties, the others
-        // open parties sealed before a rotation. Keys held already stay.
-        for hex_key in resp.pii_keys.iter().flatten() {
-            let key = hex::decode(hex_key)
-                .ok()
-                .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
-                .ok_or_else(|| CoreError::Protocol {
-                    reason: "PII key is not 32 bytes of hex".into(),
-                })?;
-            store.add_pii_key(key)?;
-        }
-        if let Some(k) = &resp.server_signing_key
-            && store.pin_server_signing_key(k)?
-        {
-            tracing::info!("server signing key pinned from the key refresh");
-        }
-        let known: std::collections::HashSet<String> =
-            store.trusted_device_keys()?.into_iter().collect();
-        let mut learned = 0u32;
-        for k in &resp.keys {
-            let key = k.public_key.to_ascii_lowercase();
-            if known.contains(&key) {
-                store.set_device_key_revoked(&key, k.revoked_at_ms)?;
-                continue;
-            }
-            let parsed: Option<[u8; 32]> = hex::decode(&key).ok().and_then(|v| v.try_into().ok());
-            let Some(raw) = parsed else {
-                tracing::warn!(device = %k.device_id, "server sent a malformed device key");
-                continue;
-            };
-            // A key that is not a valid ed25519 point (e.g. a placeholder sent at enrolment)
-            // cannot have signed anything: skip it.
-            match store.trust_device_key(&k.device_id, &raw) {
-                Ok(()) => {
-                    learned += 1;
-                    store.set_device_key_revoked(&key, k.revoked_at_ms)?;
-                }
-                Err(CoreError::InvalidInput { .. }) => {
-                    tracing::warn!(device = %k.device_id, "device key is not an ed25519 key");
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        store.set_meta(
-            META_DEVICE_KEYS_AT,
-            crate::ids::now_ms().to_string().as_bytes(),
+            device_id,
+            self.config.attempts,
+            self.config.batch_bytes,
+            self.config.wire,
+            cancel.clone(),
         )?;
-        Ok((learned, 0, bytes.len() as u64))
-    }
-
-    /// Asks how much of a blob the server holds.
-    pub async fn blob_status(&self, store: &FieldStore, sha256: &str) -> Result<BlobStatus> {
-        let (_, credential) = Self::credential(store)?;
-        self.status_inner(&credential, sha256, &CancelToken::new())
-            .await
-    }
-
-    async fn status_inner(
-        &self,
-        credential: &str,
-        sha256: &str,
-        cancel: &CancelToken,
-    ) -> Result<BlobStatus> {
-        let url = format!("{}/v1/blobs/{sha256}/status", self.base);
-        let (status, bytes) = self
-            .send(cancel, || self.http.get(&url).bearer_auth(credential))
-            .await?;
-        if !status.is_success() {
-            return Err(error_from(status, &bytes));
-        }
-        serde_json::from_slice(&bytes).map_err(protocol)
-    }
-
-    /// Uploads the file at `path` as blob `sha256` (hex), resuming where the server stopped.
-    /// Returns once the server has verified and stored it. The server accepts only blobs that
-    /// a document this device may write refers to, so sync the document first. A sealed file
-    /// of this store is sent as its content.
-    pub async fn upload_blob(&self, store: &FieldStore, path: &Path, sha256: &str) -> Result<()> {
-        let (_, credential) = Self::credential(store)?;
-        let reader = store.open_blob_file(path)?;
-        self.upload_inner(
-            &credential,
-            reader,
-            sha256,
-            &CancelToken::new(),
-            &mut |_, _| {},
-        )
-        .await
-    }
-
-    /// Uploads this store's blob `sha256`.
-    async fn upload_stored(
-        &self,
-        store: &FieldStore,
-        credential: &str,
-        sha256: &str,
-        cancel: &CancelToken,
-        on_chunk: &mut (dyn FnMut(u64, u64) + Send),
-    ) -> Result<()> {
-        let reader = store
-            .open_blob(sha256)?
-            .ok_or_else(|| CoreError::not_found("evidence file", sha256))?;
-        self.upload_inner(credential, reader, sha256, cancel, on_chunk)
-            .await
-    }
-
-    /// The upload loop; `on_chunk(sent, received)` after every chunk request. Reads the
-    /// content through `file` (unsealing it), one chunk per request.
-    async fn upload_inner(
-        &self,
-        credential: &str,
-        mut file: BlobReader,
-        sha256: &str,
-        cancel: &CancelToken,
-        on_chunk: &mut (dyn FnMut(u64, u64) + Send),
-    ) -> Result<()> {
-        use std::io::{Read, Seek};
-        let sha = sha256.to_ascii_lowercase();
-        if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(CoreError::invalid("sha256", "expected 64 hex characters"));
-        }
-        let io_err = |e| CoreError::io(format!("evidence file {sha}"), e);
-        let len = file.len();
-        // Bounded: each pass either advances the offset or re-reads it after a mismatch.
-        let max_passes = (len / BLOB_CHUNK as u64) * 2 + 8;
-        let mut st = self.status_inner(credential, &sha, cancel).await?;
-        for _ in 0..max_passes {
-            if st.complete {
-                return Ok(());
+        loop {
+            let action = machine.next(store);
+            for p in machine.take_progress() {
+                observer.progress(&p);
             }
-            cancel.check()?;
-            let offset = st.offset.min(len);
-            file.seek(std::io::SeekFrom::Start(offset))
-                .map_err(io_err)?;
-            let want = usize::try_from((len - offset).min(BLOB_CHUNK as u64)).unwrap_or(BLOB_CHUNK);
-            let mut buf = vec![0u8; want];
-            file.read_exact(&mut buf).map_err(io_err)?;
-            let url = format!("{}/v1/blobs/{sha}?offset={offset}&total={len}", self.base);
-            let (status, bytes) = self
-                .send(cancel, || {
-                    self.http
-                        .put(&url)
-                        .bearer_auth(credential)
-                        .header("content-type", "application/octet-stream")
-                        .body(buf.clone())
-                })
-                .await?;
-            on_chunk(buf.len() as u64, bytes.len() as u64);
-            if status.is_success() {
-                st = serde_json::from_slice(&bytes).map_err(protocol)?;
-            } else if status == reqwest::StatusCode::CONFLICT && !upload_in_progress(&bytes) {
-                st = self.status_inner(credential, &sha, cancel).await?;
-            } else {
-                return Err(error_from(status, &bytes));
+            let outcome = match action? {
+                Action::Done(report) => return Ok(report),
+                Action::Wait(d) => {
+                    pause(cancel, d).await?;
+                    Outcome::Waited
+                }
+                Action::Send(req) => self.once(self.build(&credential, &req)).await,
+                Action::FetchThumbnail(t) => {
+                    let mut bytes = 0u64;
+                    let result = self
+                        .download_inner(
+                            store,
+                            &credential,
+                            &t.sha256,
+                            super::transfer::Fetch {
+                                role: "thumbnail",
+                                mime: &t.mime,
+                                max_size: Some(t.size),
+                            },
+                            cancel,
+                            &mut |n| bytes += n,
+                        )
+                        .await
+                        .map(|_| ());
+                    Outcome::Thumbnail { result, bytes }
+                }
+            };
+            machine.handle(store, outcome)?;
+            for p in machine.take_progress() {
+                observer.progress(&p);
             }
         }
-        Err(CoreError::Protocol {
-            reason: "blob upload did not finish".into(),
-        })
     }
 }
 
-/// The largest blob a download accepts when the entry's size is not known (the server's
-/// default upload limit).
-pub const MAX_DOWNLOAD: u64 = 1024 * 1024 * 1024;
-
-/// How a downloaded blob is recorded.
-#[derive(Debug, Clone, Copy)]
-struct Fetch<'a> {
-    /// `original`, `thumbnail` or `display`.
-    role: &'a str,
-    /// MIME type to record.
-    mime: &'a str,
-    /// Size the entry records (a larger body is refused).
-    max_size: Option<u64>,
+/// `send` executes only requests, never waits or downloads.
+fn unreachable_outcome() -> Result<Failure> {
+    Err(CoreError::Protocol {
+        reason: "unexpected outcome of a request".into(),
+    })
 }
 
-/// The first byte of a `Content-Range: bytes A-B/T` reply.
-fn content_range_start(headers: &reqwest::header::HeaderMap) -> Option<u64> {
-    let v = headers.get(reqwest::header::CONTENT_RANGE)?.to_str().ok()?;
-    let rest = v.trim().strip_prefix("bytes ")?;
-    rest.split('-').next()?.trim().parse().ok()
-}
-
-/// Whether a `409` says another device's upload of the blob is in progress (the server binds
-/// an upload to the device that began it): the blob stays pending for a later sync instead of
-/// the upload asking for the status again.
-fn upload_in_progress(body: &[u8]) -> bool {
-    serde_json::from_slice::<ErrorBody>(body).is_ok_and(|b| b.error == "upload_in_progress")
-}
-
-/// Turns an error reply into the core error.
-fn error_from(status: reqwest::StatusCode, body: &[u8]) -> CoreError {
-    let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
-    if status == reqwest::StatusCode::UNAUTHORIZED {
-        // A server that predates `wipe_mode` sends only `wipe`: erase everything.
-        let wipe = parsed.as_ref().filter(|b| b.wipe).map(|b| {
-            b.wipe_mode
-                .map_or(crate::store::WipeMode::All, crate::store::WipeMode::from)
-        });
-        return CoreError::Unauthorized { wipe };
-    }
-    let (code, message) = match parsed {
-        Some(b) => (b.error, b.message),
-        None => ("unknown".into(), String::new()),
-    };
-    CoreError::Server {
-        status: status.as_u16(),
-        code,
-        message,
+/// The reply headers the sync body negotiation reads.
+fn reply_headers(h: &reqwest::header::HeaderMap) -> ReplyHeaders {
+    let get =
+        |n: reqwest::header::HeaderName| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+    ReplyHeaders {
+        content_type: get(reqwest::header::CONTENT_TYPE),
+        content_encoding: get(reqwest::header::CONTENT_ENCODING),
+        accept_encoding: get(reqwest::header::ACCEPT_ENCODING),
+        retry_after: get(reqwest::header::RETRY_AFTER),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_is_jittered_and_bounded() {
-        for attempt in 1..40 {
-            let exp = (BACKOFF_BASE_MS << (attempt - 1).min(16)).min(BACKOFF_MAX_MS);
-            let d = backoff(attempt).as_millis() as u64;
-            assert!(
-                d >= exp / 2 && d <= exp,
-                "attempt {attempt}: {d} ms of {exp}"
-            );
-        }
-        let spread: std::collections::HashSet<u128> =
-            (0..50).map(|_| backoff(3).as_millis()).collect();
-        assert!(spread.len() > 1, "no jitter");
-    }
 
     #[test]
     fn a_wipe_order_maps_to_its_mode_and_an_older_server_means_all() {
@@ -1099,7 +590,7 @@ mod tests {
             (b"not json", None),
         ];
         for (body, want) in cases {
-            match error_from(reqwest::StatusCode::UNAUTHORIZED, body) {
+            match error_from(401, body) {
                 CoreError::Unauthorized { wipe } => assert_eq!(wipe, want, "{body:?}"),
                 other => panic!("{other:?}"),
             }

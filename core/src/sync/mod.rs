@@ -1,19 +1,28 @@
 //! Sync with the fieldcase server (protocol v1, see `docs/sync-protocol.md`).
 //!
-//! - [`wire`]: the JSON request and response types, shared with the server.
+//! - [`wire`]: the request and response types, shared with the server.
+//! - [`codec`]: their JSON and binary (CBOR) bodies, gzip, and the headers that negotiate them.
+//! - [`negotiate`]: which body form a phone sends, learned from the server's replies.
 //! - [`catalogue`]: signing and checking the catalogue bundles the server publishes.
-//! - [`session`]: the state machine, no I/O: builds requests from the store, applies replies.
-//! - [`client`]: the HTTP shell (reqwest + rustls on tokio): enrolment, sync, blob upload.
+//! - [`session`]: the record rounds, no I/O: builds requests from the store, applies replies.
+//! - [`machine`]: a whole session (records, device keys, blobs, thumbnails), no I/O: the next
+//!   action, what a reply means, retries, cancellation points and progress.
+//! - [`client`]: the HTTP shell (reqwest + rustls on tokio): enrolment, and the executor of
+//!   the machine's actions; [`transfer`]: one blob's download or upload outside a session.
 //! - [`enrol_link`]: the text of the enrolment QR code (server URL, code, pins).
 //! - [`pinning`]: certificate pinning of the server's keys.
 //! - [`progress`]: progress snapshots and cancellation of a sync.
 
 pub mod catalogue;
 pub mod client;
+pub mod codec;
 pub mod enrol_link;
+pub mod machine;
+pub mod negotiate;
 pub mod pinning;
 pub mod progress;
 pub mod session;
+pub mod transfer;
 pub mod wire;
 
 pub use client::{ClientConfig, SyncClient};

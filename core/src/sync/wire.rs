@@ -4,6 +4,11 @@
 //! One definition serves both sides, and `schemas/wire/*.schema.json` describe the same JSON;
 //! a test checks real messages against those schemas. Changes are additive only: a new field
 //! gets `#[serde(default)]`, an incompatible change gets a new route version.
+//!
+//! The same types are also the binary (CBOR) body of `POST /v1/sync` ([`super::codec`]): the
+//! field helpers below write base64 and hex text for a human-readable format (JSON) and raw
+//! byte strings for a binary one, so Automerge bytes, change hashes and document ids cost
+//! their own size on the binary wire instead of 4/3 or twice of it.
 
 use crate::model::RecordKind;
 use serde::{Deserialize, Serialize};
@@ -71,13 +76,15 @@ pub struct SyncRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DocPush {
     /// Record id (UUID).
+    #[serde(with = "id_field")]
     pub doc_id: String,
     /// Record kind.
     pub kind: RecordKind,
     /// The heads the device holds now (hex change hashes).
+    #[serde(with = "heads_field")]
     pub have_heads: Vec<String>,
     /// The server heads the device last saw for this document (empty if none).
-    #[serde(default)]
+    #[serde(default, with = "heads_field")]
     pub server_heads: Vec<String>,
     /// Automerge bytes: `save_after(server_heads)` of the device's document, or empty when the
     /// device only asks for what it lacks.
@@ -171,6 +178,7 @@ pub enum DocStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DocResult {
     /// Record id.
+    #[serde(with = "id_field")]
     pub doc_id: String,
     /// Record kind.
     pub kind: RecordKind,
@@ -188,7 +196,7 @@ pub struct DocResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
     /// The server's heads after the merge (empty if it has no such document).
-    #[serde(default)]
+    #[serde(default, with = "heads_field")]
     pub server_heads: Vec<String>,
     /// What the device lacks: `save_after(have_heads)` of the server's document.
     #[serde(default, with = "b64")]
@@ -199,10 +207,12 @@ pub struct DocResult {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeedEntry {
     /// Record id.
+    #[serde(with = "id_field")]
     pub doc_id: String,
     /// Record kind.
     pub kind: RecordKind,
     /// The server's heads of the document.
+    #[serde(with = "heads_field")]
     pub heads: Vec<String>,
 }
 
@@ -371,21 +381,207 @@ impl From<WipeScope> for crate::store::WipeMode {
     }
 }
 
-/// Base64 (standard alphabet, padded) for byte fields.
+/// Byte fields: base64 (standard alphabet, padded) in a human-readable format (JSON), a byte
+/// string in a binary one (CBOR). Either form is read back from either format.
 pub mod b64 {
     use base64::Engine;
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::de::{self, Visitor};
+    use serde::{Deserializer, Serializer};
 
     /// Encodes.
     pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(v))
+        if s.is_human_readable() {
+            s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(v))
+        } else {
+            s.serialize_bytes(v)
+        }
+    }
+
+    struct BytesOrBase64;
+
+    impl<'de> Visitor<'de> for BytesOrBase64 {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a byte string or base64 text")
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Vec<u8>, E> {
+            base64::engine::general_purpose::STANDARD
+                .decode(v)
+                .map_err(E::custom)
+        }
+
+        fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+
+        fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(v)
+        }
     }
 
     /// Decodes.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let s = String::deserialize(d)?;
-        base64::engine::general_purpose::STANDARD
-            .decode(s)
-            .map_err(serde::de::Error::custom)
+        if d.is_human_readable() {
+            d.deserialize_str(BytesOrBase64)
+        } else {
+            d.deserialize_any(BytesOrBase64)
+        }
+    }
+}
+
+/// A text field that is often the text form of fixed-size bytes (a UUID, a change hash): in a
+/// binary format it is written as those bytes when converting back gives the very same text,
+/// and as text otherwise, so every value round-trips exactly.
+mod compact {
+    use serde::de::{self, Visitor};
+    use serde::{Deserializer, Serialize, Serializer};
+
+    /// How the text maps to bytes and back.
+    pub(super) trait Form {
+        /// The bytes, when `text` is in canonical form.
+        fn to_bytes(text: &str) -> Option<Vec<u8>>;
+        /// The canonical text of `bytes`, or `None` when they are not of this form.
+        fn to_text(bytes: &[u8]) -> Option<String>;
+    }
+
+    /// Lowercase hex (change hashes).
+    pub(super) struct Hex;
+
+    impl Form for Hex {
+        fn to_bytes(text: &str) -> Option<Vec<u8>> {
+            let lower = text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+            if lower && !text.is_empty() {
+                hex::decode(text).ok()
+            } else {
+                None
+            }
+        }
+
+        fn to_text(bytes: &[u8]) -> Option<String> {
+            Some(hex::encode(bytes))
+        }
+    }
+
+    /// A UUID in lowercase hyphenated form (document ids).
+    pub(super) struct Uuid;
+
+    impl Form for Uuid {
+        fn to_bytes(text: &str) -> Option<Vec<u8>> {
+            let id = uuid::Uuid::parse_str(text).ok()?;
+            (id.hyphenated().to_string() == text).then(|| id.as_bytes().to_vec())
+        }
+
+        fn to_text(bytes: &[u8]) -> Option<String> {
+            uuid::Uuid::from_slice(bytes)
+                .ok()
+                .map(|id| id.hyphenated().to_string())
+        }
+    }
+
+    /// One value, serialized per [`Form`].
+    pub(super) struct Item<'a, F>(pub &'a str, pub std::marker::PhantomData<F>);
+
+    impl<F: Form> Serialize for Item<'_, F> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            if !s.is_human_readable()
+                && let Some(b) = F::to_bytes(self.0)
+            {
+                return s.serialize_bytes(&b);
+            }
+            s.serialize_str(self.0)
+        }
+    }
+
+    /// Reads text, or bytes of the form.
+    pub(super) struct TextOrBytes<F>(pub std::marker::PhantomData<F>);
+
+    impl<'de, F: Form> Visitor<'de> for TextOrBytes<F> {
+        type Value = String;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("text, or its bytes")
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+
+        fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
+            Ok(v)
+        }
+
+        fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<String, E> {
+            F::to_text(v).ok_or_else(|| E::invalid_length(v.len(), &self))
+        }
+    }
+
+    impl<'de, F: Form> de::DeserializeSeed<'de> for TextOrBytes<F> {
+        type Value = String;
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+}
+
+/// A document id: text in JSON, its 16 bytes in CBOR when it is a canonical UUID.
+pub mod id_field {
+    use super::compact::{Item, TextOrBytes, Uuid};
+    use serde::de::DeserializeSeed;
+    use serde::{Deserializer, Serialize, Serializer};
+    use std::marker::PhantomData;
+
+    /// Encodes.
+    pub fn serialize<S: Serializer>(v: &str, s: S) -> Result<S::Ok, S::Error> {
+        Item::<Uuid>(v, PhantomData).serialize(s)
+    }
+
+    /// Decodes.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        TextOrBytes::<Uuid>(PhantomData).deserialize(d)
+    }
+}
+
+/// A list of change hashes: hex text in JSON, 32-byte strings in CBOR.
+pub mod heads_field {
+    use super::compact::{Hex, Item, TextOrBytes};
+    use serde::de::{SeqAccess, Visitor};
+    use serde::ser::SerializeSeq;
+    use serde::{Deserializer, Serializer};
+    use std::marker::PhantomData;
+
+    /// Encodes.
+    pub fn serialize<S: Serializer>(v: &[String], s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(v.len()))?;
+        for h in v {
+            seq.serialize_element(&Item::<Hex>(h, PhantomData))?;
+        }
+        seq.end()
+    }
+
+    struct Heads;
+
+    impl<'de> Visitor<'de> for Heads {
+        type Value = Vec<String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of change hashes")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+            // The hint comes from the sender: bounded so it cannot reserve memory by itself.
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+            while let Some(h) = seq.next_element_seed(TextOrBytes::<Hex>(PhantomData))? {
+                out.push(h);
+            }
+            Ok(out)
+        }
+    }
+
+    /// Decodes.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        d.deserialize_seq(Heads)
     }
 }

@@ -1,11 +1,14 @@
-//! Sync benchmarks: one phone uploading 1,000 new records, and a no-op sync over 10,000
-//! synced documents, both against a real server on 127.0.0.1 with embedded SQLite, and both
-//! through a byte-counting TCP proxy so the byte figures are wire bytes (headers included).
+//! Sync benchmarks: one phone uploading 1,000 new records (its time against a floor, and the
+//! bytes on the wire of pushing and pulling them against the raw Automerge bytes, in each body
+//! form), and a no-op sync over 10,000 synced documents, all against a real server on
+//! 127.0.0.1 with embedded SQLite, and all through a byte-counting TCP proxy so the byte
+//! figures are wire bytes (headers included).
 
 use crate::{BenchError, Result, T0, be, cache_root, median, print_line, runtime};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::post;
+use fieldcase_core::sync::negotiate::WireOptions;
 use fieldcase_server::storage::Role;
 use fieldcase_tests::harness::{Phone, TestServer, raw_http};
 use fieldcase_tests::proxy::FaultProxy;
@@ -73,7 +76,7 @@ async fn server_phone(dir: &Path) -> Result<(TestServer, FaultProxy, Phone)> {
     Ok((s, proxy, phone))
 }
 
-fn wire(proxy: &FaultProxy) -> u64 {
+fn wire_bytes(proxy: &FaultProxy) -> u64 {
     let s = proxy.stats();
     s.up_bytes + s.down_bytes
 }
@@ -96,11 +99,11 @@ pub fn sync_1000_records(_quick: bool) -> Result<()> {
         if bundle.docs.len() != n as usize {
             return Err(BenchError(format!("{} new documents", bundle.docs.len())));
         }
-        let w0 = wire(&proxy);
+        let w0 = wire_bytes(&proxy);
         let t = Instant::now();
         let r = phone.sync().await?;
         let ours_ms = t.elapsed().as_secs_f64() * 1e3;
-        let ours_bytes = wire(&proxy) - w0;
+        let ours_bytes = wire_bytes(&proxy) - w0;
         if r.accepted != n as u32 || !r.complete {
             return Err(BenchError(format!(
                 "sync accepted {} of {n} (complete: {})",
@@ -136,13 +139,6 @@ pub fn sync_1000_records(_quick: bool) -> Result<()> {
             }
         }
         print_line(
-            "sync_1000_records_bytes",
-            ours_bytes as f64,
-            floor_bytes as f64,
-            "floor",
-            "B",
-        );
-        print_line(
             "sync_1000_records_ms",
             ours_ms,
             median(&mut base),
@@ -151,8 +147,75 @@ pub fn sync_1000_records(_quick: bool) -> Result<()> {
         );
         drop(phone);
         s.server.kill().await?;
+        // Bytes on the wire for pushing and pulling, in each body form.
+        let mut lines = Vec::new();
+        for (name, wire) in [
+            ("sync_1000_records_bytes_json", WireOptions::json_only()),
+            (
+                "sync_1000_records_bytes_cbor",
+                WireOptions {
+                    binary: true,
+                    gzip: false,
+                },
+            ),
+            ("sync_1000_records_bytes", WireOptions::default()),
+        ] {
+            let sub = dir.path().join(name);
+            std::fs::create_dir_all(&sub)?;
+            let (push, pull, raw) = push_pull_bytes(&sub, n, wire).await?;
+            eprintln!(
+                "{name}: push {push} B, pull {pull} B on the wire; raw Automerge {raw} B each way"
+            );
+            lines.push((name, (push + pull) as f64, (2 * raw) as f64));
+        }
+        for (name, ours, raw) in lines {
+            print_line(name, ours, raw, "floor", "B");
+        }
         Ok(())
     })
+}
+
+/// Wire bytes (headers included) of one phone pushing `n` new case records in one session
+/// and another phone of the same unit pulling them in one session, with the body options
+/// `wire`, and the raw Automerge bytes of those records (what either direction must carry at
+/// least).
+async fn push_pull_bytes(dir: &Path, n: i64, wire: WireOptions) -> Result<(u64, u64, u64)> {
+    let s = TestServer::start(&dir.join("server")).await.map_err(be)?;
+    let proxy = FaultProxy::start(s.server.addr).await?;
+    let url = format!("http://{}", proxy.addr);
+    let unit = "luan/jinan/squad-1";
+    let mut a = Phone::enrol(&s, &url, dir, "OF-A", Role::Officer, unit)
+        .await
+        .map_err(be)?;
+    let mut b = Phone::enrol(&s, &url, dir, "OF-B", Role::Officer, unit)
+        .await
+        .map_err(be)?;
+    a.use_wire(&url, wire).map_err(be)?;
+    b.use_wire(&url, wire).map_err(be)?;
+    // First sessions: device keys, cursor, catalogue, and what the server reads.
+    a.sync().await?;
+    b.sync().await?;
+    let before = a.store.heads()?;
+    for i in 0..n {
+        a.case(None, T0 + i).map_err(be)?;
+    }
+    let bundle = a.store.export_changes(&before)?;
+    let raw: u64 = bundle.docs.iter().map(|d| d.bytes.len() as u64).sum();
+    let w0 = wire_bytes(&proxy);
+    let r = a.sync().await?;
+    let push = wire_bytes(&proxy) - w0;
+    if r.accepted != n as u32 || !r.complete {
+        return Err(BenchError(format!("push accepted {} of {n}", r.accepted)));
+    }
+    let w1 = wire_bytes(&proxy);
+    let r = b.sync().await?;
+    let pull = wire_bytes(&proxy) - w1;
+    if r.received != n as u32 || !r.complete {
+        return Err(BenchError(format!("pull received {} of {n}", r.received)));
+    }
+    drop((a, b));
+    s.server.kill().await?;
+    Ok((push, pull, raw))
 }
 
 /// Documents on the phone for the no-op sync (`FIELDCASE_BENCH_NOOP_DOCS` overrides 10,000,
@@ -189,11 +252,11 @@ pub fn noop_sync_10000_docs(_quick: bool) -> Result<()> {
         }
         let (mut ours_ms, mut ours_b) = (Vec::new(), Vec::new());
         for _ in 0..7 {
-            let w0 = wire(&proxy);
+            let w0 = wire_bytes(&proxy);
             let t = Instant::now();
             let r = phone.sync().await?;
             ours_ms.push(t.elapsed().as_secs_f64() * 1e3);
-            ours_b.push((wire(&proxy) - w0) as f64);
+            ours_b.push((wire_bytes(&proxy) - w0) as f64);
             if r.pushed != 0 || r.received != 0 {
                 return Err(BenchError(format!(
                     "the no-op sync moved {} up, {} down",
@@ -205,7 +268,7 @@ pub fn noop_sync_10000_docs(_quick: bool) -> Result<()> {
         let url = format!("http://{}/healthz", proxy.addr);
         let (mut base_ms, mut base_b) = (Vec::new(), Vec::new());
         for k in 0..8 {
-            let w0 = wire(&proxy);
+            let w0 = wire_bytes(&proxy);
             let t = Instant::now();
             http.get(&url)
                 .send()
@@ -217,7 +280,7 @@ pub fn noop_sync_10000_docs(_quick: bool) -> Result<()> {
             // The first request opens the connection; the sync client's is already open.
             if k > 0 {
                 base_ms.push(ms);
-                base_b.push((wire(&proxy) - w0) as f64);
+                base_b.push((wire_bytes(&proxy) - w0) as f64);
             }
         }
         let name = format!("noop_sync_{n}_docs");

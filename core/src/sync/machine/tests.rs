@@ -1,0 +1,1 @@
+//! The session machine against a fake server, no network.
