@@ -14,4 +14,5 @@ mod measure;
 mod pinning;
 mod revoke;
 mod scenarios;
+mod wire_forms;
 mod wire_schemas;
