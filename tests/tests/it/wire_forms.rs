@@ -97,7 +97,11 @@ async fn the_binary_client_syncs_end_to_end() -> TestResult {
     let s = TestServer::start(&dir.path().join("server")).await?;
     let (a, b) = phones(&s, &dir, WireOptions::default()).await?;
     a.sync().await?;
-    assert_eq!(meta(&a, META_WIRE)?, "cbor+gzip", "learned from the first reply");
+    assert_eq!(
+        meta(&a, META_WIRE)?,
+        "cbor+gzip",
+        "learned from the first reply"
+    );
     let mut ids = Vec::new();
     for i in 0..20 {
         ids.push(a.case(None, T0 + i)?);
@@ -141,11 +145,19 @@ async fn a_malformed_binary_body_is_a_400_and_nothing_is_written() -> TestResult
         ("empty", None, vec![]),
         ("not CBOR", None, vec![0xff, 0x00]),
         ("truncated", None, good[..good.len() / 2].to_vec()),
-        ("huge length", None, vec![0x5b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+        (
+            "huge length",
+            None,
+            vec![0x5b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+        ),
         ("deep nesting", None, vec![0x81; 100_000]),
         ("wrong types", None, wrong_type),
         ("trailing bytes", None, [good.clone(), vec![0]].concat()),
-        ("broken gzip", Some("gzip"), b"\x1f\x8b\x08\x00garbage".to_vec()),
+        (
+            "broken gzip",
+            Some("gzip"),
+            b"\x1f\x8b\x08\x00garbage".to_vec(),
+        ),
     ];
     for (name, encoding, body) in cases {
         let mut req = http
@@ -160,7 +172,11 @@ async fn a_malformed_binary_body_is_a_400_and_nothing_is_written() -> TestResult
         assert_eq!(resp.status(), 400, "{name}");
         let err: ErrorBody = serde_json::from_slice(&resp.bytes().await?)?;
         assert_eq!(err.error, "bad_request", "{name}");
-        assert!(err.message.starts_with("malformed"), "{name}: {}", err.message);
+        assert!(
+            err.message.starts_with("malformed"),
+            "{name}: {}",
+            err.message
+        );
     }
     let resp = http
         .post(format!("{}/v1/sync", s.url()))
@@ -195,6 +211,89 @@ async fn a_malformed_binary_body_is_a_400_and_nothing_is_written() -> TestResult
     let reply: SyncResponse = BodyFormat::Cbor.decode(&resp.bytes().await?)?;
     assert_eq!(reply.docs.len(), 1);
     assert!(s.state.storage.latest_seq().await? > seq);
+    s.server.kill().await?;
+    Ok(())
+}
+
+/// A server as it was before the binary form, in front of the real one: a sync body is
+/// parsed as JSON (anything else is `400`, as the old route did) and forwarded without the
+/// phone's `Accept` and `Accept-Encoding`, so the reply is JSON; other routes pass through.
+async fn old_server(upstream: String) -> TestResult<std::net::SocketAddr> {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+
+    async fn forward(
+        axum::extract::State(up): axum::extract::State<String>,
+        req: axum::extract::Request,
+    ) -> axum::response::Response {
+        let (parts, body) = req.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, 64 << 20).await else {
+            return StatusCode::BAD_REQUEST.into_response();
+        };
+        let sync = parts.uri.path() == "/v1/sync";
+        if sync && serde_json::from_slice::<serde_json::Value>(&bytes).is_err() {
+            let body = r#"{"error":"bad_request","message":"sync request: expected value"}"#;
+            return (StatusCode::BAD_REQUEST, body).into_response();
+        }
+        let Ok(http) = raw_http() else {
+            return StatusCode::BAD_GATEWAY.into_response();
+        };
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut r = http
+            .request(parts.method.clone(), format!("{up}{path}"))
+            .body(bytes.to_vec());
+        for (k, v) in &parts.headers {
+            let negotiation = *k == header::ACCEPT || *k == header::ACCEPT_ENCODING;
+            if (sync && negotiation) || *k == header::HOST || *k == header::CONTENT_LENGTH {
+                continue;
+            }
+            r = r.header(k, v);
+        }
+        let Ok(resp) = r.send().await else {
+            return StatusCode::BAD_GATEWAY.into_response();
+        };
+        let status = resp.status();
+        let mut headers = resp.headers().clone();
+        headers.remove(header::ACCEPT_ENCODING);
+        headers.remove(header::VARY);
+        headers.remove(header::CONTENT_LENGTH);
+        let body = resp.bytes().await.unwrap_or_default();
+        (status, headers, body).into_response()
+    }
+
+    let app = axum::Router::new().fallback(forward).with_state(upstream);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(addr)
+}
+
+#[tokio::test]
+async fn a_current_client_works_with_a_server_that_answers_only_json() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let s = TestServer::start(&dir.path().join("server")).await?;
+    let old = format!("http://{}", old_server(s.url()).await?);
+    let (mut a, mut b) = phones(&s, &dir, WireOptions::default()).await?;
+    a.use_wire(&old, WireOptions::default())?;
+    b.use_wire(&old, WireOptions::default())?;
+    for i in 0..3 {
+        a.case(None, T0 + i)?;
+    }
+    let r = tokio::time::timeout(std::time::Duration::from_secs(60), a.sync()).await??;
+    assert_eq!((r.accepted, r.complete), (3, true));
+    assert_eq!(
+        meta(&a, META_WIRE)?,
+        "",
+        "a JSON reply teaches nothing binary"
+    );
+    // The server was current once and then rolled back: the phone's first binary request is
+    // refused, it sends the same request as JSON and goes on in JSON.
+    b.store.set_meta(META_WIRE, b"cbor+gzip")?;
+    let r = tokio::time::timeout(std::time::Duration::from_secs(60), b.sync()).await??;
+    assert_eq!((r.received, r.complete), (3, true));
+    assert_eq!(meta(&b, META_WIRE)?, "");
     s.server.kill().await?;
     Ok(())
 }
