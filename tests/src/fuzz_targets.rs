@@ -76,9 +76,14 @@ fn record_id(json: &serde_json::Value) -> &str {
         .unwrap_or("fuzz-doc")
 }
 
-/// A `POST /v1/sync` body: decoded, then every pushed document ingested as an officer's.
+/// A `POST /v1/sync` body, decoded as the server decodes it (JSON, else the binary CBOR
+/// form), then every pushed document ingested as an officer's.
 pub fn sync_request(data: &[u8]) -> bool {
-    let Ok(req) = serde_json::from_slice::<SyncRequest>(data) else {
+    use fieldcase_core::sync::codec::BodyFormat;
+    let decoded = BodyFormat::Json
+        .decode::<SyncRequest>(data)
+        .or_else(|_| BodyFormat::Cbor.decode::<SyncRequest>(data));
+    let Ok(req) = decoded else {
         return false;
     };
     let mut any = false;

@@ -5,7 +5,7 @@ use fieldcase_core::sync::client::{META_CREDENTIAL, META_DEVICE_ID};
 use fieldcase_core::sync::codec::{self, BodyFormat};
 use fieldcase_core::sync::negotiate::{META_WIRE, WireOptions};
 use fieldcase_core::sync::wire::{DocPush, ErrorBody, SyncRequest, SyncResponse};
-use fieldcase_server::storage::{Role, Storage};
+use fieldcase_server::storage::Role;
 use fieldcase_tests::harness::{Phone, T0, TestResult, TestServer, raw_http};
 
 const SQUAD: &str = "luan/jinan/squad-1";
