@@ -32,7 +32,7 @@ pub struct Negotiated {
 #[derive(Debug)]
 pub struct SyncBody(pub SyncRequest, pub Negotiated);
 
-fn header_str<'a>(h: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 

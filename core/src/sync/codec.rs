@@ -171,10 +171,9 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
         flate2::Compression::new(6),
     );
     // Writing into a Vec cannot fail.
-    match enc.write_all(bytes).and_then(|()| enc.finish()) {
-        Ok(v) => v,
-        Err(_) => Vec::new(),
-    }
+    enc.write_all(bytes)
+        .and_then(|()| enc.finish())
+        .unwrap_or_default()
 }
 
 /// Inflates a gzip body into at most `limit` bytes: a small body that inflates past it is

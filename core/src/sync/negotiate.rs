@@ -122,10 +122,7 @@ impl Negotiation {
             body: if gzip { codec::gzip(&body) } else { body },
             format,
             gzip,
-            accept: self
-                .options
-                .binary
-                .then_some("application/cbor, application/json;q=0.5"),
+            accept: self.options.binary.then_some(codec::CBOR),
             accept_gzip: self.options.gzip,
         })
     }

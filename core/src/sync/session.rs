@@ -1,5 +1,6 @@
-//! The sync state machine, without I/O: it reads the store, builds the next request, and
-//! applies a response; the HTTP shell in [`super::client`] only moves the bytes.
+//! The record rounds of a sync session, without I/O: it reads the store, builds the next
+//! request, and applies a response. [`super::machine::SyncMachine`] runs it as the first
+//! phase of a whole session; the HTTP shell in [`super::client`] only moves the bytes.
 //!
 //! One session runs rounds until nothing is left to push, nothing the feed announced is
 //! missing, and the server has no more feed pages:
