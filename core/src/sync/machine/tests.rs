@@ -727,3 +727,68 @@ fn progress_goes_forward_and_ends_done() -> Result<()> {
     assert!(snaps.iter().any(|p| p.docs_sent == 1));
     Ok(())
 }
+
+/// A small generated JPEG.
+fn jpeg() -> Vec<u8> {
+    use image::ImageEncoder;
+    let img = image::RgbImage::from_fn(64, 48, |x, y| {
+        image::Rgb([(x * 4) as u8, (y * 5) as u8, 90])
+    });
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85)
+        .write_image(img.as_raw(), 64, 48, image::ExtendedColorType::Rgb8)
+        .expect("jpeg");
+    out
+}
+
+#[test]
+fn blobs_go_up_originals_first_and_one_refused_for_now_stays_pending() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| CoreError::io("tmp", e))?;
+    let store = open(dir.path());
+    let id = new_case(&store, T0);
+    let file = dir.path().join("photo.jpg");
+    std::fs::write(&file, jpeg()).map_err(|e| CoreError::io("photo", e))?;
+    let entry = store.add_photo(
+        &id,
+        &file,
+        crate::evidence::CaptureInfo {
+            officer: "OF-1001".into(),
+            device_time_ms: T0,
+            monotonic_ms: 1_000,
+            place: None,
+            note: None,
+        },
+    )?;
+    let total = store.unconfirmed_blobs()?.len();
+    assert!(total >= 2, "the original and its derived copies");
+    let mut fake = Fake::new();
+    // The original: refused for now (its record is not on the server yet, say).
+    fake.blob_replies
+        .push_back((403, r#"{"error":"forbidden","message":""}"#.into()));
+    // The next: held by no one, one chunk, stored.
+    fake.blob_replies.push_back(status(0, false));
+    fake.blob_replies.push_back(status(1, true));
+    // Any other: another device's upload is in progress.
+    for _ in 2..total {
+        fake.blob_replies.push_back(status(0, false));
+        fake.blob_replies
+            .push_back((409, r#"{"error":"upload_in_progress","message":""}"#.into()));
+    }
+    let mut m = machine(&store, 4);
+    let report = run(&mut m, &store, &mut fake)?;
+    assert!(report.complete);
+    assert_eq!(report.blobs_uploaded, 1);
+    assert_eq!(report.blobs_pending as usize, total - 1);
+    match &fake.blob_requests[0] {
+        Request::BlobStatus { sha256 } => assert_eq!(*sha256, entry.original.sha256),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        fake.blob_requests[2],
+        Request::UploadChunk { offset: 0, .. }
+    ));
+    assert_eq!(store.unconfirmed_blobs()?.len(), total - 1);
+    assert_eq!(m.progress.blobs_done as usize, total);
+    assert_eq!(m.progress.blobs_total as usize, total);
+    Ok(())
+}
