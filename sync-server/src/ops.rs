@@ -144,7 +144,7 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     (
         "post",
         "/v1/sync",
-        "Push changed documents, fetch what the device lacks, page the change feed",
+        "Push changed documents, fetch what the device lacks, page the change feed (body in JSON or CBOR, gzip or not, as negotiated)",
     ),
     (
         "get",
