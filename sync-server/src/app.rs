@@ -58,6 +58,8 @@ pub struct AppState {
     pub signing_key: Arc<SigningKey>,
     /// Hash of the disclosure feed last published (a new version is audited once).
     pub last_disclosure: Arc<std::sync::Mutex<Option<String>>>,
+    /// When devices were last written as seen (see [`crate::seen`]).
+    pub last_seen: Arc<crate::seen::LastSeen>,
 }
 
 /// Keys are left out: `Debug` output may reach logs.
@@ -110,6 +112,7 @@ impl AppState {
             trusted_proxies: Arc::new(crate::ratelimit::TrustedProxies::default()),
             signing_key: Arc::new(keys.signing_key),
             last_disclosure: Arc::new(std::sync::Mutex::new(None)),
+            last_seen: Arc::new(crate::seen::LastSeen::default()),
         })
     }
 

@@ -34,6 +34,7 @@ mod pusher;
 pub mod quarantine;
 pub mod ratelimit;
 pub mod sealed_backup;
+pub mod seen;
 pub mod storage;
 pub mod supervision;
 pub mod sync;

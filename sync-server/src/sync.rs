@@ -226,7 +226,9 @@ pub async fn sync(
         )));
     }
     let now = fieldcase_core::ids::now_ms();
-    state.storage.touch_device(&auth.device.id, now).await?;
+    if state.last_seen.due(&auth.device.id, now) {
+        state.storage.touch_device(&auth.device.id, now).await?;
+    }
     // A catalogue published since the last look is in force before this request is judged.
     state
         .catalogues
