@@ -118,12 +118,15 @@ impl AppState {
 
     /// Appends an event to the audit chain, signed with the server's key.
     pub async fn audit(&self, event: AuditEvent) -> Result<AuditEntry> {
-        self.storage.append_audit(event, &self.signing_key).await
+        Ok(self.storage.append_audit(event, &self.signing_key).await?)
     }
 
     /// Appends events to the audit chain in one write, signed with the server's key.
     pub async fn audit_all(&self, events: Vec<AuditEvent>) -> Result<Vec<AuditEntry>> {
-        self.storage.append_audits(events, &self.signing_key).await
+        Ok(self
+            .storage
+            .append_audits(events, &self.signing_key)
+            .await?)
     }
 
     /// The embedded default: `DIR/server.db`, `DIR/blobs` and the key folder `DIR/keys`,

@@ -7,7 +7,7 @@ use crate::AppState;
 use crate::access;
 use crate::error::{Result, ServerError};
 use crate::pusher::Pusher;
-use crate::storage::{DocWrite, Storage, StoredDoc};
+use crate::storage::{DocWrite, Storage, StorageError, StoredDoc};
 use fieldcase_core::engine::{self, Outcome, Step};
 use fieldcase_core::model::RecordKind;
 use fieldcase_core::rules::{Refusal, RefusalCode};
@@ -227,8 +227,8 @@ pub(crate) async fn rewrite<T>(
         let (w, out) = make(&stored)?;
         match storage.write_doc(w).await {
             Ok(_) => return Ok(Some(out)),
-            Err(ServerError::Conflict(_)) => continue,
-            Err(e) => return Err(e),
+            Err(StorageError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
         }
     }
     Err(ServerError::Conflict(

@@ -24,7 +24,7 @@ use crate::AppState;
 use crate::audit::AuditEvent;
 use crate::error::{Result, ServerError};
 use crate::storage::{
-    DocWrite, NewQuarantine, QuarantineItem, QuarantineStatus, RevokedActor, Storage,
+    DocWrite, NewQuarantine, QuarantineItem, QuarantineStatus, RevokedActor, Storage, StorageError,
 };
 use fieldcase_core::engine;
 use fieldcase_core::model::RecordKind;
@@ -133,7 +133,7 @@ pub async fn hold(
 
 /// Every item awaiting review (or every item with `all`).
 pub async fn list(s: &dyn Storage, all: bool) -> Result<Vec<QuarantineItem>> {
-    s.quarantine(all).await
+    Ok(s.quarantine(all).await?)
 }
 
 async fn pending(s: &dyn Storage, id: i64) -> Result<QuarantineItem> {
@@ -239,8 +239,8 @@ pub async fn release(
             };
             match s.write_doc(write).await {
                 Ok(_) => {}
-                Err(ServerError::Conflict(_)) => continue,
-                Err(e) => return Err(e),
+                Err(StorageError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
             }
         }
         return settle(s, key, item, QuarantineStatus::Released).await;

@@ -23,8 +23,8 @@ fieldcase_server::storage_conformance_tests!(fresh());
 #[tokio::test]
 async fn schema_4_upgrades_to_5_and_old_blobs_stay_readable() -> fieldcase_server::Result<()> {
     use fieldcase_core::model::RecordKind;
-    use fieldcase_server::storage::Storage;
     use fieldcase_server::storage::postgres::MIGRATIONS;
+    use fieldcase_server::storage::prelude::*;
     let db = |e: tokio_postgres::Error| fieldcase_server::ServerError::Database(e.to_string());
     let mut b = [0u8; 8];
     getrandom::fill(&mut b).map_err(|e| fieldcase_server::ServerError::Config(e.to_string()))?;
@@ -100,9 +100,9 @@ async fn schema_4_upgrades_to_5_and_old_blobs_stay_readable() -> fieldcase_serve
 /// A schema left at version 5 gains the published-catalogue table (6), keeping its rows.
 #[tokio::test]
 async fn schema_5_upgrades_to_6_and_can_publish_catalogues() -> fieldcase_server::Result<()> {
-    use fieldcase_server::storage::Storage;
-    use fieldcase_server::storage::catalogue::{CatalogueStore, PublishedCatalogue};
+    use fieldcase_server::storage::catalogue::PublishedCatalogue;
     use fieldcase_server::storage::postgres::MIGRATIONS;
+    use fieldcase_server::storage::prelude::*;
     let db = |e: tokio_postgres::Error| fieldcase_server::ServerError::Database(e.to_string());
     let mut b = [0u8; 8];
     getrandom::fill(&mut b).map_err(|e| fieldcase_server::ServerError::Config(e.to_string()))?;
