@@ -239,6 +239,14 @@ impl PostgresStorage {
             config.options(format!("-c search_path={schema}"));
         }
         drop(client);
+        // Name the connections in `pg_stat_activity`, unless the URL does: an operator (or a
+        // test) can tell the server's connections, and a schema's, from others.
+        if config.get_application_name().is_none() {
+            config.application_name(match schema {
+                Some(schema) => format!("fieldcase-server:{schema}"),
+                None => "fieldcase-server".to_string(),
+            });
+        }
         let manager = Manager::from_config(
             config,
             connect.tls.clone(),
