@@ -95,7 +95,7 @@ async fn writer(
             .await?
             .ok_or_else(|| StorageError::NotFound(id.into()))?;
         let key = format!("w{w}-{}", written.len());
-        let compact = (written.len() + w) % 3 == 0;
+        let compact = (written.len() + w).is_multiple_of(3);
         let write = edit(&stored, &key, compact)?;
         let count = if compact { 1 } else { stored.chunk_count + 1 };
         let heads = write.new_heads.clone();

@@ -19,7 +19,10 @@ fn readable_by(kinds: &[RecordKind], scopes: &[String]) -> String {
 }
 
 /// The hash followed by the scopes: parameters 1.. of [`readable_by`].
-fn hash_and_scopes<'a>(sha: &'a String, scopes: &'a [String]) -> Vec<&'a dyn rusqlite::ToSql> {
+fn hash_and_scopes<'a>(
+    sha: &'a dyn rusqlite::ToSql,
+    scopes: &'a [String],
+) -> Vec<&'a dyn rusqlite::ToSql> {
     let mut params: Vec<&dyn rusqlite::ToSql> = vec![sha];
     for s in scopes {
         params.push(s);
