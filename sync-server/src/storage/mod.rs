@@ -19,8 +19,8 @@
 //! Two backends implement every part: the embedded default [`sqlite::SqliteStorage`] (one file
 //! under the data folder) and [`postgres::PostgresStorage`] (several server processes on one
 //! database), each split into one file per part. What they do alike is written once here:
-//! row mapping ([`rows`]), the audit chain ([`audit::extend_chain`]), the batch answer order
-//! ([`documents::in_request_order`]), the catalogue publication rule. Both must pass the
+//! row mapping ([`rows`]), the audit chain ([`audit::extend_chain`]), the expected-heads check
+//! of a write ([`DocWrite`]), the catalogue publication rule. Both must pass the
 //! [`conformance`] suite. Blob *contents* live in files (see `crate::blobs`).
 
 pub mod audit;

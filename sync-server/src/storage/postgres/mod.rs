@@ -123,7 +123,12 @@ impl From<tokio_postgres::Error> for StorageError {
             {
                 StorageError::Unavailable(e.to_string())
             }
-            _ => StorageError::Database(e.to_string()),
+            // The server's message names the statement's constraint or column, never the
+            // values (those are in its DETAIL, left out here).
+            _ => StorageError::Database(match e.as_db_error() {
+                Some(db) => format!("{}: {}", code.code(), db.message()),
+                None => e.to_string(),
+            }),
         }
     }
 }
