@@ -11,6 +11,7 @@
 pub mod catalogue;
 pub mod doc;
 pub mod documents;
+pub mod engine;
 mod error;
 pub mod evidence;
 pub mod ids;

@@ -155,7 +155,7 @@ pub async fn create_pinned_code(
 
 /// Every device.
 pub async fn list_devices(s: &dyn Storage) -> Result<Vec<Device>> {
-    s.devices().await
+    Ok(s.devices().await?)
 }
 
 /// Revokes a device: its next request gets 401 with a wipe instruction of `wipe`. Audited
@@ -510,7 +510,7 @@ pub async fn set_cert_no(s: &dyn Storage, id: &str, cert_no: Option<&str>) -> Re
             "a certificate number is 1 to 32 printable characters".into(),
         ));
     }
-    s.set_cert_no(id, cert_no.map(str::trim)).await
+    Ok(s.set_cert_no(id, cert_no.map(str::trim)).await?)
 }
 
 /// The ledger of document numbers (see [`crate::storage::numbers::ledger`]).

@@ -58,6 +58,8 @@ pub struct AppState {
     pub signing_key: Arc<SigningKey>,
     /// Hash of the disclosure feed last published (a new version is audited once).
     pub last_disclosure: Arc<std::sync::Mutex<Option<String>>>,
+    /// When devices were last written as seen (see [`crate::seen`]).
+    pub last_seen: Arc<crate::seen::LastSeen>,
 }
 
 /// Keys are left out: `Debug` output may reach logs.
@@ -110,17 +112,21 @@ impl AppState {
             trusted_proxies: Arc::new(crate::ratelimit::TrustedProxies::default()),
             signing_key: Arc::new(keys.signing_key),
             last_disclosure: Arc::new(std::sync::Mutex::new(None)),
+            last_seen: Arc::new(crate::seen::LastSeen::default()),
         })
     }
 
     /// Appends an event to the audit chain, signed with the server's key.
     pub async fn audit(&self, event: AuditEvent) -> Result<AuditEntry> {
-        self.storage.append_audit(event, &self.signing_key).await
+        Ok(self.storage.append_audit(event, &self.signing_key).await?)
     }
 
     /// Appends events to the audit chain in one write, signed with the server's key.
     pub async fn audit_all(&self, events: Vec<AuditEvent>) -> Result<Vec<AuditEntry>> {
-        self.storage.append_audits(events, &self.signing_key).await
+        Ok(self
+            .storage
+            .append_audits(events, &self.signing_key)
+            .await?)
     }
 
     /// The embedded default: `DIR/server.db`, `DIR/blobs` and the key folder `DIR/keys`,

@@ -321,10 +321,10 @@ async fn may_read(state: &AppState, auth: &DeviceAuth, sha: &str) -> Result<bool
     if readable.is_empty() {
         return Ok(false);
     }
-    state
+    Ok(state
         .storage
         .blob_readable(sha, &access::scopes(&auth.user), readable)
-        .await
+        .await?)
 }
 
 /// The status as `auth` may see it: complete only for a blob it may read, an offset only for

@@ -170,7 +170,7 @@ impl ServerCatalogues {
                 self.reload(storage, key).await
             }
             Ok(_) => Ok(()),
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         };
         if let Err(e) = outcome {
             tracing::warn!(error = %e, "could not look for a newly published catalogue");

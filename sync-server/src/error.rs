@@ -3,6 +3,7 @@
 //! Replies carry a stable code and a short message; storage, I/O and CRDT details are logged
 //! (without personal data) and never sent to the client.
 
+use crate::storage::StorageError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use fieldcase_core::sync::wire::{ErrorBody, WipeScope};
@@ -65,6 +66,9 @@ pub enum ServerError {
     /// The SQLite backend failed.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The database cannot be reached now (`503`; a retry later may succeed).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// Another backend failed (its message, for logs only).
     #[error("database error: {0}")]
     Database(String),
@@ -142,6 +146,11 @@ impl ServerError {
                 "bad_request",
                 "malformed document".into(),
             ),
+            ServerError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the database is unavailable; try again later".into(),
+            ),
             ServerError::Sqlite(_)
             | ServerError::Database(_)
             | ServerError::Io(_)
@@ -153,6 +162,28 @@ impl ServerError {
                 "internal",
                 "internal error; try again later".into(),
             ),
+        }
+    }
+}
+
+/// The storage's errors at the HTTP boundary: a lost race stays a `409` the client retries, a
+/// broken rule a `400`, an unredeemable code the enrolment's `403 invalid_code`, a database
+/// that is away a `503`; the rest are internal errors, logged and never sent.
+impl From<StorageError> for ServerError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Conflict(m) => ServerError::Conflict(m),
+            StorageError::NotFound(m) => ServerError::NotFound(m),
+            StorageError::Invalid(m) => ServerError::BadRequest(m),
+            StorageError::Unredeemable => ServerError::InvalidCode,
+            StorageError::Unavailable(m) => ServerError::Unavailable(m),
+            StorageError::Config(m) => ServerError::Config(m),
+            StorageError::Tls { kind, detail } => ServerError::DatabaseTls { kind, detail },
+            StorageError::Io(e) => ServerError::Io(e),
+            StorageError::Task(m) => ServerError::Task(m),
+            e @ (StorageError::Corrupt(_) | StorageError::Database(_)) => {
+                ServerError::Database(e.to_string())
+            }
         }
     }
 }

@@ -10,7 +10,8 @@
 
 use crate::blobs::BlobDir;
 use crate::error::{Result, ServerError};
-use crate::storage::{Device, Storage};
+use crate::storage::Device;
+use crate::storage::prelude::*;
 use automerge::AutoCommit;
 use fieldcase_core::model::{CaseRecord, DemonstrationRecord, PartyRecord, RecordKind};
 use serde::Serialize;

@@ -147,6 +147,24 @@ impl Numbers {
     }
 }
 
+impl Numbers {
+    /// Whether [`Numbers::learn`] has looked up everything checking `json` over `old` needs.
+    pub fn knows(&self, old: Option<&serde_json::Value>, json: &serde_json::Value) -> bool {
+        if !adds_documents(old, json) {
+            return true;
+        }
+        let numbers = new_numbers(old, json)
+            .into_iter()
+            .all(|n| self.known.contains_key(&(n.series, n.year, n.seq)));
+        let party = json
+            .get("party")
+            .and_then(|p| p.get("party_id"))
+            .and_then(|p| p.as_str())
+            .is_none_or(|pid| self.parties.contains_key(pid));
+        numbers && party
+    }
+}
+
 impl DocumentLedger for Numbers {
     fn holder(&self, series: &str, year: i32, seq: i64) -> Option<String> {
         self.known

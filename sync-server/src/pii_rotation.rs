@@ -15,7 +15,7 @@
 
 use crate::error::{Result, ServerError};
 use crate::keys::{KeySource, PiiRotation};
-use crate::storage::{DocWrite, Storage};
+use crate::storage::{DocWrite, Storage, StorageError};
 use automerge::transaction::CommitOptions;
 use automerge::{ActorId, AutoCommit};
 use fieldcase_core::model::{PartyRecord, RecordKind};
@@ -113,8 +113,8 @@ pub async fn reseal_parties(
                     report.resealed += 1;
                     break;
                 }
-                Err(ServerError::Conflict(_)) if attempt < WRITE_ATTEMPTS => continue,
-                Err(e) => return Err(e),
+                Err(StorageError::Conflict(_)) if attempt < WRITE_ATTEMPTS => continue,
+                Err(e) => return Err(e.into()),
             }
         }
     }

@@ -6,7 +6,7 @@
 //! binds actors to devices: declared at enrolment and, for phones enrolled before that, on
 //! each sync request (the first device to declare an actor keeps it).
 //!
-//! At ingest, [`screen`] splits a pushed document's new changes: those under an actor of a
+//! At ingest, the merge step ([`fieldcase_core::engine::ingest`]) splits a pushed document's new changes: those under an actor of a
 //! revoked device, and every change depending on one of those, are held in the quarantine
 //! table for an operator ([`release`] merges them, `reject` keeps them out for good); the rest
 //! merge as usual, so nothing the honest phone recorded itself is lost. Changes the server
@@ -24,26 +24,16 @@ use crate::AppState;
 use crate::audit::AuditEvent;
 use crate::error::{Result, ServerError};
 use crate::storage::{
-    DocWrite, NewQuarantine, QuarantineItem, QuarantineStatus, RevokedActor, Storage,
+    DocWrite, NewQuarantine, QuarantineItem, QuarantineStatus, RevokedActor, Storage, StorageError,
 };
-use automerge::{AutoCommit, ChangeHash};
+use fieldcase_core::engine;
 use fieldcase_core::model::RecordKind;
 use fieldcase_core::sync::wire::{DocResult, DocStatus, WipeScope};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// The `code` of a document result whose changes were (partly) held.
 pub const QUARANTINED: &str = fieldcase_core::sync::wire::CODE_QUARANTINED;
 
-/// Changes held back from one push.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Held {
-    /// Revoked devices whose actors authored them.
-    pub devices: BTreeSet<String>,
-    /// Their hashes.
-    pub hashes: Vec<ChangeHash>,
-    /// Change chunks, concatenated, in causal order.
-    pub bytes: Vec<u8>,
-}
+pub use fieldcase_core::engine::{Held, Route};
 
 /// Binds the actor a device declares (hex, 32 characters) to it unless another device has
 /// it. An actor that is not hex of 16 bytes is ignored: it cannot be anyone's.
@@ -68,31 +58,6 @@ pub async fn bind_declared(
     Ok(())
 }
 
-/// Where one new change of a push goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
-    /// Merge: authored under the pushing device's own actor (`None`), or handover work of a
-    /// device revoked `synced_only` (`Some(device)`), checked as that device's user.
-    Merge(Option<String>),
-    /// Authored under a revoked device's actor: hold for an operator (the device's id).
-    Hold(String),
-    /// Authored under another device's actor, or one no device declared: leave it out for
-    /// that device to push itself (the server cannot tell who wrote it).
-    Defer,
-}
-
-/// A push split by [`split`].
-#[derive(Debug)]
-pub struct Split {
-    /// The changes to merge, in causal order, grouped in runs of one author: `None` the
-    /// pusher, `Some(device)` a revoked device's handover work.
-    pub stages: Vec<(Option<String>, Vec<u8>)>,
-    /// What was held, if anything.
-    pub held: Option<Held>,
-    /// How many changes were left out for their own device to push.
-    pub deferred: usize,
-}
-
 /// How a revoked actor's change is routed: held, unless it is handover work the operator
 /// chose to keep (see the module docs).
 pub fn route_revoked(r: &RevokedActor, timestamp_s: i64) -> Route {
@@ -101,59 +66,6 @@ pub fn route_revoked(r: &RevokedActor, timestamp_s: i64) -> Route {
     } else {
         Route::Hold(r.device_id.clone())
     }
-}
-
-/// Splits new changes (in causal order) by `route`; a change depending on a held change is
-/// held, one depending on a deferred change is deferred.
-pub fn split(changes: &[automerge::Change], route: impl Fn(&automerge::Change) -> Route) -> Split {
-    let mut held_hashes: HashSet<ChangeHash> = HashSet::new();
-    let mut deferred_hashes: HashSet<ChangeHash> = HashSet::new();
-    let mut held = Held {
-        devices: BTreeSet::new(),
-        hashes: vec![],
-        bytes: vec![],
-    };
-    let mut stages: Vec<(Option<String>, Vec<u8>)> = Vec::new();
-    for c in changes {
-        let mut r = route(c);
-        if c.deps().iter().any(|d| held_hashes.contains(d)) {
-            r = match r {
-                Route::Hold(d) => Route::Hold(d),
-                _ => Route::Hold(String::new()),
-            };
-        } else if matches!(r, Route::Merge(_))
-            && c.deps().iter().any(|d| deferred_hashes.contains(d))
-        {
-            r = Route::Defer;
-        }
-        match r {
-            Route::Merge(by) => match stages.last_mut() {
-                Some((last, bytes)) if *last == by => bytes.extend_from_slice(c.raw_bytes()),
-                _ => stages.push((by, c.raw_bytes().to_vec())),
-            },
-            Route::Defer => {
-                deferred_hashes.insert(c.hash());
-            }
-            Route::Hold(device) => {
-                if !device.is_empty() {
-                    held.devices.insert(device);
-                }
-                held_hashes.insert(c.hash());
-                held.hashes.push(c.hash());
-                held.bytes.extend_from_slice(c.raw_bytes());
-            }
-        }
-    }
-    Split {
-        stages,
-        held: (!held.hashes.is_empty()).then_some(held),
-        deferred: deferred_hashes.len(),
-    }
-}
-
-/// The revoked actors by actor id.
-pub fn revoked_by_actor(revoked: &[RevokedActor]) -> BTreeMap<&str, &RevokedActor> {
-    revoked.iter().map(|r| (r.actor.as_str(), r)).collect()
 }
 
 /// Whether a change of a revoked actor stamped `timestamp_s` (the author's clock, seconds)
@@ -221,7 +133,7 @@ pub async fn hold(
 
 /// Every item awaiting review (or every item with `all`).
 pub async fn list(s: &dyn Storage, all: bool) -> Result<Vec<QuarantineItem>> {
-    s.quarantine(all).await
+    Ok(s.quarantine(all).await?)
 }
 
 async fn pending(s: &dyn Storage, id: i64) -> Result<QuarantineItem> {
@@ -251,54 +163,84 @@ pub async fn release(
         .await?
         .set();
     let (author, device) = first_author(s, &item).await?;
-    for _ in 0..5 {
+    let mut policy = Release {
+        author: crate::validate::device_author(&author, &device.id, &device.public_key),
+        catalogues: catalogue,
+        numbers: crate::numbering::Numbers::default(),
+        users: crate::validate::Users::default(),
+        learned: false,
+    };
+    for _ in 0..crate::merge::WRITE_ATTEMPTS {
+        policy.learned = false;
         let Some(stored) = s.load_doc(&item.doc_id).await? else {
             return Err(ServerError::NotFound(format!("document {}", item.doc_id)));
         };
-        let mut doc = AutoCommit::load(&stored.bytes)
-            .map_err(|_| ServerError::Database("stored document does not load".into()))?;
-        let old_json = fieldcase_core::doc::read_json(&doc)?;
-        let before = doc.get_heads();
-        doc.load_incremental(&item.changes)
-            .map_err(|_| ServerError::Database("held changes do not load".into()))?;
-        if !doc.get_missing_deps(&[]).is_empty() {
-            return Err(ServerError::Conflict(
-                "the held changes depend on changes the server does not hold".into(),
-            ));
+        let push = engine::Push {
+            doc_id: &item.doc_id,
+            kind: item.kind,
+            changes: &item.changes,
+            have_heads: &[],
+        };
+        let mut outcome = None;
+        // The policy asks for nothing but the numbers of documents the held changes add.
+        for _ in 0..4 {
+            match engine::ingest(Some(crate::merge::view(&stored)), &push, &policy)
+                .map_err(|_| ServerError::Database("stored document does not load".into()))?
+            {
+                engine::Step::Done(o) => {
+                    outcome = Some(o);
+                    break;
+                }
+                engine::Step::Need(engine::Need::Lookups { old, new }) => {
+                    policy.numbers.learn_numbers(s, old.as_ref(), &new).await?;
+                    policy.learned = true;
+                }
+                engine::Step::Need(_) => {
+                    return Err(ServerError::Database(
+                        "release asked for an unknown lookup".into(),
+                    ));
+                }
+            }
         }
-        let after = doc.get_heads();
-        if after != before {
-            let new_json = fieldcase_core::doc::read_json(&doc)?;
-            // Numbers of documents the revoked phone issued are checked like any push's.
-            let mut numbers = crate::numbering::Numbers::default();
-            numbers.learn_numbers(s, Some(&old_json), &new_json).await?;
-            let accepted = crate::validate::check(
-                &crate::validate::device_author(&author, &device.id, &device.public_key),
-                &catalogue,
-                &crate::validate::Users::default(),
-                &numbers,
-                &item.doc_id,
-                item.kind,
-                Some(&old_json),
-                &new_json,
-            )
-            .map_err(|r| ServerError::BadRequest(format!("held changes are invalid: {r}")))?;
+        let merged = match outcome {
+            Some(engine::Outcome::Merged(m)) => *m,
+            Some(engine::Outcome::Malformed) => {
+                return Err(ServerError::Database("held changes do not load".into()));
+            }
+            Some(engine::Outcome::NeedFull { .. }) => {
+                return Err(ServerError::Conflict(
+                    "the held changes depend on changes the server does not hold".into(),
+                ));
+            }
+            Some(engine::Outcome::Refused(r)) => {
+                return Err(ServerError::BadRequest(format!(
+                    "held changes are invalid: {r}"
+                )));
+            }
+            None => {
+                return Err(ServerError::Database(
+                    "release kept asking for lookups".into(),
+                ));
+            }
+        };
+        if let (Some((accepted, w)), Some(new)) = (merged.write, merged.new.as_ref()) {
             let write = DocWrite {
                 doc_id: item.doc_id.clone(),
                 kind: item.kind,
                 unit: accepted.unit,
                 party_hash: accepted.party_hash,
                 expected_heads: Some(stored.heads.clone()),
-                new_heads: after.iter().flat_map(|h| h.0).collect(),
-                chunk: doc.save_after(&before),
-                replace: false,
+                new_heads: w.new_heads,
+                chunk: w.chunk,
+                replace: w.replace,
                 blob_refs: accepted.blob_refs,
-                numbers: crate::numbering::new_numbers(Some(&old_json), &new_json),
+                // Numbers of documents the revoked phone issued are recorded like any push's.
+                numbers: crate::numbering::new_numbers(merged.old.as_ref(), new),
             };
             match s.write_doc(write).await {
                 Ok(_) => {}
-                Err(ServerError::Conflict(_)) => continue,
-                Err(e) => return Err(e),
+                Err(StorageError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
             }
         }
         return settle(s, key, item, QuarantineStatus::Released).await;
@@ -306,6 +248,51 @@ pub async fn release(
     Err(ServerError::Conflict(
         "document is being written concurrently; retry".into(),
     ))
+}
+
+/// The policy held changes are released under: every change merges, checked as the revoked
+/// device's user, with the numbers of the documents they add looked up like a push's.
+struct Release {
+    author: fieldcase_core::rules::Author,
+    catalogues: std::sync::Arc<fieldcase_core::catalogue::CatalogueSet>,
+    numbers: crate::numbering::Numbers,
+    /// Nobody else's user is looked up: a held change names the officers it named.
+    users: crate::validate::Users,
+    learned: bool,
+}
+
+impl engine::Policy for Release {
+    fn route(
+        &self,
+        _actor: &str,
+        _timestamp_s: i64,
+    ) -> std::result::Result<engine::Route, engine::Need> {
+        Ok(engine::Route::Merge(None))
+    }
+    fn author(
+        &self,
+        _by: Option<&str>,
+    ) -> std::result::Result<fieldcase_core::rules::Author, engine::Need> {
+        Ok(self.author.clone())
+    }
+    fn context(
+        &self,
+        old: Option<&serde_json::Value>,
+        new: &serde_json::Value,
+    ) -> std::result::Result<fieldcase_core::rules::RuleContext<'_>, engine::Need> {
+        if !self.learned {
+            return Err(engine::Need::Lookups {
+                old: old.cloned(),
+                new: new.clone(),
+            });
+        }
+        Ok(fieldcase_core::rules::RuleContext {
+            catalogues: &self.catalogues,
+            directory: &self.users,
+            now_ms: Some(fieldcase_core::ids::now_ms()),
+            numbers: &self.numbers,
+        })
+    }
 }
 
 /// Keeps held changes out for good (they stay in the table for the record); audited.

@@ -5,7 +5,9 @@
 
 use automerge::AutoCommit;
 use fieldcase_core::catalogue::{Catalogue, CatalogueBundle, CatalogueSet};
+use fieldcase_core::engine;
 use fieldcase_core::model::RecordKind;
+use fieldcase_core::rules::RuleContext;
 use fieldcase_core::sync::wire::SyncRequest;
 use fieldcase_server::blobs::{BlobDir, UploadOutcome};
 use fieldcase_server::error::ServerError;
@@ -44,30 +46,73 @@ fn author(role: Role) -> fieldcase_core::rules::Author {
     fieldcase_core::rules::Author::device("OF-FUZZ", role, "luan/jinan", "fuzz-seed", None)
 }
 
-/// The server's ingest of one pushed document, as `sync-server/src/sync.rs` runs it on a new
-/// document: load the changes, refuse missing dependencies, read the record, check the rules.
-fn ingest(role: Role, kind: RecordKind, doc_id: Option<&str>, changes: &[u8]) -> bool {
-    let Some(cat) = builtin() else { return false };
-    let mut doc = AutoCommit::new();
-    if doc.load_incremental(changes).is_err() || !doc.get_missing_deps(&[]).is_empty() {
-        return false;
+/// The policy a fuzzed push is merged under: every change is the pusher's, checked as the
+/// fuzz user with the built-in catalogue and a directory that knows nobody.
+struct FuzzPolicy {
+    catalogues: &'static CatalogueSet,
+    author: fieldcase_core::rules::Author,
+    users: validate::Users,
+}
+
+impl engine::Policy for FuzzPolicy {
+    fn route(&self, _actor: &str, _timestamp_s: i64) -> Result<engine::Route, engine::Need> {
+        Ok(engine::Route::Merge(None))
     }
-    let Ok(json) = fieldcase_core::doc::read_json(&doc) else {
+    fn author(&self, _by: Option<&str>) -> Result<fieldcase_core::rules::Author, engine::Need> {
+        Ok(self.author.clone())
+    }
+    fn context(
+        &self,
+        _old: Option<&serde_json::Value>,
+        _new: &serde_json::Value,
+    ) -> Result<RuleContext<'_>, engine::Need> {
+        Ok(RuleContext {
+            catalogues: self.catalogues,
+            directory: &self.users,
+            now_ms: Some(fieldcase_core::ids::now_ms()),
+            numbers: &fieldcase_core::rules::NoLedger,
+        })
+    }
+}
+
+fn policy(role: Role) -> Option<FuzzPolicy> {
+    Some(FuzzPolicy {
+        catalogues: builtin()?,
+        author: author(role),
+        users: validate::Users::default(),
+    })
+}
+
+/// The server's ingest of one pushed document: the server's own merge step
+/// ([`engine::ingest`]) on a new document. The id is the request's, or the record's own when
+/// the push names none (so that valid records pass).
+fn ingest(role: Role, kind: RecordKind, doc_id: Option<&str>, changes: &[u8]) -> bool {
+    let Some(policy) = policy(role) else {
         return false;
     };
-    // The server takes the id from the request; here the record's own, so valid records pass.
-    let id = doc_id.unwrap_or_else(|| record_id(&json));
-    validate::check(
-        &author(role),
-        cat,
-        &validate::Users::default(),
-        &fieldcase_core::rules::NoLedger,
-        id,
+    let id = match doc_id {
+        Some(id) => id.to_string(),
+        None => {
+            let mut doc = AutoCommit::new();
+            if doc.load_incremental(changes).is_err() {
+                return false;
+            }
+            match fieldcase_core::doc::read_json(&doc) {
+                Ok(json) => record_id(&json).to_string(),
+                Err(_) => return false,
+            }
+        }
+    };
+    let push = engine::Push {
+        doc_id: &id,
         kind,
-        None,
-        &json,
+        changes,
+        have_heads: &[],
+    };
+    matches!(
+        engine::ingest(None, &push, &policy),
+        Ok(engine::Step::Done(engine::Outcome::Merged(m))) if m.write.is_some()
     )
-    .is_ok()
 }
 
 fn record_id(json: &serde_json::Value) -> &str {
@@ -104,32 +149,18 @@ pub fn change_ingest(data: &[u8]) -> bool {
     let kind = KINDS[usize::from(k) % KINDS.len()];
     let rest = &data[2..];
     let mut accepted = ingest(role, kind, None, rest);
-    if let (Some(cat), Ok(json)) = (builtin(), serde_json::from_slice::<serde_json::Value>(rest)) {
-        let a = author(role);
-        let users = validate::Users::default();
+    if let (Some(p), Ok(json)) = (
+        policy(role),
+        serde_json::from_slice::<serde_json::Value>(rest),
+    ) {
         let id = record_id(&json);
-        accepted |= validate::check(
-            &a,
-            cat,
-            &users,
-            &fieldcase_core::rules::NoLedger,
-            id,
-            kind,
-            None,
-            &json,
-        )
-        .is_ok();
-        accepted |= validate::check(
-            &a,
-            cat,
-            &users,
-            &fieldcase_core::rules::NoLedger,
-            id,
-            kind,
-            Some(&json),
-            &json,
-        )
-        .is_ok();
+        let judge = |old: Option<&serde_json::Value>| {
+            engine::Policy::context(&p, old, &json)
+                .ok()
+                .is_some_and(|ctx| engine::judge(&p.author, &ctx, id, kind, old, &json).is_ok())
+        };
+        accepted |= judge(None);
+        accepted |= judge(Some(&json));
     }
     accepted
 }

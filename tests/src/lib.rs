@@ -15,6 +15,7 @@ pub mod fuzz_targets;
 pub mod harness;
 #[path = "../../core/tests/it/common/lawful.rs"]
 pub mod lawful;
+pub mod link;
 pub mod outsider;
 pub mod pdf;
 pub mod proxy;

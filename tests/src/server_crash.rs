@@ -14,7 +14,7 @@ use automerge::ReadDoc;
 use fieldcase_core::FieldStore;
 use fieldcase_core::sync::{ClientConfig, SyncClient};
 use fieldcase_server::blobs::BlobDir;
-use fieldcase_server::storage::Storage;
+use fieldcase_server::storage::prelude::*;
 use fieldcase_server::storage::sqlite::SqliteStorage;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::{SocketAddr, TcpStream};

@@ -7,7 +7,8 @@
 //! each new version must be newer than every stored one, compared as dotted numbers; two
 //! operators publishing at once cannot both pass it.
 
-use crate::error::{Result, ServerError};
+use super::error::{StorageError, StorageResult};
+use super::rows::Cells;
 use async_trait::async_trait;
 use fieldcase_core::sync::catalogue::compare_versions;
 use serde::Serialize;
@@ -48,14 +49,14 @@ impl std::fmt::Debug for PublishedCatalogue {
 pub trait CatalogueStore: Send + Sync {
     /// Stores a published catalogue in one transaction. `Ok(true)` when stored now,
     /// `Ok(false)` when the same version with the same digest is stored already (publishing
-    /// twice is harmless). [`ServerError::Conflict`] when the version is stored with another
+    /// twice is harmless). [`StorageError::Conflict`] when the version is stored with another
     /// digest, or a stored version is not older than it; nothing is written then.
-    async fn publish_catalogue(&self, catalogue: PublishedCatalogue) -> Result<bool>;
+    async fn publish_catalogue(&self, catalogue: PublishedCatalogue) -> StorageResult<bool>;
     /// Every published catalogue with its bytes, oldest version first.
-    async fn published_catalogues(&self) -> Result<Vec<PublishedCatalogue>>;
+    async fn published_catalogues(&self) -> StorageResult<Vec<PublishedCatalogue>>;
     /// The newest published version and its digest, without the bytes: what a running
     /// server compares to notice a publication (`None` when nothing was published).
-    async fn latest_catalogue(&self) -> Result<Option<(String, String)>>;
+    async fn latest_catalogue(&self) -> StorageResult<Option<(String, String)>>;
 }
 
 /// The rule both backends apply inside their transaction, over the stored `(version, digest)`
@@ -63,13 +64,13 @@ pub trait CatalogueStore: Send + Sync {
 pub(crate) fn check_publishable(
     stored: &[(String, String)],
     new: &PublishedCatalogue,
-) -> Result<bool> {
+) -> StorageResult<bool> {
     for (version, digest) in stored {
         if *version == new.version {
             if *digest == new.digest {
                 return Ok(false);
             }
-            return Err(ServerError::Conflict(format!(
+            return Err(StorageError::Conflict(format!(
                 "catalogue {version} is published already with other content; give it a new version"
             )));
         }
@@ -78,13 +79,13 @@ pub(crate) fn check_publishable(
         match compare_versions(&new.version, version) {
             Some(Ordering::Greater) => {}
             Some(_) => {
-                return Err(ServerError::Conflict(format!(
+                return Err(StorageError::Conflict(format!(
                     "catalogue {} is not newer than the published {version}",
                     new.version
                 )));
             }
             None => {
-                return Err(ServerError::BadRequest(format!(
+                return Err(StorageError::Invalid(format!(
                     "catalogue version {} or {version} is not dotted numbers",
                     new.version
                 )));
@@ -92,6 +93,22 @@ pub(crate) fn check_publishable(
         }
     }
     Ok(true)
+}
+
+/// Columns of [`published_catalogue`].
+pub(crate) const CATALOGUE_COLS: &str = "version, digest, signature, bundle, published_at_ms";
+
+/// [`CATALOGUE_COLS`].
+pub(crate) fn published_catalogue(r: &impl Cells) -> StorageResult<PublishedCatalogue> {
+    let bundle = r.bytes(3)?;
+    Ok(PublishedCatalogue {
+        version: r.text(0)?,
+        digest: r.text(1)?,
+        signature: r.text(2)?,
+        published_at_ms: r.int(4)?,
+        size: bundle.len() as u64,
+        bundle,
+    })
 }
 
 /// The newest of stored `(version, digest)` rows by dotted-number order.

@@ -3,7 +3,8 @@
 //! gaps and duplicates. Blocks of one series and year never overlap (each backend reserves
 //! under a lock), so two phones can never be handed one number.
 
-use crate::error::Result;
+use super::error::StorageResult;
+use super::rows::Cells;
 use async_trait::async_trait;
 use fieldcase_core::documents::number::NumberBlock;
 use std::collections::{BTreeMap, BTreeSet};
@@ -53,11 +54,11 @@ pub struct TakenNumber {
 
 /// Storage of numbers and certificates.
 #[async_trait]
-pub trait NumberStore {
+pub trait NumberStore: Send + Sync {
     /// Sets (or with `None` clears) an officer's certificate number.
-    async fn set_cert_no(&self, user_id: &str, cert_no: Option<&str>) -> Result<()>;
+    async fn set_cert_no(&self, user_id: &str, cert_no: Option<&str>) -> StorageResult<()>;
     /// Every certificate number, by user id.
-    async fn cert_nos(&self) -> Result<BTreeMap<String, String>>;
+    async fn cert_nos(&self) -> StorageResult<BTreeMap<String, String>>;
     /// Reserves the next `size` numbers of `series` in `year` for `device_id`.
     async fn reserve_block(
         &self,
@@ -66,17 +67,63 @@ pub trait NumberStore {
         year: i32,
         size: i64,
         at_ms: i64,
-    ) -> Result<NumberBlock>;
+    ) -> StorageResult<NumberBlock>;
     /// The blocks reserved for a device, with how many of each were taken.
-    async fn device_blocks(&self, device_id: &str) -> Result<Vec<(NumberBlock, i64)>>;
+    async fn device_blocks(&self, device_id: &str) -> StorageResult<Vec<(NumberBlock, i64)>>;
     /// The device holding number `seq` of `series` in `year`, if any block holds it.
-    async fn number_holder(&self, series: &str, year: i32, seq: i64) -> Result<Option<String>>;
+    async fn number_holder(
+        &self,
+        series: &str,
+        year: i32,
+        seq: i64,
+    ) -> StorageResult<Option<String>>;
     /// A document that took the number, if any.
-    async fn number_used_by(&self, series: &str, year: i32, seq: i64) -> Result<Option<String>>;
+    async fn number_used_by(
+        &self,
+        series: &str,
+        year: i32,
+        seq: i64,
+    ) -> StorageResult<Option<String>>;
     /// Every block (for the ledger).
-    async fn all_blocks(&self) -> Result<Vec<HeldBlock>>;
+    async fn all_blocks(&self) -> StorageResult<Vec<HeldBlock>>;
     /// Every number taken (for the ledger).
-    async fn taken_numbers(&self) -> Result<Vec<TakenNumber>>;
+    async fn taken_numbers(&self) -> StorageResult<Vec<TakenNumber>>;
+}
+
+/// Columns of [`held_block`], from `number_blocks`.
+pub(crate) const BLOCK_COLS: &str = "series, year, first, last, device_id, reserved_at_ms";
+/// Columns of [`taken_number`], from `document_numbers`.
+pub(crate) const TAKEN_COLS: &str = "series, year, seq, document_id, case_id, device_id";
+
+/// Series, year, first and last from column 0.
+pub(crate) fn number_block(r: &impl Cells) -> StorageResult<NumberBlock> {
+    Ok(NumberBlock {
+        series: r.text(0)?,
+        year: r.int32(1)?,
+        first: r.int(2)?,
+        last: r.int(3)?,
+    })
+}
+
+/// [`BLOCK_COLS`].
+pub(crate) fn held_block(r: &impl Cells) -> StorageResult<HeldBlock> {
+    Ok(HeldBlock {
+        block: number_block(r)?,
+        device_id: r.text(4)?,
+        reserved_at_ms: r.int(5)?,
+    })
+}
+
+/// [`TAKEN_COLS`].
+pub(crate) fn taken_number(r: &impl Cells) -> StorageResult<TakenNumber> {
+    Ok(TakenNumber {
+        series: r.text(0)?,
+        year: r.int32(1)?,
+        seq: r.int(2)?,
+        document_id: r.text(3)?,
+        case_id: r.text(4)?,
+        device_id: r.text(5)?,
+    })
 }
 
 /// One series and year of the ledger.

@@ -16,11 +16,11 @@
 //! path who answers in its place; use `verify-full` off the host. `sslrootcert=FILE` is a PEM
 //! file of CA certificates; `sslrootcert=system` the public roots built into the server.
 //! The two parameters are taken out of the URL before tokio-postgres reads the rest, so every
-//! other parameter keeps its meaning. A failed check is [`ServerError::DatabaseTls`] with a
+//! other parameter keeps its meaning. A failed check is [`StorageError::Tls`] with a
 //! [`DbTlsKind`], never a silent fall-back to plain text (`prefer` falls back only when the
 //! server offers no TLS at all).
 
-use crate::error::{Result, ServerError};
+use super::error::{StorageError, StorageResult};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -72,7 +72,7 @@ impl SslMode {
     }
 }
 
-/// Why TLS to the database failed: the kind of [`ServerError::DatabaseTls`], so callers and
+/// Why TLS to the database failed: the kind of [`StorageError::Tls`], so callers and
 /// tests tell a wrong CA from a wrong host name without reading messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DbTlsKind {
@@ -102,8 +102,8 @@ impl std::fmt::Display for DbTlsKind {
     }
 }
 
-fn tls_err(kind: DbTlsKind, detail: impl Into<String>) -> ServerError {
-    ServerError::DatabaseTls {
+fn tls_err(kind: DbTlsKind, detail: impl Into<String>) -> StorageError {
+    StorageError::Tls {
         kind,
         detail: detail.into(),
     }
@@ -131,11 +131,11 @@ impl std::fmt::Debug for PgConnect {
 
 impl PgConnect {
     /// Reads `url` (a `postgres://` URL or a libpq key=value string).
-    pub fn from_url(url: &str) -> Result<PgConnect> {
+    pub fn from_url(url: &str) -> StorageResult<PgConnect> {
         let (rest, mode, root) = take_tls_params(url)?;
         let mut config: tokio_postgres::Config = rest
             .parse()
-            .map_err(|e| ServerError::Config(format!("database URL: {e}")))?;
+            .map_err(|e| StorageError::Config(format!("database URL: {e}")))?;
         config.ssl_mode(match mode {
             SslMode::Disable => PgSslMode::Disable,
             SslMode::Prefer => PgSslMode::Prefer,
@@ -146,8 +146,8 @@ impl PgConnect {
     }
 
     /// Opens one connection, its driver task spawned; failures of TLS are
-    /// [`ServerError::DatabaseTls`].
-    pub async fn connect(&self) -> Result<tokio_postgres::Client> {
+    /// [`StorageError::Tls`].
+    pub async fn connect(&self) -> StorageResult<tokio_postgres::Client> {
         let (client, conn) = self
             .config
             .connect(self.tls.clone())
@@ -171,7 +171,7 @@ enum RootSource {
 
 /// Splits `sslmode` and `sslrootcert` off `url`; returns the rest (for tokio-postgres), the
 /// mode (default `prefer`) and the root source.
-fn take_tls_params(url: &str) -> Result<(String, SslMode, Option<RootSource>)> {
+fn take_tls_params(url: &str) -> StorageResult<(String, SslMode, Option<RootSource>)> {
     let (rest, params) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         split_url(url)
     } else {
@@ -267,12 +267,12 @@ fn percent_decode(s: &str) -> String {
 /// key=value form (`host=db sslmode=verify-full sslrootcert='/etc/ca dir/ca.pem'`): values
 /// may be single-quoted, with backslash escapes, as libpq reads them. The other pairs are
 /// kept exactly as written.
-fn split_key_values(s: &str) -> Result<(String, Vec<(String, String)>)> {
+fn split_key_values(s: &str) -> StorageResult<(String, Vec<(String, String)>)> {
     let b: Vec<char> = s.chars().collect();
     let mut i = 0;
     let mut keep: Vec<String> = vec![];
     let mut taken = vec![];
-    let bad = || ServerError::Config("database URL: malformed key=value string".into());
+    let bad = || StorageError::Config("database URL: malformed key=value string".into());
     while i < b.len() {
         while i < b.len() && b[i].is_whitespace() {
             i += 1;
@@ -340,7 +340,7 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn roots(source: &RootSource) -> Result<RootCertStore> {
+fn roots(source: &RootSource) -> StorageResult<RootCertStore> {
     let mut store = RootCertStore::empty();
     match source {
         RootSource::System => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
@@ -365,7 +365,7 @@ fn roots(source: &RootSource) -> Result<RootCertStore> {
 }
 
 /// The rustls client configuration for `mode`.
-fn client_config(mode: SslMode, root: Option<&RootSource>) -> Result<rustls::ClientConfig> {
+fn client_config(mode: SslMode, root: Option<&RootSource>) -> StorageResult<rustls::ClientConfig> {
     let provider = provider();
     let verifier: Arc<dyn ServerCertVerifier> = match root {
         Some(source) => {
@@ -494,7 +494,7 @@ impl ServerCertVerifier for EncryptOnly {
 
 /// Turns a failed connection into a typed TLS error when TLS is what failed; any other
 /// failure (unreachable, authentication) stays a configuration error.
-pub(crate) fn connect_error(e: &tokio_postgres::Error, mode: SslMode) -> ServerError {
+pub(crate) fn connect_error(e: &tokio_postgres::Error, mode: SslMode) -> StorageError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = source {
         let rustls_err = s.downcast_ref::<rustls::Error>().or_else(|| {
@@ -524,7 +524,7 @@ pub(crate) fn connect_error(e: &tokio_postgres::Error, mode: SslMode) -> ServerE
         }
         source = s.source();
     }
-    ServerError::Config(format!("cannot reach PostgreSQL: {e}"))
+    StorageError::Unavailable(format!("cannot reach PostgreSQL: {e}"))
 }
 
 #[cfg(test)]
@@ -532,7 +532,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tls_parameters_are_taken_out_of_both_url_forms() -> Result<()> {
+    fn tls_parameters_are_taken_out_of_both_url_forms() -> StorageResult<()> {
         let (rest, mode, root) = take_tls_params(
             "postgres://u:p@db:5432/x?application_name=fc&sslmode=verify-full&sslrootcert=%2Fetc%2Fca%20dir%2Fca.pem",
         )?;
@@ -575,10 +575,10 @@ mod tests {
                 matches!(
                     e,
                     Some(
-                        ServerError::DatabaseTls {
+                        StorageError::Tls {
                             kind: DbTlsKind::Config,
                             ..
-                        } | ServerError::Config(_)
+                        } | StorageError::Config(_)
                     )
                 ),
                 "{url}: {e:?}"
@@ -590,7 +590,7 @@ mod tests {
         .err();
         assert!(matches!(
             e,
-            Some(ServerError::DatabaseTls {
+            Some(StorageError::Tls {
                 kind: DbTlsKind::Config,
                 ..
             })

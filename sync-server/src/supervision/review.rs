@@ -15,18 +15,16 @@
 use crate::AppState;
 use crate::audit::AuditEvent;
 use crate::error::{Result, ServerError};
-use crate::storage::{DocWrite, Role, User, unit_in_scope};
-use automerge::transaction::CommitOptions;
+use crate::storage::{Role, User, unit_in_scope};
 use automerge::{AutoCommit, ObjType, ReadDoc, Value};
+use fieldcase_core::engine;
 use fieldcase_core::evidence::SoftwareSigner;
 use fieldcase_core::model::{CaseRecord, RecordKind, Review, ReviewChecklist, ReviewOutcome};
-use fieldcase_core::rules::Author;
+use fieldcase_core::rules::{Author, RuleContext};
 use serde::{Deserialize, Serialize};
 
 /// Longest opinion accepted.
 pub const MAX_OPINION_CHARS: usize = fieldcase_core::rules::MAX_OPINION_CHARS;
-const WRITE_ATTEMPTS: usize = 5;
-const COMPACT_AFTER: i64 = 16;
 /// `Review::via` of a review written by the review service.
 pub const VIA_REVIEW_SERVICE: &str = "review_service";
 
@@ -192,64 +190,47 @@ pub(super) async fn edit_case<T>(
         device_key: None,
         review_keys,
     };
-    for _ in 0..WRITE_ATTEMPTS {
-        let stored = state
-            .storage
-            .load_doc(case_id)
-            .await?
-            .ok_or_else(not_found)?;
+    let catalogues = state.catalogues.set();
+    let written = crate::merge::rewrite(state.storage.as_ref(), case_id, |stored| {
         if stored.kind != RecordKind::Case || !unit_in_scope(&stored.unit, &user.unit) {
             return Err(not_found());
         }
-        let mut doc = AutoCommit::load(&stored.bytes)
-            .map_err(|_| ServerError::Database("stored document does not load".into()))?
-            .with_actor(state.server_actor.clone());
-        let old_json = fieldcase_core::doc::read_json(&doc)?;
-        let case: CaseRecord = fieldcase_core::doc::read(&doc, case_id)?;
-        let before = doc.get_heads();
-        let (at_ms, out) = edit(&mut doc, &case)?;
-        doc.commit_with(
-            CommitOptions::default()
-                .with_message(message)
-                .with_time(at_ms / 1000),
-        );
-        let new_json = fieldcase_core::doc::read_json(&doc)?;
-        let accepted = crate::validate::check(
+        let edited = engine::edit(
+            crate::merge::view(stored),
+            state.server_actor.clone(),
+            message,
+            |doc| {
+                let case: CaseRecord = fieldcase_core::doc::read(doc, case_id)?;
+                edit(doc, &case)
+            },
+        )?;
+        let ctx = RuleContext {
+            catalogues: &catalogues,
+            directory: &crate::validate::Users::default(),
+            now_ms: Some(fieldcase_core::ids::now_ms()),
+            numbers: &fieldcase_core::rules::NoLedger,
+        };
+        let accepted = engine::judge(
             &author,
-            &state.catalogues.set(),
-            &crate::validate::Users::default(),
-            &fieldcase_core::rules::NoLedger,
+            &ctx,
             case_id,
             RecordKind::Case,
-            Some(&old_json),
-            &new_json,
+            Some(&edited.old),
+            &edited.new,
         )
         .map_err(|r| ServerError::Forbidden(r.to_string()))?;
-        let after = doc.get_heads();
-        let compact = stored.chunk_count + 1 > COMPACT_AFTER;
-        let write = DocWrite {
-            doc_id: case_id.to_string(),
-            kind: RecordKind::Case,
-            unit: stored.unit.clone(),
-            party_hash: accepted.party_hash.clone(),
-            expected_heads: Some(stored.heads.clone()),
-            new_heads: after.iter().flat_map(|h| h.0).collect(),
-            chunk: if compact {
-                doc.save()
-            } else {
-                doc.save_after(&before)
-            },
-            replace: compact,
-            blob_refs: accepted.blob_refs.clone(),
-            numbers: vec![],
-        };
-        match state.storage.write_doc(write).await {
-            Ok(_) => return Ok(out),
-            Err(ServerError::Conflict(_)) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(ServerError::Conflict(
-        "the case is being written concurrently; retry".into(),
-    ))
+        let (w, out) = edited.into_write();
+        Ok((
+            crate::merge::edit_write(
+                stored,
+                w,
+                accepted.party_hash,
+                stored.unit.clone(),
+                accepted.blob_refs,
+            ),
+            out,
+        ))
+    })
+    .await?;
+    written.ok_or_else(not_found)
 }

@@ -23,7 +23,7 @@ use crate::AppState;
 use crate::audit::AuditEvent;
 use crate::auth::{Authed, sha256};
 use crate::error::{Result, ServerError};
-use crate::storage::{Role, User, WebSession, unit_in_scope};
+use crate::storage::{Role, StorageError, User, WebSession, unit_in_scope};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Query, State};
@@ -669,14 +669,14 @@ pub async fn login(
         .await
     {
         Ok(u) => u,
-        Err(ServerError::InvalidCode) => {
+        Err(StorageError::Unredeemable) => {
             return Ok(html_page(
                 StatusCode::FORBIDDEN,
                 "登录链接无效",
                 "登录链接未知、已使用或已过期，请向管理员重新申请。",
             ));
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     audit(&state, &user, "login", "dashboard session".into()).await?;
     let cookie = format!(

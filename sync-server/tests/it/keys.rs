@@ -5,7 +5,7 @@
 use fieldcase_server::AppState;
 use fieldcase_server::audit::AuditEvent;
 use fieldcase_server::keys::{KeyName, KeySource};
-use fieldcase_server::storage::Storage;
+use fieldcase_server::storage::prelude::*;
 use fieldcase_server::storage::sqlite::SqliteStorage;
 use std::path::Path;
 use std::sync::Arc;

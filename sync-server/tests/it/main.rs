@@ -1,5 +1,6 @@
 //! Integration tests of fieldcase-server, one binary so that the workspace links one test executable per crate.
 
+mod actor_binding;
 mod admin_cli;
 mod api;
 mod case_page;

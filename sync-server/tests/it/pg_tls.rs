@@ -8,10 +8,10 @@
 //! (`runuser`) in a temporary folder it owns. The test fails, never skips, when no
 //! PostgreSQL binaries are found (`FIELDCASE_PG_BIN` may name their folder).
 
-use fieldcase_server::ServerError;
-use fieldcase_server::storage::Storage;
+use fieldcase_server::storage::StorageError;
 use fieldcase_server::storage::pg_tls::DbTlsKind;
 use fieldcase_server::storage::postgres::PostgresStorage;
+use fieldcase_server::storage::prelude::*;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
@@ -194,9 +194,9 @@ fn pki(dir: &Path, name: &str, leaf_for: &[&str]) -> R<(PathBuf, String, String)
     Ok((ca_path, leaf_cert.pem(), leaf_key.serialize_pem()))
 }
 
-fn tls_kind(r: &fieldcase_server::Result<PostgresStorage>) -> Option<DbTlsKind> {
+fn tls_kind(r: &Result<PostgresStorage, StorageError>) -> Option<DbTlsKind> {
     match r {
-        Err(ServerError::DatabaseTls { kind, .. }) => Some(*kind),
+        Err(StorageError::Tls { kind, .. }) => Some(*kind),
         _ => None,
     }
 }

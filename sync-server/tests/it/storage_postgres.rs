@@ -23,8 +23,8 @@ fieldcase_server::storage_conformance_tests!(fresh());
 #[tokio::test]
 async fn schema_4_upgrades_to_5_and_old_blobs_stay_readable() -> fieldcase_server::Result<()> {
     use fieldcase_core::model::RecordKind;
-    use fieldcase_server::storage::Storage;
     use fieldcase_server::storage::postgres::MIGRATIONS;
+    use fieldcase_server::storage::prelude::*;
     let db = |e: tokio_postgres::Error| fieldcase_server::ServerError::Database(e.to_string());
     let mut b = [0u8; 8];
     getrandom::fill(&mut b).map_err(|e| fieldcase_server::ServerError::Config(e.to_string()))?;
@@ -100,9 +100,9 @@ async fn schema_4_upgrades_to_5_and_old_blobs_stay_readable() -> fieldcase_serve
 /// A schema left at version 5 gains the published-catalogue table (6), keeping its rows.
 #[tokio::test]
 async fn schema_5_upgrades_to_6_and_can_publish_catalogues() -> fieldcase_server::Result<()> {
-    use fieldcase_server::storage::Storage;
-    use fieldcase_server::storage::catalogue::{CatalogueStore, PublishedCatalogue};
+    use fieldcase_server::storage::catalogue::PublishedCatalogue;
     use fieldcase_server::storage::postgres::MIGRATIONS;
+    use fieldcase_server::storage::prelude::*;
     let db = |e: tokio_postgres::Error| fieldcase_server::ServerError::Database(e.to_string());
     let mut b = [0u8; 8];
     getrandom::fill(&mut b).map_err(|e| fieldcase_server::ServerError::Config(e.to_string()))?;
@@ -164,4 +164,56 @@ async fn schema_5_upgrades_to_6_and_can_publish_catalogues() -> fieldcase_server
     drop(client);
     let _ = task.await;
     result
+}
+
+/// A pooled connection the database dropped (as a restart or failover drops every one) is
+/// replaced before it is handed out: the first request after the drop succeeds instead of
+/// failing on the dead connection. The drop is `pg_terminate_backend` on this test's own
+/// connections only (found by their application name), so other users of the database are
+/// left alone.
+#[tokio::test]
+async fn a_dropped_pooled_connection_is_replaced_not_failed() -> fieldcase_server::Result<()> {
+    use fieldcase_server::storage::prelude::*;
+    use fieldcase_server::storage::{Unit, User};
+    let db = |e: tokio_postgres::Error| fieldcase_server::ServerError::Database(e.to_string());
+    let s = fresh().await;
+    let schema = s.schema().unwrap_or_default().to_string();
+    let (admin, conn) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
+        .await
+        .map_err(db)?;
+    let task = tokio::spawn(conn);
+    for round in 0..3 {
+        // Several requests at once, so the pool holds several connections.
+        let unit = |i: usize| Unit {
+            path: format!("u{round}-{i}"),
+            name: "U".into(),
+        };
+        let (a, b, c) = tokio::join!(
+            s.create_unit(unit(0)),
+            s.create_unit(unit(1)),
+            s.create_unit(unit(2))
+        );
+        a?;
+        b?;
+        c?;
+        let killed = admin
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE application_name = $1",
+                &[&format!("fieldcase-server:{schema}")],
+            )
+            .await
+            .map_err(db)?;
+        assert!(
+            !killed.is_empty(),
+            "round {round}: the pool had connections"
+        );
+        // The very next requests, at once, on the pool whose connections all died.
+        let (units, user) = tokio::join!(s.units(), s.user("nobody"));
+        assert_eq!(units?.len(), 3 * (round + 1), "round {round}");
+        assert_eq!(user?, None::<User>);
+    }
+    drop(admin);
+    let _ = task.await;
+    Ok(())
 }

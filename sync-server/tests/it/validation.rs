@@ -1,18 +1,42 @@
-//! The rules on merged records, as the server applies them (`validate::check`, which runs
-//! core's `rules::check_record`), on records made by the real core and then altered the way a
+//! The rules on merged records, as the server applies them (core's merge step
+//! `engine::judge`, which runs `rules::check_record`), on records made by the real core and then altered the way a
 //! client that is not ours could alter them. No network: the real-server table is in
 //! `tests/tests/it/forgery.rs`.
 
+use fieldcase_core::catalogue::CatalogueSet as Catalogues;
 use fieldcase_core::catalogue::{CatalogueSet, PartyType};
+use fieldcase_core::engine::{Accepted, judge};
 use fieldcase_core::model::RecordKind;
 use fieldcase_core::rules::NoLedger;
 use fieldcase_core::rules::{Author, RefusalCode, Role};
+use fieldcase_core::rules::{DocumentLedger, Refusal, RuleContext};
 use fieldcase_core::store::{NewCase, NewParty};
 use fieldcase_core::{FieldStore, StoreConfig};
-use fieldcase_server::validate::{Users, check};
+use fieldcase_server::validate::Users;
 use serde_json::{Value, json};
 
 type R<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+/// The merge step's judgement with the context these tests give it.
+#[allow(clippy::too_many_arguments)]
+fn check(
+    author: &Author,
+    catalogues: &Catalogues,
+    users: &Users,
+    numbers: &dyn DocumentLedger,
+    doc_id: &str,
+    kind: RecordKind,
+    old: Option<&Value>,
+    new: &Value,
+) -> Result<Accepted, Refusal> {
+    let ctx = RuleContext {
+        catalogues,
+        directory: users,
+        now_ms: Some(fieldcase_core::ids::now_ms()),
+        numbers,
+    };
+    judge(author, &ctx, doc_id, kind, old, new)
+}
 
 const T0: i64 = 1_790_000_000_000;
 

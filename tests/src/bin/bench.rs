@@ -16,6 +16,8 @@ mod ingest;
 mod peers;
 #[path = "../bench/server.rs"]
 mod server;
+#[path = "../bench/slow.rs"]
+mod slow;
 #[path = "../bench/sync.rs"]
 mod sync;
 
@@ -416,6 +418,7 @@ const BENCHES: &[Bench] = &[
         "server_200_devices_postgres",
         server::server_200_devices_postgres,
     ),
+    ("slow_network_1000_records", slow::slow_network_1000_records),
     ("evidence_ingest_12mp", ingest::evidence_ingest_12mp),
     ("document_render", documents::document_render),
     (

@@ -2,37 +2,35 @@
 //! locks the table for writes first, so two operators (or two server hosts) publishing at
 //! once serialise and the second sees the first's row.
 
-use super::*;
+use super::{PostgresStorage, map_all};
 use crate::storage::catalogue::{
-    CatalogueStore, PublishedCatalogue, check_publishable, newest, sort_oldest_first,
+    CATALOGUE_COLS, CatalogueStore, PublishedCatalogue, check_publishable, newest,
+    published_catalogue, sort_oldest_first,
 };
+use crate::storage::error::StorageResult;
+use async_trait::async_trait;
 
 async fn stored_versions(
     c: &impl deadpool_postgres::GenericClient,
-) -> Result<Vec<(String, String)>> {
-    let rows = c
+) -> StorageResult<Vec<(String, String)>> {
+    let found = c
         .query("SELECT version, digest FROM catalogues", &[])
-        .await
-        .map_err(db)?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(0).map_err(db)?, r.try_get(1).map_err(db)?)))
-        .collect()
+        .await?;
+    map_all(&found, |r| Ok((r.try_get(0)?, r.try_get(1)?)))
 }
 
 #[async_trait]
 impl CatalogueStore for PostgresStorage {
-    async fn publish_catalogue(&self, catalogue: PublishedCatalogue) -> Result<bool> {
+    async fn publish_catalogue(&self, catalogue: PublishedCatalogue) -> StorageResult<bool> {
         let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(db)?;
+        let tx = c.transaction().await?;
         tx.batch_execute("LOCK TABLE catalogues IN SHARE ROW EXCLUSIVE MODE")
-            .await
-            .map_err(db)?;
+            .await?;
         if !check_publishable(&stored_versions(&tx).await?, &catalogue)? {
             return Ok(false);
         }
         tx.execute(
-            "INSERT INTO catalogues(version, digest, signature, bundle, published_at_ms)
-             VALUES ($1, $2, $3, $4, $5)",
+            &format!("INSERT INTO catalogues({CATALOGUE_COLS}) VALUES ($1, $2, $3, $4, $5)"),
             &[
                 &catalogue.version,
                 &catalogue.digest,
@@ -41,40 +39,22 @@ impl CatalogueStore for PostgresStorage {
                 &catalogue.published_at_ms,
             ],
         )
-        .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        .await?;
+        tx.commit().await?;
         Ok(true)
     }
 
-    async fn published_catalogues(&self) -> Result<Vec<PublishedCatalogue>> {
+    async fn published_catalogues(&self) -> StorageResult<Vec<PublishedCatalogue>> {
         let c = self.client().await?;
-        let rows = c
-            .query(
-                "SELECT version, digest, signature, bundle, published_at_ms FROM catalogues",
-                &[],
-            )
-            .await
-            .map_err(db)?;
-        let mut out = rows
-            .iter()
-            .map(|r| {
-                let bundle: Vec<u8> = r.try_get(3).map_err(db)?;
-                Ok(PublishedCatalogue {
-                    version: r.try_get(0).map_err(db)?,
-                    digest: r.try_get(1).map_err(db)?,
-                    signature: r.try_get(2).map_err(db)?,
-                    published_at_ms: r.try_get(4).map_err(db)?,
-                    size: bundle.len() as u64,
-                    bundle,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let found = c
+            .query(&format!("SELECT {CATALOGUE_COLS} FROM catalogues"), &[])
+            .await?;
+        let mut out = map_all(&found, published_catalogue)?;
         sort_oldest_first(&mut out);
         Ok(out)
     }
 
-    async fn latest_catalogue(&self) -> Result<Option<(String, String)>> {
+    async fn latest_catalogue(&self) -> StorageResult<Option<(String, String)>> {
         let c = self.client().await?;
         Ok(newest(stored_versions(&c).await?))
     }

@@ -2,50 +2,45 @@
 //! `number_blocks` for writes first, so reservations from several server instances
 //! serialise and never hand out overlapping blocks.
 
-use super::*;
-use crate::storage::numbers::{HeldBlock, NumberStore, TakenNumber};
+use super::{PostgresStorage, col0, map_all};
+use crate::storage::error::StorageResult;
+use crate::storage::numbers::{
+    BLOCK_COLS, HeldBlock, NumberStore, TAKEN_COLS, TakenNumber, held_block, number_block,
+    taken_number,
+};
+use async_trait::async_trait;
 use fieldcase_core::documents::number::NumberBlock;
 use std::collections::BTreeMap;
 
-fn block_of(r: &tokio_postgres::Row) -> Result<NumberBlock> {
-    Ok(NumberBlock {
-        series: r.try_get(0).map_err(db)?,
-        year: r.try_get(1).map_err(db)?,
-        first: r.try_get(2).map_err(db)?,
-        last: r.try_get(3).map_err(db)?,
-    })
-}
-
 #[async_trait]
 impl NumberStore for PostgresStorage {
-    async fn set_cert_no(&self, user_id: &str, cert_no: Option<&str>) -> Result<()> {
+    async fn set_cert_no(&self, user_id: &str, cert_no: Option<&str>) -> StorageResult<()> {
         let c = self.client().await?;
         match cert_no {
-            Some(cert) => c
-                .execute(
+            Some(cert) => {
+                c.execute(
                     "INSERT INTO officer_certs(user_id, cert_no) VALUES ($1, $2)
                      ON CONFLICT(user_id) DO UPDATE SET cert_no = excluded.cert_no",
                     &[&user_id, &cert],
                 )
-                .await
-                .map_err(db)?,
-            None => c
-                .execute("DELETE FROM officer_certs WHERE user_id = $1", &[&user_id])
-                .await
-                .map_err(db)?,
+                .await?
+            }
+            None => {
+                c.execute("DELETE FROM officer_certs WHERE user_id = $1", &[&user_id])
+                    .await?
+            }
         };
         Ok(())
     }
 
-    async fn cert_nos(&self) -> Result<BTreeMap<String, String>> {
+    async fn cert_nos(&self) -> StorageResult<BTreeMap<String, String>> {
         let c = self.client().await?;
-        let rows = c
+        let found = c
             .query("SELECT user_id, cert_no FROM officer_certs", &[])
-            .await
-            .map_err(db)?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0).map_err(db)?, r.try_get(1).map_err(db)?)))
-            .collect()
+            .await?;
+        Ok(map_all(&found, |r| Ok((r.try_get(0)?, r.try_get(1)?)))?
+            .into_iter()
+            .collect())
     }
 
     async fn reserve_block(
@@ -55,21 +50,19 @@ impl NumberStore for PostgresStorage {
         year: i32,
         size: i64,
         at_ms: i64,
-    ) -> Result<NumberBlock> {
+    ) -> StorageResult<NumberBlock> {
         let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(db)?;
+        let tx = c.transaction().await?;
         tx.batch_execute("LOCK TABLE number_blocks IN SHARE ROW EXCLUSIVE MODE")
-            .await
-            .map_err(db)?;
-        let row = tx
-            .query_one(
+            .await?;
+        let last: i64 = col0(
+            tx.query_one(
                 "SELECT COALESCE(MAX(last), 0)::BIGINT FROM number_blocks
                  WHERE series = $1 AND year = $2",
                 &[&series, &year],
             )
-            .await
-            .map_err(db)?;
-        let last: i64 = row.try_get(0).map_err(db)?;
+            .await?,
+        )?;
         let b = NumberBlock {
             series: series.to_string(),
             year,
@@ -77,19 +70,17 @@ impl NumberStore for PostgresStorage {
             last: last + size.max(1),
         };
         tx.execute(
-            "INSERT INTO number_blocks(series, year, first, last, device_id, reserved_at_ms)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            &format!("INSERT INTO number_blocks({BLOCK_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"),
             &[&b.series, &b.year, &b.first, &b.last, &device_id, &at_ms],
         )
-        .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        .await?;
+        tx.commit().await?;
         Ok(b)
     }
 
-    async fn device_blocks(&self, device_id: &str) -> Result<Vec<(NumberBlock, i64)>> {
+    async fn device_blocks(&self, device_id: &str) -> StorageResult<Vec<(NumberBlock, i64)>> {
         let c = self.client().await?;
-        let rows = c
+        let found = c
             .query(
                 "SELECT b.series, b.year, b.first, b.last,
                     (SELECT COUNT(DISTINCT n.seq) FROM document_numbers n WHERE n.series = b.series
@@ -97,14 +88,16 @@ impl NumberStore for PostgresStorage {
                  FROM number_blocks b WHERE b.device_id = $1 ORDER BY b.series, b.year, b.first",
                 &[&device_id],
             )
-            .await
-            .map_err(db)?;
-        rows.iter()
-            .map(|r| Ok((block_of(r)?, r.try_get(4).map_err(db)?)))
-            .collect()
+            .await?;
+        map_all(&found, |r| Ok((number_block(r)?, r.try_get(4)?)))
     }
 
-    async fn number_holder(&self, series: &str, year: i32, seq: i64) -> Result<Option<String>> {
+    async fn number_holder(
+        &self,
+        series: &str,
+        year: i32,
+        seq: i64,
+    ) -> StorageResult<Option<String>> {
         let c = self.client().await?;
         let row = c
             .query_opt(
@@ -112,12 +105,16 @@ impl NumberStore for PostgresStorage {
                  AND first <= $3 AND last >= $3",
                 &[&series, &year, &seq],
             )
-            .await
-            .map_err(db)?;
-        row.map(|r| r.try_get(0).map_err(db)).transpose()
+            .await?;
+        row.map(col0).transpose()
     }
 
-    async fn number_used_by(&self, series: &str, year: i32, seq: i64) -> Result<Option<String>> {
+    async fn number_used_by(
+        &self,
+        series: &str,
+        year: i32,
+        seq: i64,
+    ) -> StorageResult<Option<String>> {
         let c = self.client().await?;
         let row = c
             .query_opt(
@@ -125,51 +122,23 @@ impl NumberStore for PostgresStorage {
                  AND seq = $3 LIMIT 1",
                 &[&series, &year, &seq],
             )
-            .await
-            .map_err(db)?;
-        row.map(|r| r.try_get(0).map_err(db)).transpose()
+            .await?;
+        row.map(col0).transpose()
     }
 
-    async fn all_blocks(&self) -> Result<Vec<HeldBlock>> {
+    async fn all_blocks(&self) -> StorageResult<Vec<HeldBlock>> {
         let c = self.client().await?;
-        let rows = c
-            .query(
-                "SELECT series, year, first, last, device_id, reserved_at_ms FROM number_blocks",
-                &[],
-            )
-            .await
-            .map_err(db)?;
-        rows.iter()
-            .map(|r| {
-                Ok(HeldBlock {
-                    block: block_of(r)?,
-                    device_id: r.try_get(4).map_err(db)?,
-                    reserved_at_ms: r.try_get(5).map_err(db)?,
-                })
-            })
-            .collect()
+        let found = c
+            .query(&format!("SELECT {BLOCK_COLS} FROM number_blocks"), &[])
+            .await?;
+        map_all(&found, held_block)
     }
 
-    async fn taken_numbers(&self) -> Result<Vec<TakenNumber>> {
+    async fn taken_numbers(&self) -> StorageResult<Vec<TakenNumber>> {
         let c = self.client().await?;
-        let rows = c
-            .query(
-                "SELECT series, year, seq, document_id, case_id, device_id FROM document_numbers",
-                &[],
-            )
-            .await
-            .map_err(db)?;
-        rows.iter()
-            .map(|r| {
-                Ok(TakenNumber {
-                    series: r.try_get(0).map_err(db)?,
-                    year: r.try_get(1).map_err(db)?,
-                    seq: r.try_get(2).map_err(db)?,
-                    document_id: r.try_get(3).map_err(db)?,
-                    case_id: r.try_get(4).map_err(db)?,
-                    device_id: r.try_get(5).map_err(db)?,
-                })
-            })
-            .collect()
+        let found = c
+            .query(&format!("SELECT {TAKEN_COLS} FROM document_numbers"), &[])
+            .await?;
+        map_all(&found, taken_number)
     }
 }

@@ -1,29 +1,30 @@
 //! [`CatalogueStore`] on SQLite: the `catalogues` table of migration 6, written on the one
 //! writer connection, so two publications serialise there.
 
-use super::*;
+use super::{SqliteStorage, all};
 use crate::storage::catalogue::{
-    CatalogueStore, PublishedCatalogue, check_publishable, newest, sort_oldest_first,
+    CATALOGUE_COLS, CatalogueStore, PublishedCatalogue, check_publishable, newest,
+    published_catalogue, sort_oldest_first,
 };
+use crate::storage::error::StorageResult;
+use async_trait::async_trait;
+use rusqlite::{Connection, params};
 
-fn stored_versions(c: &Connection) -> Result<Vec<(String, String)>> {
-    let mut stmt = c.prepare_cached("SELECT version, digest FROM catalogues")?;
-    let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
+fn stored_versions(c: &Connection) -> StorageResult<Vec<(String, String)>> {
+    all(c, "SELECT version, digest FROM catalogues", [], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
 }
 
 #[async_trait]
 impl CatalogueStore for SqliteStorage {
-    async fn publish_catalogue(&self, catalogue: PublishedCatalogue) -> Result<bool> {
+    async fn publish_catalogue(&self, catalogue: PublishedCatalogue) -> StorageResult<bool> {
         self.write(move |tx| {
             if !check_publishable(&stored_versions(tx)?, &catalogue)? {
                 return Ok(false);
             }
             tx.execute(
-                "INSERT INTO catalogues(version, digest, signature, bundle, published_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                &format!("INSERT INTO catalogues({CATALOGUE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5)"),
                 params![
                     catalogue.version,
                     catalogue.digest,
@@ -37,31 +38,17 @@ impl CatalogueStore for SqliteStorage {
         .await
     }
 
-    async fn published_catalogues(&self) -> Result<Vec<PublishedCatalogue>> {
+    async fn published_catalogues(&self) -> StorageResult<Vec<PublishedCatalogue>> {
         self.read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT version, digest, signature, bundle, published_at_ms FROM catalogues",
-            )?;
-            let mut rows = stmt
-                .query_map([], |r| {
-                    let bundle: Vec<u8> = r.get(3)?;
-                    Ok(PublishedCatalogue {
-                        version: r.get(0)?,
-                        digest: r.get(1)?,
-                        signature: r.get(2)?,
-                        published_at_ms: r.get(4)?,
-                        size: bundle.len() as u64,
-                        bundle,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let sql = format!("SELECT {CATALOGUE_COLS} FROM catalogues");
+            let mut rows = all(c, &sql, [], |r| published_catalogue(r))?;
             sort_oldest_first(&mut rows);
             Ok(rows)
         })
         .await
     }
 
-    async fn latest_catalogue(&self) -> Result<Option<(String, String)>> {
+    async fn latest_catalogue(&self) -> StorageResult<Option<(String, String)>> {
         self.read(|c| Ok(newest(stored_versions(c)?))).await
     }
 }

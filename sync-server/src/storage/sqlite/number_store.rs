@@ -1,14 +1,20 @@
 //! [`NumberStore`] on SQLite: the tables of migration 7. Reservations run on the one writer
 //! connection, so two reservations of a series serialise there.
 
-use super::*;
-use crate::storage::numbers::{HeldBlock, NumberStore, TakenNumber};
+use super::{SqliteStorage, all};
+use crate::storage::error::StorageResult;
+use crate::storage::numbers::{
+    BLOCK_COLS, HeldBlock, NumberStore, TAKEN_COLS, TakenNumber, held_block, number_block,
+    taken_number,
+};
+use async_trait::async_trait;
 use fieldcase_core::documents::number::NumberBlock;
+use rusqlite::{OptionalExtension, params};
 use std::collections::BTreeMap;
 
 #[async_trait]
 impl NumberStore for SqliteStorage {
-    async fn set_cert_no(&self, user_id: &str, cert_no: Option<&str>) -> Result<()> {
+    async fn set_cert_no(&self, user_id: &str, cert_no: Option<&str>) -> StorageResult<()> {
         let (user_id, cert_no) = (user_id.to_string(), cert_no.map(str::to_string));
         self.write(move |tx| {
             match cert_no {
@@ -24,13 +30,12 @@ impl NumberStore for SqliteStorage {
         .await
     }
 
-    async fn cert_nos(&self) -> Result<BTreeMap<String, String>> {
+    async fn cert_nos(&self) -> StorageResult<BTreeMap<String, String>> {
         self.read(|c| {
-            let mut stmt = c.prepare_cached("SELECT user_id, cert_no FROM officer_certs")?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<BTreeMap<String, String>>>()?;
-            Ok(rows)
+            let pairs = all(c, "SELECT user_id, cert_no FROM officer_certs", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+            Ok(pairs.into_iter().collect())
         })
         .await
     }
@@ -42,7 +47,7 @@ impl NumberStore for SqliteStorage {
         year: i32,
         size: i64,
         at_ms: i64,
-    ) -> Result<NumberBlock> {
+    ) -> StorageResult<NumberBlock> {
         let (device_id, series) = (device_id.to_string(), series.to_string());
         self.write(move |tx| {
             let last: i64 = tx.query_row(
@@ -57,8 +62,7 @@ impl NumberStore for SqliteStorage {
                 last: last + size.max(1),
             };
             tx.execute(
-                "INSERT INTO number_blocks(series, year, first, last, device_id, reserved_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                &format!("INSERT INTO number_blocks({BLOCK_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
                 params![b.series, b.year, b.first, b.last, device_id, at_ms],
             )?;
             Ok(b)
@@ -66,34 +70,28 @@ impl NumberStore for SqliteStorage {
         .await
     }
 
-    async fn device_blocks(&self, device_id: &str) -> Result<Vec<(NumberBlock, i64)>> {
+    async fn device_blocks(&self, device_id: &str) -> StorageResult<Vec<(NumberBlock, i64)>> {
         let device_id = device_id.to_string();
         self.read(move |c| {
-            let mut stmt = c.prepare_cached(
+            all(
+                c,
                 "SELECT b.series, b.year, b.first, b.last,
                     (SELECT COUNT(DISTINCT n.seq) FROM document_numbers n WHERE n.series = b.series
                      AND n.year = b.year AND n.seq BETWEEN b.first AND b.last)
                  FROM number_blocks b WHERE b.device_id = ?1 ORDER BY b.series, b.year, b.first",
-            )?;
-            let rows = stmt
-                .query_map([&device_id], |r| {
-                    Ok((
-                        NumberBlock {
-                            series: r.get(0)?,
-                            year: r.get(1)?,
-                            first: r.get(2)?,
-                            last: r.get(3)?,
-                        },
-                        r.get(4)?,
-                    ))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
+                [&device_id],
+                |r| Ok((number_block(r)?, r.get(4)?)),
+            )
         })
         .await
     }
 
-    async fn number_holder(&self, series: &str, year: i32, seq: i64) -> Result<Option<String>> {
+    async fn number_holder(
+        &self,
+        series: &str,
+        year: i32,
+        seq: i64,
+    ) -> StorageResult<Option<String>> {
         let series = series.to_string();
         self.read(move |c| {
             Ok(c.query_row(
@@ -107,7 +105,12 @@ impl NumberStore for SqliteStorage {
         .await
     }
 
-    async fn number_used_by(&self, series: &str, year: i32, seq: i64) -> Result<Option<String>> {
+    async fn number_used_by(
+        &self,
+        series: &str,
+        year: i32,
+        seq: i64,
+    ) -> StorageResult<Option<String>> {
         let series = series.to_string();
         self.read(move |c| {
             Ok(c.query_row(
@@ -121,48 +124,18 @@ impl NumberStore for SqliteStorage {
         .await
     }
 
-    async fn all_blocks(&self) -> Result<Vec<HeldBlock>> {
+    async fn all_blocks(&self) -> StorageResult<Vec<HeldBlock>> {
         self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT series, year, first, last, device_id, reserved_at_ms FROM number_blocks",
-            )?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok(HeldBlock {
-                        block: NumberBlock {
-                            series: r.get(0)?,
-                            year: r.get(1)?,
-                            first: r.get(2)?,
-                            last: r.get(3)?,
-                        },
-                        device_id: r.get(4)?,
-                        reserved_at_ms: r.get(5)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
+            let sql = format!("SELECT {BLOCK_COLS} FROM number_blocks");
+            all(c, &sql, [], |r| held_block(r))
         })
         .await
     }
 
-    async fn taken_numbers(&self) -> Result<Vec<TakenNumber>> {
+    async fn taken_numbers(&self) -> StorageResult<Vec<TakenNumber>> {
         self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT series, year, seq, document_id, case_id, device_id FROM document_numbers",
-            )?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok(TakenNumber {
-                        series: r.get(0)?,
-                        year: r.get(1)?,
-                        seq: r.get(2)?,
-                        document_id: r.get(3)?,
-                        case_id: r.get(4)?,
-                        device_id: r.get(5)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
+            let sql = format!("SELECT {TAKEN_COLS} FROM document_numbers");
+            all(c, &sql, [], |r| taken_number(r))
         })
         .await
     }
