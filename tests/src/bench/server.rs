@@ -100,6 +100,17 @@ async fn timed_sync(phone: Arc<Phone>) -> Result<f64> {
     Ok(ms)
 }
 
+/// Profiles only the burst: with `FIELDCASE_PERF_CTL` naming the control FIFO of
+/// `perf record --control=fifo:FIFO -D -1`, recording is switched on for the burst alone.
+fn perf_control(cmd: &str) {
+    if let Ok(path) = std::env::var("FIELDCASE_PERF_CTL") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(path) {
+            let _ = writeln!(f, "{cmd}");
+        }
+    }
+}
+
 fn p99(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     let i = ((v.len() as f64 * 0.99).ceil() as usize).clamp(1, v.len().max(1)) - 1;
@@ -163,6 +174,7 @@ async fn run(name: &str, storage: Arc<dyn Storage>, dir: &Path) -> Result<()> {
     }
 
     // All at once.
+    perf_control("enable");
     let t = Instant::now();
     let tasks: Vec<_> = phones
         .iter()
@@ -178,6 +190,7 @@ async fn run(name: &str, storage: Arc<dyn Storage>, dir: &Path) -> Result<()> {
         }
     }
     let wall = t.elapsed().as_secs_f64();
+    perf_control("disable");
     if let Some(first) = failed.first() {
         return Err(BenchError(format!(
             "{name}: {} of {DEVICES} syncs failed, first: {first}",

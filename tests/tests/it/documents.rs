@@ -550,6 +550,8 @@ async fn every_document_kind_renders_with_its_text_number_amount_and_qr() -> Tes
     let link =
         fieldcase_server::supervision::routes::issue_login_link(s.storage(), "RV-D", &url, 5)
             .await?;
+    // The TLS provider is process-wide: installed here too, so the test passes when run alone.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())

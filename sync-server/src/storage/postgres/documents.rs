@@ -173,6 +173,19 @@ impl Documents for PostgresStorage {
             tx.commit().await?;
             return Ok(vec![WriteOutcome::Conflict; writes.len()]);
         }
+        // The units the feed query looks documents up by (one statement for the batch).
+        let units: Vec<&str> = writes
+            .iter()
+            .zip(&next_chunks)
+            .filter(|(_, n)| n.is_some())
+            .map(|(w, _)| w.unit.as_str())
+            .collect();
+        tx.execute(
+            "INSERT INTO doc_units(unit) SELECT DISTINCT u FROM unnest($1::text[]) u
+             ON CONFLICT DO NOTHING",
+            &[&units],
+        )
+        .await?;
         // 3. The feed positions, last, so the counter row is locked only until commit: one
         //    range for the batch, handed out in the order of `writes`.
         let written =
@@ -246,7 +259,8 @@ impl Documents for PostgresStorage {
         let stmt = c
             .prepare_cached(&format!(
                 "SELECT {FEED_COLS} FROM docs
-                 WHERE seq > $1 AND seq <= $2 AND kind = ANY($3::text[]) AND {}
+                 WHERE unit IN (SELECT unit FROM doc_units WHERE {})
+                   AND seq > $1 AND seq <= $2 AND kind = ANY($3::text[])
                  ORDER BY seq LIMIT $5",
                 scope_sql("unit", 4)
             ))

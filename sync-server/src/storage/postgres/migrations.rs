@@ -131,6 +131,12 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (series, year, seq, document_id)
     );
 "#,
+    // 8: the feed by scope (see the SQLite migration of the same number).
+    r#"
+    CREATE INDEX docs_unit_seq ON docs(unit, seq);
+    CREATE TABLE doc_units (unit TEXT PRIMARY KEY);
+    INSERT INTO doc_units(unit) SELECT DISTINCT unit FROM docs ON CONFLICT DO NOTHING;
+"#,
 ];
 
 /// Brings the connection's schema to the newest version; refuses a schema from a newer build.

@@ -71,6 +71,8 @@ fn write_one(tx: &rusqlite::Transaction<'_>, w: &DocWrite) -> StorageResult<Writ
         seq,
         now
     ])?;
+    tx.prepare_cached("INSERT OR IGNORE INTO doc_units(unit) VALUES (?1)")?
+        .execute([&w.unit])?;
     tx.prepare_cached("DELETE FROM doc_blobs WHERE doc_id = ?1")?
         .execute([&w.doc_id])?;
     for sha in &w.blob_refs {
@@ -139,11 +141,12 @@ impl Documents for SqliteStorage {
     async fn feed(&self, q: FeedQuery) -> StorageResult<Vec<FeedItem>> {
         self.read(move |c| {
             let sql = format!(
-                "SELECT {FEED_COLS} FROM docs
-                 WHERE seq > ?1 AND seq <= ?2 AND {} AND {}
+                "SELECT {FEED_COLS} FROM docs INDEXED BY docs_unit_seq
+                 WHERE unit IN (SELECT unit FROM doc_units WHERE {})
+                   AND seq > ?1 AND seq <= ?2 AND {}
                  ORDER BY seq LIMIT ?3",
-                kinds_sql("kind", &q.kinds),
-                scope_sql("unit", &q.scopes, 4)
+                scope_sql("unit", &q.scopes, 4),
+                kinds_sql("kind", &q.kinds)
             );
             let limit = q.sql_limit();
             let mut params: Vec<&dyn rusqlite::ToSql> = vec![&q.after, &q.upto, &limit];

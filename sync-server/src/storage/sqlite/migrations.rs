@@ -131,6 +131,15 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (series, year, seq, document_id)
     ) WITHOUT ROWID;
 "#,
+    // 8: the feed by scope: a phone's feed query reads the documents of the units in its
+    // scope written after its cursor through (unit, seq), so its cost follows what the phone
+    // may read, not every write since its last sync. `doc_units` lists the units documents
+    // were written in (a unit is never renamed).
+    r#"
+    CREATE INDEX docs_unit_seq ON docs(unit, seq);
+    CREATE TABLE doc_units (unit TEXT PRIMARY KEY) WITHOUT ROWID;
+    INSERT OR IGNORE INTO doc_units(unit) SELECT DISTINCT unit FROM docs;
+"#,
 ];
 
 /// Brings the file to the newest schema; refuses a file from a newer build.
@@ -237,6 +246,19 @@ mod upgrade_tests {
             .await?;
         assert_eq!(version, MIGRATIONS.len() as i64);
         assert!(s.blob(&sha).await?.is_some());
+        // A document stored before the feed looked documents up by unit is still in the feed.
+        let feed = crate::storage::Documents::feed(
+            &s,
+            crate::storage::FeedQuery {
+                after: 0,
+                upto: 10,
+                scopes: vec!["luan".into()],
+                kinds: vec![RecordKind::Case],
+                limit: 10,
+            },
+        )
+        .await?;
+        assert_eq!(feed.len(), 1);
         let scopes = vec!["luan".to_string()];
         assert!(s.blob_readable(&sha, &scopes, &[RecordKind::Case]).await?);
         assert!(
