@@ -78,7 +78,8 @@ pub fn judge(
         first_offence: false,
     };
     if kind == RecordKind::Case {
-        let case: CaseRecord = serde_json::from_value(new.clone()).map_err(|e| Refusal {
+        // Parsed from the borrowed value (the rules parsed it already; no copy of the tree).
+        let case = <CaseRecord as serde::Deserialize>::deserialize(new).map_err(|e| Refusal {
             code: RefusalCode::Malformed,
             detail: format!("not a valid case record: {e}"),
         })?;
