@@ -5,24 +5,24 @@
 //! rows commit in one SQLite transaction. Any error (disk full, I/O, a corrupt file, a closed
 //! case) removes the files this call created, so it leaves no entry and no orphan file.
 
+use super::CLOCK_OFFSET_META_KEY;
 use super::audio::{self, AudioFormat};
-use super::blobs::{BlobInfo, DownloadSink, IoStep, StoredBlob, SweepReport};
+use super::blobs::{IoStep, StoredBlob};
+use super::captions::watermark_lines;
 use super::entry::{
-    BlobRef, CaptureTime, EvidenceEntry, EvidenceKind, EvidencePlace, MediaInfo, Redaction, Segment,
+    BlobRef, CaptureTime, EvidenceEntry, EvidenceKind, EvidencePlace, MediaInfo, Segment,
 };
 use super::exif::read_exif;
 use super::image::{self as img, ImageFormat};
-use super::sealed::BlobReader;
-use super::{CLOCK_OFFSET_META_KEY, FaultInjector};
+use super::stored_files::blob_row_exists;
 use crate::model::{CaseRecord, Place, RecordKind};
 use crate::store::{Change, lock};
 use crate::{CoreError, FieldStore, Result, doc, ids};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -152,133 +152,6 @@ fn check_capture(c: &CaptureInfo) -> Result<()> {
         return Err(CoreError::invalid("note", "longer than 4000 characters"));
     }
     Ok(())
-}
-
-/// `YYYY-MM-DD HH:MM:SS` in China Standard Time (UTC+8).
-fn china_time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000) + 8 * 3600;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // H. Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// The watermark's words: Chinese where the document font is built in, English capitals for
-/// the ASCII bitmap font otherwise.
-struct WatermarkWords {
-    time: &'static str,
-    zone: &'static str,
-    skew: &'static str,
-    place: &'static str,
-    none: &'static str,
-    accuracy: &'static str,
-    metres: &'static str,
-    from_exif: &'static str,
-    from_device: &'static str,
-    officer: &'static str,
-    device: &'static str,
-    case: &'static str,
-}
-
-#[cfg(feature = "bundled-font")]
-const WORDS: WatermarkWords = WatermarkWords {
-    time: "时间",
-    zone: "北京时间",
-    skew: "设备时钟偏差",
-    place: "位置",
-    none: "无",
-    accuracy: "精度",
-    metres: "米",
-    from_exif: "照片EXIF",
-    from_device: "设备定位",
-    officer: "执法人员",
-    device: "设备",
-    case: "案件",
-};
-
-#[cfg(not(feature = "bundled-font"))]
-const WORDS: WatermarkWords = WatermarkWords {
-    time: "TIME",
-    zone: "UTC+8",
-    skew: "CLOCK SKEW",
-    place: "GPS",
-    none: "NONE",
-    accuracy: "ACC",
-    metres: "M",
-    from_exif: "exif",
-    from_device: "device",
-    officer: "OFFICER",
-    device: "DEVICE",
-    case: "CASE",
-};
-
-/// The lines burned into a display copy. Characters the watermark font cannot draw come out
-/// as `?` ([`img::burn_in`]).
-fn watermark_lines(
-    record_id: &str,
-    capture: &CaptureInfo,
-    skew: bool,
-    place: Option<&EvidencePlace>,
-    device_id: &str,
-    sha_hex: &str,
-) -> Vec<String> {
-    let w = &WORDS;
-    let time = format!(
-        "{} {} {}{}",
-        w.time,
-        china_time(capture.device_time_ms),
-        w.zone,
-        if skew {
-            format!(" {}", w.skew)
-        } else {
-            String::new()
-        }
-    );
-    let gps = match place {
-        Some(p) => {
-            let acc = p
-                .accuracy_m
-                .map(|a| format!(" {} {a:.0}{}", w.accuracy, w.metres))
-                .unwrap_or_default();
-            let source = match p.source.as_str() {
-                "exif" => w.from_exif,
-                "device" => w.from_device,
-                other => other,
-            };
-            format!(
-                "{} {}{:.6} {}{:.6}{acc} ({source})",
-                w.place,
-                if p.lat < 0.0 { 'S' } else { 'N' },
-                p.lat.abs(),
-                if p.lon < 0.0 { 'W' } else { 'E' },
-                p.lon.abs(),
-            )
-        }
-        None => format!("{} {}", w.place, w.none),
-    };
-    vec![
-        time,
-        gps,
-        format!(
-            "{} {} {} {}",
-            w.officer, capture.officer, w.device, device_id
-        ),
-        format!("{} {}", w.case, record_id),
-        format!("SHA256 {}", &sha_hex[..32.min(sha_hex.len())]),
-    ]
 }
 
 /// A derived file to record in the blobs table.
@@ -636,76 +509,6 @@ impl FieldStore {
         )
     }
 
-    /// The evidence entries of a record (entries that do not parse are skipped here and
-    /// reported by [`FieldStore::verify_case`]).
-    pub fn evidence(&self, record_id: &str) -> Result<Vec<EvidenceEntry>> {
-        let json = doc::read_json(&self.load(record_id)?)?;
-        Ok(json["evidence"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| serde_json::from_value(e.clone()).ok())
-            .collect())
-    }
-
-    /// The redactions of a record.
-    pub fn redactions(&self, record_id: &str) -> Result<Vec<Redaction>> {
-        let json = doc::read_json(&self.load(record_id)?)?;
-        Ok(json["redactions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| serde_json::from_value(e.clone()).ok())
-            .collect())
-    }
-
-    /// Hides an evidence entry from disclosure and display, with who, why and when. The
-    /// original, its entry and its files stay; the redaction is signed and kept in history.
-    pub fn redact_evidence(
-        &self,
-        record_id: &str,
-        evidence_id: &str,
-        by: &str,
-        reason: &str,
-        at_ms: i64,
-    ) -> Result<Redaction> {
-        if by.trim().is_empty() || by.len() > 64 {
-            return Err(CoreError::invalid("by", "must be 1 to 64 characters"));
-        }
-        if reason.trim().is_empty() || reason.chars().count() > 1000 {
-            return Err(CoreError::invalid("reason", "1 to 1000 characters"));
-        }
-        let signer = self.signer()?;
-        let mut red = Redaction {
-            id: ids::new_id(),
-            record_id: record_id.into(),
-            evidence_id: evidence_id.into(),
-            by: by.into(),
-            reason: reason.into(),
-            at_ms,
-            device_id: self.device_id().into(),
-            device_key: hex::encode(signer.public_key()),
-            signature: String::new(),
-        };
-        red.signature = hex::encode(signer.sign(&red.signed_payload()?)?);
-        self.write_doc(record_id, Change::Edited, "redact evidence", |doc| {
-            if doc::find_in_list(doc, "evidence", evidence_id)?.is_none() {
-                return Err(CoreError::not_found("evidence", evidence_id));
-            }
-            let json = doc::read_json(doc)?;
-            let already = json["redactions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|r| r["evidence_id"].as_str() == Some(evidence_id));
-            if already {
-                return Err(CoreError::not_allowed("this evidence is already redacted"));
-            }
-            doc::append(doc, "redactions", &red)?;
-            Ok(red)
-        })
-    }
-
     /// The device-to-server clock offset the sync client last measured, if any.
     pub fn clock_offset_ms(&self) -> Result<Option<i64>> {
         Ok(self
@@ -720,256 +523,11 @@ impl FieldStore {
             .skew_threshold_ms
             .store(ms.abs(), Ordering::Relaxed);
     }
-
-    /// The blob folder.
-    pub fn blob_dir(&self) -> &Path {
-        self.evidence.blobs.root()
-    }
-
-    /// The file of a stored blob, if this store holds it.
-    pub fn blob_path(&self, sha256: &str) -> Result<Option<PathBuf>> {
-        let rel: Option<String> = self.read(|c| {
-            Ok(
-                c.query_row("SELECT path FROM blobs WHERE sha256 = ?1", [sha256], |r| {
-                    r.get(0)
-                })
-                .optional()?,
-            )
-        })?;
-        Ok(rel.map(|r| self.blob_dir().join(r)))
-    }
-
-    /// Whether this store holds the file of blob `sha256` (a row and the file on disk).
-    pub fn holds_blob(&self, sha256: &str) -> Result<bool> {
-        Ok(self.blob_path(sha256)?.is_some_and(|p| p.is_file()))
-    }
-
-    /// Where a download of blob `sha256` is written until it is verified.
-    pub(crate) fn blob_download_temp(&self, sha256: &str) -> PathBuf {
-        self.evidence.blobs.download_temp(sha256)
-    }
-
-    /// The sink a download of blob `sha256` writes to (sealed in an encrypted store),
-    /// continuing an earlier partial download when `resume` is set.
-    pub(crate) fn blob_download_sink(&self, sha256: &str, resume: bool) -> Result<DownloadSink> {
-        self.evidence.blobs.download_sink(sha256, resume)
-    }
-
-    /// Opens the content of this store's blob `sha256` (unsealed), or `None` when the file
-    /// is not here. Readers must check the hash when it matters: see [`Self::read_blob`].
-    pub fn open_blob(&self, sha256: &str) -> Result<Option<BlobReader>> {
-        if crate::evidence::blobs::parse_sha256(sha256).is_none() {
-            return Err(CoreError::invalid(
-                "sha256",
-                "expected 64 lowercase hex digits",
-            ));
-        }
-        self.evidence.blobs.open(sha256)
-    }
-
-    /// Opens a file of this store's blob folder (or any plain file) as content.
-    pub fn open_blob_file(&self, path: &Path) -> Result<BlobReader> {
-        self.evidence.blobs.open_path(path)
-    }
-
-    /// Writes the content of blob `sha256` to the file `out` (temp file, fsync, rename), so
-    /// `out` is complete and checked, or absent. Returns false when this store does not hold
-    /// the blob.
-    pub fn export_blob(&self, sha256: &str, out: &Path) -> Result<bool> {
-        let mut tmp_name = out
-            .file_name()
-            .map(|n| n.to_os_string())
-            .unwrap_or_default();
-        tmp_name.push(".part");
-        let tmp = out.with_file_name(tmp_name);
-        let written = (|| {
-            let mut f = File::create(&tmp).map_err(|e| CoreError::io(&tmp, e))?;
-            let held = self.read_blob(sha256, &mut f)?;
-            f.sync_all().map_err(|e| CoreError::io(&tmp, e))?;
-            Ok::<_, CoreError>(held)
-        })();
-        match written {
-            Ok(Some(_)) => {
-                std::fs::rename(&tmp, out).map_err(|e| CoreError::io(out, e))?;
-                Ok(true)
-            }
-            Ok(None) => {
-                let _ = std::fs::remove_file(&tmp);
-                Ok(false)
-            }
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                Err(e)
-            }
-        }
-    }
-
-    /// Copies the content of blob `sha256` to `out`, checking it against its hash: an
-    /// evidence file that was altered on disk is an error, never shown as evidence. Returns
-    /// the size. `None` when this store does not hold the file.
-    pub fn read_blob(&self, sha256: &str, out: &mut dyn std::io::Write) -> Result<Option<u64>> {
-        let Some(mut r) = self.open_blob(sha256)? else {
-            return Ok(None);
-        };
-        let (hash, size) = match super::blobs::copy_hashed(&mut r, out) {
-            Ok(x) => x,
-            // A sealed chunk that fails authentication: altered content, not a disk error.
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                return Err(CoreError::BlobHashMismatch {
-                    expected: sha256.into(),
-                    actual: "a file that fails authentication".into(),
-                });
-            }
-            Err(e) => return Err(CoreError::io(format!("evidence file {sha256}"), e)),
-        };
-        let actual = hex::encode(hash);
-        if actual != sha256 {
-            return Err(CoreError::BlobHashMismatch {
-                expected: sha256.into(),
-                actual,
-            });
-        }
-        Ok(Some(size))
-    }
-
-    /// Installs a downloaded file: `tmp` (complete and fsynced, its content hashing to
-    /// `sha`) is renamed into the blob folder and recorded as a blob the server already
-    /// holds (never uploaded back). Returns the stored file's path.
-    pub(crate) fn install_downloaded_blob(
-        &self,
-        tmp: &Path,
-        sha: [u8; 32],
-        size: u64,
-        mime: &str,
-        role: &str,
-    ) -> Result<PathBuf> {
-        let _one_at_a_time = lock(&self.evidence.ingest_lock);
-        let stored = self.evidence.blobs.install(tmp, sha, size)?;
-        let now = ids::now_ms();
-        let recorded = self.with_writer_conn(|c| {
-            c.execute(
-                "INSERT OR IGNORE INTO blobs(sha256, size, mime, role, path, created_at_ms,
-                    server_confirmed_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-                params![
-                    stored.sha256_hex(),
-                    i64::try_from(stored.size).unwrap_or(i64::MAX),
-                    mime,
-                    role,
-                    stored.rel_path,
-                    now
-                ],
-            )?;
-            Ok(())
-        });
-        if let Err(e) = recorded {
-            self.evidence.blobs.remove_uncommitted(&stored);
-            return Err(e);
-        }
-        Ok(self.blob_dir().join(&stored.rel_path))
-    }
-
-    /// Records that the server verified its copy of a blob. Returns false for an unknown hash.
-    /// The file is kept either way: the phone never deletes evidence.
-    pub fn mark_blob_confirmed(&self, sha256: &str) -> Result<bool> {
-        let now = ids::now_ms();
-        self.with_writer_conn(|c| {
-            let n = c.execute(
-                "UPDATE blobs SET server_confirmed_at_ms = ?2
-                 WHERE sha256 = ?1 AND server_confirmed_at_ms IS NULL",
-                params![sha256, now],
-            )?;
-            Ok(n > 0 || blob_row_exists(c, sha256)?)
-        })
-    }
-
-    /// Blobs the server has not confirmed yet, originals first, oldest first.
-    pub fn unconfirmed_blobs(&self) -> Result<Vec<BlobInfo>> {
-        let root = self.blob_dir().to_path_buf();
-        self.read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT sha256, size, mime, role, path, created_at_ms, server_confirmed_at_ms
-                 FROM blobs WHERE server_confirmed_at_ms IS NULL
-                 ORDER BY role <> 'original', created_at_ms, sha256",
-            )?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok(BlobInfo {
-                        sha256: r.get(0)?,
-                        size: r.get::<_, i64>(1)?.max(0) as u64,
-                        mime: r.get(2)?,
-                        role: r.get(3)?,
-                        path: root.join(r.get::<_, String>(4)?),
-                        created_at_ms: r.get(5)?,
-                        server_confirmed_at_ms: r.get(6)?,
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })
-    }
-
-    /// Removes leftovers of interrupted ingests (temp files; files no row references). Call
-    /// at start-up, before any ingest.
-    pub fn sweep_blob_dir(&self) -> Result<SweepReport> {
-        let _one_at_a_time = lock(&self.evidence.ingest_lock);
-        let referenced = self.referenced_blobs()?;
-        self.evidence
-            .blobs
-            .sweep(|sha| Ok(referenced.contains(sha)))
-    }
-
-    /// Every hash a blob row names, in one query: a sweep checks every file of the folder,
-    /// and a lookup per file would make opening a store with thousands of photos slow.
-    /// Read under the ingest lock, so no row is added while the folder is walked.
-    fn referenced_blobs(&self) -> Result<std::collections::HashSet<String>> {
-        self.read(|c| {
-            let mut stmt = c.prepare("SELECT sha256 FROM blobs")?;
-            let rows = stmt
-                .query_map([], |r| r.get::<_, String>(0))?
-                .collect::<Result<_, _>>()?;
-            Ok(rows)
-        })
-    }
-
-    /// What [`FieldStore::open`] sweeps by itself: temp files and unreferenced files older
-    /// than an hour (a crash's leftovers, never a write in progress), and partial downloads
-    /// untouched for a week (younger ones are kept to resume). An app that never calls
-    /// [`FieldStore::sweep_blob_dir`] still gets its space back.
-    pub(crate) fn sweep_stale_blobs(&self) -> Result<SweepReport> {
-        const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
-        let _one_at_a_time = lock(&self.evidence.ingest_lock);
-        let referenced = self.referenced_blobs()?;
-        self.evidence
-            .blobs
-            .sweep_aged(|sha| Ok(referenced.contains(sha)), HOUR, HOUR * 24 * 7)
-    }
-
-    /// Installs a fault injector on the blob path (fault drills and tests only).
-    #[doc(hidden)]
-    pub fn set_blob_fault_injector(&self, f: Option<Arc<dyn FaultInjector>>) {
-        self.evidence.blobs.set_fault_injector(f);
-    }
-}
-
-fn blob_row_exists(c: &rusqlite::Connection, sha: &str) -> Result<bool> {
-    Ok(
-        c.query_row("SELECT 1 FROM blobs WHERE sha256 = ?1", [sha], |_| Ok(()))
-            .optional()?
-            .is_some(),
-    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn china_time_formats_utc_plus_8() {
-        // 2026-09-21T06:03:05Z is 14:03:05 in Beijing.
-        assert_eq!(china_time(1_789_970_585_000), "2026-09-21 14:03:05");
-        assert_eq!(china_time(0), "1970-01-01 08:00:00");
-    }
 
     #[test]
     fn segments_must_follow_in_order() -> Result<()> {
