@@ -195,11 +195,28 @@ pub fn read<T: DeserializeOwned>(doc: &AutoCommit, doc_id: &str) -> Result<T> {
 
 /// A new document holding `record` at its root.
 pub fn create<T: Serialize>(doc: &mut AutoCommit, record: &T) -> Result<()> {
-    let json = to_json(record)?;
+    create_from_json(doc, &to_json(record)?)
+}
+
+/// A new document holding the JSON object `json` at its root.
+pub fn create_from_json(doc: &mut AutoCommit, json: &Json) -> Result<()> {
     let Json::Object(_) = json else {
         return Err(CoreError::invalid("record", "not an object"));
     };
-    fill(doc, &ROOT, &json)
+    fill(doc, &ROOT, json)
+}
+
+/// Whether a document written from `v` reads back as exactly `v`: true unless some number is
+/// an integer beyond `i64`, which the document keeps as a float. Strings, booleans, null,
+/// `i64` and `f64` values map one to one onto Automerge scalars, and maps read back with
+/// their keys sorted, as `serde_json` keeps them.
+pub fn stored_exactly(v: &Json) -> bool {
+    match v {
+        Json::Number(n) => n.is_i64() || n.is_f64(),
+        Json::Array(items) => items.iter().all(stored_exactly),
+        Json::Object(map) => map.values().all(stored_exactly),
+        Json::Null | Json::Bool(_) | Json::String(_) => true,
+    }
 }
 
 #[cfg(test)]

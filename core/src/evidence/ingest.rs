@@ -15,8 +15,8 @@ use super::entry::{
 use super::exif::read_exif;
 use super::image::{self as img, ImageFormat};
 use super::stored_files::blob_row_exists;
-use crate::model::{CaseRecord, Place, RecordKind};
-use crate::store::{Change, lock};
+use crate::model::{Place, RecordKind};
+use crate::store::lock;
 use crate::{CoreError, FieldStore, Result, doc, ids};
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
@@ -172,7 +172,7 @@ impl BlobRow {
 }
 
 /// Finds the previous segment and checks the new one follows the stored ones.
-fn chain_segment(json: &serde_json::Value, s: &SegmentInfo) -> Result<Segment> {
+fn chain_segment(evidence: &[serde_json::Value], s: &SegmentInfo) -> Result<Segment> {
     let out_of_order = || CoreError::SegmentOutOfOrder {
         recording_id: s.recording_id.clone(),
         index: s.index,
@@ -180,7 +180,7 @@ fn chain_segment(json: &serde_json::Value, s: &SegmentInfo) -> Result<Segment> {
     let mut prev: Option<String> = None;
     let mut max_index: Option<u32> = None;
     let mut ended = false;
-    for e in json["evidence"].as_array().into_iter().flatten() {
+    for e in evidence {
         let Ok(e) = serde_json::from_value::<EvidenceEntry>(e.clone()) else {
             continue;
         };
@@ -305,7 +305,7 @@ impl FieldStore {
             }
         }
         if record_kind == RecordKind::Case {
-            let case: CaseRecord = doc::read(&self.load(&req.record_id)?, &req.record_id)?;
+            let case = self.current_case(&req.record_id)?;
             if case.is_closed() {
                 return Err(CoreError::CaseClosed {
                     case_id: req.record_id.clone(),
@@ -468,12 +468,15 @@ impl FieldStore {
         let now = ids::now_ms();
         self.write_doc_with(
             &req.record_id,
-            Change::Edited,
             "add evidence",
-            |doc| {
-                let json = doc::read_json(doc)?;
+            |doc, current| {
                 if record_kind == RecordKind::Case {
-                    let case: CaseRecord = crate::doc::read(doc, &req.record_id)?;
+                    let case = current
+                        .as_case()
+                        .ok_or_else(|| CoreError::MalformedDocument {
+                            doc_id: req.record_id.clone(),
+                            reason: "not a case".into(),
+                        })?;
                     if case.is_closed() {
                         return Err(CoreError::CaseClosed {
                             case_id: req.record_id.clone(),
@@ -481,7 +484,7 @@ impl FieldStore {
                     }
                 }
                 if let Some(s) = &req.segment {
-                    entry.segment = Some(chain_segment(&json, s)?);
+                    entry.segment = Some(chain_segment(current.evidence_lists().0, s)?);
                 }
                 entry.signature = hex::encode(signer.sign(&entry.signed_payload()?)?);
                 doc::append(doc, "evidence", &entry)?;
@@ -542,9 +545,10 @@ mod tests {
             index: 1,
             last: false,
         };
-        assert!(chain_segment(&empty, &s0)?.prev_sha256.is_none());
+        let list = |v: &serde_json::Value| v["evidence"].as_array().cloned().unwrap_or_default();
+        assert!(chain_segment(&list(&empty), &s0)?.prev_sha256.is_none());
         assert!(matches!(
-            chain_segment(&empty, &s1),
+            chain_segment(&list(&empty), &s1),
             Err(CoreError::SegmentOutOfOrder { .. })
         ));
         // Nothing may follow a final segment.
@@ -557,12 +561,15 @@ mod tests {
             "signature": "00"
         }]});
         assert!(matches!(
-            chain_segment(&ended, &s1),
+            chain_segment(&list(&ended), &s1),
             Err(CoreError::SegmentOutOfOrder { .. })
         ));
         let mut open = ended.clone();
         open["evidence"][0]["segment"]["final"] = serde_json::json!(false);
-        assert_eq!(chain_segment(&open, &s1)?.prev_sha256, Some("a".repeat(64)));
+        assert_eq!(
+            chain_segment(&list(&open), &s1)?.prev_sha256,
+            Some("a".repeat(64))
+        );
         Ok(())
     }
 }

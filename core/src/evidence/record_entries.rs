@@ -2,7 +2,6 @@
 //! disclosure and display, never removed).
 
 use super::entry::{EvidenceEntry, Redaction};
-use crate::store::Change;
 use crate::{CoreError, FieldStore, Result, doc, ids};
 
 impl FieldStore {
@@ -58,15 +57,14 @@ impl FieldStore {
             signature: String::new(),
         };
         red.signature = hex::encode(signer.sign(&red.signed_payload()?)?);
-        self.write_doc(record_id, Change::Edited, "redact evidence", |doc| {
+        self.write_doc(record_id, "redact evidence", |doc, current| {
             if doc::find_in_list(doc, "evidence", evidence_id)?.is_none() {
                 return Err(CoreError::not_found("evidence", evidence_id));
             }
-            let json = doc::read_json(doc)?;
-            let already = json["redactions"]
-                .as_array()
-                .into_iter()
-                .flatten()
+            let already = current
+                .evidence_lists()
+                .1
+                .iter()
                 .any(|r| r["evidence_id"].as_str() == Some(evidence_id));
             if already {
                 return Err(CoreError::not_allowed("this evidence is already redacted"));

@@ -9,7 +9,7 @@
 mod catalogues;
 mod docs;
 mod documents;
-pub(crate) use docs::{Change, doc_kind, load_doc};
+pub(crate) use docs::{doc_kind, load_doc};
 mod exchange;
 mod lease;
 mod migrations;
@@ -606,7 +606,8 @@ pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
 
 pub(crate) fn get_meta(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
     Ok(conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
         .optional()?)
 }
 

@@ -2,12 +2,12 @@
 //! reopening, the law's time limits, and flagging conflicting first-offence exemptions.
 
 use super::inputs::*;
-use super::{check_person, check_text, check_time, check_unit, open_case};
+use super::{as_case, check_person, check_text, check_time, check_unit, open_case};
 use crate::catalogue::{Method, PartyType};
-use crate::doc::{self, append, put};
+use crate::doc::{append, put};
 use crate::model::*;
 use crate::rules;
-use crate::store::{Change, FieldStore};
+use crate::store::FieldStore;
 use crate::{CoreError, Result, ids};
 use automerge::AutoCommit;
 use serde_json::json;
@@ -119,12 +119,7 @@ impl FieldStore {
             involves_minor: input.involves_minor,
             privacy_protected: input.privacy_protected,
         };
-        self.write_doc(
-            &id,
-            Change::Created(RecordKind::Case),
-            "create case",
-            |doc| doc::create(doc, &record),
-        )?;
+        self.create_doc(Record::Case(Box::new(record.clone())), "create case")?;
         Ok(record)
     }
 
@@ -137,9 +132,9 @@ impl FieldStore {
             ));
         }
         // Checked against the catalogue version of the case, read once, inside the write.
-        self.write_doc(case_id, Change::Edited, "append action", |doc| {
-            let case = open_case(doc, case_id)?;
-            let action = self.build_action(&input, &*self.case_catalogue(&case)?)?;
+        self.write_doc(case_id, "append action", |doc, current| {
+            let case = open_case(current, case_id)?;
+            let action = self.build_action(&input, &*self.case_catalogue(case)?)?;
             append(doc, "actions", &action)?;
             Ok(action.id)
         })
@@ -149,7 +144,7 @@ impl FieldStore {
     /// judged under the catalogue the case recorded, and which are overdue at `now_ms`.
     pub fn procedure_deadlines(&self, case_id: &str, now_ms: i64) -> Result<Vec<rules::Deadline>> {
         self.guard()?;
-        let case: CaseRecord = doc::read(&self.load(case_id)?, case_id)?;
+        let case = self.current_case(case_id)?;
         let cat = self.case_catalogue(&case)?;
         Ok(rules::procedure_deadlines(&case, &cat, now_ms))
     }
@@ -169,8 +164,8 @@ impl FieldStore {
             signed_by_device: None,
         };
         let signer = self.signer()?;
-        self.write_doc(case_id, Change::Edited, "close case", |doc| {
-            let case = open_case(doc, case_id)?;
+        self.write_doc(case_id, "close case", |doc, current| {
+            let case = open_case(current, case_id)?;
             // The same refusal the server gives (`lifecycle_invalid`), before signing.
             if let Some(why) = case.close_blocker()
                 && self.local_rules_on()
@@ -199,8 +194,8 @@ impl FieldStore {
             signed_by_device: None,
         };
         let signer = self.signer()?;
-        self.write_doc(case_id, Change::Edited, "reopen case", |doc| {
-            let case: CaseRecord = doc::read(doc, case_id)?;
+        self.write_doc(case_id, "reopen case", |doc, current| {
+            let case = as_case(current, case_id)?;
             if !case.is_closed() {
                 return Err(CoreError::not_allowed("the case is not closed"));
             }
@@ -243,7 +238,7 @@ impl FieldStore {
             if already {
                 continue;
             }
-            self.write_doc(&case_id, Change::Edited, "flag exemption conflict", |doc| {
+            self.write_doc(&case_id, "flag exemption conflict", |doc, _| {
                 set_conflict_flag(doc, &with)
             })?;
             flagged.push(case_id);

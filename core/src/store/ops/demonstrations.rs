@@ -2,9 +2,8 @@
 
 use super::inputs::NewDemonstration;
 use super::{check_person, check_text, check_time, check_unit};
-use crate::doc;
 use crate::model::*;
-use crate::store::{Change, FieldStore};
+use crate::store::FieldStore;
 use crate::{CoreError, Result, ids};
 
 impl FieldStore {
@@ -46,11 +45,9 @@ impl FieldStore {
             evidence: vec![],
             redactions: vec![],
         };
-        self.write_doc(
-            &record.id,
-            Change::Created(RecordKind::Demonstration),
+        self.create_doc(
+            Record::Demonstration(record.clone()),
             "record demonstration",
-            |doc| doc::create(doc, &record),
         )?;
         Ok(record)
     }

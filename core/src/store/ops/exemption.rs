@@ -4,10 +4,10 @@
 use super::inputs::ExemptionRequest;
 use super::{check_person, check_text, check_time, open_case};
 use crate::catalogue::ExemptionKind;
-use crate::doc::{self, put_root};
+use crate::doc::put_root;
 use crate::model::*;
 use crate::rules::{self, Eligibility, ExemptionFacts};
-use crate::store::{Change, FieldStore};
+use crate::store::FieldStore;
 use crate::{CoreError, Result, ids};
 
 impl FieldStore {
@@ -71,7 +71,7 @@ impl FieldStore {
         pledge_offered: bool,
     ) -> Result<Eligibility> {
         self.guard()?;
-        let case: CaseRecord = doc::read(&self.load(case_id)?, case_id)?;
+        let case = self.current_case(case_id)?;
         self.eligibility(&case, minor, no_harm, pledge_offered)
     }
 
@@ -115,7 +115,7 @@ impl FieldStore {
     pub fn grant_exemption(&self, case_id: &str, req: ExemptionRequest) -> Result<Exemption> {
         check_person("by", &req.by)?;
         check_time("at_ms", req.at_ms)?;
-        let current: CaseRecord = doc::read(&self.load(case_id)?, case_id)?;
+        let current = self.current_case(case_id)?;
         if current.is_closed() {
             return Err(CoreError::CaseClosed {
                 case_id: case_id.into(),
@@ -177,8 +177,8 @@ impl FieldStore {
             pledge,
             catalogue_version: catalogue.version().to_string(),
         };
-        self.write_doc(case_id, Change::Edited, "grant exemption", |doc| {
-            let case = open_case(doc, case_id)?;
+        self.write_doc(case_id, "grant exemption", |doc, current| {
+            let case = open_case(current, case_id)?;
             if case.exemption.is_some() || case.decision.is_some() {
                 return Err(CoreError::not_allowed("the case changed; check again"));
             }

@@ -5,7 +5,7 @@ use super::{check_person, check_time, open_case};
 use crate::catalogue::Method;
 use crate::doc::{self, append, put};
 use crate::model::*;
-use crate::store::{Change, FieldStore};
+use crate::store::FieldStore;
 use crate::{CoreError, Result, ids};
 use serde_json::{Map, json};
 
@@ -29,8 +29,8 @@ impl FieldStore {
             result: None,
         };
         let id = f.id.clone();
-        self.write_doc(case_id, Change::Edited, "schedule follow-up", |doc| {
-            open_case(doc, case_id)?;
+        self.write_doc(case_id, "schedule follow-up", |doc, current| {
+            open_case(current, case_id)?;
             append(doc, "follow_ups", &f)
         })?;
         Ok(id)
@@ -59,9 +59,9 @@ impl FieldStore {
             fields,
         };
         // Checked against the catalogue version of the case, read once, inside the write.
-        self.write_doc(case_id, Change::Edited, "record follow-up", |doc| {
-            let case = open_case(doc, case_id)?;
-            let action = self.build_action(&new_action, &*self.case_catalogue(&case)?)?;
+        self.write_doc(case_id, "record follow-up", |doc, current| {
+            let case = open_case(current, case_id)?;
+            let action = self.build_action(&new_action, &*self.case_catalogue(case)?)?;
             let f = case
                 .follow_ups
                 .iter()

@@ -21,11 +21,9 @@ pub use parties::match_hash;
 
 use super::FieldStore;
 use crate::catalogue::Catalogue;
-use crate::doc;
 use crate::model::*;
 use crate::rules;
 use crate::{CoreError, Result, ids};
-use automerge::AutoCommit;
 
 pub(super) fn check_unit(unit: &str) -> Result<()> {
     let ok = !unit.is_empty()
@@ -73,14 +71,25 @@ pub(super) fn check_time(field: &str, ms: i64) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn open_case(doc: &AutoCommit, id: &str) -> Result<CaseRecord> {
-    let case: CaseRecord = doc::read(doc, id)?;
+/// The case a write edits, as it stands; a closed case takes no edits but a reopening.
+pub(super) fn open_case<'a>(current: &'a Record, id: &str) -> Result<&'a CaseRecord> {
+    let case = as_case(current, id)?;
     if case.is_closed() {
         return Err(CoreError::CaseClosed {
             case_id: id.to_string(),
         });
     }
     Ok(case)
+}
+
+/// The case of a write to document `id`; any other record is malformed as a case.
+pub(super) fn as_case<'a>(current: &'a Record, id: &str) -> Result<&'a CaseRecord> {
+    current
+        .as_case()
+        .ok_or_else(|| CoreError::MalformedDocument {
+            doc_id: id.to_string(),
+            reason: format!("a {} record, not a case", current.kind().as_str()),
+        })
 }
 
 impl FieldStore {

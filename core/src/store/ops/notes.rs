@@ -3,7 +3,7 @@
 use super::{check_person, check_text, open_case};
 use crate::doc::append;
 use crate::model::*;
-use crate::store::{Change, FieldStore};
+use crate::store::FieldStore;
 use crate::{Result, ids};
 
 impl FieldStore {
@@ -18,8 +18,8 @@ impl FieldStore {
             text: text.into(),
         };
         let id = note.id.clone();
-        self.write_doc(case_id, Change::Edited, "add note", |doc| {
-            open_case(doc, case_id)?;
+        self.write_doc(case_id, "add note", |doc, current| {
+            open_case(current, case_id)?;
             append(doc, "notes", &note)
         })?;
         Ok(id)

@@ -3,9 +3,8 @@
 
 use super::inputs::NewParty;
 use super::{check_person, check_text, check_unit};
-use crate::doc;
 use crate::model::*;
-use crate::store::{Change, FieldStore};
+use crate::store::FieldStore;
 use crate::{CoreError, Result, ids};
 use hmac::{Hmac, KeyInit, Mac};
 
@@ -69,12 +68,7 @@ impl FieldStore {
             },
             pii_sealed: crate::pii::seal(&self.sealing_key(), &id, &pii)?,
         };
-        self.write_doc(
-            &record.id,
-            Change::Created(RecordKind::Party),
-            "register party",
-            |doc| doc::create(doc, &record),
-        )?;
+        self.create_doc(Record::Party(record.clone()), "register party")?;
         Ok(record)
     }
 

@@ -7,7 +7,7 @@ use crate::catalogue::Method;
 use crate::doc::{self, append, put, put_root};
 use crate::model::*;
 use crate::rules;
-use crate::store::{Change, FieldStore};
+use crate::store::FieldStore;
 use crate::{CoreError, Result, ids};
 use serde_json::{Map, json};
 
@@ -21,7 +21,7 @@ impl FieldStore {
         if let Some(r) = &req.reason {
             check_text("reason", r, 4000)?;
         }
-        let current: CaseRecord = doc::read(&self.load(case_id)?, case_id)?;
+        let current = self.current_case(case_id)?;
         if current.is_closed() {
             return Err(CoreError::CaseClosed {
                 case_id: case_id.into(),
@@ -125,8 +125,8 @@ impl FieldStore {
             decision.hearing_right = a.hearing_right;
         }
         let decision = self.sign_decision(&current, decision)?;
-        self.write_doc(case_id, Change::Edited, "decide penalty", |doc| {
-            open_case(doc, case_id)?;
+        self.write_doc(case_id, "decide penalty", |doc, current| {
+            open_case(current, case_id)?;
             put_root(doc, "decision", &decision)?;
             append(doc, "actions", &action)
         })?;
@@ -154,7 +154,7 @@ impl FieldStore {
                 "must not be negative",
             ));
         }
-        let current: CaseRecord = doc::read(&self.load(case_id)?, case_id)?;
+        let current = self.current_case(case_id)?;
         if current.is_closed() {
             return Err(CoreError::CaseClosed {
                 case_id: case_id.into(),
@@ -191,8 +191,8 @@ impl FieldStore {
             return Err(r.into());
         }
         let id = step.id.clone();
-        self.write_doc(case_id, Change::Edited, "record procedure step", |doc| {
-            open_case(doc, case_id)?;
+        self.write_doc(case_id, "record procedure step", |doc, current| {
+            open_case(current, case_id)?;
             append(doc, "steps", &step)
         })?;
         Ok(id)
@@ -213,7 +213,7 @@ impl FieldStore {
         if let Some(p) = review.checklist.problem(review.outcome) {
             return Err(CoreError::invalid("checklist", p));
         }
-        let current: CaseRecord = doc::read(&self.load(case_id)?, case_id)?;
+        let current = self.current_case(case_id)?;
         if current.is_closed() {
             return Err(CoreError::CaseClosed {
                 case_id: case_id.into(),
@@ -254,8 +254,8 @@ impl FieldStore {
                 via: Some("device".into()),
             },
         )?;
-        self.write_doc(case_id, Change::Edited, "legal review", |doc| {
-            let case = open_case(doc, case_id)?;
+        self.write_doc(case_id, "legal review", |doc, current| {
+            let case = open_case(current, case_id)?;
             if case.decision.as_ref().map(|d| &d.id) != Some(&decision.id)
                 || case.decision.as_ref().is_some_and(|d| d.review.is_some())
             {
