@@ -210,6 +210,31 @@ fn chain_segment(evidence: &[serde_json::Value], s: &SegmentInfo) -> Result<Segm
     })
 }
 
+/// Runs `side` on a helper thread while `main` runs on this one, and returns both results.
+/// Where no thread can be started, `side` runs here after `main`. A panic in either is
+/// passed on, as it would be without the thread.
+fn side_by_side<A: Send, B>(side: impl FnOnce() -> A + Send, main: impl FnOnce() -> B) -> (A, B) {
+    let slot = std::sync::Mutex::new(Some(side));
+    let run_side = || {
+        let f = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+        f.map(|f| f())
+    };
+    std::thread::scope(|s| {
+        let handle = std::thread::Builder::new()
+            .name("fieldcase-ingest".into())
+            .spawn_scoped(s, run_side);
+        let b = main();
+        let a = handle
+            .ok()
+            .and_then(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .or_else(run_side);
+        match a {
+            Some(a) => (a, b),
+            None => unreachable!("the side task runs exactly once"),
+        }
+    })
+}
+
 impl FieldStore {
     /// Adds a photo (JPEG or PNG) to a case.
     pub fn add_photo(
@@ -357,10 +382,8 @@ impl FieldStore {
             .copied()
             .collect::<Vec<u8>>();
         let media = sniff_media(req.kind, &head)?;
-        let original = blobs.put_reader(&mut src)?;
-        created.push(original.clone());
-        let sha_hex = original.sha256_hex();
-        let stored_path = blobs.path_of(&sha_hex);
+        let pending = blobs.write_pending(&mut src)?;
+        let sha_hex = pending.sha256_hex();
 
         let threshold = self.evidence.skew_threshold_ms.load(Ordering::Relaxed);
         let clock_skew =
@@ -375,10 +398,30 @@ impl FieldStore {
         let mut media_info = MediaInfo::default();
         let mut place = device_place;
         let mut rows: Vec<BlobRow> = Vec::new();
-        let original_mime = match media {
+        let (original, original_mime) = match media {
             Media::Image(fmt) => {
-                let mut r = BufReader::new(blobs.open_path(&stored_path)?);
-                let exif = read_exif(&mut r);
+                // The original is synced on a helper thread while its EXIF and pixels are read
+                // back from the temp file (the bytes just hashed, through the seal), so the
+                // fsync of a 4 MB photo is not on the way to its derivatives.
+                let tmp = pending.path();
+                let (synced, read) = side_by_side(
+                    || blobs.sync_pending(&pending),
+                    || -> Result<_> {
+                        let mut r = BufReader::new(blobs.open_path(tmp)?);
+                        let exif = read_exif(&mut r);
+                        let decoded = img::decode(blobs.file(tmp), fmt, exif.orientation)?;
+                        Ok((exif, decoded))
+                    },
+                );
+                let (exif, decoded) = match synced.and(read) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        blobs.discard_pending(pending);
+                        return Err(e);
+                    }
+                };
+                let original = blobs.install_pending(pending)?;
+                created.push(original.clone());
                 if let Some((lat, lon)) = exif.gps {
                     place = Some(EvidencePlace {
                         lat,
@@ -387,18 +430,10 @@ impl FieldStore {
                         source: "exif".into(),
                     });
                 }
-                let decoded = img::decode(blobs.file(&stored_path), fmt, exif.orientation)?;
                 media_info.width = Some(decoded.source_width);
                 media_info.height = Some(decoded.source_height);
                 media_info.orientation = exif.orientation;
                 media_info.exif_datetime = exif.datetime_original;
-                let thumb = blobs.put_bytes(&img::thumbnail_jpeg(&decoded.image)?)?;
-                created.push(thumb.clone());
-                rows.push(BlobRow {
-                    blob: thumb,
-                    mime: "image/jpeg".into(),
-                    role: "thumbnail",
-                });
                 let lines = watermark_lines(
                     &req.record_id,
                     &req.capture,
@@ -407,21 +442,44 @@ impl FieldStore {
                     self.device_id(),
                     &sha_hex,
                 );
-                let display = blobs.put_bytes(&img::watermarked_jpeg(decoded.image, &lines)?)?;
-                created.push(display.clone());
+                // Both copies come from the one decoded image: the thumbnail is made and
+                // stored on a helper thread while the display copy is watermarked and stored.
+                let image = &decoded.image;
+                let (thumb, display) = side_by_side(
+                    || img::thumbnail_jpeg(image).and_then(|b| blobs.put_bytes(&b)),
+                    || {
+                        img::watermarked_jpeg(image.clone(), &lines)
+                            .and_then(|b| blobs.put_bytes(&b))
+                    },
+                );
+                // Whatever was stored is removed if the other failed.
+                created.extend(thumb.iter().chain(display.iter()).cloned());
                 rows.push(BlobRow {
-                    blob: display,
+                    blob: thumb?,
+                    mime: "image/jpeg".into(),
+                    role: "thumbnail",
+                });
+                rows.push(BlobRow {
+                    blob: display?,
                     mime: "image/jpeg".into(),
                     role: "display",
                 });
-                match fmt {
+                let mime = match fmt {
                     ImageFormat::Jpeg => "image/jpeg",
                     ImageFormat::Png => "image/png",
-                }
+                };
+                (original, mime)
             }
             Media::Audio(fmt) => {
+                if let Err(e) = blobs.sync_pending(&pending) {
+                    blobs.discard_pending(pending);
+                    return Err(e);
+                }
+                let original = blobs.install_pending(pending)?;
+                created.push(original.clone());
+                let stored_path = blobs.path_of(&sha_hex);
                 media_info.duration_ms = audio::duration_ms(blobs.file(&stored_path), fmt)?;
-                fmt.mime()
+                (original, fmt.mime())
             }
         };
         let original_row = BlobRow {
