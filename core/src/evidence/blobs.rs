@@ -62,11 +62,6 @@ impl Pending {
     pub(crate) fn path(&self) -> &Path {
         &self.tmp
     }
-
-    /// SHA-256 of the content as lowercase hex.
-    pub(crate) fn sha256_hex(&self) -> String {
-        hex::encode(self.sha256)
-    }
 }
 
 /// One stored file.

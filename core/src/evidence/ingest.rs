@@ -7,12 +7,12 @@
 
 use super::CLOCK_OFFSET_META_KEY;
 use super::audio::{self, AudioFormat};
-use super::blobs::{IoStep, StoredBlob};
+use super::blobs::{IoStep, Pending, StoredBlob};
 use super::captions::watermark_lines;
 use super::entry::{
     BlobRef, CaptureTime, EvidenceEntry, EvidenceKind, EvidencePlace, MediaInfo, Segment,
 };
-use super::exif::read_exif;
+use super::exif::{ExifInfo, read_exif};
 use super::image::{self as img, ImageFormat};
 use super::stored_files::blob_row_exists;
 use crate::model::{Place, RecordKind};
@@ -21,9 +21,10 @@ use crate::{CoreError, FieldStore, Result, doc, ids};
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::time::Instant;
 
 /// Who captured, when and where, as the app knows it at capture.
@@ -210,6 +211,53 @@ fn chain_segment(evidence: &[serde_json::Value], s: &SegmentInfo) -> Result<Segm
     })
 }
 
+/// Reads the chunks a [`Tee`] sends, in order; the end of the stream once the sender is gone.
+struct ChunkReader {
+    rx: Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(c) => {
+                    self.chunk = c;
+                    self.at = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// A reader that also hands every chunk it reads to a decoder on another thread, until that
+/// decoder stops listening (it finished or failed). The sender goes with the tee, so the
+/// decoder sees the end of the stream when the copy ends, however it ends.
+struct Tee<'a, R> {
+    inner: &'a mut R,
+    tx: Option<SyncSender<Vec<u8>>>,
+}
+
+impl<R: Read> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 {
+            self.tx = None;
+        } else if let Some(tx) = &self.tx
+            && tx.send(buf[..n].to_vec()).is_err()
+        {
+            self.tx = None;
+        }
+        Ok(n)
+    }
+}
+
 /// Runs `side` on a helper thread while `main` runs on this one, and returns both results.
 /// Where no thread can be started, `side` runs here after `main`. A panic in either is
 /// passed on, as it would be without the thread.
@@ -363,6 +411,63 @@ impl FieldStore {
         result
     }
 
+    /// Stores the original of a photo (copied, hashed, synced, not yet in place) and decodes
+    /// it for its derivatives, the two overlapping: a JPEG is decoded on a helper thread from
+    /// the very chunks being copied and hashed (at most four of them in flight), so the
+    /// pixels are those of the stored bytes and the copy, EXIF read and fsync cost no time of
+    /// their own. A PNG, or a JPEG when no thread can be started, is decoded from the stored
+    /// file afterwards. On error the temp file is removed.
+    fn store_and_decode(
+        &self,
+        src: &mut impl Read,
+        fmt: ImageFormat,
+        source: &Path,
+    ) -> Result<(Pending, ExifInfo, img::Decoded)> {
+        let blobs = &self.evidence.blobs;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        std::thread::scope(|s| {
+            let decoder = match fmt {
+                ImageFormat::Jpeg => std::thread::Builder::new()
+                    .name("fieldcase-decode".into())
+                    .spawn_scoped(s, move || {
+                        let chunks = ChunkReader {
+                            rx,
+                            chunk: Vec::new(),
+                            at: 0,
+                        };
+                        img::decode_jpeg_scaled(BufReader::with_capacity(64 * 1024, chunks), source)
+                    })
+                    .ok(),
+                ImageFormat::Png => None,
+            };
+            let pending = blobs.write_pending(&mut Tee {
+                inner: src,
+                tx: Some(tx),
+            })?;
+            let read = (|| {
+                let tmp = pending.path();
+                let exif = read_exif(&mut BufReader::new(blobs.open_path(tmp)?));
+                blobs.sync_pending(&pending)?;
+                let decoded = match decoder {
+                    Some(h) => {
+                        let (pixels, w, h) =
+                            h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+                        img::upright(pixels, w, h, exif.orientation)
+                    }
+                    None => img::decode(blobs.file(tmp), fmt, exif.orientation)?,
+                };
+                Ok((exif, decoded))
+            })();
+            match read {
+                Ok((exif, decoded)) => Ok((pending, exif, decoded)),
+                Err(e) => {
+                    blobs.discard_pending(pending);
+                    Err(e)
+                }
+            }
+        })
+    }
+
     fn ingest_locked(
         &self,
         req: &IngestRequest,
@@ -382,8 +487,6 @@ impl FieldStore {
             .copied()
             .collect::<Vec<u8>>();
         let media = sniff_media(req.kind, &head)?;
-        let pending = blobs.write_pending(&mut src)?;
-        let sha_hex = pending.sha256_hex();
 
         let threshold = self.evidence.skew_threshold_ms.load(Ordering::Relaxed);
         let clock_skew =
@@ -400,26 +503,7 @@ impl FieldStore {
         let mut rows: Vec<BlobRow> = Vec::new();
         let (original, original_mime) = match media {
             Media::Image(fmt) => {
-                // The original is synced on a helper thread while its EXIF and pixels are read
-                // back from the temp file (the bytes just hashed, through the seal), so the
-                // fsync of a 4 MB photo is not on the way to its derivatives.
-                let tmp = pending.path();
-                let (synced, read) = side_by_side(
-                    || blobs.sync_pending(&pending),
-                    || -> Result<_> {
-                        let mut r = BufReader::new(blobs.open_path(tmp)?);
-                        let exif = read_exif(&mut r);
-                        let decoded = img::decode(blobs.file(tmp), fmt, exif.orientation)?;
-                        Ok((exif, decoded))
-                    },
-                );
-                let (exif, decoded) = match synced.and(read) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        blobs.discard_pending(pending);
-                        return Err(e);
-                    }
-                };
+                let (pending, exif, decoded) = self.store_and_decode(&mut src, fmt, &req.path)?;
                 let original = blobs.install_pending(pending)?;
                 created.push(original.clone());
                 if let Some((lat, lon)) = exif.gps {
@@ -440,7 +524,7 @@ impl FieldStore {
                     clock_skew,
                     place.as_ref(),
                     self.device_id(),
-                    &sha_hex,
+                    &original.sha256_hex(),
                 );
                 // Both copies come from the one decoded image: the thumbnail is made and
                 // stored on a helper thread while the display copy is watermarked and stored.
@@ -471,13 +555,14 @@ impl FieldStore {
                 (original, mime)
             }
             Media::Audio(fmt) => {
+                let pending = blobs.write_pending(&mut src)?;
                 if let Err(e) = blobs.sync_pending(&pending) {
                     blobs.discard_pending(pending);
                     return Err(e);
                 }
                 let original = blobs.install_pending(pending)?;
                 created.push(original.clone());
-                let stored_path = blobs.path_of(&sha_hex);
+                let stored_path = blobs.path_of(&original.sha256_hex());
                 media_info.duration_ms = audio::duration_ms(blobs.file(&stored_path), fmt)?;
                 (original, fmt.mime())
             }
