@@ -16,7 +16,7 @@ use super::exif::{ExifInfo, read_exif};
 use super::image::{self as img, ImageFormat};
 use super::stored_files::blob_row_exists;
 use crate::model::{Place, RecordKind};
-use crate::store::lock;
+use crate::store::{lock, side_by_side};
 use crate::{CoreError, FieldStore, Result, doc, ids};
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
@@ -256,31 +256,6 @@ impl<R: Read> Read for Tee<'_, R> {
         }
         Ok(n)
     }
-}
-
-/// Runs `side` on a helper thread while `main` runs on this one, and returns both results.
-/// Where no thread can be started, `side` runs here after `main`. A panic in either is
-/// passed on, as it would be without the thread.
-fn side_by_side<A: Send, B>(side: impl FnOnce() -> A + Send, main: impl FnOnce() -> B) -> (A, B) {
-    let slot = std::sync::Mutex::new(Some(side));
-    let run_side = || {
-        let f = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
-        f.map(|f| f())
-    };
-    std::thread::scope(|s| {
-        let handle = std::thread::Builder::new()
-            .name("fieldcase-ingest".into())
-            .spawn_scoped(s, run_side);
-        let b = main();
-        let a = handle
-            .ok()
-            .and_then(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .or_else(run_side);
-        match a {
-            Some(a) => (a, b),
-            None => unreachable!("the side task runs exactly once"),
-        }
-    })
 }
 
 impl FieldStore {

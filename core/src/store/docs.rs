@@ -250,11 +250,19 @@ impl FieldStore {
         if let Some(author) = &author {
             self.check_typed(&w.conn, &id, None, &record, author)?;
         }
-        let bytes = doc.save();
-        let tx = w
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        projection::project_record(&tx, &record)?;
+        // The first chunk is the compressed document: setting up DEFLATE for each of its
+        // larger columns costs about as much as the projection's inserts, so the two run side
+        // by side.
+        let conn = &mut w.conn;
+        let (bytes, tx) = super::side_by_side(
+            || doc.save(),
+            || -> Result<Transaction<'_>> {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                projection::project_record(&tx, &record)?;
+                Ok(tx)
+            },
+        );
+        let tx = tx?;
         persist_chunk(&tx, &id, kind, &mut doc, &bytes, true, true)?;
         tx.commit()?;
         w.cache.put(id, doc, Some(record));

@@ -179,6 +179,34 @@ fn configure(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Runs `side` on a helper thread while `main` runs on this one, and returns both results.
+/// Where no thread can be started, `side` runs here after `main`. A panic in either is
+/// passed on, as it would be without the thread.
+pub(crate) fn side_by_side<A: Send, B>(
+    side: impl FnOnce() -> A + Send,
+    main: impl FnOnce() -> B,
+) -> (A, B) {
+    let slot = Mutex::new(Some(side));
+    let run_side = || {
+        let f = lock(&slot).take();
+        f.map(|f| f())
+    };
+    std::thread::scope(|s| {
+        let handle = std::thread::Builder::new()
+            .name("fieldcase-side".into())
+            .spawn_scoped(s, run_side);
+        let b = main();
+        let a = handle
+            .ok()
+            .and_then(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .or_else(run_side);
+        match a {
+            Some(a) => (a, b),
+            None => unreachable!("the side task runs exactly once"),
+        }
+    })
+}
+
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll
     // back on drop), so a poisoned lock is safe to keep using.
