@@ -243,13 +243,22 @@ fn encode_jpeg(img: &RgbImage, quality: u8) -> Result<Vec<u8>> {
 
 /// A JPEG thumbnail at most [`THUMB_MAX`] px on its longest edge.
 pub fn thumbnail_jpeg(img: &RgbImage) -> Result<Vec<u8>> {
+    thumbnail_encode(&thumbnail_pixels(img))
+}
+
+/// The thumbnail's pixels: `img` shrunk to at most [`THUMB_MAX`] px on its longest edge.
+pub fn thumbnail_pixels(img: &RgbImage) -> RgbImage {
     let (w, h) = fit(img.width(), img.height(), THUMB_MAX);
-    let thumb = if (w, h) == img.dimensions() {
+    if (w, h) == img.dimensions() {
         img.clone()
     } else {
         image::imageops::thumbnail(img, w, h)
-    };
-    encode_jpeg(&thumb, THUMB_QUALITY)
+    }
+}
+
+/// The thumbnail's pixels as a JPEG of the thumbnail quality.
+pub fn thumbnail_encode(thumb: &RgbImage) -> Result<Vec<u8>> {
+    encode_jpeg(thumb, THUMB_QUALITY)
 }
 
 /// The display copy: `img` with `lines` burned into a darkened band at the bottom, as JPEG.

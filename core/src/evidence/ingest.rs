@@ -501,15 +501,15 @@ impl FieldStore {
                     self.device_id(),
                     &original.sha256_hex(),
                 );
-                // Both copies come from the one decoded image: the thumbnail is made and
+                // Both copies come from the one decoded image: the thumbnail is encoded and
                 // stored on a helper thread while the display copy is watermarked and stored.
-                let image = &decoded.image;
+                // The thumbnail is shrunk first, so the display copy can take the decoded
+                // image itself (no second copy of its pixels).
+                let thumb_px = img::thumbnail_pixels(&decoded.image);
+                let image = decoded.image;
                 let (thumb, display) = side_by_side(
-                    || img::thumbnail_jpeg(image).and_then(|b| blobs.put_bytes(&b)),
-                    || {
-                        img::watermarked_jpeg(image.clone(), &lines)
-                            .and_then(|b| blobs.put_bytes(&b))
-                    },
+                    || img::thumbnail_encode(&thumb_px).and_then(|b| blobs.put_bytes(&b)),
+                    || img::watermarked_jpeg(image, &lines).and_then(|b| blobs.put_bytes(&b)),
                 );
                 // Whatever was stored is removed if the other failed.
                 created.extend(thumb.iter().chain(display.iter()).cloned());
