@@ -195,11 +195,53 @@ pub fn read<T: DeserializeOwned>(doc: &AutoCommit, doc_id: &str) -> Result<T> {
 
 /// A new document holding `record` at its root.
 pub fn create<T: Serialize>(doc: &mut AutoCommit, record: &T) -> Result<()> {
-    let json = to_json(record)?;
-    let Json::Object(_) = json else {
+    create_from_json(doc, &to_json(record)?)
+}
+
+/// A new document holding the JSON object `json` at its root.
+///
+/// Written in one batch (`init_root_from_hydrate`): the same values as a put per field, with
+/// the same scalar for every JSON value, but two splices into Automerge's op set instead of
+/// one per field, which made writing a new record the largest cost of recording a case.
+pub fn create_from_json(doc: &mut AutoCommit, json: &Json) -> Result<()> {
+    let Json::Object(map) = json else {
         return Err(CoreError::invalid("record", "not an object"));
     };
-    fill(doc, &ROOT, &json)
+    doc.init_root_from_hydrate(&hydrate_map(map))?;
+    Ok(())
+}
+
+fn hydrate_map(map: &serde_json::Map<String, Json>) -> hydrate::Map {
+    map.iter()
+        .map(|(k, v)| (k.clone(), hydrate_value(v)))
+        .collect::<std::collections::HashMap<String, hydrate::Value>>()
+        .into()
+}
+
+/// `v` as the value [`put`] would write: scalars as [`scalar`] maps them.
+fn hydrate_value(v: &Json) -> hydrate::Value {
+    match (scalar(v), v) {
+        (Some(s), _) => hydrate::Value::Scalar(s),
+        (None, Json::Array(items)) => {
+            hydrate::Value::List(items.iter().map(hydrate_value).collect::<Vec<_>>().into())
+        }
+        (None, Json::Object(map)) => hydrate::Value::Map(hydrate_map(map)),
+        // `scalar` is `None` only for arrays and objects.
+        (None, _) => hydrate::Value::Scalar(ScalarValue::Null),
+    }
+}
+
+/// Whether a document written from `v` reads back as exactly `v`: true unless some number is
+/// an integer beyond `i64`, which the document keeps as a float. Strings, booleans, null,
+/// `i64` and `f64` values map one to one onto Automerge scalars, and maps read back with
+/// their keys sorted, as `serde_json` keeps them.
+pub fn stored_exactly(v: &Json) -> bool {
+    match v {
+        Json::Number(n) => n.is_i64() || n.is_f64(),
+        Json::Array(items) => items.iter().all(stored_exactly),
+        Json::Object(map) => map.values().all(stored_exactly),
+        Json::Null | Json::Bool(_) | Json::String(_) => true,
+    }
 }
 
 #[cfg(test)]
@@ -219,6 +261,40 @@ mod tests {
     /// The reference reading: what `AutoSerde` makes of the document.
     fn autoserde_json(doc: &AutoCommit) -> Json {
         serde_json::to_value(automerge::AutoSerde::from(doc)).unwrap_or(Json::Null)
+    }
+
+    #[test]
+    fn a_record_written_in_one_batch_reads_and_merges_like_one_written_field_by_field() -> Result<()>
+    {
+        let v = json!({
+            "id": "c1", "n": -7, "f": 2.0, "s": "占道经营", "t": true, "z": null,
+            "actions": [{"id": "a1", "fields": {"deadline": 1_790_000_000_000_i64, "x": []}}],
+            "flags": {}, "notes": []
+        });
+        let mut batch = AutoCommit::new();
+        create_from_json(&mut batch, &v)?;
+        batch.commit();
+        let mut by_field = AutoCommit::new();
+        fill(&mut by_field, &ROOT, &v)?;
+        by_field.commit();
+        assert_eq!(read_json(&batch)?, v);
+        assert_eq!(read_json(&batch)?, read_json(&by_field)?);
+        assert!(stored_exactly(&v));
+        // Edits on two replicas of the batch-written document merge.
+        let mut other = AutoCommit::load(&batch.save())?;
+        append(&mut batch, "notes", &json!({"id": "n1"}))?;
+        append(&mut other, "actions", &json!({"id": "a2"}))?;
+        batch.merge(&mut other)?;
+        let merged = read_json(&batch)?;
+        assert_eq!(merged["notes"][0]["id"], "n1");
+        assert_eq!(merged["actions"][1]["id"], "a2");
+        // An integer beyond i64 is the one value a document does not keep exactly.
+        let big = json!({"id": "c2", "n": u64::MAX});
+        assert!(!stored_exactly(&big));
+        let mut doc = AutoCommit::new();
+        create_from_json(&mut doc, &big)?;
+        assert_ne!(read_json(&doc)?, big);
+        Ok(())
     }
 
     #[test]

@@ -48,6 +48,22 @@ pub trait FaultInjector: Send + Sync {
     fn check(&self, step: IoStep) -> io::Result<()>;
 }
 
+/// A file written to the blob folder's temp folder and hashed, not yet synced or in place
+/// ([`BlobStore::write_pending`]).
+pub(crate) struct Pending {
+    tmp: PathBuf,
+    file: File,
+    sha256: [u8; 32],
+    size: u64,
+}
+
+impl Pending {
+    /// The temp file, to read the content back from.
+    pub(crate) fn path(&self) -> &Path {
+        &self.tmp
+    }
+}
+
 /// One stored file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredBlob {
@@ -236,25 +252,12 @@ impl BlobStore {
     /// Streams `src` into the store, hashing while copying. Never holds the whole content in
     /// memory. On error no temp file is left.
     pub fn put_reader(&self, src: &mut dyn Read) -> Result<StoredBlob> {
-        let tmp_dir = self.tmp_dir();
-        fs::create_dir_all(&tmp_dir).map_err(|e| CoreError::io(&tmp_dir, e))?;
-        let mut name = [0u8; 16];
-        crate::ids::random_bytes(&mut name)?;
-        let tmp = tmp_dir.join(format!("{}.part", hex::encode(name)));
-        let result = self.write_temp(src, &tmp);
-        match result {
-            Ok((sha, size)) => match self.install(&tmp, sha, size) {
-                Ok(b) => Ok(b),
-                Err(e) => {
-                    let _ = fs::remove_file(&tmp);
-                    Err(e)
-                }
-            },
-            Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                Err(e)
-            }
+        let pending = self.write_pending(src)?;
+        if let Err(e) = self.sync_pending(&pending) {
+            self.discard_pending(pending);
+            return Err(e);
         }
+        self.install_pending(pending)
     }
 
     /// Stores a small in-memory blob (a thumbnail or display copy).
@@ -263,7 +266,59 @@ impl BlobStore {
         self.put_reader(&mut r)
     }
 
-    fn write_temp(&self, src: &mut dyn Read, tmp: &Path) -> Result<([u8; 32], u64)> {
+    /// The first step of [`BlobStore::put_reader`]: `src` copied into a temp file and hashed,
+    /// not yet synced or in place, so an ingest can read it (through the seal) while it is
+    /// synced. On error no temp file is left.
+    pub(crate) fn write_pending(&self, src: &mut dyn Read) -> Result<Pending> {
+        let tmp_dir = self.tmp_dir();
+        fs::create_dir_all(&tmp_dir).map_err(|e| CoreError::io(&tmp_dir, e))?;
+        let mut name = [0u8; 16];
+        crate::ids::random_bytes(&mut name)?;
+        let tmp = tmp_dir.join(format!("{}.part", hex::encode(name)));
+        match self.write_temp(src, &tmp) {
+            Ok((file, sha256, size)) => Ok(Pending {
+                tmp,
+                file,
+                sha256,
+                size,
+            }),
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
+    }
+
+    /// Makes a pending file durable (fsync). Takes `&Pending` so it may run on another
+    /// thread while the content is read.
+    pub(crate) fn sync_pending(&self, p: &Pending) -> Result<()> {
+        let io_err = |e| CoreError::io(&p.tmp, e);
+        self.fault(IoStep::Sync).map_err(io_err)?;
+        p.file.sync_all().map_err(io_err)
+    }
+
+    /// Moves a synced pending file into place ([`BlobStore::install`]); on error its temp file
+    /// is removed.
+    pub(crate) fn install_pending(&self, p: Pending) -> Result<StoredBlob> {
+        let Pending {
+            tmp,
+            file,
+            sha256,
+            size,
+        } = p;
+        drop(file);
+        self.install(&tmp, sha256, size).inspect_err(|_| {
+            let _ = fs::remove_file(&tmp);
+        })
+    }
+
+    /// Removes a pending file that will not be stored.
+    pub(crate) fn discard_pending(&self, p: Pending) {
+        drop(p.file);
+        let _ = fs::remove_file(&p.tmp);
+    }
+
+    fn write_temp(&self, src: &mut dyn Read, tmp: &Path) -> Result<(File, [u8; 32], u64)> {
         let io_err = |e| CoreError::io(tmp, e);
         self.fault(IoStep::Create).map_err(io_err)?;
         let f = File::create(tmp).map_err(io_err)?;
@@ -289,9 +344,7 @@ impl BlobStore {
         }
         self.fault(IoStep::Write).map_err(io_err)?;
         let f = out.finish().map_err(io_err)?;
-        self.fault(IoStep::Sync).map_err(io_err)?;
-        f.sync_all().map_err(io_err)?;
-        Ok((hasher.finalize().into(), size))
+        Ok((f, hasher.finalize().into(), size))
     }
 
     /// The sink a download of `sha_hex` writes to, continuing a sealed or plain temp file

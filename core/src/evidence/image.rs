@@ -89,9 +89,17 @@ pub fn decode<'a>(
 ) -> Result<Decoded> {
     let file = file.into();
     let (img, w, h) = match format {
-        ImageFormat::Jpeg => decode_jpeg_scaled(file)?,
+        ImageFormat::Jpeg => {
+            let f = file.open()?;
+            decode_jpeg_scaled(BufReader::with_capacity(64 * 1024, f), file.path)?
+        }
         ImageFormat::Png => decode_png(file)?,
     };
+    Ok(upright(img, w, h, orientation))
+}
+
+/// The decoded pixels turned upright from the EXIF orientation and fitted to a display copy.
+pub(crate) fn upright(img: RgbImage, w: u32, h: u32, orientation: Option<u16>) -> Decoded {
     let mut dynamic = DynamicImage::ImageRgb8(img);
     if let Some(o) = orientation
         .and_then(|o| u8::try_from(o).ok())
@@ -104,17 +112,21 @@ pub fn decode<'a>(
     if (dw, dh) != image.dimensions() {
         image = image::imageops::resize(&image, dw, dh, image::imageops::FilterType::Triangle);
     }
-    Ok(Decoded {
+    Decoded {
         image,
         source_width: w,
         source_height: h,
-    })
+    }
 }
 
-fn decode_jpeg_scaled(file: EvidenceFile<'_>) -> Result<(RgbImage, u32, u32)> {
-    let path = file.path;
-    let f = file.open()?;
-    let mut dec = jpeg_decoder::Decoder::new(BufReader::with_capacity(64 * 1024, f));
+/// Decodes a JPEG read from `reader` (the content of the file at `path`, named in errors) at
+/// the smallest DCT scale that covers a display copy; returns the pixels as stored (not yet
+/// upright, see [`upright`]) and the declared width and height.
+pub(crate) fn decode_jpeg_scaled(
+    reader: impl std::io::Read,
+    path: &std::path::Path,
+) -> Result<(RgbImage, u32, u32)> {
+    let mut dec = jpeg_decoder::Decoder::new(reader);
     dec.set_max_decoding_buffer_size(usize::try_from(MAX_ALLOC).unwrap_or(usize::MAX));
     dec.read_info().map_err(|e| match e {
         jpeg_decoder::Error::Io(io) if io.kind() != std::io::ErrorKind::UnexpectedEof => {
@@ -231,13 +243,22 @@ fn encode_jpeg(img: &RgbImage, quality: u8) -> Result<Vec<u8>> {
 
 /// A JPEG thumbnail at most [`THUMB_MAX`] px on its longest edge.
 pub fn thumbnail_jpeg(img: &RgbImage) -> Result<Vec<u8>> {
+    thumbnail_encode(&thumbnail_pixels(img))
+}
+
+/// The thumbnail's pixels: `img` shrunk to at most [`THUMB_MAX`] px on its longest edge.
+pub fn thumbnail_pixels(img: &RgbImage) -> RgbImage {
     let (w, h) = fit(img.width(), img.height(), THUMB_MAX);
-    let thumb = if (w, h) == img.dimensions() {
+    if (w, h) == img.dimensions() {
         img.clone()
     } else {
         image::imageops::thumbnail(img, w, h)
-    };
-    encode_jpeg(&thumb, THUMB_QUALITY)
+    }
+}
+
+/// The thumbnail's pixels as a JPEG of the thumbnail quality.
+pub fn thumbnail_encode(thumb: &RgbImage) -> Result<Vec<u8>> {
+    encode_jpeg(thumb, THUMB_QUALITY)
 }
 
 /// The display copy: `img` with `lines` burned into a darkened band at the bottom, as JPEG.

@@ -5,25 +5,26 @@
 //! rows commit in one SQLite transaction. Any error (disk full, I/O, a corrupt file, a closed
 //! case) removes the files this call created, so it leaves no entry and no orphan file.
 
+use super::CLOCK_OFFSET_META_KEY;
 use super::audio::{self, AudioFormat};
-use super::blobs::{BlobInfo, DownloadSink, IoStep, StoredBlob, SweepReport};
+use super::blobs::{IoStep, Pending, StoredBlob};
+use super::captions::watermark_lines;
 use super::entry::{
-    BlobRef, CaptureTime, EvidenceEntry, EvidenceKind, EvidencePlace, MediaInfo, Redaction, Segment,
+    BlobRef, CaptureTime, EvidenceEntry, EvidenceKind, EvidencePlace, MediaInfo, Segment,
 };
-use super::exif::read_exif;
+use super::exif::{ExifInfo, read_exif};
 use super::image::{self as img, ImageFormat};
-use super::sealed::BlobReader;
-use super::{CLOCK_OFFSET_META_KEY, FaultInjector};
-use crate::model::{CaseRecord, Place, RecordKind};
-use crate::store::{Change, lock};
+use super::stored_files::blob_row_exists;
+use crate::model::{Place, RecordKind};
+use crate::store::{lock, side_by_side};
 use crate::{CoreError, FieldStore, Result, doc, ids};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::time::Instant;
 
 /// Who captured, when and where, as the app knows it at capture.
@@ -154,133 +155,6 @@ fn check_capture(c: &CaptureInfo) -> Result<()> {
     Ok(())
 }
 
-/// `YYYY-MM-DD HH:MM:SS` in China Standard Time (UTC+8).
-fn china_time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000) + 8 * 3600;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // H. Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// The watermark's words: Chinese where the document font is built in, English capitals for
-/// the ASCII bitmap font otherwise.
-struct WatermarkWords {
-    time: &'static str,
-    zone: &'static str,
-    skew: &'static str,
-    place: &'static str,
-    none: &'static str,
-    accuracy: &'static str,
-    metres: &'static str,
-    from_exif: &'static str,
-    from_device: &'static str,
-    officer: &'static str,
-    device: &'static str,
-    case: &'static str,
-}
-
-#[cfg(feature = "bundled-font")]
-const WORDS: WatermarkWords = WatermarkWords {
-    time: "时间",
-    zone: "北京时间",
-    skew: "设备时钟偏差",
-    place: "位置",
-    none: "无",
-    accuracy: "精度",
-    metres: "米",
-    from_exif: "照片EXIF",
-    from_device: "设备定位",
-    officer: "执法人员",
-    device: "设备",
-    case: "案件",
-};
-
-#[cfg(not(feature = "bundled-font"))]
-const WORDS: WatermarkWords = WatermarkWords {
-    time: "TIME",
-    zone: "UTC+8",
-    skew: "CLOCK SKEW",
-    place: "GPS",
-    none: "NONE",
-    accuracy: "ACC",
-    metres: "M",
-    from_exif: "exif",
-    from_device: "device",
-    officer: "OFFICER",
-    device: "DEVICE",
-    case: "CASE",
-};
-
-/// The lines burned into a display copy. Characters the watermark font cannot draw come out
-/// as `?` ([`img::burn_in`]).
-fn watermark_lines(
-    record_id: &str,
-    capture: &CaptureInfo,
-    skew: bool,
-    place: Option<&EvidencePlace>,
-    device_id: &str,
-    sha_hex: &str,
-) -> Vec<String> {
-    let w = &WORDS;
-    let time = format!(
-        "{} {} {}{}",
-        w.time,
-        china_time(capture.device_time_ms),
-        w.zone,
-        if skew {
-            format!(" {}", w.skew)
-        } else {
-            String::new()
-        }
-    );
-    let gps = match place {
-        Some(p) => {
-            let acc = p
-                .accuracy_m
-                .map(|a| format!(" {} {a:.0}{}", w.accuracy, w.metres))
-                .unwrap_or_default();
-            let source = match p.source.as_str() {
-                "exif" => w.from_exif,
-                "device" => w.from_device,
-                other => other,
-            };
-            format!(
-                "{} {}{:.6} {}{:.6}{acc} ({source})",
-                w.place,
-                if p.lat < 0.0 { 'S' } else { 'N' },
-                p.lat.abs(),
-                if p.lon < 0.0 { 'W' } else { 'E' },
-                p.lon.abs(),
-            )
-        }
-        None => format!("{} {}", w.place, w.none),
-    };
-    vec![
-        time,
-        gps,
-        format!(
-            "{} {} {} {}",
-            w.officer, capture.officer, w.device, device_id
-        ),
-        format!("{} {}", w.case, record_id),
-        format!("SHA256 {}", &sha_hex[..32.min(sha_hex.len())]),
-    ]
-}
-
 /// A derived file to record in the blobs table.
 struct BlobRow {
     blob: StoredBlob,
@@ -299,7 +173,7 @@ impl BlobRow {
 }
 
 /// Finds the previous segment and checks the new one follows the stored ones.
-fn chain_segment(json: &serde_json::Value, s: &SegmentInfo) -> Result<Segment> {
+fn chain_segment(evidence: &[serde_json::Value], s: &SegmentInfo) -> Result<Segment> {
     let out_of_order = || CoreError::SegmentOutOfOrder {
         recording_id: s.recording_id.clone(),
         index: s.index,
@@ -307,7 +181,7 @@ fn chain_segment(json: &serde_json::Value, s: &SegmentInfo) -> Result<Segment> {
     let mut prev: Option<String> = None;
     let mut max_index: Option<u32> = None;
     let mut ended = false;
-    for e in json["evidence"].as_array().into_iter().flatten() {
+    for e in evidence {
         let Ok(e) = serde_json::from_value::<EvidenceEntry>(e.clone()) else {
             continue;
         };
@@ -335,6 +209,53 @@ fn chain_segment(json: &serde_json::Value, s: &SegmentInfo) -> Result<Segment> {
         prev_sha256: prev,
         last: s.last,
     })
+}
+
+/// Reads the chunks a [`Tee`] sends, in order; the end of the stream once the sender is gone.
+struct ChunkReader {
+    rx: Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(c) => {
+                    self.chunk = c;
+                    self.at = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// A reader that also hands every chunk it reads to a decoder on another thread, until that
+/// decoder stops listening (it finished or failed). The sender goes with the tee, so the
+/// decoder sees the end of the stream when the copy ends, however it ends.
+struct Tee<'a, R> {
+    inner: &'a mut R,
+    tx: Option<SyncSender<Vec<u8>>>,
+}
+
+impl<R: Read> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 {
+            self.tx = None;
+        } else if let Some(tx) = &self.tx
+            && tx.send(buf[..n].to_vec()).is_err()
+        {
+            self.tx = None;
+        }
+        Ok(n)
+    }
 }
 
 impl FieldStore {
@@ -432,7 +353,7 @@ impl FieldStore {
             }
         }
         if record_kind == RecordKind::Case {
-            let case: CaseRecord = doc::read(&self.load(&req.record_id)?, &req.record_id)?;
+            let case = self.current_case(&req.record_id)?;
             if case.is_closed() {
                 return Err(CoreError::CaseClosed {
                     case_id: req.record_id.clone(),
@@ -465,6 +386,63 @@ impl FieldStore {
         result
     }
 
+    /// Stores the original of a photo (copied, hashed, synced, not yet in place) and decodes
+    /// it for its derivatives, the two overlapping: a JPEG is decoded on a helper thread from
+    /// the very chunks being copied and hashed (at most four of them in flight), so the
+    /// pixels are those of the stored bytes and the copy, EXIF read and fsync cost no time of
+    /// their own. A PNG, or a JPEG when no thread can be started, is decoded from the stored
+    /// file afterwards. On error the temp file is removed.
+    fn store_and_decode(
+        &self,
+        src: &mut impl Read,
+        fmt: ImageFormat,
+        source: &Path,
+    ) -> Result<(Pending, ExifInfo, img::Decoded)> {
+        let blobs = &self.evidence.blobs;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        std::thread::scope(|s| {
+            let decoder = match fmt {
+                ImageFormat::Jpeg => std::thread::Builder::new()
+                    .name("fieldcase-decode".into())
+                    .spawn_scoped(s, move || {
+                        let chunks = ChunkReader {
+                            rx,
+                            chunk: Vec::new(),
+                            at: 0,
+                        };
+                        img::decode_jpeg_scaled(BufReader::with_capacity(64 * 1024, chunks), source)
+                    })
+                    .ok(),
+                ImageFormat::Png => None,
+            };
+            let pending = blobs.write_pending(&mut Tee {
+                inner: src,
+                tx: Some(tx),
+            })?;
+            let read = (|| {
+                let tmp = pending.path();
+                let exif = read_exif(&mut BufReader::new(blobs.open_path(tmp)?));
+                blobs.sync_pending(&pending)?;
+                let decoded = match decoder {
+                    Some(h) => {
+                        let (pixels, w, h) =
+                            h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+                        img::upright(pixels, w, h, exif.orientation)
+                    }
+                    None => img::decode(blobs.file(tmp), fmt, exif.orientation)?,
+                };
+                Ok((exif, decoded))
+            })();
+            match read {
+                Ok((exif, decoded)) => Ok((pending, exif, decoded)),
+                Err(e) => {
+                    blobs.discard_pending(pending);
+                    Err(e)
+                }
+            }
+        })
+    }
+
     fn ingest_locked(
         &self,
         req: &IngestRequest,
@@ -484,10 +462,6 @@ impl FieldStore {
             .copied()
             .collect::<Vec<u8>>();
         let media = sniff_media(req.kind, &head)?;
-        let original = blobs.put_reader(&mut src)?;
-        created.push(original.clone());
-        let sha_hex = original.sha256_hex();
-        let stored_path = blobs.path_of(&sha_hex);
 
         let threshold = self.evidence.skew_threshold_ms.load(Ordering::Relaxed);
         let clock_skew =
@@ -502,10 +476,11 @@ impl FieldStore {
         let mut media_info = MediaInfo::default();
         let mut place = device_place;
         let mut rows: Vec<BlobRow> = Vec::new();
-        let original_mime = match media {
+        let (original, original_mime) = match media {
             Media::Image(fmt) => {
-                let mut r = BufReader::new(blobs.open_path(&stored_path)?);
-                let exif = read_exif(&mut r);
+                let (pending, exif, decoded) = self.store_and_decode(&mut src, fmt, &req.path)?;
+                let original = blobs.install_pending(pending)?;
+                created.push(original.clone());
                 if let Some((lat, lon)) = exif.gps {
                     place = Some(EvidencePlace {
                         lat,
@@ -514,41 +489,57 @@ impl FieldStore {
                         source: "exif".into(),
                     });
                 }
-                let decoded = img::decode(blobs.file(&stored_path), fmt, exif.orientation)?;
                 media_info.width = Some(decoded.source_width);
                 media_info.height = Some(decoded.source_height);
                 media_info.orientation = exif.orientation;
                 media_info.exif_datetime = exif.datetime_original;
-                let thumb = blobs.put_bytes(&img::thumbnail_jpeg(&decoded.image)?)?;
-                created.push(thumb.clone());
-                rows.push(BlobRow {
-                    blob: thumb,
-                    mime: "image/jpeg".into(),
-                    role: "thumbnail",
-                });
                 let lines = watermark_lines(
                     &req.record_id,
                     &req.capture,
                     clock_skew,
                     place.as_ref(),
                     self.device_id(),
-                    &sha_hex,
+                    &original.sha256_hex(),
                 );
-                let display = blobs.put_bytes(&img::watermarked_jpeg(decoded.image, &lines)?)?;
-                created.push(display.clone());
+                // Both copies come from the one decoded image: the thumbnail is encoded and
+                // stored on a helper thread while the display copy is watermarked and stored.
+                // The thumbnail is shrunk first, so the display copy can take the decoded
+                // image itself (no second copy of its pixels).
+                let thumb_px = img::thumbnail_pixels(&decoded.image);
+                let image = decoded.image;
+                let (thumb, display) = side_by_side(
+                    || img::thumbnail_encode(&thumb_px).and_then(|b| blobs.put_bytes(&b)),
+                    || img::watermarked_jpeg(image, &lines).and_then(|b| blobs.put_bytes(&b)),
+                );
+                // Whatever was stored is removed if the other failed.
+                created.extend(thumb.iter().chain(display.iter()).cloned());
                 rows.push(BlobRow {
-                    blob: display,
+                    blob: thumb?,
+                    mime: "image/jpeg".into(),
+                    role: "thumbnail",
+                });
+                rows.push(BlobRow {
+                    blob: display?,
                     mime: "image/jpeg".into(),
                     role: "display",
                 });
-                match fmt {
+                let mime = match fmt {
                     ImageFormat::Jpeg => "image/jpeg",
                     ImageFormat::Png => "image/png",
-                }
+                };
+                (original, mime)
             }
             Media::Audio(fmt) => {
+                let pending = blobs.write_pending(&mut src)?;
+                if let Err(e) = blobs.sync_pending(&pending) {
+                    blobs.discard_pending(pending);
+                    return Err(e);
+                }
+                let original = blobs.install_pending(pending)?;
+                created.push(original.clone());
+                let stored_path = blobs.path_of(&original.sha256_hex());
                 media_info.duration_ms = audio::duration_ms(blobs.file(&stored_path), fmt)?;
-                fmt.mime()
+                (original, fmt.mime())
             }
         };
         let original_row = BlobRow {
@@ -595,12 +586,15 @@ impl FieldStore {
         let now = ids::now_ms();
         self.write_doc_with(
             &req.record_id,
-            Change::Edited,
             "add evidence",
-            |doc| {
-                let json = doc::read_json(doc)?;
+            |doc, current| {
                 if record_kind == RecordKind::Case {
-                    let case: CaseRecord = crate::doc::read(doc, &req.record_id)?;
+                    let case = current
+                        .as_case()
+                        .ok_or_else(|| CoreError::MalformedDocument {
+                            doc_id: req.record_id.clone(),
+                            reason: "not a case".into(),
+                        })?;
                     if case.is_closed() {
                         return Err(CoreError::CaseClosed {
                             case_id: req.record_id.clone(),
@@ -608,7 +602,7 @@ impl FieldStore {
                     }
                 }
                 if let Some(s) = &req.segment {
-                    entry.segment = Some(chain_segment(&json, s)?);
+                    entry.segment = Some(chain_segment(current.evidence_lists().0, s)?);
                 }
                 entry.signature = hex::encode(signer.sign(&entry.signed_payload()?)?);
                 doc::append(doc, "evidence", &entry)?;
@@ -636,76 +630,6 @@ impl FieldStore {
         )
     }
 
-    /// The evidence entries of a record (entries that do not parse are skipped here and
-    /// reported by [`FieldStore::verify_case`]).
-    pub fn evidence(&self, record_id: &str) -> Result<Vec<EvidenceEntry>> {
-        let json = doc::read_json(&self.load(record_id)?)?;
-        Ok(json["evidence"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| serde_json::from_value(e.clone()).ok())
-            .collect())
-    }
-
-    /// The redactions of a record.
-    pub fn redactions(&self, record_id: &str) -> Result<Vec<Redaction>> {
-        let json = doc::read_json(&self.load(record_id)?)?;
-        Ok(json["redactions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| serde_json::from_value(e.clone()).ok())
-            .collect())
-    }
-
-    /// Hides an evidence entry from disclosure and display, with who, why and when. The
-    /// original, its entry and its files stay; the redaction is signed and kept in history.
-    pub fn redact_evidence(
-        &self,
-        record_id: &str,
-        evidence_id: &str,
-        by: &str,
-        reason: &str,
-        at_ms: i64,
-    ) -> Result<Redaction> {
-        if by.trim().is_empty() || by.len() > 64 {
-            return Err(CoreError::invalid("by", "must be 1 to 64 characters"));
-        }
-        if reason.trim().is_empty() || reason.chars().count() > 1000 {
-            return Err(CoreError::invalid("reason", "1 to 1000 characters"));
-        }
-        let signer = self.signer()?;
-        let mut red = Redaction {
-            id: ids::new_id(),
-            record_id: record_id.into(),
-            evidence_id: evidence_id.into(),
-            by: by.into(),
-            reason: reason.into(),
-            at_ms,
-            device_id: self.device_id().into(),
-            device_key: hex::encode(signer.public_key()),
-            signature: String::new(),
-        };
-        red.signature = hex::encode(signer.sign(&red.signed_payload()?)?);
-        self.write_doc(record_id, Change::Edited, "redact evidence", |doc| {
-            if doc::find_in_list(doc, "evidence", evidence_id)?.is_none() {
-                return Err(CoreError::not_found("evidence", evidence_id));
-            }
-            let json = doc::read_json(doc)?;
-            let already = json["redactions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|r| r["evidence_id"].as_str() == Some(evidence_id));
-            if already {
-                return Err(CoreError::not_allowed("this evidence is already redacted"));
-            }
-            doc::append(doc, "redactions", &red)?;
-            Ok(red)
-        })
-    }
-
     /// The device-to-server clock offset the sync client last measured, if any.
     pub fn clock_offset_ms(&self) -> Result<Option<i64>> {
         Ok(self
@@ -720,256 +644,11 @@ impl FieldStore {
             .skew_threshold_ms
             .store(ms.abs(), Ordering::Relaxed);
     }
-
-    /// The blob folder.
-    pub fn blob_dir(&self) -> &Path {
-        self.evidence.blobs.root()
-    }
-
-    /// The file of a stored blob, if this store holds it.
-    pub fn blob_path(&self, sha256: &str) -> Result<Option<PathBuf>> {
-        let rel: Option<String> = self.read(|c| {
-            Ok(
-                c.query_row("SELECT path FROM blobs WHERE sha256 = ?1", [sha256], |r| {
-                    r.get(0)
-                })
-                .optional()?,
-            )
-        })?;
-        Ok(rel.map(|r| self.blob_dir().join(r)))
-    }
-
-    /// Whether this store holds the file of blob `sha256` (a row and the file on disk).
-    pub fn holds_blob(&self, sha256: &str) -> Result<bool> {
-        Ok(self.blob_path(sha256)?.is_some_and(|p| p.is_file()))
-    }
-
-    /// Where a download of blob `sha256` is written until it is verified.
-    pub(crate) fn blob_download_temp(&self, sha256: &str) -> PathBuf {
-        self.evidence.blobs.download_temp(sha256)
-    }
-
-    /// The sink a download of blob `sha256` writes to (sealed in an encrypted store),
-    /// continuing an earlier partial download when `resume` is set.
-    pub(crate) fn blob_download_sink(&self, sha256: &str, resume: bool) -> Result<DownloadSink> {
-        self.evidence.blobs.download_sink(sha256, resume)
-    }
-
-    /// Opens the content of this store's blob `sha256` (unsealed), or `None` when the file
-    /// is not here. Readers must check the hash when it matters: see [`Self::read_blob`].
-    pub fn open_blob(&self, sha256: &str) -> Result<Option<BlobReader>> {
-        if crate::evidence::blobs::parse_sha256(sha256).is_none() {
-            return Err(CoreError::invalid(
-                "sha256",
-                "expected 64 lowercase hex digits",
-            ));
-        }
-        self.evidence.blobs.open(sha256)
-    }
-
-    /// Opens a file of this store's blob folder (or any plain file) as content.
-    pub fn open_blob_file(&self, path: &Path) -> Result<BlobReader> {
-        self.evidence.blobs.open_path(path)
-    }
-
-    /// Writes the content of blob `sha256` to the file `out` (temp file, fsync, rename), so
-    /// `out` is complete and checked, or absent. Returns false when this store does not hold
-    /// the blob.
-    pub fn export_blob(&self, sha256: &str, out: &Path) -> Result<bool> {
-        let mut tmp_name = out
-            .file_name()
-            .map(|n| n.to_os_string())
-            .unwrap_or_default();
-        tmp_name.push(".part");
-        let tmp = out.with_file_name(tmp_name);
-        let written = (|| {
-            let mut f = File::create(&tmp).map_err(|e| CoreError::io(&tmp, e))?;
-            let held = self.read_blob(sha256, &mut f)?;
-            f.sync_all().map_err(|e| CoreError::io(&tmp, e))?;
-            Ok::<_, CoreError>(held)
-        })();
-        match written {
-            Ok(Some(_)) => {
-                std::fs::rename(&tmp, out).map_err(|e| CoreError::io(out, e))?;
-                Ok(true)
-            }
-            Ok(None) => {
-                let _ = std::fs::remove_file(&tmp);
-                Ok(false)
-            }
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                Err(e)
-            }
-        }
-    }
-
-    /// Copies the content of blob `sha256` to `out`, checking it against its hash: an
-    /// evidence file that was altered on disk is an error, never shown as evidence. Returns
-    /// the size. `None` when this store does not hold the file.
-    pub fn read_blob(&self, sha256: &str, out: &mut dyn std::io::Write) -> Result<Option<u64>> {
-        let Some(mut r) = self.open_blob(sha256)? else {
-            return Ok(None);
-        };
-        let (hash, size) = match super::blobs::copy_hashed(&mut r, out) {
-            Ok(x) => x,
-            // A sealed chunk that fails authentication: altered content, not a disk error.
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                return Err(CoreError::BlobHashMismatch {
-                    expected: sha256.into(),
-                    actual: "a file that fails authentication".into(),
-                });
-            }
-            Err(e) => return Err(CoreError::io(format!("evidence file {sha256}"), e)),
-        };
-        let actual = hex::encode(hash);
-        if actual != sha256 {
-            return Err(CoreError::BlobHashMismatch {
-                expected: sha256.into(),
-                actual,
-            });
-        }
-        Ok(Some(size))
-    }
-
-    /// Installs a downloaded file: `tmp` (complete and fsynced, its content hashing to
-    /// `sha`) is renamed into the blob folder and recorded as a blob the server already
-    /// holds (never uploaded back). Returns the stored file's path.
-    pub(crate) fn install_downloaded_blob(
-        &self,
-        tmp: &Path,
-        sha: [u8; 32],
-        size: u64,
-        mime: &str,
-        role: &str,
-    ) -> Result<PathBuf> {
-        let _one_at_a_time = lock(&self.evidence.ingest_lock);
-        let stored = self.evidence.blobs.install(tmp, sha, size)?;
-        let now = ids::now_ms();
-        let recorded = self.with_writer_conn(|c| {
-            c.execute(
-                "INSERT OR IGNORE INTO blobs(sha256, size, mime, role, path, created_at_ms,
-                    server_confirmed_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-                params![
-                    stored.sha256_hex(),
-                    i64::try_from(stored.size).unwrap_or(i64::MAX),
-                    mime,
-                    role,
-                    stored.rel_path,
-                    now
-                ],
-            )?;
-            Ok(())
-        });
-        if let Err(e) = recorded {
-            self.evidence.blobs.remove_uncommitted(&stored);
-            return Err(e);
-        }
-        Ok(self.blob_dir().join(&stored.rel_path))
-    }
-
-    /// Records that the server verified its copy of a blob. Returns false for an unknown hash.
-    /// The file is kept either way: the phone never deletes evidence.
-    pub fn mark_blob_confirmed(&self, sha256: &str) -> Result<bool> {
-        let now = ids::now_ms();
-        self.with_writer_conn(|c| {
-            let n = c.execute(
-                "UPDATE blobs SET server_confirmed_at_ms = ?2
-                 WHERE sha256 = ?1 AND server_confirmed_at_ms IS NULL",
-                params![sha256, now],
-            )?;
-            Ok(n > 0 || blob_row_exists(c, sha256)?)
-        })
-    }
-
-    /// Blobs the server has not confirmed yet, originals first, oldest first.
-    pub fn unconfirmed_blobs(&self) -> Result<Vec<BlobInfo>> {
-        let root = self.blob_dir().to_path_buf();
-        self.read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT sha256, size, mime, role, path, created_at_ms, server_confirmed_at_ms
-                 FROM blobs WHERE server_confirmed_at_ms IS NULL
-                 ORDER BY role <> 'original', created_at_ms, sha256",
-            )?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok(BlobInfo {
-                        sha256: r.get(0)?,
-                        size: r.get::<_, i64>(1)?.max(0) as u64,
-                        mime: r.get(2)?,
-                        role: r.get(3)?,
-                        path: root.join(r.get::<_, String>(4)?),
-                        created_at_ms: r.get(5)?,
-                        server_confirmed_at_ms: r.get(6)?,
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })
-    }
-
-    /// Removes leftovers of interrupted ingests (temp files; files no row references). Call
-    /// at start-up, before any ingest.
-    pub fn sweep_blob_dir(&self) -> Result<SweepReport> {
-        let _one_at_a_time = lock(&self.evidence.ingest_lock);
-        let referenced = self.referenced_blobs()?;
-        self.evidence
-            .blobs
-            .sweep(|sha| Ok(referenced.contains(sha)))
-    }
-
-    /// Every hash a blob row names, in one query: a sweep checks every file of the folder,
-    /// and a lookup per file would make opening a store with thousands of photos slow.
-    /// Read under the ingest lock, so no row is added while the folder is walked.
-    fn referenced_blobs(&self) -> Result<std::collections::HashSet<String>> {
-        self.read(|c| {
-            let mut stmt = c.prepare("SELECT sha256 FROM blobs")?;
-            let rows = stmt
-                .query_map([], |r| r.get::<_, String>(0))?
-                .collect::<Result<_, _>>()?;
-            Ok(rows)
-        })
-    }
-
-    /// What [`FieldStore::open`] sweeps by itself: temp files and unreferenced files older
-    /// than an hour (a crash's leftovers, never a write in progress), and partial downloads
-    /// untouched for a week (younger ones are kept to resume). An app that never calls
-    /// [`FieldStore::sweep_blob_dir`] still gets its space back.
-    pub(crate) fn sweep_stale_blobs(&self) -> Result<SweepReport> {
-        const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
-        let _one_at_a_time = lock(&self.evidence.ingest_lock);
-        let referenced = self.referenced_blobs()?;
-        self.evidence
-            .blobs
-            .sweep_aged(|sha| Ok(referenced.contains(sha)), HOUR, HOUR * 24 * 7)
-    }
-
-    /// Installs a fault injector on the blob path (fault drills and tests only).
-    #[doc(hidden)]
-    pub fn set_blob_fault_injector(&self, f: Option<Arc<dyn FaultInjector>>) {
-        self.evidence.blobs.set_fault_injector(f);
-    }
-}
-
-fn blob_row_exists(c: &rusqlite::Connection, sha: &str) -> Result<bool> {
-    Ok(
-        c.query_row("SELECT 1 FROM blobs WHERE sha256 = ?1", [sha], |_| Ok(()))
-            .optional()?
-            .is_some(),
-    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn china_time_formats_utc_plus_8() {
-        // 2026-09-21T06:03:05Z is 14:03:05 in Beijing.
-        assert_eq!(china_time(1_789_970_585_000), "2026-09-21 14:03:05");
-        assert_eq!(china_time(0), "1970-01-01 08:00:00");
-    }
 
     #[test]
     fn segments_must_follow_in_order() -> Result<()> {
@@ -984,9 +663,10 @@ mod tests {
             index: 1,
             last: false,
         };
-        assert!(chain_segment(&empty, &s0)?.prev_sha256.is_none());
+        let list = |v: &serde_json::Value| v["evidence"].as_array().cloned().unwrap_or_default();
+        assert!(chain_segment(&list(&empty), &s0)?.prev_sha256.is_none());
         assert!(matches!(
-            chain_segment(&empty, &s1),
+            chain_segment(&list(&empty), &s1),
             Err(CoreError::SegmentOutOfOrder { .. })
         ));
         // Nothing may follow a final segment.
@@ -999,12 +679,15 @@ mod tests {
             "signature": "00"
         }]});
         assert!(matches!(
-            chain_segment(&ended, &s1),
+            chain_segment(&list(&ended), &s1),
             Err(CoreError::SegmentOutOfOrder { .. })
         ));
         let mut open = ended.clone();
         open["evidence"][0]["segment"]["final"] = serde_json::json!(false);
-        assert_eq!(chain_segment(&open, &s1)?.prev_sha256, Some("a".repeat(64)));
+        assert_eq!(
+            chain_segment(&list(&open), &s1)?.prev_sha256,
+            Some("a".repeat(64))
+        );
         Ok(())
     }
 }

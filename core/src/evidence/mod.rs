@@ -26,15 +26,18 @@
 
 pub mod audio;
 pub mod blobs;
+mod captions;
 pub mod entry;
 pub mod exif;
 pub mod font;
 pub mod image;
 mod ingest;
 pub mod package;
+mod record_entries;
 pub mod records;
 pub mod sealed;
 pub mod signer;
+mod stored_files;
 pub mod verify;
 pub mod watermark;
 

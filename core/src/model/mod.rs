@@ -53,6 +53,89 @@ impl RecordKind {
     }
 }
 
+/// A record of any kind as typed values.
+///
+/// The phone's write path keeps one beside each document it holds in memory, so the rules
+/// (which judge the record before and after a change) and the projection (which is built from
+/// the record) do not read the document back for every write.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Record {
+    /// A case (boxed: a case is many times the size of the other records).
+    Case(Box<CaseRecord>),
+    /// A party.
+    Party(PartyRecord),
+    /// A demonstration.
+    Demonstration(DemonstrationRecord),
+}
+
+impl Record {
+    /// Parses a document's JSON as a record of `kind`.
+    pub fn parse(kind: RecordKind, json: &serde_json::Value) -> serde_json::Result<Record> {
+        use serde::de::Deserialize as _;
+        Ok(match kind {
+            RecordKind::Case => Record::Case(Box::new(CaseRecord::deserialize(json)?)),
+            RecordKind::Party => Record::Party(PartyRecord::deserialize(json)?),
+            RecordKind::Demonstration => {
+                Record::Demonstration(DemonstrationRecord::deserialize(json)?)
+            }
+        })
+    }
+
+    /// Which kind of record this is.
+    pub fn kind(&self) -> RecordKind {
+        match self {
+            Record::Case(_) => RecordKind::Case,
+            Record::Party(_) => RecordKind::Party,
+            Record::Demonstration(_) => RecordKind::Demonstration,
+        }
+    }
+
+    /// The record's own `kind` field (what the document says it is).
+    pub fn kind_field(&self) -> &str {
+        match self {
+            Record::Case(r) => &r.kind,
+            Record::Party(r) => &r.kind,
+            Record::Demonstration(r) => &r.kind,
+        }
+    }
+
+    /// The record's id.
+    pub fn id(&self) -> &str {
+        match self {
+            Record::Case(r) => &r.id,
+            Record::Party(r) => &r.id,
+            Record::Demonstration(r) => &r.id,
+        }
+    }
+
+    /// The unit the record belongs to.
+    pub fn unit(&self) -> &str {
+        match self {
+            Record::Case(r) => &r.unit,
+            Record::Party(r) => &r.unit,
+            Record::Demonstration(r) => &r.unit,
+        }
+    }
+
+    /// The record's evidence entries and redactions (a party has none).
+    pub fn evidence_lists(&self) -> (&[serde_json::Value], &[serde_json::Value]) {
+        match self {
+            Record::Case(r) => (&r.evidence, &r.redactions),
+            Record::Demonstration(r) => (&r.evidence, &r.redactions),
+            Record::Party(_) => (&[], &[]),
+        }
+    }
+
+    /// The case, when this record is one.
+    pub fn as_case(&self) -> Option<&CaseRecord> {
+        match self {
+            Record::Case(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
 /// Where something happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Place {

@@ -197,25 +197,98 @@ pub fn check_record(
     author: &Author,
     ctx: &RuleContext<'_>,
 ) -> Result<(), Refusal> {
-    if after.get("kind").and_then(Value::as_str) != Some(kind.as_str()) {
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_string);
+    check_header(
+        kind,
+        doc_id,
+        Header {
+            kind: after.get("kind").and_then(Value::as_str),
+            id: after.get("id").and_then(Value::as_str),
+            unit: after.get("unit").and_then(Value::as_str),
+        },
+        before.map(|b| text(b, "unit")),
+        author,
+    )?;
+    let what = |stored: bool| match (kind, stored) {
+        (RecordKind::Case, false) => "case",
+        (RecordKind::Case, true) => "stored case",
+        (RecordKind::Party, false) => "party",
+        (RecordKind::Party, true) => "stored party",
+        (RecordKind::Demonstration, false) => "demonstration",
+        (RecordKind::Demonstration, true) => "stored demonstration",
+    };
+    let parsed = |v: &Value, stored: bool| {
+        Record::parse(kind, v).map_err(|e| Refusal {
+            code: RefusalCode::Malformed,
+            detail: format!("not a valid {} record: {e}", what(stored)),
+        })
+    };
+    let after = parsed(after, false)?;
+    let before = before.map(|b| parsed(b, true)).transpose()?;
+    check_body(before.as_ref(), &after, author, ctx)
+}
+
+/// [`check_record`] over records already parsed: the same rules, in the same order, for the
+/// phone's write path, which keeps each record typed beside its document.
+pub fn check_typed(
+    kind: RecordKind,
+    doc_id: &str,
+    before: Option<&Record>,
+    after: &Record,
+    author: &Author,
+    ctx: &RuleContext<'_>,
+) -> Result<(), Refusal> {
+    check_header(
+        kind,
+        doc_id,
+        Header {
+            kind: Some(after.kind_field()),
+            id: Some(after.id()),
+            unit: Some(after.unit()),
+        },
+        before.map(|b| Some(b.unit().to_string())),
+        author,
+    )?;
+    if after.kind() != kind || before.is_some_and(|b| b.kind() != kind) {
         return refuse(
             RefusalCode::Malformed,
             "record kind does not match the declared kind",
         );
     }
-    if after.get("id").and_then(Value::as_str) != Some(doc_id) {
+    check_body(before, after, author, ctx)
+}
+
+/// The fields every record has, as the document holds them.
+struct Header<'a> {
+    kind: Option<&'a str>,
+    id: Option<&'a str>,
+    unit: Option<&'a str>,
+}
+
+/// The checks on kind, id, unit and the author's scope, which come before any content rule.
+fn check_header(
+    kind: RecordKind,
+    doc_id: &str,
+    after: Header<'_>,
+    before_unit: Option<Option<String>>,
+    author: &Author,
+) -> Result<(), Refusal> {
+    if after.kind != Some(kind.as_str()) {
+        return refuse(
+            RefusalCode::Malformed,
+            "record kind does not match the declared kind",
+        );
+    }
+    if after.id != Some(doc_id) {
         return refuse(
             RefusalCode::Malformed,
             "record id does not match the document id",
         );
     }
-    let unit = after
-        .get("unit")
-        .and_then(Value::as_str)
-        .ok_or_else(|| Refusal {
-            code: RefusalCode::Malformed,
-            detail: "record has no unit".into(),
-        })?;
+    let unit = after.unit.ok_or_else(|| Refusal {
+        code: RefusalCode::Malformed,
+        detail: "record has no unit".into(),
+    })?;
     if !writable_kinds(author.role).contains(&kind) || !unit_in_scope(unit, &author.unit) {
         return refuse(
             RefusalCode::OutOfScope,
@@ -226,30 +299,36 @@ pub fn check_record(
             ),
         );
     }
-    if let Some(b) = before
-        && b.get("unit").and_then(Value::as_str) != Some(unit)
+    if let Some(b) = before_unit
+        && b.as_deref() != Some(unit)
     {
         return refuse(RefusalCode::Immutable, "the unit of a record never changes");
     }
-    match kind {
-        RecordKind::Case => {
-            let after: CaseRecord = parse(after, "case")?;
-            let before: Option<CaseRecord> = before.map(|b| parse(b, "stored case")).transpose()?;
-            super::case::check_case(before.as_ref(), &after, author, ctx)
+    Ok(())
+}
+
+/// The content rules of each kind, over the parsed records (both of one kind).
+fn check_body(
+    before: Option<&Record>,
+    after: &Record,
+    author: &Author,
+    ctx: &RuleContext<'_>,
+) -> Result<(), Refusal> {
+    match (after, before) {
+        (Record::Case(a), None) => super::case::check_case(None, a, author, ctx),
+        (Record::Case(a), Some(Record::Case(b))) => {
+            super::case::check_case(Some(b), a, author, ctx)
         }
-        RecordKind::Party => {
-            let after: PartyRecord = parse(after, "party")?;
-            let before: Option<PartyRecord> =
-                before.map(|b| parse(b, "stored party")).transpose()?;
-            check_party(before.as_ref(), &after, author)
+        (Record::Party(a), None) => check_party(None, a, author),
+        (Record::Party(a), Some(Record::Party(b))) => check_party(Some(b), a, author),
+        (Record::Demonstration(a), None) => check_demonstration(None, a, author),
+        (Record::Demonstration(a), Some(Record::Demonstration(b))) => {
+            check_demonstration(Some(b), a, author)
         }
-        RecordKind::Demonstration => {
-            let after: DemonstrationRecord = parse(after, "demonstration")?;
-            let before: Option<DemonstrationRecord> = before
-                .map(|b| parse(b, "stored demonstration"))
-                .transpose()?;
-            check_demonstration(before.as_ref(), &after, author)
-        }
+        _ => refuse(
+            RefusalCode::Malformed,
+            "record kind does not match the declared kind",
+        ),
     }
 }
 

@@ -17,7 +17,7 @@ mod procedure;
 pub use author::{Author, Directory, NoDirectory, Role, UserInfo, unit_in_scope};
 pub use case::educates;
 pub use change::{
-    MAX_OPINION_CHARS, Refusal, RefusalCode, RuleContext, check_record, writable_kinds,
+    MAX_OPINION_CHARS, Refusal, RefusalCode, RuleContext, check_record, check_typed, writable_kinds,
 };
 pub use conflicts::{ExemptionSummary, exemption_conflicts};
 pub use discretion::{PenaltyAssessment, PenaltyProposal, assess_penalty};

@@ -2,10 +2,11 @@
 //! write path every edit and merge goes through.
 
 use super::{FieldStore, Writer, lock, projection};
-use crate::model::RecordKind;
+use crate::model::{CaseRecord, Record, RecordKind};
 use crate::{CoreError, Result};
 use automerge::{AutoCommit, ChangeHash, transaction::CommitOptions};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use serde_json::Value as Json;
 use std::collections::HashMap;
 
 /// Past this many incremental chunks a document is compacted into one snapshot.
@@ -13,24 +14,32 @@ const COMPACT_AFTER_CHUNKS: i64 = 16;
 /// Loaded documents kept in memory by the writer.
 const CACHE_DOCS: usize = 256;
 
+/// A document held in memory and, once known, the record it holds as typed values (as of the
+/// document's heads): the next write's "before" for the rules and the state its edit checks,
+/// without reading the document back.
+pub(super) struct Loaded {
+    doc: AutoCommit,
+    record: Option<Record>,
+}
+
 /// Recently used documents, so a burst of edits to one case does not reload it each time.
 #[derive(Default)]
 pub(super) struct DocCache {
-    docs: HashMap<String, AutoCommit>,
+    docs: HashMap<String, Loaded>,
 }
 
 impl DocCache {
-    fn take(&mut self, id: &str) -> Option<AutoCommit> {
+    fn take(&mut self, id: &str) -> Option<Loaded> {
         self.docs.remove(id)
     }
 
-    fn put(&mut self, id: String, doc: AutoCommit) {
+    fn put(&mut self, id: String, doc: AutoCommit, record: Option<Record>) {
         if self.docs.len() >= CACHE_DOCS {
             // Dropping everything is crude but keeps memory bounded without bookkeeping;
             // reloading a small document costs well under a millisecond.
             self.docs.clear();
         }
-        self.docs.insert(id, doc);
+        self.docs.insert(id, Loaded { doc, record });
     }
 }
 
@@ -60,12 +69,12 @@ pub(crate) fn decode_heads(bytes: &[u8]) -> Result<Vec<ChangeHash>> {
 /// The kind of a stored document, if it exists.
 pub(crate) fn doc_kind(conn: &Connection, id: &str) -> Result<Option<RecordKind>> {
     let kind: Option<String> = conn
-        .query_row("SELECT kind FROM docs WHERE id = ?1", [id], |r| r.get(0))
+        .prepare_cached("SELECT kind FROM docs WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
         .optional()?;
     Ok(kind.and_then(|k| RecordKind::parse(&k)))
 }
 
-/// Loads a document from its chunks.
 /// The document's stored chunks concatenated in order (what `AutoCommit::load` takes), or
 /// `None` if there is no such document.
 pub(crate) fn stored_bytes(conn: &Connection, id: &str) -> Result<Option<Vec<u8>>> {
@@ -82,6 +91,7 @@ pub(crate) fn stored_bytes(conn: &Connection, id: &str) -> Result<Option<Vec<u8>
     Ok(any.then_some(bytes))
 }
 
+/// Loads a document from its chunks.
 pub(crate) fn load_doc(conn: &Connection, id: &str) -> Result<Option<AutoCommit>> {
     let Some(bytes) = stored_bytes(conn, id)? else {
         return Ok(None);
@@ -93,37 +103,73 @@ pub(crate) fn load_doc(conn: &Connection, id: &str) -> Result<Option<AutoCommit>
     Ok(Some(doc))
 }
 
-/// What a write did to the document.
-pub(crate) enum Change {
-    /// A new document.
-    Created(RecordKind),
-    /// Local edits to an existing document.
-    Edited,
+/// The record a document holds, parsed as its kind: the typed form an edit sees.
+fn parse_record(id: &str, kind: RecordKind, json: &Json) -> Result<Record> {
+    Record::parse(kind, json).map_err(|e| CoreError::MalformedDocument {
+        doc_id: id.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Takes document `id` out of the cache (or loads it) with the record it holds, reading the
+/// document back only when the cache did not know the record.
+fn take_loaded(
+    conn: &Connection,
+    cache: &mut DocCache,
+    id: &str,
+    kind: RecordKind,
+) -> Result<(AutoCommit, Record)> {
+    let (doc, record) = match cache.take(id) {
+        Some(Loaded { doc, record }) => (doc, record),
+        None => (
+            load_doc(conn, id)?.ok_or_else(|| CoreError::not_found("record", id))?,
+            None,
+        ),
+    };
+    let record = match record {
+        Some(r) => r,
+        None => parse_record(id, kind, &crate::doc::read_json(&doc)?)?,
+    };
+    Ok((doc, record))
+}
+
+/// Commits the pending operations with a message and the time in seconds (Automerge's default
+/// time is 0).
+fn commit(doc: &mut AutoCommit, message: &str) {
+    let time = crate::ids::now_ms() / 1000;
+    doc.commit_with(
+        CommitOptions::default()
+            .with_message(message)
+            .with_time(time),
+    );
 }
 
 impl FieldStore {
-    /// The single write path: edits (or creates) document `id` with `edit`, validates and
-    /// projects the result, and commits the new chunk durably. On any error nothing is
-    /// written and the cached document is dropped, so the next call starts from disk.
+    /// The single write path of local edits: edits document `id` with `edit`, which sees the
+    /// document and the record it holds now, validates and projects the result, and commits
+    /// the new chunk durably. On any error nothing is written and the cached document is
+    /// dropped, so the next call starts from disk.
     pub(crate) fn write_doc<R>(
         &self,
         id: &str,
-        change: Change,
         message: &str,
-        edit: impl FnOnce(&mut AutoCommit) -> Result<R>,
+        edit: impl FnOnce(&mut AutoCommit, &Record) -> Result<R>,
     ) -> Result<R> {
-        self.write_doc_with(id, change, message, edit, |_| Ok(()))
+        self.write_doc_with(id, message, edit, |_| Ok(()))
     }
 
     /// [`FieldStore::write_doc`] with `also`, run inside the same transaction after the chunk
     /// and projection are written: rows that must commit (or roll back) with the edit, such as
     /// the blob rows of new evidence.
+    ///
+    /// The document is read back once, after the edit, because the edit is made with
+    /// Automerge operations; the record before it comes from the cache (or one read when the
+    /// document was not in memory). The rules and the projection share that one parsed record.
     pub(crate) fn write_doc_with<R>(
         &self,
         id: &str,
-        change: Change,
         message: &str,
-        edit: impl FnOnce(&mut AutoCommit) -> Result<R>,
+        edit: impl FnOnce(&mut AutoCommit, &Record) -> Result<R>,
         also: impl FnOnce(&Transaction<'_>) -> Result<()>,
     ) -> Result<R> {
         self.guard()?;
@@ -133,70 +179,167 @@ impl FieldStore {
         let author = self.enrolled_author()?;
         let mut guard = lock(&self.writer);
         let w: &mut Writer = &mut guard;
-        let (mut doc, kind, is_new) = match change {
-            Change::Created(kind) => {
-                if doc_kind(&w.conn, id)?.is_some() {
-                    return Err(CoreError::not_allowed(format!(
-                        "record {id} already exists"
-                    )));
-                }
-                (AutoCommit::new().with_actor(w.actor.clone()), kind, true)
-            }
-            Change::Edited => {
-                let kind =
-                    doc_kind(&w.conn, id)?.ok_or_else(|| CoreError::not_found("record", id))?;
-                let doc = match w.cache.take(id) {
-                    Some(d) => d,
-                    None => {
-                        load_doc(&w.conn, id)?.ok_or_else(|| CoreError::not_found("record", id))?
-                    }
-                };
-                (doc.with_actor(w.actor.clone()), kind, false)
-            }
-        };
-        let before = doc.get_heads();
-        let before_json = match (&author, is_new) {
-            (Some(_), false) => Some(crate::doc::read_json(&doc)?),
-            _ => None,
-        };
-        let out = edit(&mut doc)?;
-        let time = crate::ids::now_ms() / 1000;
-        doc.commit_with(
-            CommitOptions::default()
-                .with_message(message)
-                .with_time(time),
-        );
+        let kind = doc_kind(&w.conn, id)?.ok_or_else(|| CoreError::not_found("record", id))?;
+        let (doc, before) = take_loaded(&w.conn, &mut w.cache, id, kind)?;
+        let mut doc = doc.with_actor(w.actor.clone());
+        let heads_before = doc.get_heads();
+        let out = edit(&mut doc, &before)?;
+        commit(&mut doc, message);
         let json = crate::doc::read_json(&doc)?;
+        let after = match Record::parse(kind, &json) {
+            Ok(r) => r,
+            Err(e) => {
+                // What the rules say of a record that does not parse, as the server would say
+                // it; without an author, the projection's error.
+                if let Some(author) = &author {
+                    let before_json = crate::doc::to_json(&before)?;
+                    self.check_json(&w.conn, kind, id, Some(&before_json), &json, author)?;
+                }
+                return Err(CoreError::MalformedDocument {
+                    doc_id: id.to_string(),
+                    reason: e.to_string(),
+                });
+            }
+        };
         if let Some(author) = &author {
-            let catalogues = self.catalogues();
-            let directory = super::documents::PhoneRoster { conn: &w.conn };
-            let ledger = super::documents::PhoneLedger {
-                conn: &w.conn,
-                device_id: &author.device_id,
-            };
-            let ctx = crate::rules::RuleContext {
-                catalogues: &catalogues,
-                directory: &directory,
-                now_ms: Some(crate::ids::now_ms()),
-                numbers: &ledger,
-            };
-            crate::rules::check_record(kind, id, before_json.as_ref(), &json, author, &ctx)
-                .map_err(CoreError::from)?;
+            self.check_typed(&w.conn, id, Some(&before), &after, author)?;
         }
+        let bytes = doc.save_after(&heads_before);
         let tx = w
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        projection::project(&tx, id, kind, &json)?;
-        let bytes = if is_new {
-            doc.save()
-        } else {
-            doc.save_after(&before)
-        };
-        persist_chunk(&tx, id, kind, &mut doc, &bytes, is_new, true)?;
+        projection::project_record(&tx, &after)?;
+        persist_chunk(&tx, id, kind, &mut doc, &bytes, false, true)?;
         also(&tx)?;
         tx.commit()?;
-        w.cache.put(id.to_string(), doc);
+        w.cache.put(id.to_string(), doc, Some(after));
         Ok(out)
+    }
+
+    /// Creates document `record.id()` holding `record`: checked by the rules, projected and
+    /// committed durably like an edit. The record is what the document holds (written from
+    /// its JSON, whose every value the document stores exactly), so it is not read back.
+    pub(crate) fn create_doc(&self, record: Record, message: &str) -> Result<()> {
+        self.guard()?;
+        let author = self.enrolled_author()?;
+        let id = record.id().to_string();
+        let kind = record.kind();
+        let json = crate::doc::to_json(&record)?;
+        let mut guard = lock(&self.writer);
+        let w: &mut Writer = &mut guard;
+        if doc_kind(&w.conn, &id)?.is_some() {
+            return Err(CoreError::not_allowed(format!(
+                "record {id} already exists"
+            )));
+        }
+        let mut doc = AutoCommit::new().with_actor(w.actor.clone());
+        crate::doc::create_from_json(&mut doc, &json)?;
+        commit(&mut doc, message);
+        // A value the document would not store exactly (an integer beyond i64) is read back,
+        // so the rules and the projection see what was stored, as for any edit.
+        let record = if crate::doc::stored_exactly(&json) {
+            record
+        } else {
+            parse_record(&id, kind, &crate::doc::read_json(&doc)?)?
+        };
+        #[cfg(debug_assertions)]
+        {
+            let stored = Record::parse(kind, &crate::doc::read_json(&doc)?).ok();
+            debug_assert_eq!(stored.as_ref(), Some(&record), "{id} reads back as written");
+        }
+        if let Some(author) = &author {
+            self.check_typed(&w.conn, &id, None, &record, author)?;
+        }
+        // The first chunk is the compressed document: setting up DEFLATE for each of its
+        // larger columns costs about as much as the projection's inserts, so the two run side
+        // by side.
+        let conn = &mut w.conn;
+        let (bytes, tx) = super::side_by_side(
+            || doc.save(),
+            || -> Result<Transaction<'_>> {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                projection::project_record(&tx, &record)?;
+                Ok(tx)
+            },
+        );
+        let tx = tx?;
+        persist_chunk(&tx, &id, kind, &mut doc, &bytes, true, true)?;
+        tx.commit()?;
+        w.cache.put(id, doc, Some(record));
+        Ok(())
+    }
+
+    /// The record `id` as it stands, from the writer's cache when the document is in memory
+    /// (no load, no read-back); otherwise loaded once and kept there for the write that
+    /// usually follows.
+    pub(crate) fn current_record(&self, id: &str) -> Result<Record> {
+        let mut guard = lock(&self.writer);
+        let w: &mut Writer = &mut guard;
+        let kind = doc_kind(&w.conn, id)?.ok_or_else(|| CoreError::not_found("record", id))?;
+        let (doc, record) = take_loaded(&w.conn, &mut w.cache, id, kind)?;
+        w.cache.put(id.to_string(), doc, Some(record.clone()));
+        Ok(record)
+    }
+
+    /// [`FieldStore::current_record`] of a case; any other record is malformed as a case.
+    pub(crate) fn current_case(&self, id: &str) -> Result<CaseRecord> {
+        match self.current_record(id)? {
+            Record::Case(c) => Ok(*c),
+            other => Err(CoreError::MalformedDocument {
+                doc_id: id.to_string(),
+                reason: format!("a {} record, not a case", other.kind().as_str()),
+            }),
+        }
+    }
+
+    fn rule_context_check(
+        &self,
+        conn: &Connection,
+        author: &crate::rules::Author,
+        check: impl FnOnce(
+            &crate::rules::RuleContext<'_>,
+        ) -> std::result::Result<(), crate::rules::Refusal>,
+    ) -> Result<()> {
+        let catalogues = self.catalogues();
+        let directory = super::documents::PhoneRoster { conn };
+        let ledger = super::documents::PhoneLedger {
+            conn,
+            device_id: &author.device_id,
+        };
+        let ctx = crate::rules::RuleContext {
+            catalogues: &catalogues,
+            directory: &directory,
+            now_ms: Some(crate::ids::now_ms()),
+            numbers: &ledger,
+        };
+        check(&ctx).map_err(CoreError::from)
+    }
+
+    fn check_typed(
+        &self,
+        conn: &Connection,
+        id: &str,
+        before: Option<&Record>,
+        after: &Record,
+        author: &crate::rules::Author,
+    ) -> Result<()> {
+        self.rule_context_check(conn, author, |ctx| {
+            crate::rules::check_typed(after.kind(), id, before, after, author, ctx)
+        })
+    }
+
+    fn check_json(
+        &self,
+        conn: &Connection,
+        kind: RecordKind,
+        id: &str,
+        before: Option<&Json>,
+        after: &Json,
+        author: &crate::rules::Author,
+    ) -> Result<()> {
+        self.rule_context_check(conn, author, |ctx| {
+            crate::rules::check_record(kind, id, before, after, author, ctx)
+        })
     }
 
     /// Merges change bytes from another replica into document `id` (created if new), then
@@ -253,13 +396,13 @@ impl FieldStore {
                 bookkeeping(&tx, i, m.merged)?;
             }
             if let Some(doc) = m.doc {
-                loaded.push((id.to_string(), doc));
+                loaded.push((id.to_string(), doc, m.record));
             }
             out.push(m.merged);
         }
         tx.commit()?;
-        for (id, doc) in loaded {
-            w.cache.put(id, doc);
+        for (id, doc, record) in loaded {
+            w.cache.put(id, doc, record);
         }
         Ok(out)
     }
@@ -280,6 +423,8 @@ struct Merged {
     exists: bool,
     /// The document to cache once the transaction commits.
     doc: Option<AutoCommit>,
+    /// The record it holds, when known.
+    record: Option<Record>,
 }
 
 /// One merge inside the caller's transaction. An existing document with no new bytes is not
@@ -312,6 +457,7 @@ fn merge_in(
             merged: false,
             exists: !is_new,
             doc: None,
+            record: None,
         });
     }
     let malformed = |e: automerge::AutomergeError| CoreError::MalformedDocument {
@@ -320,25 +466,30 @@ fn merge_in(
     };
     // A new document is loaded strictly (every byte must parse), so that its bytes may be
     // stored as received.
-    let (mut doc, before) = if is_new {
+    let (mut doc, before, known) = if is_new {
         let doc = crate::doc::load_strict(bytes).map_err(malformed)?;
-        (doc.with_actor(actor.clone()), vec![])
+        (doc.with_actor(actor.clone()), vec![], None)
     } else {
-        let mut doc = match cache.take(id) {
-            Some(d) => d,
-            None => load_doc(tx, id)?.ok_or_else(|| CoreError::not_found("record", id))?,
-        }
-        .with_actor(actor.clone());
+        let (doc, known) = match cache.take(id) {
+            Some(Loaded { doc, record }) => (doc, record),
+            None => (
+                load_doc(tx, id)?.ok_or_else(|| CoreError::not_found("record", id))?,
+                None,
+            ),
+        };
+        let mut doc = doc.with_actor(actor.clone());
         let before = doc.get_heads();
         doc.load_incremental(bytes).map_err(malformed)?;
-        (doc, before)
+        (doc, before, known)
     };
     let after = doc.get_heads();
     if after == before {
+        // Nothing new: the record known before still holds.
         return Ok(Merged {
             merged: false,
             exists: !is_new,
             doc: (!is_new).then_some(doc),
+            record: known,
         });
     }
     let json = crate::doc::read_json(&doc)?;
@@ -352,7 +503,8 @@ fn merge_in(
             reason: "merged content is not a record of the declared kind and id".into(),
         });
     }
-    projection::project(tx, id, kind, &json)?;
+    let record = parse_record(id, kind, &json)?;
+    projection::project_record(tx, &record)?;
     let chunk = if is_new && doc.get_missing_deps(&[]).is_empty() {
         // The bytes as received load to exactly this document: storing them skips a
         // re-encode per document on a first sync.
@@ -367,6 +519,7 @@ fn merge_in(
         merged: true,
         exists: true,
         doc: Some(doc),
+        record: Some(record),
     })
 }
 
@@ -382,29 +535,25 @@ fn persist_chunk(
     let now = crate::ids::now_ms();
     let heads = encode_heads(&doc.get_heads());
     if is_new {
-        tx.execute(
-            "INSERT INTO chunks(doc_id, seq, kind, bytes) VALUES (?1, 0, 0, ?2)",
-            params![id, bytes],
-        )?;
-        tx.execute(
+        tx.prepare_cached("INSERT INTO chunks(doc_id, seq, kind, bytes) VALUES (?1, 0, 0, ?2)")?
+            .execute(params![id, bytes])?;
+        tx.prepare_cached(
             "INSERT INTO docs(id, kind, heads, chunk_count, next_seq, updated_at_ms,
                               local_change, synced_change)
              VALUES (?1, ?2, ?3, 1, 1, ?4, 1, ?5)",
-            params![
-                id,
-                kind.as_str(),
-                heads,
-                now,
-                if mark_dirty { 0 } else { 1 }
-            ],
-        )?;
+        )?
+        .execute(params![
+            id,
+            kind.as_str(),
+            heads,
+            now,
+            if mark_dirty { 0 } else { 1 }
+        ])?;
         return Ok(());
     }
-    let (count, next_seq): (i64, i64) = tx.query_row(
-        "SELECT chunk_count, next_seq FROM docs WHERE id = ?1",
-        [id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let (count, next_seq): (i64, i64) = tx
+        .prepare_cached("SELECT chunk_count, next_seq FROM docs WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let dirty_sql = if mark_dirty {
         "local_change = local_change + 1"
     } else {
@@ -425,17 +574,13 @@ fn persist_chunk(
             params![id, heads, next_seq + 1, now],
         )?;
     } else {
-        tx.execute(
-            "INSERT INTO chunks(doc_id, seq, kind, bytes) VALUES (?1, ?2, 1, ?3)",
-            params![id, next_seq, bytes],
-        )?;
-        tx.execute(
-            &format!(
-                "UPDATE docs SET heads = ?2, chunk_count = chunk_count + 1, next_seq = ?3,
-                 updated_at_ms = ?4, {dirty_sql} WHERE id = ?1"
-            ),
-            params![id, heads, next_seq + 1, now],
-        )?;
+        tx.prepare_cached("INSERT INTO chunks(doc_id, seq, kind, bytes) VALUES (?1, ?2, 1, ?3)")?
+            .execute(params![id, next_seq, bytes])?;
+        tx.prepare_cached(&format!(
+            "UPDATE docs SET heads = ?2, chunk_count = chunk_count + 1, next_seq = ?3,
+             updated_at_ms = ?4, {dirty_sql} WHERE id = ?1"
+        ))?
+        .execute(params![id, heads, next_seq + 1, now])?;
     }
     Ok(())
 }

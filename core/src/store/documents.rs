@@ -4,9 +4,8 @@
 //! run here first).
 
 use super::FieldStore;
-use super::docs::Change;
 use crate::catalogue::{Catalogue, PartyUse};
-use crate::doc::{self, append};
+use crate::doc::append;
 use crate::documents::fields::{DocumentFrame, derived_fields, number_year};
 use crate::documents::number::{NumberBlock, next_free};
 use crate::model::{CaseRecord, DocumentKind, DocumentNumber, IssuedDocument, PartyPii};
@@ -220,7 +219,7 @@ impl FieldStore {
 
     /// The documents issued on a case, in order of issue.
     pub fn documents(&self, case_id: &str) -> Result<Vec<IssuedDocument>> {
-        let case: CaseRecord = doc::read(&self.load(case_id)?, case_id)?;
+        let case = self.current_case(case_id)?;
         Ok(case.documents)
     }
 
@@ -260,7 +259,7 @@ impl FieldStore {
                 "documents are issued by the enrolled officer",
             ));
         }
-        let case: CaseRecord = doc::read(&self.load(case_id)?, case_id)?;
+        let case = self.current_case(case_id)?;
         if case.is_closed() {
             return Err(CoreError::CaseClosed {
                 case_id: case_id.into(),
@@ -354,7 +353,7 @@ impl FieldStore {
         fields.extend(req.inputs);
         entry.fields = fields;
         entry.sha256 = entry.compute_sha256();
-        self.write_doc(case_id, Change::Edited, "issue document", |d| {
+        self.write_doc(case_id, "issue document", |d, _| {
             append(d, "documents", &entry)
         })?;
         Ok(entry)
@@ -399,7 +398,7 @@ impl FieldStore {
         doc_id: &str,
         paper: crate::documents::render::Paper,
     ) -> Result<Vec<u8>> {
-        let case: CaseRecord = doc::read(&self.load(case_id)?, case_id)?;
+        let case = self.current_case(case_id)?;
         let d = case
             .documents
             .iter()
@@ -416,7 +415,7 @@ impl FieldStore {
     /// The case file (案卷) as one A4 PDF: cover, contents, every document, the evidence with
     /// its hashes and what verifying each entry found.
     pub fn render_case_file(&self, case_id: &str) -> Result<Vec<u8>> {
-        let case: CaseRecord = doc::read(&self.load(case_id)?, case_id)?;
+        let case = self.current_case(case_id)?;
         let report = self.verify_case(case_id)?;
         let mut checks = BTreeMap::new();
         for e in crate::documents::sheet::visible_evidence(&case) {

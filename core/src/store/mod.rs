@@ -9,7 +9,7 @@
 mod catalogues;
 mod docs;
 mod documents;
-pub(crate) use docs::{Change, doc_kind, load_doc};
+pub(crate) use docs::{doc_kind, load_doc};
 mod exchange;
 mod lease;
 mod migrations;
@@ -177,6 +177,34 @@ fn configure(conn: &Connection) -> Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "foreign_keys", true)?;
     Ok(())
+}
+
+/// Runs `side` on a helper thread while `main` runs on this one, and returns both results.
+/// Where no thread can be started, `side` runs here after `main`. A panic in either is
+/// passed on, as it would be without the thread.
+pub(crate) fn side_by_side<A: Send, B>(
+    side: impl FnOnce() -> A + Send,
+    main: impl FnOnce() -> B,
+) -> (A, B) {
+    let slot = Mutex::new(Some(side));
+    let run_side = || {
+        let f = lock(&slot).take();
+        f.map(|f| f())
+    };
+    std::thread::scope(|s| {
+        let handle = std::thread::Builder::new()
+            .name("fieldcase-side".into())
+            .spawn_scoped(s, run_side);
+        let b = main();
+        let a = handle
+            .ok()
+            .and_then(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .or_else(run_side);
+        match a {
+            Some(a) => (a, b),
+            None => unreachable!("the side task runs exactly once"),
+        }
+    })
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -606,7 +634,8 @@ pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
 
 pub(crate) fn get_meta(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
     Ok(conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
         .optional()?)
 }
 

@@ -3,7 +3,7 @@
 //! A record's rows are rewritten whole from its merged document in the same transaction as the
 //! chunk that changed it, so projections can never disagree with the documents.
 
-use crate::model::{CaseRecord, DemonstrationRecord, PartyRecord, RecordKind};
+use crate::model::{CaseRecord, DemonstrationRecord, PartyRecord, Record};
 use crate::{CoreError, Result};
 use rusqlite::{Transaction, params};
 use serde_json::Value as Json;
@@ -16,14 +16,12 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(id: &str, json: &Json) -> Re
     })
 }
 
-/// Rewrites the projection rows of one document.
-pub(crate) fn project(tx: &Transaction<'_>, id: &str, kind: RecordKind, json: &Json) -> Result<()> {
-    match kind {
-        RecordKind::Case => project_case(tx, &parse::<CaseRecord>(id, json)?),
-        RecordKind::Party => project_party(tx, &parse::<PartyRecord>(id, json)?),
-        RecordKind::Demonstration => {
-            project_demonstration(tx, &parse::<DemonstrationRecord>(id, json)?)
-        }
+/// Rewrites the projection rows of one record already parsed.
+pub(crate) fn project_record(tx: &Transaction<'_>, record: &Record) -> Result<()> {
+    match record {
+        Record::Case(c) => project_case(tx, c),
+        Record::Party(p) => project_party(tx, p),
+        Record::Demonstration(d) => project_demonstration(tx, d),
     }
 }
 
@@ -68,44 +66,45 @@ fn project_case(tx: &Transaction<'_>, c: &CaseRecord) -> Result<()> {
     let exemption_kind = c.exemption.as_ref().map(|e| e.kind.as_str());
     let exemption_at = c.exemption.as_ref().map(|e| e.decided_at_ms);
     let decision = c.decision.as_ref();
-    tx.execute(
+    tx.prepare_cached(
         "INSERT OR REPLACE INTO cases(id, unit, status, violation_code, tier, party_id,
             party_match_hash, occurred_at_ms, day, lat, lon, exemption_kind, exemption_at_ms,
             correction_deadline_ms, corrected, decision_amount_yuan, review_required,
             review_outcome, exemption_conflict, closed, action_count, evidence_count)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
                  ?18, ?19, ?20, ?21, ?22)",
-        params![
-            c.id,
-            c.unit,
-            c.status().as_str(),
-            c.violation.code,
-            c.violation.tier,
-            c.party.as_ref().map(|p| p.party_id.as_str()),
-            c.party.as_ref().map(|p| p.match_hash.as_str()),
-            c.occurred_at_ms,
-            china_day(c.occurred_at_ms),
-            c.place.lat,
-            c.place.lon,
-            exemption_kind,
-            exemption_at,
-            c.correction_deadline_ms(),
-            c.is_corrected(),
-            decision.map(|d| d.amount_yuan),
-            decision.is_some_and(|d| d.review_required),
-            decision
-                .and_then(|d| d.review.as_ref())
-                .map(|r| match r.outcome {
-                    crate::model::ReviewOutcome::Approved => "approved",
-                    crate::model::ReviewOutcome::Returned => "returned",
-                }),
-            c.flags.exemption_conflict,
-            c.is_closed(),
-            c.actions.len() as i64,
-            c.evidence.len() as i64,
-        ],
-    )?;
-    tx.execute("DELETE FROM case_actions WHERE case_id = ?1", [&c.id])?;
+    )?
+    .execute(params![
+        c.id,
+        c.unit,
+        c.status().as_str(),
+        c.violation.code,
+        c.violation.tier,
+        c.party.as_ref().map(|p| p.party_id.as_str()),
+        c.party.as_ref().map(|p| p.match_hash.as_str()),
+        c.occurred_at_ms,
+        china_day(c.occurred_at_ms),
+        c.place.lat,
+        c.place.lon,
+        exemption_kind,
+        exemption_at,
+        c.correction_deadline_ms(),
+        c.is_corrected(),
+        decision.map(|d| d.amount_yuan),
+        decision.is_some_and(|d| d.review_required),
+        decision
+            .and_then(|d| d.review.as_ref())
+            .map(|r| match r.outcome {
+                crate::model::ReviewOutcome::Approved => "approved",
+                crate::model::ReviewOutcome::Returned => "returned",
+            }),
+        c.flags.exemption_conflict,
+        c.is_closed(),
+        c.actions.len() as i64,
+        c.evidence.len() as i64,
+    ])?;
+    tx.prepare_cached("DELETE FROM case_actions WHERE case_id = ?1")?
+        .execute([&c.id])?;
     {
         let mut stmt = tx.prepare_cached(
             "INSERT OR REPLACE INTO case_actions(case_id, action_id, method, measure_category,
@@ -122,7 +121,8 @@ fn project_case(tx: &Transaction<'_>, c: &CaseRecord) -> Result<()> {
             ])?;
         }
     }
-    tx.execute("DELETE FROM follow_ups WHERE case_id = ?1", [&c.id])?;
+    tx.prepare_cached("DELETE FROM follow_ups WHERE case_id = ?1")?
+        .execute([&c.id])?;
     let mut stmt = tx.prepare_cached(
         "INSERT OR REPLACE INTO follow_ups(case_id, follow_up_id, due_ms, done_at_ms, corrected)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -140,36 +140,36 @@ fn project_case(tx: &Transaction<'_>, c: &CaseRecord) -> Result<()> {
 }
 
 fn project_party(tx: &Transaction<'_>, p: &PartyRecord) -> Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT OR REPLACE INTO parties(id, party_type, unit, match_hash, masked_name,
             masked_id_number, masked_phone) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
-            p.id,
-            p.party_type.as_str(),
-            p.unit,
-            p.match_hash,
-            p.masked.name,
-            p.masked.id_number,
-            p.masked.phone
-        ],
-    )?;
+    )?
+    .execute(params![
+        p.id,
+        p.party_type.as_str(),
+        p.unit,
+        p.match_hash,
+        p.masked.name,
+        p.masked.id_number,
+        p.masked.phone
+    ])?;
     Ok(())
 }
 
 fn project_demonstration(tx: &Transaction<'_>, d: &DemonstrationRecord) -> Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT OR REPLACE INTO demonstrations(id, unit, team, day, started_at_ms, ended_at_ms,
             people_persuaded) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
-            d.id,
-            d.unit,
-            d.team,
-            china_day(d.started_at_ms),
-            d.started_at_ms,
-            d.ended_at_ms,
-            d.people_persuaded
-        ],
-    )?;
+    )?
+    .execute(params![
+        d.id,
+        d.unit,
+        d.team,
+        china_day(d.started_at_ms),
+        d.started_at_ms,
+        d.ended_at_ms,
+        d.people_persuaded
+    ])?;
     Ok(())
 }
 

@@ -115,6 +115,91 @@ fn a_12_megapixel_photo_with_exif_is_hashed_derived_signed_and_verifies() {
     assert_no_leftovers(&store);
 }
 
+/// Mean absolute difference per channel of two images of one size, over rows `0..rows`.
+fn mean_abs_diff(a: &image::RgbImage, b: &image::RgbImage, rows: u32) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let mut sum = 0u64;
+    let mut n = 0u64;
+    for y in 0..rows {
+        for x in 0..a.width() {
+            for c in 0..3 {
+                sum += u64::from(a.get_pixel(x, y).0[c].abs_diff(b.get_pixel(x, y).0[c]));
+                n += 1;
+            }
+        }
+    }
+    sum as f64 / n as f64
+}
+
+#[test]
+fn derived_copies_of_a_12_megapixel_photo_match_a_full_decode_resized() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = open(dir.path(), "phone-a");
+    let case = case_id(&store);
+    // Orientation 6: the camera held upright, the frame stored turned 90 degrees.
+    let bytes = jpeg(4000, 3000, 7, Some(6));
+    let path = write(dir.path(), "IMG_0002.jpg", &bytes);
+    let e = store
+        .add_photo(&case, &path, capture(T0 + 2_000, 1))
+        .expect("ingest");
+    assert_eq!(e.original.sha256, sha256_hex(&bytes));
+    let stored = store.blob_path(&e.original.sha256).unwrap().unwrap();
+    assert_eq!(std::fs::read(&stored).unwrap(), bytes);
+
+    let read = |sha: &str| {
+        image::load_from_memory_with_format(
+            &std::fs::read(store.blob_path(sha).unwrap().unwrap()).unwrap(),
+            image::ImageFormat::Jpeg,
+        )
+        .expect("a derived copy decodes as JPEG")
+        .to_rgb8()
+    };
+    let display = read(&e.display.as_ref().expect("display").sha256);
+    let thumb = read(&e.thumbnail.as_ref().expect("thumbnail").sha256);
+    // Upright (portrait), within the documented bounds, the aspect ratio kept.
+    assert!(
+        display.height() <= 1024 && display.height() >= 960,
+        "{:?}",
+        display.dimensions()
+    );
+    assert_eq!(display.width() * 4, display.height() * 3);
+    assert_eq!(thumb.dimensions(), (240, 320));
+
+    // The reference: every pixel decoded, turned upright, then resized.
+    let full = image::load_from_memory(&bytes).expect("decode").to_rgb8();
+    let upright = image::imageops::rotate90(&full);
+    let wrong_way = image::imageops::rotate270(&full);
+    let resize = |img: &image::RgbImage, (w, h): (u32, u32)| {
+        image::imageops::resize(img, w, h, image::imageops::FilterType::Triangle)
+    };
+    // Above the watermark band (the bottom fifth at most).
+    let rows = display.height() * 4 / 5;
+    let d = mean_abs_diff(&display, &resize(&upright, display.dimensions()), rows);
+    let t = mean_abs_diff(
+        &thumb,
+        &resize(&upright, thumb.dimensions()),
+        thumb.height(),
+    );
+    // The photo's per-pixel noise (up to 31 levels) averages differently under the DCT's
+    // scaling and the triangle filter, and both copies are JPEG again: a few levels apart.
+    assert!(
+        d < 8.0,
+        "display copy differs from the full decode by {d:.2} per channel"
+    );
+    assert!(
+        t < 4.0,
+        "thumbnail differs from the full decode by {t:.2} per channel"
+    );
+    // The comparison can fail: the frame turned the wrong way is far off.
+    let off = mean_abs_diff(
+        &thumb,
+        &resize(&wrong_way, thumb.dimensions()),
+        thumb.height(),
+    );
+    assert!(off > 30.0, "orientation not detectable ({off:.2})");
+    eprintln!("mean difference per channel: display {d:.2}, thumbnail {t:.2}, wrong way {off:.2}");
+}
+
 #[test]
 fn signature_png_and_demonstration_photo() {
     let dir = tempfile::tempdir().expect("tmp");
