@@ -380,6 +380,20 @@ impl FieldStore {
         &self,
         items: &[(&str, RecordKind, &[u8])],
         mark_dirty: bool,
+        bookkeeping: impl FnMut(&Transaction<'_>, usize, bool) -> Result<()>,
+    ) -> Result<Vec<bool>> {
+        self.merge_docs_setting_aside(items, mark_dirty, None, bookkeeping)
+    }
+
+    /// [`FieldStore::merge_docs_with`], and with `aside` a document that does not merge
+    /// (bytes that do not parse, content that is not the declared record) is left out of the
+    /// transaction and noted there with the reason, instead of undoing the others: nothing of
+    /// it was written when the merge found that out.
+    pub(crate) fn merge_docs_setting_aside(
+        &self,
+        items: &[(&str, RecordKind, &[u8])],
+        mark_dirty: bool,
+        mut aside: Option<&mut Vec<(usize, String)>>,
         mut bookkeeping: impl FnMut(&Transaction<'_>, usize, bool) -> Result<()>,
     ) -> Result<Vec<bool>> {
         let mut guard = lock(&self.writer);
@@ -390,7 +404,17 @@ impl FieldStore {
         let mut out = Vec::with_capacity(items.len());
         let mut loaded = Vec::new();
         for (i, (id, kind, bytes)) in items.iter().enumerate() {
-            let m = merge_in(&tx, &mut w.cache, &w.actor, id, *kind, bytes, mark_dirty)?;
+            let m = match merge_in(&tx, &mut w.cache, &w.actor, id, *kind, bytes, mark_dirty) {
+                Ok(m) => m,
+                Err(CoreError::MalformedDocument { reason, .. }) if aside.is_some() => {
+                    if let Some(a) = aside.as_deref_mut() {
+                        a.push((i, reason));
+                    }
+                    out.push(false);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             // Bookkeeping belongs to documents that exist, merged or not.
             if m.exists {
                 bookkeeping(&tx, i, m.merged)?;

@@ -232,6 +232,26 @@ impl FieldStore {
     /// thousand. All or nothing: on any error nothing is recorded and the session repeats
     /// the work later. Returns, per item, whether the document changed.
     pub fn apply_sync_results(&self, items: &[SyncApply<'_>]) -> Result<Vec<bool>> {
+        self.apply_sync_results_inner(items, None)
+    }
+
+    /// [`FieldStore::apply_sync_results`], setting aside the documents that do not merge
+    /// instead of failing the reply: each is returned by index with the reason, and the rest
+    /// are merged in the same one transaction (one pass, whatever the number set aside).
+    pub fn apply_sync_results_setting_aside(
+        &self,
+        items: &[SyncApply<'_>],
+    ) -> Result<(Vec<bool>, SetAside)> {
+        let mut aside = Vec::new();
+        let changed = self.apply_sync_results_inner(items, Some(&mut aside))?;
+        Ok((changed, aside))
+    }
+
+    fn apply_sync_results_inner(
+        &self,
+        items: &[SyncApply<'_>],
+        mut aside: Option<&mut Vec<(usize, String)>>,
+    ) -> Result<Vec<bool>> {
         if items.is_empty() {
             return Ok(vec![]);
         }
@@ -244,18 +264,38 @@ impl FieldStore {
         let budget = crate::doc::bounded::InflateBudget::per_request();
         // A refusal names the document, so the session sets it aside (`report.unreadable`)
         // and merges the rest instead of failing the whole reply.
-        for i in items {
-            crate::doc::bounded::check(i.changes, crate::doc::bounded::MAX_CHUNK_INFLATED, &budget)
-                .map_err(|e| CoreError::MalformedDocument {
-                    doc_id: i.doc_id.to_string(),
-                    reason: e.to_string(),
-                })?;
+        let mut refused = vec![false; items.len()];
+        for (n, i) in items.iter().enumerate() {
+            if let Err(e) = crate::doc::bounded::check(
+                i.changes,
+                crate::doc::bounded::MAX_CHUNK_INFLATED,
+                &budget,
+            ) {
+                match aside.as_deref_mut() {
+                    Some(a) => {
+                        a.push((n, e.to_string()));
+                        refused[n] = true;
+                    }
+                    None => {
+                        return Err(CoreError::MalformedDocument {
+                            doc_id: i.doc_id.to_string(),
+                            reason: e.to_string(),
+                        });
+                    }
+                }
+            }
         }
+        // A document set aside before the merge is merged as empty (nothing to change), so the
+        // indexes stay those of `items`; its bookkeeping is skipped below.
         let merges: Vec<(&str, RecordKind, &[u8])> = items
             .iter()
-            .map(|i| (i.doc_id, i.kind, i.changes))
+            .zip(&refused)
+            .map(|(i, r)| (i.doc_id, i.kind, if *r { &[][..] } else { i.changes }))
             .collect();
-        self.merge_docs_with(&merges, false, |tx, n, merged| {
+        self.merge_docs_setting_aside(&merges, false, aside, |tx, n, merged| {
+            if refused[n] {
+                return Ok(());
+            }
             let (item, server) = (&items[n], &servers[n]);
             record_server_heads(tx, item.doc_id, server, item.acked_change, merged)
         })
@@ -297,3 +337,6 @@ impl FieldStore {
         self.read(|c| doc_kind(c, doc_id))
     }
 }
+
+/// Documents of a reply set aside, by index, with the reason each did not merge.
+pub type SetAside = Vec<(usize, String)>;

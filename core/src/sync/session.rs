@@ -506,30 +506,36 @@ impl SyncSession {
     }
 
     /// Merges the accepted documents of a reply in one transaction. A document that does not
-    /// merge (the whole transaction is undone) is set aside in `report.unreadable` and the
-    /// rest are merged again without it, so one bad document cannot hold back the others.
+    /// merge is set aside in `report.unreadable` and left out of that transaction, so one bad
+    /// document cannot hold back the others (and costs no second pass over the reply).
     fn apply_mergeable(
         &mut self,
         store: &FieldStore,
         accepted: &mut Vec<SyncApply<'_>>,
     ) -> Result<Vec<bool>> {
-        loop {
-            match store.apply_sync_results(accepted) {
-                Ok(changed) => return Ok(changed),
-                Err(CoreError::MalformedDocument { doc_id, reason })
-                    if accepted.iter().any(|a| a.doc_id == doc_id) =>
-                {
-                    tracing::warn!(doc = %doc_id, %reason, "the server sent a document that does not merge");
-                    accepted.retain(|a| a.doc_id != doc_id);
-                    self.report.unreadable.push(Rejection {
-                        doc_id,
-                        reason,
-                        code: None,
-                    });
-                }
-                Err(e) => return Err(e),
-            }
+        let (changed, aside) = store.apply_sync_results_setting_aside(accepted)?;
+        if aside.is_empty() {
+            return Ok(changed);
         }
+        let mut bad = vec![false; accepted.len()];
+        for (n, reason) in aside {
+            let Some(a) = accepted.get(n) else { continue };
+            tracing::warn!(doc = %a.doc_id, %reason, "the server sent a document that does not merge");
+            bad[n] = true;
+            self.report.unreadable.push(Rejection {
+                doc_id: a.doc_id.to_string(),
+                reason,
+                code: None,
+            });
+        }
+        let mut keep = bad.iter().map(|b| !b);
+        accepted.retain(|_| keep.next().unwrap_or(true));
+        Ok(changed
+            .into_iter()
+            .zip(&bad)
+            .filter(|(_, b)| !**b)
+            .map(|(c, _)| c)
+            .collect())
     }
 
     fn finish(&mut self, store: &FieldStore) -> Result<()> {
