@@ -136,7 +136,7 @@ pub struct MethodSpec {
 /// One field of a method.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct FieldSpec {
-    /// Name to use in [`ActionField::name`].
+    /// Name to use in [`ActionField::name`](crate::fields::ActionField::name).
     pub name: String,
     /// Type, telling which `FieldValue` to send.
     pub field_type: FieldType,
