@@ -47,23 +47,22 @@ pub(crate) struct Pusher<'a> {
 }
 
 impl<'a> Pusher<'a> {
-    /// The pusher of a request from `device_id` (key `device_key`) of `user`; `revoked` is
-    /// read only when the request pushes anything.
+    /// The pusher of a request from `device_id` (key `device_key`) of `user`, with the actor
+    /// it declared and the device that actor is bound to; `revoked` is read only when the
+    /// request pushes anything.
     pub async fn new(
         state: &AppState,
         device_id: &'a str,
         device_key: &str,
         user: &'a User,
-        declared_actor: Option<&str>,
+        declared: Option<(String, String)>,
         pushes: bool,
     ) -> Result<Pusher<'a>> {
         let mut actors = HashMap::new();
-        // The actor the device declared is the one its changes almost always carry: looked
-        // up now, so the merge step rarely has to ask.
-        if pushes && let Some(a) = declared_actor {
-            let a = a.to_ascii_lowercase();
-            let d = state.storage.actor_device(&a).await?;
-            actors.insert(a, d);
+        // The actor the device declared (and the device binding it, as just bound) is the one
+        // its changes almost always carry: known now, so the merge step rarely has to ask.
+        if let Some((actor, owner)) = declared {
+            actors.insert(actor, Some(owner));
         }
         Ok(Pusher {
             device_id,

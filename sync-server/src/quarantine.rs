@@ -36,18 +36,19 @@ pub const QUARANTINED: &str = fieldcase_core::sync::wire::CODE_QUARANTINED;
 pub use fieldcase_core::engine::{Held, Route};
 
 /// Binds the actor a device declares (hex, 32 characters) to it unless another device has
-/// it. An actor that is not hex of 16 bytes is ignored: it cannot be anyone's.
+/// it, and returns the actor (lower case) with the device it is bound to. An actor that is not
+/// hex of 16 bytes is ignored: it cannot be anyone's.
 pub async fn bind_declared(
     s: &dyn Storage,
     device_id: &str,
     actor: Option<&str>,
     source: &str,
-) -> Result<()> {
+) -> Result<Option<(String, String)>> {
     let Some(actor) = actor.map(str::to_ascii_lowercase) else {
-        return Ok(());
+        return Ok(None);
     };
     if actor.len() != 32 || !actor.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Ok(());
+        return Ok(None);
     }
     let owner = s
         .bind_actor(&actor, device_id, fieldcase_core::ids::now_ms(), source)
@@ -55,7 +56,7 @@ pub async fn bind_declared(
     if owner != device_id {
         tracing::warn!(device = %device_id, owner = %owner, "device declared an actor bound to another device");
     }
-    Ok(())
+    Ok(Some((actor, owner)))
 }
 
 /// How a revoked actor's change is routed: held, unless it is handover work the operator

@@ -231,15 +231,16 @@ pub async fn sync(
         .refresh_if_due(state.storage.as_ref(), &state.signing_key)
         .await;
     let declared = req.actor_id.as_deref();
-    crate::quarantine::bind_declared(state.storage.as_ref(), &auth.device.id, declared, "sync")
-        .await?;
+    let bound =
+        crate::quarantine::bind_declared(state.storage.as_ref(), &auth.device.id, declared, "sync")
+            .await?;
     let user = &auth.user;
     let mut pusher = Pusher::new(
         &state,
         &auth.device.id,
         &auth.device.public_key,
         user,
-        declared,
+        bound,
         req.docs.iter().any(|d| !d.changes.is_empty()),
     )
     .await?;
