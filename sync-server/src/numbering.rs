@@ -4,7 +4,7 @@
 
 use crate::app::AppState;
 use crate::error::Result;
-use crate::storage::{User, unit_in_scope};
+use crate::storage::User;
 use fieldcase_core::documents::fields::number_year;
 use fieldcase_core::documents::number::{BLOCK_SIZE, NumberBlock, REFILL_BELOW};
 use fieldcase_core::rules::{DocumentLedger, Role};
@@ -82,15 +82,13 @@ pub async fn roster_for(
     user: &User,
     phone_digest: Option<&str>,
 ) -> Result<(Option<Vec<RosterEntry>>, String)> {
-    let certs = state.storage.cert_nos().await?;
     let roster: Vec<RosterEntry> = state
         .storage
-        .users()
+        .roster(&user.unit)
         .await?
         .into_iter()
-        .filter(|u| unit_in_scope(&u.unit, &user.unit))
-        .map(|u| RosterEntry {
-            cert_no: certs.get(&u.id).cloned(),
+        .map(|(u, cert_no)| RosterEntry {
+            cert_no,
             user_id: u.id,
             name: u.name,
             role: u.role.as_str().to_string(),

@@ -140,6 +140,10 @@ pub trait Directory: Send + Sync {
     async fn user(&self, id: &str) -> StorageResult<Option<User>>;
     /// Every user, by id.
     async fn users(&self) -> StorageResult<Vec<User>>;
+    /// The users of the unit subtree rooted at `scope`, by id, each with its certificate
+    /// number: the roster officers' phones hold, read in one query however many users other
+    /// units have.
+    async fn roster(&self, scope: &str) -> StorageResult<Vec<(User, Option<String>)>>;
 
     /// Stores an enrolment code.
     async fn create_enrolment_code(&self, code: EnrolmentCode) -> StorageResult<()>;

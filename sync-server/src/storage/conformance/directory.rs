@@ -36,6 +36,36 @@ pub async fn directory(s: &dyn Storage) -> StorageResult<()> {
     assert!(!s.delete_setting("k").await?);
     assert_eq!(s.setting("k").await?, None);
     assert_eq!(s.setting_or_insert("k", vec![3]).await?, vec![3]);
+    // The roster of a unit subtree: its users (not those of a sibling whose path starts
+    // alike), by id, with certificate numbers where set.
+    for (path, id) in [
+        ("luan/jinan", "o2"),
+        ("luan/jinan/squad-1", "o3"),
+        ("luan/jinanx", "o4"),
+    ] {
+        s.create_unit(Unit {
+            path: path.into(),
+            name: path.into(),
+        })
+        .await?;
+        s.create_user(User {
+            id: id.into(),
+            name: id.into(),
+            role: Role::Officer,
+            unit: path.into(),
+            created_at_ms: 2,
+        })
+        .await?;
+    }
+    s.set_cert_no("o3", Some("皖城执0003")).await?;
+    let roster = s.roster("luan/jinan").await?;
+    let got: Vec<(&str, Option<&str>)> = roster
+        .iter()
+        .map(|(u, c)| (u.id.as_str(), c.as_deref()))
+        .collect();
+    assert_eq!(got, vec![("o2", None), ("o3", Some("皖城执0003"))]);
+    assert_eq!(s.roster("luan").await?.len(), 4);
+    assert!(s.roster("luan/none").await?.is_empty());
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use crate::storage::directory::{
 };
 use crate::storage::error::{StorageError, StorageResult};
 use crate::storage::rows::{self, DEVICE_AUTH_COLS, DEVICE_COLS, REVOKED_ACTOR_COLS};
-use crate::storage::rows::{UNIT_COLS, USER_COLS};
+use crate::storage::rows::{UNIT_COLS, USER_COLS, USER_COLS_U};
 use crate::storage::sessions::OneTime;
 use async_trait::async_trait;
 use fieldcase_core::sync::wire::WipeScope;
@@ -66,6 +66,22 @@ impl Directory for PostgresStorage {
             .query(&format!("SELECT {USER_COLS} FROM users ORDER BY id"), &[])
             .await?;
         map_all(&found, |r| rows::user(r, 0))
+    }
+
+    async fn roster(&self, scope: &str) -> StorageResult<Vec<(User, Option<String>)>> {
+        let c = self.client().await?;
+        let found = c
+            .query(
+                &format!(
+                    "SELECT {USER_COLS_U}, c.cert_no FROM users u
+                     LEFT JOIN officer_certs c ON c.user_id = u.id
+                     WHERE u.unit = $1 OR left(u.unit, length($1) + 1) = $1 || '/'
+                     ORDER BY u.id"
+                ),
+                &[&scope],
+            )
+            .await?;
+        map_all(&found, |r| Ok((rows::user(r, 0)?, r.try_get(5)?)))
     }
 
     async fn create_enrolment_code(&self, code: EnrolmentCode) -> StorageResult<()> {

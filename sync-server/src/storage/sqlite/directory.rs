@@ -6,7 +6,7 @@ use crate::storage::directory::{
 };
 use crate::storage::error::{StorageError, StorageResult};
 use crate::storage::rows::{self, DEVICE_AUTH_COLS, DEVICE_COLS, REVOKED_ACTOR_COLS};
-use crate::storage::rows::{UNIT_COLS, USER_COLS};
+use crate::storage::rows::{UNIT_COLS, USER_COLS, USER_COLS_U};
 use crate::storage::sessions::OneTime;
 use async_trait::async_trait;
 use fieldcase_core::sync::wire::WipeScope;
@@ -80,6 +80,24 @@ impl Directory for SqliteStorage {
                 &format!("SELECT {USER_COLS} FROM users ORDER BY id"),
                 [],
                 |r| rows::user(r, 0),
+            )
+        })
+        .await
+    }
+
+    async fn roster(&self, scope: &str) -> StorageResult<Vec<(User, Option<String>)>> {
+        let scope = scope.to_string();
+        self.read(move |c| {
+            all(
+                c,
+                &format!(
+                    "SELECT {USER_COLS_U}, c.cert_no FROM users u
+                     LEFT JOIN officer_certs c ON c.user_id = u.id
+                     WHERE u.unit = ?1 OR substr(u.unit, 1, length(?1) + 1) = ?1 || '/'
+                     ORDER BY u.id"
+                ),
+                [&scope],
+                |r| Ok((rows::user(r, 0)?, r.get(5)?)),
             )
         })
         .await
