@@ -51,7 +51,8 @@ pub(crate) async fn run(cli: Cli) -> Result<(), ServerError> {
             for line in pin_lines(&pins.unwrap_or_default()) {
                 println!("TLS pin {line}");
             }
-            tokio::signal::ctrl_c().await?;
+            stop_signal().await?;
+            eprintln!("stopping: no new connections; finishing requests in flight (10 s at most)");
             server.shutdown(std::time::Duration::from_secs(10)).await
         }
         Command::TlsPin { cert, json } => {
@@ -510,5 +511,22 @@ pub(crate) async fn run(cli: Cli) -> Result<(), ServerError> {
                 }
             }
         }
+    }
+}
+
+/// Waits for Ctrl-C or, on Unix, SIGTERM (what systemd, container runtimes and `kill` send):
+/// either stops the server gracefully instead of killing it mid-request.
+async fn stop_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
     }
 }

@@ -14,6 +14,7 @@ mod ratelimit;
 #[path = "../../examples/seed_demo.rs"]
 mod seed_demo;
 mod sessions;
+mod signals;
 mod storage_postgres;
 mod storage_sqlite;
 mod supervision;

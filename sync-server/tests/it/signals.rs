@@ -1,0 +1,68 @@
+//! The server binary stops gracefully on SIGTERM (what systemd and container runtimes send):
+//! it stops accepting, finishes what is in flight and exits 0, instead of dying by the signal.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_fieldcase-server");
+
+type R<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_the_server_gracefully() -> R {
+    let dir = tempfile::tempdir()?;
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .env_remove("FIELDCASE_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .ok_or_else(|| format!("unexpected first line {line:?}"))?
+        .to_string();
+    // It answers before the signal.
+    let mut conn = std::net::TcpStream::connect(&addr)?;
+    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+    std::io::Write::write_all(
+        &mut conn,
+        b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )?;
+    let mut reply = String::new();
+    std::io::Read::read_to_string(&mut conn, &mut reply)?;
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+
+    let pid = child.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status()?;
+    assert!(sent.success());
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        if t.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            return Err("the server did not stop within 20 s of SIGTERM".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    if let Some(e) = child.stderr.take() {
+        std::io::Read::read_to_string(&mut BufReader::new(e), &mut err)?;
+    }
+    assert!(status.success(), "exit {status:?}: {err}");
+    assert!(err.contains("stopping"), "{err}");
+    // Nothing listens any more.
+    assert!(std::net::TcpStream::connect(&addr).is_err());
+    Ok(())
+}
