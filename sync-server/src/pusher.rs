@@ -64,6 +64,10 @@ impl<'a> Pusher<'a> {
         if let Some((actor, owner)) = declared {
             actors.insert(actor, Some(owner));
         }
+        // The pusher is the officer its own records name first: known now, so the merge step
+        // does not run twice on the request's first case to look it up.
+        let mut users = validate::Users::default();
+        users.insert(user);
         Ok(Pusher {
             device_id,
             user,
@@ -77,7 +81,7 @@ impl<'a> Pusher<'a> {
             now_ms: fieldcase_core::ids::now_ms(),
             actors,
             revoked_authors: HashMap::new(),
-            users: validate::Users::default(),
+            users,
             unknown_users: BTreeSet::new(),
             certs: None,
             numbers: crate::numbering::Numbers::default(),

@@ -58,11 +58,6 @@ impl<T> Edited<T> {
         let w = write_for(&mut self.doc, &self.before, Some(self.chunk_count), None);
         (w, self.out)
     }
-
-    /// Whether the edit changed anything.
-    pub fn changed(&mut self) -> bool {
-        self.doc.get_heads() != self.before
-    }
 }
 
 #[cfg(test)]
@@ -88,8 +83,6 @@ mod tests {
             d.put(ROOT, "status", "closed")?;
             Ok::<_, crate::CoreError>((1_790_000_000_000, 7))
         })?;
-        let mut edited = edited;
-        assert!(edited.changed());
         assert_eq!(edited.old["status"], "open");
         assert_eq!(edited.new["status"], "closed");
         let (w, out) = edited.into_write();

@@ -6,7 +6,7 @@ use super::route::{Held, Route, split};
 use super::write::{Write, decode_heads, missing_for, write_for};
 use super::{Need, Policy, Stored};
 use crate::model::RecordKind;
-use crate::rules::{Refusal, RefusalCode};
+use crate::rules::Refusal;
 use automerge::{AutoCommit, ChangeHash};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
@@ -191,16 +191,5 @@ fn merge_into(doc: &mut AutoCommit, new: bool, bytes: &[u8]) -> Result<(), ()> {
         Ok(())
     } else {
         doc.load_incremental(bytes).map(drop).map_err(drop)
-    }
-}
-
-impl Outcome {
-    /// The refusal code of a push that was not merged, as the wire names it.
-    pub fn code(&self) -> Option<RefusalCode> {
-        match self {
-            Outcome::Malformed => Some(RefusalCode::Malformed),
-            Outcome::Refused(r) => Some(r.code),
-            Outcome::NeedFull { .. } | Outcome::Merged(_) => None,
-        }
     }
 }

@@ -185,6 +185,22 @@ fn push<'a>(id: &'a str, bytes: &'a [u8]) -> Push<'a> {
     }
 }
 
+/// The write a merge made (it must have made one).
+fn written(m: &Merged) -> crate::Result<(Accepted, Write)> {
+    m.write
+        .clone()
+        .ok_or_else(|| crate::CoreError::invalid("write", "none"))
+}
+
+/// What the store holds after `w`, as the next merge reads it.
+fn stored(w: &Write) -> Stored<'_> {
+    Stored {
+        bytes: &w.chunk,
+        heads: &w.new_heads,
+        chunk_count: 1,
+    }
+}
+
 fn merged(o: Outcome) -> crate::Result<Merged> {
     match o {
         Outcome::Merged(m) => Ok(*m),
@@ -198,9 +214,7 @@ fn a_new_case_is_looked_up_once_judged_and_stored_as_sent() -> crate::Result<()>
     let (id, bytes) = case(&p)?;
     let mut pol = policy(&p, Role::Officer)?;
     let m = merged(pol.run(None, &push(&id, &bytes))?)?;
-    let (accepted, write) = m
-        .write
-        .ok_or_else(|| crate::CoreError::invalid("write", "none"))?;
+    let (accepted, write) = written(&m)?;
     assert_eq!(accepted.unit, "luan/jinan/squad-1");
     assert!(accepted.party_hash.is_some());
     assert!(write.replace);
@@ -222,14 +236,8 @@ fn the_same_push_again_writes_nothing_and_an_edit_appends() -> crate::Result<()>
     let (id, bytes) = case(&p)?;
     let mut pol = policy(&p, Role::Officer)?;
     let first = merged(pol.run(None, &push(&id, &bytes))?)?;
-    let (_, w) = first
-        .write
-        .ok_or_else(|| crate::CoreError::invalid("write", "none"))?;
-    let stored = Stored {
-        bytes: &w.chunk,
-        heads: &w.new_heads,
-        chunk_count: 1,
-    };
+    let (_, w) = written(&first)?;
+    let stored = stored(&w);
     let again = merged(pol.run(Some(stored), &push(&id, &bytes))?)?;
     assert!(again.write.is_none(), "nothing new");
     assert_eq!(again.server_heads, first.server_heads);
@@ -237,9 +245,7 @@ fn the_same_push_again_writes_nothing_and_an_edit_appends() -> crate::Result<()>
     p.store.add_note(&id, "OF-1", T0 + 60_000, "劝导后已整改")?;
     let more = p.store.changes_after(&id, &first.server_heads)?;
     let edit = merged(pol.run(Some(stored), &push(&id, &more))?)?;
-    let (_, w2) = edit
-        .write
-        .ok_or_else(|| crate::CoreError::invalid("write", "none"))?;
+    let (_, w2) = written(&edit)?;
     assert!(!w2.replace, "appended as a chunk");
     let mut whole = AutoCommit::load(&w.chunk)?;
     whole.load_incremental(&w2.chunk)?;
@@ -272,14 +278,8 @@ fn bytes_that_are_not_automerge_and_changes_missing_deps_are_told_apart() -> cra
             .unwrap_or_default()
     };
     // Only the last change, without the one it depends on: the store lacks a dependency.
-    let (_, w) = first
-        .write
-        .ok_or_else(|| crate::CoreError::invalid("write", "none"))?;
-    let stored = Stored {
-        bytes: &w.chunk,
-        heads: &w.new_heads,
-        chunk_count: 1,
-    };
+    let (_, w) = written(&first)?;
+    let stored = stored(&w);
     match pol.run(Some(stored), &push(&id, &heads_after_second))? {
         Outcome::NeedFull { server_heads } => assert_eq!(server_heads, first.server_heads),
         other => return Err(crate::CoreError::invalid("outcome", format!("{other:?}"))),
@@ -305,14 +305,8 @@ fn another_devices_changes_are_left_out_and_a_revoked_ones_held() -> crate::Resu
     let (id, bytes) = case(&p)?;
     let mut pol = policy(&p, Role::Officer)?;
     let first = merged(pol.run(None, &push(&id, &bytes))?)?;
-    let (_, w) = first
-        .write
-        .ok_or_else(|| crate::CoreError::invalid("write", "none"))?;
-    let stored = Stored {
-        bytes: &w.chunk,
-        heads: &w.new_heads,
-        chunk_count: 1,
-    };
+    let (_, w) = written(&first)?;
+    let stored = stored(&w);
     // A change under another actor, on top of the stored case.
     let mut other = AutoCommit::load(&bytes)?.with_actor(ActorId::from(b"other-phone".as_slice()));
     let before = other.get_heads();
