@@ -14,7 +14,7 @@
 use super::case_check;
 use super::case_page;
 use super::case_view::{self, Context, Viewer};
-use super::routes::{Principal, SUPERVISORS, html_page, require};
+use super::routes::{Principal, SUPERVISORS, require};
 use crate::AppState;
 use crate::audit::AuditEvent;
 use crate::error::{Result, ServerError};
@@ -100,24 +100,11 @@ pub async fn case_page(
     p: std::result::Result<Principal, ServerError>,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let p = match p {
+    let p = match super::routes::supervisor_page(p, "案件详情仅供法制审核人员和督查人员查看。")?
+    {
         Ok(p) => p,
-        Err(ServerError::Unauthorized { .. }) => {
-            return Ok(html_page(
-                StatusCode::UNAUTHORIZED,
-                "请登录",
-                "请使用管理员发放的一次性登录链接登录监督看板。",
-            ));
-        }
-        Err(e) => return Err(e),
+        Err(page) => return Ok(page),
     };
-    if require(&p.user, SUPERVISORS).is_err() {
-        return Ok(html_page(
-            StatusCode::FORBIDDEN,
-            "无权访问",
-            "案件详情仅供法制审核人员和督查人员查看。",
-        ));
-    }
     let Some((_, mut doc, case)) = readable_case(&state, &p.user, &id).await? else {
         return Ok(not_found_page());
     };

@@ -17,24 +17,11 @@ pub async fn dashboard_page(
     p: std::result::Result<Principal, ServerError>,
     q: Q,
 ) -> Result<Response> {
-    let p = match p {
+    let p = match supervisor_page(p, "监督看板仅供法制审核人员和督查人员使用。")?
+    {
         Ok(p) => p,
-        Err(ServerError::Unauthorized { .. }) => {
-            return Ok(html_page(
-                StatusCode::UNAUTHORIZED,
-                "请登录",
-                "请使用管理员发放的一次性登录链接登录监督看板。",
-            ));
-        }
-        Err(e) => return Err(e),
+        Err(page) => return Ok(page),
     };
-    if require(&p.user, SUPERVISORS).is_err() {
-        return Ok(html_page(
-            StatusCode::FORBIDDEN,
-            "无权访问",
-            "监督看板仅供法制审核人员和督查人员使用。",
-        ));
-    }
     let q = query(q)?;
     let (scope, recs) = scoped(&state, &p.user, &q).await?;
     let label = match state
@@ -222,6 +209,30 @@ fn form_principal(
             "请使用管理员发放的一次性登录链接登录监督看板。",
         ))),
     }
+}
+
+/// The principal of a dashboard page a reviewer or supervisor may open, or the page to show
+/// instead: a login prompt without a session, `forbidden` (what the page is for, who may
+/// see it) for another role.
+pub(crate) fn supervisor_page(
+    p: std::result::Result<Principal, ServerError>,
+    forbidden: &str,
+) -> Result<std::result::Result<Principal, Response>> {
+    let p = match p {
+        Ok(p) => p,
+        Err(ServerError::Unauthorized { .. }) => {
+            return Ok(Err(html_page(
+                StatusCode::UNAUTHORIZED,
+                "请登录",
+                "请使用管理员发放的一次性登录链接登录监督看板。",
+            )));
+        }
+        Err(e) => return Err(e),
+    };
+    if require(&p.user, SUPERVISORS).is_err() {
+        return Ok(Err(html_page(StatusCode::FORBIDDEN, "无权访问", forbidden)));
+    }
+    Ok(Ok(p))
 }
 
 /// Where a dashboard form returns to: the case page when it asked to (`back=case`) and the
