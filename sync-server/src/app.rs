@@ -2,12 +2,14 @@
 
 use crate::audit::{AuditEntry, AuditEvent};
 use crate::blobs::BlobDir;
+use crate::config::{Limits, RateLimits};
 use crate::error::{Result, ServerError};
 use crate::keys::{KeySource, ServerKeys};
 use crate::ops::Metrics;
 use crate::storage::Storage;
 use crate::storage::sqlite::SqliteStorage;
 use crate::supervision::{case_routes, disclosure_routes, routes};
+use crate::telemetry::Telemetry;
 use crate::{blobs, enrol, ops, sync};
 use automerge::ActorId;
 use axum::Router;
@@ -17,10 +19,9 @@ use ed25519_dalek::SigningKey;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Largest request body (a sync batch or a blob chunk).
-pub const MAX_BODY: usize = 16 * 1024 * 1024;
-/// Default largest blob.
+/// Default largest blob ([`crate::config::Limits::max_blob_bytes`]).
 pub const DEFAULT_MAX_BLOB: u64 = 1024 * 1024 * 1024;
 
 /// Everything a request handler needs. Cheap to clone.
@@ -60,6 +61,13 @@ pub struct AppState {
     pub last_disclosure: Arc<std::sync::Mutex<Option<String>>>,
     /// When devices were last written as seen (see [`crate::seen`]).
     pub last_seen: Arc<crate::seen::LastSeen>,
+    /// Sizes, counts and times from the settings ([`crate::config`]).
+    pub limits: Arc<Limits>,
+    /// Latency histograms ([`crate::telemetry`]).
+    pub telemetry: Arc<Telemetry>,
+    /// Set when the server starts stopping: `/readyz` then answers 503 so a balancer sends
+    /// new requests elsewhere while those in flight finish.
+    pub draining: Arc<AtomicBool>,
 }
 
 /// Keys are left out: `Debug` output may reach logs.
@@ -113,7 +121,22 @@ impl AppState {
             signing_key: Arc::new(keys.signing_key),
             last_disclosure: Arc::new(std::sync::Mutex::new(None)),
             last_seen: Arc::new(crate::seen::LastSeen::default()),
+            limits: Arc::new(Limits::default()),
+            telemetry: Arc::new(Telemetry::new()),
+            draining: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Applies the settings' limits and request budgets (the blob size limit is given to
+    /// [`AppState::new`], which opens the blob store).
+    pub fn with_settings(mut self, limits: Limits, rate: &RateLimits) -> Self {
+        use crate::ratelimit::RateLimiter;
+        self.device_rate = Arc::new(RateLimiter::new(rate.device));
+        self.enrol_rate = Arc::new(RateLimiter::new(rate.enrol));
+        self.public_rate = Arc::new(RateLimiter::new(rate.public));
+        self.bad_credential_rate = Arc::new(RateLimiter::new(rate.bad_credential));
+        self.limits = Arc::new(limits);
+        self
     }
 
     /// Appends an event to the audit chain, signed with the server's key.
@@ -146,8 +169,11 @@ impl AppState {
 
 /// The router with every route of [`ops::ROUTES`].
 pub fn router(state: AppState) -> Router {
+    let max_body = state.limits.max_body_bytes;
+    let telemetry = state.telemetry.clone();
     Router::new()
         .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi_route))
         .route("/v1/enrol", post(enrol::enrol))
@@ -186,7 +212,11 @@ pub fn router(state: AppState) -> Router {
         .route("/dashboard/approve", post(routes::dashboard_approve))
         .route("/login", get(routes::login))
         .route("/logout", post(routes::logout))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            telemetry,
+            crate::telemetry::observe,
+        ))
         // Spans name the path, never the query: a dashboard login link carries its token
         // there, and logs are read by more people than the link was meant for.
         .layer(
@@ -219,6 +249,7 @@ pub struct Listen {
 pub struct RunningServer {
     /// The bound address.
     pub addr: SocketAddr,
+    draining: Arc<AtomicBool>,
     handle: axum_server::Handle<SocketAddr>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -226,6 +257,7 @@ pub struct RunningServer {
 impl RunningServer {
     /// Stops accepting, lets requests in flight finish (up to `grace`), and waits.
     pub async fn shutdown(self, grace: std::time::Duration) -> Result<()> {
+        self.draining.store(true, Ordering::SeqCst);
         self.handle.graceful_shutdown(Some(grace));
         self.join().await
     }
@@ -252,6 +284,7 @@ pub async fn start(state: AppState, listen: Listen) -> Result<RunningServer> {
             "plain HTTP is allowed only on loopback; give --tls-cert/--tls-key or --allow-insecure-http".into(),
         ));
     }
+    let draining = state.draining.clone();
     let app = router(state);
     let handle = axum_server::Handle::new();
     let task = match listen.tls {
@@ -282,5 +315,10 @@ pub async fn start(state: AppState, listen: Listen) -> Result<RunningServer> {
         .flatten()
         .ok_or_else(|| ServerError::Config(format!("could not listen on {}", listen.addr)))?;
     tracing::info!(%addr, "listening");
-    Ok(RunningServer { addr, handle, task })
+    Ok(RunningServer {
+        addr,
+        draining,
+        handle,
+        task,
+    })
 }

@@ -7,7 +7,8 @@
 //! - [`enrol`], [`auth`]: one-time codes, device credentials, the bearer extractor.
 //! - [`blobs`]: resumable, verified, content-addressed evidence upload.
 //! - [`storage`]: the storage trait, its SQLite backend and the backend conformance suite.
-//! - [`ops`]: health, metrics, OpenAPI; [`admin`]: the operator commands.
+//! - [`ops`]: health, readiness, metrics, OpenAPI; [`telemetry`]: latency histograms and the
+//!   access log; [`config`]: the settings file; [`admin`]: the operator commands.
 //! - [`error`]: the one error type and its HTTP mapping.
 //! - [`keys`]: the server's keys, kept in a key folder (or the environment), not the database.
 //! - [`supervision`]: reports, disclosure and the dashboard; [`audit`]: the access audit trail.
@@ -22,6 +23,7 @@ pub mod audit;
 pub mod auth;
 pub mod blobs;
 pub mod catalogue;
+pub mod config;
 pub mod enrol;
 pub mod error;
 pub mod inflate;
@@ -40,6 +42,7 @@ pub mod storage;
 pub mod supervision;
 pub mod sync;
 pub mod sync_body;
+pub mod telemetry;
 pub mod validate;
 
 pub use app::{AppState, Listen, RunningServer, router, start};

@@ -4,7 +4,7 @@
 use crate::AppState;
 use crate::error::Result;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -120,20 +120,52 @@ pub async fn healthz(State(state): State<AppState>) -> Result<&'static str> {
     Ok("ok")
 }
 
-/// `GET /metrics`.
+/// `GET /readyz`: whether this instance should be sent new requests. 503 while it is stopping
+/// (after SIGTERM, requests in flight still finish) or when its database does not answer, so
+/// a balancer takes it out of rotation; the body names the check that failed.
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let draining = state.draining.load(std::sync::atomic::Ordering::SeqCst);
+    let database = match state.storage.latest_seq().await {
+        Ok(_) => "ok".to_string(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: database does not answer");
+            "unavailable".to_string()
+        }
+    };
+    let ready = !draining && database == "ok";
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        axum::Json(serde_json::json!({
+            "ready": ready,
+            "stopping": draining,
+            "database": database,
+        })),
+    )
+}
+
+/// `GET /metrics`: the counters, then the latency histograms.
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse> {
     let docs = state.storage.doc_count().await?;
     let seq = state.storage.latest_seq().await?;
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(docs, seq),
-    ))
+    let mut text = state.metrics.render(docs, seq);
+    text.push_str(&state.telemetry.render());
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }
 
 /// Every route: method, path, summary. The router and the OpenAPI document are both checked
 /// against this list by tests.
 pub const ROUTES: &[(&str, &str, &str)] = &[
     ("get", "/healthz", "Health check"),
+    (
+        "get",
+        "/readyz",
+        "Readiness: 503 while stopping or when the database does not answer",
+    ),
     ("get", "/metrics", "Prometheus metrics"),
     ("get", "/openapi.json", "This description"),
     (

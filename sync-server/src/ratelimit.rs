@@ -17,7 +17,8 @@ use std::time::Instant;
 const MAX_KEYS: usize = 100_000;
 
 /// A budget: `burst` requests at once, refilled at `per_second`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Budget {
     /// Bucket size.
     pub burst: f64,
@@ -37,12 +38,12 @@ impl Budget {
         burst: 60.0,
         per_second: 2.0,
     };
-    /// Per client address on enrolment: 10 attempts, then one every 6 seconds.
     /// Requests with an unknown or malformed bearer credential, per client address.
     pub const BAD_CREDENTIAL: Budget = Budget {
         burst: 30.0,
         per_second: 0.5,
     };
+    /// Per client address on enrolment: 10 attempts, then one every 6 seconds.
     pub const ENROL: Budget = Budget {
         burst: 10.0,
         per_second: 1.0 / 6.0,

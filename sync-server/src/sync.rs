@@ -8,6 +8,7 @@ use crate::error::{Result, ServerError};
 use crate::merge::{Ingest, PendingWrite, ingest_doc};
 use crate::pusher::Pusher;
 use crate::storage::{FeedQuery, WriteOutcome};
+use crate::telemetry::{SyncStage, SyncTimer};
 use automerge::AutoCommit;
 use axum::extract::State;
 use fieldcase_core::engine;
@@ -17,10 +18,6 @@ use fieldcase_core::sync::wire::{
 };
 use std::collections::BTreeSet;
 
-/// Documents per request at most.
-const MAX_DOCS: usize = 2000;
-/// Bytes of changes a reply carries before further wants are left for the next request.
-const REPLY_BUDGET: usize = 2 * 1024 * 1024;
 /// Documents read from storage in one round while ingesting a request.
 const LOAD_SLICE: usize = 100;
 
@@ -37,8 +34,9 @@ async fn write_batch(
 ) -> Result<Vec<DocResult>> {
     let mut results: Vec<Option<DocResult>> = vec![None; pushes.len()];
     let mut pending: Vec<usize> = (0..pushes.len()).collect();
-    // Wants are answered until the reply holds `REPLY_BUDGET` bytes of changes; the device
-    // asks again for those left out. Pushes are always answered.
+    // Wants are answered until the reply holds `limits.reply_budget_bytes` of changes; the
+    // device asks again for those left out. Pushes are always answered.
+    let budget = state.limits.reply_budget_bytes;
     let mut reply_bytes = 0usize;
     let mut answered_want = false;
     for _ in 0..crate::merge::WRITE_ATTEMPTS {
@@ -49,7 +47,7 @@ async fn write_batch(
         let mut waiting = Vec::new();
         let todo: Vec<usize> = std::mem::take(&mut pending);
         for slice in todo.chunks(LOAD_SLICE) {
-            let over_budget = answered_want && reply_bytes >= REPLY_BUDGET;
+            let over_budget = answered_want && reply_bytes >= budget;
             let slice: Vec<usize> = slice
                 .iter()
                 .copied()
@@ -59,7 +57,7 @@ async fn write_batch(
             let loaded = state.storage.load_docs(&ids).await?;
             for (&i, stored) in slice.iter().zip(loaded) {
                 let is_want = pushes[i].changes.is_empty();
-                if is_want && answered_want && reply_bytes >= REPLY_BUDGET {
+                if is_want && answered_want && reply_bytes >= budget {
                     continue;
                 }
                 match ingest_doc(state, who, &pushes[i], stored).await? {
@@ -205,6 +203,7 @@ pub async fn sync(
     crate::sync_body::SyncBody(req, negotiated): crate::sync_body::SyncBody,
 ) -> Result<crate::sync_body::SyncReply> {
     state.metrics.inc(&state.metrics.sync_requests);
+    let mut timer = SyncTimer::start(&state.telemetry);
     if req.protocol != PROTOCOL_VERSION {
         return Err(ServerError::BadRequest(format!(
             "protocol {} is not supported; this server speaks {PROTOCOL_VERSION}",
@@ -216,9 +215,10 @@ pub async fn sync(
             "device_id does not match the credential".into(),
         ));
     }
-    if req.docs.len() > MAX_DOCS {
+    let max_docs = state.limits.max_docs_per_sync;
+    if req.docs.len() > max_docs {
         return Err(ServerError::TooLarge(format!(
-            "at most {MAX_DOCS} documents per request"
+            "at most {max_docs} documents per request"
         )));
     }
     let now = fieldcase_core::ids::now_ms();
@@ -244,11 +244,14 @@ pub async fn sync(
         req.docs.iter().any(|d| !d.changes.is_empty()),
     )
     .await?;
+    timer.stage(SyncStage::Prepare);
     let mut party_checks = BTreeSet::new();
     let docs = write_batch(&state, &mut pusher, &req.docs, &mut party_checks).await?;
+    timer.stage(SyncStage::Merge);
     for h in &party_checks {
         check_party_conflicts(&state, h).await?;
     }
+    timer.stage(SyncStage::Conflicts);
     // A case or party document sent to a phone is a view of it: one audit entry per
     // document, all written in one transaction.
     // Every refusal is on the record with the device that pushed it, so forged attempts are
@@ -273,6 +276,7 @@ pub async fn sync(
             }),
     );
     state.audit_all(reads).await?;
+    timer.stage(SyncStage::Audit);
     let latest = state.storage.latest_seq().await?;
     let after = req.cursor.clamp(0, latest);
     let items = state
@@ -285,6 +289,7 @@ pub async fn sync(
             limit: FEED_PAGE,
         })
         .await?;
+    timer.stage(SyncStage::Feed);
     let more = items.len() >= FEED_PAGE;
     let cursor = if more {
         items.last().map(|i| i.seq).unwrap_or(latest)
@@ -317,6 +322,7 @@ pub async fn sync(
     } else {
         (None, None)
     };
+    timer.stage(SyncStage::Extras);
     Ok(crate::sync_body::SyncReply::new(
         negotiated,
         SyncResponse {

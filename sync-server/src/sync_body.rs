@@ -9,7 +9,7 @@
 //! past it. The codecs themselves live in core ([`fieldcase_core::sync::codec`]), shared with
 //! the client.
 
-use crate::app::MAX_BODY;
+use crate::AppState;
 use crate::error::ServerError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -50,10 +50,11 @@ fn body_error(format: &'static str, e: CoreError) -> ServerError {
     }
 }
 
-impl<S: Send + Sync> FromRequest<S> for SyncBody {
+impl FromRequest<AppState> for SyncBody {
     type Rejection = ServerError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ServerError> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ServerError> {
+        let max_body = state.limits.max_body_bytes;
         let h = req.headers();
         let format = BodyFormat::from_content_type(header_str(h, header::CONTENT_TYPE))
             .ok_or_else(|| {
@@ -72,13 +73,13 @@ impl<S: Send + Sync> FromRequest<S> for SyncBody {
         };
         let raw = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ServerError::TooLarge(format!("a request body may hold {MAX_BODY} bytes"))
+                ServerError::TooLarge(format!("a request body may hold {max_body} bytes"))
             } else {
                 ServerError::BadRequest(format!("sync request body: {e}"))
             }
         })?;
         let plain = if gzipped {
-            Bytes::from(codec::gunzip(&raw, MAX_BODY).map_err(|e| body_error("gzip", e))?)
+            Bytes::from(codec::gunzip(&raw, max_body).map_err(|e| body_error("gzip", e))?)
         } else {
             raw
         };

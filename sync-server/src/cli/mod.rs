@@ -6,6 +6,7 @@ mod run;
 pub(crate) use run::run;
 
 use clap::{Parser, Subcommand};
+use fieldcase_server::config::ServerConfig;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -19,41 +20,10 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the sync API.
-    Serve {
-        /// Data folder (SQLite file and blobs), created on first start.
-        #[arg(long)]
-        data: PathBuf,
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8443")]
-        listen: SocketAddr,
-        /// PostgreSQL URL instead of the embedded SQLite database.
-        #[arg(long, env = "FIELDCASE_DATABASE_URL", hide_env_values = true)]
-        database_url: Option<String>,
-        /// PEM certificate chain for TLS.
-        #[arg(long, requires = "tls_key")]
-        tls_cert: Option<PathBuf>,
-        /// PEM private key for TLS.
-        #[arg(long, requires = "tls_cert")]
-        tls_key: Option<PathBuf>,
-        /// Allow plain HTTP on a non-loopback address (only behind a TLS proxy).
-        #[arg(long)]
-        allow_insecure_http: bool,
-        /// A reverse proxy (address or CIDR range) whose `X-Forwarded-For` names the client for
-        /// the per-address budgets; repeat, or comma-separate in the variable. Without one the
-        /// TCP peer is the client and the header is ignored.
-        #[arg(
-            long = "trusted-proxy",
-            env = "FIELDCASE_TRUSTED_PROXIES",
-            value_delimiter = ','
-        )]
-        trusted_proxies: Vec<String>,
-        /// Key folder (party-match, PII and audit signing keys), kept apart from the
-        /// database and its backups; default `<data>/keys`, created 0700 on first start.
-        /// `FIELDCASE_PARTY_MATCH_KEY`, `FIELDCASE_PII_KEY` and `FIELDCASE_AUDIT_SIGNING_KEY`
-        /// (hex) take precedence over its files.
-        #[arg(long, env = "FIELDCASE_KEY_DIR")]
-        key_dir: Option<PathBuf>,
-    },
+    Serve(ServeArgs),
+    /// Print the settings `serve` would run with (file, environment and flags merged, the
+    /// database password hidden) and check them; exits non-zero if they cannot work.
+    Config(ServeArgs),
     /// Print the pins (`sha256/<base64>` of each certificate's key) of a PEM certificate
     /// file, for the phones' enrolment options. Give the file `serve --tls-cert` loads: the
     /// first pin is the server's own key, the others those of the CAs in its chain. Pin the
@@ -87,6 +57,88 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+}
+
+/// `serve`'s settings from the command line: each flag, when given, overrides the config
+/// file and the `FIELDCASE_<SECTION>_<KEY>` variables ([`fieldcase_server::config`]).
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Settings file (TOML); see docs/operator-guide.md for every key and its default.
+    #[arg(long, env = "FIELDCASE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data folder (SQLite file and blobs), created on first start.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8443].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// PostgreSQL URL instead of the embedded SQLite database.
+    #[arg(long, env = "FIELDCASE_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// PEM certificate chain for TLS.
+    #[arg(long)]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS.
+    #[arg(long)]
+    tls_key: Option<PathBuf>,
+    /// Allow plain HTTP on a non-loopback address (only behind a TLS proxy).
+    #[arg(long)]
+    allow_insecure_http: bool,
+    /// A reverse proxy (address or CIDR range) whose `X-Forwarded-For` names the client for
+    /// the per-address budgets; repeat, or comma-separate in the variable. Without one the
+    /// TCP peer is the client and the header is ignored.
+    #[arg(
+        long = "trusted-proxy",
+        env = "FIELDCASE_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<String>,
+    /// Key folder (party-match, PII and audit signing keys), kept apart from the
+    /// database and its backups; default `<data>/keys`, created 0700 on first start.
+    /// `FIELDCASE_PARTY_MATCH_KEY`, `FIELDCASE_PII_KEY` and `FIELDCASE_AUDIT_SIGNING_KEY`
+    /// (hex) take precedence over its files.
+    #[arg(long, env = "FIELDCASE_KEY_DIR")]
+    key_dir: Option<PathBuf>,
+    /// Log lines as text or as one JSON object a line [default: text].
+    #[arg(long, value_enum)]
+    log_format: Option<fieldcase_server::config::LogFormat>,
+}
+
+impl ServeArgs {
+    /// The settings in force: defaults, the file, the variables, then these flags.
+    pub(crate) fn resolve(&self) -> Result<ServerConfig, fieldcase_server::ServerError> {
+        let mut c = ServerConfig::load(self.config.as_deref(), |k| std::env::var(k).ok())?;
+        let s = &mut c.server;
+        if let Some(v) = &self.data {
+            s.data = Some(v.clone());
+        }
+        if let Some(v) = self.listen {
+            s.listen = v;
+        }
+        if let Some(v) = &self.database_url {
+            s.database_url = Some(v.clone());
+        }
+        if let Some(v) = &self.tls_cert {
+            s.tls_cert = Some(v.clone());
+        }
+        if let Some(v) = &self.tls_key {
+            s.tls_key = Some(v.clone());
+        }
+        if self.allow_insecure_http {
+            s.allow_insecure_http = true;
+        }
+        if !self.trusted_proxies.is_empty() {
+            s.trusted_proxies = self.trusted_proxies.clone();
+        }
+        if let Some(v) = &self.key_dir {
+            s.key_dir = Some(v.clone());
+        }
+        if let Some(v) = self.log_format {
+            s.log_format = v;
+        }
+        c.check()?;
+        Ok(c)
+    }
 }
 
 #[derive(Debug, Subcommand)]

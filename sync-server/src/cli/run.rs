@@ -6,54 +6,83 @@ use super::{
 };
 use fieldcase_core::sync::wire::WipeScope;
 use fieldcase_server::blobs::BlobDir;
+use fieldcase_server::config::{LogFormat, ServerConfig};
 use fieldcase_server::keys::{KeySource, ServerKeys};
 use fieldcase_server::storage::{Role, Storage, open_storage};
 use fieldcase_server::{AppState, Listen, ServerError, admin, catalogue, maintenance};
 use std::sync::Arc;
 
+/// Logging for this run: `serve` follows its settings; every other command writes text.
+fn init_logging(format: LogFormat) {
+    fieldcase_server::telemetry::init_logging(format);
+}
+
+/// `serve`: opens storage, keys and blobs as the settings say, serves until SIGTERM or
+/// Ctrl-C, then drains.
+async fn serve(config: ServerConfig) -> Result<(), ServerError> {
+    let s = &config.server;
+    let data = s
+        .data
+        .clone()
+        .ok_or_else(|| ServerError::Config("no data folder".into()))?;
+    // The pins phones enrol with, so the operator sees the key actually served.
+    let pins = s.tls_cert.as_deref().map(tls_pins).transpose()?;
+    let storage = fieldcase_server::storage::open_storage_with(
+        &data,
+        s.database_url.as_deref(),
+        config.limits.db_pool_size,
+    )
+    .await?;
+    let keys = KeySource::from_env(
+        s.key_dir
+            .clone()
+            .unwrap_or_else(|| KeySource::default_dir(&data)),
+    );
+    let mut state = AppState::new(
+        storage,
+        &keys,
+        data.join("blobs"),
+        config.limits.max_blob_bytes,
+    )
+    .await?
+    .with_settings(config.limits.clone(), &config.rate);
+    state.trusted_proxies = Arc::new(fieldcase_server::ratelimit::TrustedProxies::parse(
+        &s.trusted_proxies,
+    )?);
+    let server = fieldcase_server::start(
+        state,
+        Listen {
+            addr: s.listen,
+            tls: s.tls_cert.clone().zip(s.tls_key.clone()),
+            allow_insecure_http: s.allow_insecure_http,
+        },
+    )
+    .await?;
+    println!("listening on {}", server.addr);
+    for line in pin_lines(&pins.unwrap_or_default()) {
+        println!("TLS pin {line}");
+    }
+    stop_signal().await?;
+    let grace = s.shutdown_grace_secs;
+    eprintln!("stopping: no new connections; finishing requests in flight ({grace} s at most)");
+    server.shutdown(std::time::Duration::from_secs(grace)).await
+}
+
 pub(crate) async fn run(cli: Cli) -> Result<(), ServerError> {
+    if !matches!(cli.command, Command::Serve(_) | Command::Config(_)) {
+        init_logging(LogFormat::Text);
+    }
     match cli.command {
-        Command::Serve {
-            data,
-            listen,
-            database_url,
-            tls_cert,
-            tls_key,
-            allow_insecure_http,
-            trusted_proxies,
-            key_dir,
-        } => {
-            // The pins phones enrol with, so the operator sees the key actually served.
-            let pins = tls_cert.as_deref().map(tls_pins).transpose()?;
-            let storage = open_storage(&data, database_url.as_deref()).await?;
-            let keys =
-                KeySource::from_env(key_dir.unwrap_or_else(|| KeySource::default_dir(&data)));
-            let mut state = AppState::new(
-                storage,
-                &keys,
-                data.join("blobs"),
-                fieldcase_server::app::DEFAULT_MAX_BLOB,
-            )
-            .await?;
-            state.trusted_proxies = Arc::new(fieldcase_server::ratelimit::TrustedProxies::parse(
-                &trusted_proxies,
-            )?);
-            let server = fieldcase_server::start(
-                state,
-                Listen {
-                    addr: listen,
-                    tls: tls_cert.zip(tls_key),
-                    allow_insecure_http,
-                },
-            )
-            .await?;
-            println!("listening on {}", server.addr);
-            for line in pin_lines(&pins.unwrap_or_default()) {
-                println!("TLS pin {line}");
-            }
-            stop_signal().await?;
-            eprintln!("stopping: no new connections; finishing requests in flight (10 s at most)");
-            server.shutdown(std::time::Duration::from_secs(10)).await
+        Command::Serve(args) => {
+            let config = args.resolve()?;
+            init_logging(config.server.log_format);
+            serve(config).await
+        }
+        Command::Config(args) => {
+            init_logging(LogFormat::Text);
+            let config = args.resolve()?;
+            print!("{}", config.to_toml_redacted()?);
+            Ok(())
         }
         Command::TlsPin { cert, json } => {
             let pins = tls_pins(&cert)?;

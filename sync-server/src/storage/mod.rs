@@ -96,9 +96,18 @@ pub async fn open_storage(
     data: &std::path::Path,
     database_url: Option<&str>,
 ) -> StorageResult<std::sync::Arc<dyn Storage>> {
+    open_storage_with(data, database_url, postgres::DEFAULT_POOL_SIZE).await
+}
+
+/// [`open_storage`] with `pool_size` PostgreSQL connections (ignored for SQLite).
+pub async fn open_storage_with(
+    data: &std::path::Path,
+    database_url: Option<&str>,
+    pool_size: usize,
+) -> StorageResult<std::sync::Arc<dyn Storage>> {
     match database_url {
         Some(url) => Ok(std::sync::Arc::new(
-            postgres::PostgresStorage::connect(url).await?,
+            postgres::PostgresStorage::connect_with(url, None, pool_size).await?,
         )),
         None => {
             std::fs::create_dir_all(data)?;

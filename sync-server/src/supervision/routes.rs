@@ -41,8 +41,6 @@ use serde::Deserialize;
 
 /// Name of the dashboard session cookie.
 pub const SESSION_COOKIE: &str = "fieldcase_session";
-/// How long a dashboard session lasts.
-pub const SESSION_TTL_MS: i64 = 12 * 3_600_000;
 
 /// Who is asking: an enrolled device (bearer credential) or a dashboard session (cookie).
 #[derive(Debug, Clone)]

@@ -62,6 +62,69 @@ async fn health_metrics_and_openapi_cover_every_route() -> R {
 }
 
 #[tokio::test]
+async fn readiness_follows_draining_and_metrics_carry_latency_by_route_template() -> R {
+    let (_d, s) = state().await?;
+    let (st, body) = call(&s, Request::get("/readyz").body(Body::empty())?).await?;
+    assert_eq!(st, StatusCode::OK);
+    let v: Value = serde_json::from_slice(&body)?;
+    assert_eq!(
+        (v["ready"].as_bool(), v["database"].as_str()),
+        (Some(true), Some("ok"))
+    );
+    // A case page and an evidence file by id: the histogram names the template only.
+    let id = "0190f1a2-0000-7000-8000-00000000abcd";
+    let (st, _) = call(
+        &s,
+        Request::get(format!("/dashboard/case/{id}?token=secret-token")).body(Body::empty())?,
+    )
+    .await?;
+    assert_ne!(st, StatusCode::NOT_FOUND);
+    call(&s, Request::get("/no/such/route").body(Body::empty())?).await?;
+    let (_, body) = call(&s, Request::get("/metrics").body(Body::empty())?).await?;
+    let text = String::from_utf8(body)?;
+    assert!(
+        text.contains("fieldcase_http_request_duration_seconds_count{route=\"/readyz\",method=\"GET\",status=\"200\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("route=\"/dashboard/case/{id}\""), "{text}");
+    assert!(text.contains("route=\"unmatched\""), "{text}");
+    assert!(!text.contains(id) && !text.contains("secret-token"));
+    // A sync request records its stages.
+    let req = Request::post("/v1/sync")
+        .header("authorization", "Bearer nope")
+        .body(Body::from("{}"))?;
+    call(&s, req).await?;
+    // Stopping: the balancer is told before connections close.
+    s.draining.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (st, body) = call(&s, Request::get("/readyz").body(Body::empty())?).await?;
+    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE);
+    let v: Value = serde_json::from_slice(&body)?;
+    assert_eq!(v["stopping"], true);
+    // Liveness is unaffected: the process is healthy, just leaving.
+    let (st, _) = call(&s, Request::get("/healthz").body(Body::empty())?).await?;
+    assert_eq!(st, StatusCode::OK);
+    Ok(())
+}
+
+#[tokio::test]
+async fn limits_from_the_settings_are_enforced() -> R {
+    let (_d, s) = state().await?;
+    let limits = fieldcase_server::config::Limits {
+        max_body_bytes: 64 * 1024,
+        ..Default::default()
+    };
+    let s = s.with_settings(limits, &fieldcase_server::config::RateLimits::default());
+    // Over the body limit: 413 before any parsing.
+    let big = vec![b'x'; 65 * 1024];
+    let req = Request::post("/v1/enrol")
+        .header("content-type", "application/json")
+        .body(Body::from(big))?;
+    let (st, _) = call(&s, req).await?;
+    assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE);
+    Ok(())
+}
+
+#[tokio::test]
 async fn errors_are_json_and_do_not_leak() -> R {
     let (_d, s) = state().await?;
     let req = Request::post("/v1/sync")

@@ -66,3 +66,95 @@ fn sigterm_stops_the_server_gracefully() -> R {
     assert!(std::net::TcpStream::connect(&addr).is_err());
     Ok(())
 }
+
+/// `serve --config FILE --log-format json`: the file's settings apply, every log line is one
+/// JSON object, and the access log names route templates with no query string.
+#[cfg(unix)]
+#[test]
+fn settings_file_and_json_access_log() -> R {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("server.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ndata = {:?}\nlisten = \"127.0.0.1:0\"\nshutdown_grace_secs = 3\n",
+            dir.path().join("data")
+        ),
+    )?;
+    let mut child = Command::new(BIN)
+        .args(["serve", "--log-format", "json", "--config"])
+        .arg(&config)
+        .env_remove("FIELDCASE_DATABASE_URL")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .ok_or_else(|| format!("unexpected first line {line:?}"))?
+        .to_string();
+    for path in [
+        "/readyz",
+        "/login?token=do-not-log-me",
+        "/v1/blobs/ab/status",
+    ] {
+        let mut conn = std::net::TcpStream::connect(&addr)?;
+        conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+        std::io::Write::write_all(
+            &mut conn,
+            format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes(),
+        )?;
+        let mut reply = String::new();
+        std::io::Read::read_to_string(&mut conn, &mut reply)?;
+        assert!(reply.starts_with("HTTP/1.1 "), "{reply}");
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
+    let t = Instant::now();
+    while child.try_wait()?.is_none() {
+        if t.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            return Err("the server did not stop within 20 s of SIGTERM".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut err = String::new();
+    if let Some(e) = child.stderr.take() {
+        std::io::Read::read_to_string(&mut BufReader::new(e), &mut err)?;
+    }
+    assert!(
+        err.contains("(3 s at most)"),
+        "the file's grace period applies: {err}"
+    );
+    let access: Vec<serde_json::Value> = err
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    let routes: Vec<&str> = access
+        .iter()
+        .filter(|v| v["target"] == "access")
+        .filter_map(|v| v["route"].as_str())
+        .collect();
+    assert_eq!(
+        routes,
+        ["/readyz", "/login", "/v1/blobs/{sha256}/status"],
+        "{err}"
+    );
+    assert!(
+        access
+            .iter()
+            .any(|v| v["status"] == 200 && v["route"] == "/readyz")
+    );
+    assert!(!err.contains("do-not-log-me"), "{err}");
+    // Every line the server logged is JSON (the one plain line is the stop notice on stderr).
+    for l in err.lines().filter(|l| !l.starts_with("stopping")) {
+        assert!(l.starts_with('{'), "not JSON: {l}");
+    }
+    Ok(())
+}

@@ -1,8 +1,6 @@
 //! Dashboard sessions: the one-time login link, login and logout.
 
-use super::{
-    SESSION_COOKIE, SESSION_TTL_MS, SUPERVISORS, audit, cookie, html_page, require, same_origin,
-};
+use super::{SESSION_COOKIE, SUPERVISORS, audit, cookie, html_page, require, same_origin};
 use crate::AppState;
 use crate::auth::sha256;
 use crate::error::{Result, ServerError};
@@ -34,7 +32,7 @@ pub async fn login(
     let session = WebSession {
         session_hash: sha256(value.as_bytes()),
         created_at_ms: now,
-        expires_at_ms: now + SESSION_TTL_MS,
+        expires_at_ms: now + state.limits.session_ttl_ms(),
     };
     let user = match state
         .storage
@@ -54,7 +52,7 @@ pub async fn login(
     audit(&state, &user, "login", "dashboard session".into()).await?;
     let cookie = format!(
         "{SESSION_COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
-        SESSION_TTL_MS / 1000,
+        state.limits.session_ttl_ms() / 1000,
         secure_attribute(&headers)
     );
     let mut resp = (StatusCode::SEE_OTHER, "").into_response();
