@@ -4,6 +4,7 @@
 //! server restarts), then sync until quiet and check that nothing was lost and every replica
 //! converged.
 
+use crate::balancer::Balancer;
 use crate::harness::{T0, TestResult, client, persuasion};
 use crate::proxy::{Fault, FaultProxy};
 use fieldcase_core::FieldStore;
@@ -37,6 +38,11 @@ pub struct FleetConfig {
     pub keep_data: Option<PathBuf>,
     /// Phones in a unit of their own (no shared cases): the throughput benchmark.
     pub isolated: bool,
+    /// Server instances behind one balancer; default 1 on SQLite, 2 on PostgreSQL.
+    pub servers: Option<usize>,
+    /// Kill one instance (connections dropped, as by `kill -9`) during the first upload and
+    /// leave it down: the balancer's health check takes it out and the phones retry.
+    pub kill_one: bool,
 }
 
 /// The result, printed as the last line of `fleet-sim`.
@@ -83,6 +89,12 @@ pub struct FleetReport {
     pub sync_p50_ms: u128,
     /// p99 of that first sync, per phone, ms.
     pub sync_p99_ms: u128,
+    /// The instance killed during the first upload, if any.
+    pub killed_server: Option<usize>,
+    /// Sync requests that instance had taken when it was killed.
+    pub requests_before_kill: u64,
+    /// Connections the balancer gave each instance.
+    pub connections_per_server: Vec<usize>,
 }
 
 /// A tiny deterministic generator (splitmix64).
@@ -169,8 +181,23 @@ pub async fn run(cfg: FleetConfig) -> TestResult<FleetReport> {
     std::fs::create_dir_all(&data)?;
     std::fs::create_dir_all(&devices_dir)?;
     let mut rng = Rng::new(cfg.seed);
-    let schema = format!("fleet_{:016x}", rng.next_u64());
-    let n_servers = if cfg.database_url.is_some() { 2 } else { 1 };
+    // The seed's draw keeps later choices as they were; the clock makes the schema unique,
+    // so runs with one seed in parallel (tests) never share a schema.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let schema = format!(
+        "fleet_{:016x}_{:x}_{nanos:x}",
+        rng.next_u64(),
+        std::process::id()
+    );
+    let n_servers = cfg
+        .servers
+        .unwrap_or(if cfg.database_url.is_some() { 2 } else { 1 })
+        .max(1);
+    if cfg.kill_one && n_servers < 2 {
+        return Err("--kill-one needs at least two servers".into());
+    }
 
     let mut servers = Vec::new();
     for _ in 0..n_servers {
@@ -190,6 +217,13 @@ pub async fn run(cfg: FleetConfig) -> TestResult<FleetReport> {
             proxy,
         });
     }
+    // Phones reach the instances through one balancer (a single instance directly).
+    let balancer = if n_servers > 1 {
+        Some(Balancer::start(servers.iter().map(|s| s.proxy.addr).collect()).await?)
+    } else {
+        None
+    };
+    let entry = balancer.as_ref().map_or(servers[0].proxy.addr, |b| b.addr);
     let admin_store = servers[0].state.storage.clone();
     let s = admin_store.as_ref();
     for u in ["luan", "luan/sim"] {
@@ -213,7 +247,7 @@ pub async fn run(cfg: FleetConfig) -> TestResult<FleetReport> {
         admin::create_user(s, &user, &user, Role::Officer, &unit).await?;
         let code = admin::create_code(s, &user, 1, None, None).await?.code;
         let server = i % n_servers;
-        let url = format!("http://{}", servers[server].proxy.addr);
+        let url = format!("http://{entry}");
         let path = devices_dir.join(format!("{user}.db"));
         let c = client(&url)?;
         let device_id = {
@@ -264,9 +298,41 @@ pub async fn run(cfg: FleetConfig) -> TestResult<FleetReport> {
         ..FleetReport::default()
     };
 
-    // Every phone's first sync at once: the throughput measurement.
+    // Every phone's first sync at once: the throughput measurement. With `kill_one`, the
+    // last instance dies once it has taken its share of a third of the phones' requests.
+    let killer = if cfg.kill_one {
+        let k = n_servers - 1;
+        let victim = servers[k].running.take();
+        let metrics = servers[k].state.metrics.clone();
+        let threshold = (cfg.devices / (3 * n_servers)).max(1) as u64;
+        Some(tokio::spawn(async move {
+            let t = Instant::now();
+            while metrics
+                .sync_requests
+                .load(std::sync::atomic::Ordering::Relaxed)
+                < threshold
+                && t.elapsed() < Duration::from_secs(120)
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let seen = metrics
+                .sync_requests
+                .load(std::sync::atomic::Ordering::Relaxed);
+            if let Some(r) = victim {
+                let _ = r.kill().await;
+            }
+            (k, seen)
+        }))
+    } else {
+        None
+    };
     let t = Instant::now();
     let latencies = sync_all(&phones, &mut report).await;
+    if let Some(killer) = killer {
+        let (k, seen) = killer.await?;
+        report.killed_server = Some(k);
+        report.requests_before_kill = seen;
+    }
     let secs = t.elapsed().as_secs_f64().max(1e-9);
     report.upload_records_per_sec = created.len() as f64 / secs;
     let mut ok: Vec<u128> = latencies.into_iter().flatten().collect();
@@ -389,6 +455,9 @@ pub async fn run(cfg: FleetConfig) -> TestResult<FleetReport> {
         }
     }
     report.exemption_conflicts_flagged = 0;
+    if let Some(b) = &balancer {
+        report.connections_per_server = b.connections();
+    }
     for srv in &mut servers {
         if let Some(r) = srv.running.take() {
             r.shutdown(Duration::from_secs(5)).await?;

@@ -7,6 +7,7 @@
 pub mod attacks;
 pub mod authz;
 pub mod bad_input;
+pub mod balancer;
 pub mod convergence;
 pub mod crash;
 pub mod disk_faults;

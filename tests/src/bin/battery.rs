@@ -271,6 +271,8 @@ fn sync_faults_family(seed: u64, count: u64) -> FamilyResult {
                 database_url: None,
                 keep_data: None,
                 isolated: false,
+                servers: None,
+                kill_one: false,
             }))
             .map_err(|e| fail(e.to_string()))?;
         let duplicates = r.records_on_server - r.records_created as i64;

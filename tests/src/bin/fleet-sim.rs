@@ -24,7 +24,7 @@ struct Args {
     /// Partitions, dropped, cut and duplicated requests, server restarts.
     #[arg(long)]
     chaos: bool,
-    /// PostgreSQL URL: run two servers on one database.
+    /// PostgreSQL URL: the servers share one database.
     #[arg(long, env = "FIELDCASE_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
     /// Keep server data in DIR/server and phone stores in DIR/devices.
@@ -33,6 +33,12 @@ struct Args {
     /// Every phone in a unit of its own (throughput benchmark: no shared cases).
     #[arg(long)]
     isolated: bool,
+    /// Server instances behind one load balancer [default: 1 on SQLite, 2 on PostgreSQL].
+    #[arg(long)]
+    servers: Option<usize>,
+    /// Kill the last instance during the first upload and leave it down.
+    #[arg(long)]
+    kill_one: bool,
 }
 
 #[tokio::main]
@@ -46,6 +52,8 @@ async fn main() -> ExitCode {
         database_url: a.database_url,
         keep_data: a.keep_data,
         isolated: a.isolated,
+        servers: a.servers,
+        kill_one: a.kill_one,
     };
     match run(cfg).await {
         Ok(report) => match serde_json::to_string(&report) {
