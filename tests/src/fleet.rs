@@ -209,6 +209,16 @@ pub async fn run(cfg: FleetConfig) -> TestResult<FleetReport> {
             fieldcase_server::app::DEFAULT_MAX_BLOB,
         )
         .await?;
+        // Every simulated phone enrols from 127.0.0.1: the per-address enrolment budget is
+        // raised as an operator would for a batch enrolled at one desk.
+        let rate = fieldcase_server::config::RateLimits {
+            enrol: fieldcase_server::ratelimit::Budget {
+                burst: 1e6,
+                per_second: 1e6,
+            },
+            ..Default::default()
+        };
+        let state = state.with_settings(Default::default(), &rate);
         let running = listen(&state).await?;
         let proxy = FaultProxy::start(running.addr).await?;
         servers.push(Server {
