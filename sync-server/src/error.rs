@@ -72,6 +72,10 @@ pub enum ServerError {
     /// Another backend failed (its message, for logs only).
     #[error("database error: {0}")]
     Database(String),
+    /// The object store holding the blobs failed or cannot be reached (`503`; a retry later
+    /// may succeed). The text is for logs only.
+    #[error("blob store: {0}")]
+    BlobStore(String),
     /// A file operation failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
@@ -150,6 +154,11 @@ impl ServerError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "the database is unavailable; try again later".into(),
+            ),
+            ServerError::BlobStore(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the evidence store is unavailable; try again later".into(),
             ),
             ServerError::Sqlite(_)
             | ServerError::Database(_)

@@ -380,10 +380,14 @@ pub async fn run(cfg: FleetConfig) -> TestResult<FleetReport> {
     }
     for sha in &originals {
         let on_server = s.blob(sha).await?.is_some();
-        let path = servers[0].state.blobs.final_path(sha);
-        let hash_ok = fieldcase_server::maintenance::hash_file(&path)
-            .map(|(h, _)| &h == sha)
-            .unwrap_or(false);
+        let hash_ok = servers[0]
+            .state
+            .blobs
+            .hash_stored(sha)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|(h, _)| &h == sha);
         if on_server && hash_ok && !unconfirmed.contains(sha) {
             report.evidence_verified += 1;
         }

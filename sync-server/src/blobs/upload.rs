@@ -27,7 +27,7 @@ async fn status_of(state: &AppState, auth: &DeviceAuth, sha: &str) -> Result<Blo
         });
     }
     let offset = match state.storage.upload_session(sha).await? {
-        Some(u) if u.device_id == auth.device.id => state.blobs.partial_len(sha),
+        Some(u) if u.device_id == auth.device.id => state.blobs.received(sha).await?,
         _ => 0,
     };
     Ok(BlobStatus {
@@ -142,11 +142,7 @@ async fn claim_upload(
     }
     // An idle colleague's upload, or bytes no session owns: start again from 0 so nothing of
     // another device's bytes ends up in this device's upload.
-    let blobs = state.blobs.clone();
-    let sha = sha.to_string();
-    tokio::task::spawn_blocking(move || blobs.discard_partial(&sha))
-        .await
-        .map_err(|e| ServerError::Task(e.to_string()))??;
+    state.blobs.discard_partial(sha).await?;
     Ok(true)
 }
 
@@ -174,22 +170,16 @@ pub async fn put(
             "no document this device may write refers to this blob; sync the record first".into(),
         ));
     }
-    {
-        let blobs = state.blobs.clone();
-        tokio::task::spawn_blocking(move || blobs.maybe_prune())
-            .await
-            .map_err(|e| ServerError::Task(e.to_string()))?;
-    }
+    // The sweep runs beside the request: listing an object store's unfinished uploads must
+    // not delay a phone's chunk.
+    let blobs = state.blobs.clone();
+    tokio::spawn(async move { blobs.maybe_prune().await });
     let lock = state.blobs.lock_for(&sha);
     let _guard = lock.lock().await;
     let now = fieldcase_core::ids::now_ms();
     let began = claim_upload(&state, &auth, &sha, q.total, now).await?;
-    let blobs = state.blobs.clone();
-    let sha_c = sha.clone();
-    let (offset, total) = (q.offset, q.total);
-    let appended = tokio::task::spawn_blocking(move || blobs.append(&sha_c, offset, total, &body))
-        .await
-        .map_err(|e| ServerError::Task(e.to_string()))?;
+    let total = q.total;
+    let appended = state.blobs.append(&sha, q.offset, total, body).await;
     let outcome = match appended {
         Ok(o) => o,
         Err(e) => {

@@ -53,6 +53,8 @@ enum Command {
         /// (hex) take precedence over its files.
         #[arg(long, env = "FIELDCASE_KEY_DIR")]
         key_dir: Option<PathBuf>,
+        #[command(flatten)]
+        blob_store: BlobStoreArgs,
     },
     /// Print the pins (`sha256/<base64>` of each certificate's key) of a PEM certificate
     /// file, for the phones' enrolment options. Give the file `serve --tls-cert` loads: the
@@ -87,6 +89,37 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+}
+
+/// Where `serve` keeps evidence (`fieldcase_server::blobs::BlobStoreSettings`).
+#[derive(Debug, clap::Args)]
+struct BlobStoreArgs {
+    /// Keep evidence in S3-compatible object storage, `s3://bucket[/prefix]`, instead of the
+    /// folder `<data>/blobs`. Credentials come from `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY`.
+    #[arg(long = "blob-store", env = "FIELDCASE_BLOB_STORE")]
+    url: Option<String>,
+    /// The S3 endpoint of a service other than AWS (MinIO, Ceph, a cloud's S3 gateway).
+    #[arg(long = "s3-endpoint", env = "FIELDCASE_S3_ENDPOINT", requires = "url")]
+    endpoint: Option<String>,
+    /// The bucket's region (default `AWS_REGION`, else `us-east-1`).
+    #[arg(long = "s3-region", env = "FIELDCASE_S3_REGION", requires = "url")]
+    region: Option<String>,
+    /// Allow a plain `http://` S3 endpoint (same host or a private network only).
+    #[arg(long = "s3-allow-http", requires = "url")]
+    allow_http: bool,
+}
+
+impl BlobStoreArgs {
+    fn settings(self) -> fieldcase_server::blobs::BlobStoreSettings {
+        fieldcase_server::blobs::BlobStoreSettings {
+            url: self.url,
+            endpoint: self.endpoint,
+            region: self.region,
+            allow_http: self.allow_http,
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,7 +5,7 @@ use super::{
     AdminCommand, AuditCommand, CatalogueCommand, Cli, Command, KeysCommand, QuarantineCommand,
 };
 use fieldcase_core::sync::wire::WipeScope;
-use fieldcase_server::blobs::BlobDir;
+use fieldcase_server::blobs::{BlobDir, BlobStore};
 use fieldcase_server::keys::{KeySource, ServerKeys};
 use fieldcase_server::storage::{Role, Storage, open_storage};
 use fieldcase_server::{AppState, Listen, ServerError, admin, catalogue, maintenance};
@@ -22,19 +22,19 @@ pub(crate) async fn run(cli: Cli) -> Result<(), ServerError> {
             allow_insecure_http,
             trusted_proxies,
             key_dir,
+            blob_store,
         } => {
             // The pins phones enrol with, so the operator sees the key actually served.
             let pins = tls_cert.as_deref().map(tls_pins).transpose()?;
             let storage = open_storage(&data, database_url.as_deref()).await?;
             let keys =
                 KeySource::from_env(key_dir.unwrap_or_else(|| KeySource::default_dir(&data)));
-            let mut state = AppState::new(
-                storage,
-                &keys,
-                data.join("blobs"),
-                fieldcase_server::app::DEFAULT_MAX_BLOB,
-            )
-            .await?;
+            let blobs = blob_store
+                .settings()
+                .open(&data, fieldcase_server::app::DEFAULT_MAX_BLOB)
+                .await?;
+            tracing::info!(location = %blobs.location(), "evidence store");
+            let mut state = AppState::with_blobs(storage, &keys, Arc::new(blobs)).await?;
             state.trusted_proxies = Arc::new(fieldcase_server::ratelimit::TrustedProxies::parse(
                 &trusted_proxies,
             )?);
@@ -224,7 +224,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), ServerError> {
                 ),
                 AdminCommand::ListDevices => print(json, &maintenance::devices(s).await?),
                 AdminCommand::Verify => {
-                    let blobs = BlobDir::open(data.join("blobs"), u64::MAX)?;
+                    let blobs = BlobStore::folder(BlobDir::open(data.join("blobs"), u64::MAX)?);
                     let report = maintenance::verify(s, &blobs, !json).await?;
                     print(json, &report)?;
                     if report.ok() {
