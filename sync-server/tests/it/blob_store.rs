@@ -7,7 +7,7 @@ use fieldcase_core::model::RecordKind;
 use fieldcase_server::blobs::{BlobStore, BlobStoreSettings};
 use fieldcase_server::keys::KeySource;
 use fieldcase_server::storage::sqlite::SqliteStorage;
-use fieldcase_server::storage::{DocWrite, Role, Storage};
+use fieldcase_server::storage::{BlobRecord, DocWrite, Role, Storage};
 use fieldcase_server::{AppState, Listen, RunningServer, admin, maintenance};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -180,9 +180,34 @@ async fn evidence_uploads_resumes_downloads_and_verifies_on_s3() -> R {
     assert_eq!(whole.as_ref(), bytes.as_slice());
 
     // The operator's verification hashes every recorded blob, reading it from S3.
+    // (The case above is a bare reference without history, which verify reports as a
+    // document problem; only the blob checks matter here.)
     let report = maintenance::verify(storage.as_ref(), &a.blobs, false).await?;
-    assert!(report.ok(), "{:?}", report.problems);
+    let blob_problems: Vec<_> = report
+        .problems
+        .iter()
+        .filter(|p| p.what == "blob")
+        .collect();
+    assert!(blob_problems.is_empty(), "{blob_problems:?}");
     assert_eq!((report.blobs, report.blob_bytes), (1, total as u64));
+    // A recorded blob the bucket does not hold is reported.
+    let lost = hex::encode(Sha256::digest(b"never uploaded"));
+    storage
+        .insert_blob(BlobRecord {
+            sha256: lost.clone(),
+            size: 14,
+            stored_at_ms: 1,
+            device_id: enrolled["device_id"].as_str().ok_or("device")?.into(),
+        })
+        .await?;
+    let report = maintenance::verify(storage.as_ref(), &a.blobs, false).await?;
+    let missing: Vec<_> = report
+        .problems
+        .iter()
+        .filter(|p| p.what == "blob")
+        .map(|p| (p.id.as_str(), p.reason.as_str()))
+        .collect();
+    assert_eq!(missing, [(lost.as_str(), "file missing")]);
     let listed = b.blobs.list().await?;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].sha256, sha);
