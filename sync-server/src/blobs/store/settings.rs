@@ -82,7 +82,10 @@ impl BlobStoreSettings {
                 crate::blobs::PARTIAL_MAX_AGE_MS,
             ))
             .await
-            .map_err(|e| ServerError::Config(format!("blob store {url}: {e}")))?;
+            .map_err(|e| match e {
+                ServerError::BlobStore(m) => ServerError::Config(format!("blob store {url}: {m}")),
+                e => ServerError::Config(format!("blob store {url}: {e}")),
+            })?;
         if removed > 0 {
             tracing::info!(removed, "removed abandoned partial uploads");
         }
