@@ -197,6 +197,20 @@ impl From<StorageError> for ServerError {
     }
 }
 
+/// A failure of the object store holding the blobs: an absent object is `NotFound` (the
+/// callers that expect absence ask for it and never see this); anything else means the store
+/// cannot be used now (`BlobStore`, a `503` clients retry).
+impl From<object_store::Error> for ServerError {
+    fn from(e: object_store::Error) -> Self {
+        match e {
+            object_store::Error::NotFound { path, .. } => {
+                ServerError::NotFound(format!("no object {path}"))
+            }
+            e => ServerError::BlobStore(e.to_string()),
+        }
+    }
+}
+
 impl IntoResponse for ServerError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.parts();

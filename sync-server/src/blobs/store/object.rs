@@ -57,19 +57,6 @@ struct Part {
     modified_ms: i64,
 }
 
-/// A failure of the object store as the server's error: an absent object is `NotFound`;
-/// anything else means the store cannot be used now (`BlobStore`, a `503` clients retry).
-impl From<object_store::Error> for ServerError {
-    fn from(e: object_store::Error) -> Self {
-        match e {
-            object_store::Error::NotFound { path, .. } => {
-                ServerError::NotFound(format!("no object {path}"))
-            }
-            e => ServerError::BlobStore(e.to_string()),
-        }
-    }
-}
-
 fn io_error(e: object_store::Error) -> std::io::Error {
     std::io::Error::other(e)
 }
