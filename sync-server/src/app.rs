@@ -1,7 +1,7 @@
 //! Server state, the router, and starting a server (plain HTTP on loopback, or TLS).
 
 use crate::audit::{AuditEntry, AuditEvent};
-use crate::blobs::BlobDir;
+use crate::blobs::{BlobDir, BlobStore};
 use crate::config::{Limits, RateLimits};
 use crate::error::{Result, ServerError};
 use crate::keys::{KeySource, ServerKeys};
@@ -29,8 +29,8 @@ pub const DEFAULT_MAX_BLOB: u64 = 1024 * 1024 * 1024;
 pub struct AppState {
     /// The storage backend.
     pub storage: Arc<dyn Storage>,
-    /// Blob files.
-    pub blobs: Arc<BlobDir>,
+    /// Where evidence is kept: the folder or object storage.
+    pub blobs: Arc<BlobStore>,
     /// Counters.
     pub metrics: Arc<Metrics>,
     /// The catalogue versions known (built-in and published): validation judges each case
@@ -82,13 +82,25 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// State over `storage` with blobs under `blob_dir` and the keys of `keys` (see
-    /// [`crate::keys`]); creates the server actor, and the keys on first start.
+    /// State over `storage` with blobs in the folder `blob_dir` (blobs of at most `max_blob`
+    /// bytes) and the keys of `keys`: [`AppState::with_blobs`] over a folder store.
     pub async fn new(
         storage: Arc<dyn Storage>,
         keys: &KeySource,
         blob_dir: PathBuf,
         max_blob: u64,
+    ) -> Result<Self> {
+        let blobs = BlobStore::folder(BlobDir::open(blob_dir, max_blob)?);
+        AppState::with_blobs(storage, keys, Arc::new(blobs)).await
+    }
+
+    /// State over `storage` with evidence in the opened store `blobs` (see
+    /// [`crate::blobs::BlobStoreSettings::open`]) and the keys of `keys` (see
+    /// [`crate::keys`]); creates the server actor, and the keys on first start.
+    pub async fn with_blobs(
+        storage: Arc<dyn Storage>,
+        keys: &KeySource,
+        blobs: Arc<BlobStore>,
     ) -> Result<Self> {
         let actor = storage
             .setting_or_insert("server_actor", crate::auth::random::<16>()?.to_vec())
@@ -98,7 +110,7 @@ impl AppState {
             crate::catalogue::ServerCatalogues::load(storage.as_ref(), &keys.signing_key).await?;
         Ok(AppState {
             storage,
-            blobs: Arc::new(BlobDir::open(blob_dir, max_blob)?),
+            blobs,
             metrics: Arc::new(Metrics::default()),
             catalogues: Arc::new(catalogues),
             server_actor: ActorId::from(actor.as_slice()),
@@ -135,6 +147,8 @@ impl AppState {
         self.enrol_rate = Arc::new(RateLimiter::new(rate.enrol));
         self.public_rate = Arc::new(RateLimiter::new(rate.public));
         self.bad_credential_rate = Arc::new(RateLimiter::new(rate.bad_credential));
+        self.blobs
+            .set_partial_max_age_ms(limits.partial_max_age_hours.saturating_mul(3_600_000));
         self.limits = Arc::new(limits);
         self
     }

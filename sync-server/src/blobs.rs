@@ -1,9 +1,12 @@
 //! Evidence blobs: resumable, content-addressed upload.
 //!
-//! `PUT /v1/blobs/{sha256}?offset=N&total=T` appends one chunk to `DIR/blobs/partial/<sha>`
-//! (written, then fsynced, before the reply). When the file reaches `total` bytes its SHA-256
-//! is checked; on a match it is renamed to `DIR/blobs/<aa>/<sha>` and the directory synced, so
-//! a stored blob is always complete and verified; on a mismatch the partial file is dropped.
+//! `PUT /v1/blobs/{sha256}?offset=N&total=T` appends one chunk to the upload of that blob in
+//! the blob store ([`store::BlobStore`]: the folder `DIR/blobs` by default, or S3-compatible
+//! object storage). In the folder the chunk goes to `DIR/blobs/partial/<sha>` (written, then
+//! fsynced, before the reply); when the file reaches `total` bytes its SHA-256 is checked; on
+//! a match it is renamed to `DIR/blobs/<aa>/<sha>` and the directory synced, so a stored blob
+//! is always complete and verified; on a mismatch the partial file is dropped. The object
+//! store keeps the same promise with one object per chunk (see [`store::ObjectBlobs`]).
 //! The server accepts only blobs that a document the device may write refers to.
 //!
 //! Who may read a blob: when an upload completes, the blob is bound (anchored) to the
@@ -34,9 +37,11 @@
 //! later simply starts that upload again from offset 0.
 
 mod download;
+pub mod store;
 mod upload;
 
 pub use download::*;
+pub use store::{BlobStore, BlobStoreSettings, ObjectBlobs, StoredBlob};
 pub use upload::*;
 
 use crate::error::{Result, ServerError};
@@ -49,7 +54,7 @@ use std::sync::Arc;
 
 /// Age after which an untouched partial upload is removed (72 hours).
 pub const PARTIAL_MAX_AGE_MS: u64 = 72 * 3_600_000;
-/// How often uploads trigger a sweep of stale partial files.
+/// How often uploads trigger a sweep of stale partial uploads.
 const PRUNE_EVERY_MS: i64 = 3_600_000;
 /// Bytes one device's unfinished uploads may declare together (2 GiB): two maximum-size
 /// recordings in flight. Declared totals count, not bytes received, so a device cannot
@@ -61,18 +66,33 @@ pub const UPLOAD_TAKEOVER_AFTER_MS: i64 = 3_600_000;
 /// Characters of a blob's hash written to the audit log (enough to find it, not a handle).
 const AUDIT_SHA_PREFIX: usize = 16;
 
+/// One lock per blob being uploaded in this process: calls for one blob never overlap here.
+/// Other server instances have their own; the database's upload session and the final hash
+/// check cover them (see [`store::BlobStore`]).
+#[derive(Debug, Default)]
+pub(crate) struct UploadLocks(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl UploadLocks {
+    /// The lock of `sha`; the map forgets locks nobody holds once it grows large.
+    pub(crate) fn lock_for(&self, sha: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 10_000 {
+            map.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        map.entry(sha.to_string()).or_default().clone()
+    }
+}
+
 /// The blob folder and per-blob upload locks.
 #[derive(Debug)]
 pub struct BlobDir {
     root: PathBuf,
-    locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    locks: UploadLocks,
     /// Largest blob accepted, bytes.
     pub max_bytes: u64,
-    /// When stale partial files were last swept (unix ms).
-    last_prune_ms: std::sync::atomic::AtomicI64,
 }
 
-fn check_sha(sha: &str) -> Result<String> {
+pub(crate) fn check_sha(sha: &str) -> Result<String> {
     if sha.len() == 64 && sha.chars().all(|c| c.is_ascii_hexdigit()) {
         Ok(sha.to_ascii_lowercase())
     } else {
@@ -94,9 +114,8 @@ impl BlobDir {
         std::fs::create_dir_all(root.join("partial"))?;
         let dir = BlobDir {
             root,
-            locks: std::sync::Mutex::new(HashMap::new()),
+            locks: UploadLocks::default(),
             max_bytes,
-            last_prune_ms: std::sync::atomic::AtomicI64::new(fieldcase_core::ids::now_ms()),
         };
         let removed = dir.prune_partials(std::time::Duration::from_millis(PARTIAL_MAX_AGE_MS));
         if removed > 0 {
@@ -135,29 +154,9 @@ impl BlobDir {
         removed
     }
 
-    /// Runs [`BlobDir::prune_partials`] with the default age if the last sweep was more than
-    /// an hour ago.
-    fn maybe_prune(&self) {
-        use std::sync::atomic::Ordering;
-        let now = fieldcase_core::ids::now_ms();
-        let last = self.last_prune_ms.load(Ordering::Relaxed);
-        if now - last < PRUNE_EVERY_MS
-            || self
-                .last_prune_ms
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_err()
-        {
-            return;
-        }
-        let removed = self.prune_partials(std::time::Duration::from_millis(PARTIAL_MAX_AGE_MS));
-        if removed > 0 {
-            tracing::info!(removed, "removed abandoned partial uploads");
-        }
-    }
-
     /// Drops the partial upload of `sha` (an upload taken over, or one with no session on
     /// record). Blocking; call with the blob's upload lock held.
-    fn discard_partial(&self, sha: &str) -> Result<()> {
+    pub(crate) fn discard_partial(&self, sha: &str) -> Result<()> {
         match std::fs::remove_file(self.partial(sha)) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -174,12 +173,8 @@ impl BlobDir {
         self.root.join(&sha[..2]).join(sha)
     }
 
-    fn lock_for(&self, sha: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() > 10_000 {
-            map.retain(|_, l| Arc::strong_count(l) > 1);
-        }
-        map.entry(sha.to_string()).or_default().clone()
+    pub(crate) fn lock_for(&self, sha: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks.lock_for(sha)
     }
 
     fn partial_len(&self, sha: &str) -> u64 {

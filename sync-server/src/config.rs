@@ -28,6 +28,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Request budgets.
     pub rate: RateLimits,
+    /// Where evidence is kept: the folder `<data>/blobs`, or S3-compatible object storage.
+    pub blobs: crate::blobs::BlobStoreSettings,
 }
 
 /// How log lines are written.
@@ -258,6 +260,9 @@ impl ServerConfig {
         for key in ["data", "database_url", "tls_cert", "tls_key", "key_dir"] {
             out.push(("server".into(), key.into()));
         }
+        for key in ["url", "endpoint", "region"] {
+            out.push(("blobs".into(), key.into()));
+        }
         out.sort();
         out.dedup();
         Ok(out)
@@ -274,6 +279,16 @@ impl ServerConfig {
             return Err(ServerError::Config(
                 "tls_cert and tls_key go together".into(),
             ));
+        }
+        if self.blobs.url.is_none()
+            && (self.blobs.endpoint.is_some() || self.blobs.region.is_some())
+        {
+            return Err(ServerError::Config(
+                "blobs.endpoint and blobs.region need blobs.url (s3://bucket[/prefix])".into(),
+            ));
+        }
+        if let Some(url) = &self.blobs.url {
+            crate::blobs::store::parse_s3_url(url)?;
         }
         self.limits.check()?;
         self.rate.check()

@@ -72,6 +72,10 @@ pub enum ServerError {
     /// Another backend failed (its message, for logs only).
     #[error("database error: {0}")]
     Database(String),
+    /// The object store holding the blobs failed or cannot be reached (`503`; a retry later
+    /// may succeed). The text is for logs only.
+    #[error("blob store: {0}")]
+    BlobStore(String),
     /// A file operation failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
@@ -151,6 +155,11 @@ impl ServerError {
                 "unavailable",
                 "the database is unavailable; try again later".into(),
             ),
+            ServerError::BlobStore(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the evidence store is unavailable; try again later".into(),
+            ),
             ServerError::Sqlite(_)
             | ServerError::Database(_)
             | ServerError::Io(_)
@@ -184,6 +193,20 @@ impl From<StorageError> for ServerError {
             e @ (StorageError::Corrupt(_) | StorageError::Database(_)) => {
                 ServerError::Database(e.to_string())
             }
+        }
+    }
+}
+
+/// A failure of the object store holding the blobs: an absent object is `NotFound` (the
+/// callers that expect absence ask for it and never see this); anything else means the store
+/// cannot be used now (`BlobStore`, a `503` clients retry).
+impl From<object_store::Error> for ServerError {
+    fn from(e: object_store::Error) -> Self {
+        match e {
+            object_store::Error::NotFound { path, .. } => {
+                ServerError::NotFound(format!("no object {path}"))
+            }
+            e => ServerError::BlobStore(e.to_string()),
         }
     }
 }

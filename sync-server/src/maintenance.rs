@@ -8,7 +8,7 @@
 //! backed up with `pg_dump` (see the operator guide); its blob folder is copied with the same
 //! `backup --blobs-only` step.
 
-use crate::blobs::BlobDir;
+use crate::blobs::BlobStore;
 use crate::error::{Result, ServerError};
 use crate::storage::Device;
 use crate::storage::prelude::*;
@@ -172,7 +172,7 @@ pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
 
 /// Checks every document (loads with valid hashes, heads match, validates as its record type)
 /// and every blob (file present, right size, right SHA-256).
-pub async fn verify(s: &dyn Storage, blobs: &BlobDir, progress: bool) -> Result<VerifyReport> {
+pub async fn verify(s: &dyn Storage, blobs: &BlobStore, progress: bool) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
     let ids = s.doc_ids().await?;
     let bar = Progress::new(progress, ids.len() as u64, "documents");
@@ -201,13 +201,9 @@ pub async fn verify(s: &dyn Storage, blobs: &BlobDir, progress: bool) -> Result<
     let bar = Progress::new(progress, records.len() as u64, "blobs");
     for b in records {
         report.blobs += 1;
-        let path = blobs.final_path(&b.sha256);
         let sha = b.sha256.clone();
-        let checked = tokio::task::spawn_blocking(move || hash_file(&path))
-            .await
-            .map_err(|e| ServerError::Task(e.to_string()))?;
-        match checked {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => report.problems.push(Problem {
+        match blobs.hash_stored(&sha).await {
+            Ok(None) => report.problems.push(Problem {
                 what: "blob",
                 id: sha,
                 reason: "file missing".into(),
@@ -217,7 +213,7 @@ pub async fn verify(s: &dyn Storage, blobs: &BlobDir, progress: bool) -> Result<
                 id: sha,
                 reason: format!("unreadable: {e}"),
             }),
-            Ok((hash, len)) => {
+            Ok(Some((hash, len))) => {
                 report.blob_bytes += len;
                 if hash != sha {
                     report.problems.push(Problem {

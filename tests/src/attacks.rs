@@ -639,7 +639,6 @@ pub async fn upload_hijack(dir: &Path) -> TestResult<String> {
     check(st == 200, || {
         format!("the owner's first chunk answered {st}")
     })?;
-    let held = || s.state.blobs.received(&sha);
 
     let status = http
         .get(format!("{url}/v1/blobs/{sha}/status"))
@@ -658,10 +657,10 @@ pub async fn upload_hijack(dir: &Path) -> TestResult<String> {
         ("restart", 0, total, bytes[..1024].to_vec()),
     ] {
         let (st, text) = put(&http, &url, &cc, &sha, offset, tot, body).await?;
-        check(st == 409 && held() == 100 * 1024, || {
+        let held = s.state.blobs.received(&sha).await?;
+        check(st == 409 && held == 100 * 1024, || {
             format!(
-                "the colleague's {what} answered {st} ({text}); the owner's upload holds {} bytes",
-                held()
+                "the colleague's {what} answered {st} ({text}); the owner's upload holds {held} bytes"
             )
         })?;
         seen.push(format!("{what} {st}"));
@@ -679,7 +678,7 @@ pub async fn upload_hijack(dir: &Path) -> TestResult<String> {
     check(st == 200, || {
         format!("the owner could not finish: {st} {text}")
     })?;
-    let stored = std::fs::read(s.state.blobs.final_path(&sha))?;
+    let stored = s.state.blobs.read_all(&sha).await?.unwrap_or_default();
     check(stored == bytes, || "the stored blob differs".into())?;
     Ok(format!(
         "colleague: status offset 0, {}; the owner finished intact",
@@ -780,7 +779,7 @@ pub async fn upload_race(dir: &Path, backend: Backend) -> TestResult<String> {
                 format!("round {round}: the owner's chunk {n} answered {st} {text}")
             })?;
         }
-        let stored = std::fs::read(s.state.blobs.final_path(&sha))?;
+        let stored = s.state.blobs.read_all(&sha).await?.unwrap_or_default();
         check(stored == bytes, || {
             format!("round {round}: the stored blob differs")
         })?;

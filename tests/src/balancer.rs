@@ -2,8 +2,8 @@
 //! puts in front of several server instances.
 //!
 //! Each new connection goes to the next backend that passed its last health check
-//! (`GET /readyz` answered 200, checked every [`CHECK_EVERY`]); if none did, to the next one
-//! at all. A connection stays with its backend for its life, as with any layer-4 balancer,
+//! (`GET /readyz` answered 200, checked every [`CHECK_EVERY`]); a backend that refuses the
+//! connection is marked down and the next one is tried. A connection stays with its backend for its life, as with any layer-4 balancer,
 //! so a phone's pooled connection keeps one instance until it is closed. Every wait is
 //! bounded by a timeout and every loop by a connection's life.
 
@@ -16,8 +16,11 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// How often backends are checked.
 pub const CHECK_EVERY: Duration = Duration::from_millis(200);
-/// A backend that does not answer its check within this is down.
-const CHECK_TIMEOUT: Duration = Duration::from_millis(500);
+/// A backend that does not answer its check within this is down (generous: a loaded test
+/// machine answers slowly, and a live backend marked down only narrows the choice).
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// Time allowed to connect to a backend before trying the next.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
 struct Backend {
     addr: SocketAddr,
@@ -99,23 +102,30 @@ impl Balancer {
                     let n = backends.len();
                     let start = next.fetch_add(1, Ordering::Relaxed);
                     let order: Vec<usize> = (0..n).map(|i| (start + i) % n).collect();
-                    let pick = order
-                        .iter()
-                        .copied()
-                        .find(|&i| backends[i].up.load(Ordering::SeqCst))
-                        .unwrap_or(start % n.max(1));
+                    // Backends that passed their check first, then the others.
+                    let (mut up, down): (Vec<usize>, Vec<usize>) = order
+                        .into_iter()
+                        .partition(|&i| backends[i].up.load(Ordering::SeqCst));
+                    up.extend(down);
                     let backends = backends.clone();
                     tokio::spawn(async move {
-                        let Some(b) = backends.get(pick) else { return };
-                        let Ok(Ok(upstream)) =
-                            tokio::time::timeout(CHECK_TIMEOUT, TcpStream::connect(b.addr)).await
-                        else {
-                            // Refused: the client sees its connection closed and retries.
-                            return;
-                        };
-                        b.connections.fetch_add(1, Ordering::Relaxed);
-                        let (mut c, mut u) = (client, upstream);
-                        let _ = tokio::io::copy_bidirectional(&mut c, &mut u).await;
+                        // A refused connection is retried on the next backend, as balancers
+                        // do: nothing was sent yet, so nothing can be sent twice.
+                        for i in up {
+                            let b = &backends[i];
+                            match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(b.addr))
+                                .await
+                            {
+                                Ok(Ok(upstream)) => {
+                                    b.connections.fetch_add(1, Ordering::Relaxed);
+                                    let (mut c, mut u) = (client, upstream);
+                                    let _ = tokio::io::copy_bidirectional(&mut c, &mut u).await;
+                                    return;
+                                }
+                                _ => b.up.store(false, Ordering::SeqCst),
+                            }
+                        }
+                        // Every backend refused: the client sees its connection closed.
                     });
                 }
             })

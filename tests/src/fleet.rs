@@ -229,7 +229,17 @@ pub async fn run(cfg: FleetConfig) -> TestResult<FleetReport> {
     }
     // Phones reach the instances through one balancer (a single instance directly).
     let balancer = if n_servers > 1 {
-        Some(Balancer::start(servers.iter().map(|s| s.proxy.addr).collect()).await?)
+        // With chaos the faults sit between balancer and instances; without, the balancer
+        // talks to the instances themselves, so a killed one refuses connections as a dead
+        // process does.
+        let backends = servers
+            .iter()
+            .map(|s| match &s.running {
+                Some(r) if !cfg.chaos => r.addr,
+                _ => s.proxy.addr,
+            })
+            .collect();
+        Some(Balancer::start(backends).await?)
     } else {
         None
     };
@@ -456,10 +466,14 @@ pub async fn run(cfg: FleetConfig) -> TestResult<FleetReport> {
     }
     for sha in &originals {
         let on_server = s.blob(sha).await?.is_some();
-        let path = servers[0].state.blobs.final_path(sha);
-        let hash_ok = fieldcase_server::maintenance::hash_file(&path)
-            .map(|(h, _)| &h == sha)
-            .unwrap_or(false);
+        let hash_ok = servers[0]
+            .state
+            .blobs
+            .hash_stored(sha)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|(h, _)| &h == sha);
         if on_server && hash_ok && !unconfirmed.contains(sha) {
             report.evidence_verified += 1;
         }

@@ -79,6 +79,24 @@ impl TestServer {
         TestServer::serve(data, state).await
     }
 
+    /// Starts a server on the embedded database under `data` with evidence in `blobs` (an
+    /// object store, see `fieldcase_server::blobs::BlobStoreSettings`), with the unit tree.
+    pub async fn start_with_blobs(
+        data: &Path,
+        blobs: fieldcase_server::blobs::BlobStore,
+    ) -> TestResult<TestServer> {
+        std::fs::create_dir_all(data)?;
+        let storage =
+            fieldcase_server::storage::sqlite::SqliteStorage::open(data.join("server.db"))?;
+        let state = AppState::with_blobs(
+            Arc::new(storage),
+            &fieldcase_server::keys::KeySource::dir(data.join("keys")),
+            Arc::new(blobs),
+        )
+        .await?;
+        TestServer::serve(data, state).await
+    }
+
     /// Serves `state` on a loopback port, creating the unit tree when new.
     async fn serve(data: &Path, state: AppState) -> TestResult<TestServer> {
         if state.storage.units().await?.is_empty() {

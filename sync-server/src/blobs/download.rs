@@ -36,7 +36,7 @@ async fn audit_read(
     state.audit(event).await.map(drop)
 }
 
-/// Bytes read from disk per streamed body frame.
+/// Bytes read from a file per streamed body frame.
 const DOWNLOAD_FRAME: usize = 256 * 1024;
 
 /// A parsed `Range` header: the first byte and the last byte (inclusive), both within `len`.
@@ -91,7 +91,7 @@ pub(crate) fn parse_range(
 
 /// `GET /v1/blobs/{sha256}`: the content of a stored blob that a document the caller may
 /// read refers to; `404` otherwise (unknown and not permitted look the same). Streamed from
-/// disk; honours a single `Range` (`206` with `Content-Range`, `416` past the end).
+/// the blob store; honours a single `Range` (`206` with `Content-Range`, `416` past the end).
 pub async fn download(
     State(state): State<AppState>,
     Authed(auth): Authed,
@@ -111,16 +111,10 @@ pub async fn download(
             return Err(not_found());
         }
     };
-    let path = state.blobs.final_path(&sha);
-    let file = match tokio::fs::File::open(&path).await {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            tracing::error!(blob = %sha, "a recorded blob's file is missing");
-            return Err(not_found());
-        }
-        Err(e) => return Err(e.into()),
+    let Some(len) = state.blobs.size(&sha).await? else {
+        tracing::error!(blob = %sha, "a recorded blob is missing from the blob store");
+        return Err(not_found());
     };
-    let len = file.metadata().await?.len();
     if len != record.size {
         tracing::error!(blob = %sha, len, size = record.size, "a stored blob's size changed");
     }
@@ -145,7 +139,10 @@ pub async fn download(
         &format!("bytes={start}-{end}/{len}"),
     )
     .await?;
-    let stream = ranged_body(file, start, count).await?;
+    let Some(stream) = state.blobs.read_range(&sha, start, count).await? else {
+        tracing::error!(blob = %sha, "a recorded blob is missing from the blob store");
+        return Err(not_found());
+    };
     let mut h = HeaderMap::new();
     h.insert(
         header::CONTENT_TYPE,
@@ -168,8 +165,8 @@ pub async fn download(
 }
 
 /// The bytes `start..start + count` of `file` as a response body, read in frames of
-/// [`DOWNLOAD_FRAME`] (bounded: each step reads at most what remains and stops at end of file).
-/// Shared by the blob download and the dashboard's evidence route.
+/// [`DOWNLOAD_FRAME`] (bounded: each step reads at most what remains and stops at end of file):
+/// the folder store's ranged read.
 pub(crate) async fn ranged_body(
     mut file: tokio::fs::File,
     start: u64,

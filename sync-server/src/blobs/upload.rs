@@ -1,9 +1,6 @@
 //! The upload side of the blob API: status, `HEAD` and chunked `PUT`.
 
-use super::{
-    MAX_PENDING_UPLOAD_BYTES, PARTIAL_MAX_AGE_MS, UPLOAD_TAKEOVER_AFTER_MS, UploadOutcome,
-    check_sha, may_read,
-};
+use super::{UploadOutcome, check_sha, may_read};
 use crate::auth::Authed;
 use crate::error::{Result, ServerError};
 use crate::storage::{BlobRecord, DeviceAuth, UploadSession};
@@ -27,7 +24,7 @@ async fn status_of(state: &AppState, auth: &DeviceAuth, sha: &str) -> Result<Blo
         });
     }
     let offset = match state.storage.upload_session(sha).await? {
-        Some(u) if u.device_id == auth.device.id => state.blobs.partial_len(sha),
+        Some(u) if u.device_id == auth.device.id => state.blobs.received(sha).await?,
         _ => 0,
     };
     Ok(BlobStatus {
@@ -88,6 +85,10 @@ async fn claim_upload(
     now: i64,
 ) -> Result<bool> {
     let device = &auth.device.id;
+    let limits = &state.limits;
+    let takeover_after =
+        i64::try_from(limits.upload_takeover_after_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let max_pending = limits.max_pending_upload_bytes;
     let own = |u: &UploadSession| -> Result<bool> {
         if u.total != total {
             return Err(ServerError::Conflict(format!(
@@ -99,12 +100,12 @@ async fn claim_upload(
     };
     match state.storage.upload_session(sha).await? {
         Some(u) if u.device_id == *device => return own(&u),
-        Some(u) if now - u.updated_at_ms < UPLOAD_TAKEOVER_AFTER_MS => {
+        Some(u) if now - u.updated_at_ms < takeover_after => {
             return Err(ServerError::UploadInProgress);
         }
         Some(_) | None => {}
     }
-    let max_age = i64::try_from(PARTIAL_MAX_AGE_MS).unwrap_or(i64::MAX);
+    let max_age = i64::try_from(state.blobs.partial_max_age_ms()).unwrap_or(i64::MAX);
     let pending = state
         .storage
         .upload_sessions()
@@ -113,9 +114,9 @@ async fn claim_upload(
         .filter(|u| u.device_id == *device && u.sha256 != sha)
         .filter(|u| now - u.updated_at_ms < max_age)
         .fold(0u64, |sum, u| sum.saturating_add(u.total));
-    if pending.saturating_add(total) > MAX_PENDING_UPLOAD_BYTES {
+    if pending.saturating_add(total) > max_pending {
         return Err(ServerError::TooLarge(format!(
-            "unfinished uploads of one device are limited to {MAX_PENDING_UPLOAD_BYTES} bytes; \
+            "unfinished uploads of one device are limited to {max_pending} bytes; \
              finish or abandon one first"
         )));
     }
@@ -129,7 +130,7 @@ async fn claim_upload(
                 total,
                 updated_at_ms: now,
             },
-            now - UPLOAD_TAKEOVER_AFTER_MS,
+            now - takeover_after,
         )
         .await?;
     if !claimed {
@@ -142,11 +143,7 @@ async fn claim_upload(
     }
     // An idle colleague's upload, or bytes no session owns: start again from 0 so nothing of
     // another device's bytes ends up in this device's upload.
-    let blobs = state.blobs.clone();
-    let sha = sha.to_string();
-    tokio::task::spawn_blocking(move || blobs.discard_partial(&sha))
-        .await
-        .map_err(|e| ServerError::Task(e.to_string()))??;
+    state.blobs.discard_partial(sha).await?;
     Ok(true)
 }
 
@@ -174,22 +171,16 @@ pub async fn put(
             "no document this device may write refers to this blob; sync the record first".into(),
         ));
     }
-    {
-        let blobs = state.blobs.clone();
-        tokio::task::spawn_blocking(move || blobs.maybe_prune())
-            .await
-            .map_err(|e| ServerError::Task(e.to_string()))?;
-    }
+    // The sweep runs beside the request: listing an object store's unfinished uploads must
+    // not delay a phone's chunk.
+    let blobs = state.blobs.clone();
+    tokio::spawn(async move { blobs.maybe_prune().await });
     let lock = state.blobs.lock_for(&sha);
     let _guard = lock.lock().await;
     let now = fieldcase_core::ids::now_ms();
     let began = claim_upload(&state, &auth, &sha, q.total, now).await?;
-    let blobs = state.blobs.clone();
-    let sha_c = sha.clone();
-    let (offset, total) = (q.offset, q.total);
-    let appended = tokio::task::spawn_blocking(move || blobs.append(&sha_c, offset, total, &body))
-        .await
-        .map_err(|e| ServerError::Task(e.to_string()))?;
+    let total = q.total;
+    let appended = state.blobs.append(&sha, q.offset, total, body).await;
     let outcome = match appended {
         Ok(o) => o,
         Err(e) => {

@@ -102,6 +102,28 @@ pub(crate) struct ServeArgs {
     /// Log lines as text or as one JSON object a line [default: text].
     #[arg(long, value_enum)]
     log_format: Option<fieldcase_server::config::LogFormat>,
+    #[command(flatten)]
+    blob_store: BlobStoreArgs,
+}
+
+/// Where `serve` keeps evidence: overrides `[blobs]` of the settings
+/// (`fieldcase_server::blobs::BlobStoreSettings`).
+#[derive(Debug, clap::Args)]
+struct BlobStoreArgs {
+    /// Keep evidence in S3-compatible object storage, `s3://bucket[/prefix]`, instead of the
+    /// folder `<data>/blobs`. Credentials come from `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY`.
+    #[arg(long = "blob-store", env = "FIELDCASE_BLOB_STORE")]
+    url: Option<String>,
+    /// The S3 endpoint of a service other than AWS (MinIO, Ceph, a cloud's S3 gateway).
+    #[arg(long = "s3-endpoint", env = "FIELDCASE_S3_ENDPOINT")]
+    endpoint: Option<String>,
+    /// The bucket's region (default `AWS_REGION`, else `us-east-1`).
+    #[arg(long = "s3-region", env = "FIELDCASE_S3_REGION")]
+    region: Option<String>,
+    /// Allow a plain `http://` S3 endpoint (same host or a private network only).
+    #[arg(long = "s3-allow-http", env = "FIELDCASE_S3_ALLOW_HTTP")]
+    allow_http: bool,
 }
 
 impl ServeArgs {
@@ -135,6 +157,19 @@ impl ServeArgs {
         }
         if let Some(v) = self.log_format {
             s.log_format = v;
+        }
+        let b = &mut c.blobs;
+        if let Some(v) = &self.blob_store.url {
+            b.url = Some(v.clone());
+        }
+        if let Some(v) = &self.blob_store.endpoint {
+            b.endpoint = Some(v.clone());
+        }
+        if let Some(v) = &self.blob_store.region {
+            b.region = Some(v.clone());
+        }
+        if self.blob_store.allow_http {
+            b.allow_http = true;
         }
         c.check()?;
         Ok(c)

@@ -5,7 +5,7 @@ use super::{
     AdminCommand, AuditCommand, CatalogueCommand, Cli, Command, KeysCommand, QuarantineCommand,
 };
 use fieldcase_core::sync::wire::WipeScope;
-use fieldcase_server::blobs::BlobDir;
+use fieldcase_server::blobs::{BlobDir, BlobStore};
 use fieldcase_server::config::{LogFormat, ServerConfig};
 use fieldcase_server::keys::{KeySource, ServerKeys};
 use fieldcase_server::storage::{Role, Storage, open_storage};
@@ -38,14 +38,14 @@ async fn serve(config: ServerConfig) -> Result<(), ServerError> {
             .clone()
             .unwrap_or_else(|| KeySource::default_dir(&data)),
     );
-    let mut state = AppState::new(
-        storage,
-        &keys,
-        data.join("blobs"),
-        config.limits.max_blob_bytes,
-    )
-    .await?
-    .with_settings(config.limits.clone(), &config.rate);
+    let blobs = config
+        .blobs
+        .open(&data, config.limits.max_blob_bytes)
+        .await?;
+    tracing::info!(location = %blobs.location(), "evidence store");
+    let mut state = AppState::with_blobs(storage, &keys, Arc::new(blobs))
+        .await?
+        .with_settings(config.limits.clone(), &config.rate);
     state.trusted_proxies = Arc::new(fieldcase_server::ratelimit::TrustedProxies::parse(
         &s.trusted_proxies,
     )?);
@@ -253,7 +253,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), ServerError> {
                 ),
                 AdminCommand::ListDevices => print(json, &maintenance::devices(s).await?),
                 AdminCommand::Verify => {
-                    let blobs = BlobDir::open(data.join("blobs"), u64::MAX)?;
+                    let blobs = BlobStore::folder(BlobDir::open(data.join("blobs"), u64::MAX)?);
                     let report = maintenance::verify(s, &blobs, !json).await?;
                     print(json, &report)?;
                     if report.ok() {

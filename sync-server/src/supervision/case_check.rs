@@ -4,7 +4,7 @@
 //! the same document and the uploaded files, so it checks what it can hold to account:
 //! - every evidence entry parses, names this case, and its signature holds for the key it
 //!   records, and that key is a device key the server enrolled;
-//! - every file an entry names (original, thumbnail, display copy) is in the blob folder with
+//! - every file an entry names (original, thumbnail, display copy) is in the blob store with
 //!   the recorded SHA-256 and size (a file not uploaded yet is reported as such, not as
 //!   altered);
 //! - redactions, the decision, the legal review and closes or reopens are signed and their
@@ -12,9 +12,9 @@
 //! - every issued document's hash matches its content.
 //!
 //! Each check is a row with its result, so the page shows all of them; hashing the files is
-//! the only blocking part ([`blob_states`]), run on the blocking pool by the route.
+//! the only part that reads the blob store ([`blob_states`]).
 
-use crate::blobs::BlobDir;
+use crate::blobs::BlobStore;
 use automerge::{AutoCommit, ChangeHash};
 use fieldcase_core::evidence::records::{check_decision, check_lifecycle, check_review};
 use fieldcase_core::evidence::signer::verify_hex;
@@ -23,7 +23,7 @@ use fieldcase_core::model::CaseRecord;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-/// A file named by an evidence entry, as found in the blob folder.
+/// A file named by an evidence entry, as found in the blob store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BlobState {
@@ -32,7 +32,7 @@ pub enum BlobState {
         /// Its size in bytes.
         size: u64,
     },
-    /// Not in the folder (not uploaded yet, or lost).
+    /// Not in the blob store (not uploaded yet, or lost).
     Missing,
     /// Present, but its content hashes to something else.
     Altered,
@@ -93,25 +93,29 @@ pub fn named_blobs(case: &CaseRecord) -> BTreeMap<String, u64> {
     out
 }
 
-/// Hashes each named file in the blob folder. Blocking: run it on the blocking pool.
-pub fn blob_states(blobs: &BlobDir, wanted: &BTreeMap<String, u64>) -> BTreeMap<String, BlobState> {
-    wanted
-        .keys()
-        .map(|sha| {
-            let valid = sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit());
-            let state = if !valid {
-                BlobState::Missing
-            } else {
-                match crate::maintenance::hash_file(&blobs.final_path(sha)) {
-                    Ok((hash, size)) if hash == *sha => BlobState::Intact { size },
-                    Ok(_) => BlobState::Altered,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => BlobState::Missing,
-                    Err(_) => BlobState::Unreadable,
+/// Hashes each named file in the blob store, streamed.
+pub async fn blob_states(
+    blobs: &BlobStore,
+    wanted: &BTreeMap<String, u64>,
+) -> BTreeMap<String, BlobState> {
+    let mut out = BTreeMap::new();
+    for sha in wanted.keys() {
+        let valid = sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit());
+        let state = if !valid {
+            BlobState::Missing
+        } else {
+            match blobs.hash_stored(sha).await {
+                Ok(Some((hash, size))) if hash == sha.to_ascii_lowercase() => {
+                    BlobState::Intact { size }
                 }
-            };
-            (sha.clone(), state)
-        })
-        .collect()
+                Ok(Some(_)) => BlobState::Altered,
+                Ok(None) => BlobState::Missing,
+                Err(_) => BlobState::Unreadable,
+            }
+        };
+        out.insert(sha.clone(), state);
+    }
+    out
 }
 
 /// Every check of `case` (its loaded document `doc`; mutable only because Automerge looks
@@ -279,21 +283,23 @@ pub fn verify(
 mod tests {
     use super::*;
 
-    #[test]
-    fn files_are_hashed_and_missing_ones_are_told_apart() -> crate::error::Result<()> {
+    #[tokio::test]
+    async fn files_are_hashed_and_missing_ones_are_told_apart() -> crate::error::Result<()> {
         use sha2::Digest;
         let dir = tempfile::tempdir()?;
-        let blobs = BlobDir::open(dir.path().join("b"), 1 << 20)?;
+        let dir = crate::blobs::BlobDir::open(dir.path().join("b"), 1 << 20)?;
         let content = b"evidence bytes".to_vec();
         let sha = hex::encode(sha2::Sha256::digest(&content));
-        blobs.append(&sha, 0, content.len() as u64, &content)?;
+        dir.append(&sha, 0, content.len() as u64, &content)?;
+        let path = dir.final_path(&sha);
+        let blobs = BlobStore::folder(dir);
         let other = "ab".repeat(32);
         let wanted = BTreeMap::from([(sha.clone(), 14), (other.clone(), 3)]);
-        let states = blob_states(&blobs, &wanted);
+        let states = blob_states(&blobs, &wanted).await;
         assert_eq!(states[&sha], BlobState::Intact { size: 14 });
         assert_eq!(states[&other], BlobState::Missing);
-        std::fs::write(blobs.final_path(&sha), b"altered")?;
-        assert_eq!(blob_states(&blobs, &wanted)[&sha], BlobState::Altered);
+        std::fs::write(path, b"altered")?;
+        assert_eq!(blob_states(&blobs, &wanted).await[&sha], BlobState::Altered);
         Ok(())
     }
 }

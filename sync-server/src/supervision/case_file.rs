@@ -1,7 +1,7 @@
 //! Documents and the case file (案卷) as PDFs on the server: the reviewer's case page links
 //! them, and `fieldcase-server admin case-file` writes the file for the archive. Drawn by the
 //! same core functions as on the phone (`fieldcase_core::documents`), with the evidence read
-//! from the server's blob folder and the party's personal data opened with the bureau's PII
+//! from the server's blob store and the party's personal data opened with the bureau's PII
 //! keys, for roles that may read it.
 
 use crate::AppState;
@@ -49,16 +49,23 @@ async fn load(state: &AppState, case: &CaseRecord, with_pii: bool) -> Result<Loa
             EvidenceKind::Audio => {}
         }
     }
-    let blobs = state.blobs.clone();
-    let blobs = tokio::task::spawn_blocking(move || {
-        wanted
-            .into_iter()
-            .filter(|s| s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()))
-            .filter_map(|s| std::fs::read(blobs.final_path(&s)).ok().map(|b| (s, b)))
-            .collect::<HashMap<_, _>>()
-    })
-    .await
-    .map_err(|e| ServerError::Task(e.to_string()))?;
+    let mut blobs = HashMap::new();
+    for sha in wanted {
+        if blobs.contains_key(&sha) {
+            continue;
+        }
+        // A picture that cannot be read is left out of the drawing, as a missing one is; the
+        // checks page says which.
+        match state.blobs.read_all(&sha).await {
+            Ok(Some(bytes)) => {
+                blobs.insert(sha, bytes);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(blob = %sha, error = %e, "evidence not readable for a document")
+            }
+        }
+    }
     let mut party = None;
     if with_pii
         && let Some(p) = &case.party
@@ -156,11 +163,7 @@ pub async fn server_checks(
     doc: &mut AutoCommit,
 ) -> Result<Vec<super::case_check::Check>> {
     let wanted = super::case_check::named_blobs(case);
-    let blobs = state.blobs.clone();
-    let found =
-        tokio::task::spawn_blocking(move || super::case_check::blob_states(&blobs, &wanted))
-            .await
-            .map_err(|e| ServerError::Task(e.to_string()))?;
+    let found = super::case_check::blob_states(&state.blobs, &wanted).await;
     let device_keys: std::collections::HashSet<String> = state
         .storage
         .devices()

@@ -255,16 +255,10 @@ pub async fn case_evidence(
         }
         return Err(not_found());
     };
-    let path = state.blobs.final_path(&sha);
-    let file = match tokio::fs::File::open(&path).await {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            tracing::error!(blob = %sha, "a recorded blob's file is missing");
-            return Err(not_found());
-        }
-        Err(e) => return Err(e.into()),
+    let Some(len) = state.blobs.size(&sha).await? else {
+        tracing::error!(blob = %sha, "a recorded blob is missing from the blob store");
+        return Err(not_found());
     };
-    let len = file.metadata().await?.len();
     let range = match crate::blobs::parse_range(headers.get(header::RANGE), len) {
         Ok(r) => r,
         Err(()) => {
@@ -283,21 +277,33 @@ pub async fn case_evidence(
     } else {
         "application/octet-stream".to_string()
     };
-    Ok(stream(file, start, end, len, range.is_some(), &ctype).await?)
+    let count = if len == 0 { 0 } else { end - start + 1 };
+    let Some(body) = state.blobs.read_range(&sha, start, count).await? else {
+        tracing::error!(blob = %sha, "a recorded blob is missing from the blob store");
+        return Err(not_found());
+    };
+    Ok(stream(
+        body,
+        start,
+        end,
+        len,
+        count,
+        range.is_some(),
+        &ctype,
+    ))
 }
 
-/// Streams bytes `start..=end` of a `len`-byte file: `206` with `Content-Range` for a range,
-/// else `200`.
-async fn stream(
-    file: tokio::fs::File,
+/// Sends bytes `start..=end` (`count` of them) of a `len`-byte blob: `206` with
+/// `Content-Range` for a range, else `200`.
+fn stream(
+    body: crate::blobs::store::ByteStream,
     start: u64,
     end: u64,
     len: u64,
+    count: u64,
     partial: bool,
     ctype: &str,
-) -> std::io::Result<Response> {
-    let count = if len == 0 { 0 } else { end - start + 1 };
-    let body = crate::blobs::ranged_body(file, start, count).await?;
+) -> Response {
     let mut h = HeaderMap::new();
     h.insert(
         header::CONTENT_TYPE,
@@ -326,7 +332,7 @@ async fn stream(
     } else {
         StatusCode::OK
     };
-    Ok((status, h, axum::body::Body::from_stream(body)).into_response())
+    (status, h, axum::body::Body::from_stream(body)).into_response()
 }
 
 /// `GET /dashboard/case/{id}/documents/{doc}` (with or without `.pdf`): one document as an A4

@@ -708,7 +708,11 @@ async fn encrypted_backup_hides_every_record_and_restores_only_with_its_identity
     let photo =
         b"\xff\xd8\xff\xe0\x00\x10JFIF\x00 canary evidence bytes of a case photo".repeat(40);
     let sha = hex::encode(sha2::Sha256::digest(&photo));
-    let path = state.blobs.final_path(&sha);
+    let path = state
+        .blobs
+        .as_folder()
+        .ok_or("folder store")?
+        .final_path(&sha);
     std::fs::create_dir_all(path.parent().ok_or("parent")?)?;
     std::fs::write(&path, &photo)?;
     state

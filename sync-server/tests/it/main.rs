@@ -3,12 +3,14 @@
 mod actor_binding;
 mod admin_cli;
 mod api;
+mod blob_store;
 mod case_page;
 mod catalogue;
 mod disclosure;
 mod keys;
 #[path = "../../../core/tests/it/common/lawful.rs"]
 mod lawful;
+mod moto;
 mod pg_tls;
 mod ratelimit;
 #[path = "../../examples/seed_demo.rs"]

@@ -101,7 +101,12 @@ async fn upload_is_chunked_resumable_verified_and_scoped() -> TestResult {
     a.client.upload_blob(&a.store, &file, &sha).await?;
     let st = a.client.blob_status(&a.store, &sha).await?;
     assert!(st.complete);
-    let stored = s.state.blobs.final_path(&sha);
+    let stored = s
+        .state
+        .blobs
+        .as_folder()
+        .ok_or("folder store")?
+        .final_path(&sha);
     assert_eq!(std::fs::read(&stored)?, bytes);
     // Again: stored once, answered at once.
     a.client.upload_blob(&a.store, &file, &sha).await?;

@@ -64,7 +64,13 @@ fn phase_rank(p: SyncPhase) -> u8 {
 /// The server's stored copy of every blob the phone holds has the right hash.
 fn server_holds(s: &TestServer, shas: &[String]) -> TestResult {
     for sha in shas {
-        let (actual, _) = fieldcase_server::maintenance::hash_file(&s.state.blobs.final_path(sha))?;
+        let (actual, _) = fieldcase_server::maintenance::hash_file(
+            &s.state
+                .blobs
+                .as_folder()
+                .ok_or("folder store")?
+                .final_path(sha),
+        )?;
         assert_eq!(&actual, sha, "server copy of {sha}");
     }
     Ok(())
@@ -296,12 +302,16 @@ async fn a_blob_the_server_refuses_stays_pending_and_the_sync_succeeds() -> Test
     assert_eq!(
         s.state
             .blobs
-            .prune_partials(std::time::Duration::from_secs(3600)),
+            .prune_partials(std::time::Duration::from_secs(3600))
+            .await?,
         0,
         "fresh partial kept"
     );
     assert_eq!(
-        s.state.blobs.prune_partials(std::time::Duration::ZERO),
+        s.state
+            .blobs
+            .prune_partials(std::time::Duration::ZERO)
+            .await?,
         1,
         "stale partial removed"
     );
@@ -353,7 +363,13 @@ async fn blob_downloads_are_scoped_ranged_and_verified() -> TestResult {
     let entry = a.photo(&case, dir.path(), 320, 240, 11)?;
     let sha = entry.original.sha256.clone();
     a.sync().await?;
-    let bytes = std::fs::read(s.state.blobs.final_path(&sha))?;
+    let bytes = std::fs::read(
+        s.state
+            .blobs
+            .as_folder()
+            .ok_or("folder store")?
+            .final_path(&sha),
+    )?;
 
     // Whole, then a resumed range.
     let (st, body, _) = raw_get(&s.url(), &b, &sha, None).await?;
@@ -402,7 +418,12 @@ async fn blob_downloads_are_scoped_ranged_and_verified() -> TestResult {
     assert_eq!(st, 200);
 
     // A damaged server copy is refused and leaves nothing on the phone.
-    let server_copy = s.state.blobs.final_path(&sha);
+    let server_copy = s
+        .state
+        .blobs
+        .as_folder()
+        .ok_or("folder store")?
+        .final_path(&sha);
     let mut perms = std::fs::metadata(&server_copy)?.permissions();
     #[allow(clippy::permissions_set_readonly_false)]
     perms.set_readonly(false);

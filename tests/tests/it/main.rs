@@ -11,8 +11,11 @@ mod evsync;
 mod fleet;
 mod forgery;
 mod measure;
+#[path = "../../../sync-server/tests/it/moto.rs"]
+mod moto;
 mod pinning;
 mod revoke;
+mod s3_evidence;
 mod scenarios;
 mod wire_forms;
 mod wire_schemas;
