@@ -9,6 +9,8 @@
 //! - [`storage`]: the storage trait, its SQLite backend and the backend conformance suite.
 //! - [`ops`]: health, metrics, OpenAPI; [`admin`]: the operator commands.
 //! - [`error`]: the one error type and its HTTP mapping.
+//! - [`restore_epoch`]: the id a restore renews, so phones offer again what a restore lost;
+//!   [`pg_backup`]: PostgreSQL backup and restore with `pg_dump`/`pg_restore`.
 //! - [`keys`]: the server's keys, kept in a key folder (or the environment), not the database.
 //! - [`supervision`]: reports, disclosure and the dashboard; [`audit`]: the access audit trail.
 //!
@@ -30,10 +32,12 @@ pub mod maintenance;
 pub mod merge;
 pub mod numbering;
 pub mod ops;
+pub mod pg_backup;
 pub mod pii_rotation;
 mod pusher;
 pub mod quarantine;
 pub mod ratelimit;
+pub mod restore_epoch;
 pub mod sealed_backup;
 pub mod seen;
 pub mod storage;

@@ -317,6 +317,7 @@ pub async fn sync(
     } else {
         (None, None)
     };
+    let restore_epoch = Some(crate::restore_epoch::cached(&state.storage).await?);
     Ok(crate::sync_body::SyncReply::new(
         negotiated,
         SyncResponse {
@@ -331,6 +332,7 @@ pub async fn sync(
             server_time_ms: now,
             catalogue_version: Some(catalogue_version),
             catalogue,
+            restore_epoch,
         },
     ))
 }

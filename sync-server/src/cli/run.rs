@@ -35,6 +35,8 @@ pub(crate) async fn run(cli: Cli) -> Result<(), ServerError> {
                 fieldcase_server::app::DEFAULT_MAX_BLOB,
             )
             .await?;
+            // Created on first start (announced to phones; a restore replaces it).
+            fieldcase_server::restore_epoch::current(state.storage.as_ref()).await?;
             state.trusted_proxies = Arc::new(fieldcase_server::ratelimit::TrustedProxies::parse(
                 &trusted_proxies,
             )?);
@@ -83,15 +85,15 @@ pub(crate) async fn run(cli: Cli) -> Result<(), ServerError> {
                     recipients_file,
                     plain,
                 } => {
-                    if database_url.is_some() && !blobs_only {
-                        return Err(ServerError::Config(
-                            "back up a PostgreSQL database with pg_dump, and its blobs with \
-                             `admin backup --blobs-only`"
-                                .into(),
-                        ));
-                    }
                     if *plain {
-                        let m = maintenance::backup(&data, out, *blobs_only, !json).await?;
+                        let m = maintenance::backup(
+                            &data,
+                            out,
+                            *blobs_only,
+                            database_url.as_deref(),
+                            !json,
+                        )
+                        .await?;
                         return print(json, &m);
                     }
                     let recipients = fieldcase_server::sealed_backup::parse_recipients(
@@ -110,6 +112,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), ServerError> {
                         out,
                         recipients,
                         *blobs_only,
+                        database_url.as_deref(),
                         !json,
                     )
                     .await?;
@@ -139,11 +142,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), ServerError> {
                     return Ok(());
                 }
                 AdminCommand::Restore { from, identity } => {
-                    if database_url.is_some() {
-                        return Err(ServerError::Config(
-                            "restore a PostgreSQL database with pg_restore or psql".into(),
-                        ));
-                    }
+                    let url = database_url.as_deref();
                     if fieldcase_server::sealed_backup::is_sealed(from)? {
                         let identity = identity.as_deref().ok_or_else(|| {
                             ServerError::Config(
@@ -151,10 +150,11 @@ pub(crate) async fn run(cli: Cli) -> Result<(), ServerError> {
                             )
                         })?;
                         let m =
-                            fieldcase_server::sealed_backup::restore(from, &data, identity).await?;
+                            fieldcase_server::sealed_backup::restore(from, &data, identity, url)
+                                .await?;
                         return print(json, &m);
                     }
-                    let m = maintenance::restore(from, &data, !json).await?;
+                    let m = maintenance::restore(from, &data, url, !json).await?;
                     return print(json, &m);
                 }
                 AdminCommand::CaseFile { case, out } => {
