@@ -12,6 +12,7 @@ mod fleet;
 mod forgery;
 mod measure;
 mod pinning;
+mod restore;
 mod revoke;
 mod scenarios;
 mod wire_forms;
