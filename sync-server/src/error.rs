@@ -97,6 +97,36 @@ pub enum ServerError {
         /// For logs and the operator (no secrets: the URL is never echoed).
         detail: String,
     },
+    /// A PostgreSQL client tool a backup or restore runs (`pg_dump`, `pg_restore`) is not
+    /// installed where the server looks.
+    #[error(
+        "{tool} not found on PATH nor in /usr/lib/postgresql/*/bin; install the PostgreSQL \
+         client tools (the major version of the database server or newer)"
+    )]
+    ToolMissing {
+        /// The program.
+        tool: &'static str,
+    },
+    /// A PostgreSQL client tool ran and failed.
+    #[error("{tool} failed ({status}): {stderr}")]
+    ToolFailed {
+        /// The program.
+        tool: &'static str,
+        /// Its exit status.
+        status: String,
+        /// The end of what it wrote to stderr (the password is never on its command line).
+        stderr: String,
+    },
+    /// A restore was pointed at a database that already holds fieldcase tables: nothing was
+    /// changed (a restore only fills an empty database).
+    #[error(
+        "the database already holds fieldcase tables ({tables}); restore into a new, empty \
+         database (createdb), nothing was changed"
+    )]
+    RestoreTargetNotEmpty {
+        /// The tables found.
+        tables: String,
+    },
 }
 
 impl ServerError {
@@ -166,7 +196,10 @@ impl ServerError {
             | ServerError::Core(_)
             | ServerError::Task(_)
             | ServerError::Config(_)
-            | ServerError::DatabaseTls { .. } => (
+            | ServerError::DatabaseTls { .. }
+            | ServerError::ToolMissing { .. }
+            | ServerError::ToolFailed { .. }
+            | ServerError::RestoreTargetNotEmpty { .. } => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
                 "internal error; try again later".into(),

@@ -10,6 +10,8 @@
 //! - [`ops`]: health, readiness, metrics, OpenAPI; [`telemetry`]: latency histograms and the
 //!   access log; [`config`]: the settings file; [`admin`]: the operator commands.
 //! - [`error`]: the one error type and its HTTP mapping.
+//! - [`restore_epoch`]: the id a restore renews, so phones offer again what a restore lost;
+//!   [`pg_backup`]: PostgreSQL backup and restore with `pg_dump`/`pg_restore`.
 //! - [`keys`]: the server's keys, kept in a key folder (or the environment), not the database.
 //! - [`supervision`]: reports, disclosure and the dashboard; [`audit`]: the access audit trail.
 //!
@@ -32,10 +34,12 @@ pub mod maintenance;
 pub mod merge;
 pub mod numbering;
 pub mod ops;
+pub mod pg_backup;
 pub mod pii_rotation;
 mod pusher;
 pub mod quarantine;
 pub mod ratelimit;
+pub mod restore_epoch;
 pub mod sealed_backup;
 pub mod seen;
 pub mod storage;

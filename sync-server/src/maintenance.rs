@@ -2,11 +2,11 @@
 //! database, and `verify` (every document and blob checked end to end).
 //!
 //! A backup folder holds `server.db` (a consistent copy taken with `VACUUM INTO` while the
-//! server runs), `blobs/<aa>/<sha256>` and `manifest.json`. Blob files are written and renamed
-//! before their rows commit, so every blob the copied database names is already on disk when
-//! the copy is taken; files stored afterwards are harmless extras. A PostgreSQL database is
-//! backed up with `pg_dump` (see the operator guide); its blob folder is copied with the same
-//! `backup --blobs-only` step.
+//! server runs) or, on PostgreSQL, `server.dump` (`pg_dump`, see [`crate::pg_backup`]),
+//! `blobs/<aa>/<sha256>` and `manifest.json`. The database is copied first and the blobs
+//! after: blob files are written and renamed before their rows commit, so every blob the
+//! copied database names is already on disk when the copy is taken; files stored afterwards
+//! are harmless extras. A restore renews the restore epoch ([`crate::restore_epoch`]).
 
 use crate::blobs::BlobStore;
 use crate::error::{Result, ServerError};
@@ -334,18 +334,32 @@ pub(crate) fn ensure_empty(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Backs up the embedded database and the blobs of data folder `data` into the new folder
-/// `out`, while the server may keep running. With `blobs_only`, only the blob folder is copied
-/// (the database being PostgreSQL, dumped with `pg_dump`).
+/// Backs up the database (the embedded one, or PostgreSQL at `database_url`) and the blobs
+/// of data folder `data` into the new folder `out`, while servers may keep running. With
+/// `blobs_only`, only the blob folder is copied.
 pub async fn backup(
     data: &Path,
     out: &Path,
     blobs_only: bool,
+    database_url: Option<&str>,
     progress: bool,
 ) -> Result<BackupManifest> {
     ensure_empty(out)?;
     let (database, database_sha256, documents) = if blobs_only {
         (None, None, 0)
+    } else if let Some(url) = database_url {
+        let documents = crate::pg_backup::doc_count(url).await?;
+        let dest = out.join(crate::pg_backup::DUMP_FILE);
+        let (u, d) = (url.to_string(), dest.clone());
+        tokio::task::spawn_blocking(move || crate::pg_backup::dump(&u, &d))
+            .await
+            .map_err(|e| ServerError::Task(e.to_string()))??;
+        let (sha, _) = hash_file(&dest)?;
+        (
+            Some(crate::pg_backup::DUMP_FILE.to_string()),
+            Some(sha),
+            documents,
+        )
     } else {
         let src = data.join("server.db");
         if !src.exists() {
@@ -381,20 +395,42 @@ pub async fn backup(
     Ok(manifest)
 }
 
-/// Restores backup folder `from` into the empty (or new) data folder `data`, checking the
-/// database file's hash and every blob's hash on the way.
-pub async fn restore(from: &Path, data: &Path, progress: bool) -> Result<BackupManifest> {
+/// Restores backup folder `from` into the empty (or new) data folder `data` (and, for a
+/// PostgreSQL dump, the empty database at `database_url`), checking the database file's hash
+/// and every blob's hash on the way, and renews the restore epoch.
+pub async fn restore(
+    from: &Path,
+    data: &Path,
+    database_url: Option<&str>,
+    progress: bool,
+) -> Result<BackupManifest> {
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(from.join("manifest.json"))?)
             .map_err(|e| ServerError::Config(format!("manifest.json: {e}")))?;
-    ensure_empty(data)?;
     let want = manifest
         .get("database_sha256")
         .and_then(|v| v.as_str())
         .map(String::from);
+    let is_dump =
+        manifest.get("database").and_then(|v| v.as_str()) == Some(crate::pg_backup::DUMP_FILE);
+    let url = restore_target(want.is_some() && is_dump, database_url)?;
+    if let Some(url) = url {
+        crate::pg_backup::ensure_empty_database(url).await?;
+    }
+    ensure_empty(data)?;
     let mut documents = 0;
     let mut database_sha256 = None;
-    if let Some(want) = want {
+    if let (Some(want), Some(url)) = (&want, url) {
+        let src = from.join(crate::pg_backup::DUMP_FILE);
+        let (sha, _) = hash_file(&src)?;
+        if &sha != want {
+            return Err(ServerError::Config(
+                "server.dump in the backup does not match its manifest".into(),
+            ));
+        }
+        documents = crate::pg_backup::restore_dump(url, &src).await?.0;
+        database_sha256 = Some(sha);
+    } else if let Some(want) = want {
         let src = from.join("server.db");
         let (sha, _) = hash_file(&src)?;
         if sha != want {
@@ -408,6 +444,7 @@ pub async fn restore(from: &Path, data: &Path, progress: bool) -> Result<BackupM
         std::fs::File::open(&tmp)?.sync_all()?;
         std::fs::rename(&tmp, &dest)?;
         let storage = crate::storage::sqlite::SqliteStorage::open(&dest)?;
+        crate::restore_epoch::renew(&storage).await?;
         documents = storage.doc_count().await?;
         database_sha256 = Some(sha);
     }
@@ -415,13 +452,36 @@ pub async fn restore(from: &Path, data: &Path, progress: bool) -> Result<BackupM
     let (blobs, blob_bytes) = tokio::task::spawn_blocking(move || copy_blobs(&b, &d, progress))
         .await
         .map_err(|e| ServerError::Task(e.to_string()))??;
+    let name = if is_dump {
+        crate::pg_backup::DUMP_FILE
+    } else {
+        "server.db"
+    };
     Ok(BackupManifest {
         format: 1,
         created_at_ms: fieldcase_core::ids::now_ms(),
-        database: database_sha256.as_ref().map(|_| "server.db".to_string()),
+        database: database_sha256.as_ref().map(|_| name.to_string()),
         database_sha256,
         documents,
         blobs,
         blob_bytes,
     })
+}
+
+/// The database a restore writes into: the URL for a backup holding a PostgreSQL dump (which
+/// needs one), none for a SQLite one (which refuses one: it would be ignored).
+pub(crate) fn restore_target(is_dump: bool, database_url: Option<&str>) -> Result<Option<&str>> {
+    match (is_dump, database_url) {
+        (true, Some(url)) => Ok(Some(url)),
+        (true, None) => Err(ServerError::Config(
+            "this backup holds a PostgreSQL dump: give --database-url of a new, empty database"
+                .into(),
+        )),
+        (false, Some(_)) => Err(ServerError::Config(
+            "this backup holds no PostgreSQL dump (a SQLite database, or blobs only): restore \
+             it without --database-url"
+                .into(),
+        )),
+        (false, None) => Ok(None),
+    }
 }

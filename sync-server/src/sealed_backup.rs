@@ -15,7 +15,9 @@
 //! - `contents.age`: the list of files with the SHA-256 and size of each plaintext, checked on
 //!   restore (so a missing, swapped or truncated file is found);
 //! - `server.db.age`: the consistent SQLite copy (`VACUUM INTO`, made beside the live database
-//!   in the data folder, which holds it in plain anyway, and removed once sealed);
+//!   in the data folder, which holds it in plain anyway, and removed once sealed), or
+//!   `server.dump.age` on PostgreSQL: the `pg_dump` archive ([`crate::pg_backup`]), made in
+//!   the data folder the same way, taken before the blobs are copied;
 //! - `blobs/000001.age`, ...: evidence files under numbers, so a file name does not give away
 //!   the SHA-256 of a photo (which would let anyone holding a candidate photo confirm it).
 //!
@@ -46,6 +48,10 @@ pub struct SealedManifest {
     pub created_at_ms: i64,
     /// Whether the database is in it (`false` for `--blobs-only`).
     pub database: bool,
+    /// `pg_dump` when the database is a PostgreSQL dump; absent for SQLite (and in backups
+    /// made before PostgreSQL databases were backed up by this command).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_format: Option<String>,
     /// Documents in the copied database.
     pub documents: i64,
     /// Evidence files in it.
@@ -58,6 +64,8 @@ pub struct SealedManifest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Contents {
     database_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    database_format: Option<String>,
     blobs: Vec<BlobEntry>,
 }
 
@@ -218,14 +226,15 @@ fn unseal_file(
     Ok(len)
 }
 
-/// Writes an encrypted backup of data folder `data` into the new folder `out`, while the
-/// server may keep running. With `blobs_only` the database is left out (PostgreSQL: seal its
-/// `pg_dump` with age, see the operator guide).
+/// Writes an encrypted backup of data folder `data` and its database (the embedded one, or
+/// PostgreSQL at `database_url`) into the new folder `out`, while servers may keep running.
+/// With `blobs_only` the database is left out.
 pub async fn backup(
     data: &Path,
     out: &Path,
     recipients: Vec<age::x25519::Recipient>,
     blobs_only: bool,
+    database_url: Option<&str>,
     progress: bool,
 ) -> Result<SealedManifest> {
     if recipients.is_empty() {
@@ -234,12 +243,36 @@ pub async fn backup(
         ));
     }
     crate::maintenance::ensure_empty(out)?;
+    let pg = match database_url {
+        Some(url) if !blobs_only => {
+            Some((url.to_string(), crate::pg_backup::doc_count(url).await?))
+        }
+        _ => None,
+    };
     let (data, out) = (data.to_path_buf(), out.to_path_buf());
     tokio::task::spawn_blocking(move || {
-        backup_blocking(&data, &out, &recipients, blobs_only, progress)
+        backup_blocking(&data, &out, &recipients, blobs_only, pg, progress)
     })
     .await
     .map_err(|e| ServerError::Task(e.to_string()))?
+}
+
+/// Dumps PostgreSQL at `url` and seals the dump into `out`; returns the dump's SHA-256.
+fn seal_dump(
+    data: &Path,
+    out: &Path,
+    url: &str,
+    recipients: &[age::x25519::Recipient],
+) -> Result<String> {
+    // As for SQLite: the plain dump lives in the data folder only until it is sealed.
+    let copy = data.join(format!("backup-{}.dump.tmp", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(data)?;
+    let made = crate::pg_backup::dump(url, &copy).and_then(|()| {
+        let dest = out.join(format!("{}.age", crate::pg_backup::DUMP_FILE));
+        seal_file(&copy, &dest, recipients)
+    });
+    let _ = std::fs::remove_file(&copy);
+    Ok(made?.0)
 }
 
 fn backup_blocking(
@@ -247,14 +280,20 @@ fn backup_blocking(
     out: &Path,
     recipients: &[age::x25519::Recipient],
     blobs_only: bool,
+    pg: Option<(String, i64)>,
     progress: bool,
 ) -> Result<SealedManifest> {
     let mut contents = Contents {
         database_sha256: None,
+        database_format: None,
         blobs: vec![],
     };
     let mut documents = 0;
-    if !blobs_only {
+    if let Some((url, docs)) = &pg {
+        contents.database_sha256 = Some(seal_dump(data, out, url, recipients)?);
+        contents.database_format = Some(crate::pg_backup::FORMAT_PG_DUMP.into());
+        documents = *docs;
+    } else if !blobs_only {
         let src = data.join("server.db");
         if !src.exists() {
             return Err(ServerError::Config(format!(
@@ -274,28 +313,9 @@ fn backup_blocking(
         documents = docs;
         contents.database_sha256 = Some(sha);
     }
-    let files = crate::maintenance::stored_blob_files(&data.join("blobs"))?;
-    let bar = crate::maintenance::Progress::new(progress, files.len() as u64, "blobs");
-    let blob_dir = out.join("blobs");
-    std::fs::create_dir_all(&blob_dir)?;
-    let mut blob_bytes = 0u64;
-    for (n, (name, path)) in files.iter().enumerate() {
-        let file = format!("blobs/{:06}.age", n + 1);
-        let (sha, size) = seal_file(path, &out.join(&file), recipients)?;
-        if &sha != name {
-            return Err(ServerError::Config(format!(
-                "blob {name} is damaged in the data folder; run `admin verify`"
-            )));
-        }
-        blob_bytes += size;
-        contents.blobs.push(BlobEntry {
-            file,
-            sha256: sha,
-            size,
-        });
-        bar.inc();
-    }
-    bar.finish();
+    // After the database: see `crate::pg_backup` for why this order makes the copy whole.
+    let (blobs, blob_bytes) = seal_blobs(&data.join("blobs"), out, recipients, progress)?;
+    contents.blobs = blobs;
     let list = serde_json::to_vec(&contents).map_err(|e| ServerError::Config(e.to_string()))?;
     seal_bytes(&list, &out.join("contents.age"), recipients)?;
     let manifest = SealedManifest {
@@ -304,6 +324,7 @@ fn backup_blocking(
         recipients: recipients.iter().map(ToString::to_string).collect(),
         created_at_ms: fieldcase_core::ids::now_ms(),
         database: contents.database_sha256.is_some(),
+        database_format: contents.database_format.clone(),
         documents,
         blobs: contents.blobs.len(),
         blob_bytes,
@@ -314,6 +335,40 @@ fn backup_blocking(
     Ok(manifest)
 }
 
+/// Seals every stored blob of the blob folder `from` into `out/blobs/NNNNNN.age`, checking
+/// each against its name; returns the entries and their plaintext bytes. The one place a
+/// backup reads evidence files, so another evidence store can take its place.
+fn seal_blobs(
+    from: &Path,
+    out: &Path,
+    recipients: &[age::x25519::Recipient],
+    progress: bool,
+) -> Result<(Vec<BlobEntry>, u64)> {
+    let files = crate::maintenance::stored_blob_files(from)?;
+    let bar = crate::maintenance::Progress::new(progress, files.len() as u64, "blobs");
+    std::fs::create_dir_all(out.join("blobs"))?;
+    let mut entries = Vec::with_capacity(files.len());
+    let mut blob_bytes = 0u64;
+    for (n, (name, path)) in files.iter().enumerate() {
+        let file = format!("blobs/{:06}.age", n + 1);
+        let (sha, size) = seal_file(path, &out.join(&file), recipients)?;
+        if &sha != name {
+            return Err(ServerError::Config(format!(
+                "blob {name} is damaged in the data folder; run `admin verify`"
+            )));
+        }
+        blob_bytes += size;
+        entries.push(BlobEntry {
+            file,
+            sha256: sha,
+            size,
+        });
+        bar.inc();
+    }
+    bar.finish();
+    Ok((entries, blob_bytes))
+}
+
 /// Whether the backup folder `from` is an encrypted one (its manifest says so).
 pub fn is_sealed(from: &Path) -> Result<bool> {
     let manifest: serde_json::Value =
@@ -322,15 +377,24 @@ pub fn is_sealed(from: &Path) -> Result<bool> {
     Ok(manifest.get("encryption").and_then(|v| v.as_str()) == Some(ENCRYPTION))
 }
 
-/// Restores encrypted backup `from` into the empty (or new) data folder `data` with the
-/// identities of `identity_file`. The identity is tried on the contents list before the data
-/// folder is touched: a wrong one changes nothing.
-pub async fn restore(from: &Path, data: &Path, identity_file: &Path) -> Result<SealedManifest> {
+/// Restores encrypted backup `from` into the empty (or new) data folder `data` (and a
+/// PostgreSQL dump into the empty database at `database_url`) with the identities of
+/// `identity_file`, and renews the restore epoch. The identity is tried on the contents list,
+/// and the database checked empty, before anything is written: either failing changes
+/// nothing.
+pub async fn restore(
+    from: &Path,
+    data: &Path,
+    identity_file: &Path,
+    database_url: Option<&str>,
+) -> Result<SealedManifest> {
     let (from, data) = (from.to_path_buf(), data.to_path_buf());
     let identity_file = identity_file.to_path_buf();
+    let url = database_url.map(String::from);
+    let rt = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let identities = load_identities(&identity_file)?;
-        restore_blocking(&from, &data, &identities)
+        restore_blocking(&from, &data, &identities, url.as_deref(), &rt)
     })
     .await
     .map_err(|e| ServerError::Task(e.to_string()))?
@@ -340,6 +404,8 @@ fn restore_blocking(
     from: &Path,
     data: &Path,
     identities: &[Box<dyn age::Identity>],
+    database_url: Option<&str>,
+    rt: &tokio::runtime::Handle,
 ) -> Result<SealedManifest> {
     let manifest: SealedManifest =
         serde_json::from_slice(&std::fs::read(from.join("manifest.json"))?)
@@ -364,11 +430,26 @@ fn restore_blocking(
             "contents.age names a file this backup format does not write".into(),
         ));
     }
+    let is_dump = contents.database_format.as_deref() == Some(crate::pg_backup::FORMAT_PG_DUMP);
+    let url = crate::maintenance::restore_target(is_dump, database_url)?;
+    if let Some(url) = url {
+        rt.block_on(crate::pg_backup::ensure_empty_database(url))?;
+    }
     crate::maintenance::ensure_empty(data)?;
     let mut documents = 0;
-    if let Some(sha) = &contents.database_sha256 {
+    if let (Some(sha), Some(url)) = (&contents.database_sha256, url) {
+        // The plain dump stays in the new data folder only until pg_restore has read it.
+        let dump = data.join("restore.dump.tmp");
+        let sealed = from.join(format!("{}.age", crate::pg_backup::DUMP_FILE));
+        let restored = unseal_file(&sealed, &dump, identities, sha)
+            .and_then(|_| rt.block_on(crate::pg_backup::restore_dump(url, &dump)));
+        let _ = std::fs::remove_file(&dump);
+        documents = restored?.0;
+    } else if let Some(sha) = &contents.database_sha256 {
         let dest = data.join("server.db");
         unseal_file(&from.join("server.db.age"), &dest, identities, sha)?;
+        let storage = crate::storage::sqlite::SqliteStorage::open(&dest)?;
+        rt.block_on(crate::restore_epoch::renew(&storage))?;
         let conn = rusqlite::Connection::open(&dest)?;
         documents = conn.query_row("SELECT count(*) FROM docs", [], |r| r.get(0))?;
     }

@@ -323,6 +323,7 @@ pub async fn sync(
         (None, None)
     };
     timer.stage(SyncStage::Extras);
+    let restore_epoch = Some(crate::restore_epoch::cached(&state.storage).await?);
     Ok(crate::sync_body::SyncReply::new(
         negotiated,
         SyncResponse {
@@ -337,6 +338,7 @@ pub async fn sync(
             server_time_ms: now,
             catalogue_version: Some(catalogue_version),
             catalogue,
+            restore_epoch,
         },
     ))
 }

@@ -1,6 +1,7 @@
 //! Shared machinery of the end-to-end tests and harnesses: a real server on a loopback port
 //! driven by the real core client ([`harness`]), a TCP proxy that injects faults ([`proxy`]),
-//! the fleet simulator behind `fleet-sim` ([`fleet`]), the convergence schedules, the kill -9 loops of the store and of the server binary
+//! the fleet simulator behind `fleet-sim` ([`fleet`]), a server restored from a backup under a
+//! fleet ([`restore`]), the convergence schedules, the kill -9 loops of the store and of the server binary
 //! ([`server_crash`]) and the malformed-input checks. The `battery`
 //! and `bench` binaries and the integration tests under `tests/tests/` drive them.
 
@@ -20,5 +21,6 @@ pub mod link;
 pub mod outsider;
 pub mod pdf;
 pub mod proxy;
+pub mod restore;
 pub mod server_crash;
 pub mod tamper;

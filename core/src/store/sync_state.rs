@@ -332,6 +332,32 @@ impl FieldStore {
         })
     }
 
+    /// Forgets everything this phone believed the server holds, because the server was
+    /// restored from a backup (its restore epoch changed to `epoch`): every document not
+    /// refused becomes dirty with no known server heads (so it goes up whole), every evidence
+    /// file unconfirmed (so its status is asked again and what the server lacks is uploaded),
+    /// the feed cursor goes back to 0, and `epoch` is recorded. One transaction: a crash
+    /// before it commits leaves the old epoch, and the next sync resets again.
+    ///
+    /// Refused documents stay as they are: the same rules would refuse them again.
+    pub fn forget_server_state(&self, epoch: &str) -> Result<()> {
+        self.write_tx(|tx| {
+            tx.execute(
+                "UPDATE docs SET server_heads = NULL,
+                 synced_change = CASE WHEN rejected IS NULL THEN 0 ELSE synced_change END",
+                [],
+            )?;
+            tx.execute("UPDATE blobs SET server_confirmed_at_ms = NULL", [])?;
+            super::set_meta(tx, crate::sync::session::META_CURSOR, b"0")?;
+            super::set_meta(
+                tx,
+                crate::sync::session::META_RESTORE_EPOCH,
+                epoch.as_bytes(),
+            )?;
+            Ok(())
+        })
+    }
+
     /// The record kind of a stored document.
     pub fn doc_kind(&self, doc_id: &str) -> Result<Option<RecordKind>> {
         self.read(|c| doc_kind(c, doc_id))

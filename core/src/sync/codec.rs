@@ -283,6 +283,7 @@ mod tests {
             number_blocks: vec![],
             roster: None,
             roster_digest: None,
+            restore_epoch: Some("5f0c2a1e9d8b7c6a5f0c2a1e9d8b7c6a".into()),
         };
         for f in [BodyFormat::Json, BodyFormat::Cbor] {
             let bytes = f.encode(&resp).expect("encode");

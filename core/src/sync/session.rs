@@ -28,6 +28,40 @@ pub const META_CURSOR: &str = "sync_cursor";
 pub const META_SYNCED_AT: &str = "synced_at_ms";
 /// Meta key of the server clock minus the device clock, in ms.
 pub const META_CLOCK_OFFSET: &str = "clock_offset_ms";
+/// Meta key of the server's restore epoch this phone last synced under.
+pub const META_RESTORE_EPOCH: &str = "sync_restore_epoch";
+
+/// What a reply's restore epoch means for the phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EpochStep {
+    /// No epoch (an older server), or the one recorded: nothing to do.
+    Same,
+    /// The first epoch this phone hears: recorded, nothing else (it has never synced under
+    /// another one, so it cannot have lost anything to a restore).
+    Record,
+    /// Another epoch than the one recorded: the server was restored from a backup and may
+    /// lack what this phone sent since. Forget what the server was believed to hold, read the
+    /// feed from 0 and offer everything again.
+    Reset,
+    /// Another epoch again after a reset in this session (servers behind one address that
+    /// disagree): not acted on, the recorded one kept, so the next session decides again.
+    /// Bounds the resets to one per session.
+    Ignore,
+}
+
+/// Decides [`EpochStep`] from the epoch recorded on the phone, the one in a reply, and
+/// whether this session has reset already.
+pub fn epoch_step(recorded: Option<&str>, announced: Option<&str>, reset_done: bool) -> EpochStep {
+    let Some(announced) = announced.filter(|e| !e.is_empty()) else {
+        return EpochStep::Same;
+    };
+    match recorded.filter(|e| !e.is_empty()) {
+        None => EpochStep::Record,
+        Some(r) if r == announced => EpochStep::Same,
+        Some(_) if reset_done => EpochStep::Ignore,
+        Some(_) => EpochStep::Reset,
+    }
+}
 
 /// Wants carried by one request at most: a whole feed page, so a first sync takes about one
 /// round trip per page. The server answers as many as fit its reply budget; the rest stay
@@ -86,6 +120,9 @@ pub struct SyncReport {
     /// key pinned), with the reason. Nothing was stored or changed; the server offers it
     /// again at the next sync.
     pub catalogue_refused: Option<CatalogueRefusal>,
+    /// The server announced a new restore epoch (it was restored from a backup): this
+    /// session read the feed from 0 and offered every document and evidence file again.
+    pub server_restored: bool,
 }
 
 /// A catalogue bundle the phone refused.
@@ -144,6 +181,8 @@ pub struct SyncSession {
     /// The version refused (or held pending) in this session, so the server does not send it
     /// again with every round trip.
     catalogue_refused: Option<String>,
+    /// Whether a new restore epoch already reset this session (at most once per session).
+    reset_done: bool,
 }
 
 fn read_i64(store: &FieldStore, key: &str) -> Result<Option<i64>> {
@@ -175,6 +214,7 @@ impl SyncSession {
             received_docs: Vec::new(),
             pending_catalogue: None,
             catalogue_refused: None,
+            reset_done: false,
         })
     }
 
@@ -294,6 +334,9 @@ impl SyncSession {
             });
         };
         self.report.round_trips += 1;
+        // Before the reply's documents: their results are the restored server's own state,
+        // recorded over the forgotten one.
+        let reset = self.follow_epoch(store, resp.restore_epoch.as_deref())?;
         let offset = resp.server_time_ms - crate::ids::now_ms();
         store.set_meta(META_CLOCK_OFFSET, offset.to_string().as_bytes())?;
         self.apply_catalogue(
@@ -435,13 +478,51 @@ impl SyncSession {
             }
         }
         store.apply_sync_results(&held)?;
-        self.cursor = resp.cursor;
-        self.more = resp.more;
+        if !reset {
+            self.cursor = resp.cursor;
+            self.more = resp.more;
+        }
         if self.wants.is_empty() && self.report.unreadable.is_empty() {
             store.set_meta(META_CURSOR, self.cursor.to_string().as_bytes())?;
             self.report.cursor = self.cursor;
         }
         Ok(())
+    }
+
+    /// Acts on the reply's restore epoch ([`epoch_step`]); true when this reply reset the
+    /// session. After a reset the session goes on from cursor 0 with `more` set, so at least
+    /// one more round reads the feed from the start even when nothing is dirty, and every
+    /// document goes up again (the server answers `accepted` at once for what it holds).
+    fn follow_epoch(&mut self, store: &FieldStore, announced: Option<&str>) -> Result<bool> {
+        let recorded = store
+            .meta(META_RESTORE_EPOCH)?
+            .and_then(|v| String::from_utf8(v).ok());
+        match epoch_step(recorded.as_deref(), announced, self.reset_done) {
+            EpochStep::Same => Ok(false),
+            EpochStep::Record => {
+                if let Some(e) = announced {
+                    store.set_meta(META_RESTORE_EPOCH, e.as_bytes())?;
+                }
+                Ok(false)
+            }
+            EpochStep::Ignore => {
+                tracing::warn!("restore epoch changed twice in one session; left for the next");
+                Ok(false)
+            }
+            EpochStep::Reset => {
+                let epoch = announced.unwrap_or_default();
+                tracing::warn!("the server was restored from a backup: offering everything again");
+                store.forget_server_state(epoch)?;
+                self.reset_done = true;
+                self.report.server_restored = true;
+                self.cursor = 0;
+                self.report.cursor = 0;
+                self.more = true;
+                self.pushed.clear();
+                self.need_full.clear();
+                Ok(true)
+            }
+        }
     }
 
     /// Takes the server's catalogue: a signed bundle is checked and stored (or refused, and

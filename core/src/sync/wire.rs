@@ -130,6 +130,12 @@ pub struct SyncResponse {
     /// The digest of the server's roster for the device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roster_digest: Option<String>,
+    /// The server's restore epoch: a random id that changes whenever the server's database is
+    /// restored from a backup (absent from older servers). A phone that synced under another
+    /// epoch knows the server may have lost what it sent since the backup: it reads the feed
+    /// from 0 and offers everything again (`docs/sync-protocol.md`, "Restore epoch").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_epoch: Option<String>,
 }
 
 /// A catalogue bundle as published on the server: its canonical bytes and the server's

@@ -357,13 +357,14 @@ enum AdminCommand {
         #[arg(long, default_value = "all", value_parser = ["all", "synced-only"])]
         wipe: String,
     },
-    /// Copy the embedded database (online) and the blobs into a new folder, every file
-    /// encrypted with age to the recipients given (or, only with --plain, unencrypted).
+    /// Copy the database (online: the embedded one, or with --database-url PostgreSQL with
+    /// pg_dump) and then the blobs into a new folder, every file encrypted with age to the
+    /// recipients given (or, only with --plain, unencrypted).
     Backup {
         /// The new backup folder.
         #[arg(long)]
         out: PathBuf,
-        /// Copy only the blobs (the database is PostgreSQL: use pg_dump for it).
+        /// Copy only the blobs.
         #[arg(long)]
         blobs_only: bool,
         /// An age X25519 recipient (`age1...`, from age-keygen) to encrypt to; repeat for
@@ -378,7 +379,9 @@ enum AdminCommand {
         #[arg(long, conflicts_with_all = ["recipients", "recipients_file"])]
         plain: bool,
     },
-    /// Restore a backup folder into an empty data folder (--data).
+    /// Restore a backup folder into an empty data folder (--data) and, for a PostgreSQL
+    /// backup, into the new, empty database of --database-url; phones are told (a new restore
+    /// epoch) and send again what the backup lacks.
     Restore {
         /// The backup folder.
         #[arg(long)]

@@ -46,6 +46,8 @@ async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     let mut state = AppState::with_blobs(storage, &keys, Arc::new(blobs))
         .await?
         .with_settings(config.limits.clone(), &config.rate);
+    // Created on first start (announced to phones; a restore replaces it).
+    fieldcase_server::restore_epoch::current(state.storage.as_ref()).await?;
     state.trusted_proxies = Arc::new(fieldcase_server::ratelimit::TrustedProxies::parse(
         &s.trusted_proxies,
     )?);
@@ -112,15 +114,15 @@ pub(crate) async fn run(cli: Cli) -> Result<(), ServerError> {
                     recipients_file,
                     plain,
                 } => {
-                    if database_url.is_some() && !blobs_only {
-                        return Err(ServerError::Config(
-                            "back up a PostgreSQL database with pg_dump, and its blobs with \
-                             `admin backup --blobs-only`"
-                                .into(),
-                        ));
-                    }
                     if *plain {
-                        let m = maintenance::backup(&data, out, *blobs_only, !json).await?;
+                        let m = maintenance::backup(
+                            &data,
+                            out,
+                            *blobs_only,
+                            database_url.as_deref(),
+                            !json,
+                        )
+                        .await?;
                         return print(json, &m);
                     }
                     let recipients = fieldcase_server::sealed_backup::parse_recipients(
@@ -139,6 +141,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), ServerError> {
                         out,
                         recipients,
                         *blobs_only,
+                        database_url.as_deref(),
                         !json,
                     )
                     .await?;
@@ -168,11 +171,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), ServerError> {
                     return Ok(());
                 }
                 AdminCommand::Restore { from, identity } => {
-                    if database_url.is_some() {
-                        return Err(ServerError::Config(
-                            "restore a PostgreSQL database with pg_restore or psql".into(),
-                        ));
-                    }
+                    let url = database_url.as_deref();
                     if fieldcase_server::sealed_backup::is_sealed(from)? {
                         let identity = identity.as_deref().ok_or_else(|| {
                             ServerError::Config(
@@ -180,10 +179,11 @@ pub(crate) async fn run(cli: Cli) -> Result<(), ServerError> {
                             )
                         })?;
                         let m =
-                            fieldcase_server::sealed_backup::restore(from, &data, identity).await?;
+                            fieldcase_server::sealed_backup::restore(from, &data, identity, url)
+                                .await?;
                         return print(json, &m);
                     }
-                    let m = maintenance::restore(from, &data, !json).await?;
+                    let m = maintenance::restore(from, &data, url, !json).await?;
                     return print(json, &m);
                 }
                 AdminCommand::CaseFile { case, out } => {

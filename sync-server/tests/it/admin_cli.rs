@@ -16,13 +16,13 @@ type R<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
 const BIN: &str = env!("CARGO_BIN_EXE_fieldcase-server");
 
-fn pg_url() -> String {
+pub(super) fn pg_url() -> String {
     std::env::var("FIELDCASE_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 /// Runs `fieldcase-server admin --data DATA [extra] --json ARGS`; returns (success, JSON).
-fn admin(data: &Path, extra: &[&str], args: &[&str]) -> R<(bool, Value)> {
+pub(super) fn admin(data: &Path, extra: &[&str], args: &[&str]) -> R<(bool, Value)> {
     let out = Command::new(BIN)
         .arg("admin")
         .arg("--data")
@@ -41,7 +41,7 @@ fn admin(data: &Path, extra: &[&str], args: &[&str]) -> R<(bool, Value)> {
     Ok((out.status.success(), v))
 }
 
-fn ok(data: &Path, extra: &[&str], args: &[&str]) -> R<Value> {
+pub(super) fn ok(data: &Path, extra: &[&str], args: &[&str]) -> R<Value> {
     let (success, v) = admin(data, extra, args)?;
     if !success {
         return Err(format!("admin {args:?} failed: {v}").into());
@@ -464,15 +464,19 @@ async fn postgres_devices_verify_revoke() -> R {
         (report["documents"].clone(), report["problems"].clone()),
         (json!(1), json!([]))
     );
-    // The database itself is dumped with pg_dump; the blobs are copied by the CLI.
-    assert!(
-        !admin(
-            &data,
-            &extra,
-            &["backup", "--out", tmp.path().join("b").to_str().ok_or("p")?]
-        )?
-        .0
-    );
+    // The database is dumped with pg_dump (the URL's schema alone), then the blobs copied.
+    let dumped = ok(
+        &data,
+        &extra,
+        &[
+            "backup",
+            "--plain",
+            "--out",
+            tmp.path().join("b").to_str().ok_or("p")?,
+        ],
+    )?;
+    assert_eq!(dumped["database"], json!("server.dump"));
+    assert_eq!(dumped["documents"], json!(1));
     ok(
         &data,
         &extra,
@@ -495,7 +499,7 @@ async fn postgres_devices_verify_revoke() -> R {
 }
 
 /// A mono 16-bit 8 kHz WAV of noise.
-fn wav(bytes: u32) -> Vec<u8> {
+pub(super) fn wav(bytes: u32) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(b"RIFF");
     out.extend_from_slice(&(36 + bytes).to_le_bytes());
@@ -832,10 +836,33 @@ async fn encrypted_backup_hides_every_record_and_restores_only_with_its_identity
         (m["documents"].clone(), m["blobs"].clone()),
         (json!(1), json!(1))
     );
+    // The backup's database, but for the restore epoch the restore renewed.
+    let rows = |db: &Path| -> R<Vec<(String, Vec<u8>)>> {
+        let c = rusqlite::Connection::open(db)?;
+        let mut stmt = c.prepare(
+            "SELECT key, value FROM settings WHERE key <> 'restore_epoch' \
+             UNION ALL SELECT id, heads FROM docs ORDER BY 1",
+        )?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    };
     assert_eq!(
-        std::fs::read(restored.join("server.db"))?,
-        std::fs::read(plain.join("server.db"))?
+        rows(&restored.join("server.db"))?,
+        rows(&plain.join("server.db"))?
     );
+    let epoch = |db: &Path| -> R<Vec<Vec<u8>>> {
+        let c = rusqlite::Connection::open(db)?;
+        let mut stmt = c.prepare("SELECT value FROM settings WHERE key = 'restore_epoch'")?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    };
+    let renewed = epoch(&restored.join("server.db"))?;
+    assert_eq!(renewed.len(), 1);
+    assert!(!epoch(&plain.join("server.db"))?.contains(&renewed[0]));
     let report = ok(&restored, &[], &["verify"])?;
     assert_eq!(
         (report["documents"].clone(), report["problems"].clone()),

@@ -3,6 +3,7 @@
 mod actor_binding;
 mod admin_cli;
 mod api;
+mod backup_restore;
 mod blob_store;
 mod case_page;
 mod catalogue;

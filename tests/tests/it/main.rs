@@ -14,6 +14,7 @@ mod measure;
 #[path = "../../../sync-server/tests/it/moto.rs"]
 mod moto;
 mod pinning;
+mod restore;
 mod revoke;
 mod s3_evidence;
 mod scenarios;

@@ -13,6 +13,7 @@ use crate::sync::session::META_CURSOR;
 use crate::sync::wire::{DocResult, DocStatus, FeedEntry, SyncResponse};
 use crate::{FieldStore, StoreConfig};
 
+mod epoch;
 mod unreadable;
 
 const T0: i64 = 1_790_000_000_000;
@@ -95,6 +96,8 @@ struct Fake {
     on_sync: SyncHandler,
     blob_replies: VecDeque<(u16, String)>,
     blob_requests: Vec<Request>,
+    /// The restore epoch the default replies announce.
+    epoch: Option<String>,
 }
 
 impl Fake {
@@ -108,6 +111,7 @@ impl Fake {
             on_sync: Box::new(|_, _| None),
             blob_replies: VecDeque::new(),
             blob_requests: Vec::new(),
+            epoch: None,
         }
     }
 
@@ -133,7 +137,9 @@ impl Fake {
                 if let Some(o) = (self.on_sync)(round, &sync) {
                     return o;
                 }
-                reply(enc, &accept_all(&sync, self.cursor))
+                let mut resp = accept_all(&sync, self.cursor);
+                resp.restore_epoch = self.epoch.clone();
+                reply(enc, &resp)
             }
             Request::DeviceKeys => {
                 self.key_fetches += 1;
@@ -193,6 +199,7 @@ fn response(cursor: i64, docs: Vec<DocResult>, feed: Vec<FeedEntry>) -> SyncResp
         number_blocks: vec![],
         roster: None,
         roster_digest: None,
+        restore_epoch: None,
     }
 }
 
