@@ -65,7 +65,7 @@ pub async fn head(
 }
 
 /// Query of a chunk upload.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct PutQuery {
     /// Where this chunk starts.
     pub offset: u64,
