@@ -11,6 +11,7 @@ mod evsync;
 mod fleet;
 mod forgery;
 mod measure;
+mod openapi;
 mod pinning;
 mod revoke;
 mod scenarios;
