@@ -15,7 +15,7 @@ TARGET="$(realpath -m "${CARGO_TARGET_DIR:-target}")"
 MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-30}"
 SEED="${SCHEMATHESIS_SEED:-1}"
 
-python3 -m pip install --quiet schemathesis
+python3 -m pip install --quiet schemathesis cbor2
 timeout 1800 cargo build -q -p fieldcase-server --bin fieldcase-server
 BIN="$TARGET/debug/fieldcase-server"
 
@@ -46,6 +46,7 @@ public = { burst = 100000, per_second = 10000 }
 bad_credential = { burst = 100000, per_second = 10000 }
 EOF
 
+: >"$WORK/server.out"
 "$BIN" serve --config "$WORK/config.toml" --data "$DATA" --listen 127.0.0.1:0 \
   >"$WORK/server.out" 2>"$WORK/server.err" &
 SERVER_PID=$!
@@ -62,24 +63,31 @@ BASE="http://$ADDR"
 
 # The SQLite database is in WAL mode, so the operator commands run beside the server.
 CODE="$(admin --json create-code --user OF-1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["code"])')"
-CREDENTIAL="$(timeout 30 python3 - "$BASE" "$CODE" <<'EOF'
+read -r DEVICE_ID CREDENTIAL < <(timeout 30 python3 - "$BASE" "$CODE" <<'EOF'
 import json, sys, urllib.request
 base, code = sys.argv[1], sys.argv[2]
 body = json.dumps({"code": code, "device_public_key": "ab" * 32, "device_label": "schemathesis"})
 req = urllib.request.Request(base + "/v1/enrol", data=body.encode(), method="POST",
                              headers={"Content-Type": "application/json"})
 with urllib.request.urlopen(req, timeout=20) as r:
-    print(json.load(r)["credential"])
+    reply = json.load(r)
+print(reply["device_id"], reply["credential"])
 EOF
-)"
+)
+[ -n "${CREDENTIAL:-}" ] || { echo "enrolment failed"; exit 1; }
 
 # HTML pages and the dashboard (a session cookie, not the device credential) are left out;
 # every other route is tested, including the blob upload.
 START=$(date +%s)
 status=0
-timeout 600 schemathesis run "$BASE/openapi.json" \
+HOOKS_DIR="$PWD/scripts/test-extra.d"
+# Run from the temporary folder: schemathesis keeps a cache in its working directory.
+cd "$WORK"
+FIELDCASE_DEVICE_ID="$DEVICE_ID" SCHEMATHESIS_HOOKS=schemathesis_hooks \
+  PYTHONPATH="$HOOKS_DIR${PYTHONPATH:+:$PYTHONPATH}" \
+  timeout 600 schemathesis run "$BASE/openapi.json" \
   -H "Authorization: Bearer $CREDENTIAL" \
-  --checks not_a_server_error,response_schema_conformance \
+  --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
   --exclude-path-regex '^/(dashboard|login|logout|disclosure)' \
   --phases examples,coverage,fuzzing \
   --max-examples "$MAX_EXAMPLES" --seed "$SEED" --workers 2 \

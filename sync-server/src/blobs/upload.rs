@@ -5,12 +5,12 @@ use super::{
     check_sha, may_read,
 };
 use crate::auth::Authed;
-use crate::error::{Result, ServerError};
+use crate::error::{JsonQuery, Result, ServerError};
 use crate::storage::{BlobRecord, DeviceAuth, UploadSession};
 use crate::{AppState, access};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use fieldcase_core::sync::wire::BlobStatus;
@@ -155,7 +155,7 @@ pub async fn put(
     State(state): State<AppState>,
     Authed(auth): Authed,
     Path(sha): Path<String>,
-    Query(q): Query<PutQuery>,
+    JsonQuery(q): JsonQuery<PutQuery>,
     body: Bytes,
 ) -> Result<Json<BlobStatus>> {
     let sha = check_sha(&sha)?;

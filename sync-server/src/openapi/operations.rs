@@ -28,7 +28,9 @@ fn error_description(status: u16) -> &'static str {
         401 => {
             "Missing, unknown or revoked credential (`unauthorized`; `wipe` and `wipe_mode` for a revoked device)"
         }
-        403 => "The caller's role or unit may not do this (`forbidden`)",
+        403 => {
+            "The caller's role or unit may not do this, or the body names another device (`forbidden`)"
+        }
         404 => "No such thing, or nothing the caller may read (`not_found`)",
         409 => "Conflicts with the stored state (`conflict`, `upload_in_progress`); ask again",
         413 => "Over a size limit (`too_large`)",
@@ -122,7 +124,7 @@ pub(super) fn operation(s: &mut Schemas, method: &str, path: &str) -> Op {
                     codec::JSON: {"schema": resp},
                     codec::CBOR: {"schema": resp},
                 }))
-                .errors(s, &[400, 401, 409, 413, 415, 429, 503])
+                .errors(s, &[400, 401, 403, 409, 413, 415, 429, 503])
         }
         ("get", "/v1/device-keys") => Op::new(Device)
             .reply(200, "Keys of the devices whose evidence the caller may read", s.json::<DeviceKeysResponse>())
