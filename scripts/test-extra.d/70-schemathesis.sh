@@ -5,14 +5,14 @@
 # whose body does not match the schema the document gives for its route and status. The real
 # server binary runs on loopback over a fresh data folder with request budgets raised (the
 # default budgets would answer most of the run with 429); it is stopped on exit.
-# Budget: SCHEMATHESIS_MAX_EXAMPLES (default 30) examples per operation, two workers, and the
+# Budget: SCHEMATHESIS_MAX_EXAMPLES (default 100) examples per operation, two workers, and the
 # whole run under a 10-minute timeout. SCHEMATHESIS_SEED (default 1) picks the examples;
 # change it to explore further.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 TARGET="$(realpath -m "${CARGO_TARGET_DIR:-target}")"
-MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-30}"
+MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-100}"
 SEED="${SCHEMATHESIS_SEED:-1}"
 
 python3 -m pip install --quiet schemathesis cbor2
@@ -79,19 +79,30 @@ EOF
 # HTML pages and the dashboard (a session cookie, not the device credential) are left out;
 # every other route is tested, including the blob upload.
 START=$(date +%s)
-status=0
 HOOKS_DIR="$PWD/scripts/test-extra.d"
 # Run from the temporary folder: schemathesis keeps a cache in its working directory.
 cd "$WORK"
-FIELDCASE_DEVICE_ID="$DEVICE_ID" SCHEMATHESIS_HOOKS=schemathesis_hooks \
-  PYTHONPATH="$HOOKS_DIR${PYTHONPATH:+:$PYTHONPATH}" \
-  timeout 600 schemathesis run "$BASE/openapi.json" \
-  -H "Authorization: Bearer $CREDENTIAL" \
-  --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
-  --exclude-path-regex '^/(dashboard|login|logout|disclosure)' \
-  --phases examples,coverage,fuzzing \
-  --max-examples "$MAX_EXAMPLES" --seed "$SEED" --workers 2 \
-  --request-timeout 20 --generation-database none --no-color || status=$?
+run_schemathesis() {
+  FIELDCASE_DEVICE_ID="$DEVICE_ID" SCHEMATHESIS_HOOKS=schemathesis_hooks \
+    PYTHONPATH="$HOOKS_DIR${PYTHONPATH:+:$PYTHONPATH}" \
+    timeout 600 schemathesis run "$BASE/openapi.json" \
+    -H "Authorization: Bearer $CREDENTIAL" \
+    --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
+    --exclude-path-regex '^/(dashboard|login|logout|disclosure)' \
+    --phases examples,coverage,fuzzing \
+    --max-examples "$MAX_EXAMPLES" --seed "$SEED" --workers 2 \
+    --request-timeout 20 --generation-database none --no-color
+}
+status=0
+run_schemathesis 2>&1 | tee "$WORK/run.log" || status=$?
+# schemathesis 4.32 sometimes stops one operation's coverage phase with an error of its own
+# (a hypothesis FlakyFailure while drawing, no request involved): such a run, with no failed
+# check, is run once more. A failed check is never retried.
+if [ "$status" -ne 0 ] && ! grep -q '^Failures:' "$WORK/run.log" && grep -q 'Runtime Error' "$WORK/run.log"; then
+  echo "schemathesis stopped on an error of its own, not a failed check; running it again"
+  status=0
+  run_schemathesis || status=$?
+fi
 echo "schemathesis finished in $(( $(date +%s) - START )) s (exit $status)"
 if [ "$status" -ne 0 ]; then
   echo "--- server log (tail)"

@@ -55,22 +55,30 @@ pub struct SyncRequest {
     /// the device the first time it is declared, so that changes of a revoked device carried
     /// in by another phone are recognised.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[0-9a-f]{2,64}$")))]
     pub actor_id: Option<String>,
     /// The catalogue version the phone records new cases under. A server sends its current
     /// signed catalogue only to a phone that states this (an older phone would not use it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)*$")))]
     pub catalogue_version: Option<String>,
     /// Every catalogue version the phone holds; the server sends its current one only when it
     /// is not among them, so a phone downloads a catalogue once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(inner(regex(pattern = r"^[0-9]+(\.[0-9]+)*$")))
+    )]
     pub catalogue_versions: Vec<String>,
     /// A catalogue version whose bundle the phone refused earlier in this session (bad
     /// signature, invalid content): the server does not send it again in this session, so a
     /// refused bundle costs one download per sync, not one per round trip.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)*$")))]
     pub catalogue_refused: Option<String>,
     /// The digest of the roster the phone holds; the server sends its roster when it differs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[0-9a-f]{64}$")))]
     pub roster_digest: Option<String>,
 }
 
@@ -135,6 +143,7 @@ pub struct SyncResponse {
     /// The catalogue version the server holds in force for new cases (absent from older
     /// servers). A phone that holds it already puts it in force.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)*$")))]
     pub catalogue_version: Option<String>,
     /// The current catalogue, signed, when the phone named a `catalogue_version` and its
     /// `catalogue_versions` lack the server's.
@@ -150,6 +159,7 @@ pub struct SyncResponse {
     pub roster: Option<Vec<crate::store::RosterEntry>>,
     /// The digest of the server's roster for the device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[0-9a-f]{64}$")))]
     pub roster_digest: Option<String>,
 }
 
@@ -279,6 +289,7 @@ pub struct EnrolRequest {
     /// The Automerge actor (hex) the device's store writes under (see
     /// [`SyncRequest::actor_id`]); declared here it is bound before anything else can claim it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[0-9a-f]{2,64}$")))]
     pub actor_id: Option<String>,
 }
 

@@ -26,6 +26,7 @@ pub fn heads(_: &mut SchemaGenerator) -> Schema {
 pub fn doc_id(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": "string",
+        "format": "uuid",
         "pattern": "^[0-9a-fA-F-]{36}$"
     })
 }
