@@ -5,12 +5,15 @@
 
 use schemars::{Schema, SchemaGenerator, json_schema};
 
-/// Automerge bytes or a catalogue bundle ([`super::wire::b64`]): standard base64, padded.
+/// Automerge bytes or a catalogue bundle ([`super::wire::b64`]): standard base64, padded. The
+/// pattern admits only what the decoder takes (whole quanta, padding only at the end): the
+/// looser `^[A-Za-z0-9+/]*={0,2}$` of `schemas/wire` let generated requests through that the
+/// server refuses as malformed.
 pub fn base64(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": "string",
         "contentEncoding": "base64",
-        "pattern": "^[A-Za-z0-9+/]*={0,2}$"
+        "pattern": "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
     })
 }
 
