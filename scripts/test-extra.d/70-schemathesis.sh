@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Property-based tests of the HTTP API from its own description: schemathesis reads the
 # server's generated `GET /openapi.json`, sends generated requests (valid and invalid) to every
-# JSON route with an enrolled officer's credential, and fails on any 5xx reply or any reply
-# whose body does not match the schema the document gives for its route and status. The real
+# JSON route with an enrolled officer's credential, and fails on any 5xx reply, any status or
+# content type the document does not give for the route, or any body off its schema. The real
 # server binary runs on loopback over a fresh data folder with request budgets raised (the
 # default budgets would answer most of the run with 429); it is stopped on exit.
 # Budget: SCHEMATHESIS_MAX_EXAMPLES (default 100) examples per operation, two workers, and the
@@ -85,7 +85,7 @@ cd "$WORK"
 run_schemathesis() {
   FIELDCASE_DEVICE_ID="$DEVICE_ID" SCHEMATHESIS_HOOKS=schemathesis_hooks \
     PYTHONPATH="$HOOKS_DIR${PYTHONPATH:+:$PYTHONPATH}" \
-    timeout 600 schemathesis run "$BASE/openapi.json" \
+    timeout 600 python3 -m schemathesis.cli run "$BASE/openapi.json" \
     -H "Authorization: Bearer $CREDENTIAL" \
     --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
     --exclude-path-regex '^/(dashboard|login|logout|disclosure)' \
