@@ -17,6 +17,7 @@ pub const TARGET_721: [(MeasureCategory, f64); 3] = [
 
 /// Which records count.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct StatsScope {
     /// Unit path (with its sub-units); the whole city when `None`.
     pub unit: Option<String>,
@@ -48,6 +49,7 @@ impl StatsScope {
 
 /// Count and share of one 721 class.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct MeasureShare {
     /// service, management or enforcement.
     pub category: MeasureCategory,
@@ -61,6 +63,7 @@ pub struct MeasureShare {
 
 /// A numerator over a denominator, with the rate (0 when the denominator is 0).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Rate {
     /// Numerator.
     pub count: i64,
@@ -86,6 +89,7 @@ impl Rate {
 
 /// The statistics of a scope.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Stats {
     /// What was counted.
     pub scope: StatsScope,

@@ -7,7 +7,7 @@
 //! - [`enrol`], [`auth`]: one-time codes, device credentials, the bearer extractor.
 //! - [`blobs`]: resumable, verified, content-addressed evidence upload.
 //! - [`storage`]: the storage trait, its SQLite backend and the backend conformance suite.
-//! - [`ops`]: health, readiness, metrics, OpenAPI; [`telemetry`]: latency histograms and the
+//! - [`ops`]: health, readiness, metrics, the route list; [`openapi`]: `GET /openapi.json`; [`telemetry`]: latency histograms and the
 //!   access log; [`config`]: the settings file; [`admin`]: the operator commands.
 //! - [`error`]: the one error type and its HTTP mapping.
 //! - [`restore_epoch`]: the id a restore renews, so phones offer again what a restore lost;
@@ -33,6 +33,7 @@ pub mod keys;
 pub mod maintenance;
 pub mod merge;
 pub mod numbering;
+pub mod openapi;
 pub mod ops;
 pub mod pg_backup;
 pub mod pii_rotation;

@@ -1,8 +1,10 @@
-//! Operations routes: health, Prometheus metrics, the OpenAPI description.
+//! Operations routes: health, readiness, Prometheus metrics; the list of every route, which
+//! the OpenAPI description ([`crate::openapi`]) and the router are checked against.
 //! Metrics count events only; they carry no personal data and no record ids.
 
 use crate::AppState;
 use crate::error::Result;
+pub use crate::openapi::{openapi, openapi_route};
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
@@ -120,6 +122,17 @@ pub async fn healthz(State(state): State<AppState>) -> Result<&'static str> {
     Ok("ok")
 }
 
+/// The `/readyz` body: which check failed, for whoever reads the balancer's log.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct Readiness {
+    /// Send this instance new requests.
+    pub ready: bool,
+    /// Stopping after SIGTERM; requests in flight still finish.
+    pub stopping: bool,
+    /// `ok`, or `unavailable` when the database does not answer.
+    pub database: String,
+}
+
 /// `GET /readyz`: whether this instance should be sent new requests. 503 while it is stopping
 /// (after SIGTERM, requests in flight still finish) or when its database does not answer, so
 /// a balancer takes it out of rotation; the body names the check that failed.
@@ -140,11 +153,11 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     };
     (
         status,
-        axum::Json(serde_json::json!({
-            "ready": ready,
-            "stopping": draining,
-            "database": database,
-        })),
+        axum::Json(Readiness {
+            ready,
+            stopping: draining,
+            database,
+        }),
     )
 }
 
@@ -265,37 +278,3 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ("get", "/login", "Redeem a one-time dashboard login link"),
     ("post", "/logout", "End the dashboard session"),
 ];
-
-/// The OpenAPI 3.1 document.
-pub fn openapi() -> serde_json::Value {
-    let mut paths = serde_json::Map::new();
-    for (method, path, summary) in ROUTES {
-        let entry = paths
-            .entry(path.to_string())
-            .or_insert_with(|| serde_json::json!({}));
-        let mut op = serde_json::json!({
-            "summary": summary,
-            "responses": {"200": {"description": "OK"}, "default": {"description": "Error (ErrorBody)"}}
-        });
-        if path.starts_with("/v1/") && *path != "/v1/enrol" && *path != "/v1/disclosure" {
-            op["security"] = serde_json::json!([{"bearer": []}]);
-        }
-        if path.contains("{sha256}") {
-            op["parameters"] = serde_json::json!([{"name": "sha256", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}]);
-        }
-        if let Some(m) = entry.as_object_mut() {
-            m.insert(method.to_string(), op);
-        }
-    }
-    serde_json::json!({
-        "openapi": "3.1.0",
-        "info": {"title": "fieldcase sync server", "version": env!("CARGO_PKG_VERSION")},
-        "paths": paths,
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}}
-    })
-}
-
-/// `GET /openapi.json`.
-pub async fn openapi_route() -> axum::Json<serde_json::Value> {
-    axum::Json(openapi())
-}

@@ -374,8 +374,11 @@ pub async fn run(devices: usize, pg_url: Option<&str>) -> TestResult<RestoreRepo
     }
     report.evidence_created = originals.len();
     for sha in &originals {
-        let hash_ok = fieldcase_server::maintenance::hash_file(&state.blobs.final_path(sha))
-            .is_ok_and(|(h, _)| &h == sha);
+        let hash_ok = state
+            .blobs
+            .hash_stored(sha)
+            .await?
+            .is_some_and(|(h, _)| &h == sha);
         if s.blob(sha).await?.is_some() && hash_ok && !unconfirmed.contains(sha) {
             report.evidence_on_server += 1;
         }

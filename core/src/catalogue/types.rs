@@ -89,6 +89,7 @@ impl Method {
 
 /// The 721 class of an action, and of a case (its highest action class).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MeasureCategory {
     /// Service (70% target).
@@ -237,6 +238,7 @@ pub struct LegalBasis {
 
 /// What an article allows as a penalty (行政处罚法 第九条).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PenaltyKind {
     /// 警告

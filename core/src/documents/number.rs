@@ -11,6 +11,7 @@ use std::collections::HashSet;
 
 /// Numbers `first..=last` of `series` in `year`, reserved for one device.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct NumberBlock {
     /// The series (`罚`).
     pub series: String,

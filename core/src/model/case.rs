@@ -303,6 +303,7 @@ impl Procedure {
 
 /// A step of the penalty procedure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum StepKind {
     /// 立案: the case is registered for the ordinary procedure.
@@ -347,6 +348,7 @@ impl StepKind {
 
 /// The penalty a prior notice proposes; the decision may not be heavier (第四十五条).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ProposedPenalty {
     /// Which penalty.
     pub penalty: PenaltyKind,
@@ -356,6 +358,7 @@ pub struct ProposedPenalty {
 
 /// One recorded step: who, when, with whom and on what evidence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ProcedureStep {
     /// UUIDv7.
     pub id: String,
@@ -399,6 +402,7 @@ impl Decision {
 
 /// Outcome of a legal review.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewOutcome {
     /// The decision may take effect.
@@ -409,6 +413,7 @@ pub enum ReviewOutcome {
 
 /// A reviewer's opinion on a decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Review {
     /// Approved or returned.
     pub outcome: ReviewOutcome,
@@ -441,6 +446,7 @@ pub struct Review {
 
 /// One point of the legal review checklist: passed, or not with a note saying why.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CheckPoint {
     /// Whether the point passed.
     pub passed: bool,
@@ -451,6 +457,7 @@ pub struct CheckPoint {
 
 /// The points a legal review (重大执法决定法制审核) examines.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ReviewChecklist {
     /// 主体: the enforcing body has the power and the officers are qualified.
     pub subject: CheckPoint,

@@ -22,6 +22,7 @@ pub const RECORD_SCHEMA_VERSION: i64 = 1;
 
 /// The kinds of record documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RecordKind {
     /// A street encounter or matter.

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 /// One officer or user of the roster the server sends at sync: what documents print.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RosterEntry {
     /// User id (officer number).
     pub user_id: String,

@@ -24,6 +24,8 @@ pub mod progress;
 pub mod session;
 pub mod transfer;
 pub mod wire;
+#[cfg(feature = "schema")]
+pub mod wire_schema;
 
 pub use client::{ClientConfig, SyncClient};
 pub use enrol_link::EnrolLink;

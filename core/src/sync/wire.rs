@@ -36,8 +36,10 @@ pub const FEED_PAGE: usize = 1000;
 
 /// `POST /v1/sync`: the documents a device changed, and what it wants to hear about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SyncRequest {
     /// Always [`PROTOCOL_VERSION`].
+    #[cfg_attr(feature = "schema", schemars(extend("const" = 1)))]
     pub protocol: u32,
     /// The device's id (from enrolment); must match the credential.
     pub device_id: String,
@@ -53,49 +55,76 @@ pub struct SyncRequest {
     /// the device the first time it is declared, so that changes of a revoked device carried
     /// in by another phone are recognised.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[0-9a-f]{2,64}$")))]
     pub actor_id: Option<String>,
     /// The catalogue version the phone records new cases under. A server sends its current
     /// signed catalogue only to a phone that states this (an older phone would not use it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)*$")))]
     pub catalogue_version: Option<String>,
     /// Every catalogue version the phone holds; the server sends its current one only when it
     /// is not among them, so a phone downloads a catalogue once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(inner(regex(pattern = r"^[0-9]+(\.[0-9]+)*$")))
+    )]
     pub catalogue_versions: Vec<String>,
     /// A catalogue version whose bundle the phone refused earlier in this session (bad
     /// signature, invalid content): the server does not send it again in this session, so a
     /// refused bundle costs one download per sync, not one per round trip.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)*$")))]
     pub catalogue_refused: Option<String>,
     /// The digest of the roster the phone holds; the server sends its roster when it differs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[0-9a-f]{64}$")))]
     pub roster_digest: Option<String>,
 }
 
 /// One document in a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DocPush {
     /// Record id (UUID).
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "super::wire_schema::doc_id")
+    )]
     #[serde(with = "id_field")]
     pub doc_id: String,
     /// Record kind.
     pub kind: RecordKind,
     /// The heads the device holds now (hex change hashes).
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "super::wire_schema::heads")
+    )]
     #[serde(with = "heads_field")]
     pub have_heads: Vec<String>,
     /// The server heads the device last saw for this document (empty if none).
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "super::wire_schema::heads")
+    )]
     #[serde(default, with = "heads_field")]
     pub server_heads: Vec<String>,
     /// Automerge bytes: `save_after(server_heads)` of the device's document, or empty when the
     /// device only asks for what it lacks.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "super::wire_schema::base64")
+    )]
     #[serde(default, with = "b64")]
     pub changes: Vec<u8>,
 }
 
 /// `POST /v1/sync` reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SyncResponse {
     /// Always [`PROTOCOL_VERSION`].
+    #[cfg_attr(feature = "schema", schemars(extend("const" = 1)))]
     pub protocol: u32,
     /// The feed position this reply brings the device to, once it has fetched every document
     /// the feed names.
@@ -114,6 +143,7 @@ pub struct SyncResponse {
     /// The catalogue version the server holds in force for new cases (absent from older
     /// servers). A phone that holds it already puts it in force.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)*$")))]
     pub catalogue_version: Option<String>,
     /// The current catalogue, signed, when the phone named a `catalogue_version` and its
     /// `catalogue_versions` lack the server's.
@@ -129,6 +159,7 @@ pub struct SyncResponse {
     pub roster: Option<Vec<crate::store::RosterEntry>>,
     /// The digest of the server's roster for the device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[0-9a-f]{64}$")))]
     pub roster_digest: Option<String>,
     /// The server's restore epoch: a random id that changes whenever the server's database is
     /// restored from a backup (absent from older servers). A phone that synced under another
@@ -142,6 +173,7 @@ pub struct SyncResponse {
 /// ed25519 signature over `fieldcase catalogue bundle v1\0 || SHA-256(bytes) || version`
 /// (see `fieldcase_core::sync::catalogue`).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SignedCatalogue {
     /// The version the operator published (dotted numbers).
     pub version: String,
@@ -152,6 +184,10 @@ pub struct SignedCatalogue {
     /// When it was published (server clock, unix ms; 0 for the server's built-in one).
     pub published_at_ms: i64,
     /// The bundle's canonical JSON bytes (`CatalogueBundle::to_bytes`).
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "super::wire_schema::base64")
+    )]
     #[serde(with = "b64")]
     pub bundle: Vec<u8>,
 }
@@ -170,6 +206,7 @@ impl std::fmt::Debug for SignedCatalogue {
 
 /// What the server did with one pushed document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DocStatus {
     /// Merged and stored (or nothing to merge).
@@ -182,8 +219,13 @@ pub enum DocStatus {
 
 /// The server's answer for one document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DocResult {
     /// Record id.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "super::wire_schema::doc_id")
+    )]
     #[serde(with = "id_field")]
     pub doc_id: String,
     /// Record kind.
@@ -202,43 +244,64 @@ pub struct DocResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
     /// The server's heads after the merge (empty if it has no such document).
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "super::wire_schema::heads")
+    )]
     #[serde(default, with = "heads_field")]
     pub server_heads: Vec<String>,
     /// What the device lacks: `save_after(have_heads)` of the server's document.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "super::wire_schema::base64")
+    )]
     #[serde(default, with = "b64")]
     pub changes: Vec<u8>,
 }
 
 /// One document named by the change feed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FeedEntry {
     /// Record id.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "super::wire_schema::doc_id")
+    )]
     #[serde(with = "id_field")]
     pub doc_id: String,
     /// Record kind.
     pub kind: RecordKind,
     /// The server's heads of the document.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "super::wire_schema::heads")
+    )]
     #[serde(with = "heads_field")]
     pub heads: Vec<String>,
 }
 
 /// `POST /v1/enrol`: trade a one-time code for a device credential.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EnrolRequest {
     /// The code an operator printed.
     pub code: String,
     /// The device's ed25519 public key, hex (64 characters).
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[0-9a-fA-F]{64}$")))]
     pub device_public_key: String,
     /// A label for operators ("squad 3 phone 2").
     pub device_label: String,
     /// The Automerge actor (hex) the device's store writes under (see
     /// [`SyncRequest::actor_id`]); declared here it is bound before anything else can claim it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[0-9a-f]{2,64}$")))]
     pub actor_id: Option<String>,
 }
 
 /// `POST /v1/enrol` reply.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EnrolResponse {
     /// The new device id.
     pub device_id: String,
@@ -281,8 +344,10 @@ impl std::fmt::Debug for EnrolResponse {
 
 /// `GET /v1/blobs/{sha256}/status` reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct BlobStatus {
     /// The blob's SHA-256, hex.
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[0-9a-f]{64}$")))]
     pub sha256: String,
     /// Bytes the server holds of an unfinished upload (the offset to resume at).
     pub offset: u64,
@@ -293,6 +358,7 @@ pub struct BlobStatus {
 /// `GET /v1/device-keys` reply: the public keys of the devices whose signed evidence the
 /// caller may read (devices of users in the caller's unit subtree or in a unit above it).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DeviceKeysResponse {
     /// One entry per device, ordered by device id.
     pub keys: Vec<DeviceKeyInfo>,
@@ -320,6 +386,7 @@ impl std::fmt::Debug for DeviceKeysResponse {
 
 /// One device's public key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DeviceKeyInfo {
     /// Device id (UUID).
     pub device_id: String,
@@ -333,6 +400,7 @@ pub struct DeviceKeyInfo {
 
 /// The body of every error reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ErrorBody {
     /// A stable code: `unauthorized`, `forbidden`, `bad_request`, `not_found`, `conflict`,
     /// `upload_in_progress`, `too_large`, `unavailable`, `internal`.
@@ -350,6 +418,7 @@ pub struct ErrorBody {
 
 /// What a revoked device erases, as the operator chose at revocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum WipeScope {
     /// The whole store and every evidence file (a lost or stolen phone).

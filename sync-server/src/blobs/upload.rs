@@ -2,12 +2,12 @@
 
 use super::{UploadOutcome, check_sha, may_read};
 use crate::auth::Authed;
-use crate::error::{Result, ServerError};
+use crate::error::{JsonQuery, Result, ServerError};
 use crate::storage::{BlobRecord, DeviceAuth, UploadSession};
 use crate::{AppState, access};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use fieldcase_core::sync::wire::BlobStatus;
@@ -62,7 +62,7 @@ pub async fn head(
 }
 
 /// Query of a chunk upload.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct PutQuery {
     /// Where this chunk starts.
     pub offset: u64,
@@ -152,7 +152,7 @@ pub async fn put(
     State(state): State<AppState>,
     Authed(auth): Authed,
     Path(sha): Path<String>,
-    Query(q): Query<PutQuery>,
+    JsonQuery(q): JsonQuery<PutQuery>,
     body: Bytes,
 ) -> Result<Json<BlobStatus>> {
     let sha = check_sha(&sha)?;

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 const MAX_NOTE_CHARS: usize = 4000;
 
 /// `POST /v1/approvals` body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalRequest {
     /// The case.

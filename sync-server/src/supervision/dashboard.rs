@@ -25,7 +25,7 @@ pub struct OverdueRow {
 }
 
 /// A decision awaiting legal review.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReviewRow {
     /// Case.
     pub case_id: String,

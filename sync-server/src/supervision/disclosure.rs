@@ -17,7 +17,7 @@ pub const DEFAULT_PER_PAGE: usize = 50;
 pub const MAX_PER_PAGE: usize = 200;
 
 /// One published decision.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DisclosureEntry {
     /// Decision id (public reference).
     pub decision_id: String,
@@ -260,7 +260,7 @@ impl DisclosureEntry {
 }
 
 /// One page of the feed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DisclosurePage {
     /// The page, from 1.
     pub page: usize,
@@ -289,6 +289,19 @@ impl DisclosurePage {
             entries: all.iter().skip(start).take(per_page).cloned().collect(),
         }
     }
+}
+
+/// The query of the disclosure routes as the API description states it. The handlers read it
+/// leniently ([`paging`]): a malformed value is the default, never an error, so a link with a
+/// stray parameter still shows the feed.
+#[derive(Debug, Clone, Default, serde::Deserialize, schemars::JsonSchema)]
+pub struct PagingQuery {
+    /// The page, from 1.
+    #[schemars(range(min = 1))]
+    pub page: Option<u64>,
+    /// Entries per page, 1 to [`MAX_PER_PAGE`] (more is read as that).
+    #[schemars(range(min = 1))]
+    pub per_page: Option<u64>,
 }
 
 /// The page and page size a query asks for, leniently: a missing, malformed or zero `page` is

@@ -14,7 +14,7 @@ const DAY_MS: i64 = 86_400_000;
 pub const DUE_HORIZON_DAYS: i64 = 7;
 
 /// A scheduled follow-up without a recorded visit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FollowUpItem {
     /// Case.
     pub case_id: String,
@@ -29,7 +29,7 @@ pub struct FollowUpItem {
 }
 
 /// A pledge whose correction deadline passed with no correction recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EscalatedPledge {
     /// Case.
     pub case_id: String,
@@ -42,7 +42,7 @@ pub struct EscalatedPledge {
 }
 
 /// One squad's (unit's) queue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SquadQueue {
     /// Unit path of the cases.
     pub unit: String,
@@ -55,7 +55,7 @@ pub struct SquadQueue {
 }
 
 /// Follow-up queues of a scope at an instant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FollowUps {
     /// The instant the queues were computed for (unix ms).
     pub as_of_ms: i64,
@@ -170,7 +170,7 @@ pub fn follow_ups(scope: &StatsScope, cases: &[CaseRecord], now_ms: i64) -> Foll
 }
 
 /// A decision returned by legal review, as its officer sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReturnedRow {
     /// Case.
     pub case_id: String,
@@ -189,7 +189,7 @@ pub struct ReturnedRow {
 }
 
 /// Decisions awaiting legal review and decisions returned by it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReviewQueue {
     /// Awaiting review, oldest first.
     pub pending: Vec<ReviewRow>,

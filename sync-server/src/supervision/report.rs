@@ -87,7 +87,7 @@ pub fn row(unit: &str, s: &Stats) -> Vec<Cell> {
 }
 
 /// A bureau report: one row per unit that has records in scope, then the total.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Report {
     /// What the report covers (unit, period).
     pub scope: StatsScope,

@@ -29,7 +29,7 @@ pub const MAX_OPINION_CHARS: usize = fieldcase_core::rules::MAX_OPINION_CHARS;
 pub const VIA_REVIEW_SERVICE: &str = "review_service";
 
 /// `POST /v1/reviews` body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewRequest {
     /// The case.

@@ -108,7 +108,7 @@ const READERS: &[Role] = &[Role::Officer, Role::Reviewer, Role::Supervisor];
 pub(super) const SUPERVISORS: &[Role] = &[Role::Reviewer, Role::Supervisor];
 
 /// Query parameters of the supervision routes.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeQuery {
     /// Unit subtree (default: the caller's unit).

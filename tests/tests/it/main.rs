@@ -13,6 +13,7 @@ mod forgery;
 mod measure;
 #[path = "../../../sync-server/tests/it/moto.rs"]
 mod moto;
+mod openapi;
 mod pinning;
 mod restore;
 mod revoke;

@@ -69,7 +69,7 @@ pub async fn dashboard_page(
 }
 
 /// The dashboard's approve/return form.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 pub struct ReviewForm {
     /// The case.
     pub case_id: String,
@@ -272,7 +272,7 @@ fn back_to_dashboard<T>(r: Result<T>, title: &str, location: &str) -> Result<Res
 }
 
 /// The dashboard's approval form.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 pub struct ApprovalForm {
     /// The case.
     pub case_id: String,
