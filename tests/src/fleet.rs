@@ -43,6 +43,9 @@ pub struct FleetConfig {
     /// Kill one instance (connections dropped, as by `kill -9`) during the first upload and
     /// leave it down: the balancer's health check takes it out and the phones retry.
     pub kill_one: bool,
+    /// Evidence in S3-compatible object storage (a moto server started for the run) instead
+    /// of the data folder; every photo is verified from the bucket.
+    pub s3: bool,
 }
 
 /// The result, printed as the last line of `fleet-sim`.
@@ -54,6 +57,8 @@ pub struct FleetReport {
     pub servers: usize,
     /// `sqlite` or `postgres`.
     pub backend: String,
+    /// Where evidence was kept: `folder` or `s3`.
+    pub blob_store: String,
     /// Records the phones created.
     pub records_created: usize,
     /// Documents on the server.
@@ -199,14 +204,34 @@ pub async fn run(cfg: FleetConfig) -> TestResult<FleetReport> {
         return Err("--kill-one needs at least two servers".into());
     }
 
+    // Evidence in a real S3 service (moto) shared by every instance, or the data folder.
+    let moto = if cfg.s3 {
+        let m = crate::moto::Moto::start()?;
+        m.create_bucket("fleet-evidence")?;
+        Some(m)
+    } else {
+        None
+    };
+    let blob_settings = fieldcase_server::blobs::BlobStoreSettings {
+        url: moto
+            .as_ref()
+            .map(|_| format!("s3://fleet-evidence/{schema}")),
+        endpoint: moto.as_ref().map(|m| m.endpoint()),
+        region: None,
+        allow_http: true,
+        access_key_id: Some("fleet".into()),
+        secret_access_key: Some("fleet-secret".into()),
+    };
     let mut servers = Vec::new();
     for _ in 0..n_servers {
         let storage = storage_for(&cfg, &data, &schema).await?;
-        let state = AppState::new(
+        let blobs = blob_settings
+            .open(&data, fieldcase_server::app::DEFAULT_MAX_BLOB)
+            .await?;
+        let state = AppState::with_blobs(
             storage,
             &fieldcase_server::keys::KeySource::dir(data.join("keys")),
-            data.join("blobs"),
-            fieldcase_server::app::DEFAULT_MAX_BLOB,
+            Arc::new(blobs),
         )
         .await?;
         // Every simulated phone enrols from 127.0.0.1: the per-address enrolment budget is
@@ -314,6 +339,7 @@ pub async fn run(cfg: FleetConfig) -> TestResult<FleetReport> {
         }
         .into(),
         records_created: created.len(),
+        blob_store: if cfg.s3 { "s3" } else { "folder" }.into(),
         evidence_created: originals.len(),
         ..FleetReport::default()
     };
@@ -534,22 +560,7 @@ async fn server_docs_of_unit(
 }
 
 fn record_case(p: &SimPhone, at: i64) -> TestResult<String> {
-    let (code, tier) = crate::harness::exemptable(&p.store)?;
-    let case = p.store.create_case(fieldcase_core::store::NewCase {
-        unit: p.unit.clone(),
-        occurred_at_ms: at,
-        place: crate::harness::place(),
-        officers: vec![p.user.clone()],
-        recorded_by: p.user.clone(),
-        party_id: None,
-        violation_code: code,
-        tier,
-        description: Some("店外摆放货架".into()),
-        actions: vec![persuasion(&p.user, at)],
-        involves_minor: false,
-        privacy_protected: false,
-    })?;
-    Ok(case.id)
+    crate::harness::everyday_case(&p.store, &p.unit, &p.user, at)
 }
 
 async fn restart(srv: &mut Server, report: &mut FleetReport) -> TestResult {

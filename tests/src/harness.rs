@@ -443,6 +443,27 @@ pub fn persuasion(by: &str, at: i64) -> NewAction {
 }
 
 /// The first catalogue item allowing a first-offence exemption of a person, and its tier.
+/// Records, on `store`, a first-offence case of an exemptable item in `unit` by `user` at
+/// `at`, with one persuasion: the simulated phones' everyday case. Returns its id.
+pub fn everyday_case(store: &FieldStore, unit: &str, user: &str, at: i64) -> TestResult<String> {
+    let (code, tier) = exemptable(store)?;
+    let case = store.create_case(fieldcase_core::store::NewCase {
+        unit: unit.to_string(),
+        occurred_at_ms: at,
+        place: place(),
+        officers: vec![user.to_string()],
+        recorded_by: user.to_string(),
+        party_id: None,
+        violation_code: code,
+        tier,
+        description: Some("店外摆放货架".into()),
+        actions: vec![persuasion(user, at)],
+        involves_minor: false,
+        privacy_protected: false,
+    })?;
+    Ok(case.id)
+}
+
 pub fn exemptable(store: &FieldStore) -> TestResult<(String, String)> {
     let c = store.catalogue();
     let item = c

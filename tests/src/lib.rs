@@ -18,6 +18,8 @@ pub mod harness;
 #[path = "../../core/tests/it/common/lawful.rs"]
 pub mod lawful;
 pub mod link;
+#[path = "../../sync-server/tests/it/moto.rs"]
+pub mod moto;
 pub mod outsider;
 pub mod pdf;
 pub mod proxy;

@@ -156,25 +156,8 @@ async fn open_storage(data: &Path, url: Option<&str>) -> TestResult<Arc<dyn Stor
 
 /// Records a case with a photo; returns its id and the photo's SHA-256.
 fn record(p: &Phone, dir: &Path, n: usize, seed: u64) -> TestResult<(String, String)> {
-    let (code, tier) = crate::harness::exemptable(&p.store)?;
     let at = T0 + n as i64 * 60_000;
-    let id = p
-        .store
-        .create_case(fieldcase_core::store::NewCase {
-            unit: p.unit.clone(),
-            occurred_at_ms: at,
-            place: crate::harness::place(),
-            officers: vec![p.user.clone()],
-            recorded_by: p.user.clone(),
-            party_id: None,
-            violation_code: code,
-            tier,
-            description: Some("店外摆放货架".into()),
-            actions: vec![persuasion(&p.user, at)],
-            involves_minor: false,
-            privacy_protected: false,
-        })?
-        .id;
+    let id = crate::harness::everyday_case(&p.store, &p.unit, &p.user, at)?;
     let file = dir.join(format!("{}-{n}.jpg", p.user));
     std::fs::write(&file, crate::harness::jpeg(96, 72, seed)?)?;
     let entry = p

@@ -254,25 +254,7 @@ fn sync_client(url: &str) -> R<SyncClient> {
 const UNIT: &str = "luan/crash";
 
 fn record_case(p: &CrashPhone, at: i64) -> R<String> {
-    let (code, tier) = crate::harness::exemptable(&p.store).map_err(err)?;
-    let case = p
-        .store
-        .create_case(fieldcase_core::store::NewCase {
-            unit: UNIT.into(),
-            occurred_at_ms: at,
-            place: crate::harness::place(),
-            officers: vec![p.user.clone()],
-            recorded_by: p.user.clone(),
-            party_id: None,
-            violation_code: code,
-            tier,
-            description: Some("店外摆放货架".into()),
-            actions: vec![persuasion(&p.user, at)],
-            involves_minor: false,
-            privacy_protected: false,
-        })
-        .map_err(err)?;
-    Ok(case.id)
+    crate::harness::everyday_case(&p.store, UNIT, &p.user, at).map_err(err)
 }
 
 /// A phone's work until `stop`: a small batch of edits, then a sync, again.

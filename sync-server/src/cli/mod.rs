@@ -51,12 +51,42 @@ enum Command {
         /// (hex) take precedence over its files.
         #[arg(long, env = "FIELDCASE_KEY_DIR")]
         key_dir: Option<PathBuf>,
+        /// The settings file `serve` runs with: its `[blobs]` section says where evidence is
+        /// (`verify` and `case-file` read it there).
+        #[arg(long, env = "FIELDCASE_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        blob_store: BlobStoreArgs,
         /// Print JSON.
         #[arg(long, global = true)]
         json: bool,
         #[command(subcommand)]
         command: AdminCommand,
     },
+}
+
+impl BlobStoreArgs {
+    /// The `[blobs]` settings: defaults, the file `config`, `FIELDCASE_BLOBS_*`, then these
+    /// flags (the same precedence as `serve`).
+    pub(crate) fn resolve(
+        &self,
+        config: Option<&std::path::Path>,
+    ) -> Result<fieldcase_server::blobs::BlobStoreSettings, fieldcase_server::ServerError> {
+        let mut b = ServerConfig::load(config, |k| std::env::var(k).ok())?.blobs;
+        if let Some(v) = &self.url {
+            b.url = Some(v.clone());
+        }
+        if let Some(v) = &self.endpoint {
+            b.endpoint = Some(v.clone());
+        }
+        if let Some(v) = &self.region {
+            b.region = Some(v.clone());
+        }
+        if self.allow_http {
+            b.allow_http = true;
+        }
+        Ok(b)
+    }
 }
 
 /// `serve`'s settings from the command line: each flag, when given, overrides the config
@@ -158,19 +188,7 @@ impl ServeArgs {
         if let Some(v) = self.log_format {
             s.log_format = v;
         }
-        let b = &mut c.blobs;
-        if let Some(v) = &self.blob_store.url {
-            b.url = Some(v.clone());
-        }
-        if let Some(v) = &self.blob_store.endpoint {
-            b.endpoint = Some(v.clone());
-        }
-        if let Some(v) = &self.blob_store.region {
-            b.region = Some(v.clone());
-        }
-        if self.blob_store.allow_http {
-            b.allow_http = true;
-        }
+        c.blobs = self.blob_store.resolve(self.config.as_deref())?;
         c.check()?;
         Ok(c)
     }

@@ -5,7 +5,6 @@ use super::{
     AdminCommand, AuditCommand, CatalogueCommand, Cli, Command, KeysCommand, QuarantineCommand,
 };
 use fieldcase_core::sync::wire::WipeScope;
-use fieldcase_server::blobs::{BlobDir, BlobStore};
 use fieldcase_server::config::{LogFormat, ServerConfig};
 use fieldcase_server::keys::{KeySource, ServerKeys};
 use fieldcase_server::storage::{Role, Storage, open_storage};
@@ -101,11 +100,29 @@ pub(crate) async fn run(cli: Cli) -> Result<(), ServerError> {
             data,
             database_url,
             key_dir,
+            config,
+            blob_store,
             json,
             command,
         } => {
             let key_source =
                 KeySource::from_env(key_dir.unwrap_or_else(|| KeySource::default_dir(&data)));
+            let blob_settings = blob_store.resolve(config.as_deref())?;
+            if blob_settings.url.is_some()
+                && matches!(
+                    command,
+                    AdminCommand::Backup { .. } | AdminCommand::Restore { .. }
+                )
+            {
+                // A backup that silently left the evidence out would not restore a case file.
+                return Err(ServerError::Config(
+                    "evidence is in object storage: `admin backup`/`restore` copy the folder \
+                     store only. Back up the database (`admin backup` without --blob-store) and \
+                     keep the bucket versioned or replicated by the object store (see \
+                     docs/operator-guide.md, Backup and restore)"
+                        .into(),
+                ));
+            }
             match &command {
                 AdminCommand::Backup {
                     out,
@@ -188,13 +205,10 @@ pub(crate) async fn run(cli: Cli) -> Result<(), ServerError> {
                 }
                 AdminCommand::CaseFile { case, out } => {
                     let storage = open_storage(&data, database_url.as_deref()).await?;
-                    let state = AppState::new(
-                        storage,
-                        &key_source,
-                        data.join("blobs"),
-                        fieldcase_server::app::DEFAULT_MAX_BLOB,
-                    )
-                    .await?;
+                    let blobs = blob_settings
+                        .open(&data, fieldcase_server::app::DEFAULT_MAX_BLOB)
+                        .await?;
+                    let state = AppState::with_blobs(storage, &key_source, Arc::new(blobs)).await?;
                     let bytes = fieldcase_server::supervision::case_file::write_case_file(
                         &state, case, out,
                     )
@@ -253,7 +267,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), ServerError> {
                 ),
                 AdminCommand::ListDevices => print(json, &maintenance::devices(s).await?),
                 AdminCommand::Verify => {
-                    let blobs = BlobStore::folder(BlobDir::open(data.join("blobs"), u64::MAX)?);
+                    let blobs = blob_settings.open(&data, u64::MAX).await?;
                     let report = maintenance::verify(s, &blobs, !json).await?;
                     print(json, &report)?;
                     if report.ok() {

@@ -498,6 +498,71 @@ async fn postgres_devices_verify_revoke() -> R {
     Ok(())
 }
 
+/// Records on `store` a first-offence case by `officer` in `luan` with one persuasion and an
+/// audio recording of `samples` samples (a real WAV file in `tmp`); returns the case id and
+/// the recording's entry.
+pub(super) fn case_with_audio(
+    store: &FieldStore,
+    officer: &str,
+    tmp: &Path,
+    samples: u32,
+) -> Result<(String, fieldcase_core::evidence::EvidenceEntry), Box<dyn std::error::Error>> {
+    let cat = store.catalogue();
+    let item = cat
+        .items()
+        .find(|i| {
+            i.exemption.allows(ExemptionKind::FirstOffence)
+                && i.applies_to.contains(&PartyType::Person)
+                && !i.exemption.exempt_tiers.is_empty()
+        })
+        .ok_or("no item")?;
+    let mut fields = serde_json::Map::new();
+    fields.insert("explained".into(), json!("占道经营影响通行"));
+    fields.insert("outcome".into(), json!("accepted"));
+    let case = store
+        .create_case(NewCase {
+            unit: "luan".into(),
+            occurred_at_ms: 1_790_000_000_000,
+            place: Place {
+                lat: 31.73,
+                lon: 116.5,
+                accuracy_m: Some(5.0),
+                address: None,
+            },
+            officers: vec![officer.into()],
+            recorded_by: officer.into(),
+            party_id: None,
+            violation_code: item.code.clone(),
+            tier: item.exemption.exempt_tiers[0].clone(),
+            description: None,
+            actions: vec![NewAction {
+                method: Method::Persuasion,
+                at_ms: 1_790_000_000_000,
+                by: officer.into(),
+                note: None,
+                fields,
+            }],
+            involves_minor: false,
+            privacy_protected: false,
+        })?
+        .id;
+    let audio = tmp.join("talk.wav");
+    std::fs::write(&audio, wav(samples))?;
+    let entry = store.add_audio(
+        &case,
+        &audio,
+        fieldcase_core::evidence::CaptureInfo {
+            officer: officer.into(),
+            device_time_ms: 1_790_000_000_000,
+            monotonic_ms: 5,
+            place: None,
+            note: None,
+        },
+        None,
+    )?;
+    Ok((case, entry))
+}
+
 /// A mono 16-bit 8 kHz WAV of noise.
 pub(super) fn wav(bytes: u32) -> Vec<u8> {
     let mut out = Vec::new();
@@ -570,59 +635,7 @@ async fn verify_package_checks_a_case_file_and_fails_on_findings() -> R {
     };
     server.shutdown(std::time::Duration::from_secs(5)).await?;
     let store = FieldStore::open(&path, StoreConfig::insecure_plain_for_tests(device_id))?;
-    let cat = store.catalogue();
-    let item = cat
-        .items()
-        .find(|i| {
-            i.exemption.allows(ExemptionKind::FirstOffence)
-                && i.applies_to.contains(&PartyType::Person)
-                && !i.exemption.exempt_tiers.is_empty()
-        })
-        .ok_or("no item")?;
-    let mut fields = serde_json::Map::new();
-    fields.insert("explained".into(), json!("占道经营影响通行"));
-    fields.insert("outcome".into(), json!("accepted"));
-    let case = store
-        .create_case(NewCase {
-            unit: "luan".into(),
-            occurred_at_ms: 1_790_000_000_000,
-            place: Place {
-                lat: 31.73,
-                lon: 116.5,
-                accuracy_m: Some(5.0),
-                address: None,
-            },
-            officers: vec!["OF-2".into()],
-            recorded_by: "OF-2".into(),
-            party_id: None,
-            violation_code: item.code.clone(),
-            tier: item.exemption.exempt_tiers[0].clone(),
-            description: None,
-            actions: vec![NewAction {
-                method: Method::Persuasion,
-                at_ms: 1_790_000_000_000,
-                by: "OF-2".into(),
-                note: None,
-                fields,
-            }],
-            involves_minor: false,
-            privacy_protected: false,
-        })?
-        .id;
-    let audio = tmp.path().join("talk.wav");
-    std::fs::write(&audio, wav(40_000))?;
-    store.add_audio(
-        &case,
-        &audio,
-        fieldcase_core::evidence::CaptureInfo {
-            officer: "OF-2".into(),
-            device_time_ms: 1_790_000_000_000,
-            monotonic_ms: 5,
-            place: None,
-            note: None,
-        },
-        None,
-    )?;
+    let (case, _) = case_with_audio(&store, "OF-2", tmp.path(), 40_000)?;
     let pkg = tmp.path().join("case.zip");
     store.export_case_package(&case, &pkg)?;
     let pkg_s = pkg.to_str().ok_or("path")?;

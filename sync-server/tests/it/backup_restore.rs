@@ -2,11 +2,8 @@
 //! the blobs; `pg_restore` into an empty database only) and on SQLite, each restore renewing
 //! the restore epoch that sync replies announce.
 
-use super::admin_cli::{admin, ok, pg_url, wav};
+use super::admin_cli::{admin, case_with_audio, ok, pg_url};
 use age::secrecy::ExposeSecret;
-use fieldcase_core::catalogue::{ExemptionKind, Method, PartyType};
-use fieldcase_core::model::Place;
-use fieldcase_core::store::{NewAction, NewCase};
 use fieldcase_core::sync::{ClientConfig, SyncClient};
 use fieldcase_core::{FieldStore, StoreConfig};
 use fieldcase_server::storage::postgres::PostgresStorage;
@@ -124,59 +121,7 @@ async fn one_case_with_evidence(
         client.enrol(&store, &code, &key, "phone").await?.device_id
     };
     let store = FieldStore::open(&path, StoreConfig::insecure_plain_for_tests(device_id))?;
-    let cat = store.catalogue();
-    let item = cat
-        .items()
-        .find(|i| {
-            i.exemption.allows(ExemptionKind::FirstOffence)
-                && i.applies_to.contains(&PartyType::Person)
-                && !i.exemption.exempt_tiers.is_empty()
-        })
-        .ok_or("no item")?;
-    let mut fields = serde_json::Map::new();
-    fields.insert("explained".into(), json!("占道经营影响通行"));
-    fields.insert("outcome".into(), json!("accepted"));
-    let case = store
-        .create_case(NewCase {
-            unit: "luan".into(),
-            occurred_at_ms: 1_790_000_000_000,
-            place: Place {
-                lat: 31.73,
-                lon: 116.5,
-                accuracy_m: Some(5.0),
-                address: None,
-            },
-            officers: vec!["OF-1".into()],
-            recorded_by: "OF-1".into(),
-            party_id: None,
-            violation_code: item.code.clone(),
-            tier: item.exemption.exempt_tiers[0].clone(),
-            description: None,
-            actions: vec![NewAction {
-                method: Method::Persuasion,
-                at_ms: 1_790_000_000_000,
-                by: "OF-1".into(),
-                note: None,
-                fields,
-            }],
-            involves_minor: false,
-            privacy_protected: false,
-        })?
-        .id;
-    let audio = tmp.join("talk.wav");
-    std::fs::write(&audio, wav(20_000))?;
-    let entry = store.add_audio(
-        &case,
-        &audio,
-        fieldcase_core::evidence::CaptureInfo {
-            officer: "OF-1".into(),
-            device_time_ms: 1_790_000_000_000,
-            monotonic_ms: 5,
-            place: None,
-            note: None,
-        },
-        None,
-    )?;
+    let (case, entry) = case_with_audio(&store, "OF-1", tmp, 20_000)?;
     let report = client.sync(&store).await?;
     assert!(report.complete && report.rejected == 0, "{report:?}");
     assert!(report.blobs_uploaded >= 1, "{report:?}");

@@ -9,17 +9,12 @@ const BIN: &str = env!("CARGO_BIN_EXE_fieldcase-server");
 
 type R<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
-#[cfg(unix)]
-#[test]
-fn sigterm_stops_the_server_gracefully() -> R {
-    let dir = tempfile::tempdir()?;
+/// Starts the binary with `args` and returns it with the address from its first line.
+fn spawn(args: &[&std::ffi::OsStr]) -> R<(std::process::Child, String)> {
     let mut child = Command::new(BIN)
-        .arg("serve")
-        .arg("--data")
-        .arg(dir.path().join("data"))
-        .arg("--listen")
-        .arg("127.0.0.1:0")
+        .args(args)
         .env_remove("FIELDCASE_DATABASE_URL")
+        .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
@@ -31,19 +26,27 @@ fn sigterm_stops_the_server_gracefully() -> R {
         .strip_prefix("listening on ")
         .ok_or_else(|| format!("unexpected first line {line:?}"))?
         .to_string();
-    // It answers before the signal.
-    let mut conn = std::net::TcpStream::connect(&addr)?;
+    Ok((child, addr))
+}
+
+/// One `GET path` on a fresh connection; the whole reply.
+fn get(addr: &str, path: &str) -> R<String> {
+    let mut conn = std::net::TcpStream::connect(addr)?;
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
     std::io::Write::write_all(
         &mut conn,
-        b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes(),
     )?;
     let mut reply = String::new();
     std::io::Read::read_to_string(&mut conn, &mut reply)?;
-    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    Ok(reply)
+}
 
-    let pid = child.id().to_string();
-    let sent = Command::new("kill").args(["-TERM", &pid]).status()?;
+/// Sends SIGTERM and waits (at most 20 s); returns the exit status and all of stderr.
+fn terminate(mut child: std::process::Child) -> R<(std::process::ExitStatus, String)> {
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
     assert!(sent.success());
     let t = Instant::now();
     let status = loop {
@@ -60,6 +63,25 @@ fn sigterm_stops_the_server_gracefully() -> R {
     if let Some(e) = child.stderr.take() {
         std::io::Read::read_to_string(&mut BufReader::new(e), &mut err)?;
     }
+    Ok((status, err))
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_the_server_gracefully() -> R {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let (child, addr) = spawn(&[
+        "serve".as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+    ])?;
+    // It answers before the signal.
+    let reply = get(&addr, "/healthz")?;
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    let (status, err) = terminate(child)?;
     assert!(status.success(), "exit {status:?}: {err}");
     assert!(err.contains("stopping"), "{err}");
     // Nothing listens any more.
@@ -81,52 +103,23 @@ fn settings_file_and_json_access_log() -> R {
             dir.path().join("data")
         ),
     )?;
-    let mut child = Command::new(BIN)
-        .args(["serve", "--log-format", "json", "--config"])
-        .arg(&config)
-        .env_remove("FIELDCASE_DATABASE_URL")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .ok_or_else(|| format!("unexpected first line {line:?}"))?
-        .to_string();
+    let (child, addr) = spawn(&[
+        "serve".as_ref(),
+        "--log-format".as_ref(),
+        "json".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+    ])?;
     for path in [
         "/readyz",
         "/login?token=do-not-log-me",
         "/v1/blobs/ab/status",
     ] {
-        let mut conn = std::net::TcpStream::connect(&addr)?;
-        conn.set_read_timeout(Some(Duration::from_secs(10)))?;
-        std::io::Write::write_all(
-            &mut conn,
-            format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes(),
-        )?;
-        let mut reply = String::new();
-        std::io::Read::read_to_string(&mut conn, &mut reply)?;
+        let reply = get(&addr, path)?;
         assert!(reply.starts_with("HTTP/1.1 "), "{reply}");
     }
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()?;
-    let t = Instant::now();
-    while child.try_wait()?.is_none() {
-        if t.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            return Err("the server did not stop within 20 s of SIGTERM".into());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let mut err = String::new();
-    if let Some(e) = child.stderr.take() {
-        std::io::Read::read_to_string(&mut BufReader::new(e), &mut err)?;
-    }
+    let (status, err) = terminate(child)?;
+    assert!(status.success(), "exit {status:?}: {err}");
     assert!(
         err.contains("(3 s at most)"),
         "the file's grace period applies: {err}"

@@ -273,6 +273,7 @@ fn sync_faults_family(seed: u64, count: u64) -> FamilyResult {
                 isolated: false,
                 servers: None,
                 kill_one: false,
+                s3: false,
             }))
             .map_err(|e| fail(e.to_string()))?;
         let duplicates = r.records_on_server - r.records_created as i64;

@@ -39,6 +39,10 @@ struct Args {
     /// Kill the last instance during the first upload and leave it down.
     #[arg(long)]
     kill_one: bool,
+    /// Keep evidence in S3 (a moto server started for the run; needs FIELDCASE_MOTO_SERVER
+    /// or moto_server on PATH: scripts/ensure-moto.sh).
+    #[arg(long)]
+    s3: bool,
 }
 
 #[tokio::main]
@@ -54,6 +58,7 @@ async fn main() -> ExitCode {
         isolated: a.isolated,
         servers: a.servers,
         kill_one: a.kill_one,
+        s3: a.s3,
     };
     match run(cfg).await {
         Ok(report) => match serde_json::to_string(&report) {

@@ -21,6 +21,7 @@ fn config(database_url: Option<String>, chaos: bool, isolated: bool) -> FleetCon
         isolated,
         servers: None,
         kill_one: false,
+        s3: false,
     }
 }
 
@@ -62,14 +63,17 @@ async fn fleet_shared_cases_converge() -> Result<(), Box<dyn std::error::Error +
 /// health check takes it out, the phones retry on the others, nothing is lost.
 async fn three_instances_one_killed(
     database_url: Option<String>,
+    s3: bool,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut c = config(database_url, false, false);
+    c.s3 = s3;
     c.devices = 30;
     c.records_per_device = 2;
     c.servers = Some(3);
     c.kill_one = true;
     let r = run(c).await?;
     assert_eq!(r.servers, 3);
+    assert_eq!(r.blob_store, if s3 { "s3" } else { "folder" });
     assert_eq!(r.killed_server, Some(2), "{r:?}");
     assert!(r.requests_before_kill >= 1, "{r:?}");
     assert_eq!(r.records_lost, 0, "{r:?}");
@@ -87,11 +91,11 @@ async fn three_instances_one_killed(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fleet_three_sqlite_instances_one_killed_loses_nothing()
 -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    three_instances_one_killed(None).await
+    three_instances_one_killed(None, false).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fleet_three_postgres_instances_one_killed_loses_nothing()
+async fn fleet_three_postgres_instances_on_s3_one_killed_loses_nothing()
 -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    three_instances_one_killed(Some(pg_url())).await
+    three_instances_one_killed(Some(pg_url()), true).await
 }

@@ -11,8 +11,6 @@ mod evsync;
 mod fleet;
 mod forgery;
 mod measure;
-#[path = "../../../sync-server/tests/it/moto.rs"]
-mod moto;
 mod openapi;
 mod pinning;
 mod restore;

@@ -2,10 +2,10 @@
 //! S3 server): the real sync client uploads, a second phone downloads, and the server's own
 //! verification reads the bucket.
 
-use crate::moto::Moto;
 use fieldcase_server::blobs::BlobStoreSettings;
 use fieldcase_server::storage::Role;
 use fieldcase_tests::harness::{Phone, T0, TestResult, TestServer};
+use fieldcase_tests::moto::Moto;
 
 const SQUAD: &str = "luan/jinan/squad-1";
 
