@@ -27,6 +27,7 @@ before=$(snapshot)
 report=$(FIELDCASE_DATABASE_URL="$url" "$bin" "$@" | tail -1)
 sleep 1
 after=$(snapshot)
+echo "$report"
 python3 - "$before" "$after" "$report" <<'PY'
 import json, sys
 names = ["transactions", "rows inserted", "rows updated", "rows deleted", "rows returned",
