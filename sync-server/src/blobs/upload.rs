@@ -108,10 +108,10 @@ async fn claim_upload(
     let max_age = i64::try_from(state.blobs.partial_max_age_ms()).unwrap_or(i64::MAX);
     let pending = state
         .storage
-        .upload_sessions()
+        .device_upload_sessions(device)
         .await?
         .into_iter()
-        .filter(|u| u.device_id == *device && u.sha256 != sha)
+        .filter(|u| u.sha256 != sha)
         .filter(|u| now - u.updated_at_ms < max_age)
         .fold(0u64, |sum, u| sum.saturating_add(u.total));
     if pending.saturating_add(total) > max_pending {

@@ -46,6 +46,8 @@ pub trait Blobs: Send + Sync {
 
     /// The unfinished upload of a blob.
     async fn upload_session(&self, sha256: &str) -> StorageResult<Option<UploadSession>>;
+    /// One device's unfinished uploads, by hash (the per-device quota reads only these).
+    async fn device_upload_sessions(&self, device_id: &str) -> StorageResult<Vec<UploadSession>>;
     /// Creates or updates an upload session.
     async fn put_upload_session(&self, session: UploadSession) -> StorageResult<()>;
     /// Claims the upload of `session.sha256` for `session.device_id` in one atomic step:

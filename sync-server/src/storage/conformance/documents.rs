@@ -265,6 +265,19 @@ pub async fn listings(s: &dyn Storage) -> StorageResult<()> {
     let sessions = s.upload_sessions().await?;
     assert_eq!(sessions.len(), 2);
     assert_eq!(sessions[0].sha256, "a".repeat(64));
+    // Another device's upload is not among d1's.
+    s.put_upload_session(UploadSession {
+        device_id: "d2".into(),
+        ..session(&"c".repeat(64))
+    })
+    .await?;
+    let own = s.device_upload_sessions("d1").await?;
+    assert_eq!(
+        own.iter().map(|u| u.sha256.as_str()).collect::<Vec<_>>(),
+        ["a".repeat(64), "b".repeat(64)]
+    );
+    assert_eq!(s.device_upload_sessions("d2").await?.len(), 1);
+    assert!(s.device_upload_sessions("d3").await?.is_empty());
     let rec = BlobRecord {
         sha256: "a".repeat(64),
         size: 9,
@@ -273,6 +286,7 @@ pub async fn listings(s: &dyn Storage) -> StorageResult<()> {
     };
     s.insert_blob(rec.clone()).await?;
     assert_eq!(s.all_blobs().await?, vec![rec]);
-    assert_eq!(s.upload_sessions().await?.len(), 1);
+    assert_eq!(s.upload_sessions().await?.len(), 2);
+    assert_eq!(s.device_upload_sessions("d1").await?.len(), 1);
     Ok(())
 }

@@ -110,6 +110,19 @@ impl Blobs for PostgresStorage {
         map_all(&found, rows::upload_session)
     }
 
+    async fn device_upload_sessions(&self, device_id: &str) -> StorageResult<Vec<UploadSession>> {
+        let c = self.client().await?;
+        let found = c
+            .query(
+                &format!(
+                    "SELECT {UPLOAD_COLS} FROM upload_sessions WHERE device_id = $1 ORDER BY sha256"
+                ),
+                &[&device_id],
+            )
+            .await?;
+        map_all(&found, rows::upload_session)
+    }
+
     async fn blob_referenced(
         &self,
         sha256: &str,

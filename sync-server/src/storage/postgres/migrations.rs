@@ -137,6 +137,10 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TABLE doc_units (unit TEXT PRIMARY KEY);
     INSERT INTO doc_units(unit) SELECT DISTINCT unit FROM docs ON CONFLICT DO NOTHING;
 "#,
+    // 9: a device's unfinished uploads by device (see the SQLite migration).
+    r#"
+    CREATE INDEX upload_sessions_device ON upload_sessions(device_id);
+"#,
 ];
 
 /// Brings the connection's schema to the newest version; refuses a schema from a newer build.

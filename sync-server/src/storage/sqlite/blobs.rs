@@ -118,6 +118,21 @@ impl Blobs for SqliteStorage {
         .await
     }
 
+    async fn device_upload_sessions(&self, device_id: &str) -> StorageResult<Vec<UploadSession>> {
+        let device_id = device_id.to_string();
+        self.read(move |c| {
+            all(
+                c,
+                &format!(
+                    "SELECT {UPLOAD_COLS} FROM upload_sessions WHERE device_id = ?1 ORDER BY sha256"
+                ),
+                [device_id],
+                |r| rows::upload_session(r),
+            )
+        })
+        .await
+    }
+
     async fn blob_referenced(
         &self,
         sha256: &str,

@@ -140,6 +140,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE doc_units (unit TEXT PRIMARY KEY) WITHOUT ROWID;
     INSERT OR IGNORE INTO doc_units(unit) SELECT DISTINCT unit FROM docs;
 "#,
+    // 9: a device's unfinished uploads by device (the quota check of every new upload read
+    // every device's sessions).
+    r#"
+    CREATE INDEX upload_sessions_device ON upload_sessions(device_id);
+"#,
 ];
 
 /// Brings the file to the newest schema; refuses a file from a newer build.
