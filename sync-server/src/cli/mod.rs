@@ -66,13 +66,19 @@ enum Command {
 }
 
 impl BlobStoreArgs {
-    /// The `[blobs]` settings: defaults, the file `config`, `FIELDCASE_BLOBS_*`, then these
-    /// flags (the same precedence as `serve`).
+    /// The `[blobs]` settings for `admin`: defaults, the file `config`, `FIELDCASE_BLOBS_*`,
+    /// then these flags (the same precedence as `serve`).
     pub(crate) fn resolve(
         &self,
         config: Option<&std::path::Path>,
     ) -> Result<fieldcase_server::blobs::BlobStoreSettings, fieldcase_server::ServerError> {
         let mut b = ServerConfig::load(config, |k| std::env::var(k).ok())?.blobs;
+        self.apply(&mut b);
+        Ok(b)
+    }
+
+    /// Lays the flags given over settings already loaded.
+    fn apply(&self, b: &mut fieldcase_server::blobs::BlobStoreSettings) {
         if let Some(v) = &self.url {
             b.url = Some(v.clone());
         }
@@ -85,7 +91,6 @@ impl BlobStoreArgs {
         if self.allow_http {
             b.allow_http = true;
         }
-        Ok(b)
     }
 }
 
@@ -188,7 +193,7 @@ impl ServeArgs {
         if let Some(v) = self.log_format {
             s.log_format = v;
         }
-        c.blobs = self.blob_store.resolve(self.config.as_deref())?;
+        self.blob_store.apply(&mut c.blobs);
         c.check()?;
         Ok(c)
     }

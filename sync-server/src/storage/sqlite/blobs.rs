@@ -107,30 +107,12 @@ impl Blobs for SqliteStorage {
     }
 
     async fn upload_sessions(&self) -> StorageResult<Vec<UploadSession>> {
-        self.read(|c| {
-            all(
-                c,
-                &format!("SELECT {UPLOAD_COLS} FROM upload_sessions ORDER BY sha256"),
-                [],
-                |r| rows::upload_session(r),
-            )
-        })
-        .await
+        self.upload_sessions_where(None).await
     }
 
     async fn device_upload_sessions(&self, device_id: &str) -> StorageResult<Vec<UploadSession>> {
-        let device_id = device_id.to_string();
-        self.read(move |c| {
-            all(
-                c,
-                &format!(
-                    "SELECT {UPLOAD_COLS} FROM upload_sessions WHERE device_id = ?1 ORDER BY sha256"
-                ),
-                [device_id],
-                |r| rows::upload_session(r),
-            )
-        })
-        .await
+        self.upload_sessions_where(Some(device_id.to_string()))
+            .await
     }
 
     async fn blob_referenced(
@@ -236,6 +218,30 @@ impl SqliteStorage {
                 ],
             )?;
             Ok(n == 1)
+        })
+        .await
+    }
+}
+
+impl SqliteStorage {
+    /// Unfinished uploads by hash: every device's, or one device's (a plain equality, so
+    /// the `upload_sessions_device` index serves it).
+    async fn upload_sessions_where(
+        &self,
+        device_id: Option<String>,
+    ) -> StorageResult<Vec<UploadSession>> {
+        let filter = if device_id.is_some() {
+            "WHERE device_id = ?1"
+        } else {
+            ""
+        };
+        self.read(move |c| {
+            all(
+                c,
+                &format!("SELECT {UPLOAD_COLS} FROM upload_sessions {filter} ORDER BY sha256"),
+                rusqlite::params_from_iter(device_id),
+                |r| rows::upload_session(r),
+            )
         })
         .await
     }
