@@ -102,6 +102,10 @@ pub enum CoreError {
     /// plain (unencrypted) file, no key for an encrypted one, or a file that is not a store.
     #[error("the store cannot be opened with this key (wrong key, or not a fieldcase store)")]
     WrongKey,
+    /// Another handle (in this process or another) has the store open: one store per file,
+    /// shared, because two writers would each keep their own document cache and sync state.
+    #[error("the store is already open elsewhere; share the one open store")]
+    StoreInUse,
     /// The CRDT library refused an operation or bytes.
     #[error("document error: {0}")]
     Automerge(#[from] automerge::AutomergeError),

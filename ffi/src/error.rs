@@ -84,6 +84,11 @@ pub enum FieldcaseError {
     /// keystore again; never create a new store over it.
     #[error("the store cannot be opened with this key")]
     WrongKey,
+    /// The store file is already open through another `FieldcaseStore` (in this process or
+    /// another): open one store per file and share it (an application-scoped singleton);
+    /// after `closeStore()` (or garbage collection of the old object) it can be opened again.
+    #[error("the store is already open elsewhere")]
+    StoreInUse,
     /// The phone has not reached the server within its lease and shows no data until it
     /// syncs.
     #[error("the store is locked since {since_ms}: connect to the server to unlock")]
@@ -217,6 +222,7 @@ impl From<CoreError> for FieldcaseError {
             },
             CoreError::Locked { since_ms } => F::Locked { since_ms },
             CoreError::WrongKey => F::WrongKey,
+            CoreError::StoreInUse => F::StoreInUse,
             CoreError::NotEnrolled => F::NotEnrolled,
             CoreError::CertificatePinMismatch => F::CertificatePinMismatch,
             CoreError::Network { reason } => F::Network { reason },

@@ -13,6 +13,7 @@
 //! - `evidence.rs`: capture input, evidence views, verification, and the ingest methods.
 //! - `sync.rs`: enrolment and async sync with progress and cancellation.
 //! - `seams.rs`: interfaces apps implement (a platform signer, a progress listener).
+//! - `transport.rs`: the networking seam (an app's background sessions carry requests).
 //!
 //! See `docs/ffi.md` for the Android and iOS integration.
 
@@ -25,6 +26,7 @@ mod inputs;
 mod seams;
 mod store;
 mod sync;
+mod transport;
 mod views;
 
 pub use documents::*;
@@ -36,6 +38,7 @@ pub use inputs::*;
 pub use seams::{Signer, SyncProgressListener};
 pub use store::{FieldcaseStore, StoreOptions};
 pub use sync::*;
+pub use transport::*;
 pub use views::*;
 
 uniffi::setup_scaffolding!();

@@ -344,7 +344,10 @@ impl FieldcaseStore {
         let mut config = cs::ClientConfig::new(server_url).with_pins(&options.pins)?;
         config.extra_roots_pem = options.extra_roots_pem.map(String::into_bytes);
         on_runtime(cs::CancelToken::new(), async move {
-            let client = cs::SyncClient::new(config)?;
+            let mut client = cs::SyncClient::new(config)?;
+            if let Some(t) = store.transport() {
+                client = client.with_transport(t);
+            }
             let public_key = store.device_public_key()?;
             let resp = client
                 .enrol(&store, &code, &public_key, &device_label)
@@ -357,6 +360,23 @@ impl FieldcaseStore {
             })
         })
         .await
+    }
+
+    /// Has enrolment, sync and evidence transfers carried by the app's own networking
+    /// (`transport`), e.g. so evidence uploads continue in an iOS background `URLSession`
+    /// or an Android WorkManager job; `None` restores the built-in HTTP client. The
+    /// transport must apply the pins each request carries (see `Transport`).
+    pub fn set_transport(
+        &self,
+        transport: Option<Arc<dyn crate::Transport>>,
+    ) -> Result<(), FieldcaseError> {
+        let store = self.store()?;
+        store.set_transport(
+            transport.map(|t| {
+                Arc::new(crate::transport::PlatformTransport(t)) as Arc<dyn cs::Transport>
+            }),
+        );
+        Ok(())
     }
 
     /// Downloads a stored evidence file (an original, display copy or thumbnail) by its

@@ -12,6 +12,7 @@ mod documents;
 pub(crate) use docs::{doc_kind, load_doc};
 mod exchange;
 mod lease;
+mod lock;
 mod migrations;
 mod ops;
 pub(crate) mod projection;
@@ -128,6 +129,10 @@ pub struct FieldStore {
     writer: Mutex<Writer>,
     reader: Mutex<Connection>,
     pub(crate) evidence: crate::evidence::EvidenceState,
+    /// What carries sync requests when the app installed its own ([`FieldStore::set_transport`]).
+    transport: RwLock<Option<Arc<dyn crate::sync::transport::Transport>>>,
+    /// Held for the store's life: one handle per file.
+    _lock: lock::StoreLock,
 }
 
 impl std::fmt::Debug for FieldStore {
@@ -229,6 +234,7 @@ impl FieldStore {
             ));
         }
         let path = path.as_ref().to_path_buf();
+        let held = lock::StoreLock::acquire(&path)?;
         let mut conn = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -316,6 +322,8 @@ impl FieldStore {
             }),
             reader: Mutex::new(reader),
             evidence: crate::evidence::EvidenceState::new(blob_dir, config.db_key.as_ref()),
+            transport: RwLock::new(None),
+            _lock: held,
         };
         // Leftovers of a crash are old; a failure to remove them must not keep the officer
         // from their records.
@@ -420,6 +428,24 @@ impl FieldStore {
     /// The file this store lives in.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Has every later sync, enrolment and evidence transfer of this store carried by
+    /// `transport` (an app's platform networking: a `URLSession` background session,
+    /// WorkManager), or by the built-in HTTP client again with `None`.
+    pub fn set_transport(&self, transport: Option<Arc<dyn crate::sync::transport::Transport>>) {
+        match self.transport.write() {
+            Ok(mut g) => *g = transport,
+            Err(p) => *p.into_inner() = transport,
+        }
+    }
+
+    /// The transport the app installed, if any.
+    pub fn transport(&self) -> Option<Arc<dyn crate::sync::transport::Transport>> {
+        match self.transport.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
     }
 
     /// This device's id.

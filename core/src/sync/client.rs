@@ -1,7 +1,9 @@
 //! The HTTP shell of a sync session: enrolment, and the executor of the actions of
-//! [`super::machine::SyncMachine`] over reqwest with rustls (ring provider, webpki roots plus
-//! an optional bureau CA, optionally pinned to the bureau's keys: [`super::pinning`]), driven
-//! by tokio. Blob transfer outside a session is in [`super::transfer`].
+//! [`super::machine::SyncMachine`], driven by tokio. Requests are carried by a
+//! [`super::transport::Transport`]: the built-in one (reqwest with rustls, ring provider,
+//! webpki roots plus an optional bureau CA, optionally pinned to the bureau's keys:
+//! [`super::pinning`]) or one the phone app installs. Blob transfer outside a session is in
+//! [`super::transfer`].
 //!
 //! The shell decides nothing: which request comes next, what a reply means, when to retry
 //! and how long to wait are the machine's (and [`super::machine::retry`]'s) decisions. It
@@ -14,9 +16,10 @@ use super::codec;
 use super::machine::retry::{Attempts, Failure, Retry};
 use super::machine::{Action, Outcome, Request, SyncMachine};
 use super::negotiate::ReplyHeaders;
-use super::pinning::{PinnedVerifier, SpkiPin};
+use super::pinning::SpkiPin;
 use super::progress::{CancelToken, NoProgress, SyncObserver};
 use super::session::SyncReport;
+use super::transport::{HttpReply, HttpRequest, HttpTransport, Method, Purpose, Transport};
 use super::wire::{EnrolRequest, EnrolResponse};
 use crate::store::FieldStore;
 use crate::{CoreError, Result};
@@ -141,7 +144,7 @@ impl ClientConfig {
 /// The sync client. Cheap to clone.
 #[derive(Clone)]
 pub struct SyncClient {
-    pub(super) http: reqwest::Client,
+    pub(super) transport: Arc<dyn Transport>,
     pub(super) base: String,
     pub(super) config: ClientConfig,
 }
@@ -151,17 +154,6 @@ impl std::fmt::Debug for SyncClient {
         f.debug_struct("SyncClient")
             .field("base", &self.base)
             .finish_non_exhaustive()
-    }
-}
-
-/// A transport failure; a handshake refused by the pin check is told apart, as it is not
-/// cured by retrying.
-pub(super) fn net(e: reqwest::Error) -> CoreError {
-    if super::pinning::is_pin_mismatch(&e) {
-        return CoreError::CertificatePinMismatch;
-    }
-    CoreError::Network {
-        reason: e.to_string(),
     }
 }
 
@@ -187,34 +179,6 @@ fn is_loopback_url(url: &str) -> bool {
     }
 }
 
-fn tls_config(extra_pem: Option<&[u8]>, pins: &[SpkiPin]) -> Result<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(pem) = extra_pem {
-        let mut reader = std::io::BufReader::new(pem);
-        for cert in rustls_pemfile::certs(&mut reader) {
-            let cert = cert.map_err(|e| CoreError::invalid("extra_roots_pem", e.to_string()))?;
-            roots
-                .add(cert)
-                .map_err(|e| CoreError::invalid("extra_roots_pem", e.to_string()))?;
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| CoreError::invalid("tls", e.to_string()))?;
-    let config = if pins.is_empty() {
-        builder.with_root_certificates(roots)
-    } else {
-        let verifier = PinnedVerifier::new(Arc::new(roots), provider, pins.to_vec())?;
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
-    }
-    .with_no_client_auth();
-    Ok(config)
-}
-
 impl SyncClient {
     /// A client for `config.server_url`.
     pub fn new(config: ClientConfig) -> Result<Self> {
@@ -236,21 +200,42 @@ impl SyncClient {
                 "pinning needs an https:// server URL",
             ));
         }
-        let tls = tls_config(config.extra_roots_pem.as_deref(), &config.pins)?;
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .timeout(config.timeout)
-            .connect_timeout(Duration::from_secs(10))
-            .no_proxy()
-            .build()
-            .map_err(net)?;
-        Ok(SyncClient { http, base, config })
+        let transport = HttpTransport::new(
+            config.extra_roots_pem.as_deref(),
+            &config.pins,
+            config.timeout,
+        )?;
+        Ok(SyncClient {
+            transport: Arc::new(transport),
+            base,
+            config,
+        })
+    }
+
+    /// The same client carrying its requests over `transport` instead of the built-in
+    /// HTTP client (see [`super::transport`]).
+    pub fn with_transport(mut self, transport: Arc<dyn Transport>) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// A request to `path` of the server, carrying the pins given at enrolment.
+    pub(super) fn request(&self, method: Method, path: &str, purpose: Purpose) -> HttpRequest {
+        let mut r = HttpRequest::new(method, format!("{}{path}", self.base), purpose);
+        r.pins = self.config.pins.iter().map(ToString::to_string).collect();
+        r
     }
 
     /// A client for the server `store` enrolled with, pinned and trusting as at enrolment.
     /// [`CoreError::NotEnrolled`] when it never enrolled.
+    /// The store's platform transport, when the app installed one
+    /// ([`FieldStore::set_transport`]), carries the requests.
     pub fn for_store(store: &FieldStore) -> Result<Self> {
-        SyncClient::new(ClientConfig::for_store(store)?)
+        let client = SyncClient::new(ClientConfig::for_store(store)?)?;
+        Ok(match store.transport() {
+            Some(t) => client.with_transport(t),
+            None => client,
+        })
     }
 
     pub(super) fn credential(store: &FieldStore) -> Result<(String, String)> {
@@ -266,12 +251,6 @@ impl SyncClient {
         }
     }
 
-    /// Sends one request with bounded retries; returns the status and body of a reply that
-    /// is not a transport failure, a 5xx or a `429`. Transport failures and 5xx replies are
-    /// retried after a jittered backoff; a `429 rate_limited` after the `Retry-After` it
-    /// gives (capped at [`RETRY_AFTER_MAX`]). When the attempts run out the last failure is
-    /// returned (a `429` as [`CoreError::Server`] with status 429) without waiting again.
-    /// Checks `cancel` before every attempt and during every wait.
     /// Sends one request with the retry policy of [`super::machine::retry`]; returns the
     /// status, headers and body of a reply that is not a transport failure, a `5xx` or a
     /// `429`. When the attempts run out the last failure is returned (a `429` as
@@ -280,7 +259,7 @@ impl SyncClient {
     pub(crate) async fn send(
         &self,
         cancel: &CancelToken,
-        build: impl Fn() -> reqwest::RequestBuilder,
+        build: impl Fn() -> HttpRequest,
     ) -> Result<(u16, ReplyHeaders, Vec<u8>)> {
         let mut attempts = Attempts::new(self.config.attempts);
         loop {
@@ -311,66 +290,60 @@ impl SyncClient {
     }
 
     /// Sends one request once: its reply, or the transport failure.
-    pub(crate) async fn once(&self, req: reqwest::RequestBuilder) -> Outcome {
-        match req.send().await {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                let headers = reply_headers(resp.headers());
-                match resp.bytes().await {
-                    Ok(body) => Outcome::Reply {
-                        status,
-                        headers,
-                        body: body.to_vec(),
-                    },
-                    Err(e) => Outcome::Transport(net(e)),
-                }
-            }
-            Err(e) => Outcome::Transport(net(e)),
+    pub(crate) async fn once(&self, req: HttpRequest) -> Outcome {
+        match self.transport.send(req).await {
+            Ok(reply) => Outcome::Reply {
+                status: reply.status,
+                headers: reply_headers(&reply),
+                body: reply.body,
+            },
+            Err(e) => Outcome::Transport(e),
         }
     }
 
-    /// The reqwest request for one of the machine's requests.
-    fn build(&self, credential: &str, req: &Request) -> reqwest::RequestBuilder {
+    /// The request for one of the machine's requests.
+    fn build(&self, credential: &str, req: &Request) -> HttpRequest {
         match req {
             Request::Sync(enc) => {
                 let mut b = self
-                    .http
-                    .post(format!("{}/v1/sync", self.base))
-                    .bearer_auth(credential)
-                    .header(reqwest::header::CONTENT_TYPE, enc.format.content_type())
+                    .request(Method::Post, "/v1/sync", Purpose::Sync)
+                    .bearer(credential)
+                    .header("content-type", enc.format.content_type())
                     .body(enc.body.clone());
                 if enc.gzip {
-                    b = b.header(reqwest::header::CONTENT_ENCODING, codec::GZIP);
+                    b = b.header("content-encoding", codec::GZIP);
                 }
                 if let Some(a) = enc.accept {
-                    b = b.header(reqwest::header::ACCEPT, a);
+                    b = b.header("accept", a);
                 }
                 if enc.accept_gzip {
-                    b = b.header(reqwest::header::ACCEPT_ENCODING, codec::GZIP);
+                    b = b.header("accept-encoding", codec::GZIP);
                 }
                 b
             }
             Request::DeviceKeys => self
-                .http
-                .get(format!("{}/v1/device-keys", self.base))
-                .bearer_auth(credential),
+                .request(Method::Get, "/v1/device-keys", Purpose::DeviceKeys)
+                .bearer(credential),
             Request::BlobStatus { sha256 } => self
-                .http
-                .get(format!("{}/v1/blobs/{sha256}/status", self.base))
-                .bearer_auth(credential),
+                .request(
+                    Method::Get,
+                    &format!("/v1/blobs/{sha256}/status"),
+                    Purpose::BlobStatus,
+                )
+                .bearer(credential),
             Request::UploadChunk {
                 sha256,
                 offset,
                 total,
                 body,
             } => self
-                .http
-                .put(format!(
-                    "{}/v1/blobs/{sha256}?offset={offset}&total={total}",
-                    self.base
-                ))
-                .bearer_auth(credential)
-                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                .request(
+                    Method::Put,
+                    &format!("/v1/blobs/{sha256}?offset={offset}&total={total}"),
+                    Purpose::BlobUpload,
+                )
+                .bearer(credential)
+                .header("content-type", "application/octet-stream")
                 .body(body.clone()),
         }
     }
@@ -390,11 +363,9 @@ impl SyncClient {
             actor_id: Some(store.actor_hex()),
         })
         .map_err(|e| CoreError::invalid("enrol", e.to_string()))?;
-        let url = format!("{}/v1/enrol", self.base);
         let (status, _, bytes) = self
             .send(&CancelToken::new(), || {
-                self.http
-                    .post(&url)
+                self.request(Method::Post, "/v1/enrol", Purpose::Enrol)
                     .header("content-type", "application/json")
                     .body(body.clone())
             })
@@ -555,14 +526,13 @@ fn unreachable_outcome() -> Result<Failure> {
 }
 
 /// The reply headers the sync body negotiation reads.
-fn reply_headers(h: &reqwest::header::HeaderMap) -> ReplyHeaders {
-    let get =
-        |n: reqwest::header::HeaderName| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+fn reply_headers(reply: &HttpReply) -> ReplyHeaders {
+    let get = |n: &str| reply.header(n).map(str::to_string);
     ReplyHeaders {
-        content_type: get(reqwest::header::CONTENT_TYPE),
-        content_encoding: get(reqwest::header::CONTENT_ENCODING),
-        accept_encoding: get(reqwest::header::ACCEPT_ENCODING),
-        retry_after: get(reqwest::header::RETRY_AFTER),
+        content_type: get("content-type"),
+        content_encoding: get("content-encoding"),
+        accept_encoding: get("accept-encoding"),
+        retry_after: get("retry-after"),
     }
 }
 

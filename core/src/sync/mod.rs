@@ -9,6 +9,8 @@
 //!   action, what a reply means, retries, cancellation points and progress.
 //! - [`client`]: the HTTP shell (reqwest + rustls on tokio): enrolment, and the executor of
 //!   the machine's actions; [`transfer`]: one blob's download or upload outside a session.
+//! - [`transport`]: what carries each request: the built-in HTTP client, or one the phone app
+//!   installs (a platform background session).
 //! - [`enrol_link`]: the text of the enrolment QR code (server URL, code, pins).
 //! - [`pinning`]: certificate pinning of the server's keys.
 //! - [`progress`]: progress snapshots and cancellation of a sync.
@@ -23,6 +25,7 @@ pub mod pinning;
 pub mod progress;
 pub mod session;
 pub mod transfer;
+pub mod transport;
 pub mod wire;
 #[cfg(feature = "schema")]
 pub mod wire_schema;
@@ -32,3 +35,4 @@ pub use enrol_link::EnrolLink;
 pub use pinning::SpkiPin;
 pub use progress::{CancelToken, NoProgress, SyncObserver, SyncPhase, SyncProgress};
 pub use session::{CatalogueRefusal, Rejection, SyncReport, SyncSession};
+pub use transport::{HttpReply, HttpRequest, HttpTransport, Method, Purpose, Transport};

@@ -3,12 +3,14 @@
 //! installed), [`SyncClient::upload_blob`] (the resumable upload of
 //! [`super::machine::BlobUpload`], driven here) and [`SyncClient::blob_status`].
 
-use super::client::{SyncClient, error_from, net, pause};
+use super::client::{SyncClient, error_from, pause};
 use super::machine::blobs::BlobProgress;
 use super::machine::retry::{Attempts, Failure, Retry};
 use super::machine::{BlobStep, BlobUpload};
 use super::progress::CancelToken;
+use super::transport::{BodySink, Method, Purpose};
 use super::wire::BlobStatus;
+use crate::evidence::blobs::DownloadSink;
 use crate::evidence::sealed::BlobReader;
 use crate::store::FieldStore;
 use crate::{CoreError, Result};
@@ -58,89 +60,105 @@ impl SyncClient {
         }
         let max = fetch.max_size.unwrap_or(MAX_DOWNLOAD);
         let tmp = store.blob_download_temp(&sha);
-        let url = format!("{}/v1/blobs/{sha}", self.base);
+        let path = format!("/v1/blobs/{sha}");
+        let window = self.transport.download_window().map(|w| w.max(1));
         let mut attempts = Attempts::new(self.config.attempts);
         let mut wait = None;
+        // The temp file (sealed in an encrypted store) keeps what earlier attempts, or an
+        // earlier run, received; each request asks for the rest (or, over a transport that
+        // does not stream, the next window of it).
+        let mut open: Option<DownloadSink> = None;
         let sink = loop {
             cancel.check()?;
             if let Some(d) = wait.take() {
                 pause(cancel, d).await?;
             }
-            // The temp file (sealed in an encrypted store) keeps what earlier attempts, or
-            // an earlier run, received; the request asks for the rest.
-            let mut sink = store.blob_download_sink(&sha, true)?;
-            let have = sink.have();
-            let mut req = self.http.get(&url).bearer_auth(credential);
-            if have > 0 {
-                req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
+            let file = match open.take() {
+                Some(f) => f,
+                None => store.blob_download_sink(&sha, true)?,
+            };
+            let have = file.have();
+            let mut req = self
+                .request(Method::Get, &path, Purpose::BlobDownload)
+                .bearer(credential);
+            let range = match window {
+                Some(w) => Some(format!("bytes={have}-{}", have + w - 1)),
+                None if have > 0 => Some(format!("bytes={have}-")),
+                None => None,
+            };
+            if let Some(r) = range {
+                req = req.header("range", r);
             }
-            let failure = match req.send().await {
-                Err(e) => Failure::Transport(net(e)),
-                Ok(mut resp) => {
-                    let status = resp.status();
-                    if status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE && have > 0 {
-                        // What we hold is already the whole blob (or more): the hash decides.
-                        break sink;
+            let mut dl = Body {
+                store,
+                sha: &sha,
+                file: Some(file),
+                have,
+                max,
+                cancel,
+                on_bytes: &mut *on_bytes,
+                fatal: false,
+                total: None,
+            };
+            let result = self.transport.fetch(req, &mut dl).await;
+            let (fatal, total, file) = (dl.fatal, dl.total, dl.file.take());
+            if fatal {
+                // The limit, the disk or cancellation stopped it, not the network.
+                let e = match result {
+                    Err(e) => e,
+                    Ok(_) => CoreError::Protocol {
+                        reason: "download stopped without a cause".into(),
+                    },
+                };
+                return match (e, file) {
+                    (CoreError::Cancelled, Some(f)) => {
+                        f.suspend()?;
+                        Err(CoreError::Cancelled)
                     }
-                    if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS
-                    {
-                        let asked = resp
-                            .headers()
-                            .get(reqwest::header::RETRY_AFTER)
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_string);
-                        let body = resp.bytes().await.unwrap_or_default();
-                        let e = error_from(status.as_u16(), &body);
-                        if status.is_server_error() {
-                            Failure::ServerError(e)
-                        } else {
-                            Failure::Throttled(e, asked)
-                        }
-                    } else if !status.is_success() {
-                        let body = resp.bytes().await.unwrap_or_default();
-                        return Err(error_from(status.as_u16(), &body));
+                    (e, f) => {
+                        drop(f);
+                        let _ = tokio::fs::remove_file(&tmp).await;
+                        Err(e)
+                    }
+                };
+            }
+            let Some(file) = file else {
+                return Err(CoreError::Protocol {
+                    reason: "download sink lost".into(),
+                });
+            };
+            let failure = match result {
+                Err(e) => Failure::Transport(e),
+                Ok(reply) if reply.status == 416 && have > 0 => {
+                    // What we hold is already the whole blob (or more): the hash decides.
+                    break file;
+                }
+                Ok(reply) if reply.status >= 500 || reply.status == 429 => {
+                    let e = error_from(reply.status, &reply.body);
+                    if reply.status >= 500 {
+                        Failure::ServerError(e)
                     } else {
-                        // 206 continues the temp file where it ends; anything else starts it
-                        // over.
-                        let resumed = status == reqwest::StatusCode::PARTIAL_CONTENT
-                            && content_range_start(resp.headers()) == Some(have);
-                        if !resumed && have > 0 {
-                            drop(sink);
-                            sink = store.blob_download_sink(&sha, false)?;
-                        }
-                        let mut len = sink.have();
-                        let broken = loop {
-                            if cancel.is_cancelled() {
-                                sink.suspend()?;
-                                return Err(CoreError::Cancelled);
-                            }
-                            match resp.chunk().await {
-                                Ok(Some(bytes)) => {
-                                    len += bytes.len() as u64;
-                                    if len > max {
-                                        drop(sink);
-                                        let _ = tokio::fs::remove_file(&tmp).await;
-                                        return Err(CoreError::BlobHashMismatch {
-                                            expected: sha,
-                                            actual: format!("more than {max} bytes"),
-                                        });
-                                    }
-                                    sink.write(&bytes)?;
-                                    on_bytes(bytes.len() as u64);
-                                }
-                                Ok(None) => break None,
-                                Err(e) => break Some(net(e)),
-                            }
-                        };
-                        match broken {
-                            None => break sink,
-                            Some(e) => Failure::Transport(e),
-                        }
+                        Failure::Throttled(e, reply.header("retry-after").map(str::to_string))
                     }
                 }
+                Ok(reply) if !reply.is_success() => {
+                    // Refused outright (not held, not this phone's to read): nothing to resume.
+                    drop(file);
+                    let _ = tokio::fs::remove_file(&tmp).await;
+                    return Err(error_from(reply.status, &reply.body));
+                }
+                Ok(_) => match total {
+                    Some(t) if file.have() < t => {
+                        // One window of several: ask for the next at once.
+                        attempts = Attempts::new(self.config.attempts);
+                        open = Some(file);
+                        continue;
+                    }
+                    _ => break file,
+                },
             };
             // The partial file stays for the next attempt (or a later download) to resume.
-            sink.suspend()?;
+            file.suspend()?;
             match attempts.on_failure(failure) {
                 Retry::After(d) => wait = Some(d),
                 Retry::GiveUp(e) => return Err(e),
@@ -199,9 +217,12 @@ impl SyncClient {
         sha256: &str,
         cancel: &CancelToken,
     ) -> Result<BlobStatus> {
-        let url = format!("{}/v1/blobs/{sha256}/status", self.base);
+        let path = format!("/v1/blobs/{sha256}/status");
         let (status, _, bytes) = self
-            .send(cancel, || self.http.get(&url).bearer_auth(credential))
+            .send(cancel, || {
+                self.request(Method::Get, &path, Purpose::BlobStatus)
+                    .bearer(credential)
+            })
             .await?;
         if !(200..300).contains(&status) {
             return Err(error_from(status, &bytes));
@@ -238,21 +259,23 @@ impl SyncClient {
             cancel.check()?;
             let (status, _, body) = match up.step()? {
                 BlobStep::Status => {
-                    let url = format!("{}/v1/blobs/{sha}/status", self.base);
-                    self.send(cancel, || self.http.get(&url).bearer_auth(credential))
-                        .await?
+                    let path = format!("/v1/blobs/{sha}/status");
+                    self.send(cancel, || {
+                        self.request(Method::Get, &path, Purpose::BlobStatus)
+                            .bearer(credential)
+                    })
+                    .await?
                 }
                 BlobStep::Chunk {
                     offset,
                     total,
                     body,
                 } => {
-                    let url = format!("{}/v1/blobs/{sha}?offset={offset}&total={total}", self.base);
+                    let path = format!("/v1/blobs/{sha}?offset={offset}&total={total}");
                     self.send(cancel, || {
-                        self.http
-                            .put(&url)
-                            .bearer_auth(credential)
-                            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                        self.request(Method::Put, &path, Purpose::BlobUpload)
+                            .bearer(credential)
+                            .header("content-type", "application/octet-stream")
                             .body(body.clone())
                     })
                     .await?
@@ -280,9 +303,97 @@ pub(super) struct Fetch<'a> {
     pub(super) max_size: Option<u64>,
 }
 
-/// The first byte of a `Content-Range: bytes A-B/T` reply.
-fn content_range_start(headers: &reqwest::header::HeaderMap) -> Option<u64> {
-    let v = headers.get(reqwest::header::CONTENT_RANGE)?.to_str().ok()?;
+/// A download's body on its way into the temp file: decides from the reply's status whether
+/// the body continues the file (`206` from where it ends), starts it over (`200`), or is an
+/// error body to return; enforces the size limit and cancellation on every piece.
+struct Body<'a> {
+    store: &'a FieldStore,
+    sha: &'a str,
+    file: Option<DownloadSink>,
+    have: u64,
+    max: u64,
+    cancel: &'a CancelToken,
+    on_bytes: &'a mut (dyn FnMut(u64) + Send),
+    /// The error came from here (the limit, cancellation, the disk), not the network.
+    fatal: bool,
+    /// The blob's size, from `Content-Range`.
+    total: Option<u64>,
+}
+
+impl Body<'_> {
+    fn fail(&mut self, e: CoreError) -> Result<()> {
+        self.fatal = true;
+        Err(e)
+    }
+}
+
+impl BodySink for Body<'_> {
+    fn start(&mut self, status: u16, headers: &[(String, String)]) -> Result<bool> {
+        if !(200..300).contains(&status) {
+            return Ok(false);
+        }
+        let range = headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-range"))
+            .and_then(|(_, v)| content_range(v));
+        let resumed = status == 206 && range.map(|(start, _)| start) == Some(self.have);
+        self.total = if status == 206 {
+            range.map(|(_, total)| total)
+        } else {
+            None
+        };
+        if !resumed && self.have > 0 {
+            // Anything but the continuation asked for starts the file over.
+            self.file = None;
+            match self.store.blob_download_sink(self.sha, false) {
+                Ok(f) => self.file = Some(f),
+                Err(e) => return self.fail(e).map(|_| false),
+            }
+        }
+        Ok(true)
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        if self.cancel.is_cancelled() {
+            return self.fail(CoreError::Cancelled);
+        }
+        let Some(file) = self.file.as_mut() else {
+            return self.fail(CoreError::Protocol {
+                reason: "download sink lost".into(),
+            });
+        };
+        if file.have() + bytes.len() as u64 > self.max {
+            let e = CoreError::BlobHashMismatch {
+                expected: self.sha.to_string(),
+                actual: format!("more than {} bytes", self.max),
+            };
+            return self.fail(e);
+        }
+        if let Err(e) = file.write(bytes) {
+            return self.fail(e);
+        }
+        (self.on_bytes)(bytes.len() as u64);
+        Ok(())
+    }
+}
+
+/// The first byte and the total of a `Content-Range: bytes A-B/T` value.
+fn content_range(v: &str) -> Option<(u64, u64)> {
     let rest = v.trim().strip_prefix("bytes ")?;
-    rest.split('-').next()?.trim().parse().ok()
+    let (span, total) = rest.split_once('/')?;
+    let start = span.split('-').next()?.trim().parse().ok()?;
+    Some((start, total.trim().parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_range;
+
+    #[test]
+    fn content_range_is_read() {
+        assert_eq!(content_range("bytes 0-99/1000"), Some((0, 1000)));
+        assert_eq!(content_range(" bytes 100-199/200 "), Some((100, 200)));
+        assert_eq!(content_range("bytes 0-99/*"), None);
+        assert_eq!(content_range("items 0-1/2"), None);
+    }
 }

@@ -17,5 +17,6 @@ mod restore;
 mod revoke;
 mod s3_evidence;
 mod scenarios;
+mod transport;
 mod wire_forms;
 mod wire_schemas;
