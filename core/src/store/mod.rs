@@ -7,6 +7,7 @@
 //! so a crash at any later instant keeps it; a crash before leaves the previous state.
 
 mod catalogues;
+mod changes;
 mod docs;
 mod documents;
 pub(crate) use docs::{doc_kind, load_doc};
@@ -19,6 +20,7 @@ mod queries;
 mod sync_state;
 
 pub use catalogues::META_CATALOGUE_CURRENT;
+pub use changes::{ChangeObserver, ChangeOrigin, RecordChange};
 pub use documents::{DocumentRequest, META_ROSTER_DIGEST, RosterEntry};
 pub use exchange::{ChangeBundle, DocChanges, ImportReport};
 pub use lease::{LockState, WipeMode, WipeReport};
@@ -128,6 +130,8 @@ pub struct FieldStore {
     writer: Mutex<Writer>,
     reader: Mutex<Connection>,
     pub(crate) evidence: crate::evidence::EvidenceState,
+    /// Who is told of committed changes (see `changes.rs`).
+    changes: changes::ChangeHub,
 }
 
 impl std::fmt::Debug for FieldStore {
@@ -316,6 +320,7 @@ impl FieldStore {
             }),
             reader: Mutex::new(reader),
             evidence: crate::evidence::EvidenceState::new(blob_dir, config.db_key.as_ref()),
+            changes: changes::ChangeHub::default(),
         };
         // Leftovers of a crash are old; a failure to remove them must not keep the officer
         // from their records.

@@ -292,7 +292,7 @@ impl FieldStore {
             .zip(&refused)
             .map(|(i, r)| (i.doc_id, i.kind, if *r { &[][..] } else { i.changes }))
             .collect();
-        self.merge_docs_setting_aside(&merges, false, aside, |tx, n, merged| {
+        self.merge_docs_setting_aside(&merges, super::ChangeOrigin::Sync, aside, |tx, n, merged| {
             if refused[n] {
                 return Ok(());
             }

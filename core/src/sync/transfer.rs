@@ -97,7 +97,11 @@ impl SyncClient {
                             Failure::Throttled(e, asked)
                         }
                     } else if !status.is_success() {
+                        // Refused outright (not permitted, not held, gone): no retry will
+                        // resume this, so what an earlier attempt kept goes too.
                         let body = resp.bytes().await.unwrap_or_default();
+                        drop(sink);
+                        discard_partial(&tmp).await;
                         return Err(error_from(status.as_u16(), &body));
                     } else {
                         // 206 continues the temp file where it ends; anything else starts it
@@ -119,7 +123,7 @@ impl SyncClient {
                                     len += bytes.len() as u64;
                                     if len > max {
                                         drop(sink);
-                                        let _ = tokio::fs::remove_file(&tmp).await;
+                                        discard_partial(&tmp).await;
                                         return Err(CoreError::BlobHashMismatch {
                                             expected: sha,
                                             actual: format!("more than {max} bytes"),
@@ -285,4 +289,14 @@ fn content_range_start(headers: &reqwest::header::HeaderMap) -> Option<u64> {
     let v = headers.get(reqwest::header::CONTENT_RANGE)?.to_str().ok()?;
     let rest = v.trim().strip_prefix("bytes ")?;
     rest.split('-').next()?.trim().parse().ok()
+}
+
+/// Removes a download's temp file that no later attempt can use. A file already gone is
+/// fine; any other failure leaves it to the blob folder's sweep of stale temp files.
+async fn discard_partial(tmp: &Path) {
+    match tokio::fs::remove_file(tmp).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(error = %e, "a refused download's temp file stays for the sweep"),
+    }
 }
