@@ -21,6 +21,6 @@ impl FieldcaseStore {
         f: impl FnOnce(&FieldStore) -> Result<T, FieldcaseError> + Send + 'static,
     ) -> Result<T, FieldcaseError> {
         let store = self.store()?;
-        crate::sync::blocking(move || guard(|| f(&store))).await
+        crate::sync::blocking(move || guard(|| f(store.as_ref()))).await
     }
 }

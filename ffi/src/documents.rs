@@ -261,6 +261,9 @@ fn render_document(
     Ok(s.render_document(case_id, document_id, paper.into())?)
 }
 
-fn render_case_file(s: &fieldcase_core::FieldStore, case_id: &str) -> Result<Vec<u8>, FieldcaseError> {
+fn render_case_file(
+    s: &fieldcase_core::FieldStore,
+    case_id: &str,
+) -> Result<Vec<u8>, FieldcaseError> {
     Ok(s.render_case_file(case_id)?)
 }

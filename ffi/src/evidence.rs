@@ -249,8 +249,10 @@ mod work {
         capture: CaptureInput,
         segment: Option<SegmentInput>,
     ) -> Result<EvidenceView, FieldcaseError> {
-        Ok(s.add_audio(case_id, path, capture.into(), segment.map(Into::into))?
-            .into())
+        Ok(
+            s.add_audio(case_id, path, capture.into(), segment.map(Into::into))?
+                .into(),
+        )
     }
 
     pub(super) fn add_demonstration_photo(
@@ -259,8 +261,10 @@ mod work {
         path: String,
         capture: CaptureInput,
     ) -> Result<EvidenceView, FieldcaseError> {
-        Ok(s.add_demonstration_photo(demonstration_id, path, capture.into())?
-            .into())
+        Ok(
+            s.add_demonstration_photo(demonstration_id, path, capture.into())?
+                .into(),
+        )
     }
 
     pub(super) fn export_case_package(

@@ -122,7 +122,11 @@ impl tracing::Subscriber for Forwarder {
     }
 
     fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(self.next_span.fetch_add(1, Ordering::Relaxed).saturating_add(1))
+        Id::from_u64(
+            self.next_span
+                .fetch_add(1, Ordering::Relaxed)
+                .saturating_add(1),
+        )
     }
 
     fn record(&self, _: &Id, _: &Record<'_>) {}
@@ -205,7 +209,10 @@ mod tests {
 
     impl LogSink for Keep {
         fn log(&self, record: LogRecord) {
-            self.0.lock().unwrap_or_else(|p| p.into_inner()).push(record);
+            self.0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(record);
         }
     }
 

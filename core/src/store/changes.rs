@@ -41,7 +41,11 @@ pub struct RecordChange {
 }
 
 impl RecordChange {
-    pub(crate) fn new(record_id: impl Into<String>, kind: RecordKind, origin: ChangeOrigin) -> Self {
+    pub(crate) fn new(
+        record_id: impl Into<String>,
+        kind: RecordKind,
+        origin: ChangeOrigin,
+    ) -> Self {
         RecordChange {
             record_id: record_id.into(),
             kind,
@@ -148,7 +152,9 @@ impl FieldStore {
         if changes.is_empty() {
             return;
         }
-        let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| observer(&changes)));
+        let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            observer(changes.as_slice())
+        }));
         if called.is_err() {
             tracing::warn!(
                 changes = changes.len(),

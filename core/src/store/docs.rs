@@ -425,7 +425,8 @@ impl FieldStore {
         aside: Option<&mut Vec<(usize, String)>>,
         bookkeeping: impl FnMut(&Transaction<'_>, usize, bool) -> Result<()>,
     ) -> Result<Vec<bool>> {
-        let out = self.merge_docs_locked(items, origin != ChangeOrigin::Sync, aside, bookkeeping)?;
+        let out =
+            self.merge_docs_locked(items, origin != ChangeOrigin::Sync, aside, bookkeeping)?;
         let changed = items
             .iter()
             .zip(&out)

@@ -24,10 +24,7 @@ pub(crate) fn record_error(e: &serde_json::Error) -> String {
     for prefix in ["invalid type: ", "invalid value: "] {
         if let Some(rest) = text.strip_prefix(prefix) {
             let what = rest.split([' ', ',']).next().unwrap_or("value");
-            let expected = rest
-                .find(", expected ")
-                .map(|i| &rest[i..])
-                .unwrap_or("");
+            let expected = rest.find(", expected ").map(|i| &rest[i..]).unwrap_or("");
             return format!("{prefix}{what}{expected}");
         }
     }
@@ -219,7 +216,10 @@ mod tests {
         let e = serde_json::from_value::<R>(serde_json::json!({"n": "张三丰 13812345678"}))
             .expect_err("a string is not a number");
         let reason = record_error(&e);
-        assert!(!reason.contains("张三丰") && !reason.contains("138"), "{reason}");
+        assert!(
+            !reason.contains("张三丰") && !reason.contains("138"),
+            "{reason}"
+        );
         assert!(reason.starts_with("invalid type: string"), "{reason}");
         assert!(reason.contains("expected u32"), "{reason}");
         let missing = serde_json::from_value::<R>(serde_json::json!({})).expect_err("missing");

@@ -69,7 +69,9 @@ fn local_writes_are_announced_once_each_after_commit() {
 
     // Removed, the observer hears nothing more.
     store.set_change_observer(None);
-    store.add_note(&case, "OF-1001", T0 + 2, "再次回访").unwrap();
+    store
+        .add_note(&case, "OF-1001", T0 + 2, "再次回访")
+        .unwrap();
     assert!(take(&seen).is_empty());
 }
 
@@ -123,7 +125,9 @@ fn an_observer_that_writes_back_into_the_store_does_not_deadlock() {
         store.case(&case_id).unwrap();
         if first {
             store.add_photo(&case_id, &photo, capture(T0, 5)).unwrap();
-            store.add_note(&case_id, "OF-1001", T0 + 3, "from the observer").unwrap();
+            store
+                .add_note(&case_id, "OF-1001", T0 + 3, "from the observer")
+                .unwrap();
         }
     })));
 
@@ -150,7 +154,14 @@ fn a_panicking_observer_does_not_undo_the_write() {
     })));
     let case = store.create_case(new_case(&store, None, T0)).unwrap().id;
     let note = store.add_note(&case, "OF-1001", T0 + 1, "kept").unwrap();
-    assert!(store.case(&case).unwrap().notes.iter().any(|n| n.id == note));
+    assert!(
+        store
+            .case(&case)
+            .unwrap()
+            .notes
+            .iter()
+            .any(|n| n.id == note)
+    );
 }
 
 #[test]
@@ -158,7 +169,10 @@ fn the_handover_wipe_announces_the_records_it_removed() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), "phone-a");
     let synced = store.create_case(new_case(&store, None, T0)).unwrap().id;
-    let kept = store.create_case(new_case(&store, None, T0 + 1)).unwrap().id;
+    let kept = store
+        .create_case(new_case(&store, None, T0 + 1))
+        .unwrap()
+        .id;
     {
         let conn = rusqlite::Connection::open(dir.path().join("phone-a.db")).unwrap();
         conn.execute(

@@ -76,7 +76,11 @@ async fn a_refused_download_leaves_no_partial_file_and_a_broken_one_keeps_it() -
         matches!(r, Err(CoreError::Server { status: 404, .. })),
         "{r:?}"
     );
-    assert_eq!(partials(&b)?, vec![], "refused after a partial: nothing left");
+    assert_eq!(
+        partials(&b)?,
+        vec![],
+        "refused after a partial: nothing left"
+    );
     assert!(!b.store.holds_blob(&sha)?);
 
     // Back on the server, it downloads whole.
