@@ -203,7 +203,7 @@ mod tests {
 }
 
 #[cfg(test)]
-mod tests {
+mod reason_tests {
     use super::record_error;
 
     #[test]
