@@ -198,20 +198,40 @@ impl FieldcaseStore {
 
     /// The PDF of a document on `paper` (the same pages whichever phone draws them: the
     /// fields are stored with the document, the party block is checked against its hash).
-    /// Takes a fraction of a second: call it off the UI thread.
+    /// Takes a fraction of a second: call it off the UI thread, or await
+    /// `render_document_async`.
     pub fn render_document(
         &self,
         case_id: String,
         document_id: String,
         paper: Paper,
     ) -> Result<Vec<u8>, FieldcaseError> {
-        self.with(|s| Ok(s.render_document(&case_id, &document_id, paper.into())?))
+        self.with(|s| render_document(s, &case_id, &document_id, paper))
+    }
+
+    /// `render_document`, awaited (Kotlin `suspend`, Swift `async`, a Python coroutine)
+    /// while it runs on the library's own threads.
+    pub async fn render_document_async(
+        &self,
+        case_id: String,
+        document_id: String,
+        paper: Paper,
+    ) -> Result<Vec<u8>, FieldcaseError> {
+        self.in_background(move |s| render_document(s, &case_id, &document_id, paper))
+            .await
     }
 
     /// The case file (案卷: cover, contents, documents, evidence with its checks) as one A4
-    /// PDF. Reads and hashes every evidence file: call it off the UI thread.
+    /// PDF. Reads and hashes every evidence file: call it off the UI thread, or await
+    /// `render_case_file_async`.
     pub fn render_case_file(&self, case_id: String) -> Result<Vec<u8>, FieldcaseError> {
-        self.with(|s| Ok(s.render_case_file(&case_id)?))
+        self.with(|s| render_case_file(s, &case_id))
+    }
+
+    /// `render_case_file`, awaited while it runs on the library's own threads.
+    pub async fn render_case_file_async(&self, case_id: String) -> Result<Vec<u8>, FieldcaseError> {
+        self.in_background(move |s| render_case_file(s, &case_id))
+            .await
     }
 
     /// The document-number blocks this device holds and how many numbers each has free.
@@ -229,4 +249,21 @@ impl FieldcaseStore {
                 .collect())
         })
     }
+}
+
+/// The rendering each method shares with its `*_async` form.
+fn render_document(
+    s: &fieldcase_core::FieldStore,
+    case_id: &str,
+    document_id: &str,
+    paper: Paper,
+) -> Result<Vec<u8>, FieldcaseError> {
+    Ok(s.render_document(case_id, document_id, paper.into())?)
+}
+
+fn render_case_file(
+    s: &fieldcase_core::FieldStore,
+    case_id: &str,
+) -> Result<Vec<u8>, FieldcaseError> {
+    Ok(s.render_case_file(case_id)?)
 }

@@ -218,17 +218,113 @@ impl From<ev::VerificationReport> for VerificationView {
     }
 }
 
+/// The ingest, export and verification work each method shares with its `*_async` form.
+mod work {
+    use super::{CaptureInput, EvidenceView, SegmentInput, VerificationView};
+    use crate::FieldcaseError;
+    use fieldcase_core::FieldStore;
+
+    pub(super) fn add_photo(
+        s: &FieldStore,
+        case_id: &str,
+        path: String,
+        capture: CaptureInput,
+    ) -> Result<EvidenceView, FieldcaseError> {
+        Ok(s.add_photo(case_id, path, capture.into())?.into())
+    }
+
+    pub(super) fn add_signature_image(
+        s: &FieldStore,
+        case_id: &str,
+        path: String,
+        capture: CaptureInput,
+    ) -> Result<EvidenceView, FieldcaseError> {
+        Ok(s.add_signature_image(case_id, path, capture.into())?.into())
+    }
+
+    pub(super) fn add_audio(
+        s: &FieldStore,
+        case_id: &str,
+        path: String,
+        capture: CaptureInput,
+        segment: Option<SegmentInput>,
+    ) -> Result<EvidenceView, FieldcaseError> {
+        Ok(
+            s.add_audio(case_id, path, capture.into(), segment.map(Into::into))?
+                .into(),
+        )
+    }
+
+    pub(super) fn add_demonstration_photo(
+        s: &FieldStore,
+        demonstration_id: &str,
+        path: String,
+        capture: CaptureInput,
+    ) -> Result<EvidenceView, FieldcaseError> {
+        Ok(
+            s.add_demonstration_photo(demonstration_id, path, capture.into())?
+                .into(),
+        )
+    }
+
+    pub(super) fn export_case_package(
+        s: &FieldStore,
+        record_id: &str,
+        out_path: String,
+    ) -> Result<String, FieldcaseError> {
+        Ok(s.export_case_package(record_id, out_path)?.manifest_sha256)
+    }
+
+    pub(super) fn read_evidence_file(
+        s: &FieldStore,
+        sha256: &str,
+    ) -> Result<Option<Vec<u8>>, FieldcaseError> {
+        let mut out = Vec::new();
+        Ok(s.read_blob(sha256, &mut out)?.map(|_| out))
+    }
+
+    pub(super) fn export_evidence_file(
+        s: &FieldStore,
+        sha256: &str,
+        out_path: &str,
+    ) -> Result<bool, FieldcaseError> {
+        Ok(s.export_blob(sha256, std::path::Path::new(out_path))?)
+    }
+
+    pub(super) fn verify_case(
+        s: &FieldStore,
+        record_id: &str,
+    ) -> Result<VerificationView, FieldcaseError> {
+        Ok(s.verify_case(record_id)?.into())
+    }
+}
+
 #[uniffi::export]
 impl FieldcaseStore {
     /// Adds a photo (JPEG or PNG) the camera saved at `path` to a case. The file is read once
-    /// and never changed or removed; the app may delete its own copy afterwards.
+    /// and never changed or removed; the app may delete its own copy afterwards. Hashing,
+    /// the thumbnail and the watermarked copy take a noticeable time for a large photo:
+    /// `add_photo_async` awaits the same work off the caller's thread.
     pub fn add_photo(
         &self,
         case_id: String,
         path: String,
         capture: CaptureInput,
     ) -> Result<EvidenceView, FieldcaseError> {
-        self.with(|s| Ok(s.add_photo(&case_id, path, capture.into())?.into()))
+        self.with(|s| work::add_photo(s, &case_id, path, capture))
+    }
+
+    /// `add_photo`, awaited (Kotlin `suspend`, Swift `async`, a Python coroutine) while it
+    /// runs on the library's own threads. Cancelled, the photo is still added (see
+    /// `docs/ffi.md`).
+    pub async fn add_photo_async(
+        &self,
+        case_id: String,
+        path: String,
+        capture: CaptureInput,
+    ) -> Result<EvidenceView, FieldcaseError> {
+        self.in_background(move |s| work::add_photo(s, &case_id, path, capture))
+            .await
     }
 
     /// Adds a signature image (PNG or JPEG from the signing pad) to a case.
@@ -238,10 +334,18 @@ impl FieldcaseStore {
         path: String,
         capture: CaptureInput,
     ) -> Result<EvidenceView, FieldcaseError> {
-        self.with(|s| {
-            Ok(s.add_signature_image(&case_id, path, capture.into())?
-                .into())
-        })
+        self.with(|s| work::add_signature_image(s, &case_id, path, capture))
+    }
+
+    /// `add_signature_image`, awaited while it runs on the library's own threads.
+    pub async fn add_signature_image_async(
+        &self,
+        case_id: String,
+        path: String,
+        capture: CaptureInput,
+    ) -> Result<EvidenceView, FieldcaseError> {
+        self.in_background(move |s| work::add_signature_image(s, &case_id, path, capture))
+            .await
     }
 
     /// Adds an audio clip (WAV, M4A/AAC, AMR), or one segment of a long recording, to a case.
@@ -252,12 +356,20 @@ impl FieldcaseStore {
         capture: CaptureInput,
         segment: Option<SegmentInput>,
     ) -> Result<EvidenceView, FieldcaseError> {
-        self.with(|s| {
-            Ok(
-                s.add_audio(&case_id, path, capture.into(), segment.map(Into::into))?
-                    .into(),
-            )
-        })
+        self.with(|s| work::add_audio(s, &case_id, path, capture, segment))
+    }
+
+    /// `add_audio`, awaited while it runs on the library's own threads (a long recording's
+    /// copy and hash take seconds).
+    pub async fn add_audio_async(
+        &self,
+        case_id: String,
+        path: String,
+        capture: CaptureInput,
+        segment: Option<SegmentInput>,
+    ) -> Result<EvidenceView, FieldcaseError> {
+        self.in_background(move |s| work::add_audio(s, &case_id, path, capture, segment))
+            .await
     }
 
     /// Adds a photo to a persuasion demonstration.
@@ -267,12 +379,20 @@ impl FieldcaseStore {
         path: String,
         capture: CaptureInput,
     ) -> Result<EvidenceView, FieldcaseError> {
-        self.with(|s| {
-            Ok(
-                s.add_demonstration_photo(&demonstration_id, path, capture.into())?
-                    .into(),
-            )
+        self.with(|s| work::add_demonstration_photo(s, &demonstration_id, path, capture))
+    }
+
+    /// `add_demonstration_photo`, awaited while it runs on the library's own threads.
+    pub async fn add_demonstration_photo_async(
+        &self,
+        demonstration_id: String,
+        path: String,
+        capture: CaptureInput,
+    ) -> Result<EvidenceView, FieldcaseError> {
+        self.in_background(move |s| {
+            work::add_demonstration_photo(s, &demonstration_id, path, capture)
         })
+        .await
     }
 
     /// Every evidence entry of a case or demonstration, in order of capture.
@@ -302,13 +422,25 @@ impl FieldcaseStore {
     }
 
     /// Writes the case file package (zip: manifest, history, originals, thumbnails) to
-    /// `out_path`, for a court or an archive; returns the SHA-256 of its manifest.
+    /// `out_path`, for a court or an archive; returns the SHA-256 of its manifest. The file
+    /// appears complete or not at all.
     pub fn export_case_package(
         &self,
         record_id: String,
         out_path: String,
     ) -> Result<String, FieldcaseError> {
-        self.with(|s| Ok(s.export_case_package(&record_id, out_path)?.manifest_sha256))
+        self.with(|s| work::export_case_package(s, &record_id, out_path))
+    }
+
+    /// `export_case_package`, awaited while it runs on the library's own threads (it reads
+    /// every original of the case).
+    pub async fn export_case_package_async(
+        &self,
+        record_id: String,
+        out_path: String,
+    ) -> Result<String, FieldcaseError> {
+        self.in_background(move |s| work::export_case_package(s, &record_id, out_path))
+            .await
     }
 
     /// The content of a stored file (original, thumbnail or display copy) by its SHA-256,
@@ -318,10 +450,17 @@ impl FieldcaseStore {
     /// Meant for thumbnails and display copies: for a long recording use
     /// `export_evidence_file`, which streams.
     pub fn read_evidence_file(&self, sha256: String) -> Result<Option<Vec<u8>>, FieldcaseError> {
-        self.with(|s| {
-            let mut out = Vec::new();
-            Ok(s.read_blob(&sha256, &mut out)?.map(|_| out))
-        })
+        self.with(|s| work::read_evidence_file(s, &sha256))
+    }
+
+    /// `read_evidence_file`, awaited while it runs on the library's own threads (an original
+    /// photo is megabytes to unseal and hash).
+    pub async fn read_evidence_file_async(
+        &self,
+        sha256: String,
+    ) -> Result<Option<Vec<u8>>, FieldcaseError> {
+        self.in_background(move |s| work::read_evidence_file(s, &sha256))
+            .await
     }
 
     /// Writes the content of a stored file to `out_path` (for a player or a share sheet),
@@ -333,11 +472,31 @@ impl FieldcaseStore {
         sha256: String,
         out_path: String,
     ) -> Result<bool, FieldcaseError> {
-        self.with(|s| Ok(s.export_blob(&sha256, std::path::Path::new(&out_path))?))
+        self.with(|s| work::export_evidence_file(s, &sha256, &out_path))
+    }
+
+    /// `export_evidence_file`, awaited while it runs on the library's own threads.
+    pub async fn export_evidence_file_async(
+        &self,
+        sha256: String,
+        out_path: String,
+    ) -> Result<bool, FieldcaseError> {
+        self.in_background(move |s| work::export_evidence_file(s, &sha256, &out_path))
+            .await
     }
 
     /// Checks a case's history, signatures, files and recording chains.
     pub fn verify_case(&self, record_id: String) -> Result<VerificationView, FieldcaseError> {
-        self.with(|s| Ok(s.verify_case(&record_id)?.into()))
+        self.with(|s| work::verify_case(s, &record_id))
+    }
+
+    /// `verify_case`, awaited while it runs on the library's own threads (it hashes every
+    /// file of the case).
+    pub async fn verify_case_async(
+        &self,
+        record_id: String,
+    ) -> Result<VerificationView, FieldcaseError> {
+        self.in_background(move |s| work::verify_case(s, &record_id))
+            .await
     }
 }

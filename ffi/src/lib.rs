@@ -14,27 +14,35 @@
 //! - `sync.rs`: enrolment and async sync with progress and cancellation.
 //! - `seams.rs`: interfaces apps implement (a platform signer, a progress listener).
 //! - `transport.rs`: the networking seam (an app's background sessions carry requests).
+//! - `background.rs`: the `*_async` forms' run on the library's blocking pool.
+//! - `changes.rs`: the change listener (which records changed, from where).
+//! - `logging.rs`: the library's log lines forwarded to the app's sink.
 //!
 //! See `docs/ffi.md` for the Android and iOS integration.
 
+mod background;
+mod changes;
 mod documents;
 mod enums;
 mod error;
 mod evidence;
 mod fields;
 mod inputs;
+mod logging;
 mod seams;
 mod store;
 mod sync;
 mod transport;
 mod views;
 
+pub use changes::{ChangeListener, ChangeOrigin, RecordChange, RecordKind};
 pub use documents::*;
 pub use enums::*;
 pub use error::FieldcaseError;
 pub use evidence::*;
 pub use fields::{ActionField, FieldValue};
 pub use inputs::*;
+pub use logging::{LogLevel, LogRecord, LogSink, set_log_sink};
 pub use seams::{Signer, SyncProgressListener};
 pub use store::{FieldcaseStore, StoreOptions};
 pub use sync::*;

@@ -145,6 +145,11 @@ pub struct SyncReport {
     /// A catalogue the server sent that this phone refused (nothing was changed; it is
     /// offered again at the next sync).
     pub catalogue_refused: Option<CatalogueRefusal>,
+    /// The server was restored from a backup since the last sync (it announced a new restore
+    /// epoch): this sync read its feed from the start and offered every record and evidence
+    /// file again, so work the backup missed is back on the server. Nothing to do but,
+    /// perhaps, tell the officer why this sync sent more than usual.
+    pub server_restored: bool,
 }
 
 /// A catalogue from the server that the phone refused: a signature that does not verify
@@ -194,6 +199,7 @@ impl From<cs::SyncReport> for SyncReport {
                 version: c.version,
                 reason: c.reason,
             }),
+            server_restored: r.server_restored,
         }
     }
 }

@@ -362,6 +362,9 @@ impl FieldStore {
         }
         let signer = self.signer()?;
         let clock_offset_ms = self.clock_offset_ms()?;
+        // Declared before the ingest lock, so dropped after it: the change observer runs
+        // with no store lock held.
+        let _announce_after = self.hold_changes();
         let _one_at_a_time = lock(&self.evidence.ingest_lock);
         let mut created: Vec<StoredBlob> = Vec::new();
         let result = self.ingest_locked(

@@ -1,7 +1,7 @@
 //! Document persistence: loading a record's Automerge document from its chunks, and the one
 //! write path every edit and merge goes through.
 
-use super::{FieldStore, Writer, lock, projection};
+use super::{ChangeOrigin, FieldStore, RecordChange, Writer, lock, projection};
 use crate::model::{CaseRecord, Record, RecordKind};
 use crate::{CoreError, Result};
 use automerge::{AutoCommit, ChangeHash, transaction::CommitOptions};
@@ -107,7 +107,7 @@ pub(crate) fn load_doc(conn: &Connection, id: &str) -> Result<Option<AutoCommit>
 fn parse_record(id: &str, kind: RecordKind, json: &Json) -> Result<Record> {
     Record::parse(kind, json).map_err(|e| CoreError::MalformedDocument {
         doc_id: id.to_string(),
-        reason: e.to_string(),
+        reason: projection::record_error(&e),
     })
 }
 
@@ -172,6 +172,20 @@ impl FieldStore {
         edit: impl FnOnce(&mut AutoCommit, &Record) -> Result<R>,
         also: impl FnOnce(&Transaction<'_>) -> Result<()>,
     ) -> Result<R> {
+        let (out, kind) = self.write_doc_locked(id, message, edit, also)?;
+        self.announce(vec![RecordChange::new(id, kind, ChangeOrigin::Local)]);
+        Ok(out)
+    }
+
+    /// [`FieldStore::write_doc_with`] up to its commit, under the writer lock; returns the
+    /// edit's result and the record's kind.
+    fn write_doc_locked<R>(
+        &self,
+        id: &str,
+        message: &str,
+        edit: impl FnOnce(&mut AutoCommit, &Record) -> Result<R>,
+        also: impl FnOnce(&Transaction<'_>) -> Result<()>,
+    ) -> Result<(R, RecordKind)> {
         self.guard()?;
         // The rules the server will apply to this change, applied here first, as the enrolled
         // user (before enrolment the phone does not know who it is, and the operations' own
@@ -197,7 +211,7 @@ impl FieldStore {
                 }
                 return Err(CoreError::MalformedDocument {
                     doc_id: id.to_string(),
-                    reason: e.to_string(),
+                    reason: projection::record_error(&e),
                 });
             }
         };
@@ -213,13 +227,21 @@ impl FieldStore {
         also(&tx)?;
         tx.commit()?;
         w.cache.put(id.to_string(), doc, Some(after));
-        Ok(out)
+        Ok((out, kind))
     }
 
     /// Creates document `record.id()` holding `record`: checked by the rules, projected and
     /// committed durably like an edit. The record is what the document holds (written from
     /// its JSON, whose every value the document stores exactly), so it is not read back.
     pub(crate) fn create_doc(&self, record: Record, message: &str) -> Result<()> {
+        let change = RecordChange::new(record.id(), record.kind(), ChangeOrigin::Local);
+        self.create_doc_locked(record, message)?;
+        self.announce(vec![change]);
+        Ok(())
+    }
+
+    /// [`FieldStore::create_doc`] up to its commit, under the writer lock.
+    fn create_doc_locked(&self, record: Record, message: &str) -> Result<()> {
         self.guard()?;
         let author = self.enrolled_author()?;
         let id = record.id().to_string();
@@ -344,14 +366,18 @@ impl FieldStore {
 
     /// Merges change bytes from another replica into document `id` (created if new), then
     /// re-projects it. Returns whether the document changed. Used by import and sync.
+    ///
+    /// `origin` says where the bytes came from: changes received from the server
+    /// ([`ChangeOrigin::Sync`]) are recorded as the server's, anything else (an import from
+    /// another phone) as work this phone still has to send up.
     pub(crate) fn merge_doc(
         &self,
         id: &str,
         kind: RecordKind,
         bytes: &[u8],
-        mark_dirty: bool,
+        origin: ChangeOrigin,
     ) -> Result<bool> {
-        self.merge_doc_with(id, kind, bytes, mark_dirty, |_, _| Ok(()))
+        self.merge_doc_with(id, kind, bytes, origin, |_, _| Ok(()))
     }
 
     /// [`FieldStore::merge_doc`], running `bookkeeping(tx, merged)` in the same transaction as
@@ -362,11 +388,11 @@ impl FieldStore {
         id: &str,
         kind: RecordKind,
         bytes: &[u8],
-        mark_dirty: bool,
+        origin: ChangeOrigin,
         bookkeeping: impl FnOnce(&Transaction<'_>, bool) -> Result<()>,
     ) -> Result<bool> {
         let mut once = Some(bookkeeping);
-        let mut merged = self.merge_docs_with(&[(id, kind, bytes)], mark_dirty, |tx, _, m| {
+        let mut merged = self.merge_docs_with(&[(id, kind, bytes)], origin, |tx, _, m| {
             once.take().map_or(Ok(()), |f| f(tx, m))
         })?;
         Ok(merged.pop().unwrap_or(false))
@@ -379,17 +405,40 @@ impl FieldStore {
     pub(crate) fn merge_docs_with(
         &self,
         items: &[(&str, RecordKind, &[u8])],
-        mark_dirty: bool,
+        origin: ChangeOrigin,
         bookkeeping: impl FnMut(&Transaction<'_>, usize, bool) -> Result<()>,
     ) -> Result<Vec<bool>> {
-        self.merge_docs_setting_aside(items, mark_dirty, None, bookkeeping)
+        self.merge_docs_setting_aside(items, origin, None, bookkeeping)
     }
 
     /// [`FieldStore::merge_docs_with`], and with `aside` a document that does not merge
     /// (bytes that do not parse, content that is not the declared record) is left out of the
     /// transaction and noted there with the reason, instead of undoing the others: nothing of
     /// it was written when the merge found that out.
+    ///
+    /// The documents that changed are announced as one batch, after the commit and the
+    /// writer lock.
     pub(crate) fn merge_docs_setting_aside(
+        &self,
+        items: &[(&str, RecordKind, &[u8])],
+        origin: ChangeOrigin,
+        aside: Option<&mut Vec<(usize, String)>>,
+        bookkeeping: impl FnMut(&Transaction<'_>, usize, bool) -> Result<()>,
+    ) -> Result<Vec<bool>> {
+        let out =
+            self.merge_docs_locked(items, origin != ChangeOrigin::Sync, aside, bookkeeping)?;
+        let changed = items
+            .iter()
+            .zip(&out)
+            .filter(|(_, merged)| **merged)
+            .map(|((id, kind, _), _)| RecordChange::new(*id, *kind, origin))
+            .collect();
+        self.announce(changed);
+        Ok(out)
+    }
+
+    /// [`FieldStore::merge_docs_setting_aside`] up to its commit, under the writer lock.
+    fn merge_docs_locked(
         &self,
         items: &[(&str, RecordKind, &[u8])],
         mark_dirty: bool,

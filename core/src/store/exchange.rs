@@ -143,8 +143,10 @@ impl FieldStore {
             self.check_incoming(d)?;
         }
         let mut report = ImportReport::default();
+        // The change observer hears the whole import as one batch.
+        let _one_batch = self.hold_changes();
         for d in &bundle.docs {
-            if self.merge_doc(&d.doc_id, d.kind, &d.bytes, true)? {
+            if self.merge_doc(&d.doc_id, d.kind, &d.bytes, super::ChangeOrigin::Import)? {
                 report.changed.push(d.doc_id.clone());
             } else {
                 report.unchanged += 1;

@@ -164,11 +164,19 @@ impl FieldStore {
     pub fn wipe_synced(&self) -> Result<WipeReport> {
         let mut w = lock(&self.writer);
         let tx = w.conn.transaction()?;
-        let removed: i64 = tx.query_row(
-            &format!("SELECT count(*) FROM docs WHERE {SYNCED_DOC}"),
-            [],
-            |r| r.get(0),
-        )?;
+        let gone_records = {
+            let mut stmt = tx.prepare(&format!("SELECT id, kind FROM docs WHERE {SYNCED_DOC}"))?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter()
+                .filter_map(|(id, kind)| {
+                    crate::model::RecordKind::parse(&kind)
+                        .map(|k| super::RecordChange::new(id, k, super::ChangeOrigin::Wipe))
+                })
+                .collect::<Vec<_>>()
+        };
+        let removed = i64::try_from(gone_records.len()).unwrap_or(i64::MAX);
         let gone = format!("(SELECT id FROM docs WHERE {SYNCED_DOC})");
         tx.execute(&format!("DELETE FROM chunks WHERE doc_id IN {gone}"), [])?;
         for (table, col) in [
@@ -211,6 +219,7 @@ impl FieldStore {
         w.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         drop(w);
+        self.announce(gone_records);
         // Files go after the rows: a crash in between leaves files no row names, never a
         // row without its file.
         let root = self.blob_dir().to_path_buf();

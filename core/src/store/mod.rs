@@ -7,6 +7,7 @@
 //! so a crash at any later instant keeps it; a crash before leaves the previous state.
 
 mod catalogues;
+mod changes;
 mod docs;
 mod documents;
 pub(crate) use docs::{doc_kind, load_doc};
@@ -20,6 +21,7 @@ mod queries;
 mod sync_state;
 
 pub use catalogues::META_CATALOGUE_CURRENT;
+pub use changes::{ChangeObserver, ChangeOrigin, RecordChange};
 pub use documents::{DocumentRequest, META_ROSTER_DIGEST, RosterEntry};
 pub use exchange::{ChangeBundle, DocChanges, ImportReport};
 pub use lease::{LockState, WipeMode, WipeReport};
@@ -133,6 +135,8 @@ pub struct FieldStore {
     transport: RwLock<Option<Arc<dyn crate::sync::transport::Transport>>>,
     /// Held for the store's life: one handle per file.
     _lock: lock::StoreLock,
+    /// Who is told of committed changes (see `changes.rs`).
+    changes: changes::ChangeHub,
 }
 
 impl std::fmt::Debug for FieldStore {
@@ -324,6 +328,7 @@ impl FieldStore {
             evidence: crate::evidence::EvidenceState::new(blob_dir, config.db_key.as_ref()),
             transport: RwLock::new(None),
             _lock: held,
+            changes: changes::ChangeHub::default(),
         };
         // Leftovers of a crash are old; a failure to remove them must not keep the officer
         // from their records.

@@ -12,8 +12,23 @@ use serde_json::Value as Json;
 pub(crate) fn parse<T: serde::de::DeserializeOwned>(id: &str, json: &Json) -> Result<T> {
     T::deserialize(json).map_err(|e| CoreError::MalformedDocument {
         doc_id: id.to_string(),
-        reason: e.to_string(),
+        reason: record_error(&e),
     })
+}
+
+/// Why a record did not parse, without the offending value: serde quotes it (`invalid type:
+/// string "<a name>", expected ...`), and a record's text may be a person's name or number.
+/// The reason is logged and shown, so only the value's type is kept.
+pub(crate) fn record_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = text.strip_prefix(prefix) {
+            let what = rest.split([' ', ',']).next().unwrap_or("value");
+            let expected = rest.find(", expected ").map(|i| &rest[i..]).unwrap_or("");
+            return format!("{prefix}{what}{expected}");
+        }
+    }
+    text
 }
 
 /// Rewrites the projection rows of one record already parsed.
@@ -184,5 +199,30 @@ mod tests {
         assert_eq!(china_day(0), "1970-01-01");
         assert_eq!(china_day(-1), "1970-01-01");
         assert_eq!(china_day(951_782_400_000 - 8 * 3_600_000), "2000-02-29");
+    }
+}
+
+#[cfg(test)]
+mod reason_tests {
+    use super::record_error;
+
+    #[test]
+    fn a_parse_error_names_the_type_but_not_the_value() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct R {
+            n: u32,
+        }
+        let e = serde_json::from_value::<R>(serde_json::json!({"n": "张三丰 13812345678"}))
+            .expect_err("a string is not a number");
+        let reason = record_error(&e);
+        assert!(
+            !reason.contains("张三丰") && !reason.contains("138"),
+            "{reason}"
+        );
+        assert!(reason.starts_with("invalid type: string"), "{reason}");
+        assert!(reason.contains("expected u32"), "{reason}");
+        let missing = serde_json::from_value::<R>(serde_json::json!({})).expect_err("missing");
+        assert_eq!(record_error(&missing), "missing field `n`");
     }
 }

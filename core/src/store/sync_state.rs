@@ -6,6 +6,7 @@
 //! reply was applied, raises `synced_change` to that value, so an edit made while a request was
 //! in flight stays dirty and goes out with the next one.
 
+use super::ChangeOrigin as Origin;
 use super::FieldStore;
 use super::docs::{decode_heads, doc_kind, encode_heads, load_doc};
 use crate::model::RecordKind;
@@ -292,7 +293,7 @@ impl FieldStore {
             .zip(&refused)
             .map(|(i, r)| (i.doc_id, i.kind, if *r { &[][..] } else { i.changes }))
             .collect();
-        self.merge_docs_setting_aside(&merges, false, aside, |tx, n, merged| {
+        self.merge_docs_setting_aside(&merges, Origin::Sync, aside, |tx, n, merged| {
             if refused[n] {
                 return Ok(());
             }

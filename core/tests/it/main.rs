@@ -1,6 +1,7 @@
 //! Integration tests of fieldcase-core, one binary so that the workspace links one test executable per crate.
 
 mod bad_input;
+mod change_observer;
 mod common;
 mod convergence;
 #[cfg(feature = "bundled-font")]

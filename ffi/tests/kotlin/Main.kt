@@ -11,6 +11,9 @@ import java.util.concurrent.ConcurrentLinkedQueue
 import kotlin.concurrent.thread
 import kotlin.system.exitProcess
 import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.async
+import kotlinx.coroutines.awaitAll
+import kotlinx.coroutines.delay
 import java.net.ServerSocket
 import java.net.URL
 import java.security.KeyPairGenerator
@@ -300,6 +303,10 @@ fun main(args: Array<String>) {
         serverFlow()
     }
 
+    test("app API: suspend ingests on the library's threads, change listener, log sink, serverRestored") {
+        appApiFlow()
+    }
+
     println("$passed passed, $failed failed")
     exitProcess(if (failed == 0 && passed > 0) 0 else 1)
 }
@@ -423,6 +430,155 @@ fun serverFlow() {
         val wiped = raises<FieldcaseException.Unauthorized> { runBlocking { a.sync(null, null) } }
         check(wiped.wiped) { "not wiped" }
         raises<FieldcaseException.StoreClosed> { a.openCases(null, 10u) }
+        b.close()
+        a.close()
+    } finally {
+        server.destroy()
+        server.waitFor()
+    }
+}
+
+class Changes(private val onBatch: (List<RecordChange>) -> Unit = {}) : ChangeListener {
+    val batches = ConcurrentLinkedQueue<List<RecordChange>>()
+    val threads = ConcurrentLinkedQueue<String>()
+    override fun onChanges(changes: List<RecordChange>) {
+        batches.add(changes)
+        threads.add(Thread.currentThread().name)
+        onBatch(changes)
+    }
+}
+
+class Lines : LogSink {
+    val records = ConcurrentLinkedQueue<LogRecord>()
+    override fun log(record: LogRecord) {
+        records.add(record)
+    }
+}
+
+fun waitFor(what: String, cond: () -> Boolean) {
+    val deadline = System.nanoTime() + 30_000_000_000L
+    while (!cond()) {
+        check(System.nanoTime() < deadline) { "timed out waiting for $what" }
+        Thread.sleep(20)
+    }
+}
+
+/// A photo with noise, so each is a different file and takes real work to ingest.
+fun noisyJpeg(name: String, w: Int, h: Int, seed: Long): File {
+    val img = java.awt.image.BufferedImage(w, h, java.awt.image.BufferedImage.TYPE_INT_RGB)
+    val rnd = java.util.Random(seed)
+    for (y in 0 until h step 4) for (x in 0 until w step 4) img.setRGB(x, y, rnd.nextInt())
+    val f = File(workDir, "$name-${System.nanoTime()}.jpg")
+    javax.imageio.ImageIO.write(img, "jpg", f)
+    return f
+}
+
+fun appApiFlow() {
+    // Several suspend ingests at once from one thread (runBlocking), while another coroutine
+    // on that same thread keeps calling the store: it only runs if the ingests do not block.
+    openStore("phone-async").use { store ->
+        val case = store.createCase(newCase(store, null))
+        val photos = (0 until 3).map { noisyJpeg("async-$it", 2000, 1500, it.toLong()) }
+        val listener = Changes()
+        store.setChangeListener(listener)
+        var ticks = 0
+        val views = runBlocking {
+            val jobs = photos.mapIndexed { i, f ->
+                async { store.addPhotoAsync(case.id, f.path, CaptureInput(officer = OFFICER, deviceTimeMs = T0 + i, monotonicMs = 5L)) }
+            }
+            val ticker = async {
+                while (jobs.any { it.isActive }) {
+                    store.getCase(case.id)
+                    ticks++
+                    delay(5)
+                }
+            }
+            jobs.awaitAll().also { ticker.await() }
+        }
+        eq(views.map { it.kind }, List(3) { EvidenceKind.PHOTO })
+        eq(views.map { it.sha256 }.toSet().size, 3)
+        check(ticks >= 10) { "the caller's thread was blocked: $ticks ticks" }
+        check(runBlocking { store.verifyCaseAsync(case.id) }.clean) { "verification" }
+        val pdf = runBlocking { store.renderCaseFileAsync(case.id) }
+        eq(String(pdf.copyOfRange(0, 5)), "%PDF-")
+        val content = runBlocking { store.readEvidenceFileAsync(views[0].sha256) }
+        check(content!!.contentEquals(store.readEvidenceFile(views[0].sha256)!!)) { "async read differs" }
+        raises<FieldcaseException.NotFound> { runBlocking { store.verifyCaseAsync("no-such-case") } }
+
+        // One batch per ingest, on a library thread, each naming the case as a local change.
+        waitFor("three batches") { listener.batches.size >= 3 }
+        check(listener.batches.all { b -> b == listOf(RecordChange(case.id, RecordKind.CASE, ChangeOrigin.LOCAL)) }) { "${listener.batches}" }
+        val me = Thread.currentThread().name
+        check(listener.threads.none { it == me }) { "listener on the caller's thread" }
+
+        // A listener that reads the store back, and one that throws: neither breaks a write.
+        val reloads = ConcurrentLinkedQueue<UInt>()
+        store.setChangeListener(Changes { changes -> changes.forEach { reloads.add(store.getCase(it.recordId).evidenceCount) } })
+        store.addNote(case.id, OFFICER, T0 + 10, "reloaded by the listener")
+        waitFor("the reload") { reloads.isNotEmpty() }
+        eq(reloads.first(), 3u)
+        val thrower = Changes { throw IllegalStateException("listener bug") }
+        store.setChangeListener(thrower)
+        store.addNote(case.id, OFFICER, T0 + 11, "kept")
+        store.addNote(case.id, OFFICER, T0 + 12, "kept too")
+        waitFor("both batches despite the throw") { thrower.batches.size == 2 }
+        eq(store.getCase(case.id).notes.size, 3)
+        store.setChangeListener(null)
+    }
+
+    // Sync's log lines reach a Kotlin sink at its level, never below it.
+    val data = File(workDir, "server-api-${System.nanoTime()}")
+    admin(data, "create-unit", "--path", "luan", "--name", "六安市")
+    admin(data, "create-unit", "--path", "luan/jinan", "--name", "金安区")
+    admin(data, "create-unit", "--path", UNIT, "--name", "一中队")
+    admin(data, "create-user", "--id", OFFICER, "--name", "A", "--role", "officer", "--unit", UNIT)
+    admin(data, "create-user", "--id", "OF-1003", "--name", "B", "--role", "officer", "--unit", UNIT)
+    val port = ServerSocket(0).use { it.localPort }
+    val url = "http://127.0.0.1:$port"
+    val server = ProcessBuilder(serverBin(), "serve", "--data", data.path, "--listen", "127.0.0.1:$port")
+        .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(ProcessBuilder.Redirect.DISCARD).start()
+    try {
+        waitFor("the server") {
+            try { (URL("$url/healthz").openConnection() as java.net.HttpURLConnection).responseCode == 200 } catch (e: Exception) { false }
+        }
+        fun phone(user: String, name: String): FieldcaseStore {
+            val path = File(workDir, "$name-${System.nanoTime()}.db").path
+            val enrolment = FieldcaseStore.open(path, StoreOptions(deviceId = name, dbKey = DB_KEY)).use { fresh ->
+                runBlocking { fresh.enrol(url, codeFor(data, user), name) }
+            }
+            return FieldcaseStore.open(path, StoreOptions(deviceId = enrolment.deviceId, dbKey = DB_KEY))
+        }
+        val a = phone(OFFICER, "phone-log-a")
+        val case = a.createCase(newCase(a, register(a).id))
+        val info = Lines()
+        setLogSink(info, LogLevel.INFO)
+        val report = runBlocking { a.sync(null, null) }
+        check(report.complete) { "report: $report" }
+        eq(report.serverRestored, false)
+        val finished = info.records.filter { it.message.startsWith("sync finished") }
+        check(finished.isNotEmpty()) { "no sync line: ${info.records.map { it.message }}" }
+        eq(finished[0].level, LogLevel.INFO)
+        check(finished[0].target.startsWith("fieldcase_core")) { finished[0].target }
+        check(info.records.all { it.level <= LogLevel.INFO }) { "below the level: ${info.records}" }
+        check(info.records.none { it.message.contains(NAME) || it.message.contains(ID_NUMBER) }) { "personal data logged" }
+
+        val warn = Lines()
+        setLogSink(warn, LogLevel.WARN)
+        val before = info.records.size
+        runBlocking { a.sync(null, null) }
+        check(warn.records.none { it.level == LogLevel.INFO || it.level == LogLevel.DEBUG }) { "below warn: ${warn.records}" }
+        eq(info.records.size, before)
+        setLogSink(null, LogLevel.ERROR)
+
+        // Records a sync brings are announced with origin SYNC.
+        val b = phone("OF-1003", "phone-log-b")
+        val heard = Changes()
+        b.setChangeListener(heard)
+        runBlocking { b.sync(null, null) }
+        waitFor("the sync's batch") { heard.batches.isNotEmpty() }
+        val all = heard.batches.flatten()
+        check(all.contains(RecordChange(case.id, RecordKind.CASE, ChangeOrigin.SYNC))) { "$all" }
+        check(all.all { it.origin == ChangeOrigin.SYNC }) { "$all" }
         b.close()
         a.close()
     } finally {

@@ -207,6 +207,8 @@ impl FieldStore {
     /// Flags every local case that conflicts with an earlier first-offence exemption of the
     /// same party (after a merge brought in cases from other phones). Returns the flagged ids.
     pub fn flag_exemption_conflicts(&self) -> Result<Vec<String>> {
+        // The change observer hears every case flagged as one batch.
+        let _one_batch = self.hold_changes();
         let catalogue = self.catalogue();
         let rows: Vec<(String, String, String, i64, bool)> = self.read(|c| {
             let mut stmt = c.prepare(

@@ -384,6 +384,23 @@ impl SyncMachine {
                     let mut report = self.report.clone();
                     report.bytes_sent = self.sent;
                     report.bytes_received = self.received;
+                    // Counts only: what an app forwards to its log (logcat, OSLog).
+                    tracing::info!(
+                        round_trips = report.round_trips,
+                        pushed = report.pushed,
+                        accepted = report.accepted,
+                        received = report.received,
+                        rejected = report.rejections.len(),
+                        blobs_uploaded = report.blobs_uploaded,
+                        blobs_pending = report.blobs_pending,
+                        complete = report.complete,
+                        "sync finished"
+                    );
+                    tracing::debug!(
+                        bytes_sent = report.bytes_sent,
+                        bytes_received = report.bytes_received,
+                        "sync traffic"
+                    );
                     return Ok(Action::Done(report));
                 }
             }
