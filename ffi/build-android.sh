@@ -186,10 +186,9 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 echo "==> Kotlin bindings (host build of the same source)"
 bash "$root/ffi/generate-bindings.sh" >/dev/null
-kt="$root/ffi/tests/kotlin/generated/org/fieldcase/ffi/fieldcase_ffi.kt"
-cp "$kt" "$out/fieldcase_ffi.kt"
-# Class files for Java 8, which every Android build tool (D8) reads; only our classes go in.
-"$KOTLINC" -nowarn -jvm-target 1.8 "$kt" -cp "$KOTLIN_CLASSPATH" -d "$work/classes.jar"
+cp "$root/ffi/tests/kotlin/generated/org/fieldcase/ffi/fieldcase_ffi.kt" "$out/fieldcase_ffi.kt"
+# Only our classes go in (no Kotlin runtime, no JNA: the app depends on those itself).
+cp "$(kotlin_bindings_jar)" "$work/classes.jar"
 
 # --- the AAR ---
 sed "s/@MIN_SDK@/$min_sdk/" "$root/ffi/android/AndroidManifest.xml.in" > "$work/AndroidManifest.xml"

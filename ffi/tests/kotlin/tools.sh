@@ -71,6 +71,26 @@ kotlin_tools_install() {
     kotlin_tools_find
 }
 
+# Compiles the generated bindings (ffi/generate-bindings.sh's Kotlin output) into a jar once
+# per content, and prints its path: the reference app and the AAR both use it, and kotlinc
+# takes most of a minute over the ten thousand generated lines. Class files for Java 8, which
+# every Android build tool (D8) reads.
+kotlin_bindings_jar() {
+    local kt="$_kotlin_tools_root/ffi/tests/kotlin/generated/org/fieldcase/ffi/fieldcase_ffi.kt"
+    local cache="$_kotlin_tools_root/ffi/tests/kotlin/build"
+    [ -f "$kt" ] || { echo "kotlin_bindings_jar: $kt missing: run ffi/generate-bindings.sh" >&2; return 1; }
+    local sum
+    sum="$(sha256sum "$kt" | cut -c1-16)"
+    local jar="$cache/bindings-$sum.jar"
+    if [ ! -f "$jar" ]; then
+        mkdir -p "$cache"
+        rm -f "$cache"/bindings-*.jar
+        "$KOTLINC" -nowarn -jvm-target 1.8 "$kt" -cp "$KOTLIN_CLASSPATH" -d "$jar.part.jar" >&2
+        mv "$jar.part.jar" "$jar"
+    fi
+    echo "$jar"
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     set -euo pipefail
     kotlin_tools_install
