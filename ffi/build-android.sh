@@ -10,7 +10,7 @@
 # vendored OpenSSL under SQLCipher is built from source), and the JVM tools of
 # ffi/tests/kotlin/tools.sh (a JDK, JNA, kotlinc). It checks all of them first and refuses,
 # naming everything missing, before building anything. cargo-ndk is used when installed;
-# otherwise cargo is pointed at the NDK's clang itself.
+# otherwise cargo is pointed at the NDK's clang, llvm-ar and llvm-ranlib itself.
 #
 # Writes to the output folder:
 #   jniLibs/<abi>/libfieldcase_ffi.so   the libraries (copy into app/src/main/jniLibs)
@@ -51,8 +51,6 @@ while [ $# -gt 0 ]; do
     esac
 done
 case "$min_sdk" in *[!0-9]*|"") echo "build-android.sh: --min-sdk must be a number" >&2; exit 2 ;; esac
-mkdir -p "$out"
-out="$(cd "$out" && pwd)"
 
 # The Rust target and the prefix of the NDK's clang wrappers of each ABI.
 rust_target() {
@@ -142,6 +140,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # --- the libraries ---
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
 jnilibs="$out/jniLibs"
 if [ -n "$package_only" ]; then
     src="$(cd "$package_only" && pwd)"
@@ -173,7 +173,8 @@ else
             [ -x "$cc" ] || { echo "build-android.sh: $cc missing: does this NDK support API $min_sdk?" >&2; exit 1; }
             var="${t//-/_}"
             upper="$(tr '[:lower:]' '[:upper:]' <<< "$var")"
-            env "CC_$var=$cc" "AR_$var=$bin/llvm-ar" "CARGO_TARGET_${upper}_LINKER=$cc" \
+            env "CC_$var=$cc" "CXX_$var=$cc++" "AR_$var=$bin/llvm-ar" "RANLIB_$var=$bin/llvm-ranlib" \
+                "CARGO_TARGET_${upper}_LINKER=$cc" \
                 cargo "${cargo_args[@]}" --target "$t"
         fi
         mkdir -p "$jnilibs/$abi"
