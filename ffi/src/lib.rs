@@ -12,6 +12,8 @@
 //! - `enums.rs`: the domain's closed sets.
 //! - `evidence.rs`: capture input, evidence views, verification, and the ingest methods.
 //! - `sync.rs`: enrolment and async sync with progress and cancellation.
+//! - `fetch.rs`: downloading a received record's evidence files for verification.
+//! - `review.rs`: the legal reviewer's list of decisions awaiting review.
 //! - `seams.rs`: interfaces apps implement (a platform signer, a progress listener).
 //!
 //! See `docs/ffi.md` for the Android and iOS integration.
@@ -20,8 +22,10 @@ mod documents;
 mod enums;
 mod error;
 mod evidence;
+mod fetch;
 mod fields;
 mod inputs;
+mod review;
 mod seams;
 mod store;
 mod sync;
@@ -31,8 +35,10 @@ pub use documents::*;
 pub use enums::*;
 pub use error::FieldcaseError;
 pub use evidence::*;
+pub use fetch::*;
 pub use fields::{ActionField, FieldValue};
 pub use inputs::*;
+pub use review::*;
 pub use seams::{Signer, SyncProgressListener};
 pub use store::{FieldcaseStore, StoreOptions};
 pub use sync::*;
