@@ -1,6 +1,6 @@
 //! The case record: one street encounter and everything done about it.
 
-use super::Place;
+use super::{FollowUp, Place};
 use crate::catalogue::{ExemptionKind, MeasureCategory, Method, PartyType, PenaltyKind};
 use serde::{Deserialize, Serialize};
 
