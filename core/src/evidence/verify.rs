@@ -669,13 +669,7 @@ impl FieldStore {
         } else {
             Recordings::MayBeOpen
         };
-        let mut report = verify_document(
-            record_id,
-            &mut doc,
-            blobs,
-            Some(&trusted),
-            mode,
-        )?;
+        let mut report = verify_document(record_id, &mut doc, blobs, Some(&trusted), mode)?;
         check_revocations(&doc, &self.revoked_device_keys()?, &mut report)?;
         let heads: Vec<u8> = doc.get_heads().iter().flat_map(|h| h.0).collect();
         let as_set = |b: &[u8]| -> BTreeSet<Vec<u8>> { b.chunks(32).map(<[u8]>::to_vec).collect() };

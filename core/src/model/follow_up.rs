@@ -155,7 +155,10 @@ mod tests {
     #[test]
     fn derived_ids_are_stable_distinct_uuids() {
         let a = FollowUp::pledge_id("0190f1a2-0000-7000-8000-000000000001");
-        assert_eq!(a, FollowUp::pledge_id("0190f1a2-0000-7000-8000-000000000001"));
+        assert_eq!(
+            a,
+            FollowUp::pledge_id("0190f1a2-0000-7000-8000-000000000001")
+        );
         assert!(crate::ids::is_valid_id(&a));
         assert_eq!(a.as_bytes()[14], b'8', "version 8: {a}");
         assert_ne!(

@@ -81,7 +81,12 @@ fn a_pledge_schedules_its_visit_at_the_deadline() {
             },
         )
         .expect("record");
-    assert!(store.due_follow_ups(None, T0, 10 * DAY).expect("due").is_empty());
+    assert!(
+        store
+            .due_follow_ups(None, T0, 10 * DAY)
+            .expect("due")
+            .is_empty()
+    );
     store
         .close_case(&case.id, "OF-1001", T0 + 2 * DAY + 1, "已整改")
         .expect("close");
@@ -93,7 +98,13 @@ fn an_order_to_correct_schedules_its_visit_with_the_order() {
     let store = open(dir.path(), "phone-a");
     let case = store.create_case(new_case(&store, None, T0)).expect("case");
     let order = store
-        .order_correction(&case.id, "OF-1001", T0 + 1000, T0 + 2 * DAY, vec!["清理".into()])
+        .order_correction(
+            &case.id,
+            "OF-1001",
+            T0 + 1000,
+            T0 + 2 * DAY,
+            vec!["清理".into()],
+        )
         .expect("order");
     let got = store.case(&case.id).expect("case");
     assert_eq!(got.follow_ups.len(), 1);
@@ -131,7 +142,12 @@ fn two_phones_granting_offline_merge_into_one_visit() {
     exchange(&b, &a);
     for (name, s) in [("a", &a), ("b", &b)] {
         let got = s.case(&case.id).expect("case");
-        assert_eq!(got.follow_ups.len(), 1, "phone {name}: {:?}", got.follow_ups);
+        assert_eq!(
+            got.follow_ups.len(),
+            1,
+            "phone {name}: {:?}",
+            got.follow_ups
+        );
         assert_eq!(got.follow_ups[0].id, FollowUp::pledge_id(&case.id));
         assert_eq!(
             s.due_follow_ups(None, T0, 10 * DAY).expect("due").len(),
@@ -158,6 +174,10 @@ fn two_phones_granting_offline_merge_into_one_visit() {
         let got = s.case(&case.id).expect("case");
         assert_eq!(got.follow_ups.len(), 1);
         assert!(got.follow_ups[0].result.is_some());
-        assert!(s.due_follow_ups(None, T0, 10 * DAY).expect("due").is_empty());
+        assert!(
+            s.due_follow_ups(None, T0, 10 * DAY)
+                .expect("due")
+                .is_empty()
+        );
     }
 }

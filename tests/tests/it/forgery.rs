@@ -293,8 +293,16 @@ async fn table(s: &TestServer) -> TestResult {
         "pledge",
     );
     attempts.push(
-        refused_new(s, &o, RecordKind::Case, &c, &o.actor, "a visit for a pledge never signed", "invalid_action")
-            .await?,
+        refused_new(
+            s,
+            &o,
+            RecordKind::Case,
+            &c,
+            &o.actor,
+            "a visit for a pledge never signed",
+            "invalid_action",
+        )
+        .await?,
     );
     let mut c = base_case(&o, &cat)?;
     c["actions"] = json!([order.clone()]);
@@ -305,8 +313,16 @@ async fn table(s: &TestServer) -> TestResult {
         "correction_order",
     );
     attempts.push(
-        refused_new(s, &o, RecordKind::Case, &c, &o.actor, "an order's visit put off", "invalid_action")
-            .await?,
+        refused_new(
+            s,
+            &o,
+            RecordKind::Case,
+            &c,
+            &o.actor,
+            "an order's visit put off",
+            "invalid_action",
+        )
+        .await?,
     );
     let mut c = base_case(&o, &cat)?;
     c["actions"] = json!([order.clone()]);
@@ -317,8 +333,16 @@ async fn table(s: &TestServer) -> TestResult {
         "correction_order",
     );
     attempts.push(
-        refused_new(s, &o, RecordKind::Case, &c, &o.actor, "an order's visit by a colleague", "forged_author")
-            .await?,
+        refused_new(
+            s,
+            &o,
+            RecordKind::Case,
+            &c,
+            &o.actor,
+            "an order's visit by a colleague",
+            "forged_author",
+        )
+        .await?,
     );
     // The control: the same order with its visit as the phone writes it is accepted.
     let mut c = base_case(&o, &cat)?;

@@ -112,14 +112,11 @@ fn check_source(f: &FollowUp, after: &CaseRecord) -> Result<(), Refusal> {
             .exemption
             .as_ref()
             .and_then(|e| e.pledge.as_ref())
-            .is_some_and(|p| {
-                f.id == FollowUp::pledge_id(&after.id) && f.due_ms == p.deadline_ms
-            }),
+            .is_some_and(|p| f.id == FollowUp::pledge_id(&after.id) && f.due_ms == p.deadline_ms),
         Some(FollowUpSource::CorrectionOrder) => after.actions.iter().any(|a| {
             a.method == Method::CorrectionOrder
                 && f.id == FollowUp::correction_order_id(&a.id)
-                && a.fields.get("deadline").and_then(serde_json::Value::as_i64)
-                    == Some(f.due_ms)
+                && a.fields.get("deadline").and_then(serde_json::Value::as_i64) == Some(f.due_ms)
         }),
     };
     if fits {
