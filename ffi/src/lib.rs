@@ -12,6 +12,8 @@
 //! - `enums.rs`: the domain's closed sets.
 //! - `evidence.rs`: capture input, evidence views, verification, and the ingest methods.
 //! - `sync.rs`: enrolment and async sync with progress and cancellation.
+//! - `fetch.rs`: downloading a received record's evidence files for verification.
+//! - `review.rs`: the legal reviewer's list of decisions awaiting review.
 //! - `seams.rs`: interfaces apps implement (a platform signer, a progress listener).
 //! - `transport.rs`: the networking seam (an app's background sessions carry requests).
 //! - `background.rs`: the `*_async` forms' run on the library's blocking pool.
@@ -26,9 +28,11 @@ mod documents;
 mod enums;
 mod error;
 mod evidence;
+mod fetch;
 mod fields;
 mod inputs;
 mod logging;
+mod review;
 mod seams;
 mod store;
 mod sync;
@@ -40,9 +44,11 @@ pub use documents::*;
 pub use enums::*;
 pub use error::FieldcaseError;
 pub use evidence::*;
+pub use fetch::*;
 pub use fields::{ActionField, FieldValue};
 pub use inputs::*;
 pub use logging::{LogLevel, LogRecord, LogSink, set_log_sink};
+pub use review::*;
 pub use seams::{Signer, SyncProgressListener};
 pub use store::{FieldcaseStore, StoreOptions};
 pub use sync::*;

@@ -129,8 +129,13 @@ fn wipe_when_alone(mut arc: Arc<FieldStore>) -> FieldcaseError {
 /// How to open a store.
 #[derive(Clone, PartialEq, Eq, uniffi::Record)]
 pub struct StoreOptions {
-    /// The id given at enrolment (any stable string before that).
-    pub device_id: String,
+    /// Leave it out: the store makes its own id at first open and keeps it, proposes it at
+    /// `enrol`, and adopts the id the server confirms, so records made before enrolment stay
+    /// this device's and no reopen is needed. A value given is used only at the very first
+    /// open (a canonical lowercase UUID, or the server gives another id and records made
+    /// before enrolment are refused); later ones are ignored. `device_id()` tells the id in use.
+    #[uniffi(default = None)]
+    pub device_id: Option<String>,
     /// The 32-byte database key from the platform keystore (Android Keystore-wrapped, iOS
     /// Keychain). Required unless `plain_store_for_tests` is set.
     #[uniffi(default = None)]
@@ -191,9 +196,9 @@ impl FieldcaseStore {
     pub fn open(path: String, options: StoreOptions) -> Result<Arc<Self>, FieldcaseError> {
         guard(|| {
             let base = match key32("db_key", options.db_key)? {
-                Some(key) => StoreConfig::new(options.device_id, key),
+                Some(key) => StoreConfig::new(options.device_id.unwrap_or_default(), key),
                 None if options.plain_store_for_tests => {
-                    StoreConfig::insecure_plain_for_tests(options.device_id)
+                    StoreConfig::insecure_plain_for_tests(options.device_id.unwrap_or_default())
                 }
                 None => {
                     return Err(FieldcaseError::InvalidInput {
@@ -265,9 +270,11 @@ impl FieldcaseStore {
         drop(taken);
     }
 
-    /// This device's id.
+    /// The id this device's records are written under: the store's own before enrolment,
+    /// the one the server confirmed after it (the same, unless the server had to give
+    /// another).
     pub fn device_id(&self) -> Result<String, FieldcaseError> {
-        self.with(|s| Ok(s.device_id().to_string()))
+        self.with(|s| Ok(s.device_id()))
     }
 
     /// `ok` when SQLite finds the file sound, else its findings.

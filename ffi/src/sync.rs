@@ -16,7 +16,7 @@ use std::sync::Arc;
 /// A handle that cancels a running sync. One per sync; cancelling is permanent.
 #[derive(Debug, Default, uniffi::Object)]
 pub struct SyncCancel {
-    token: cs::CancelToken,
+    pub(crate) token: cs::CancelToken,
 }
 
 #[uniffi::export]
@@ -218,7 +218,7 @@ pub struct Enrolment {
 }
 
 /// Forwards core's progress to the app's listener.
-struct Forward(Option<Arc<dyn SyncProgressListener>>);
+pub(crate) struct Forward(pub(crate) Option<Arc<dyn SyncProgressListener>>);
 
 impl cs::SyncObserver for Forward {
     fn progress(&self, p: &cs::SyncProgress) {
@@ -260,7 +260,7 @@ impl Drop for CancelOnDrop {
 /// Runs `fut` on the library's runtime and awaits it from whatever executor the app uses;
 /// a panic becomes `Internal`. Dropping the returned future cancels the work through
 /// `token` at its next request boundary.
-async fn on_runtime<T: Send + 'static>(
+pub(crate) async fn on_runtime<T: Send + 'static>(
     token: cs::CancelToken,
     fut: impl std::future::Future<Output = Result<T, FieldcaseError>> + Send + 'static,
 ) -> Result<T, FieldcaseError> {

@@ -32,6 +32,7 @@ pub async fn enrol(
         ));
     }
     let label: String = req.device_label.chars().take(80).collect();
+    let device_id = device_id_for(&state, req.device_id.as_deref()).await?;
     let (credential, credential_hash) = auth::new_credential()?;
     let now = fieldcase_core::ids::now_ms();
     let device = state
@@ -40,7 +41,7 @@ pub async fn enrol(
             auth::code_hash(&req.code),
             now,
             NewDevice {
-                id: uuid::Uuid::now_v7().to_string(),
+                id: device_id,
                 label,
                 public_key: req.device_public_key.to_ascii_lowercase(),
                 credential_hash,
@@ -84,6 +85,21 @@ pub async fn enrol(
         // Phones pin it: every catalogue they receive must be signed by it.
         server_signing_key: Some(crate::supervision::review::service_key_hex(&state)),
     }))
+}
+
+/// The id the enrolling device gets: the one its store already writes under, when that is a
+/// canonical UUID no device holds (records made before enrolment name it, so they are the
+/// device's own), else a new one. A taken id is never shared: its records and keys are
+/// another device's.
+async fn device_id_for(state: &AppState, proposed: Option<&str>) -> Result<String> {
+    if let Some(p) = proposed
+        && fieldcase_core::ids::is_valid_id(p)
+        && !p.bytes().any(|b| b.is_ascii_uppercase())
+        && !state.storage.devices().await?.iter().any(|d| d.id == p)
+    {
+        return Ok(p.to_string());
+    }
+    Ok(uuid::Uuid::now_v7().to_string())
 }
 
 /// `GET /v1/device-keys`: the public keys of the devices whose signed evidence the caller

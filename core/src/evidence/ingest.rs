@@ -501,7 +501,7 @@ impl FieldStore {
                     &req.capture,
                     clock_skew,
                     place.as_ref(),
-                    self.device_id(),
+                    &self.device_id(),
                     &original.sha256_hex(),
                 );
                 // Both copies come from the one decoded image: the thumbnail is encoded and

@@ -578,10 +578,47 @@ impl BlobSource for StoreBlobs<'_> {
     }
 }
 
+/// A blob source that notes every file asked for and whether it was there.
+struct Recorded<'a> {
+    inner: StoreBlobs<'a>,
+    seen: Vec<(String, bool)>,
+}
+
+impl BlobSource for Recorded<'_> {
+    fn rehash(&mut self, sha_hex: &str) -> Result<Option<([u8; 32], u64)>> {
+        let found = self.inner.rehash(sha_hex)?;
+        let sha = sha_hex.to_ascii_lowercase();
+        if !self.seen.iter().any(|(s, _)| *s == sha) {
+            self.seen.push((sha, found.is_some()));
+        }
+        Ok(found)
+    }
+}
+
 impl FieldStore {
     /// Verifies a case (or demonstration) and all its evidence against this store: history,
     /// signatures (against the trusted device keys), files, segment chains, removals.
     pub fn verify_case(&self, record_id: &str) -> Result<VerificationReport> {
+        self.verify_against(record_id, &mut StoreBlobs(&self.evidence.blobs))
+    }
+
+    /// Every file [`FieldStore::verify_case`] checks for `record_id`, in the order it checks
+    /// them, each once, with whether this phone holds it: the list a download of a record's
+    /// evidence works through, taken from verification itself so the two cannot differ.
+    pub fn verified_blobs(&self, record_id: &str) -> Result<Vec<(String, bool)>> {
+        let mut src = Recorded {
+            inner: StoreBlobs(&self.evidence.blobs),
+            seen: Vec::new(),
+        };
+        self.verify_against(record_id, &mut src)?;
+        Ok(src.seen)
+    }
+
+    fn verify_against(
+        &self,
+        record_id: &str,
+        blobs: &mut dyn BlobSource,
+    ) -> Result<VerificationReport> {
         let trusted: HashSet<String> = self.trusted_device_keys()?.into_iter().collect();
         let loaded = self.read(|c| {
             let stored_heads: Option<Vec<u8>> = {
@@ -632,13 +669,7 @@ impl FieldStore {
         } else {
             Recordings::MayBeOpen
         };
-        let mut report = verify_document(
-            record_id,
-            &mut doc,
-            &mut StoreBlobs(&self.evidence.blobs),
-            Some(&trusted),
-            mode,
-        )?;
+        let mut report = verify_document(record_id, &mut doc, blobs, Some(&trusted), mode)?;
         check_revocations(&doc, &self.revoked_device_keys()?, &mut report)?;
         let heads: Vec<u8> = doc.get_heads().iter().flat_map(|h| h.0).collect();
         let as_set = |b: &[u8]| -> BTreeSet<Vec<u8>> { b.chunks(32).map(<[u8]>::to_vec).collect() };

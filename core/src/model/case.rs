@@ -1,6 +1,6 @@
 //! The case record: one street encounter and everything done about it.
 
-use super::Place;
+use super::{FollowUp, Place};
 use crate::catalogue::{ExemptionKind, MeasureCategory, Method, PartyType, PenaltyKind};
 use serde::{Deserialize, Serialize};
 
@@ -38,8 +38,9 @@ pub struct CaseRecord {
     /// Exemption from penalty, if granted.
     #[serde(default)]
     pub exemption: Option<Exemption>,
-    /// Scheduled follow-ups and their results.
-    #[serde(default)]
+    /// Scheduled follow-ups and their results; one entry per id (see
+    /// [`super::follow_ups_once`]).
+    #[serde(default, deserialize_with = "super::follow_ups_once")]
     pub follow_ups: Vec<FollowUp>,
     /// Penalty decision, if any.
     #[serde(default)]
@@ -181,44 +182,6 @@ pub struct Pledge {
     pub deadline_ms: i64,
     /// When signed.
     pub signed_at_ms: i64,
-}
-
-/// A scheduled follow-up visit.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FollowUp {
-    /// UUIDv7.
-    pub id: String,
-    /// When it is due.
-    pub due_ms: i64,
-    /// Who scheduled it.
-    pub scheduled_by: String,
-    /// When.
-    pub scheduled_at_ms: i64,
-    /// Why.
-    #[serde(default)]
-    pub purpose: Option<String>,
-    /// The visit, once made.
-    #[serde(default)]
-    pub result: Option<FollowUpResult>,
-}
-
-/// What a follow-up visit found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FollowUpResult {
-    /// When visited.
-    pub at_ms: i64,
-    /// By whom.
-    pub by: String,
-    /// Whether the party corrected.
-    pub corrected: bool,
-    /// The party's opinion.
-    #[serde(default)]
-    pub opinion: Option<String>,
-    /// The party's satisfaction: satisfied, neutral or dissatisfied.
-    #[serde(default)]
-    pub satisfaction: Option<String>,
-    /// The follow_up action recorded with it.
-    pub action_id: String,
 }
 
 /// A penalty decision.

@@ -8,11 +8,13 @@
 mod case;
 mod demonstration;
 mod document;
+mod follow_up;
 mod party;
 
 pub use case::*;
 pub use demonstration::*;
 pub use document::*;
+pub use follow_up::*;
 pub use party::*;
 
 use serde::{Deserialize, Serialize};

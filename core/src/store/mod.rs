@@ -18,6 +18,7 @@ mod migrations;
 mod ops;
 pub(crate) mod projection;
 mod queries;
+mod reviews;
 mod sync_state;
 
 pub use catalogues::META_CATALOGUE_CURRENT;
@@ -29,6 +30,7 @@ pub use migrations::CURRENT_VERSION as SCHEMA_VERSION;
 pub use ops::*;
 pub use projection::china_day;
 pub use queries::*;
+pub use reviews::PendingReview;
 pub use sync_state::{DirtyDoc, RejectedDoc, SyncApply};
 
 use crate::catalogue::{Catalogue, CatalogueSet};
@@ -44,7 +46,10 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 /// How a store is opened.
 #[derive(Clone)]
 pub struct StoreConfig {
-    /// This device's id (given at enrolment; any stable string before that).
+    /// This device's id before enrolment, kept from the first open on; empty (the usual
+    /// case) for a new UUID made by the store. Enrolment proposes it to the server and the
+    /// store adopts the id the server confirms, so an app never reopens under another id;
+    /// once enrolled a different value here is ignored. See [`FieldStore::device_id`].
     pub device_id: String,
     /// The bureau's key for matching parties by identity number across phones. Before
     /// enrolment a random per-store key is generated, so matching works within the device.
@@ -118,7 +123,8 @@ struct Writer {
 /// The local store. Cheap to share: wrap in `Arc`; every method takes `&self`.
 pub struct FieldStore {
     path: PathBuf,
-    device_id: String,
+    /// The enrolled id, or before enrolment the local one (see [`resolve_device_id`]).
+    device_id: RwLock<String>,
     /// `None` on a device whose role neither records nor reads parties (the server withheld
     /// the key at enrolment): every call that needs it is `PartyMatchKeyUnavailable`.
     party_key: RwLock<Option<[u8; 32]>>,
@@ -258,6 +264,7 @@ impl FieldStore {
         migrations::migrate(&mut conn)?;
 
         let actor = Self::actor_for_install(&conn, &path)?;
+        let device_id = resolve_device_id(&conn, &config.device_id)?;
         let party_key = match config.party_match_key {
             Some(k) => {
                 set_meta(&conn, "party_match_key", &k)?;
@@ -312,7 +319,7 @@ impl FieldStore {
 
         let store = FieldStore {
             path,
-            device_id: config.device_id,
+            device_id: RwLock::new(device_id),
             party_key: RwLock::new(party_key),
             pii_keys: RwLock::new(pii_keys),
             lease_ms: AtomicI64::new(lease_ms),
@@ -453,9 +460,25 @@ impl FieldStore {
         }
     }
 
-    /// This device's id.
-    pub fn device_id(&self) -> &str {
-        &self.device_id
+    /// The id this device's records are written under: the one the server confirmed at
+    /// enrolment, or before enrolment the store's own (which enrolment proposes, so records
+    /// made before it stay this device's).
+    pub fn device_id(&self) -> String {
+        match self.device_id.read() {
+            Ok(d) => d.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Takes the id the server gave at enrolment for every record written from now on.
+    pub(crate) fn adopt_device_id(&self, id: &str) {
+        if self.device_id() != id {
+            tracing::warn!("the server gave another device id than the store proposed");
+        }
+        match self.device_id.write() {
+            Ok(mut d) => *d = id.to_string(),
+            Err(p) => *p.into_inner() = id.to_string(),
+        }
     }
 
     /// Turns the local check of the server's rules off (`false`) or on. Off only in tests that
@@ -661,6 +684,37 @@ pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// Meta key of the device id a store writes under before enrolment.
+const META_LOCAL_DEVICE_ID: &str = "local_device_id";
+
+/// The id records are written under: once enrolled the enrolled one, whatever the app passes;
+/// before that the one kept since the first open, else `given`, else a new UUID (kept).
+fn resolve_device_id(conn: &Connection, given: &str) -> Result<String> {
+    let text = |key: &str| -> Result<Option<String>> {
+        Ok(get_meta(conn, key)?
+            .and_then(|v| String::from_utf8(v).ok())
+            .filter(|s| !s.is_empty()))
+    };
+    let given = given.trim();
+    let kept = match text(crate::sync::client::META_DEVICE_ID)? {
+        Some(enrolled) => Some(enrolled),
+        None => text(META_LOCAL_DEVICE_ID)?,
+    };
+    if let Some(kept) = kept {
+        if !given.is_empty() && given != kept {
+            tracing::info!("store opened with another device id than its own; its own is kept");
+        }
+        return Ok(kept);
+    }
+    let id = if given.is_empty() {
+        crate::ids::new_id()
+    } else {
+        given.to_string()
+    };
+    set_meta(conn, META_LOCAL_DEVICE_ID, id.as_bytes())?;
+    Ok(id)
 }
 
 pub(crate) fn get_meta(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {

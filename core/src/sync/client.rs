@@ -361,6 +361,9 @@ impl SyncClient {
             device_public_key: device_public_key_hex.to_string(),
             device_label: device_label.to_string(),
             actor_id: Some(store.actor_hex()),
+            device_id: Some(store.device_id()).filter(|d| {
+                crate::ids::is_valid_id(d) && !d.bytes().any(|b| b.is_ascii_uppercase())
+            }),
         })
         .map_err(|e| CoreError::invalid("enrol", e.to_string()))?;
         let (status, _, bytes) = self
@@ -433,6 +436,7 @@ impl SyncClient {
         ])?;
         // The bureau's match key, or none at all for a role that does not handle parties
         // (a key made locally before enrolment is dropped too).
+        store.adopt_device_id(&resp.device_id);
         store.set_party_match_key(party_key)?;
         // Parties recorded from now on are sealed under the bureau key, so every entitled
         // phone can read them; keys held before stay for parties sealed earlier.

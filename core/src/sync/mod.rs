@@ -19,6 +19,7 @@ pub mod catalogue;
 pub mod client;
 pub mod codec;
 pub mod enrol_link;
+pub mod fetch;
 pub mod machine;
 pub mod negotiate;
 pub mod pinning;
@@ -32,6 +33,7 @@ pub mod wire_schema;
 
 pub use client::{ClientConfig, SyncClient};
 pub use enrol_link::EnrolLink;
+pub use fetch::{EvidenceFetchReport, FetchRefusal};
 pub use pinning::SpkiPin;
 pub use progress::{CancelToken, NoProgress, SyncObserver, SyncPhase, SyncProgress};
 pub use session::{CatalogueRefusal, Rejection, SyncReport, SyncSession};

@@ -297,6 +297,18 @@ pub struct EnrolRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[0-9a-f]{2,64}$")))]
     pub actor_id: Option<String>,
+    /// The id the device's store already writes under (a lowercase hyphenated UUID, made on
+    /// the phone at first launch): records made before enrolment name it, so the server gives
+    /// it to the device unless another device holds it (then a new one, which the phone
+    /// adopts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(regex(
+            pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+        ))
+    )]
+    pub device_id: Option<String>,
 }
 
 /// `POST /v1/enrol` reply.

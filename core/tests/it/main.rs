@@ -11,6 +11,7 @@ mod evidence_ingest;
 mod evidence_sealed;
 mod evidence_tamper;
 mod fixtures;
+mod follow_ups;
 mod lease;
 mod operations;
 mod parser_fuzz;

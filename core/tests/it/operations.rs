@@ -2,6 +2,7 @@
 
 use crate::common::*;
 use fieldcase_core::CoreError;
+use fieldcase_core::model::FollowUp;
 use fieldcase_core::store::{ExemptionRequest, FollowUpInput, PledgeInput};
 
 #[test]
@@ -58,13 +59,13 @@ fn officer_flow_warning_pledge_follow_up_close() {
         Err(CoreError::Refused { code, .. }) if code == "lifecycle_invalid"
     ));
 
-    let fu = store
-        .schedule_follow_up(&case.id, "OF-1001", T0 + 86_400_000, Some("复查"))
-        .expect("fu");
+    // The pledge scheduled its own visit at the deadline.
+    let fu = FollowUp::pledge_id(&case.id);
     let due = store
         .due_follow_ups(None, T0 + 2 * 86_400_000, 0)
         .expect("due");
     assert_eq!(due.len(), 1);
+    assert_eq!(due[0].follow_up_id, fu);
     assert!(due[0].overdue);
     store
         .record_follow_up(

@@ -152,9 +152,11 @@ fn stats_match_a_hand_count() {
         ),
         (1, 2)
     );
+    // The visit scheduled by hand was made; the visits the pledge and the order scheduled at
+    // their deadlines were not.
     assert_eq!(
         (s.follow_up_completion.count, s.follow_up_completion.of),
-        (1, 1)
+        (1, 3)
     );
     assert_eq!((s.repeat_by_party.count, s.repeat_by_party.of), (1, 1));
     assert_eq!((s.repeat_by_place.count, s.repeat_by_place.of), (1, 1));

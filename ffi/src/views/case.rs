@@ -224,8 +224,29 @@ pub struct FollowUpView {
     pub scheduled_at_ms: i64,
     /// Why.
     pub purpose: Option<String>,
+    /// What scheduled it when the record did (a pledge's or an order's deadline); `None` for
+    /// a visit scheduled by hand.
+    pub source: Option<FollowUpSource>,
     /// The visit, once made.
     pub result: Option<FollowUpResultView>,
+}
+
+/// What scheduled a follow-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum FollowUpSource {
+    /// The deadline of the pledge signed with the exemption.
+    Pledge,
+    /// The deadline of an order to correct.
+    CorrectionOrder,
+}
+
+impl From<model::FollowUpSource> for FollowUpSource {
+    fn from(s: model::FollowUpSource) -> Self {
+        match s {
+            model::FollowUpSource::Pledge => FollowUpSource::Pledge,
+            model::FollowUpSource::CorrectionOrder => FollowUpSource::CorrectionOrder,
+        }
+    }
 }
 
 impl From<model::FollowUp> for FollowUpView {
@@ -236,6 +257,7 @@ impl From<model::FollowUp> for FollowUpView {
             scheduled_by: f.scheduled_by,
             scheduled_at_ms: f.scheduled_at_ms,
             purpose: f.purpose,
+            source: f.source.map(Into::into),
             result: f.result.map(|r| FollowUpResultView {
                 at_ms: r.at_ms,
                 by: r.by,

@@ -62,7 +62,8 @@ def test_case_with_persuasion_warning_exemption_follow_up_and_close(store):
         store.close_case(case.id, OFFICER, T0 + 70_000, "done")
     assert refused.value.code == "lifecycle_invalid" and "follow-up" in refused.value.reason
 
-    fu = store.schedule_follow_up(case.id, OFFICER, T0 + DAY, "复查")
+    # The pledge scheduled its own visit at its deadline.
+    [fu] = [f.id for f in store.get_case(case.id).follow_ups]
     due = store.due_follow_ups(None, T0, DAY)
     assert [(d.case_id, d.follow_up_id, d.overdue) for d in due] == [(case.id, fu, False)]
     assert store.overdue_follow_ups(UNIT, T0) == []
@@ -79,6 +80,7 @@ def test_case_with_persuasion_warning_exemption_follow_up_and_close(store):
     corrected = store.get_case(case.id)
     assert corrected.status == fc.CaseStatus.CORRECTED
     assert corrected.follow_ups[0].result.corrected
+    assert corrected.follow_ups[0].source == fc.FollowUpSource.PLEDGE
     assert corrected.actions[-1].method == fc.ActionMethod.FOLLOW_UP
     assert store.due_follow_ups(None, T0, 10 * DAY) == []
 

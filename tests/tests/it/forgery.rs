@@ -274,6 +274,89 @@ async fn table(s: &TestServer) -> TestResult {
         f(&mut c);
         attempts.push(refused_new(s, &o, RecordKind::Case, &c, &o.actor, what, code).await?);
     }
+    // Follow-ups the record schedules itself from a deadline: one claiming a pledge the case
+    // does not hold, one due later than the order it verifies, one scheduled by a colleague.
+    let order_id = fieldcase_core::ids::new_id();
+    let order = json!({"id": order_id, "method": "correction_order",
+        "measure_category": "management", "at_ms": T0, "by": "OF-1",
+        "fields": {"deadline": T0 + 86_400_000}});
+    let visit = |id: String, due: i64, by: &str, source: &str| {
+        json!([{"id": id, "due_ms": due, "scheduled_by": by, "scheduled_at_ms": T0,
+            "purpose": null, "source": source, "result": null}])
+    };
+    let case_for = |c: &Value| c["id"].as_str().unwrap_or_default().to_string();
+    let mut c = base_case(&o, &cat)?;
+    c["follow_ups"] = visit(
+        fieldcase_core::model::FollowUp::pledge_id(&case_for(&c)),
+        T0 + 86_400_000,
+        "OF-1",
+        "pledge",
+    );
+    attempts.push(
+        refused_new(
+            s,
+            &o,
+            RecordKind::Case,
+            &c,
+            &o.actor,
+            "a visit for a pledge never signed",
+            "invalid_action",
+        )
+        .await?,
+    );
+    let mut c = base_case(&o, &cat)?;
+    c["actions"] = json!([order.clone()]);
+    c["follow_ups"] = visit(
+        fieldcase_core::model::FollowUp::correction_order_id(&order_id),
+        T0 + 30 * 86_400_000,
+        "OF-1",
+        "correction_order",
+    );
+    attempts.push(
+        refused_new(
+            s,
+            &o,
+            RecordKind::Case,
+            &c,
+            &o.actor,
+            "an order's visit put off",
+            "invalid_action",
+        )
+        .await?,
+    );
+    let mut c = base_case(&o, &cat)?;
+    c["actions"] = json!([order.clone()]);
+    c["follow_ups"] = visit(
+        fieldcase_core::model::FollowUp::correction_order_id(&order_id),
+        T0 + 86_400_000,
+        "OF-9",
+        "correction_order",
+    );
+    attempts.push(
+        refused_new(
+            s,
+            &o,
+            RecordKind::Case,
+            &c,
+            &o.actor,
+            "an order's visit by a colleague",
+            "forged_author",
+        )
+        .await?,
+    );
+    // The control: the same order with its visit as the phone writes it is accepted.
+    let mut c = base_case(&o, &cat)?;
+    c["actions"] = json!([order]);
+    c["follow_ups"] = visit(
+        fieldcase_core::model::FollowUp::correction_order_id(&order_id),
+        T0 + 86_400_000,
+        "OF-1",
+        "correction_order",
+    );
+    let cid = case_for(&c);
+    let mut cdoc = o.new_doc(&c, &o.actor)?;
+    let r = o.push(RecordKind::Case, &cid, cdoc.save()).await?;
+    assert_eq!(r.status, DocStatus::Accepted, "{:?}", r.reason);
     // A service action claimed as enforcement-free: the 721 class comes from the catalogue.
     let mut c = base_case(&o, &cat)?;
     c["actions"] = json!([{"id": fieldcase_core::ids::new_id(), "method": "warning",

@@ -95,9 +95,39 @@ pub(super) fn check_follow_ups(
         .filter(|f| !old.contains(f.id.as_str()))
     {
         same_author("follow_ups.scheduled_by", &f.scheduled_by, author)?;
+        check_source(f, after)?;
         if let Some(r) = &f.result {
             check_result(r)?;
         }
     }
     Ok(())
+}
+
+/// A follow-up marked as scheduled from a deadline must be the one that deadline calls for:
+/// its derived id and due at the deadline, so a later date cannot pass as the pledged one.
+fn check_source(f: &FollowUp, after: &CaseRecord) -> Result<(), Refusal> {
+    let fits = match f.source {
+        None => true,
+        Some(FollowUpSource::Pledge) => after
+            .exemption
+            .as_ref()
+            .and_then(|e| e.pledge.as_ref())
+            .is_some_and(|p| f.id == FollowUp::pledge_id(&after.id) && f.due_ms == p.deadline_ms),
+        Some(FollowUpSource::CorrectionOrder) => after.actions.iter().any(|a| {
+            a.method == Method::CorrectionOrder
+                && f.id == FollowUp::correction_order_id(&a.id)
+                && a.fields.get("deadline").and_then(serde_json::Value::as_i64) == Some(f.due_ms)
+        }),
+    };
+    if fits {
+        Ok(())
+    } else {
+        refuse(
+            RefusalCode::InvalidAction,
+            format!(
+                "a follow-up scheduled from a {} is due at its deadline under the id it derives",
+                f.source.map_or("deadline", FollowUpSource::as_str)
+            ),
+        )
+    }
 }

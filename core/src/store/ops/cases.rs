@@ -94,7 +94,7 @@ impl FieldStore {
             unit: input.unit,
             created_at_ms: ids::now_ms(),
             created_by: input.recorded_by,
-            created_on_device: self.device_id().to_string(),
+            created_on_device: self.device_id(),
             occurred_at_ms: input.occurred_at_ms,
             place: input.place,
             officers: input.officers,

@@ -4,7 +4,7 @@
 use super::inputs::ExemptionRequest;
 use super::{check_person, check_text, check_time, open_case};
 use crate::catalogue::ExemptionKind;
-use crate::doc::put_root;
+use crate::doc::{append, put_root};
 use crate::model::*;
 use crate::rules::{self, Eligibility, ExemptionFacts};
 use crate::store::FieldStore;
@@ -111,7 +111,9 @@ impl FieldStore {
         Ok(e)
     }
 
-    /// Grants an exemption with its pledge, after checking eligibility.
+    /// Grants an exemption with its pledge, after checking eligibility. A pledge schedules the
+    /// visit that verifies it at its deadline in the same write (see
+    /// [`FollowUp::pledge_id`]).
     pub fn grant_exemption(&self, case_id: &str, req: ExemptionRequest) -> Result<Exemption> {
         check_person("by", &req.by)?;
         check_time("at_ms", req.at_ms)?;
@@ -182,7 +184,13 @@ impl FieldStore {
             if case.exemption.is_some() || case.decision.is_some() {
                 return Err(CoreError::not_allowed("the case changed; check again"));
             }
-            put_root(doc, "exemption", &exemption)
+            put_root(doc, "exemption", &exemption)?;
+            match super::follow_ups::pledge_follow_up(case_id, &exemption) {
+                Some(visit) if !case.follow_ups.iter().any(|f| f.id == visit.id) => {
+                    append(doc, "follow_ups", &visit)
+                }
+                _ => Ok(()),
+            }
         })?;
         Ok(exemption)
     }

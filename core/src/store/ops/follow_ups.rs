@@ -1,4 +1,6 @@
-//! Follow-ups: scheduling a visit, recording its result, and ordering a correction.
+//! Follow-ups: scheduling a visit, recording its result, and ordering a correction. An order
+//! to correct and a pledge (see `exemption.rs`) schedule their own visit at the deadline, in
+//! the same write, so nobody has to remember to go back (免罚不免责).
 
 use super::inputs::{FollowUpInput, NewAction};
 use super::{check_person, check_time, open_case};
@@ -26,6 +28,7 @@ impl FieldStore {
             scheduled_by: by.into(),
             scheduled_at_ms: ids::now_ms(),
             purpose: purpose.map(str::to_string),
+            source: None,
             result: None,
         };
         let id = f.id.clone();
@@ -87,7 +90,8 @@ impl FieldStore {
         })
     }
 
-    /// Orders the party to correct by a deadline (management); returns the action id.
+    /// Orders the party to correct by a deadline (management) and schedules the visit that
+    /// verifies it, due at the deadline, in one write; returns the action id.
     pub fn order_correction(
         &self,
         case_id: &str,
@@ -99,20 +103,49 @@ impl FieldStore {
         if deadline_ms < at_ms {
             return Err(CoreError::invalid("deadline", "before the order"));
         }
+        check_time("deadline", deadline_ms)?;
         let mut fields = Map::new();
         fields.insert("deadline".into(), json!(deadline_ms));
         if !items.is_empty() {
             fields.insert("items".into(), json!(items));
         }
-        self.append_action(
-            case_id,
-            NewAction {
-                method: Method::CorrectionOrder,
-                at_ms,
-                by: by.into(),
-                note: None,
-                fields,
-            },
-        )
+        let new_action = NewAction {
+            method: Method::CorrectionOrder,
+            at_ms,
+            by: by.into(),
+            note: None,
+            fields,
+        };
+        self.write_doc(case_id, "order correction", |doc, current| {
+            let case = open_case(current, case_id)?;
+            let action = self.build_action(&new_action, &*self.case_catalogue(case)?)?;
+            let visit = FollowUp {
+                id: FollowUp::correction_order_id(&action.id),
+                due_ms: deadline_ms,
+                scheduled_by: action.by.clone(),
+                scheduled_at_ms: at_ms,
+                purpose: Some("verify the ordered correction (责令改正复查)".into()),
+                source: Some(FollowUpSource::CorrectionOrder),
+                result: None,
+            };
+            append(doc, "actions", &action)?;
+            append(doc, "follow_ups", &visit)?;
+            Ok(action.id)
+        })
     }
+}
+
+/// The visit that verifies a pledge, due at its deadline, scheduled by the officer who granted
+/// the exemption: written with the grant.
+pub(super) fn pledge_follow_up(case_id: &str, exemption: &Exemption) -> Option<FollowUp> {
+    let pledge = exemption.pledge.as_ref()?;
+    Some(FollowUp {
+        id: FollowUp::pledge_id(case_id),
+        due_ms: pledge.deadline_ms,
+        scheduled_by: exemption.decided_by.clone(),
+        scheduled_at_ms: exemption.decided_at_ms,
+        purpose: Some("verify the pledged correction (承诺整改复查)".into()),
+        source: Some(FollowUpSource::Pledge),
+        result: None,
+    })
 }
