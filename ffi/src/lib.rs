@@ -10,6 +10,8 @@
 //! - `inputs.rs` / `views.rs`: what apps send and what they read (masked party data only).
 //! - `fields.rs`: action fields as typed values.
 //! - `enums.rs`: the domain's closed sets.
+//! - `identity.rs`: checks of a party's document number and phone a form runs as the officer
+//!   types.
 //! - `evidence.rs`: capture input, evidence views, verification, and the ingest methods.
 //! - `sync.rs`: enrolment and async sync with progress and cancellation.
 //! - `seams.rs`: interfaces apps implement (a platform signer, a progress listener).
@@ -21,6 +23,7 @@ mod enums;
 mod error;
 mod evidence;
 mod fields;
+mod identity;
 mod inputs;
 mod seams;
 mod store;
@@ -32,6 +35,7 @@ pub use enums::*;
 pub use error::FieldcaseError;
 pub use evidence::*;
 pub use fields::{ActionField, FieldValue};
+pub use identity::{IdentityIssue, default_id_document, validate_id_number, validate_phone};
 pub use inputs::*;
 pub use seams::{Signer, SyncProgressListener};
 pub use store::{FieldcaseStore, StoreOptions};

@@ -261,7 +261,7 @@ pub fn open_store(dir: &Path, name: &str) -> Result<FieldStore, ScheduleError> {
 }
 
 fn person_id_number(person: u8) -> String {
-    format!("34010219900101{person:03}X")
+    crate::harness::id_number(u64::from(person))
 }
 
 fn place() -> Place {
@@ -413,6 +413,7 @@ impl World {
                     by: "OF-1001".into(),
                     name: format!("当事人{person}"),
                     id_number: person_id_number(person),
+                    id_document: None,
                     phone: Some("13812345678".into()),
                     address: None,
                 });
