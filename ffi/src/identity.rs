@@ -77,9 +77,6 @@ mod tests {
             phone.map(|i| (i.field, i.problem)),
             Some(("phone".into(), IdentityProblem::International))
         );
-        assert_eq!(
-            default_id_document(PartyType::Unit),
-            IdDocument::CreditCode
-        );
+        assert_eq!(default_id_document(PartyType::Unit), IdDocument::CreditCode);
     }
 }

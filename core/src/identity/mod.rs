@@ -22,7 +22,7 @@ mod phone;
 mod resident;
 
 pub use credit_code::credit_code_check_character;
-pub use party::check_sealed_party;
+pub use party::{check_sealed_party, match_hash};
 pub use resident::check_character;
 
 use crate::catalogue::PartyType;
@@ -365,7 +365,11 @@ mod tests {
             Ok("11010519491231002X")
         );
         assert_eq!(
-            check_number("１１０１０５１９４９１２３１００２Ｘ", IdDocument::MainlandId).as_deref(),
+            check_number(
+                "１１０１０５１９４９１２３１００２Ｘ",
+                IdDocument::MainlandId
+            )
+            .as_deref(),
             Ok("11010519491231002X")
         );
         let typo = IdentityProblem::Number {

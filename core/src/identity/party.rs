@@ -57,7 +57,10 @@ pub fn check_sealed_party(
     if let Some(phone) = &pii.phone
         && let Err(p) = check_phone(phone, document)
     {
-        return Err(refuse(&format!("the sealed phone fails its check ({})", p.code())));
+        return Err(refuse(&format!(
+            "the sealed phone fails its check ({})",
+            p.code()
+        )));
     }
     if match_hash(match_key, &number, document) != record.match_hash {
         return Err(refuse("the match hash is not that of the sealed number"));

@@ -48,14 +48,17 @@ pub(super) fn normalise_phone(raw: &str, rules: PhoneRules) -> Result<String, Ph
     {
         return Err(PhoneProblem::Characters);
     }
-    let compact: String = main.chars().filter(|c| !matches!(c, ' ' | '(' | ')')).collect();
+    let compact: String = main
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '(' | ')'))
+        .collect();
     if compact.is_empty() {
         return Err(PhoneProblem::Length);
     }
     if compact[1..].contains('+') {
         return Err(PhoneProblem::Characters);
     }
-    let extension = match explicit_ext {
+    let explicit = match explicit_ext {
         Some(e) => Some(extension(e)?),
         None => None,
     };
@@ -65,9 +68,9 @@ pub(super) fn normalise_phone(raw: &str, rules: PhoneRules) -> Result<String, Ph
     }
     let digits: String = groups.concat();
     let (number, ext) = match national(&digits, rules) {
-        Ok(n) => (n, extension),
+        Ok(n) => (n, explicit),
         // A last hyphen group the rest does without is an extension (`0564-3331234-123`).
-        Err(problem) => match (groups.split_last(), extension) {
+        Err(problem) => match (groups.split_last(), explicit) {
             (Some((last, rest)), None) if !rest.is_empty() => {
                 match national(&rest.concat(), rules) {
                     Ok(n @ Number::Landline(_)) => (n, Some(extension(last)?)),
@@ -258,6 +261,7 @@ mod tests {
 
     #[test]
     fn each_problem_is_named() {
+        let long = "1".repeat(41);
         for (raw, want) in [
             ("12812345678", PhoneProblem::MobilePrefix),
             ("1381234567", PhoneProblem::Length),
@@ -278,7 +282,7 @@ mod tests {
             ("400-812-3123", PhoneProblem::ServiceNumber),
             ("", PhoneProblem::Length),
             ("--", PhoneProblem::Characters),
-            (&"1".repeat(41), PhoneProblem::Length),
+            (long.as_str(), PhoneProblem::Length),
         ] {
             assert_eq!(normalise_phone(raw, MAINLAND), Err(want), "{raw:?}");
         }

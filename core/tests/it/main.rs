@@ -12,7 +12,7 @@ mod evidence_tamper;
 mod fixtures;
 mod lease;
 mod operations;
-mod parties;
 mod parser_fuzz;
+mod parties;
 mod schemas;
 mod stats;

@@ -41,14 +41,22 @@ fn a_bad_number_or_phone_is_refused_typed_and_nothing_is_written() {
     let store = open(dir.path(), "p");
     let before = store.heads().expect("heads");
     let good = lu_an_id();
-    let typo = format!("{}{}", &good[..17], if good.ends_with('0') { '1' } else { '0' });
+    let typo = format!(
+        "{}{}",
+        &good[..17],
+        if good.ends_with('0') { '1' } else { '0' }
+    );
     for (number, phone, want) in [
         (typo.as_str(), None, "id_number.check_character"),
         ("341502199002300017", None, "id_number.birth_date"),
         ("341502900307001", None, "id_number.first_generation"),
         (&good[..17], None, "id_number.length"),
         (good.as_str(), Some("3331234"), "phone.area_code"),
-        (good.as_str(), Some("+44 20 7946 0958"), "phone.international"),
+        (
+            good.as_str(),
+            Some("+44 20 7946 0958"),
+            "phone.international",
+        ),
         (good.as_str(), Some("400-812-3123"), "phone.service_number"),
     ] {
         let e = store
@@ -56,14 +64,19 @@ fn a_bad_number_or_phone_is_refused_typed_and_nothing_is_written() {
             .expect_err(want);
         assert_eq!(code(&e), Some(want), "{e}");
         let text = format!("{e} {e:?}");
-        assert!(!text.contains(&good[..10]), "the error quotes the number: {text}");
+        assert!(
+            !text.contains(&good[..10]),
+            "the error quotes the number: {text}"
+        );
     }
     assert_eq!(store.heads().expect("heads"), before, "nothing written");
 
     // A unit's default document is the credit code.
     let mut unit = new_party(&good, None, None);
     unit.party_type = PartyType::Unit;
-    let e = store.register_party(unit).expect_err("an id number is no credit code");
+    let e = store
+        .register_party(unit)
+        .expect_err("an id number is no credit code");
     assert!(
         matches!(
             e,
@@ -103,7 +116,10 @@ fn a_valid_party_is_kept_normalised_and_matches_as_before() {
         .expect("again");
     assert_eq!(again.id, p.id, "the same person is the same party");
     assert_eq!(
-        store.find_party_by_id_number(&good).expect("find").map(|p| p.id),
+        store
+            .find_party_by_id_number(&good)
+            .expect("find")
+            .map(|p| p.id),
         Some(p.id)
     );
 }
@@ -149,7 +165,11 @@ fn the_override_registers_a_passport_apart_from_identity_numbers() {
         None
     );
     let other = store
-        .register_party(new_party("E12345678", None, Some(IdDocument::HkMacauPermit)))
+        .register_party(new_party(
+            "E12345678",
+            None,
+            Some(IdDocument::HkMacauPermit),
+        ))
         .expect("permit");
     assert_ne!(other.id, p.id);
 

@@ -108,7 +108,10 @@ async fn the_server_refuses_a_party_the_phone_would_refuse() -> TestResult {
     let passport = "E12345678";
     let rows: Vec<(&str, Forged<'_>)> = vec![
         ("a mistyped check character", Forged::of(&typo)),
-        ("a loose number on an identity card", Forged::of("ABC123456")),
+        (
+            "a loose number on an identity card",
+            Forged::of("ABC123456"),
+        ),
         (
             "a match hash of another number",
             Forged {
@@ -142,7 +145,10 @@ async fn the_server_refuses_a_party_the_phone_would_refuse() -> TestResult {
         hashed: (passport, IdDocument::Passport),
         ..Forged::of(passport)
     };
-    assert!(push(&s, &o, &abroad).await?, "a passport under the override");
+    assert!(
+        push(&s, &o, &abroad).await?,
+        "a passport under the override"
+    );
     // A seal the server cannot open (a phone's own key before enrolment) is not judged.
     let unreadable = Forged {
         foreign_seal: true,

@@ -3,9 +3,9 @@
 
 use super::inputs::NewParty;
 use super::{check_person, check_text, check_unit};
+use crate::identity::{self, IdDocument};
 use crate::model::*;
 use crate::store::FieldStore;
-use crate::identity::{self, IdDocument};
 use crate::{Result, ids};
 
 impl FieldStore {
