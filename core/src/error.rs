@@ -278,6 +278,14 @@ pub enum CoreError {
         /// Highest version this build knows.
         supported: i64,
     },
+    /// A party's identity number or phone is not well formed for its document: `problem`
+    /// names the field and the stable code (`id_number.check_character`, `phone.area_code`,
+    /// ...) an app shows the officer's message by. It never holds the number.
+    #[error("invalid {}: {problem}", problem.field())]
+    InvalidIdentity {
+        /// What is wrong, and in which field.
+        problem: crate::identity::IdentityProblem,
+    },
 }
 
 impl CoreError {
@@ -317,6 +325,12 @@ impl CoreError {
                 source,
             },
         }
+    }
+}
+
+impl From<crate::identity::IdentityProblem> for CoreError {
+    fn from(problem: crate::identity::IdentityProblem) -> Self {
+        CoreError::InvalidIdentity { problem }
     }
 }
 

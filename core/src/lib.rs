@@ -14,6 +14,7 @@ pub mod documents;
 pub mod engine;
 mod error;
 pub mod evidence;
+pub mod identity;
 pub mod ids;
 pub mod model;
 pub mod pii;

@@ -125,7 +125,7 @@ mod tests {
     fn pii() -> PartyPii {
         PartyPii {
             name: "张三丰".into(),
-            id_number: "34010219900101123X".into(),
+            id_number: "34150219900101128X".into(),
             phone: Some("13812345678".into()),
             address: None,
         }

@@ -296,6 +296,97 @@ mirror!(
     ]
 );
 
+/// The document a party's number comes from. A person's default is `MainlandId`, a unit's
+/// `CreditCode`; choosing another is the officer's deliberate override for a holder without a
+/// mainland document (its number is checked loosely and its phone may be international).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum IdDocument {
+    /// 居民身份证 (and the residence permits of Hong Kong, Macau and Taiwan residents, which
+    /// carry numbers of the same form).
+    MainlandId,
+    /// 统一社会信用代码 of a unit.
+    CreditCode,
+    /// 护照.
+    Passport,
+    /// 港澳居民来往内地通行证.
+    HkMacauPermit,
+    /// 台湾居民来往大陆通行证.
+    TaiwanPermit,
+    /// 外国人永久居留身份证 (its own format: 18 digits from 9, or 3 letters and 12 digits).
+    ForeignPermanentResidentId,
+    /// Any other document.
+    Other,
+}
+mirror!(
+    IdDocument,
+    fieldcase_core::identity::IdDocument,
+    [
+        MainlandId,
+        CreditCode,
+        Passport,
+        HkMacauPermit,
+        TaiwanPermit,
+        ForeignPermanentResidentId,
+        Other
+    ]
+);
+
+/// What is wrong with a party's document number or phone (the `field` says which). The
+/// `code` beside it (`id_number.check_character`, ...) names the message to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum IdentityProblem {
+    /// Not the number of characters the document (or a phone) has.
+    Length,
+    /// A character the document or a phone does not use.
+    Characters,
+    /// The region code is not one in use.
+    Region,
+    /// The birth date is not a real date, in the future, or before 1900.
+    BirthDate,
+    /// The check character does not match: a mistyped character.
+    CheckCharacter,
+    /// A 15-digit first-generation identity number: ask for the 18-digit one.
+    FirstGeneration,
+    /// Eleven digits from 1 that no mobile network uses (second digit not 3 to 9).
+    MobilePrefix,
+    /// A landline without its area code, or with one that does not exist.
+    AreaCode,
+    /// A landline number (after the area code) starting with 0 or 1.
+    Subscriber,
+    /// An extension that is not 1 to 6 digits, or after a mobile.
+    Extension,
+    /// An international number for the holder of a mainland document.
+    International,
+    /// A 400 or 800 service number for a person.
+    ServiceNumber,
+}
+
+impl From<fieldcase_core::identity::IdentityProblem> for IdentityProblem {
+    fn from(p: fieldcase_core::identity::IdentityProblem) -> Self {
+        use fieldcase_core::identity::{IdProblem as I, IdentityProblem as C, PhoneProblem as P};
+        match p {
+            C::Number { problem, .. } => match problem {
+                I::Length => IdentityProblem::Length,
+                I::Characters => IdentityProblem::Characters,
+                I::Region => IdentityProblem::Region,
+                I::BirthDate => IdentityProblem::BirthDate,
+                I::CheckCharacter => IdentityProblem::CheckCharacter,
+                I::FirstGeneration => IdentityProblem::FirstGeneration,
+            },
+            C::Phone(problem) => match problem {
+                P::Characters => IdentityProblem::Characters,
+                P::Length => IdentityProblem::Length,
+                P::MobilePrefix => IdentityProblem::MobilePrefix,
+                P::AreaCode => IdentityProblem::AreaCode,
+                P::Subscriber => IdentityProblem::Subscriber,
+                P::Extension => IdentityProblem::Extension,
+                P::International => IdentityProblem::International,
+                P::ServiceNumber => IdentityProblem::ServiceNumber,
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

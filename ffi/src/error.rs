@@ -155,6 +155,19 @@ pub enum FieldcaseError {
         /// What failed, without data.
         reason: String,
     },
+    /// A party's document number or phone is not well formed for its document: highlight
+    /// `field` (`id_number` or `phone`) and show the message of `code`
+    /// (`id_number.check_character`, `phone.area_code`, ...; `core/messages/identity.toml`).
+    /// Nothing was written. Never holds the number.
+    #[error("invalid {field}: {code}")]
+    InvalidIdentity {
+        /// `id_number` or `phone`.
+        field: String,
+        /// What is wrong.
+        problem: crate::enums::IdentityProblem,
+        /// Stable code of the message.
+        code: String,
+    },
 }
 
 impl From<CoreError> for FieldcaseError {
@@ -281,6 +294,11 @@ impl From<CoreError> for FieldcaseError {
             CoreError::PartyMatchKeyUnavailable => F::NotAllowed {
                 reason: "this device does not handle parties".into(),
             },
+            CoreError::InvalidIdentity { problem } => F::InvalidIdentity {
+                field: problem.field().into(),
+                problem: problem.into(),
+                code: problem.code().into(),
+            },
             CoreError::Automerge(e) => F::Internal {
                 reason: format!("document engine: {e}"),
             },
@@ -337,6 +355,20 @@ mod tests {
             FieldcaseError::NotFound {
                 kind: "case".into(),
                 id: "abc".into()
+            }
+        );
+        let e: FieldcaseError = CoreError::InvalidIdentity {
+            problem: fieldcase_core::identity::IdentityProblem::Phone(
+                fieldcase_core::identity::PhoneProblem::AreaCode,
+            ),
+        }
+        .into();
+        assert_eq!(
+            e,
+            FieldcaseError::InvalidIdentity {
+                field: "phone".into(),
+                problem: crate::enums::IdentityProblem::AreaCode,
+                code: "phone.area_code".into(),
             }
         );
         let e: FieldcaseError =

@@ -5,7 +5,7 @@
 //! to absent, so apps name only what they have.
 
 use crate::FieldcaseError;
-use crate::enums::{ActionMethod, PartyType, PenaltyKind, Procedure, StepKind};
+use crate::enums::{ActionMethod, IdDocument, PartyType, PenaltyKind, Procedure, StepKind};
 use crate::fields::{self, ActionField};
 use fieldcase_core::{model, store};
 
@@ -145,14 +145,21 @@ pub struct NewParty {
     pub by: String,
     /// Full name or business name.
     pub name: String,
-    /// Identity number or unified social credit code.
+    /// The document's number: an identity number, a unified social credit code, or the
+    /// number of the document `id_document` names.
     pub id_number: String,
-    /// Phone.
+    /// Phone: a mainland mobile or landline (`+86`, spaces and hyphens allowed, extension
+    /// after `转`); an international one only with a non-mainland `id_document`. Blank is
+    /// the same as none.
     #[uniffi(default = None)]
     pub phone: Option<String>,
     /// Address.
     #[uniffi(default = None)]
     pub address: Option<String>,
+    /// The document the number comes from; by party type when absent (`MainlandId` for a
+    /// person, `CreditCode` for a unit).
+    #[uniffi(default = None)]
+    pub id_document: Option<IdDocument>,
 }
 
 impl std::fmt::Debug for NewParty {
@@ -160,6 +167,7 @@ impl std::fmt::Debug for NewParty {
         f.debug_struct("NewParty")
             .field("party_type", &self.party_type)
             .field("unit", &self.unit)
+            .field("id_document", &self.id_document)
             .finish_non_exhaustive()
     }
 }
@@ -172,6 +180,7 @@ impl From<NewParty> for store::NewParty {
             by: p.by,
             name: p.name,
             id_number: p.id_number,
+            id_document: p.id_document.map(Into::into),
             phone: p.phone,
             address: p.address,
         }

@@ -10,6 +10,8 @@
 //! - `inputs.rs` / `views.rs`: what apps send and what they read (masked party data only).
 //! - `fields.rs`: action fields as typed values.
 //! - `enums.rs`: the domain's closed sets.
+//! - `identity.rs`: checks of a party's document number and phone a form runs as the officer
+//!   types.
 //! - `evidence.rs`: capture input, evidence views, verification, and the ingest methods.
 //! - `sync.rs`: enrolment and async sync with progress and cancellation.
 //! - `fetch.rs`: downloading a received record's evidence files for verification.
@@ -30,6 +32,7 @@ mod error;
 mod evidence;
 mod fetch;
 mod fields;
+mod identity;
 mod inputs;
 mod logging;
 mod review;
@@ -46,6 +49,7 @@ pub use error::FieldcaseError;
 pub use evidence::*;
 pub use fetch::*;
 pub use fields::{ActionField, FieldValue};
+pub use identity::{IdentityIssue, default_id_document, validate_id_number, validate_phone};
 pub use inputs::*;
 pub use logging::{LogLevel, LogRecord, LogSink, set_log_sink};
 pub use review::*;

@@ -80,7 +80,7 @@ PUBLIC="$(chrome public --dump-dom "$BASE/disclosure?unit=luan&pii=1")"
 grep -qF '行政执法决定公示' <<<"$PUBLIC" || fail "disclosure page"
 grep -qF '金安区一中队' <<<"$PUBLIC" || fail "disclosure page names no unit"
 grep -qF '<b id="total">2</b>' <<<"$PUBLIC" || fail "disclosure page total"
-for canary in 欧阳金花 340102198803037777 13955550123 张三丰 340102199001011234 13866661234 梅山中路; do
+for canary in 欧阳金花 341502198803037778 13955550123 张三丰 341502199001011239 13866661234 梅山中路; do
   grep -qF "$canary" <<<"$PUBLIC" && fail "disclosure shows $canary"
 done
 

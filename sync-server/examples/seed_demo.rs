@@ -33,13 +33,13 @@ type R<T = ()> = Result<T, Box<dyn std::error::Error>>;
 /// Full names, identity numbers and phone numbers of the seeded parties.
 pub const CANARIES: [&str; 9] = [
     "欧阳金花",
-    "340102198803037777",
+    "341502198803037778",
     "13955550123",
     "张三丰",
-    "340102199001011234",
+    "341502199001011239",
     "13866661234",
     "李小龙",
-    "340102197502025555",
+    "34150219750202555X",
     "梅山中路",
 ];
 
@@ -155,6 +155,7 @@ impl Phone {
                 by: self.officer.clone(),
                 name: name.into(),
                 id_number: id.into(),
+                id_document: None,
                 phone: Some(phone.into()),
                 address: Some("六安市金安区梅山中路18号3单元".into()),
             })?
@@ -365,7 +366,7 @@ pub async fn seed(state: AppState, tmp: &Path) -> R<Seeded> {
 
     let p1 = &phones[0].0;
     // A first-offence exemption on a pledge that lapsed uncorrected; its follow-up is overdue.
-    let pa = p1.party("欧阳金花", "340102198803037777", "13955550123")?;
+    let pa = p1.party("欧阳金花", "341502198803037778", "13955550123")?;
     let lapsed = p1.case(
         Some(pa),
         &exempt_item.code,
@@ -392,7 +393,7 @@ pub async fn seed(state: AppState, tmp: &Path) -> R<Seeded> {
     p1.store
         .schedule_follow_up(&lapsed, "OF-1", t0 + 3 * DAY, Some("核查整改"))?;
     // An effective small penalty at the same place; a follow-up due in two days.
-    let pb = p1.party("张三丰", "340102199001011234", "13866661234")?;
+    let pb = p1.party("张三丰", "341502199001011239", "13866661234")?;
     let small = p1.case(
         Some(pb),
         &fine_item.code,
@@ -405,7 +406,7 @@ pub async fn seed(state: AppState, tmp: &Path) -> R<Seeded> {
     p1.store
         .schedule_follow_up(&small, "OF-1", now + 2 * DAY, Some("回访"))?;
     // Two major decisions awaiting legal review.
-    let pc = p1.party("李小龙", "340102197502025555", "13700001111")?;
+    let pc = p1.party("李小龙", "34150219750202555X", "13700001111")?;
     let major_a = p1.case(
         Some(pc),
         &fine_item.code,
@@ -435,7 +436,7 @@ pub async fn seed(state: AppState, tmp: &Path) -> R<Seeded> {
         Some("情节严重，多次劝导拒不整改"),
         true,
     )?;
-    let pd = p1.party("钱多多", "340102198212126666", "13700002222")?;
+    let pd = p1.party("钱多多", "341502198212126664", "13700002222")?;
     let major_b = p1.case(
         Some(pd),
         &fine_item.code,
@@ -452,7 +453,7 @@ pub async fn seed(state: AppState, tmp: &Path) -> R<Seeded> {
         true,
     )?;
     // A case involving a minor: effective, never published.
-    let pe = p1.party("孙小小", "340102201001018888", "13700003333")?;
+    let pe = p1.party("孙小小", "341502201001018887", "13700003333")?;
     let minor = p1.case(
         Some(pe),
         &fine_item.code,
@@ -476,7 +477,7 @@ pub async fn seed(state: AppState, tmp: &Path) -> R<Seeded> {
     })?;
 
     let p2 = &phones[1].0;
-    let pg = p2.party("周一一", "340102196601019999", "13700004444")?;
+    let pg = p2.party("周一一", "341502196601019994", "13700004444")?;
     let yuan = p2.case(
         Some(pg),
         &fine_item.code,

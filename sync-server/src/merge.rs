@@ -1,7 +1,9 @@
 //! The server around core's merge step ([`fieldcase_core::engine`]): a pushed document's
 //! access checks and the lookups the step asks for ([`ingest_doc`]), and the one loop that
 //! writes a server-made edit of one document, merged again when a concurrent writer wins
-//! ([`rewrite`]), used by reviews, approvals and conflict flags.
+//! ([`rewrite`]), used by reviews, approvals and conflict flags. A new party's sealed
+//! identity is checked here too ([`party_identity`]), the one rule that needs the bureau's
+//! keys.
 
 use crate::AppState;
 use crate::access;
@@ -173,6 +175,15 @@ pub(crate) async fn ingest_doc(
         Outcome::Merged(m) => *m,
     };
     if push.kind == RecordKind::Party
+        && merged.old.is_none()
+        && let Some(refusal) = merged.new.as_ref().and_then(|j| party_identity(state, j))
+    {
+        state.metrics.inc(&state.metrics.docs_rejected);
+        tracing::info!(doc = %push.doc_id, code = refusal.code.as_str(), "party refused");
+        who.refused(push, &refusal);
+        return Ok(Ingest::Done(refused(push, refusal)));
+    }
+    if push.kind == RecordKind::Party
         && let Some(json) = &merged.new
     {
         who.numbers.note_party(state, &push.doc_id, json);
@@ -209,6 +220,30 @@ pub(crate) async fn ingest_doc(
         party_check,
         held: merged.held,
     })))
+}
+
+/// The refusal of a new party whose sealed number fails its document's check, whose sealed
+/// phone fails its rules, or whose match hash is not that of its number: the checks the phone
+/// makes at registration (`fieldcase_core::identity`), made again because a client that is not
+/// ours skips them, and a wrong hash would hide the party from the first-offence rule. `None`
+/// when it passes, or when the server cannot open the seal (a party sealed under a phone's
+/// own key before enrolment, which no one at the bureau can read either). Registered parties
+/// never change, so only a new one is checked, and parties stored before the check are kept.
+fn party_identity(state: &AppState, json: &serde_json::Value) -> Option<Refusal> {
+    let record: fieldcase_core::model::PartyRecord = serde_json::from_value(json.clone()).ok()?;
+    let keys: Vec<fieldcase_core::pii::PiiKey> = state
+        .pii_ring
+        .iter()
+        .map(|k| fieldcase_core::pii::PiiKey::from_bytes(*k))
+        .collect();
+    let pii = fieldcase_core::pii::open(&keys, &record.id, &record.pii_sealed).ok()?;
+    fieldcase_core::identity::check_sealed_party(
+        &record,
+        &pii,
+        &state.party_key,
+        fieldcase_core::ids::now_ms(),
+    )
+    .err()
 }
 
 /// Loads document `doc_id`, lets `make` build the write (with the loaded heads as the expected

@@ -53,7 +53,7 @@ fn make(p: &mut Phone, kind: RecordKind, unit: &str, n: &mut u32) -> TestResult<
             if p.store.party_match_hash("0").is_err() {
                 p.store.set_party_match_key(Some([0x5a; 32]))?;
             }
-            p.party(&format!("3401021990010{:05}", *n % 100_000))?
+            p.party(&crate::harness::id_number(u64::from(*n % 100_000)))?
         }
         RecordKind::Demonstration => p.demonstration(T0 + i64::from(*n))?,
     };

@@ -147,7 +147,8 @@ fn register(s: &FieldStore, person: u32) -> Result<String, CoreError> {
         unit: "luan/jinan/squad-1".into(),
         by: "OF-1001".into(),
         name: "张三丰".into(),
-        id_number: format!("34010219900101{person:03}X"),
+        id_number: crate::harness::id_number(u64::from(person)),
+        id_document: None,
         phone: None,
         address: None,
     })?

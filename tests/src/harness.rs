@@ -264,7 +264,7 @@ impl Phone {
             .add_photo(record_id, &file, capture(&self.user, T0))?)
     }
 
-    /// Registers a party with this identity number.
+    /// Registers a party with this identity number (see [`id_number`] for valid ones).
     pub fn party(&self, id_number: &str) -> TestResult<String> {
         Ok(self
             .store
@@ -274,6 +274,7 @@ impl Phone {
                 by: self.user.clone(),
                 name: "张三丰".into(),
                 id_number: id_number.into(),
+                id_document: None,
                 phone: Some("13812345678".into()),
                 address: None,
             })?
@@ -486,3 +487,17 @@ pub fn raw_http() -> TestResult<reqwest::Client> {
 
 /// Shared handle for tests that need the server in an `Arc`.
 pub type Shared<T> = Arc<T>;
+
+/// A valid identity number of a person in Lu'an, distinct for each `n` below 50 million:
+/// region 341502, 341503 or 341504 (金安区, 裕安区, 叶集区), a birth date between 1960 and
+/// 2009, a sequence, and the GB 11643 check character.
+pub fn id_number(n: u64) -> String {
+    const REGIONS: [&str; 3] = ["341502", "341503", "341504"];
+    let region = REGIONS[(n % 3) as usize];
+    let k = n / 3;
+    let (seq, d) = (k % 1000, k / 1000);
+    let (year, month, day) = (1960 + d % 50, 1 + (d / 50) % 12, 1 + (d / 600) % 28);
+    let body = format!("{region}{year:04}{month:02}{day:02}{seq:03}");
+    let check = fieldcase_core::identity::check_character(&body).unwrap_or('0');
+    format!("{body}{check}")
+}

@@ -54,7 +54,7 @@ fn build_base() -> Base {
     let case_id;
     {
         let store = open(dir.path(), "phone-a");
-        let party_id = party(&store, "340102199001011234");
+        let party_id = party(&store, "341502199001011239");
         let mut nc = new_case(&store, Some(party_id), T0);
         nc.actions.clear();
         let case = store.create_case(nc).expect("case");

@@ -498,9 +498,9 @@ mod tests {
 
     #[test]
     fn the_plaintext_does_not_appear_in_the_sealed_bytes() {
-        let data = b"ID 110101199003071234 phone 13800138000 ".repeat(5000);
+        let data = b"ID 341504199003071238 phone 13800138000 ".repeat(5000);
         let sealed = seal(&data, &key(2));
-        assert!(!sealed.windows(18).any(|w| w == b"110101199003071234"));
+        assert!(!sealed.windows(18).any(|w| w == b"341504199003071238"));
     }
 
     #[test]

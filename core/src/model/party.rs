@@ -6,6 +6,7 @@
 //! the plain values and a device without the key still works with the masked forms.
 
 use crate::catalogue::PartyType;
+use crate::identity::IdDocument;
 use serde::{Deserialize, Serialize};
 
 /// A party document.
@@ -25,12 +26,26 @@ pub struct PartyRecord {
     pub created_at_ms: i64,
     /// By whom.
     pub created_by: String,
-    /// Keyed hash of the normalised identity number (or unified social credit code).
+    /// Keyed hash of the normalised document number (see [`crate::identity`] for how the
+    /// document enters it).
     pub match_hash: String,
+    /// The document the number comes from; absent in records made before documents were
+    /// recorded, which read as the party type's default ([`PartyRecord::document`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_document: Option<IdDocument>,
     /// Masked forms, safe to show.
     pub masked: MaskedParty,
     /// Personal data, sealed under the bureau's PII key (see [`crate::pii`]).
     pub pii_sealed: crate::pii::SealedPii,
+}
+
+impl PartyRecord {
+    /// The document of the party's number: the recorded one, or the party type's default for
+    /// a record made before documents were recorded.
+    pub fn document(&self) -> IdDocument {
+        self.id_document
+            .unwrap_or_else(|| IdDocument::default_for(self.party_type))
+    }
 }
 
 /// The masked forms of a party's personal data.
@@ -87,9 +102,12 @@ pub fn mask_id_number(id: &str) -> String {
     "*".repeat(id.trim().chars().count())
 }
 
-/// Masks a phone number: first 3 and last 4 digits kept.
+/// Masks a phone number: first 3 and last 4 digits of the number kept, separators and any
+/// extension (after `转`) left out (0564-3331234转12 → 056****1234).
 pub fn mask_phone(phone: &str) -> String {
-    mask_middle(phone, 3, 4)
+    let number = phone.split('转').next().unwrap_or_default();
+    let digits: String = number.chars().filter(|c| !matches!(c, '-' | ' ')).collect();
+    mask_middle(&digits, 3, 4)
 }
 
 fn mask_middle(s: &str, head: usize, tail: usize) -> String {
@@ -104,12 +122,10 @@ fn mask_middle(s: &str, head: usize, tail: usize) -> String {
 }
 
 /// Normalises an identity number before hashing: trims, drops inner spaces, upper-cases the
-/// check character (身份证 numbers may end in x or X).
+/// check character (身份证 numbers may end in x or X); see
+/// [`crate::identity::normalise_number`].
 pub fn normalise_id_number(id: &str) -> String {
-    id.chars()
-        .filter(|c| !c.is_whitespace())
-        .flat_map(char::to_uppercase)
-        .collect()
+    crate::identity::normalise_number(id)
 }
 
 #[cfg(test)]
@@ -120,23 +136,45 @@ mod tests {
     fn masks_keep_only_what_is_safe() {
         assert_eq!(mask_name("张三丰"), "张**");
         assert_eq!(mask_name("李四"), "李*");
-        assert_eq!(mask_id_number("34010219900101123X"), "*".repeat(18));
-        assert_eq!(mask_id_number(" 340102900101123 "), "*".repeat(15));
-        for digit in "34010219900101123".chars() {
-            assert!(!mask_id_number("34010219900101123X").contains(digit));
+        assert_eq!(mask_id_number("34150219900101128X"), "*".repeat(18));
+        assert_eq!(mask_id_number(" 341502900101128 "), "*".repeat(15));
+        for digit in "34150219900101128".chars() {
+            assert!(!mask_id_number("34150219900101128X").contains(digit));
         }
         assert_eq!(mask_phone("13812345678"), "138****5678");
+        assert_eq!(mask_phone("0564-3331234转12"), "056****1234");
+        assert_eq!(mask_phone("+442079460958"), "+44******0958");
         assert_eq!(
-            normalise_id_number(" 340102 19900101123x "),
-            "34010219900101123X"
+            normalise_id_number(" 341502 19900101128x "),
+            "34150219900101128X"
         );
+    }
+
+    #[test]
+    fn a_record_made_before_documents_reads_as_its_type_default() -> serde_json::Result<()> {
+        let old = serde_json::json!({
+            "kind": "party", "schema_version": 1, "id": "p", "party_type": "unit",
+            "unit": "luan", "created_at_ms": 0, "created_by": "OF-1", "match_hash": "ab",
+            "masked": {"name": "某*", "id_number": "******************", "phone": null},
+            "pii_sealed": {"alg": "xchacha20poly1305", "key_id": "k", "nonce": "n", "ciphertext": "c"}
+        });
+        let r: PartyRecord = serde_json::from_value(old.clone())?;
+        assert_eq!(r.id_document, None);
+        assert_eq!(r.document(), IdDocument::CreditCode);
+        assert_eq!(serde_json::to_value(&r)?, old, "written back unchanged");
+        let with = PartyRecord {
+            id_document: Some(IdDocument::Passport),
+            ..r
+        };
+        assert_eq!(serde_json::to_value(&with)?["id_document"], "passport");
+        Ok(())
     }
 
     #[test]
     fn pii_debug_is_redacted() {
         let p = PartyPii {
             name: "张三丰".into(),
-            id_number: "34010219900101123X".into(),
+            id_number: "34150219900101128X".into(),
             phone: None,
             address: None,
         };

@@ -15,7 +15,7 @@ fn snapshot(store: &fieldcase_core::FieldStore) -> std::collections::BTreeMap<St
 fn invalid_inputs_are_typed_errors_and_change_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path(), "phone-a");
-    let pid = party(&store, "340102199001011234");
+    let pid = party(&store, "341502199001011239");
     let case = store
         .create_case(new_case(&store, Some(pid.clone()), T0))
         .expect("case");

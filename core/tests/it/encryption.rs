@@ -7,7 +7,7 @@ use fieldcase_core::{CoreError, FieldStore, StoreConfig};
 use std::path::Path;
 
 const KEY: [u8; 32] = [0x5a; 32];
-const CANARY_ID: &str = "34150219870612345X";
+const CANARY_ID: &str = "34150219870612348X";
 const CANARY_NAME: &str = "欧阳娜娜";
 const CANARY_PHONE: &str = "13955501234";
 
@@ -48,6 +48,7 @@ fn encrypted_store_hides_everything_and_reopens_only_with_its_key() {
                 by: "OF-1001".into(),
                 name: CANARY_NAME.into(),
                 id_number: CANARY_ID.into(),
+                id_document: None,
                 phone: Some(CANARY_PHONE.into()),
                 address: Some("六安市金安区梅山中路88号".into()),
             })

@@ -514,7 +514,7 @@ fn redaction_hides_without_removing_and_is_signed() {
 fn decisions_and_closures_are_signed_and_closed_cases_take_no_evidence() {
     let dir = tempfile::tempdir().expect("tmp");
     let store = open(dir.path(), "phone-a");
-    let party_id = party(&store, "340102199001011234");
+    let party_id = party(&store, "341502199001011239");
     let mut nc = new_case(&store, Some(party_id), T0);
     nc.actions.clear();
     let case = store.create_case(nc).expect("case").id;

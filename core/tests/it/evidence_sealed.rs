@@ -8,7 +8,7 @@ use fieldcase_core::{CoreError, FieldStore, StoreConfig};
 use std::path::{Path, PathBuf};
 
 const KEY: [u8; 32] = [0x3c; 32];
-const CANARY_ID: &[u8] = b"34150219870612345X";
+const CANARY_ID: &[u8] = b"34150219870612348X";
 const CANARY_PHONE: &[u8] = b"13955501234";
 
 fn open_keyed(dir: &Path, key: Option<[u8; 32]>) -> Result<FieldStore, CoreError> {

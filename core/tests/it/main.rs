@@ -15,5 +15,6 @@ mod follow_ups;
 mod lease;
 mod operations;
 mod parser_fuzz;
+mod parties;
 mod schemas;
 mod stats;

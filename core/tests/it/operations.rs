@@ -9,17 +9,17 @@ use fieldcase_core::store::{ExemptionRequest, FollowUpInput, PledgeInput};
 fn officer_flow_warning_pledge_follow_up_close() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path(), "phone-a");
-    let party_id = party(&store, "34010219900101123X");
+    let party_id = party(&store, "34150219900101128X");
     let case = store
         .create_case(new_case(&store, Some(party_id.clone()), T0))
         .expect("case");
     let pii = store
         .party_pii(&party_id)
         .expect("pii readable with the key");
-    assert_eq!(pii.id_number, "34010219900101123X");
+    assert_eq!(pii.id_number, "34150219900101128X");
     let json = store.record_json(&party_id).expect("json").to_string();
     assert!(
-        !json.contains("34010219900101123X") && !json.contains("张三丰"),
+        !json.contains("34150219900101128X") && !json.contains("张三丰"),
         "sealed"
     );
     assert_eq!(

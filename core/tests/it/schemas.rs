@@ -40,7 +40,7 @@ fn every_record_the_core_writes_matches_its_schema() {
     let party_v = validator("party.schema.json");
     let demo_v = validator("demonstration.schema.json");
 
-    let party_id = party(&store, "34010219900101123X");
+    let party_id = party(&store, "34150219900101128X");
     assert_valid(
         &party_v,
         &store.record_json(&party_id).expect("json"),

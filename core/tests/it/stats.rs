@@ -13,7 +13,7 @@ const DAY: i64 = 86_400_000;
 fn stats_match_a_hand_count() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path(), "phone-a");
-    let p1 = party(&store, "340102199001011234");
+    let p1 = party(&store, "341502199001011239");
 
     // Case A: persuasion + warning, exemption on a pledge, follow-up finds it corrected.
     let a = store

@@ -23,7 +23,7 @@ const val T0 = 1_790_000_000_000L
 const val DAY = 86_400_000L
 const val UNIT = "luan/jinan/squad-1"
 const val OFFICER = "OF-1001"
-const val ID_NUMBER = "34010219900101123X"
+const val ID_NUMBER = "34150219900101128X"
 const val NAME = "张三丰"
 val BUREAU_KEY = ByteArray(32) { it.toByte() }
 // The database key a phone would keep in its keystore.
@@ -172,6 +172,33 @@ fun main(args: Array<String>) {
             eq(store.openCases(null, 10u), emptyList())
             val closed = raises<FieldcaseException.CaseClosed> { store.addNote(case.id, OFFICER, T0, "late") }
             eq(closed.caseId, case.id)
+        }
+    }
+
+    test("identity: the typed error's fields arrive, the form checks agree, the override registers a passport") {
+        openStore("phone-id").use { store ->
+            val typo = ID_NUMBER.dropLast(1) + (if (ID_NUMBER.endsWith("1")) "2" else "1")
+            val e = raises<FieldcaseException.InvalidIdentity> {
+                store.registerParty(NewParty(partyType = PartyType.PERSON, unit = UNIT, by = OFFICER, name = NAME, idNumber = typo))
+            }
+            eq(e.field, "id_number")
+            eq(e.problem, IdentityProblem.CHECK_CHARACTER)
+            eq(e.code, "id_number.check_character")
+            check(e.message?.contains(typo) != true) { "the error quotes the number" }
+            eq(validateIdNumber(typo, IdDocument.MAINLAND_ID)?.code, "id_number.check_character")
+            eq(validateIdNumber(ID_NUMBER.lowercase(), IdDocument.MAINLAND_ID), null)
+            eq(validatePhone("0564-3331234转8", IdDocument.MAINLAND_ID), null)
+            eq(validatePhone("+44 20 7946 0958", IdDocument.MAINLAND_ID)?.problem, IdentityProblem.INTERNATIONAL)
+            eq(defaultIdDocument(PartyType.UNIT), IdDocument.CREDIT_CODE)
+
+            val passport = store.registerParty(
+                NewParty(
+                    partyType = PartyType.PERSON, unit = UNIT, by = OFFICER, name = NAME,
+                    idNumber = "E12345678", phone = "+44 20 7946 0958", idDocument = IdDocument.PASSPORT,
+                )
+            )
+            eq(passport.maskedPhone, "+44******0958")
+            eq(store.partyDetails(passport.id).phone, "+442079460958")
         }
     }
 

@@ -17,7 +17,7 @@ from test_evidence import capture
 from test_server_flow import Server, enrolled_phone, free_port
 
 NAME = "欧阳明月"
-ID_NUMBER = "34150219870612345X"
+ID_NUMBER = "34150219870612348X"
 PHONE = "13955501234"
 CANARIES = [NAME.encode(), ID_NUMBER.encode(), ID_NUMBER.lower().encode(), PHONE.encode()]
 

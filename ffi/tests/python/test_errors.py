@@ -97,12 +97,13 @@ def test_bad_key_bundle_and_heads_are_refused(tmp_path, store):
 
 def test_error_text_never_holds_personal_data(store):
     party = register(store)
-    with pytest.raises(fc.FieldcaseError.InvalidInput) as err:
+    with pytest.raises(fc.FieldcaseError.InvalidIdentity) as err:
         store.register_party(
             fc.NewParty(party_type=fc.PartyType.PERSON, unit=UNIT, by=OFFICER, name=NAME,
                         id_number=ID_NUMBER, phone="not-a-phone-" + PHONE)
         )
     assert err.value.field == "phone"
+    assert err.value.code == "phone.characters"
     case = store.create_case(new_case(store, party.id))
     with pytest.raises(fc.FieldcaseError) as err2:
         store.grant_exemption(case.id, exemption(T0, T0 - 1))

@@ -21,7 +21,7 @@ def test_party_view_is_masked(store):
     assert register(store, id_number=ID_NUMBER.lower()).id == p.id
     found = store.find_party_by_id_number(ID_NUMBER)
     assert found is not None and found.id == p.id
-    assert store.find_party_by_id_number("110101199003070000") is None
+    assert store.find_party_by_id_number("341504199003070008") is None
     assert store.get_party(p.id) == p
 
 

@@ -88,6 +88,7 @@ fn case(store: &FieldStore, id_number: &str, at: i64) -> R<String> {
         by: "OF-1".into(),
         name: "张三".into(),
         id_number: id_number.into(),
+        id_document: None,
         phone: None,
         address: None,
     })?;
@@ -160,7 +161,7 @@ async fn publish_receive_and_judge_by_version(state: AppState, tmp: &Path) -> R 
     let old_version = store.catalogue().version().to_string();
 
     // A case recorded before the publication, under the built-in version.
-    let old_case = case(&store, "340102199001011234", T0)?;
+    let old_case = case(&store, "341502199001011239", T0)?;
     let r = client.sync(&store).await?;
     assert_eq!(
         (r.rejected, r.catalogue_received.clone()),
@@ -190,7 +191,7 @@ async fn publish_receive_and_judge_by_version(state: AppState, tmp: &Path) -> R 
     assert!(again.bytes_received < 4096, "{again:?}");
 
     // A new case records the new version and is judged by the new tier: 50 yuan is below it.
-    let new_case = case(&store, "340102199202021234", T0 + 10_000)?;
+    let new_case = case(&store, "341502199202021230", T0 + 10_000)?;
     assert_eq!(store.case(&new_case)?.violation.catalogue_version, NEXT);
     assert_eq!(
         store.case(&old_case)?.violation.catalogue_version,
@@ -204,7 +205,7 @@ async fn publish_receive_and_judge_by_version(state: AppState, tmp: &Path) -> R 
     }
     // The old case is still judged under its own version: 50 yuan is within its tier.
     assert!(fine(&store, &old_case, 50, T0 + 30_000)?);
-    let new_case = case(&store, "340102199303031234", T0 + 40_000)?;
+    let new_case = case(&store, "341502199303031235", T0 + 40_000)?;
     assert!(fine(&store, &new_case, 100, T0 + 50_000)?);
 
     // The server recomputes both decisions, each under its case's version, and keeps them.
@@ -312,7 +313,7 @@ async fn a_running_server_takes_up_a_publication_and_refuses_unknown_versions() 
     let mut config = StoreConfig::insecure_plain_for_tests(device_id);
     config.catalogue = Some(fieldcase_core::catalogue::Catalogue::from_bundle(&bundle)?);
     let store = FieldStore::open(&path, config)?;
-    let stray = case(&store, "340102199001011234", T0)?;
+    let stray = case(&store, "341502199001011239", T0)?;
     assert_eq!(store.case(&stray)?.violation.catalogue_version, unknown);
     let r = client.sync(&store).await?;
     let refused = r

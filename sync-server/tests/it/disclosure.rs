@@ -10,7 +10,7 @@ use serde_json::json;
 
 const T0: i64 = 1_790_000_000_000;
 const CANARY_NAME: &str = "欧阳金花";
-const CANARY_ID: &str = "340102198803037777";
+const CANARY_ID: &str = "341502198803037778";
 const CANARY_PHONE: &str = "13955550123";
 
 fn store(dir: &std::path::Path) -> FieldStore {
@@ -29,6 +29,7 @@ fn case_with_fine(store: &FieldStore, minor: bool, fine_above_threshold: bool) -
             by: "OF-1".into(),
             name: CANARY_NAME.into(),
             id_number: CANARY_ID.into(),
+            id_document: None,
             phone: Some(CANARY_PHONE.into()),
             address: Some("六安市金安区梅山中路18号3单元".into()),
         })

@@ -99,7 +99,8 @@ impl Fixture {
             unit: "luan/jinan/squad-1".into(),
             by: "OF-1".into(),
             name: "张三".into(),
-            id_number: "340102199001011234".into(),
+            id_number: "341502199001011239".into(),
+            id_document: None,
             phone: None,
             address: None,
         })?;

@@ -31,7 +31,7 @@ fn decision(photos: &[Vec<u8>]) -> Sheet {
         },
         Block::Field {
             label: "身份证件号码：".into(),
-            value: "110105194912310021".into(),
+            value: "341502194912310026".into(),
         },
         Block::Paragraph(para.into()),
         Block::Paragraph("依据《城市道路管理条例》第四十二条的规定，本机关决定对你（单位）作出如下行政处罚：罚款人民币贰佰元整（¥200.00）。".into()),

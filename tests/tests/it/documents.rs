@@ -10,7 +10,7 @@ use fieldcase_core::model::DocumentKind;
 use fieldcase_core::store::{DocumentRequest, WipeMode};
 use fieldcase_core::sync::wire::WipeScope;
 use fieldcase_server::storage::Role;
-use fieldcase_tests::harness::{Phone, TestResult, TestServer, pg_url};
+use fieldcase_tests::harness::{Phone, TestResult, TestServer, id_number, pg_url};
 use std::collections::{BTreeMap, BTreeSet};
 
 const T0: i64 = 1_790_000_000_000;
@@ -34,7 +34,7 @@ fn issue(p: &Phone, case_id: &str, kind: DocumentKind) -> fieldcase_core::Result
 fn issue_offline(p: &Phone, cases: usize, seed: usize) -> TestResult<Vec<String>> {
     let mut ids = Vec::new();
     for i in 0..cases {
-        let party = p.party(&format!("11010519491231{:03}X", (seed * 31 + i) % 1000))?;
+        let party = p.party(&id_number(((seed * 31 + i) % 1000) as u64))?;
         let at = T0 + (seed * 100 + i) as i64 * 60_000;
         let case = p.case(Some(party), at)?;
         p.exempt(&case, at + 1000)?;
@@ -187,7 +187,7 @@ async fn fleet_numbers(s: TestServer, dir: &std::path::Path) -> TestResult {
         .collect();
     thief.store.set_local_rule_checks_for_tests(false);
     thief.store.add_number_blocks(&victim)?;
-    let party = thief.party("110105194912310029")?;
+    let party = thief.party("341503194912310022")?;
     let case = thief.case(Some(party), T0 + 10_000_000)?;
     thief.exempt(&case, T0 + 10_001_000)?;
     let stolen = loop {
@@ -342,7 +342,7 @@ async fn every_document_kind_renders_with_its_text_number_amount_and_qr() -> Tes
     drop(colleague);
 
     // An exempted first offence: pledge notice, no-penalty decision, its service receipt.
-    let party = o.party("110105194912310021")?;
+    let party = o.party("341502194912310026")?;
     let a = o.case(Some(party), T0)?;
     o.exempt(&a, T0 + 1000)?;
     let pledge = issue_with(&o, &a, DocumentKind::PledgeNotice, &[], None)?;
@@ -415,7 +415,7 @@ async fn every_document_kind_renders_with_its_text_number_amount_and_qr() -> Tes
     )?;
 
     // On the spot: scene record with photos, inquiry, order to correct, simple decision.
-    let party = o.party("110105194912310048")?;
+    let party = o.party("341502194912310042")?;
     let b = two_officer_case(&o, party, T0 + 100_000)?;
     o.photo(&b, d, 640, 480, 1)?;
     o.photo(&b, d, 480, 640, 2)?;
@@ -470,7 +470,7 @@ async fn every_document_kind_renders_with_its_text_number_amount_and_qr() -> Tes
     }
 
     // The ordinary procedure: prior notice, review, the head's approval, the decision.
-    let party = o.party("110105194912310064")?;
+    let party = o.party("341502194912310069")?;
     let c = two_officer_case(&o, party, T0 + 300_000)?;
     let decided = lawful::ordinary(&o.store, &c, "OF-D1", "OF-D2", T0 + 300_000, None, None)?;
     let notice = issue_with(&o, &c, DocumentKind::PriorNotice, &[], None)?;
@@ -764,7 +764,7 @@ async fn forged_documents_are_refused_by_the_server() -> TestResult {
     // with another name (what a forged printout would show) and is refused; the true block
     // passes.
     let p = Phone::enrol(&s, &s.url(), dir.path(), "OF-P", Role::Officer, SQUAD).await?;
-    let party_id = p.party("110105194912310021")?;
+    let party_id = p.party("341502194912310026")?;
     p.sync().await?;
     let party = p.store.party(&party_id)?;
     let block = |name: &str| {

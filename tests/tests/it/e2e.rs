@@ -29,7 +29,7 @@ async fn two_phones_record_offline_and_converge() -> TestResult {
     let (dir, s) = server().await?;
     let a = officer(&s, &dir, "OF-A").await?;
     let b = officer(&s, &dir, "OF-B").await?;
-    let party = a.party("340102199001011234")?;
+    let party = a.party("341502199001011239")?;
     let ca = a.case(Some(party), T0)?;
     let cb = b.case(None, T0 + 1000)?;
     b.demonstration(T0)?;
@@ -177,7 +177,7 @@ async fn a_document_that_does_not_merge_holds_back_nothing_else() -> TestResult 
 async fn volunteer_never_receives_party_or_case_documents() -> TestResult {
     let (dir, s) = server().await?;
     let o = officer(&s, &dir, "OF-A").await?;
-    let party = o.party("340102199001011234")?;
+    let party = o.party("341502199001011239")?;
     o.case(Some(party), T0)?;
     let demo = o.demonstration(T0)?;
     o.sync().await?;
@@ -228,7 +228,8 @@ async fn party_keys_reach_only_the_roles_that_handle_parties() -> TestResult {
         unit: unit.into(),
         by: by.into(),
         name: "张三丰".into(),
-        id_number: "340102199001011234".into(),
+        id_number: "341502199001011239".into(),
+        id_document: None,
         phone: None,
         address: None,
     };
@@ -240,7 +241,7 @@ async fn party_keys_reach_only_the_roles_that_handle_parties() -> TestResult {
         let path = dir.path().join(format!("{user}.db"));
         let store = FieldStore::open(&path, phone_config("unenrolled"))?;
         // Before enrolment the phone matches parties under a key of its own.
-        assert!(store.find_party_by_id_number("340102199001011234").is_ok());
+        assert!(store.find_party_by_id_number("341502199001011239").is_ok());
         let key = store.device_public_key()?;
         let resp = client(&s.url())?.enrol(&store, &code, &key, user).await?;
         assert_eq!(resp.party_match_key.is_some(), handles_parties, "{user}");
@@ -251,12 +252,12 @@ async fn party_keys_reach_only_the_roles_that_handle_parties() -> TestResult {
             FieldStore::open(&path, phone_config(resp.device_id.clone()))?,
         ] {
             let registered = store.register_party(party(SQUAD, user));
-            let found = store.find_party_by_id_number("340102199001011234");
+            let found = store.find_party_by_id_number("341502199001011239");
             if handles_parties {
                 let p = registered?;
                 assert_eq!(
                     p.match_hash,
-                    fieldcase_core::store::match_hash(&s.state.party_key, "340102199001011234")
+                    fieldcase_core::store::match_hash(&s.state.party_key, "341502199001011239")
                 );
                 assert!(found?.is_some());
             } else {
@@ -306,11 +307,11 @@ async fn pii_key_rotation_reseals_parties_and_reaches_phones() -> TestResult {
     let mut b = officer(&s, &dir, "OF-B").await?;
     let mut late = officer(&s, &dir, "OF-LATE").await?;
     let old_id = pii_key_id(&s.state.pii_key);
-    let p1 = a.party("340102199001011234")?;
+    let p1 = a.party("341502199001011239")?;
     assert_eq!(a.store.party(&p1)?.pii_sealed.key_id, old_id);
     a.sync().await?;
     b.sync().await?;
-    assert_eq!(b.store.party_pii(&p1)?.id_number, "340102199001011234");
+    assert_eq!(b.store.party_pii(&p1)?.id_number, "341502199001011239");
 
     // Stop the server, rotate, start again.
     s.server.kill().await?;
@@ -331,14 +332,14 @@ async fn pii_key_rotation_reseals_parties_and_reaches_phones() -> TestResult {
     }
 
     // A phone that has not synced since records a party offline: under the old key.
-    let p3 = late.party("340102198505051234")?;
+    let p3 = late.party("34150219850505123X")?;
     assert_eq!(late.store.party(&p3)?.pii_sealed.key_id, old_id);
 
     // The next sync brings the re-sealed party and the new key.
     a.sync().await?;
     assert_eq!(a.store.party(&p1)?.pii_sealed.key_id, new_id);
-    assert_eq!(a.store.party_pii(&p1)?.id_number, "340102199001011234");
-    let p2 = a.party("340102197707071234")?;
+    assert_eq!(a.store.party_pii(&p1)?.id_number, "341502199001011239");
+    let p2 = a.party("341502197707071234")?;
     assert_eq!(
         a.store.party(&p2)?.pii_sealed.key_id,
         new_id,
@@ -357,15 +358,15 @@ async fn pii_key_rotation_reseals_parties_and_reaches_phones() -> TestResult {
         (&c, "enrolled after"),
     ] {
         for (p, id_number) in [
-            (&p1, "340102199001011234"),
-            (&p2, "340102197707071234"),
-            (&p3, "340102198505051234"),
+            (&p1, "341502199001011239"),
+            (&p2, "341502197707071234"),
+            (&p3, "34150219850505123X"),
         ] {
             assert_eq!(phone.store.party_pii(p)?.id_number, id_number, "{name} {p}");
         }
     }
     // The late phone learnt the new key too: its next party is sealed under it.
-    let p4 = late.party("340102196606061234")?;
+    let p4 = late.party("341502196606061235")?;
     assert_eq!(late.store.party(&p4)?.pii_sealed.key_id, new_id);
 
     // On the server, only the party recorded offline under the old key is still under it
@@ -389,7 +390,7 @@ async fn pii_key_rotation_reseals_parties_and_reaches_phones() -> TestResult {
     );
     b.sync().await?;
     assert_eq!(b.store.party(&p3)?.pii_sealed.key_id, new_id);
-    assert_eq!(b.store.party_pii(&p3)?.id_number, "340102198505051234");
+    assert_eq!(b.store.party_pii(&p3)?.id_number, "34150219850505123X");
     Ok(())
 }
 
@@ -430,8 +431,8 @@ async fn the_server_flags_conflicting_first_offence_exemptions() -> TestResult {
     let a = officer(&s, &dir, "OF-A").await?;
     let b = officer(&s, &dir, "OF-B").await?;
     // The same person, registered offline on both phones, exempted on both as a first offence.
-    let pa = a.party("340102199001011234")?;
-    let pb = b.party("340102199001011234")?;
+    let pa = a.party("341502199001011239")?;
+    let pb = b.party("341502199001011239")?;
     let ca = a.case(Some(pa), T0)?;
     a.exempt(&ca, T0 + 60_000)?;
     let cb = b.case(Some(pb), T0 + 3_600_000)?;

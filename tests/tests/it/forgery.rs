@@ -520,7 +520,8 @@ async fn the_phone_applies_the_rules_and_a_reviewer_reviews_from_a_phone() -> Te
         unit: SQUAD.into(),
         by: "OF-1".into(),
         name: "李四".into(),
-        id_number: "340102198001011234".into(),
+        id_number: "341502198001011234".into(),
+        id_document: None,
         phone: None,
         address: None,
     })?;

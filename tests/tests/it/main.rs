@@ -13,6 +13,7 @@ mod fleet;
 mod forgery;
 mod measure;
 mod openapi;
+mod party_identity;
 mod pinning;
 mod restore;
 mod revoke;

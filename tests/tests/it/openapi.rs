@@ -104,7 +104,7 @@ async fn real_messages_match_the_served_openapi_schemas() -> TestResult {
         "luan/jinan/squad-1",
     )
     .await?;
-    let p = a.party("340102199001011234")?;
+    let p = a.party("341502199001011239")?;
     a.case(Some(p), T0)?;
     a.demonstration(T0)?;
     a.sync().await?;

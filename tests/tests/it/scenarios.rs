@@ -1123,7 +1123,8 @@ impl World {
                 unit: SQUAD.into(),
                 by: "OF-1".into(),
                 name: format!("当事人{}", self.n),
-                id_number: format!("34010219800101{:04}", self.n),
+                id_number: fieldcase_tests::harness::id_number(u64::from(self.n)),
+                id_document: None,
                 phone: None,
                 address: None,
             })?

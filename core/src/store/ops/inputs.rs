@@ -60,9 +60,15 @@ pub struct NewParty {
     pub by: String,
     /// Full name or business name.
     pub name: String,
-    /// Identity number or unified social credit code.
+    /// The number of the party's document: an identity number, a unified social credit
+    /// code, or the number of the document `id_document` names.
     pub id_number: String,
-    /// Phone.
+    /// The document the number comes from; the party type's default (identity card for a
+    /// person, credit code for a unit) when `None`. A non-mainland document is the officer's
+    /// deliberate choice: its number is checked loosely and its phone may be international.
+    #[serde(default)]
+    pub id_document: Option<crate::identity::IdDocument>,
+    /// Phone (blank is the same as none).
     pub phone: Option<String>,
     /// Address.
     pub address: Option<String>,
@@ -73,6 +79,7 @@ impl std::fmt::Debug for NewParty {
         f.debug_struct("NewParty")
             .field("party_type", &self.party_type)
             .field("unit", &self.unit)
+            .field("id_document", &self.id_document)
             .finish_non_exhaustive()
     }
 }

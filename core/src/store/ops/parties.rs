@@ -3,10 +3,10 @@
 
 use super::inputs::NewParty;
 use super::{check_person, check_text, check_unit};
+use crate::identity::{self, IdDocument};
 use crate::model::*;
 use crate::store::FieldStore;
-use crate::{CoreError, Result, ids};
-use hmac::{Hmac, KeyInit, Mac};
+use crate::{Result, ids};
 
 impl FieldStore {
     /// The keyed match hash of an identity number (HMAC-SHA-256 with the bureau key);
@@ -22,26 +22,36 @@ impl FieldStore {
         crate::pii::open(&self.pii_keys(), party_id, &p.pii_sealed)
     }
 
-    /// Registers a party, or returns the existing one with the same identity number.
+    /// The keyed match hash of a number of `document` (see [`crate::identity`]: numbers of
+    /// non-mainland documents are hashed after the document's name).
+    pub fn party_match_hash_for(&self, number: &str, document: IdDocument) -> Result<String> {
+        Ok(identity::match_hash(
+            &self.party_key()?,
+            &identity::normalise_number(number),
+            document,
+        ))
+    }
+
+    /// Registers a party, or returns the existing one with the same document number.
+    ///
+    /// The number is checked as its document requires and the phone as the document allows
+    /// ([`crate::identity`]); either failing is [`crate::CoreError::InvalidIdentity`] and nothing is
+    /// written. Both are kept in their normalised forms.
     pub fn register_party(&self, input: NewParty) -> Result<PartyRecord> {
         check_unit(&input.unit)?;
         check_person("by", &input.by)?;
         check_text("name", &input.name, 200)?;
-        let id_number = normalise_id_number(&input.id_number);
-        let valid_id = (6..=32).contains(&id_number.len())
-            && id_number.chars().all(|c| c.is_ascii_alphanumeric());
-        if !valid_id {
-            return Err(CoreError::invalid("id_number", "6 to 32 letters or digits"));
-        }
-        if let Some(p) = &input.phone
-            && (!(5..=20).contains(&p.len())
-                || !p
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || c == '+' || c == '-'))
-        {
-            return Err(CoreError::invalid("phone", "5 to 20 digits"));
-        }
-        let hash = self.party_match_hash(&id_number)?;
+        let document = input
+            .id_document
+            .unwrap_or_else(|| IdDocument::default_for(input.party_type));
+        let id_number = identity::check_number(&input.id_number, document)?;
+        let phone = input
+            .phone
+            .as_deref()
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| identity::check_phone(p, document))
+            .transpose()?;
+        let hash = self.party_match_hash_for(&id_number, document)?;
         if let Some(existing) = self.find_party(&hash)? {
             return Ok(existing);
         }
@@ -49,7 +59,7 @@ impl FieldStore {
         let pii = PartyPii {
             name: input.name.trim().to_string(),
             id_number: id_number.clone(),
-            phone: input.phone.clone(),
+            phone: phone.clone(),
             address: input.address,
         };
         let record = PartyRecord {
@@ -61,10 +71,11 @@ impl FieldStore {
             created_at_ms: ids::now_ms(),
             created_by: input.by,
             match_hash: hash,
+            id_document: Some(document),
             masked: MaskedParty {
                 name: mask_name(&input.name),
                 id_number: mask_id_number(&id_number),
-                phone: input.phone.as_deref().map(mask_phone),
+                phone: phone.as_deref().map(mask_phone),
             },
             pii_sealed: crate::pii::seal(&self.sealing_key(), &id, &pii)?,
         };
@@ -88,19 +99,30 @@ impl FieldStore {
         }
     }
 
-    /// The party whose identity number is `id_number`, if registered on this device.
+    /// The party whose identity number (or credit code) is `id_number`, if registered on
+    /// this device.
     pub fn find_party_by_id_number(&self, id_number: &str) -> Result<Option<PartyRecord>> {
         self.guard()?;
-        self.find_party(&self.party_match_hash(&normalise_id_number(id_number))?)
+        self.find_party(&self.party_match_hash(id_number)?)
+    }
+
+    /// The party registered with `number` of `document`, if registered on this device.
+    pub fn find_party_by_document(
+        &self,
+        number: &str,
+        document: IdDocument,
+    ) -> Result<Option<PartyRecord>> {
+        self.guard()?;
+        self.find_party(&self.party_match_hash_for(number, document)?)
     }
 }
 
-/// HMAC-SHA-256 of the normalised identity number under `key`, hex.
+/// HMAC-SHA-256 of the normalised identity number (or credit code) under `key`, hex: the
+/// match hash of a mainland document ([`identity::match_hash`]).
 pub fn match_hash(key: &[u8; 32], id_number: &str) -> String {
-    let normalised = normalise_id_number(id_number);
-    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key)
-        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-    mac.update(b"fieldcase-party-v1\0");
-    mac.update(normalised.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    identity::match_hash(
+        key,
+        &identity::normalise_number(id_number),
+        IdDocument::MainlandId,
+    )
 }

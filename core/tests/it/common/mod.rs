@@ -54,6 +54,7 @@ pub fn party(store: &FieldStore, id_number: &str) -> String {
             by: "OF-1001".into(),
             name: "张三丰".into(),
             id_number: id_number.into(),
+            id_document: None,
             phone: Some("13812345678".into()),
             address: None,
         })
