@@ -15,6 +15,7 @@ pub mod engine;
 mod error;
 pub mod evidence;
 pub mod ids;
+pub mod messages;
 pub mod model;
 pub mod pii;
 pub mod rules;

@@ -12,6 +12,7 @@
 //! - `enums.rs`: the domain's closed sets.
 //! - `evidence.rs`: capture input, evidence views, verification, and the ingest methods.
 //! - `sync.rs`: enrolment and async sync with progress and cancellation.
+//! - `messages.rs`: the language of every text, texts by code, enum labels.
 //! - `seams.rs`: interfaces apps implement (a platform signer, a progress listener).
 //!
 //! See `docs/ffi.md` for the Android and iOS integration.
@@ -22,6 +23,7 @@ mod error;
 mod evidence;
 mod fields;
 mod inputs;
+mod messages;
 mod seams;
 mod store;
 mod sync;
@@ -33,6 +35,7 @@ pub use error::FieldcaseError;
 pub use evidence::*;
 pub use fields::{ActionField, FieldValue};
 pub use inputs::*;
+pub use messages::{Label, Language, enum_label, labels, language, message, set_language};
 pub use seams::{Signer, SyncProgressListener};
 pub use store::{FieldcaseStore, StoreOptions};
 pub use sync::*;
