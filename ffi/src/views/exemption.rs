@@ -125,7 +125,11 @@ impl From<rules::Eligibility> for Eligibility {
                 .conditions
                 .into_iter()
                 .map(|c| Condition {
-                    detail: c.message.text(crate::messages::current()),
+                    detail: if c.message.code.is_empty() {
+                        c.detail
+                    } else {
+                        c.message.text(crate::messages::current())
+                    },
                     code: c.code,
                     met: c.met,
                 })
