@@ -482,8 +482,8 @@ fn every_verification_issue_and_role_has_a_label() {
         assert_complete(&format!("label.verification_issue.{wire}"));
     }
     // `DecisionView.review_reasons` (core/src/rules/discretion.rs).
-    let discretion = std::fs::read_to_string(manifest().join("src/rules/discretion.rs"))
-        .unwrap_or_default();
+    let discretion =
+        std::fs::read_to_string(manifest().join("src/rules/discretion.rs")).unwrap_or_default();
     let reasons = first_literals(&discretion, "review_reasons.push(");
     assert!(reasons.len() >= 4);
     for r in reasons {
