@@ -35,7 +35,7 @@ pub use error::FieldcaseError;
 pub use evidence::*;
 pub use fields::{ActionField, FieldValue};
 pub use inputs::*;
-pub use messages::{Label, Language, enum_label, labels, language, message, set_language};
+pub use messages::{EnumLabel, Language, enum_label, labels, language, message, set_language};
 pub use seams::{Signer, SyncProgressListener};
 pub use store::{FieldcaseStore, StoreOptions};
 pub use sync::*;

@@ -81,9 +81,9 @@ pub fn enum_label(enum_name: String, value: String, language: Language) -> Optio
     m::template(&format!("label.{enum_name}.{value}"), language.into()).map(str::to_string)
 }
 
-/// One value's label, as [`labels`] lists them.
+/// One value's label, as [`labels`] lists them (`Label` is the catalogue's pair of texts).
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct Label {
+pub struct EnumLabel {
     /// The closed set, in snake case (`action_method`).
     pub enum_name: String,
     /// The value's wire name (`follow_up`).
@@ -94,12 +94,12 @@ pub struct Label {
 
 /// Every label of the catalogue in `language`, for an app that builds its lookup tables once.
 #[uniffi::export]
-pub fn labels(language: Language) -> Vec<Label> {
+pub fn labels(language: Language) -> Vec<EnumLabel> {
     let lang = language.into();
     m::codes()
         .filter_map(|code| {
             let (enum_name, value) = code.strip_prefix("label.")?.split_once('.')?;
-            Some(Label {
+            Some(EnumLabel {
                 enum_name: enum_name.to_string(),
                 value: value.to_string(),
                 text: m::template(code, lang)?.to_string(),
