@@ -61,17 +61,23 @@ pub enum CoreError {
         detail: String,
     },
     /// The operation is not allowed in the record's current state.
-    #[error("not allowed: {reason}")]
+    #[error("not allowed ({code}): {reason}")]
     NotAllowed {
-        /// Why, in words a UI can show.
+        /// Which rule, stable: the message `not_allowed.<code>` of the catalogue says it in
+        /// the user's language.
+        code: &'static str,
+        /// Why, in English, for logs (may name record ids).
         reason: String,
     },
     /// The party is not eligible for the exemption asked for; `reasons` lists every failed
     /// condition.
     #[error("not eligible for exemption: {}", reasons.join("; "))]
     NotEligible {
-        /// Failed conditions, one per entry.
+        /// Failed conditions, one per entry, in English.
         reasons: Vec<String>,
+        /// The same conditions as messages (`condition.<code>.unmet`), to show in the
+        /// user's language.
+        unmet: Vec<crate::messages::Message>,
     },
     /// No record with this id (of this kind) in the store.
     #[error("{kind} {id} not found")]
@@ -305,9 +311,11 @@ impl CoreError {
         }
     }
 
-    /// Shorthand for [`CoreError::NotAllowed`].
-    pub fn not_allowed(reason: impl Into<String>) -> Self {
+    /// Shorthand for [`CoreError::NotAllowed`]: `code` names the catalogue's
+    /// `not_allowed.<code>` text, `reason` says it in English for logs.
+    pub fn not_allowed(code: &'static str, reason: impl Into<String>) -> Self {
         CoreError::NotAllowed {
+            code,
             reason: reason.into(),
         }
     }

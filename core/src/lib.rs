@@ -16,6 +16,7 @@ mod error;
 pub mod evidence;
 pub mod identity;
 pub mod ids;
+pub mod messages;
 pub mod model;
 pub mod pii;
 pub mod rules;

@@ -6,6 +6,7 @@
 //! numbers), so an app may log them.
 
 use fieldcase_core::CoreError;
+use fieldcase_core::messages::Lang;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Every failure a binding call can report.
@@ -15,13 +16,17 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 #[derive(Debug, Clone, PartialEq, thiserror::Error, uniffi::Error)]
 pub enum FieldcaseError {
     /// An input failed validation: `field` names it (dotted for nested fields, e.g.
-    /// `persuasion.outcome`, `violation_code`, `place`), `reason` says why.
+    /// `persuasion.outcome`, `violation_code`, `place`), `reason` says why in the language
+    /// set with `set_language`, `code` is the catalogue code of that text (`invalid.place`,
+    /// `invalid.field`, ...).
     #[error("invalid {field}: {reason}")]
     InvalidInput {
         /// The offending field.
         field: String,
         /// Why it was refused.
         reason: String,
+        /// The stable code of `reason`.
+        code: String,
     },
     /// No record of this kind with this id on the device.
     #[error("{kind} {id} not found")]
@@ -38,22 +43,27 @@ pub enum FieldcaseError {
         case_id: String,
     },
     /// The party may not be exempted; `reasons` lists every unmet condition in words a UI can
-    /// show.
+    /// show, `codes` their catalogue codes in the same order (`condition.pledge.unmet`, ...).
     #[error("not eligible: {}", reasons.join("; "))]
     NotEligible {
         /// One entry per unmet condition.
         reasons: Vec<String>,
+        /// The stable code of each reason.
+        codes: Vec<String>,
     },
-    /// The operation is not allowed in the record's current state (e.g. closing a case whose
-    /// correction has not been verified).
+    /// The operation is not allowed in the record's current state (e.g. a second exemption
+    /// on a case).
     #[error("not allowed: {reason}")]
     NotAllowed {
         /// Why, in words a UI can show.
         reason: String,
+        /// The stable code of `reason` (`not_allowed.already_exempted`, ...).
+        code: String,
     },
     /// The change breaks a rule the server enforces (the phone applies the same rules before
     /// writing): `code` is stable (`forged_author`, `decision_invalid`, `review_invalid`,
-    /// `exemption_invalid`, ...; `docs/procedure.md` lists them), `reason` says which.
+    /// `exemption_invalid`, ...; `docs/procedure.md` lists them; its text is the catalogue's
+    /// `refused.<code>`), `reason` says which.
     #[error("refused ({code}): {reason}")]
     Refused {
         /// The rule broken.
@@ -127,8 +137,9 @@ pub enum FieldcaseError {
         records_kept: u32,
     },
     /// The server refused the request: `code` is stable (`forbidden`, `bad_request`,
-    /// `too_large`, `rate_limited`, `invalid_code`, ...), `explanation` is for a person.
-    /// (Not `message`: Kotlin exceptions already have one.)
+    /// `too_large`, `rate_limited`, `invalid_code`, ...; its text is the catalogue's
+    /// `server.<code>`), `explanation` is for a person. (Not `message`: Kotlin exceptions
+    /// already have one.)
     #[error("server refused ({status} {code}): {explanation}")]
     ServerRefused {
         /// HTTP status.
@@ -173,38 +184,49 @@ pub enum FieldcaseError {
 impl From<CoreError> for FieldcaseError {
     fn from(e: CoreError) -> Self {
         use FieldcaseError as F;
+        let lang = crate::messages::current();
+        let msg = e.message();
+        // English keeps the specific words core or the server wrote (an input check's
+        // reason, a refusal's detail, a server's explanation), which the catalogue's one text
+        // per code cannot match; every other text is the catalogue's, in `lang`.
+        let keep_english = |english: String| match lang {
+            Lang::En => english,
+            Lang::ZhCn => msg.text(lang),
+        };
+        let invalid = |field: &str| F::InvalidInput {
+            field: field.into(),
+            reason: msg.text(lang),
+            code: msg.code.clone(),
+        };
+        let not_allowed = || F::NotAllowed {
+            reason: msg.text(lang),
+            code: msg.code.clone(),
+        };
         match e {
-            CoreError::UnknownViolationCode { .. } => F::InvalidInput {
-                field: "violation_code".into(),
-                reason: "not in the catalogue on this device".into(),
+            CoreError::UnknownViolationCode { .. } => invalid("violation_code"),
+            CoreError::UnknownTier { .. } => invalid("tier"),
+            CoreError::InvalidCoordinates { .. } => invalid("place"),
+            CoreError::InvalidInput { field, reason } => F::InvalidInput {
+                reason: keep_english(reason),
+                code: msg.code.clone(),
+                field,
             },
-            CoreError::UnknownTier {
-                tier, party_type, ..
-            } => F::InvalidInput {
-                field: "tier".into(),
-                reason: format!("no tier {tier} for a {party_type} under this violation"),
-            },
-            CoreError::InvalidCoordinates { .. } => F::InvalidInput {
-                field: "place".into(),
-                reason: "coordinates out of range".into(),
-            },
-            CoreError::InvalidInput { field, reason } => F::InvalidInput { field, reason },
             CoreError::CaseClosed { case_id } => F::CaseClosed { case_id },
-            CoreError::NotAllowed { reason } => F::NotAllowed { reason },
+            CoreError::NotAllowed { .. } => not_allowed(),
             CoreError::Refused { code, detail } => F::Refused {
+                reason: keep_english(detail),
                 code,
-                reason: detail,
             },
-            CoreError::NotEligible { reasons } => F::NotEligible { reasons },
+            CoreError::NotEligible { unmet, .. } => F::NotEligible {
+                reasons: unmet.iter().map(|m| m.text(lang)).collect(),
+                codes: unmet.into_iter().map(|m| m.code).collect(),
+            },
             CoreError::NotFound { kind, id } => F::NotFound { kind, id },
             CoreError::MalformedDocument { doc_id, reason } => F::Malformed {
                 record_id: doc_id,
                 reason,
             },
-            CoreError::Catalogue { reason } => F::InvalidInput {
-                field: "catalogue".into(),
-                reason,
-            },
+            CoreError::Catalogue { .. } => invalid("catalogue"),
             // Only the SQLite result code: its message may quote SQL.
             CoreError::Storage(e) => F::Storage {
                 reason: match e.sqlite_error_code() {
@@ -221,18 +243,9 @@ impl From<CoreError> for FieldcaseError {
             CoreError::DiskFull { .. } => F::Storage {
                 reason: "no space left on the device".into(),
             },
-            CoreError::UnsupportedMedia { kind, detail } => F::InvalidInput {
-                field: kind,
-                reason: detail,
-            },
-            CoreError::ImageTooLarge { .. } | CoreError::MediaDecode { .. } => F::InvalidInput {
-                field: "file".into(),
-                reason: "the file cannot be decoded within limits".into(),
-            },
-            CoreError::TooLarge { what, limit } => F::InvalidInput {
-                field: "changes".into(),
-                reason: format!("{what} exceeds the limit of {limit} bytes; nothing was merged"),
-            },
+            CoreError::UnsupportedMedia { ref kind, .. } => invalid(kind),
+            CoreError::ImageTooLarge { .. } | CoreError::MediaDecode { .. } => invalid("file"),
+            CoreError::TooLarge { .. } => invalid("changes"),
             CoreError::Locked { since_ms } => F::Locked { since_ms },
             CoreError::WrongKey => F::WrongKey,
             CoreError::StoreInUse => F::StoreInUse,
@@ -244,55 +257,36 @@ impl From<CoreError> for FieldcaseError {
                 kept_unsynced: false,
                 records_kept: 0,
             },
+            // The catalogue's words for a code it knows; an unknown code keeps the server's.
             CoreError::Server {
                 status,
                 code,
                 message,
             } => F::ServerRefused {
+                explanation: if msg.code.starts_with("server.") {
+                    keep_english(message)
+                } else {
+                    message
+                },
                 status,
                 code,
-                explanation: message,
             },
             CoreError::Cancelled => F::Cancelled,
             CoreError::Signing { reason } => F::SigningFailed { reason },
-            CoreError::SegmentOutOfOrder {
-                recording_id,
-                index,
-            } => F::InvalidInput {
-                field: "segment".into(),
-                reason: format!(
-                    "segment {index} of recording {recording_id} does not follow the stored ones"
-                ),
-            },
-            CoreError::Package { reason } => F::InvalidInput {
-                field: "package".into(),
-                reason,
-            },
+            CoreError::SegmentOutOfOrder { .. } => invalid("segment"),
+            CoreError::Package { .. } => invalid("package"),
             CoreError::BlobHashMismatch { .. } => F::Network {
                 reason: "a downloaded file did not match its hash; it was discarded".into(),
             },
             CoreError::Protocol { reason } => F::Network {
                 reason: format!("unexpected reply: {reason}"),
             },
-            CoreError::PiiUnavailable { .. } => F::NotAllowed {
-                reason: "personal data is not available on this device".into(),
-            },
-            CoreError::MissingGlyphs { chars } => F::InvalidInput {
-                field: "text".into(),
-                reason: format!(
-                    "the document font has no glyph for {chars}: the document cannot be printed with these characters"
-                ),
-            },
+            CoreError::PiiUnavailable { .. }
+            | CoreError::NoDocumentNumber { .. }
+            | CoreError::PartyMatchKeyUnavailable => not_allowed(),
+            CoreError::MissingGlyphs { .. } => invalid("text"),
             CoreError::Render(reason) => F::Internal {
                 reason: format!("document could not be drawn: {reason}"),
-            },
-            CoreError::NoDocumentNumber { series, year } => F::NotAllowed {
-                reason: format!(
-                    "no free document number of series {series} for {year}: sync to receive a block"
-                ),
-            },
-            CoreError::PartyMatchKeyUnavailable => F::NotAllowed {
-                reason: "this device does not handle parties".into(),
             },
             CoreError::InvalidIdentity { problem } => F::InvalidIdentity {
                 field: problem.field().into(),
@@ -307,6 +301,13 @@ impl From<CoreError> for FieldcaseError {
                 reason: format!("unmapped core error: {}", variant_name(&other)),
             },
         }
+    }
+}
+
+impl FieldcaseError {
+    /// An input refused by the bindings themselves, worded like core's input checks.
+    pub(crate) fn invalid(field: &str, english: &str) -> Self {
+        CoreError::invalid(field, english).into()
     }
 }
 

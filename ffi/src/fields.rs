@@ -51,10 +51,10 @@ pub(crate) fn to_json(fields: Vec<ActionField>) -> Result<Map<String, Value>, Fi
             FieldValue::Boolean { value } => Value::from(value),
         };
         if map.insert(f.name.clone(), v).is_some() {
-            return Err(FieldcaseError::InvalidInput {
-                field: format!("fields.{}", f.name),
-                reason: "given more than once".into(),
-            });
+            return Err(FieldcaseError::invalid(
+                &format!("fields.{}", f.name),
+                "given more than once",
+            ));
         }
     }
     Ok(map)

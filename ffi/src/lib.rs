@@ -16,6 +16,7 @@
 //! - `sync.rs`: enrolment and async sync with progress and cancellation.
 //! - `fetch.rs`: downloading a received record's evidence files for verification.
 //! - `review.rs`: the legal reviewer's list of decisions awaiting review.
+//! - `messages.rs`: the language of every text, texts by code, enum labels.
 //! - `seams.rs`: interfaces apps implement (a platform signer, a progress listener).
 //! - `transport.rs`: the networking seam (an app's background sessions carry requests).
 //! - `background.rs`: the `*_async` forms' run on the library's blocking pool.
@@ -36,6 +37,7 @@ mod identity;
 mod inputs;
 mod logging;
 mod review;
+mod messages;
 mod seams;
 mod store;
 mod sync;
@@ -53,6 +55,7 @@ pub use identity::{IdentityIssue, default_id_document, validate_id_number, valid
 pub use inputs::*;
 pub use logging::{LogLevel, LogRecord, LogSink, set_log_sink};
 pub use review::*;
+pub use messages::{EnumLabel, Language, enum_label, labels, language, message, set_language};
 pub use seams::{Signer, SyncProgressListener};
 pub use store::{FieldcaseStore, StoreOptions};
 pub use sync::*;

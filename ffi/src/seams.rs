@@ -35,10 +35,7 @@ pub(crate) struct PlatformSigner {
 impl PlatformSigner {
     pub(crate) fn new(inner: Arc<dyn Signer>) -> Result<Self, FieldcaseError> {
         let public_key = <[u8; 32]>::try_from(inner.public_key().as_slice()).map_err(|_| {
-            FieldcaseError::InvalidInput {
-                field: "signer".into(),
-                reason: "public key must be 32 bytes (ed25519)".into(),
-            }
+            FieldcaseError::invalid("signer", "public key must be 32 bytes (ed25519)")
         })?;
         Ok(PlatformSigner { inner, public_key })
     }

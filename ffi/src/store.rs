@@ -166,10 +166,8 @@ impl std::fmt::Debug for StoreOptions {
 /// Decodes a 32-byte key.
 fn key32(field: &str, key: Option<Vec<u8>>) -> Result<Option<[u8; 32]>, FieldcaseError> {
     key.map(|k| {
-        <[u8; 32]>::try_from(k.as_slice()).map_err(|_| FieldcaseError::InvalidInput {
-            field: field.into(),
-            reason: "must be 32 bytes".into(),
-        })
+        <[u8; 32]>::try_from(k.as_slice())
+            .map_err(|_| FieldcaseError::invalid(field, "must be 32 bytes"))
     })
     .transpose()
 }
@@ -182,10 +180,8 @@ fn encode_heads(heads: &BTreeMap<String, Vec<String>>) -> Result<Vec<u8>, Fieldc
 }
 
 fn decode_heads(bytes: &[u8]) -> Result<BTreeMap<String, Vec<String>>, FieldcaseError> {
-    serde_json::from_slice(bytes).map_err(|_| FieldcaseError::InvalidInput {
-        field: "their_heads".into(),
-        reason: "not a heads summary from heads()".into(),
-    })
+    serde_json::from_slice(bytes)
+        .map_err(|_| FieldcaseError::invalid("their_heads", "not a heads summary from heads()"))
 }
 
 #[uniffi::export]
@@ -201,12 +197,11 @@ impl FieldcaseStore {
                     StoreConfig::insecure_plain_for_tests(options.device_id.unwrap_or_default())
                 }
                 None => {
-                    return Err(FieldcaseError::InvalidInput {
-                        field: "db_key".into(),
-                        reason: "a store needs its database key (plain_store_for_tests is \
-                                 for tests only)"
-                            .into(),
-                    });
+                    return Err(FieldcaseError::invalid(
+                        "db_key",
+                        "a store needs its database key (plain_store_for_tests is for tests \
+                         only)",
+                    ));
                 }
             };
             let config = StoreConfig {

@@ -103,7 +103,8 @@ impl From<&cs::SyncProgress> for SyncProgress {
 pub struct SyncRejection {
     /// The record.
     pub record_id: String,
-    /// The server's reason, in words for the officer.
+    /// The reason, in words for the officer in the language set with `set_language` (the
+    /// catalogue's `refused.<code>`; in English the server's own words).
     pub reason: String,
     /// The server's stable refusal code, for the app to map to its own words.
     pub code: Option<String>,
@@ -164,6 +165,8 @@ pub struct CatalogueRefusal {
 
 impl From<cs::SyncReport> for SyncReport {
     fn from(r: cs::SyncReport) -> Self {
+        let lang = crate::messages::current();
+        let say = |code: &str, english: &str| fieldcase_core::messages::say(code, english, lang);
         SyncReport {
             round_trips: r.round_trips,
             pushed: r.pushed,
@@ -174,7 +177,10 @@ impl From<cs::SyncReport> for SyncReport {
                 .into_iter()
                 .map(|x| SyncRejection {
                     record_id: x.doc_id,
-                    reason: x.reason,
+                    reason: match &x.code {
+                        Some(c) => say(&format!("refused.{c}"), &x.reason),
+                        None => x.reason,
+                    },
                     code: x.code,
                 })
                 .collect(),
@@ -183,7 +189,7 @@ impl From<cs::SyncReport> for SyncReport {
                 .into_iter()
                 .map(|x| SyncRejection {
                     record_id: x.doc_id,
-                    reason: x.reason,
+                    reason: say("sync.unreadable", &x.reason),
                     code: x.code,
                 })
                 .collect(),
@@ -196,8 +202,8 @@ impl From<cs::SyncReport> for SyncReport {
             complete: r.complete,
             catalogue_received: r.catalogue_received,
             catalogue_refused: r.catalogue_refused.map(|c| CatalogueRefusal {
+                reason: say("sync.catalogue_refused", &c.reason),
                 version: c.version,
-                reason: c.reason,
             }),
             server_restored: r.server_restored,
         }

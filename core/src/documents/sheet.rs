@@ -85,10 +85,14 @@ pub fn document_sheet(
     let party = match &case.party {
         Some(p) => {
             let block = source.party_block(&p.party_id)?.ok_or_else(|| {
-                CoreError::not_allowed("the party's personal data is not available here")
+                CoreError::not_allowed(
+                    "party_data_unavailable",
+                    "the party's personal data is not available here",
+                )
             })?;
             if doc.party_sha256.as_deref() != Some(party_block_sha256(&block).as_str()) {
                 return Err(CoreError::not_allowed(
+                    "party_changed_since_issue",
                     "the party record changed since the document was issued: issue a correction",
                 ));
             }

@@ -334,6 +334,7 @@ impl FieldStore {
             (RecordKind::Case, _) | (RecordKind::Demonstration, EvidenceKind::Photo) => {}
             _ => {
                 return Err(CoreError::not_allowed(
+                    "evidence_kind_not_taken",
                     "this record does not take this kind of evidence",
                 ));
             }

@@ -67,7 +67,10 @@ impl FieldStore {
                 .iter()
                 .any(|r| r["evidence_id"].as_str() == Some(evidence_id));
             if already {
-                return Err(CoreError::not_allowed("this evidence is already redacted"));
+                return Err(CoreError::not_allowed(
+                    "already_redacted",
+                    "this evidence is already redacted",
+                ));
             }
             doc::append(doc, "redactions", &red)?;
             Ok(red)

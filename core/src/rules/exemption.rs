@@ -1,6 +1,7 @@
 //! Exemption eligibility (首违不罚 / 轻微不罚 with 告知承诺).
 
 use crate::catalogue::{ExemptionKind, Item};
+use crate::messages::{Lang, Message};
 use crate::model::{FirstOffenceCheck, SyncPoint};
 use serde::{Deserialize, Serialize};
 
@@ -26,8 +27,12 @@ pub struct Condition {
     pub code: String,
     /// Whether it holds.
     pub met: bool,
-    /// Explanation.
+    /// Explanation, in English.
     pub detail: String,
+    /// The explanation as a catalogue message (`condition.<code>.<state>`), to show in the
+    /// user's language.
+    #[serde(default)]
+    pub message: Message,
 }
 
 /// The verdict with every condition and the first-offence evidence.
@@ -52,14 +57,37 @@ impl Eligibility {
             .map(|c| c.detail.clone())
             .collect()
     }
+
+    /// The conditions not met, as messages.
+    pub fn unmet_messages(&self) -> Vec<Message> {
+        self.conditions
+            .iter()
+            .filter(|c| !c.met)
+            .map(|c| c.message.clone())
+            .collect()
+    }
 }
 
-fn cond(code: &str, met: bool, detail: String) -> Condition {
-    Condition {
-        code: code.to_string(),
-        met,
-        detail,
+impl Condition {
+    /// A condition whose English detail is the catalogue's text of its message.
+    pub fn new(code: &str, met: bool, message: Message) -> Self {
+        Condition {
+            code: code.to_string(),
+            met,
+            detail: message.text(Lang::En),
+            message,
+        }
     }
+}
+
+fn cond(code: &str, met: bool, message: Message) -> Condition {
+    Condition::new(code, met, message)
+}
+
+/// A condition said one way when met and another when not (`condition.<code>.met|unmet`).
+fn met_or_not(code: &str, met: bool) -> Condition {
+    let state = if met { "met" } else { "unmet" };
+    cond(code, met, Message::new(format!("condition.{code}.{state}")))
 }
 
 /// Assesses an exemption for a case of `item` in `tier`, given the prior cases of the same
@@ -78,47 +106,40 @@ pub fn assess_exemption(
         cond(
             "item_exemptable",
             !rule.kinds.is_empty(),
-            format!(
-                "{} is {}on the exemption list",
-                item.code,
-                if rule.kinds.is_empty() { "not " } else { "" }
-            ),
+            Message::new(if rule.kinds.is_empty() {
+                "condition.item_exemptable.unmet"
+            } else {
+                "condition.item_exemptable.met"
+            })
+            .arg("item", &item.code),
         ),
         cond(
             "tier_exemptable",
             tier_ok,
             if rule.exempt_tiers.is_empty() {
-                format!("tier {tier}: the item's exemption conditions apply at any tier")
+                Message::new("condition.tier_exemptable.any")
             } else {
-                format!(
-                    "tier {tier} {} exemptable (exemptable: {})",
-                    if tier_ok { "is" } else { "is not" },
-                    rule.exempt_tiers.join(", ")
+                Message::new(if tier_ok {
+                    "condition.tier_exemptable.met"
+                } else {
+                    "condition.tier_exemptable.unmet"
+                })
+                .labels(
+                    "tiers",
+                    rule.exempt_tiers
+                        .iter()
+                        .map(|t| format!("label.tier.{t}"))
+                        .collect(),
                 )
-            },
+            }
+            .label("tier", format!("label.tier.{tier}")),
         ),
     ];
     if rule.requires_minor {
-        conditions.push(cond(
-            "minor",
-            facts.minor,
-            if facts.minor {
-                "the violation is minor".into()
-            } else {
-                "the violation is not minor".into()
-            },
-        ));
+        conditions.push(met_or_not("minor", facts.minor));
     }
     if rule.requires_no_harm {
-        conditions.push(cond(
-            "no_harm",
-            facts.no_harm,
-            if facts.no_harm {
-                "no harmful consequence".into()
-            } else {
-                "a harmful consequence occurred".into()
-            },
-        ));
+        conditions.push(met_or_not("no_harm", facts.no_harm));
     }
     // Prior cases are those of the same party and item that ended in a penalty or an
     // exemption: a reminder or a visit is no offence on record. A kind that requires a first
@@ -133,45 +154,24 @@ pub fn assess_exemption(
         .find(|k| open(*k));
     if !rule.kinds.is_empty() && rule.kinds.iter().any(|k| k.first_offence_required) {
         let lookback = rule.lookback_days();
+        let message = match kind {
+            _ if first => Message::new("condition.first_offence.met"),
+            Some(k) => Message::new("condition.first_offence.not_required")
+                .label("kind", format!("label.exemption_kind.{}", k.as_str())),
+            None => Message::new("condition.first_offence.unmet"),
+        };
         conditions.push(cond(
             "first_offence",
             kind.is_some(),
-            if first {
-                format!("no prior penalised or exempted case in the last {lookback} days")
-            } else if kind.is_some() {
-                format!(
-                    "{} prior case(s) in the last {lookback} days; {} does not require a first offence",
-                    prior_case_ids.len(),
-                    kind.map(|k| k.as_str()).unwrap_or_default()
-                )
-            } else {
-                format!(
-                    "{} prior penalised or exempted case(s) in the last {lookback} days: every exemption of this item requires a first offence",
-                    prior_case_ids.len()
-                )
-            },
+            message
+                .arg("lookback_days", lookback)
+                .arg("count", prior_case_ids.len()),
         ));
     }
     if rule.pledge_required || rule.requires_correction_by_deadline {
-        conditions.push(cond(
-            "pledge",
-            facts.pledge_offered,
-            if facts.pledge_offered {
-                "the party pledges to correct by the deadline".into()
-            } else {
-                "a signed pledge to correct by a deadline is required".into()
-            },
-        ));
+        conditions.push(met_or_not("pledge", facts.pledge_offered));
     }
-    conditions.push(cond(
-        "educated",
-        facts.educated,
-        if facts.educated {
-            "the party was educated about the rule".into()
-        } else {
-            "record guidance, persuasion or a warning first (education is required)".into()
-        },
-    ));
+    conditions.push(met_or_not("educated", facts.educated));
     let eligible = kind.is_some() && conditions.iter().all(|c| c.met);
     Eligibility {
         eligible,

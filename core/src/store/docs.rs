@@ -250,9 +250,10 @@ impl FieldStore {
         let mut guard = lock(&self.writer);
         let w: &mut Writer = &mut guard;
         if doc_kind(&w.conn, &id)?.is_some() {
-            return Err(CoreError::not_allowed(format!(
-                "record {id} already exists"
-            )));
+            return Err(CoreError::not_allowed(
+                "record_exists",
+                format!("record {id} already exists"),
+            ));
         }
         let mut doc = AutoCommit::new().with_actor(w.actor.clone());
         crate::doc::create_from_json(&mut doc, &json)?;

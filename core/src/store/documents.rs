@@ -236,6 +236,7 @@ impl FieldStore {
         let current = set.current().clone();
         if current.documents().is_none() {
             return Err(CoreError::not_allowed(
+                "no_document_catalogue",
                 "no catalogue on this phone has document templates",
             ));
         }
@@ -253,10 +254,14 @@ impl FieldStore {
             .ok_or_else(|| CoreError::invalid("kind", "which document to issue"))?;
         super::ops::check_person("by", &req.by)?;
         let author = self.enrolled_identity()?.ok_or_else(|| {
-            CoreError::not_allowed("documents are issued once the phone is enrolled")
+            CoreError::not_allowed(
+                "documents_need_enrolment",
+                "documents are issued once the phone is enrolled",
+            )
         })?;
         if author.user_id != req.by {
             return Err(CoreError::not_allowed(
+                "documents_by_enrolled_officer",
                 "documents are issued by the enrolled officer",
             ));
         }
@@ -267,12 +272,12 @@ impl FieldStore {
             });
         }
         let doc_cat = self.template_catalogue(&case)?;
-        let templates = doc_cat
-            .documents()
-            .ok_or_else(|| CoreError::not_allowed("no document templates"))?;
-        let template = templates
-            .get(kind)
-            .ok_or_else(|| CoreError::not_allowed("no template for this document"))?;
+        let templates = doc_cat.documents().ok_or_else(|| {
+            CoreError::not_allowed("no_document_templates", "no document templates")
+        })?;
+        let template = templates.get(kind).ok_or_else(|| {
+            CoreError::not_allowed("no_template", "no template for this document")
+        })?;
         for (k, v) in &req.inputs {
             if !template.inputs.iter().any(|i| &i.name == k) {
                 return Err(CoreError::invalid(
@@ -285,10 +290,10 @@ impl FieldStore {
         let party_sha256 = match (&case.party, template.party) {
             (Some(p), _) => Some(party_block(&self.party_pii(&p.party_id)?).1),
             (None, PartyUse::Required) => {
-                return Err(CoreError::not_allowed(format!(
-                    "a {} needs the party of the case",
-                    kind.as_str()
-                )));
+                return Err(CoreError::not_allowed(
+                    "document_needs_party",
+                    format!("a {} needs the party of the case", kind.as_str()),
+                ));
             }
             (None, PartyUse::Optional) => None,
         };
@@ -319,7 +324,10 @@ impl FieldStore {
             .get(&case.violation.catalogue_version)
             .cloned()
             .ok_or_else(|| {
-                CoreError::not_allowed("the case's catalogue version is not on this phone")
+                CoreError::not_allowed(
+                    "case_catalogue_missing",
+                    "the case's catalogue version is not on this phone",
+                )
             })?;
         let mut entry = IssuedDocument {
             id: ids::new_id(),
@@ -407,7 +415,10 @@ impl FieldStore {
             .ok_or_else(|| CoreError::not_found("document", doc_id))?;
         let cats = self.catalogues();
         let cat = cats.get(&d.catalogue_version).ok_or_else(|| {
-            CoreError::not_allowed("the document's catalogue version is not on this phone")
+            CoreError::not_allowed(
+                "document_catalogue_missing",
+                "the document's catalogue version is not on this phone",
+            )
         })?;
         let sheet = crate::documents::sheet::document_sheet(&case, d, cat, self)?;
         crate::documents::render::render_pdf(&[sheet], &self.document_font()?, paper)
@@ -457,6 +468,7 @@ impl FieldStore {
         #[cfg(not(feature = "bundled-font"))]
         {
             Err(CoreError::not_allowed(
+                "no_document_font",
                 "this build has no document font (built without bundled-font)",
             ))
         }

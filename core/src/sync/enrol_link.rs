@@ -32,7 +32,7 @@ impl EnrolLink {
         let text = text.trim();
         let Some(rest) = text.strip_prefix(SCHEME) else {
             if text.is_empty() || text.contains('#') {
-                return Err(CoreError::invalid("enrolment link", "not a code or a link"));
+                return Err(CoreError::invalid("enrol_link", "not a code or a link"));
             }
             return Ok(EnrolLink {
                 server_url: None,
@@ -45,7 +45,7 @@ impl EnrolLink {
         let code = parts.next().unwrap_or_default();
         if url.is_empty() || code.is_empty() {
             return Err(CoreError::invalid(
-                "enrolment link",
+                "enrol_link",
                 "expected fieldcase-enrol:<server-url>#<code>",
             ));
         }

@@ -111,7 +111,8 @@ pub struct Condition {
     pub code: String,
     /// Whether it holds.
     pub met: bool,
-    /// Explanation a UI can show.
+    /// Explanation a UI can show, in the language set with `set_language` (the catalogue's
+    /// `condition.<code>.*` texts).
     pub detail: String,
 }
 
@@ -124,9 +125,13 @@ impl From<rules::Eligibility> for Eligibility {
                 .conditions
                 .into_iter()
                 .map(|c| Condition {
+                    detail: if c.message.code.is_empty() {
+                        c.detail
+                    } else {
+                        c.message.text(crate::messages::current())
+                    },
                     code: c.code,
                     met: c.met,
-                    detail: c.detail,
                 })
                 .collect(),
             first_offence: e.first_offence.into(),

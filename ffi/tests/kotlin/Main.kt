@@ -334,6 +334,10 @@ fun main(args: Array<String>) {
         appApiFlow()
     }
 
+    test("messages: Chinese by default, English on request, codes and enum labels") {
+        messageChecks()
+    }
+
     println("$passed passed, $failed failed")
     exitProcess(if (failed == 0 && passed > 0) 0 else 1)
 }
@@ -612,4 +616,42 @@ fun appApiFlow() {
         server.destroy()
         server.waitFor()
     }
+}
+
+/** Texts in the officer's language with stable codes; leaves the language as it found it. */
+fun messageChecks() {
+    val chinese = { t: String -> t.any { it.code in 0x4E00..0x9FFF } }
+    eq(language(), Language.ZH_CN)
+    openStore("phone-messages").use { store ->
+        val party = register(store)
+        val uneducated = store.createCase(newCase(store, party.id, actions = emptyList()))
+        val ne = raises<FieldcaseException.NotEligible> { store.grantExemption(uneducated.id, pledgedExemption(T0, T0 + DAY)) }
+        eq(ne.codes, listOf("condition.educated.unmet"))
+        check(chinese(ne.reasons[0])) { "expected Chinese, got ${ne.reasons}" }
+        eq(message(ne.codes[0], emptyMap(), Language.ZH_CN), ne.reasons[0])
+
+        val unknown = raises<FieldcaseException.InvalidInput> { store.createCase(newCase(store, party.id, code = "CG-XX-999")) }
+        eq(unknown.code, "invalid.violation_code")
+        check(chinese(unknown.reason))
+
+        setLanguage(Language.EN)
+        try {
+            val en = raises<FieldcaseException.NotEligible> { store.grantExemption(uneducated.id, pledgedExemption(T0, T0 + DAY)) }
+            eq(en.reasons, listOf("Record guidance, persuasion or a warning first (education is required)"))
+            check(store.checkExemption(uneducated.id, true, true, true).conditions.none { chinese(it.detail) })
+        } finally {
+            setLanguage(Language.ZH_CN)
+        }
+    }
+    for (m in ActionMethod.values()) {
+        val zh = enumLabel("action_method", m.name.lowercase(), Language.ZH_CN)
+        val en = enumLabel("action_method", m.name.lowercase(), Language.EN)
+        check(zh != null && chinese(zh)) { "no Chinese label for $m" }
+        check(en != null && !chinese(en)) { "no English label for $m" }
+    }
+    eq(enumLabel("case_status", CaseStatus.PENDING_REVIEW.name.lowercase(), Language.ZH_CN), "待法制审核")
+    val table = labels(Language.EN).associate { (it.enumName to it.value) to it.text }
+    eq(table["document_kind" to "penalty_decision"], "Penalty decision")
+    eq(message("error.too_large", mapOf("limit" to "10"), Language.EN), "The data exceeds the limit of 10 bytes; nothing was merged")
+    eq(message("no.such.code", emptyMap(), Language.EN), null)
 }

@@ -58,8 +58,12 @@ def test_case_with_persuasion_warning_exemption_follow_up_and_close(store):
     assert ex.kind == fc.ExemptionKind.FIRST_OFFENCE
     assert ex.pledge.deadline_ms == T0 + DAY
     assert store.get_case(case.id).status == fc.CaseStatus.PLEDGED
-    with pytest.raises(fc.FieldcaseError.Refused) as refused:
-        store.close_case(case.id, OFFICER, T0 + 70_000, "done")
+    fc.set_language(fc.Language.EN)  # the refusal's own English words name what is missing
+    try:
+        with pytest.raises(fc.FieldcaseError.Refused) as refused:
+            store.close_case(case.id, OFFICER, T0 + 70_000, "done")
+    finally:
+        fc.set_language(fc.Language.ZH_CN)
     assert refused.value.code == "lifecycle_invalid" and "follow-up" in refused.value.reason
 
     # The pledge scheduled its own visit at its deadline.

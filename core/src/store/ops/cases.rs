@@ -197,7 +197,10 @@ impl FieldStore {
         self.write_doc(case_id, "reopen case", |doc, current| {
             let case = as_case(current, case_id)?;
             if !case.is_closed() {
-                return Err(CoreError::not_allowed("the case is not closed"));
+                return Err(CoreError::not_allowed(
+                    "case_not_closed",
+                    "the case is not closed",
+                ));
             }
             let ev = crate::evidence::sign_lifecycle(signer.as_ref(), case_id, doc, ev)?;
             append(doc, "lifecycle", &ev)

@@ -102,11 +102,11 @@ impl FieldStore {
         if case.party.is_none() {
             e.eligible = false;
             e.kind = None;
-            e.conditions.push(rules::Condition {
-                code: "party_identified".into(),
-                met: false,
-                detail: "the party must be identified to check for a first offence".into(),
-            });
+            e.conditions.push(rules::Condition::new(
+                "party_identified",
+                false,
+                crate::messages::Message::new("condition.party_identified.unmet"),
+            ));
         }
         Ok(e)
     }
@@ -124,10 +124,16 @@ impl FieldStore {
             });
         }
         if current.exemption.is_some() {
-            return Err(CoreError::not_allowed("an exemption was already granted"));
+            return Err(CoreError::not_allowed(
+                "already_exempted",
+                "an exemption was already granted",
+            ));
         }
         if current.decision.is_some() {
-            return Err(CoreError::not_allowed("a penalty decision exists"));
+            return Err(CoreError::not_allowed(
+                "penalty_decided",
+                "a penalty decision exists",
+            ));
         }
         let catalogue = self.case_catalogue(&current)?;
         let item = catalogue.item(&current.violation.code)?;
@@ -167,7 +173,12 @@ impl FieldStore {
             // A test playing a client that is not ours writes what it was asked, for the
             // server to judge.
             None if !self.local_rules_on() => ExemptionKind::FirstOffence,
-            None => return Err(CoreError::NotEligible { reasons: e.unmet() }),
+            None => {
+                return Err(CoreError::NotEligible {
+                    reasons: e.unmet(),
+                    unmet: e.unmet_messages(),
+                });
+            }
         };
         let exemption = Exemption {
             kind,
@@ -182,7 +193,10 @@ impl FieldStore {
         self.write_doc(case_id, "grant exemption", |doc, current| {
             let case = open_case(current, case_id)?;
             if case.exemption.is_some() || case.decision.is_some() {
-                return Err(CoreError::not_allowed("the case changed; check again"));
+                return Err(CoreError::not_allowed(
+                    "changed_check_again",
+                    "the case changed; check again",
+                ));
             }
             put_root(doc, "exemption", &exemption)?;
             match super::follow_ups::pledge_follow_up(case_id, &exemption) {

@@ -72,6 +72,7 @@ impl FieldStore {
                 .ok_or_else(|| CoreError::not_found("follow-up", follow_up_id))?;
             if f.result.is_some() {
                 return Err(CoreError::not_allowed(
+                    "follow_up_recorded",
                     "this follow-up was already recorded",
                 ));
             }

@@ -27,14 +27,14 @@ impl FieldStore {
                 case_id: case_id.into(),
             });
         }
-        let party = current
-            .party
-            .clone()
-            .ok_or_else(|| CoreError::not_allowed("identify the party before a penalty"))?;
+        let party = current.party.clone().ok_or_else(|| {
+            CoreError::not_allowed("party_unidentified", "identify the party before a penalty")
+        })?;
         if let Some(d) = &current.decision
             && d.review.as_ref().map(|r| r.outcome) != Some(ReviewOutcome::Returned)
         {
             return Err(CoreError::not_allowed(
+                "decision_exists",
                 "a decision exists; only a returned one may be revised",
             ));
         }
@@ -166,7 +166,9 @@ impl FieldStore {
                     .decision_id
                     .clone()
                     .or_else(|| current.decision.as_ref().map(|d| d.id.clone()))
-                    .ok_or_else(|| CoreError::not_allowed("the case has no decision"))?,
+                    .ok_or_else(|| {
+                        CoreError::not_allowed("no_decision", "the case has no decision")
+                    })?,
             ),
             _ => None,
         };
@@ -221,19 +223,25 @@ impl FieldStore {
         }
         let Some(decision) = current.decision.as_ref().filter(|d| d.id == decision_id) else {
             return Err(CoreError::not_allowed(
+                "decision_replaced",
                 "the decision was replaced; review the current one",
             ));
         };
         if !decision.review_required {
             return Err(CoreError::not_allowed(
+                "review_not_required",
                 "this decision needs no legal review",
             ));
         }
         if decision.review.is_some() {
-            return Err(CoreError::not_allowed("the decision was already reviewed"));
+            return Err(CoreError::not_allowed(
+                "already_reviewed",
+                "the decision was already reviewed",
+            ));
         }
         if decision.decided_by == review.reviewer {
             return Err(CoreError::not_allowed(
+                "own_decision",
                 "a reviewer may not review their own decision",
             ));
         }
@@ -259,11 +267,19 @@ impl FieldStore {
             if case.decision.as_ref().map(|d| &d.id) != Some(&decision.id)
                 || case.decision.as_ref().is_some_and(|d| d.review.is_some())
             {
-                return Err(CoreError::not_allowed("the case changed; review again"));
+                return Err(CoreError::not_allowed(
+                    "changed_review_again",
+                    "the case changed; review again",
+                ));
             }
             let obj = match automerge::ReadDoc::get(doc, automerge::ROOT, "decision") {
                 Ok(Some((automerge::Value::Object(_), id))) => id,
-                _ => return Err(CoreError::not_allowed("the case has no decision")),
+                _ => {
+                    return Err(CoreError::not_allowed(
+                        "no_decision",
+                        "the case has no decision",
+                    ));
+                }
             };
             put(doc, &obj, "review", &doc::to_json(&signed)?)
         })?;
