@@ -252,7 +252,7 @@ impl FieldStore {
             record_id: record_id.into(),
             exported_at_ms: ids::now_ms(),
             exported_by: ExportedBy {
-                device_id: self.device_id().into(),
+                device_id: self.device_id(),
                 public_key: hex::encode(signer.public_key()),
             },
             history: HistoryInfo {

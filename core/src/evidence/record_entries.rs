@@ -52,7 +52,7 @@ impl FieldStore {
             by: by.into(),
             reason: reason.into(),
             at_ms,
-            device_id: self.device_id().into(),
+            device_id: self.device_id(),
             device_key: hex::encode(signer.public_key()),
             signature: String::new(),
         };
