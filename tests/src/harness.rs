@@ -488,6 +488,14 @@ pub fn raw_http() -> TestResult<reqwest::Client> {
 /// Shared handle for tests that need the server in an `Arc`.
 pub type Shared<T> = Arc<T>;
 
+/// A valid unified social credit code (GB 32100) of an enterprise registered in 金安区,
+/// distinct for each `n` below a billion.
+pub fn credit_code(n: u64) -> String {
+    let body = format!("91341502{:09}", n % 1_000_000_000);
+    let check = fieldcase_core::identity::credit_code_check_character(&body).unwrap_or('0');
+    format!("{body}{check}")
+}
+
 /// A valid identity number of a person in Lu'an, distinct for each `n` below 50 million:
 /// region 341502, 341503 or 341504 (金安区, 裕安区, 叶集区), a birth date between 1960 and
 /// 2009, a sequence, and the GB 11643 check character.

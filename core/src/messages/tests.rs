@@ -326,8 +326,8 @@ fn every_core_error_has_a_worded_code() {
     assert_eq!(said(&errors[9]), "本机没有该回访记录，请同步后再试");
     assert_eq!(errors[3].message().code, "invalid.place.accuracy_m");
     assert_eq!(errors[4].message().code, "invalid.field");
-    assert_eq!(errors[23].message().code, "server.rate_limited");
-    assert_eq!(errors[24].message().code, "error.server");
+    assert_eq!(errors[24].message().code, "server.rate_limited");
+    assert_eq!(errors[25].message().code, "error.server");
 }
 
 impl RefusalCode {

@@ -122,7 +122,7 @@ impl FieldStore {
                 let blob_dir = Some(self.blob_dir().to_path_buf());
                 drop(self);
                 let mut files = vec![path.clone()];
-                for suffix in ["-wal", "-shm", ".install"] {
+                for suffix in ["-wal", "-shm", ".install", ".lock"] {
                     let mut name = path
                         .file_name()
                         .map(|n| n.to_os_string())

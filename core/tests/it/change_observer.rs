@@ -40,7 +40,7 @@ fn local_writes_are_announced_once_each_after_commit() {
     let store = open(dir.path(), "phone-a");
     let seen = record_batches(&store);
 
-    let party = party(&store, "340102199001011234");
+    let party = party(&store, "34150219900101128X");
     let case = store
         .create_case(new_case(&store, Some(party.clone()), T0))
         .unwrap()

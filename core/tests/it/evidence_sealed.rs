@@ -153,6 +153,7 @@ fn sealed_evidence_shows_nothing_on_disk_and_everything_through_the_store() {
     assert!(report.is_clean(), "{:?}", report.issues);
 
     // Another key opens nothing (the database refuses it before any file is read).
+    drop(store);
     assert!(matches!(
         open_keyed(dir.path(), Some([0x11; 32])),
         Err(CoreError::WrongKey)

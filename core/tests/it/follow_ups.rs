@@ -40,7 +40,7 @@ fn exchange(from: &FieldStore, to: &FieldStore) {
 fn a_pledge_schedules_its_visit_at_the_deadline() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path(), "phone-a");
-    let party_id = party(&store, "34010219900101123X");
+    let party_id = party(&store, "34150219900101128X");
     let case = store
         .create_case(new_case(&store, Some(party_id), T0))
         .expect("case");
@@ -131,7 +131,7 @@ fn two_phones_granting_offline_merge_into_one_visit() {
     let dir = tempfile::tempdir().expect("tempdir");
     let a = open(dir.path(), "phone-a");
     let b = open(dir.path(), "phone-b");
-    let party_id = party(&a, "34010219900101123X");
+    let party_id = party(&a, "34150219900101128X");
     let case = a
         .create_case(new_case(&a, Some(party_id), T0))
         .expect("case");

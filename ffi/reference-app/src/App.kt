@@ -17,7 +17,6 @@ import java.io.File
 
 object App {
     /** The device id a store is opened under before its enrolment gives it a real one. */
-    private const val UNENROLLED = "unenrolled"
 
     private val stores = HashMap<String, FieldcaseStore>()
     private val signers = HashMap<String, PlatformSigner>()
@@ -38,7 +37,9 @@ object App {
         home.mkdirs()
         val store = FieldcaseStore.open(
             dbFile(home).path,
-            StoreOptions(deviceId = deviceId(home) ?: UNENROLLED, dbKey = vault(home).databaseKey()),
+            // No device id: the store makes its own, proposes it at enrolment and adopts the
+            // one the server confirms.
+            StoreOptions(dbKey = vault(home).databaseKey()),
         )
         // Installed before enrolment (so the server registers this key) and after every open.
         store.setSigner(signer(home))
@@ -51,14 +52,13 @@ object App {
 
     /**
      * Enrols the phone with the code the operator gave (typed, or read from its QR code with
-     * `parseEnrolmentLink`), keeps the device id and reopens the store under it.
+     * `parseEnrolmentLink`), keeps the device id (the store has adopted it: no reopen).
      */
     suspend fun enrol(home: File, serverUrl: String, code: String, label: String): Enrolment =
         enrolling.withLock {
             val enrolment = store(home).enrol(serverUrl, code, label)
             deviceIdFile(home).writeText(enrolment.deviceId)
-            close(home)
-            store(home)
+            check(store(home).deviceId() == enrolment.deviceId) { "the store did not adopt the enrolled id" }
             enrolment
         }
 

@@ -14,6 +14,9 @@ import kotlinx.coroutines.runBlocking
 import org.fieldcase.ffi.CaseStatus
 import org.fieldcase.ffi.EvidenceKind
 import org.fieldcase.ffi.FieldcaseException
+import org.fieldcase.ffi.FollowUpSource
+import org.fieldcase.ffi.IdDocument
+import org.fieldcase.ffi.validateIdNumber
 import org.fieldcase.ffi.Place
 import org.fieldcase.ffi.SyncPhase
 import org.fieldcase.ffi.SyncReport
@@ -126,9 +129,13 @@ suspend fun playDay(server: LocalServer, work: File, day: Day) {
 
     // --- 09:05, a stall on the pavement of Meishan Road ---
     val party = day.step("the stall holder is registered, the name masked in views") {
-        val p = repoA.registerPerson("张三丰", "34010219900101123X", "13812345678")
+        // The form checks as the officer types: a wrong last character is caught before saving.
+        val typo = validateIdNumber("341502199001011281", IdDocument.MAINLAND_ID)
+        expect(typo?.code == "id_number.check_character") { "a wrong check character gave $typo" }
+        expect(validateIdNumber("34150219900101128X", IdDocument.MAINLAND_ID) == null) { "a valid number refused" }
+        val p = repoA.registerPerson("张三丰", "34150219900101128X", "13812345678")
         expect(p.maskedName == "张**") { "masked name ${p.maskedName}" }
-        expect(!p.toString().contains("34010219900101123X")) { "the party view carries the identity number" }
+        expect(!p.toString().contains("34150219900101128X")) { "the party view carries the identity number" }
         p
     }
     val violation = repoA.firstOffenceItem()
@@ -171,8 +178,10 @@ suspend fun playDay(server: LocalServer, work: File, day: Day) {
         expect(c.evidenceCount == 3u) { "evidence ${c.evidenceCount}: photo, recording, signature expected" }
         c
     }
-    val followUpId = day.step("the follow-up is scheduled for the deadline") {
-        repoA.scheduleFollowUp(case.id, deadline, "复查货架是否收回")
+    val followUpId = day.step("the pledge scheduled its follow-up at the deadline") {
+        val visit = pledged.followUps.singleOrNull { it.source == FollowUpSource.PLEDGE }
+        expect(visit != null && visit.dueMs == deadline) { "follow-ups ${pledged.followUps}" }
+        visit!!.id
     }
     day.step("phone A's case verifies clean (signatures, files, history)") {
         val v = repoA.verify(case.id)

@@ -5,7 +5,6 @@ mod authz_matrix;
 mod blobs;
 mod crash;
 mod documents;
-mod download_part;
 mod e2e;
 mod evidence_entries;
 mod evsync;

@@ -1123,7 +1123,10 @@ impl World {
                 unit: SQUAD.into(),
                 by: "OF-1".into(),
                 name: format!("当事人{}", self.n),
-                id_number: fieldcase_tests::harness::id_number(u64::from(self.n)),
+                id_number: match t {
+                    PartyType::Unit => fieldcase_tests::harness::credit_code(u64::from(self.n)),
+                    _ => fieldcase_tests::harness::id_number(u64::from(self.n)),
+                },
                 id_document: None,
                 phone: None,
                 address: None,
