@@ -16,6 +16,20 @@ from test_evidence import capture, make_jpeg
 from test_server_flow import server  # noqa: F401  (fixture)
 
 
+def run(call):
+    """Runs `call()`'s coroutine on a fresh event loop that the bindings also use for the
+    Python transport's own coroutines (they are called from the library's threads)."""
+
+    async def main():
+        fc.uniffi_set_event_loop(asyncio.get_running_loop())
+        try:
+            return await call()
+        finally:
+            fc.uniffi_set_event_loop(None)
+
+    return asyncio.run(main())
+
+
 class UrllibTransport(fc.Transport):
     """Stands in for OkHttp or URLSession: sends each request once with the standard
     library and returns the reply whatever its status; records what it carried."""
@@ -62,7 +76,7 @@ def test_an_app_transport_carries_the_whole_officer_exchange(tmp_path, server): 
     a = fc.FieldcaseStore.open(path, fc.StoreOptions(device_id="phone-a", db_key=DB_KEY))
     t = UrllibTransport()
     a.set_transport(t)
-    asyncio.run(a.enrol(server.url, server.code_for(OFFICER), "phone-a"))
+    run(lambda: a.enrol(server.url, server.code_for(OFFICER), "phone-a"))
     assert t.seen[0].purpose == fc.RequestPurpose.ENROL
 
     party = register(a)
@@ -70,7 +84,7 @@ def test_an_app_transport_carries_the_whole_officer_exchange(tmp_path, server): 
     jpg = tmp_path / "scene.jpg"
     make_jpeg(jpg, 1600, 1200)
     photo = a.add_photo(case.id, str(jpg), capture(T0 + 2000))
-    report = asyncio.run(a.sync(None, None))
+    report = run(lambda: a.sync(None, None))
     assert report.complete and report.blobs_uploaded == 3 and report.rejections == []
     purposes = [r.purpose for r in t.seen]
     assert fc.RequestPurpose.SYNC in purposes
@@ -84,7 +98,7 @@ def test_an_app_transport_carries_the_whole_officer_exchange(tmp_path, server): 
     t.offline = True
     before = len(t.seen)
     with pytest.raises(fc.FieldcaseError.Network):
-        asyncio.run(a.sync(None, None))
+        run(lambda: a.sync(None, None))
     assert len(t.seen) - before >= 2, "retried"
     t.offline = False
 
@@ -94,9 +108,9 @@ def test_an_app_transport_carries_the_whole_officer_exchange(tmp_path, server): 
     b = fc.FieldcaseStore.open(b_path, fc.StoreOptions(device_id="phone-b", db_key=DB_KEY))
     tb = UrllibTransport()
     b.set_transport(tb)
-    asyncio.run(b.enrol(server.url, server.code_for("OF-1003"), "phone-b"))
-    asyncio.run(b.sync(None, None))
-    size = asyncio.run(b.download_evidence_file(photo.sha256))
+    run(lambda: b.enrol(server.url, server.code_for("OF-1003"), "phone-b"))
+    run(lambda: b.sync(None, None))
+    size = run(lambda: b.download_evidence_file(photo.sha256))
     content = b.read_evidence_file(photo.sha256)
     assert len(content) == size
     assert hashlib.sha256(content).hexdigest() == photo.sha256
@@ -106,7 +120,7 @@ def test_an_app_transport_carries_the_whole_officer_exchange(tmp_path, server): 
     )
     # Back to the built-in client.
     b.set_transport(None)
-    assert asyncio.run(b.sync(None, None)).complete
+    assert run(lambda: b.sync(None, None)).complete
     a.close_store()
     b.close_store()
 
