@@ -32,7 +32,9 @@ def test_first_launch_records_before_enrolment_and_the_server_accepts_them(tmp_p
     assert store.locked_since_ms() is None
 
     # 3. Scan the operator's QR code and enrol: no reopen, the id stays the store's.
-    issued = server.admin("create-code", "--user", OFFICER, "--server-url", server.url)
+    issued = server.admin(
+        "create-code", "--user", OFFICER, "--server-url", server.url, "--qr", str(tmp_path / "code.png")
+    )
     link = fc.parse_enrolment_link(issued["qr_text"])
     enrolment = asyncio.run(store.enrol(link.server_url, link.code, "squad-1 phone", link.options))
     assert (enrolment.user_id, enrolment.role, enrolment.unit) == (OFFICER, "officer", UNIT)
