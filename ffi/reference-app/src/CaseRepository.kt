@@ -14,6 +14,7 @@ import org.fieldcase.ffi.CaptureInput
 import org.fieldcase.ffi.CaseView
 import org.fieldcase.ffi.DueFollowUp
 import org.fieldcase.ffi.Eligibility
+import org.fieldcase.ffi.EvidenceFetchReport
 import org.fieldcase.ffi.EvidenceView
 import org.fieldcase.ffi.ExemptionKind
 import org.fieldcase.ffi.ExemptionRequest
@@ -163,6 +164,10 @@ class CaseRepository(
         }
     }
 
+    /** Downloads every file `verifyCase` checks that this phone lacks (display copies too). */
+    suspend fun fetchForVerification(caseId: String): EvidenceFetchReport =
+        store.fetchCaseEvidence(caseId, null, null)
+
     suspend fun verify(caseId: String): VerificationView = io { verifyCase(caseId) }
 
     suspend fun recordFollowUp(caseId: String, followUpId: String, atMs: Long, corrected: Boolean): CaseView = io {
@@ -178,6 +183,6 @@ class CaseRepository(
     companion object {
         const val DAY_MS = 86_400_000L
         /** Where the monotonic clock started (Android: boot), for CaptureInput.monotonicMs. */
-        private const val BOOT_MS = 1_789_990_000_000L
+        private const val BOOT_MS = 1_789_900_000_000L
     }
 }

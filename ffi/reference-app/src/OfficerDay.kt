@@ -74,7 +74,7 @@ fun main(args: Array<String>) {
     }
     val day = Day()
     val ok = try {
-        officerDay(File(args[0]), File(args[1]), day)
+        runBlocking { officerDay(File(args[0]), File(args[1]), day) }
         true
     } catch (t: Throwable) {
         println("FAIL ${t.javaClass.simpleName}: ${t.message}")
@@ -234,7 +234,9 @@ suspend fun playDay(server: LocalServer, work: File, day: Day) {
         expect(sha256(photoFile) in shas && sha256(recordingFile) in shas) { "the photo or recording differs from the capture" }
         files
     }
-    day.step("phone B verifies the case: phone A's signatures and every file") {
+    day.step("phone B fetches what verification needs and verifies: phone A's signatures and every file") {
+        val fetchedForCheck = repoB.fetchForVerification(case.id)
+        expect(fetchedForCheck.refused.isEmpty()) { "refused: ${fetchedForCheck.refused}" }
         val v = repoB.verify(case.id)
         expect(v.clean) { "issues on B: ${v.issues}" }
         expect(v.signaturesChecked > 0u && v.blobsChecked >= 3u) { "checked ${v.signaturesChecked} signatures, ${v.blobsChecked} files" }
