@@ -160,7 +160,8 @@ fun main(args: Array<String>) {
             eq(store.getCase(case.id).status, CaseStatus.PLEDGED)
             eq(raises<FieldcaseException.Refused> { store.closeCase(case.id, OFFICER, T0 + 70_000, "done") }.code, "lifecycle_invalid")
 
-            val fu = store.scheduleFollowUp(case.id, OFFICER, T0 + DAY, "复查")
+            // The pledge scheduled its visit at the deadline; the officer records that one.
+            val fu = store.getCase(case.id).followUps.single { it.source == FollowUpSource.PLEDGE }.id
             val overdue = store.overdueFollowUps(null, T0 + 2 * DAY)
             eq(overdue.map { it.followUpId }, listOf(fu))
             check(overdue[0].overdue)
@@ -240,6 +241,7 @@ fun main(args: Array<String>) {
                 is FieldcaseException.Malformed,
                 is FieldcaseException.Storage, is FieldcaseException.StoreClosed,
                 is FieldcaseException.Internal, is FieldcaseException.WrongKey,
+                is FieldcaseException.StoreInUse, is FieldcaseException.InvalidIdentity,
                 is FieldcaseException.Locked, is FieldcaseException.NotEnrolled,
                 is FieldcaseException.Network, is FieldcaseException.CertificatePinMismatch,
                 is FieldcaseException.Unauthorized,
@@ -564,6 +566,8 @@ fun appApiFlow() {
     admin(data, "create-unit", "--path", UNIT, "--name", "一中队")
     admin(data, "create-user", "--id", OFFICER, "--name", "A", "--role", "officer", "--unit", UNIT)
     admin(data, "create-user", "--id", "OF-1003", "--name", "B", "--role", "officer", "--unit", UNIT)
+    // The case names a second officer (newCase): the server knows them, or refuses the case.
+    admin(data, "create-user", "--id", "OF-1002", "--name", "C", "--role", "officer", "--unit", UNIT)
     val port = ServerSocket(0).use { it.localPort }
     val url = "http://127.0.0.1:$port"
     val server = ProcessBuilder(serverBin(), "serve", "--data", data.path, "--listen", "127.0.0.1:$port")
@@ -584,7 +588,7 @@ fun appApiFlow() {
         val info = Lines()
         setLogSink(info, LogLevel.INFO)
         val report = runBlocking { a.sync(null, null) }
-        check(report.complete) { "report: $report" }
+        check(report.complete && report.rejections.isEmpty()) { "report: $report" }
         eq(report.serverRestored, false)
         val finished = info.records.filter { it.message.startsWith("sync finished") }
         check(finished.isNotEmpty()) { "no sync line: ${info.records.map { it.message }}" }
@@ -606,7 +610,7 @@ fun appApiFlow() {
         val heard = Changes()
         b.setChangeListener(heard)
         runBlocking { b.sync(null, null) }
-        waitFor("the sync's batch") { heard.batches.isNotEmpty() }
+        waitFor("the sync's batches") { heard.batches.flatten().any { it.recordId == case.id } }
         val all = heard.batches.flatten()
         check(all.contains(RecordChange(case.id, RecordKind.CASE, ChangeOrigin.SYNC))) { "$all" }
         check(all.all { it.origin == ChangeOrigin.SYNC }) { "$all" }
