@@ -115,7 +115,7 @@ public class LoadCheck {
         java.lang.reflect.Method parse = Class.forName("org.fieldcase.ffi.Fieldcase_ffiKt")
             .getMethod("parseEnrolmentLink", String.class);
         try {
-            parse.invoke(null, "not a link");
+            parse.invoke(null, "");
             throw new AssertionError("a malformed link was accepted");
         } catch (java.lang.reflect.InvocationTargetException e) {
             String kind = e.getCause().getClass().getName();

@@ -9,6 +9,10 @@ use crate::{CoreError, Result};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 
+/// Attempts before a held lock is reported, and the pause between them (1 s in all).
+const RETRIES: u32 = 20;
+const RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// The held lock; released when dropped (with the store).
 #[derive(Debug)]
 pub(crate) struct StoreLock {
@@ -26,11 +30,17 @@ impl StoreLock {
             .write(true)
             .open(&path)
             .map_err(|e| CoreError::io(&path, e))?;
-        match file.try_lock() {
-            Ok(()) => Ok(StoreLock { _file: file }),
-            Err(TryLockError::WouldBlock) => Err(CoreError::StoreInUse),
-            Err(TryLockError::Error(e)) => Err(CoreError::io(&path, e)),
+        // A handle closed a moment ago can still hold the lock for a few milliseconds: a
+        // process forked meanwhile (to run a tool) shares the descriptor until it execs. So a
+        // refusal is only final after a short wait.
+        for _ in 0..RETRIES {
+            match file.try_lock() {
+                Ok(()) => return Ok(StoreLock { _file: file }),
+                Err(TryLockError::WouldBlock) => std::thread::sleep(RETRY_PAUSE),
+                Err(TryLockError::Error(e)) => return Err(CoreError::io(&path, e)),
+            }
         }
+        Err(CoreError::StoreInUse)
     }
 }
 
