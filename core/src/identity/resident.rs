@@ -124,25 +124,8 @@ fn real_date(y: u32, m: u32, d: u32) -> bool {
 /// The civil date (year, month, day) in China (UTC+8, no daylight saving) at `unix_ms`.
 pub(super) fn china_date(unix_ms: i64) -> (u32, u32, u32) {
     let days = (unix_ms + 8 * 3_600_000).div_euclid(86_400_000);
-    civil_from_days(days)
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (u32, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        u32::try_from(y).unwrap_or(0),
-        u32::try_from(m).unwrap_or(0),
-        u32::try_from(d).unwrap_or(0),
-    )
+    let (y, m, d) = crate::store::projection::civil_from_days(days);
+    (u32::try_from(y).unwrap_or(0), m, d)
 }
 
 #[cfg(test)]
